@@ -1,0 +1,56 @@
+// Command gantry is the Gantry API gateway: `gantry run`, `gantry validate`,
+// `gantry demo` and `gantry version`. It parses flags and wires packages
+// together; the logic lives in internal/.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit statuses, as the contract fixes them.
+const (
+	exitOK     = 0
+	exitConfig = 1
+	exitUsage  = 2
+)
+
+const usage = `Gantry, an API gateway.
+
+Usage:
+  gantry run      [--config FILE]   serve until SIGINT/SIGTERM; SIGHUP reloads
+  gantry validate [--config FILE]   check a configuration file and exit
+  gantry demo     [--data DIR]      start sample services and the gateway in front of them
+  gantry version                    print the version
+
+The default configuration file is ./gantry.yaml. Run "gantry COMMAND -h" for a
+command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "gantry: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/admin"
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/server"
+	"github.com/gantry-dev/gantry/internal/telemetry"
+)
+
+// runFlags are shared by run and demo.
+type runFlags struct {
+	config    string
+	accessLog string
+	logLevel  string
+	logFormat string
+}
+
+func (f *runFlags) register(fs *flag.FlagSet, withConfig bool) {
+	if withConfig {
+		fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`")
+		fs.StringVar(&f.config, "c", "gantry.yaml", "configuration `file` (shorthand)")
+	}
+	fs.StringVar(&f.accessLog, "access-log", "-", "access log destination: - (stdout), a `file`, or off")
+	fs.StringVar(&f.logLevel, "log-level", "info", "process log level: debug, info, warn, error")
+	fs.StringVar(&f.logFormat, "log-format", "json", "process log format: json or text")
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gantry run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f runFlags
+	f.register(fs, true)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "gantry run: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		fmt.Fprintf(stderr, "gantry: invalid configuration %s:\n%v\n", f.config, err)
+		return exitConfig
+	}
+	return serve(cfg, f, stdout, stderr, nil)
+}
+
+// serve runs the gateway and its admin listener until a stop signal.
+// ready, when set, is called once both listeners are bound.
+func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(gw, adm net.Addr)) int {
+	logger, err := newLogger(f, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "gantry: %v\n", err)
+		return exitUsage
+	}
+	metrics := telemetry.NewMetrics()
+	var access *telemetry.AccessLog
+	switch f.accessLog {
+	case "off", "":
+	case "-":
+		access = telemetry.NewAccessLog(stdout, telemetry.WithMetrics(metrics))
+	default:
+		file, err := os.OpenFile(f.accessLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			fmt.Fprintf(stderr, "gantry: opening access log: %v\n", err)
+			return exitConfig
+		}
+		defer file.Close()
+		access = telemetry.NewAccessLog(file, telemetry.WithMetrics(metrics))
+	}
+	if access != nil {
+		defer access.Close()
+	}
+
+	gw, err := server.New(server.Options{ConfigPath: f.config, Config: cfg, Logger: logger, AccessLog: access, Metrics: metrics})
+	if err != nil {
+		fmt.Fprintf(stderr, "gantry: invalid configuration %s:\n%v\n", f.config, err)
+		return exitConfig
+	}
+	admLn, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "gantry: admin listener on %s: %v\n", cfg.Admin.Listen, err)
+		return exitConfig
+	}
+	if err := gw.Listen(); err != nil {
+		admLn.Close()
+		fmt.Fprintf(stderr, "gantry: %v\n", err)
+		return exitConfig
+	}
+	admSrv := &http.Server{
+		Handler:           admin.Handler(admin.Options{Gateway: gw, Token: cfg.Admin.Token, Metrics: metrics.Handler()}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := admSrv.Serve(admLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("admin listener stopped", "error", err)
+		}
+	}()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := gw.Watch(ctx); err != nil {
+		logger.Warn("not watching the config file; reload with SIGHUP or POST /admin/reload", "error", err)
+	}
+	logger.Info("gantry started", "version", versionString(), "listen", gw.Addr().String(), "admin", admLn.Addr().String(), "config", f.config)
+	if ready != nil {
+		ready(gw.Addr(), admLn.Addr())
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			gw.Reload()
+			continue
+		}
+		break
+	}
+	grace := cfg.Server.ShutdownGrace.D()
+	logger.Info("shutting down", "grace", grace.String(), "in_flight", gw.InFlight())
+	sctx, scancel := context.WithTimeout(context.Background(), grace)
+	defer scancel()
+	status := exitOK
+	if err := gw.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown grace ran out; remaining connections closed", "error", err)
+	}
+	admSrv.Shutdown(sctx)
+	logger.Info("gantry stopped")
+	return status
+}
+
+func newLogger(f runFlags, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	if f.logFormat != "json" && f.logFormat != "text" {
+		return nil, fmt.Errorf("--log-format %q: want json or text", f.logFormat)
+	}
+	return telemetry.NewLogger(w, level, f.logFormat), nil
+}

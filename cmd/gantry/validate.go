@@ -1,0 +1,37 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/server"
+)
+
+// cmdValidate runs decode → Validate → Compile and discards the result.
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gantry validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "gantry.yaml", "configuration `file`")
+	fs.StringVar(path, "c", "gantry.yaml", "configuration `file` (shorthand)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() == 1 && *path == "gantry.yaml" {
+		*path = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "gantry validate: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	cfg, err := config.Load(*path)
+	if err == nil {
+		err = server.Compile(cfg)
+	}
+	if err != nil {
+		fmt.Fprintf(stdout, "%v\n", err)
+		return exitConfig
+	}
+	fmt.Fprintln(stdout, "ok")
+	return exitOK
+}

@@ -1,0 +1,115 @@
+package admin
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/gantry-dev/gantry/internal/server"
+)
+
+// Options configure the admin handler.
+type Options struct {
+	// Gateway is the running server.
+	Gateway *server.Server
+	// Token, when non-empty, is required on /admin/... as a bearer token.
+	Token string
+	// Metrics serves /metrics.
+	Metrics http.Handler
+}
+
+// Handler returns the admin API handler.
+func Handler(o Options) http.Handler {
+	a := &api{gw: o.Gateway}
+	if o.Token != "" {
+		sum := sha256.Sum256([]byte(o.Token))
+		a.tokenSum = sum[:]
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", a.ready)
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", o.Metrics)
+	}
+	mux.Handle("GET /admin/routes", a.auth(a.routes))
+	mux.Handle("GET /admin/upstreams", a.auth(a.upstreams))
+	mux.Handle("GET /admin/status", a.auth(a.status))
+	mux.Handle("GET /admin/config", a.auth(a.config))
+	mux.Handle("POST /admin/reload", a.auth(a.reload))
+	mux.Handle("/admin/", a.auth(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such admin endpoint")
+	}))
+	return mux
+}
+
+type api struct {
+	gw       *server.Server
+	tokenSum []byte
+}
+
+// auth checks the bearer token in constant time. Comparing hashes keeps the
+// token's length from leaking through timing too.
+func (a *api) auth(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.tokenSum != nil {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+			if !ok || subtle.ConstantTimeCompare(sum[:], a.tokenSum) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="gantry-admin"`)
+				writeError(w, http.StatusUnauthorized, "unauthorized", "admin token required")
+				return
+			}
+		}
+		h(w, r)
+	})
+}
+
+func (a *api) ready(w http.ResponseWriter, r *http.Request) {
+	if !a.gw.Ready() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (a *api) routes(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"routes": a.gw.Routes()})
+}
+
+func (a *api) upstreams(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"upstreams": a.gw.Upstreams()})
+}
+
+func (a *api) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.gw.Status())
+}
+
+func (a *api) config(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.gw.Config())
+}
+
+func (a *api) reload(w http.ResponseWriter, r *http.Request) {
+	res := a.gw.Reload()
+	status := http.StatusOK
+	if !res.OK {
+		status = http.StatusBadRequest
+	}
+	writeJSON(w, status, res)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"status": status, "error": code, "message": msg})
+}

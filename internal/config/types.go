@@ -1,0 +1,389 @@
+package config
+
+// Config is a whole configuration file. Field comments are user documentation.
+type Config struct {
+	// Version is the format version; only 1 exists. Default 1.
+	Version    int                  `yaml:"version" json:"version,omitempty"`
+	Server     Server               `yaml:"server" json:"server,omitempty"`
+	Admin      Admin                `yaml:"admin" json:"admin,omitempty"`
+	Storage    Storage              `yaml:"storage" json:"storage,omitempty"`
+	Counters   Counters             `yaml:"counters" json:"counters,omitempty"`
+	Versioning *Versioning          `yaml:"versioning" json:"versioning,omitempty"`
+	Usage      Usage                `yaml:"usage" json:"usage,omitempty"`
+	Auth       Auth                 `yaml:"auth" json:"auth,omitempty"`
+	Plans      map[string]*Plan     `yaml:"plans" json:"plans,omitempty"`
+	Consumers  []*Consumer          `yaml:"consumers" json:"consumers,omitempty"`
+	Upstreams  map[string]*Upstream `yaml:"upstreams" json:"upstreams,omitempty"`
+	Routes     []*Route             `yaml:"routes" json:"routes,omitempty"`
+
+	// Lines maps key paths ("routes[2].upstream") to their line in the file;
+	// filled by Parse, used to place validation errors.
+	Lines map[string]int `yaml:"-" json:"-"`
+	// File is the path the config was read from ("" when parsed from bytes).
+	File string `yaml:"-" json:"-"`
+}
+
+// Server configures the client-facing listener. Changing it needs a restart.
+type Server struct {
+	// Listen is the client-facing address. Default ":8080".
+	Listen string `yaml:"listen" json:"listen,omitempty"`
+	// TLS, when set, makes Listen serve HTTPS (HTTP/2 via ALPN).
+	TLS *TLS `yaml:"tls" json:"tls,omitempty"`
+	// TrustedProxies lists CIDRs (or bare IPs) whose X-Forwarded-For is believed.
+	TrustedProxies []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty"`
+	// Limits bound what a client may send.
+	Limits Limits `yaml:"limits" json:"limits,omitempty"`
+	// ShutdownGrace is how long in-flight requests may finish on SIGTERM. Default 15s.
+	ShutdownGrace Duration `yaml:"shutdown_grace" json:"shutdown_grace,omitempty"`
+}
+
+// TLS names the certificate and key, PEM files. Both are required.
+type TLS struct {
+	CertFile string `yaml:"cert_file" json:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file" json:"key_file,omitempty"`
+}
+
+// Limits bounds what a client may send and how long it may take.
+type Limits struct {
+	// MaxHeaderBytes bounds the request header block; larger -> 431. Default 64KiB.
+	MaxHeaderBytes Size `yaml:"max_header_bytes" json:"max_header_bytes,omitempty"`
+	// MaxBodyBytes bounds the request body; larger -> 413. Default 10MiB.
+	MaxBodyBytes Size `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`
+	// ReadHeaderTimeout bounds reading the request header. Default 5s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout" json:"read_header_timeout,omitempty"`
+	// ReadTimeout bounds reading a whole request, body included. Default 60s.
+	ReadTimeout Duration `yaml:"read_timeout" json:"read_timeout,omitempty"`
+	// WriteTimeout bounds writing a response; 0 (the default) means none, so
+	// long downloads and streams are not cut.
+	WriteTimeout Duration `yaml:"write_timeout" json:"write_timeout,omitempty"`
+	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout,omitempty"`
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	// Listen is the admin address. Default "127.0.0.1:9080".
+	Listen string `yaml:"listen" json:"listen,omitempty"`
+	// Token, when set, is required as "Authorization: Bearer <token>" on /admin/...
+	// It is required when Listen is not loopback-only.
+	Token string `yaml:"token" json:"token,omitempty"`
+}
+
+// Storage configures where consumers, keys and usage live.
+type Storage struct {
+	// Driver is sqlite (default) or postgres.
+	Driver string `yaml:"driver" json:"driver,omitempty"`
+	// DSN is a file path for sqlite (default "./data/gantry.db"), a
+	// postgres:// URL (or key=value string) for postgres.
+	DSN string `yaml:"dsn" json:"dsn,omitempty"`
+}
+
+// Counters configures rate-limit and quota counters.
+type Counters struct {
+	// Driver is memory (default) or redis.
+	Driver string `yaml:"driver" json:"driver,omitempty"`
+	// RedisURL is a redis:// or rediss:// URL; required with driver redis.
+	RedisURL string `yaml:"redis_url" json:"redis_url,omitempty"`
+	// OnFailure is allow (default) or deny, when redis cannot be reached.
+	OnFailure string `yaml:"on_failure" json:"on_failure,omitempty"`
+	// Sync is exact (default: one Redis round trip per decision) or
+	// batched (each node settles with Redis every BatchWindow).
+	Sync string `yaml:"sync" json:"sync,omitempty"`
+	// BatchWindow is how often a batched node settles. Default 50ms.
+	BatchWindow Duration `yaml:"batch_window" json:"batch_window,omitempty"`
+}
+
+// Versioning says where a request's API version comes from.
+type Versioning struct {
+	// From lists sources, first found wins: "path", "header:NAME", "query:NAME".
+	From []string `yaml:"from" json:"from,omitempty"`
+	// Default is the version of a request that names none.
+	Default string `yaml:"default" json:"default,omitempty"`
+}
+
+// Usage configures metering.
+type Usage struct {
+	// FlushInterval is how often counts reach storage. Default 1s.
+	FlushInterval Duration `yaml:"flush_interval" json:"flush_interval,omitempty"`
+	// Export, when set, streams usage to a billing system as CloudEvents.
+	Export *UsageExport `yaml:"export" json:"export,omitempty"`
+	// Retention is how long usage rows are kept; 0 keeps them forever.
+	Retention Duration `yaml:"retention" json:"retention,omitempty"`
+}
+
+// UsageExport streams usage to an OpenMeter-compatible ingest URL.
+type UsageExport struct {
+	// URL is the http(s) batch ingest endpoint. Required.
+	URL string `yaml:"url" json:"url,omitempty"`
+	// BatchSize is the most events sent in one request. Default 500.
+	BatchSize int `yaml:"batch_size" json:"batch_size,omitempty"`
+}
+
+// Auth configures credential sources.
+type Auth struct {
+	// APIKey says where clients send API keys. When routes use api_key
+	// and this is left out, it is filled in with the default header.
+	APIKey *APIKeyAuth `yaml:"api_key" json:"api_key,omitempty"`
+	// JWT lists token providers.
+	JWT []*JWT `yaml:"jwt" json:"jwt,omitempty"`
+}
+
+// APIKeyAuth says where clients send their API key.
+type APIKeyAuth struct {
+	// Header carrying the key. Default X-API-Key.
+	Header string `yaml:"header" json:"header,omitempty"`
+	// Query parameter carrying the key; empty disallows keys in URLs.
+	Query string `yaml:"query" json:"query,omitempty"`
+}
+
+// JWT is one token provider, referred to by routes as jwt:NAME.
+type JWT struct {
+	// Name is how routes refer to the provider (jwt:NAME). Required, unique.
+	Name string `yaml:"name" json:"name,omitempty"`
+	// Issuer, when set, must equal the token's iss.
+	Issuer string `yaml:"issuer" json:"issuer,omitempty"`
+	// Audiences, when set, must include one of the token's aud.
+	Audiences []string `yaml:"audiences" json:"audiences,omitempty"`
+	// JWKSURL, Secret and PublicKeyFile are the key sources; set exactly
+	// one. JWKSURL is an http(s) URL, fetched at start and kept fresh.
+	JWKSURL string `yaml:"jwks_url" json:"jwks_url,omitempty"`
+	// Secret is the HMAC key for HS256/384/512, at least as long as the
+	// hash (32, 48 or 64 bytes, RFC 7518 section 3.2).
+	Secret string `yaml:"secret" json:"secret,omitempty"`
+	// PublicKeyFile is a PEM file holding a PUBLIC KEY or CERTIFICATE.
+	PublicKeyFile string `yaml:"public_key_file" json:"public_key_file,omitempty"`
+	// Algorithms are the accepted ones: HS*, RS*, PS*, ES* or EdDSA.
+	// Required; "none" is always refused.
+	Algorithms []string `yaml:"algorithms" json:"algorithms,omitempty"`
+	// Leeway is the clock skew allowed on exp, nbf and iat. Default 0.
+	Leeway Duration `yaml:"leeway" json:"leeway,omitempty"`
+	// ConsumerClaim names the consumer (matched against jwt_subjects).
+	// Default "sub".
+	ConsumerClaim string `yaml:"consumer_claim" json:"consumer_claim,omitempty"`
+	// ForwardClaims copies claims into request headers: {claim: Header}.
+	ForwardClaims map[string]string `yaml:"forward_claims" json:"forward_claims,omitempty"`
+}
+
+// Plan is what a consumer pays for.
+type Plan struct {
+	RateLimit *RateLimit `yaml:"rate_limit" json:"rate_limit,omitempty"`
+	Quota     *Quota     `yaml:"quota" json:"quota,omitempty"`
+	Pricing   *Pricing   `yaml:"pricing" json:"pricing,omitempty"`
+}
+
+// RateLimit is a token bucket: Burst tokens (default Requests), refilled
+// Requests per Per.
+type RateLimit struct {
+	Requests int      `yaml:"requests" json:"requests,omitempty"`
+	Per      Duration `yaml:"per" json:"per,omitempty"`
+	Burst    int      `yaml:"burst" json:"burst,omitempty"`
+	// Key (routes only): consumer, ip, or header:NAME. Default consumer on
+	// routes with auth, ip on public routes.
+	Key string `yaml:"key" json:"key,omitempty"`
+}
+
+// Quota is a request allowance per calendar period (UTC).
+type Quota struct {
+	Requests int64 `yaml:"requests" json:"requests,omitempty"`
+	// Per is hour, day or month.
+	Per string `yaml:"per" json:"per,omitempty"`
+}
+
+// Pricing turns usage into an invoice. Amounts are decimal strings or numbers
+// and are handled as exact decimals.
+type Pricing struct {
+	Currency         string  `yaml:"currency" json:"currency,omitempty"`
+	MonthlyFee       Decimal `yaml:"monthly_fee" json:"monthly_fee,omitempty"`
+	IncludedRequests int64   `yaml:"included_requests" json:"included_requests,omitempty"`
+	Per1000Over      Decimal `yaml:"per_1000_over" json:"per_1000_over,omitempty"`
+	Per1000Units     Decimal `yaml:"per_1000_units" json:"per_1000_units,omitempty"`
+}
+
+// Consumer is a caller known from the config file (read-only at run time).
+type Consumer struct {
+	// ID is sent upstream as X-Consumer-ID. Required, unique.
+	ID string `yaml:"id" json:"id,omitempty"`
+	// Plan names one of plans; empty for none.
+	Plan string `yaml:"plan" json:"plan,omitempty"`
+	// Groups are sent upstream as X-Consumer-Groups and checked against
+	// routes' allow_groups.
+	Groups []string `yaml:"groups" json:"groups,omitempty"`
+	// APIKeys the consumer authenticates with; each key names one consumer.
+	APIKeys []APIKey `yaml:"api_keys" json:"api_keys,omitempty"`
+	// JWTSubjects are consumer_claim values that identify this consumer.
+	JWTSubjects []string `yaml:"jwt_subjects" json:"jwt_subjects,omitempty"`
+}
+
+// APIKey is a key given either as its hash ("sha256:<hex>") or in plaintext.
+type APIKey struct {
+	// Hash is "sha256:" and 64 hex digits.
+	Hash string `yaml:"hash" json:"hash,omitempty"`
+	// Key is the plaintext key, at least 16 characters; hashed on load,
+	// never logged.
+	Key string `yaml:"key" json:"key,omitempty"`
+}
+
+// Upstream is a named pool of targets, or a serverless function.
+type Upstream struct {
+	Targets []*Target `yaml:"targets" json:"targets,omitempty"`
+	// Balancer is round_robin (default), least_conn, p2c_ewma or hash.
+	Balancer string `yaml:"balancer" json:"balancer,omitempty"`
+	// HashOn is what balancer hash keys on: header:NAME, cookie:NAME,
+	// query:NAME, ip or consumer. Required with hash, unused otherwise.
+	HashOn string `yaml:"hash_on" json:"hash_on,omitempty"`
+	// HealthCheck, when set, probes targets actively.
+	HealthCheck *HealthCheck `yaml:"health_check" json:"health_check,omitempty"`
+	// Passive, when set, ejects targets that fail live traffic.
+	Passive  *Passive `yaml:"passive" json:"passive,omitempty"`
+	Timeouts Timeouts `yaml:"timeouts" json:"timeouts,omitempty"`
+	// Retries is how many extra attempts, on other targets, idempotent
+	// requests get. Default 0.
+	Retries int `yaml:"retries" json:"retries,omitempty"`
+	// Lambda makes the upstream a serverless function instead of targets.
+	Lambda *Lambda `yaml:"lambda" json:"lambda,omitempty"`
+}
+
+// Target is one instance of an upstream.
+type Target struct {
+	// URL is http://host:port (or https://, h2c://), optionally with a base path.
+	URL string `yaml:"url" json:"url,omitempty"`
+	// Weight for round_robin. Default 1.
+	Weight int `yaml:"weight" json:"weight,omitempty"`
+}
+
+// HealthCheck configures active probing.
+type HealthCheck struct {
+	// Path probed with GET; a 2xx answer is healthy. Default "/healthz".
+	Path string `yaml:"path" json:"path,omitempty"`
+	// Interval between probes. Default 10s.
+	Interval Duration `yaml:"interval" json:"interval,omitempty"`
+	// Timeout of one probe, shorter than Interval. Default 2s.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// UnhealthyAfter consecutive failed probes take a target out. Default 3.
+	UnhealthyAfter int `yaml:"unhealthy_after" json:"unhealthy_after,omitempty"`
+	// HealthyAfter consecutive good probes put it back. Default 2.
+	HealthyAfter int `yaml:"healthy_after" json:"healthy_after,omitempty"`
+}
+
+// Passive configures ejection from live traffic.
+type Passive struct {
+	// Failures is how many consecutive 5xx or connect errors eject a
+	// target. Default 5.
+	Failures int `yaml:"failures" json:"failures,omitempty"`
+	// EjectFor is how long an ejected target gets no traffic. Default 30s.
+	EjectFor Duration `yaml:"eject_for" json:"eject_for,omitempty"`
+}
+
+// Timeouts bound upstream calls.
+type Timeouts struct {
+	// Connect bounds dialing a target. Default 2s.
+	Connect Duration `yaml:"connect" json:"connect,omitempty"`
+	// Response bounds waiting for the response header. Default 30s.
+	Response Duration `yaml:"response" json:"response,omitempty"`
+}
+
+// Lambda is a serverless backend (Lambda invoke API).
+type Lambda struct {
+	// Function is the function name or ARN. Required.
+	Function string `yaml:"function" json:"function,omitempty"`
+	// Region is the AWS region, like us-east-1. Required.
+	Region string `yaml:"region" json:"region,omitempty"`
+	// Endpoint, optional, is a Lambda-compatible http(s) endpoint (a local
+	// emulator).
+	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
+}
+
+// Route says which requests go where, and what happens on the way.
+type Route struct {
+	Name  string `yaml:"name" json:"name,omitempty"`
+	Match Match  `yaml:"match" json:"match,omitempty"`
+	// Upstream names the upstream that serves the route (unless Aggregate).
+	Upstream string `yaml:"upstream" json:"upstream,omitempty"`
+	// Rewrite replaces the forwarded path; {param} takes a path parameter.
+	Rewrite string `yaml:"rewrite" json:"rewrite,omitempty"`
+	// StripPrefix removes this prefix from the forwarded path.
+	StripPrefix string `yaml:"strip_prefix" json:"strip_prefix,omitempty"`
+	// Auth lists accepted methods (api_key, jwt:NAME); any one suffices.
+	Auth []string `yaml:"auth" json:"auth,omitempty"`
+	// AllowGroups, when set, admits only consumers in one of these groups.
+	AllowGroups []string `yaml:"allow_groups" json:"allow_groups,omitempty"`
+	// RateLimit applies on top of the consumer's plan.
+	RateLimit       *RateLimit   `yaml:"rate_limit" json:"rate_limit,omitempty"`
+	RequestHeaders  *HeaderRules `yaml:"request_headers" json:"request_headers,omitempty"`
+	ResponseHeaders *HeaderRules `yaml:"response_headers" json:"response_headers,omitempty"`
+	CORS            *CORS        `yaml:"cors" json:"cors,omitempty"`
+	// Aggregate serves the route by fanning out to several calls (instead
+	// of Upstream).
+	Aggregate *Aggregate `yaml:"aggregate" json:"aggregate,omitempty"`
+	// UnitsHeader names the upstream response header carrying the billed
+	// units of the request; it is not passed to the client.
+	UnitsHeader string `yaml:"units_header" json:"units_header,omitempty"`
+	// AllowEncodedSlash lets %2F and backslashes through in this route's paths.
+	AllowEncodedSlash bool `yaml:"allow_encoded_slash" json:"allow_encoded_slash,omitempty"`
+	// MaxBodyBytes overrides server.limits.max_body_bytes for this route.
+	MaxBodyBytes Size `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`
+}
+
+// Match selects requests. Path and PathPrefix exclude each other.
+type Match struct {
+	// Hosts are exact names or "*.example.com" wildcards, matched without port.
+	Hosts []string `yaml:"hosts" json:"hosts,omitempty"`
+	// Path is an exact path or pattern: {name} one segment, {name...} the rest.
+	Path       string `yaml:"path" json:"path,omitempty"`
+	PathPrefix string `yaml:"path_prefix" json:"path_prefix,omitempty"`
+	// Methods, empty for all.
+	Methods []string `yaml:"methods" json:"methods,omitempty"`
+	// Headers that must be present with exactly these values.
+	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
+	// Version the route serves (needs a versioning section).
+	Version string `yaml:"version" json:"version,omitempty"`
+}
+
+// HeaderRules set and remove headers.
+type HeaderRules struct {
+	Set    map[string]string `yaml:"set" json:"set,omitempty"`
+	Add    map[string]string `yaml:"add" json:"add,omitempty"`
+	Remove []string          `yaml:"remove" json:"remove,omitempty"`
+}
+
+// CORS answers preflights and decorates responses.
+type CORS struct {
+	// Origins allowed; "*" allows any.
+	Origins          []string `yaml:"origins" json:"origins,omitempty"`
+	Methods          []string `yaml:"methods" json:"methods,omitempty"`
+	Headers          []string `yaml:"headers" json:"headers,omitempty"`
+	ExposeHeaders    []string `yaml:"expose_headers" json:"expose_headers,omitempty"`
+	AllowCredentials bool     `yaml:"allow_credentials" json:"allow_credentials,omitempty"`
+	MaxAge           Duration `yaml:"max_age" json:"max_age,omitempty"`
+}
+
+// Aggregate fans one request out to several calls and merges the answers.
+type Aggregate struct {
+	// Timeout bounds the whole fan-out. Default 5s.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// Calls run in parallel unless one's path uses another's result.
+	Calls []*AggregateCall `yaml:"calls" json:"calls,omitempty"`
+}
+
+// AggregateCall is one upstream call of an aggregate.
+type AggregateCall struct {
+	// Name is the key of the call's result in the merged object; letters,
+	// digits and _.
+	Name     string `yaml:"name" json:"name,omitempty"`
+	Upstream string `yaml:"upstream" json:"upstream,omitempty"`
+	// Method of the call. Default GET.
+	Method string `yaml:"method" json:"method,omitempty"`
+	// Path template: {param} takes a path parameter of the route,
+	// {call.field} a field of an earlier call's result.
+	Path    string            `yaml:"path" json:"path,omitempty"`
+	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
+	Body    string            `yaml:"body" json:"body,omitempty"`
+	Select  []string          `yaml:"select" json:"select,omitempty"`
+	Rename  map[string]string `yaml:"rename" json:"rename,omitempty"`
+	Flatten bool              `yaml:"flatten" json:"flatten,omitempty"`
+	// Optional calls that fail are left out instead of failing the request.
+	Optional bool `yaml:"optional" json:"optional,omitempty"`
+	// Timeout of this call; 0 (the default) means the aggregate's.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	Cache   Duration `yaml:"cache" json:"cache,omitempty"`
+}

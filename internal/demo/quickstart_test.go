@@ -1,0 +1,162 @@
+package demo
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/gantry-dev/gantry/examples"
+)
+
+// quickstart is the part of the config format these tests read; the full
+// decoding belongs to internal/config.
+type quickstart struct {
+	Server struct {
+		Listen string `yaml:"listen"`
+	} `yaml:"server"`
+	Admin struct {
+		Listen string `yaml:"listen"`
+		Token  string `yaml:"token"`
+	} `yaml:"admin"`
+	Upstreams map[string]struct {
+		Targets []struct {
+			URL    string `yaml:"url"`
+			Weight int    `yaml:"weight"`
+		} `yaml:"targets"`
+	} `yaml:"upstreams"`
+	Routes []struct {
+		Name  string `yaml:"name"`
+		Match struct {
+			Path       string   `yaml:"path"`
+			PathPrefix string   `yaml:"path_prefix"`
+			Methods    []string `yaml:"methods"`
+			Version    string   `yaml:"version"`
+		} `yaml:"match"`
+		Upstream string         `yaml:"upstream"`
+		Rest     map[string]any `yaml:",inline"`
+	} `yaml:"routes"`
+	Rest map[string]any `yaml:",inline"`
+}
+
+func loadQuickstart(t *testing.T) quickstart {
+	t.Helper()
+	var q quickstart
+	if err := yaml.Unmarshal(examples.Quickstart, &q); err != nil {
+		t.Fatalf("quickstart.yaml: %v", err)
+	}
+	return q
+}
+
+func TestQuickstartListensWhereTheDemoSays(t *testing.T) {
+	q := loadQuickstart(t)
+	if q.Server.Listen != GatewayAddr {
+		t.Errorf("server.listen = %q, want %q", q.Server.Listen, GatewayAddr)
+	}
+	if q.Admin.Listen != AdminAddr {
+		t.Errorf("admin.listen = %q, want %q", q.Admin.Listen, AdminAddr)
+	}
+	if q.Admin.Token != "" {
+		t.Errorf("admin.token = %q, want none: the demo must start without environment variables", q.Admin.Token)
+	}
+}
+
+func TestQuickstartUpstreamsAreTheDemoServices(t *testing.T) {
+	type target struct {
+		URL    string
+		Weight int
+	}
+	want := map[string][]target{
+		"users":         {{"http://" + UsersAddr, 3}, {"http://" + Users2Addr, 0}},
+		"orders":        {{"http://" + OrdersAddr, 0}},
+		"orders-legacy": {{"http://" + OrdersLegacyAddr, 0}},
+		"chat":          {{"http://" + ChatAddr, 0}},
+	}
+	got := map[string][]target{}
+	for name, u := range loadQuickstart(t).Upstreams {
+		for _, tg := range u.Targets {
+			got[name] = append(got[name], target{tg.URL, tg.Weight})
+		}
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("upstreams mismatch (-want +got):\n%s", d)
+	}
+}
+
+// TestQuickstartUsesOnlyBuiltFeatures keeps sections whose features are not
+// built yet out of the config the demo runs: the gateway would refuse it.
+func TestQuickstartUsesOnlyBuiltFeatures(t *testing.T) {
+	q := loadQuickstart(t)
+	allowedTop := map[string]bool{"version": true, "versioning": true}
+	for k := range q.Rest {
+		if !allowedTop[k] {
+			t.Errorf("top-level section %q in quickstart.yaml", k)
+		}
+	}
+	allowedRoute := map[string]bool{
+		"rewrite": true, "strip_prefix": true, "request_headers": true,
+		"response_headers": true, "cors": true,
+	}
+	names := map[string]bool{}
+	for _, r := range q.Routes {
+		if names[r.Name] {
+			t.Errorf("route name %q used twice", r.Name)
+		}
+		names[r.Name] = true
+		for k := range r.Rest {
+			if !allowedRoute[k] {
+				t.Errorf("routes[%s] uses %q", r.Name, k)
+			}
+		}
+		if _, ok := q.Upstreams[r.Upstream]; !ok {
+			t.Errorf("routes[%s].upstream %q is not defined", r.Name, r.Upstream)
+		}
+	}
+}
+
+// TestQuickstartRoutesReachServedPaths sends, for every route, a request
+// its match accepts straight to its upstream, and checks that the sample
+// service serves that path: a route pointing at nothing would only show
+// up as a confusing 404 in the demo.
+func TestQuickstartRoutesReachServedPaths(t *testing.T) {
+	s := startTest(t)
+	actual := map[string]string{
+		UsersAddr:        s.Addrs.Users,
+		Users2Addr:       s.Addrs.Users2,
+		OrdersAddr:       s.Addrs.Orders,
+		OrdersLegacyAddr: s.Addrs.OrdersLegacy,
+		ChatAddr:         s.Addrs.Chat,
+	}
+	q := loadQuickstart(t)
+	for _, r := range q.Routes {
+		t.Run(r.Name, func(t *testing.T) {
+			path := r.Match.Path
+			if path == "" {
+				path = r.Match.PathPrefix + "/7"
+			}
+			path = strings.NewReplacer("{id}", "1").Replace(path)
+			method := http.MethodGet
+			if len(r.Match.Methods) > 0 {
+				method = r.Match.Methods[0]
+			}
+			for _, tg := range q.Upstreams[r.Upstream].Targets {
+				u, err := url.Parse(tg.URL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				addr, ok := actual[u.Host]
+				if !ok {
+					t.Fatalf("target %s is not a demo service", tg.URL)
+				}
+				resp, body := get(t, method, "http://"+addr+path, nil)
+				switch resp.StatusCode {
+				case http.StatusNotFound, http.StatusMethodNotAllowed:
+					t.Errorf("%s %s on %s = %d %s, want a served path", method, path, tg.URL, resp.StatusCode, body)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,89 @@
+package pipeline
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Exchange is the one per-request object of the request path. The server
+// creates it, puts it in the request context and reads it after the request
+// for the access log, metrics and metering. Each step writes only its own
+// fields; a new need gets a new typed field, never a map of values.
+//
+// An Exchange belongs to its request's goroutine; steps that fan out (the
+// aggregate terminal) must not write it from other goroutines.
+type Exchange struct {
+	// ID is the request ID, echoed as X-Request-ID both ways.
+	ID string
+	// Start is when the server received the request.
+	Start time.Time
+	// ClientIP is the address of the client as the gateway trusts it: the
+	// peer, or the left-most untrusted X-Forwarded-For hop when the peer is a
+	// trusted proxy.
+	ClientIP string
+	// Path is the canonical request path, used for routing, limits, metering
+	// and forwarding. The version segment, when taken from the path, is gone.
+	Path string
+	// Version is the API version the request asked for ("" without versioning).
+	Version string
+	// RouteName names the matched route ("" when none matched).
+	RouteName string
+	// Params holds the route's path parameters in pattern order.
+	Params []Param
+	// Consumer is set by authentication; nil for anonymous callers.
+	Consumer *Consumer
+	// Upstream names the upstream and Target the URL of the last target tried.
+	Upstream string
+	Target   string
+	// Attempts counts upstream attempts (1 without retries).
+	Attempts int
+	// Status is the status sent to the client (499 when it went away first).
+	Status int
+	// BytesIn and BytesOut count body bytes read from and written to the client.
+	BytesIn  int64
+	BytesOut int64
+	// Err is the failure that ended the request, if any.
+	Err error
+	// TLS is true when the client connection is TLS (X-Forwarded-Proto https).
+	TLS bool
+}
+
+// Param is one path parameter captured by the route pattern.
+type Param struct {
+	Name  string
+	Value string
+}
+
+// Consumer is who is calling, as authentication established it.
+type Consumer struct {
+	ID     string
+	Plan   string
+	Groups []string
+}
+
+// Param returns the value of the named path parameter, or "".
+func (x *Exchange) Param(name string) string {
+	for i := range x.Params {
+		if x.Params[i].Name == name {
+			return x.Params[i].Value
+		}
+	}
+	return ""
+}
+
+type exchangeKey struct{}
+
+// WithExchange returns a context that carries x.
+func WithExchange(ctx context.Context, x *Exchange) context.Context {
+	return context.WithValue(ctx, exchangeKey{}, x)
+}
+
+// ExchangeFrom returns the Exchange carried by ctx, or nil.
+func ExchangeFrom(ctx context.Context) *Exchange {
+	x, _ := ctx.Value(exchangeKey{}).(*Exchange)
+	return x
+}
+
+// ExchangeOf is ExchangeFrom(r.Context()).
+func ExchangeOf(r *http.Request) *Exchange { return ExchangeFrom(r.Context()) }

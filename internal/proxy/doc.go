@@ -1,0 +1,45 @@
+// Package proxy is the terminal handler that forwards a request to an
+// upstream over httputil.ReverseProxy (Rewrite, never Director).
+//
+// On the request path it is the last step of a route chain:
+//
+//	server → router → route chain → terminal (proxy) → upstream.Pool.Pick → upstream
+//
+// The server has already checked the request (smuggling, CONNECT, header
+// names with "_", Upgrade), matched the route, stored the forward path in
+// Exchange.Path and capped the body. The handler picks a target, builds the
+// outbound request (target URL, Host, X-Forwarded-*, X-Request-ID,
+// X-Consumer-*, route header rules), streams both bodies without buffering,
+// and classifies a failure in one place (classify): dial error, reset or bad
+// answer → 502, response timeout → 504, client gone → 499, body over the
+// limit → 413. It records Upstream, Target, Attempts, Status, BytesIn/Out and
+// Err on the Exchange.
+//
+// Decisions on the outbound request:
+//   - X-Forwarded-For keeps the incoming value only from a trusted peer
+//     and appends the peer; from anyone else it is replaced by the peer.
+//   - Forwarded (RFC 7239) is removed and not rebuilt: X-Forwarded-* is
+//     the contract, and two sets of forwarding headers could disagree.
+//   - X-Real-IP is set to the client address the gateway trusts
+//     (Exchange.ClientIP), as Kong and Traefik do, so a client cannot
+//     plant one.
+//   - The query goes as the client sent it, byte for byte.
+//   - Headers set here (and the route's request_headers rules, applied
+//     last) are set after hop-by-hop stripping, so naming them in
+//     Connection cannot remove them.
+//
+// On the response, the upstream's hop-by-hop headers are removed, the
+// route's response_headers rules applied, and an upstream X-Request-ID
+// dropped when the server already set one; nothing else is added.
+//
+// The handler never writes an error body: it returns a *pipeline.HTTPError
+// and package server renders it. Once the upstream's response has started,
+// a failure can only abort the client connection; the handler then returns
+// an error wrapping http.ErrAbortHandler.
+//
+// On the control path, server builds one handler per route per config
+// generation (New). Connections are not per generation: Transports hands out
+// one shared *http.Transport per (timeouts, protocol), so reloads keep their
+// connection pools and start no goroutines. http.DefaultTransport and
+// HTTP_PROXY are never used.
+package proxy

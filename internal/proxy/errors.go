@@ -1,0 +1,86 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+
+	"github.com/gantry-dev/gantry/internal/pipeline"
+)
+
+// classify turns a failure before the response started into the status the
+// client is answered with. It is the one place that maps upstream errors
+// (style guide §7). Messages go to clients, so they never carry addresses or
+// the upstream's own words; the cause stays in Err for the log.
+//
+// canceled is true when the client's context was canceled; tooLarge when the
+// request body went over its limit while streaming.
+func classify(err error, canceled, tooLarge bool) *pipeline.HTTPError {
+	e := func(status int, msg string) *pipeline.HTTPError {
+		return &pipeline.HTTPError{Status: status, Code: pipeline.CodeFor(status), Message: msg, Err: err}
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case canceled:
+		return e(pipeline.StatusClientClosed, "client closed the request")
+	case tooLarge || errors.As(err, &mbe):
+		he := e(http.StatusRequestEntityTooLarge, "request body is too large")
+		if mbe != nil {
+			he.Message = "request body is larger than the limit"
+		}
+		// The rest of the body is unread; closing beats draining it.
+		he.Close = true
+		return he
+	case errors.Is(err, context.DeadlineExceeded):
+		return e(http.StatusGatewayTimeout, "upstream did not answer in time")
+	}
+	if msg, ok := connectFailure(err); ok {
+		return e(http.StatusBadGateway, msg)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// Past connecting, the only timeout is timeouts.response.
+		return e(http.StatusGatewayTimeout, "upstream did not answer in time")
+	}
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) {
+		return e(http.StatusBadGateway, "upstream closed the connection")
+	}
+	return e(http.StatusBadGateway, "upstream sent no valid response")
+}
+
+// connectFailure reports whether err happened while connecting (dial or
+// TLS handshake), with a client-safe message. A connect timeout is a 502,
+// not a 504: the upstream was never asked, and the contract keeps 504 for
+// timeouts.response.
+func connectFailure(err error) (string, bool) {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		switch {
+		case errors.Is(err, syscall.ECONNREFUSED):
+			return "upstream refused the connection", true
+		case oe.Timeout():
+			return "connecting to upstream timed out", true
+		}
+		return "cannot connect to upstream", true
+	}
+	var (
+		rhe *tls.RecordHeaderError
+		cve *tls.CertificateVerificationError
+		ae  tls.AlertError
+		uae x509.UnknownAuthorityError
+		hne x509.HostnameError
+		cie x509.CertificateInvalidError
+	)
+	if errors.As(err, &rhe) || errors.As(err, &cve) || errors.As(err, &ae) ||
+		errors.As(err, &uae) || errors.As(err, &hne) || errors.As(err, &cie) ||
+		// The transport's handshake timeout has no exported type.
+		strings.Contains(err.Error(), "TLS handshake timeout") {
+		return "TLS handshake with upstream failed", true
+	}
+	return "", false
+}

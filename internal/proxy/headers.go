@@ -1,0 +1,153 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gantry-dev/gantry/internal/config"
+)
+
+// headerRules is a route's request_headers or response_headers, compiled:
+// names canonical, order fixed (remove, then set, then add).
+type headerRules struct {
+	remove []string
+	set    []headerValue
+	add    []headerValue
+	// host is the request Host to send instead of the target's ("" keeps
+	// the target's); only a request rule "set: {Host: ...}" fills it.
+	host string
+}
+
+type headerValue struct{ name, value string }
+
+// framing lists headers that describe the message or the connection rather
+// than the resource; a rule changing them could desynchronise the gateway and
+// its peer (request smuggling) or break the stream.
+var framing = map[string]bool{
+	"Connection": true, "Content-Length": true, "Transfer-Encoding": true, "Te": true,
+	"Trailer": true, "Upgrade": true, "Keep-Alive": true, "Proxy-Connection": true,
+}
+
+// compileRules checks and compiles hr; request is true for request_headers.
+// It returns nil when hr has no rules.
+func compileRules(hr *config.HeaderRules, request bool) (*headerRules, error) {
+	if hr == nil || len(hr.Set)+len(hr.Add)+len(hr.Remove) == 0 {
+		return nil, nil
+	}
+	var errs []error
+	checkName := func(kind, name string) (string, bool) {
+		if !validName(name) {
+			errs = append(errs, fmt.Errorf("%s: invalid header name %q", kind, name))
+			return "", false
+		}
+		c := http.CanonicalHeaderKey(name)
+		if framing[c] {
+			errs = append(errs, fmt.Errorf("%s: header %s cannot be changed by a rule", kind, c))
+			return "", false
+		}
+		if c == "Host" && (!request || kind != "set") {
+			errs = append(errs, fmt.Errorf("%s: Host can only be set, on requests", kind))
+			return "", false
+		}
+		return c, true
+	}
+	values := func(kind string, m map[string]string) []headerValue {
+		out := make([]headerValue, 0, len(m))
+		for name, v := range m {
+			c, ok := checkName(kind, name)
+			if !ok {
+				continue
+			}
+			if !validValue(v) {
+				errs = append(errs, fmt.Errorf("%s: invalid value for %s (control characters)", kind, c))
+				continue
+			}
+			out = append(out, headerValue{c, v})
+		}
+		// Maps have no order; sorted rules make the outcome reproducible.
+		slices.SortFunc(out, func(a, b headerValue) int { return strings.Compare(a.name, b.name) })
+		return out
+	}
+	r := &headerRules{}
+	for _, name := range hr.Remove {
+		if c, ok := checkName("remove", name); ok {
+			r.remove = append(r.remove, c)
+		}
+	}
+	r.set = values("set", hr.Set)
+	r.add = values("add", hr.Add)
+	r.set = slices.DeleteFunc(r.set, func(v headerValue) bool {
+		if v.name == "Host" {
+			r.host = v.value
+			return true
+		}
+		return false
+	})
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return r, nil
+}
+
+// apply changes h; a nil r does nothing.
+func (r *headerRules) apply(h http.Header) {
+	if r == nil {
+		return
+	}
+	for _, name := range r.remove {
+		delete(h, name)
+	}
+	for _, v := range r.set {
+		h[v.name] = []string{v.value}
+	}
+	for _, v := range r.add {
+		h[v.name] = append(h[v.name], v.value)
+	}
+}
+
+// stripOwned removes the headers only the gateway may set, whatever case
+// the client used: auth fills X-Consumer-* from the Exchange, and
+// X-Real-IP is the client address the gateway trusts. Proxy-Authorization
+// is meant for this hop and is never passed on.
+func stripOwned(h http.Header) {
+	for k := range h {
+		switch {
+		case strings.EqualFold(k, "X-Consumer-Id"),
+			strings.EqualFold(k, "X-Consumer-Groups"),
+			strings.EqualFold(k, "X-Real-Ip"),
+			strings.EqualFold(k, "Proxy-Authorization"):
+			delete(h, k)
+		}
+	}
+}
+
+// validName reports whether s is an RFC 9110 token.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validValue reports whether s is a header value without control characters
+// other than tab, so a rule cannot inject a header line.
+func validValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,127 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/upstream"
+)
+
+// seen is what the echo upstream reports about the request it received.
+type seen struct {
+	Method     string
+	RequestURI string
+	Host       string
+	Proto      string
+	Header     http.Header
+	Body       string
+}
+
+// newUpstream starts an upstream server that is closed when the test ends.
+func newUpstream(tb testing.TB, h http.HandlerFunc) *httptest.Server {
+	tb.Helper()
+	s := httptest.NewServer(h)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// echoUpstream answers every request with a JSON description of it.
+func echoUpstream(tb testing.TB) *httptest.Server {
+	return newUpstream(tb, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Server", "echo/1.0")
+		json.NewEncoder(w).Encode(seen{r.Method, r.RequestURI, r.Host, r.Proto, r.Header, string(body)})
+	})
+}
+
+// newProxy builds a handler for the given target URLs (all weight 1).
+func newProxy(tb testing.TB, up *config.Upstream, rt *config.Route, opts Options, urls ...string) pipeline.Handler {
+	tb.Helper()
+	if up == nil {
+		up = &config.Upstream{}
+	}
+	for _, u := range urls {
+		up.Targets = append(up.Targets, &config.Target{URL: u})
+	}
+	pool, err := upstream.NewPool("users", up)
+	if err != nil {
+		tb.Fatalf("NewPool() error: %v", err)
+	}
+	h, err := New(pool, up, rt, opts)
+	if err != nil {
+		tb.Fatalf("New() error: %v", err)
+	}
+	return h
+}
+
+// newRecorder returns a recorder whose Code stays 0 until a status is
+// written, so tests can tell "nothing written" from 200.
+func newRecorder() *httptest.ResponseRecorder {
+	return &httptest.ResponseRecorder{HeaderMap: make(http.Header), Body: new(bytes.Buffer)}
+}
+
+// call runs h directly for r with x in its context (x.Path defaults to the
+// request path).
+func call(h pipeline.Handler, r *http.Request, x *pipeline.Exchange) (*httptest.ResponseRecorder, error) {
+	if x.Path == "" {
+		x.Path = r.URL.Path
+	}
+	rec := newRecorder()
+	err := h.ServeHTTP(rec, r.WithContext(pipeline.WithExchange(r.Context(), x)))
+	return rec, err
+}
+
+func decodeSeen(tb testing.TB, body string) seen {
+	tb.Helper()
+	var s seen
+	if err := json.Unmarshal([]byte(body), &s); err != nil {
+		tb.Fatalf("decoding upstream echo %q: %v", body, err)
+	}
+	return s
+}
+
+// startGateway serves h the way package server does, reduced to what the
+// proxy relies on: an Exchange in the context, HTTPError statuses written
+// without a body (except 499), and aborted responses aborted. Each finished
+// Exchange is sent on the returned channel.
+func startGateway(tb testing.TB, h pipeline.Handler) (*httptest.Server, <-chan *pipeline.Exchange) {
+	tb.Helper()
+	done := make(chan *pipeline.Exchange, 64)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		x := &pipeline.Exchange{ID: "gw-req-1", Path: r.URL.Path, TLS: r.TLS != nil, ClientIP: ClientIP(r, nil)}
+		err := h.ServeHTTP(w, r.WithContext(pipeline.WithExchange(r.Context(), x)))
+		if err != nil && x.Err == nil {
+			x.Err = err
+		}
+		select {
+		case done <- x:
+		default:
+		}
+		var he *pipeline.HTTPError
+		switch {
+		case errors.As(err, &he) && he.Status != pipeline.StatusClientClosed:
+			w.WriteHeader(he.Status)
+		case errors.Is(err, http.ErrAbortHandler) && x.Status != pipeline.StatusClientClosed:
+			panic(http.ErrAbortHandler)
+		}
+	}))
+	tb.Cleanup(s.Close)
+	return s, done
+}
+
+func mustPool(tb testing.TB, up *config.Upstream) *upstream.Pool {
+	tb.Helper()
+	p, err := upstream.NewPool("users", up)
+	if err != nil {
+		tb.Fatalf("NewPool() error: %v", err)
+	}
+	return p
+}

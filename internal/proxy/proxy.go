@@ -1,0 +1,310 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/upstream"
+)
+
+// Options carries what every proxy handler of a server shares.
+type Options struct {
+	// TrustedProxies are the peers whose X-Forwarded-For is kept (see
+	// ParseTrusted). Empty trusts nobody.
+	TrustedProxies []netip.Prefix
+	// Transports is the server's shared registry. When nil, the handler gets
+	// a private one (tests); it never falls back to http.DefaultTransport.
+	Transports *Transports
+	// EscapePath escapes the unescaped forward path for the upstream URL.
+	// Default: (&url.URL{Path: p}).EscapedPath().
+	EscapePath func(string) string
+	// Logger receives ReverseProxy's own diagnostics at debug level.
+	// Default: discard.
+	Logger *slog.Logger
+}
+
+// handler is the proxy terminal of one route.
+type handler struct {
+	pool *upstream.Pool
+	// rp serves http:// and https:// targets, rpH2C h2c:// targets (nil
+	// when the pool has none): a ReverseProxy has one Transport.
+	rp, rpH2C *httputil.ReverseProxy
+	reqRules  *headerRules
+	resRules  *headerRules
+	trusted   []netip.Prefix
+	escape    func(string) string
+}
+
+var _ pipeline.Handler = (*handler)(nil)
+
+// New returns the terminal handler that forwards the requests of route rt to
+// pool, whose configuration is up. rt may be nil (no header rules). The
+// handler is safe for concurrent use and holds no goroutines or
+// connections of its own, so a retired generation needs no cleanup.
+func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Options) (pipeline.Handler, error) {
+	if pool == nil || len(pool.Targets) == 0 {
+		return nil, errors.New("proxy: upstream pool without targets")
+	}
+	if up == nil {
+		up = &config.Upstream{}
+	}
+	if up.Retries > 0 {
+		return nil, fmt.Errorf("upstream %q: retries are not supported yet", pool.Name)
+	}
+	h := &handler{pool: pool, trusted: opts.TrustedProxies, escape: opts.EscapePath}
+	if h.escape == nil {
+		h.escape = defaultEscape
+	}
+	if rt != nil {
+		var err error
+		if h.reqRules, err = compileRules(rt.RequestHeaders, true); err != nil {
+			return nil, fmt.Errorf("request_headers: %w", err)
+		}
+		if h.resRules, err = compileRules(rt.ResponseHeaders, false); err != nil {
+			return nil, fmt.Errorf("response_headers: %w", err)
+		}
+	}
+	trs := opts.Transports
+	if trs == nil {
+		trs = NewTransports()
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	errLog := slog.NewLogLogger(logger.With("upstream", pool.Name).Handler(), slog.LevelDebug)
+	connect, response := up.Timeouts.Connect.D(), up.Timeouts.Response.D()
+	newRP := func(tr http.RoundTripper) *httputil.ReverseProxy {
+		return &httputil.ReverseProxy{
+			Rewrite:        h.rewrite,
+			Transport:      tr,
+			ModifyResponse: h.modifyResponse,
+			ErrorHandler:   h.errorHandler,
+			BufferPool:     buffers,
+			ErrorLog:       errLog,
+			// 0: bodies of known length are not flushed early; event
+			// streams and bodies of unknown length are flushed after every
+			// write (ReverseProxy detects both).
+			FlushInterval: 0,
+		}
+	}
+	h.rp = newRP(trs.Get(connect, response))
+	for _, t := range pool.Targets {
+		if t.H2C {
+			h.rpH2C = newRP(trs.GetH2C(connect, response))
+			break
+		}
+	}
+	return h, nil
+}
+
+func defaultEscape(p string) string { return (&url.URL{Path: p}).EscapedPath() }
+
+// attempt is the state of one upstream attempt, shared by ServeHTTP and the
+// ReverseProxy callbacks through the outbound request's context.
+type attempt struct {
+	x      *pipeline.Exchange
+	target *upstream.Target
+	w      responseWriter
+	body   requestBody
+	res    responseBody
+	// err is the error ReverseProxy reported to ErrorHandler.
+	err error
+}
+
+type attemptKey struct{}
+
+func attemptFrom(ctx context.Context) *attempt {
+	a, _ := ctx.Value(attemptKey{}).(*attempt)
+	return a
+}
+
+// ServeHTTP forwards r to one target of the pool. It returns nil when the
+// upstream's response was relayed, a *pipeline.HTTPError when nothing was
+// written yet, and an error wrapping http.ErrAbortHandler when the response
+// had started and could not be completed.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	x := pipeline.ExchangeOf(r)
+	if x == nil {
+		return pipeline.Errorf(http.StatusInternalServerError, pipeline.CodeInternal, "request reached the proxy without an exchange")
+	}
+	x.Upstream = h.pool.Name
+	t, err := h.pool.Pick(r)
+	if err != nil {
+		x.Err = err
+		return &pipeline.HTTPError{Status: http.StatusServiceUnavailable, Code: pipeline.CodeNoHealthyUpstream, Message: "no healthy upstream target", Err: err}
+	}
+	x.Target = t.Name
+	x.Attempts = 1
+
+	a := &attempt{x: x, target: t}
+	a.w.ResponseWriter = w
+	out := r.WithContext(context.WithValue(r.Context(), attemptKey{}, a))
+	if r.Body != nil && r.Body != http.NoBody {
+		a.body.rc = r.Body
+		out.Body = &a.body
+	}
+	rp := h.rp
+	if t.H2C {
+		rp = h.rpH2C
+	}
+	aborted := serve(rp, &a.w, out)
+	x.BytesIn = a.body.n.Load()
+	x.BytesOut = a.w.bytes
+	return h.outcome(r, a, aborted)
+}
+
+// serve runs rp and reports whether it aborted the response with
+// http.ErrAbortHandler (its way to end a body copy that failed after the
+// header was sent). Other panics are not the proxy's to swallow.
+func serve(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) (aborted bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				panic(v)
+			}
+			aborted = true
+		}
+	}()
+	rp.ServeHTTP(w, r)
+	return false
+}
+
+// outcome decides what ServeHTTP returns once ReverseProxy is done.
+func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
+	x := a.x
+	canceled := errors.Is(r.Context().Err(), context.Canceled)
+	if a.w.started {
+		// Headers are out: an error can only abort the connection.
+		cause := a.res.err
+		if cause == nil {
+			cause = a.w.err
+		}
+		if cause == nil {
+			cause = a.err
+		}
+		if cause == nil && !aborted {
+			return nil
+		}
+		if cause == nil {
+			cause = errors.New("copying the upstream response failed")
+		}
+		x.Err = cause
+		if canceled || a.w.err != nil {
+			// The client is gone; nobody reads what is left.
+			x.Status = pipeline.StatusClientClosed
+		}
+		return fmt.Errorf("%w: %w", http.ErrAbortHandler, cause)
+	}
+	if a.err == nil {
+		return nil
+	}
+	he := classify(a.err, canceled, a.body.tooLarge.Load())
+	x.Err = he
+	if he.Status == pipeline.StatusClientClosed {
+		x.Status = he.Status
+	}
+	return he
+}
+
+// rewrite builds the outbound request. ReverseProxy has already removed the
+// hop-by-hop headers (and those the client named in Connection), Forwarded
+// and X-Forwarded-*, so everything set here reaches the upstream.
+func (h *handler) rewrite(pr *httputil.ProxyRequest) {
+	in, out := pr.In, pr.Out
+	a := attemptFrom(in.Context())
+	x, t := a.x, a.target
+
+	path := x.Path
+	if path == "" {
+		path = in.URL.Path
+	}
+	u := out.URL
+	u.Scheme, u.Host = t.Scheme, t.Host
+	u.Opaque, u.User, u.Fragment, u.RawFragment = "", nil, "", ""
+	setPath(u, t, path, h.escape(path))
+	// The query goes as the client sent it, including parameters Go cannot
+	// parse (ReverseProxy would drop those): the upstream owns its query.
+	u.RawQuery, u.ForceQuery = in.URL.RawQuery, in.URL.ForceQuery
+	// Never the client's Host: for an absolute-form target it would be an
+	// authority of the client's choosing.
+	out.Host = t.Host
+
+	hd := out.Header
+	stripOwned(hd)
+	hd["X-Forwarded-For"] = []string{forwardedFor(in, h.trusted)}
+	if in.Host != "" {
+		hd["X-Forwarded-Host"] = []string{in.Host}
+	}
+	if x.TLS {
+		hd["X-Forwarded-Proto"] = []string{"https"}
+	} else {
+		hd["X-Forwarded-Proto"] = []string{"http"}
+	}
+	clientIP := x.ClientIP
+	if clientIP == "" {
+		clientIP = ClientIP(in, h.trusted)
+	}
+	hd["X-Real-Ip"] = []string{clientIP}
+	if x.ID != "" {
+		hd["X-Request-Id"] = []string{x.ID}
+	}
+	if c := x.Consumer; c != nil {
+		hd["X-Consumer-Id"] = []string{c.ID}
+		if len(c.Groups) > 0 {
+			hd["X-Consumer-Groups"] = []string{strings.Join(c.Groups, ",")}
+		}
+	}
+	// The route's rules come last: the operator has the final word.
+	h.reqRules.apply(hd)
+	if h.reqRules != nil && h.reqRules.host != "" {
+		out.Host = h.reqRules.host
+	}
+}
+
+// setPath sets u's path to the target's base path followed by the forward
+// path. Path is derived from the escaped form so the two always agree and
+// net/url sends raw (the server's escaping) as is.
+func setPath(u *url.URL, t *upstream.Target, path, raw string) {
+	joined := t.RawBasePath + raw
+	if p, err := url.PathUnescape(joined); err == nil {
+		u.Path, u.RawPath = p, joined
+		return
+	}
+	u.Path, u.RawPath = t.BasePath+path, ""
+}
+
+func (h *handler) modifyResponse(res *http.Response) error {
+	a := attemptFrom(res.Request.Context())
+	a.x.Status = res.StatusCode
+	// A 101's body is the upgraded connection, which ReverseProxy needs as
+	// an io.ReadWriteCloser.
+	if res.StatusCode != http.StatusSwitchingProtocols && res.Body != nil && res.Body != http.NoBody {
+		a.res.rc = res.Body
+		res.Body = &a.res
+	}
+	// The server answers every response with its X-Request-ID; an
+	// upstream that echoes the ID must not make it appear twice.
+	if _, ok := a.w.Header()["X-Request-Id"]; ok {
+		delete(res.Header, "X-Request-Id")
+	}
+	h.resRules.apply(res.Header)
+	return nil
+}
+
+// errorHandler records the failure instead of writing a body: only package
+// server renders errors.
+func (h *handler) errorHandler(_ http.ResponseWriter, r *http.Request, err error) {
+	if a := attemptFrom(r.Context()); a != nil && a.err == nil {
+		a.err = err
+	}
+}

@@ -1,0 +1,106 @@
+package proxy
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/pipeline"
+)
+
+func TestTransportSettings(t *testing.T) {
+	t.Parallel()
+	trs := NewTransports()
+	tr := trs.Get(0, 0)
+	if tr.Proxy != nil {
+		t.Errorf("Proxy is set; HTTP_PROXY must not reroute upstream traffic")
+	}
+	if tr.ResponseHeaderTimeout != DefaultResponseTimeout || tr.TLSHandshakeTimeout != DefaultConnectTimeout {
+		t.Errorf("timeouts = %v/%v, want defaults %v/%v", tr.ResponseHeaderTimeout, tr.TLSHandshakeTimeout, DefaultResponseTimeout, DefaultConnectTimeout)
+	}
+	if !tr.DisableCompression || !tr.ForceAttemptHTTP2 || tr.MaxIdleConnsPerHost != 256 || tr.MaxIdleConns != 1024 || tr.IdleConnTimeout != 90*time.Second || tr.ExpectContinueTimeout != time.Second {
+		t.Errorf("transport settings differ from the documented ones: %+v", tr)
+	}
+	if trs.Get(2*time.Second, 30*time.Second) != tr {
+		t.Errorf("Get() with explicit defaults returned a different transport than Get(0, 0)")
+	}
+	if trs.Get(time.Second, 30*time.Second) == tr {
+		t.Errorf("Get() with another connect timeout shared the transport")
+	}
+	h2c := trs.GetH2C(0, 0)
+	if h2c == tr || h2c.Protocols == nil || !h2c.Protocols.UnencryptedHTTP2() || h2c.Protocols.HTTP1() {
+		t.Errorf("GetH2C() = %+v, want a distinct HTTP/2-only cleartext transport", h2c.Protocols)
+	}
+	if trs.Len() != 3 {
+		t.Errorf("Len() = %d, want 3", trs.Len())
+	}
+	trs.CloseIdle()
+}
+
+// Reloads build new handlers; they must share the transports, so warm
+// connections survive and nothing accumulates.
+func TestReloadsReuseTransports(t *testing.T) {
+	up := echoUpstream(t)
+	trs := NewTransports()
+	cfg := &config.Upstream{Timeouts: config.Timeouts{Connect: config.Duration(time.Second), Response: config.Duration(5 * time.Second)}, Targets: []*config.Target{{URL: up.URL}}}
+	serve := func() {
+		h, err := New(mustPool(t, cfg), cfg, nil, Options{Transports: trs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := call(h, httptest.NewRequest("GET", "/", nil), &pipeline.Exchange{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	serve()
+	runtime.GC()
+	before := runtime.NumGoroutine()
+	for range 1000 {
+		serve()
+	}
+	if trs.Len() != 1 {
+		t.Errorf("Transports.Len() after 1000 reloads = %d, want 1", trs.Len())
+	}
+	// Allow a little slack for connection goroutines that are still
+	// winding down; a leak per reload would show as hundreds.
+	if after := runtime.NumGoroutine(); after > before+10 {
+		t.Errorf("goroutines: %d before, %d after 1000 reloads", before, after)
+	}
+}
+
+// Upstream connections are kept alive across requests, bodies or not.
+func TestKeepAlive(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int64
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, strings.Repeat("ok", 10000))
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	h := newProxy(t, nil, nil, Options{}, up.URL)
+	for i := range 50 {
+		r := httptest.NewRequest("GET", "/", nil)
+		if i%2 == 1 {
+			r = httptest.NewRequest("POST", "/", strings.NewReader("payload"))
+		}
+		if _, err := call(h, r, &pipeline.Exchange{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("50 sequential requests opened %d upstream connections, want 1", n)
+	}
+}

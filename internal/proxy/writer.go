@@ -1,0 +1,126 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+)
+
+// responseWriter counts the body bytes sent to the client and records
+// whether the response has started, so the handler knows whether an error
+// may still become a gateway error response. Flush, Hijack (WebSocket via
+// ReverseProxy) and http.ResponseController keep working through Unwrap.
+type responseWriter struct {
+	http.ResponseWriter
+	bytes int64
+	// started is set once a final status was written, the body flushed or
+	// the connection hijacked.
+	started bool
+	// err is the first error writing to the client.
+	err error
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	// 1xx answers (100 Continue, 103 Early Hints) are not the final status;
+	// ReverseProxy relays them from the transport's goroutine, so they must
+	// not touch w's fields.
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		w.started = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	w.started = true
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// FlushError flushes to the client; http.ResponseController prefers it.
+func (w *responseWriter) FlushError() error {
+	w.started = true
+	err := http.NewResponseController(w.ResponseWriter).Flush()
+	if err != nil && !errors.Is(err, http.ErrNotSupported) && w.err == nil {
+		w.err = err
+	}
+	return err
+}
+
+// Flush implements http.Flusher.
+func (w *responseWriter) Flush() { _ = w.FlushError() }
+
+// Hijack implements http.Hijacker for protocol upgrades.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.started = true
+	}
+	return c, brw, err
+}
+
+// Unwrap returns the underlying writer for http.ResponseController.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// requestBody counts the bytes read from the client. The transport reads it
+// on its own goroutine, possibly after the handler returned, hence atomics.
+type requestBody struct {
+	rc       io.ReadCloser
+	n        atomic.Int64
+	tooLarge atomic.Bool
+}
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n.Add(int64(n))
+	if err != nil && err != io.EOF {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			b.tooLarge.Store(true)
+		}
+	}
+	return n, err
+}
+
+func (b *requestBody) Close() error { return b.rc.Close() }
+
+// responseBody records the first error reading the upstream's body, to tell
+// an upstream failure from a client failure once the response has started.
+type responseBody struct {
+	rc  io.ReadCloser
+	err error
+}
+
+func (b *responseBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *responseBody) Close() error { return b.rc.Close() }
+
+const bufferSize = 32 << 10
+
+// bufferPool lends ReverseProxy its 32 KiB copy buffers. It stores array
+// pointers, so neither Get nor Put allocates.
+type bufferPool struct{ p sync.Pool }
+
+var buffers = &bufferPool{p: sync.Pool{New: func() any { return new([bufferSize]byte) }}}
+
+func (bp *bufferPool) Get() []byte { return bp.p.Get().(*[bufferSize]byte)[:] }
+
+func (bp *bufferPool) Put(b []byte) {
+	if cap(b) < bufferSize {
+		return
+	}
+	bp.p.Put((*[bufferSize]byte)(b[:bufferSize]))
+}

@@ -1,0 +1,12 @@
+// Package server owns the client-facing listener and the top of the request
+// path: it closes the holes Go's HTTP server leaves open (package wire),
+// creates the per-request Exchange, matches the route in the current
+// generation's router.Table and runs the route's pre-built chain. It is the
+// only place that writes gateway error responses, and it observes every
+// finished request for metrics and the access log.
+//
+// On the control path it is the last step: config.Load → Validate →
+// router.Compile → Server.swap. Reloads build a whole new generation off to
+// the side and swap it in atomically; requests in flight finish on the
+// generation they started with.
+package server

@@ -1,0 +1,85 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/gantry-dev/gantry/internal/pipeline"
+)
+
+// writeError answers the client with the contract's JSON error body, unless
+// the response has already started, in which case the connection is aborted
+// by the caller.
+func writeError(w *responseWriter, x *pipeline.Exchange, err error) {
+	var he *pipeline.HTTPError
+	if !errors.As(err, &he) {
+		he = pipeline.Error(http.StatusInternalServerError, err)
+		he.Message = "internal error"
+	}
+	x.Err = err
+	if he.Status == pipeline.StatusClientClosed {
+		// Nobody is listening; record and write nothing.
+		x.Status = he.Status
+		return
+	}
+	if w.wroteHeader {
+		return
+	}
+	h := w.Header()
+	for k, vs := range he.Header {
+		h[k] = vs
+	}
+	// The upstream's or a plugin's partial headers must not leak into a
+	// gateway error.
+	h.Del("Content-Length")
+	h.Del("Content-Encoding")
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if he.Close {
+		h.Set("Connection", "close")
+	}
+	msg := he.Message
+	if msg == "" {
+		msg = http.StatusText(he.Status)
+	}
+	code := he.Code
+	if code == "" {
+		code = pipeline.CodeFor(he.Status)
+	}
+	b := make([]byte, 0, 128+len(msg)+len(x.ID))
+	b = append(b, `{"status":`...)
+	b = strconv.AppendInt(b, int64(he.Status), 10)
+	b = append(b, `,"error":`...)
+	b = appendJSONString(b, code)
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, msg)
+	b = append(b, `,"request_id":`...)
+	b = appendJSONString(b, x.ID)
+	b = append(b, "}\n"...)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(he.Status)
+	w.Write(b)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string; invalid UTF-8 is kept as
+// U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xf])
+		case r == '<' || r == '>' || r == '&' || r == 0x2028 || r == 0x2029:
+			b = append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+		default:
+			b = append(b, string(r)...)
+		}
+	}
+	return append(b, '"')
+}

@@ -1,0 +1,171 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/plugins/cors"
+	"github.com/gantry-dev/gantry/internal/proxy"
+	"github.com/gantry-dev/gantry/internal/router"
+	"github.com/gantry-dev/gantry/internal/telemetry"
+	"github.com/gantry-dev/gantry/internal/upstream"
+	"github.com/gantry-dev/gantry/internal/wire"
+)
+
+// generation is one compiled configuration: immutable once built, served
+// until a reload swaps in the next one.
+type generation struct {
+	id     uint64
+	cfg    *config.Config
+	table  *router.Table
+	pools  map[string]*upstream.Pool
+	loaded time.Time
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// retire stops what the generation started (health checkers, later).
+func (g *generation) retire() { g.cancel() }
+
+// routeHandler is what the router holds for each route: the pre-built chain
+// plus the per-route settings the server applies around it.
+type routeHandler struct {
+	chain   pipeline.Handler
+	maxBody int64
+	cors    *cors.Policy
+	metrics *telemetry.RouteMetrics
+}
+
+func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	return h.chain.ServeHTTP(w, r)
+}
+
+// unsupported lists route features that parse but are not built yet; a
+// route using one is refused rather than silently served without it.
+func unsupported(rc *config.Route) []string {
+	var out []string
+	if len(rc.Auth) > 0 {
+		out = append(out, "auth")
+	}
+	if len(rc.AllowGroups) > 0 {
+		out = append(out, "allow_groups")
+	}
+	if rc.RateLimit != nil {
+		out = append(out, "rate_limit")
+	}
+	if rc.Aggregate != nil {
+		out = append(out, "aggregate")
+	}
+	if rc.UnitsHeader != "" {
+		out = append(out, "units_header")
+	}
+	return out
+}
+
+// Compile builds a generation from cfg without serving it; it is what
+// `gantry validate` and every reload run. All problems are returned at once.
+func Compile(cfg *config.Config) error {
+	s := &Server{transports: proxy.NewTransports(), metrics: telemetry.NewMetrics()}
+	g, err := s.compile(cfg)
+	if err == nil {
+		g.retire()
+	}
+	return err
+}
+
+func (s *Server) compile(cfg *config.Config) (*generation, error) {
+	var problems config.Problems
+	pools := make(map[string]*upstream.Pool, len(cfg.Upstreams))
+	names := make([]string, 0, len(cfg.Upstreams))
+	for name := range cfg.Upstreams {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		uc := cfg.Upstreams[name]
+		path := "upstreams." + name
+		if uc.Lambda != nil {
+			problems = append(problems, config.Problem{Path: path + ".lambda", Message: "serverless (lambda) upstreams are not supported yet"})
+			continue
+		}
+		p, err := upstream.NewPool(name, uc)
+		if err != nil {
+			problems = append(problems, config.Problem{Path: path, Message: err.Error()})
+			continue
+		}
+		pools[name] = p
+	}
+	trusted := s.trusted
+	if trusted == nil {
+		var err error
+		if trusted, err = proxy.ParseTrusted(cfg.Server.TrustedProxies); err != nil {
+			problems = append(problems, config.Problem{Path: "server.trusted_proxies", Message: err.Error()})
+		}
+	}
+
+	build := func(rc *config.Route, rt *router.Route) (pipeline.Handler, error) {
+		if feats := unsupported(rc); len(feats) > 0 {
+			return nil, fmt.Errorf("%v: not supported yet by this version of Gantry", feats)
+		}
+		pool := pools[rc.Upstream]
+		if pool == nil {
+			return nil, fmt.Errorf("upstream %q is not usable", rc.Upstream)
+		}
+		term, err := proxy.New(pool, cfg.Upstreams[rc.Upstream], rc, proxy.Options{
+			TrustedProxies: trusted,
+			Transports:     s.transports,
+			EscapePath:     wire.EscapePath,
+			Logger:         s.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		var mws []pipeline.Middleware
+		var policy *cors.Policy
+		if rc.CORS != nil {
+			if policy, err = cors.New(rc.CORS, rc.Match.Methods); err != nil {
+				return nil, err
+			}
+			mws = append(mws, policy.Middleware)
+		}
+		maxBody := int64(cfg.Server.Limits.MaxBodyBytes)
+		if rc.MaxBodyBytes > 0 {
+			maxBody = int64(rc.MaxBodyBytes)
+		}
+		return &routeHandler{
+			chain:   pipeline.Chain(term, mws...),
+			maxBody: maxBody,
+			cors:    policy,
+			metrics: s.metrics.Route(rc.Name),
+		}, nil
+	}
+	table, err := router.Compile(cfg, build)
+	if err != nil {
+		if ps, ok := err.(config.Problems); ok {
+			problems = append(problems, ps...)
+		} else {
+			problems = append(problems, config.Problem{Path: "routes", Message: err.Error()})
+		}
+	}
+	if len(problems) > 0 {
+		return nil, cfg.Locate(problems)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.genSeq++
+	return &generation{id: s.genSeq, cfg: cfg, table: table, pools: pools, loaded: time.Now(), ctx: ctx, cancel: cancel}, nil
+}
+
+// swap makes g the generation new requests see, and retires the old one.
+// Requests already running keep the generation they loaded.
+func (s *Server) swap(g *generation) {
+	old := s.gen.Swap(g)
+	if old != nil {
+		old.retire()
+	}
+	s.metrics.SetGeneration(g.id)
+}

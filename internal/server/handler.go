@@ -1,0 +1,169 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/plugins/cors"
+	"github.com/gantry-dev/gantry/internal/proxy"
+	"github.com/gantry-dev/gantry/internal/wire"
+)
+
+// ServeHTTP is the top of the request path. It reads top to bottom: hygiene,
+// exchange, route match, route chain; then one error renderer and one
+// observation for every request.
+func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	x := &pipeline.Exchange{Start: time.Now(), ID: requestID(r, s.ids)}
+	x.TLS = r.TLS != nil
+	x.ClientIP = proxy.ClientIP(r, s.trusted)
+	rw.Header().Set("X-Request-ID", x.ID)
+
+	w := writerPool.Get().(*responseWriter)
+	*w = responseWriter{ResponseWriter: rw}
+	s.inflight.Add(1)
+	s.metrics.RequestStarted()
+
+	g := s.gen.Load()
+	var rh *routeHandler
+	err := func() error {
+		if err := checkRequest(r); err != nil {
+			return err
+		}
+		path, encodedSlash, err := wire.CanonicalPath(r)
+		if err != nil {
+			return pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "invalid request path: %v", err)
+		}
+		x.Path = path
+		host := hostOf(r)
+		if cors.IsPreflight(r) {
+			if err, ok := s.preflight(w, r, g, host, path, x); ok {
+				return err
+			}
+		}
+		res := g.table.Match(r, host, path)
+		switch res.Status {
+		case http.StatusNotFound:
+			if encodedSlash {
+				return errEncodedSlash
+			}
+			return errNotFound
+		case http.StatusMethodNotAllowed:
+			e := pipeline.Errorf(http.StatusMethodNotAllowed, pipeline.CodeMethodNotAllowed, "method %s not allowed here", sanitizeMethod(r.Method))
+			e.Header = http.Header{"Allow": {res.Allow}}
+			return e
+		}
+		rt := res.Route
+		rh = rt.Handler.(*routeHandler)
+		x.RouteName = rt.Name
+		x.Params = res.Params
+		x.Version = res.Version
+		if encodedSlash && !rt.Config.AllowEncodedSlash {
+			return errEncodedSlash
+		}
+		x.Path = rt.ForwardPath(&res)
+		if err := limitBody(w, r, rh.maxBody); err != nil {
+			return err
+		}
+		return rh.chain.ServeHTTP(w, r.WithContext(pipeline.WithExchange(r.Context(), x)))
+	}()
+	started := w.wroteHeader
+	if err != nil {
+		writeError(w, x, err)
+	}
+	if x.Status == 0 {
+		x.Status = w.status
+		if !w.wroteHeader {
+			x.Status = http.StatusOK
+		}
+	}
+	x.BytesOut = w.bytes
+	s.inflight.Add(-1)
+	s.metrics.RequestDone()
+	s.observe(r, x, rh)
+	*w = responseWriter{}
+	writerPool.Put(w)
+	if err != nil && started && x.Status != pipeline.StatusClientClosed {
+		// The response had started when the upstream failed: the client
+		// must not take a truncated body for a whole one.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// preflight routes a CORS preflight as the request it announces; when that
+// route has a CORS policy, the gateway answers it.
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request, g *generation, host, path string, x *pipeline.Exchange) (error, bool) {
+	announced := *r
+	announced.Method = strings.ToUpper(r.Header.Get("Access-Control-Request-Method"))
+	res := g.table.Match(&announced, host, path)
+	if res.Route == nil {
+		return nil, false
+	}
+	rh := res.Route.Handler.(*routeHandler)
+	if rh.cors == nil {
+		return nil, false
+	}
+	x.RouteName = res.Route.Name
+	return rh.cors.Preflight(w, r), true
+}
+
+var errEncodedSlash = pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "encoded slash or backslash in path")
+
+var errNotFound = pipeline.Errorf(http.StatusNotFound, pipeline.CodeNotFound, "no route matches the request")
+
+// checkRequest applies the request hygiene that precedes routing.
+func checkRequest(r *http.Request) error {
+	if err := wire.Check(r); err != nil {
+		return err
+	}
+	if r.Method == http.MethodConnect {
+		e := pipeline.Errorf(http.StatusMethodNotAllowed, pipeline.CodeMethodNotAllowed, "CONNECT is not supported")
+		e.Header = http.Header{"Allow": {"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}}
+		return e
+	}
+	wire.DropUnderscoreHeaders(r.Header)
+	wire.StripUpgrade(r.Header)
+	return nil
+}
+
+// limitBody answers 413 for a declared length over the limit before anything
+// reaches the upstream, and caps bodies of unknown length while they stream.
+func limitBody(w http.ResponseWriter, r *http.Request, limit int64) error {
+	if limit <= 0 || r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	if r.ContentLength > limit {
+		e := pipeline.Errorf(http.StatusRequestEntityTooLarge, pipeline.CodeBodyTooLarge, "request body is larger than %d bytes", limit)
+		// The unread body would otherwise be drained; closing is cheaper.
+		e.Close = true
+		return e
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	return nil
+}
+
+// hostOf returns the host the client addressed, without port, lowercased.
+// For an absolute-form target Go has already put its authority in r.Host.
+func hostOf(r *http.Request) string {
+	h := r.Host
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	h = strings.TrimSuffix(h, ".")
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
+
+// sanitizeMethod keeps error messages free of hostile bytes.
+func sanitizeMethod(m string) string {
+	if len(m) > 16 {
+		return m[:16] + "..."
+	}
+	return m
+}

@@ -1,0 +1,113 @@
+package server
+
+import (
+	"sort"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/config"
+)
+
+// RouteInfo describes a route of the running generation for the admin API.
+type RouteInfo struct {
+	Name        string            `json:"name"`
+	Hosts       []string          `json:"hosts,omitempty"`
+	Path        string            `json:"path,omitempty"`
+	PathPrefix  string            `json:"path_prefix,omitempty"`
+	Methods     []string          `json:"methods,omitempty"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	Version     string            `json:"version,omitempty"`
+	Upstream    string            `json:"upstream,omitempty"`
+	Rewrite     string            `json:"rewrite,omitempty"`
+	StripPrefix string            `json:"strip_prefix,omitempty"`
+	CORS        bool              `json:"cors,omitempty"`
+}
+
+// TargetInfo is one upstream target's state.
+type TargetInfo struct {
+	URL    string `json:"url"`
+	Weight int    `json:"weight"`
+	State  string `json:"state"`
+}
+
+// UpstreamInfo describes an upstream of the running generation.
+type UpstreamInfo struct {
+	Name     string       `json:"name"`
+	Balancer string       `json:"balancer"`
+	Retries  int          `json:"retries"`
+	Targets  []TargetInfo `json:"targets"`
+}
+
+// StatusInfo is the gateway's state for the admin API.
+type StatusInfo struct {
+	Generation uint64    `json:"generation"`
+	LoadedAt   time.Time `json:"loaded_at"`
+	ConfigFile string    `json:"config_file,omitempty"`
+	InFlight   int64     `json:"in_flight"`
+	Routes     int       `json:"routes"`
+	Upstreams  int       `json:"upstreams"`
+	LastReload struct {
+		At       time.Time       `json:"at"`
+		OK       bool            `json:"ok"`
+		Error    string          `json:"error,omitempty"`
+		Problems config.Problems `json:"problems,omitempty"`
+	} `json:"last_reload"`
+}
+
+// Routes lists the running routes in configuration order.
+func (s *Server) Routes() []RouteInfo {
+	g := s.gen.Load()
+	out := make([]RouteInfo, 0, len(g.cfg.Routes))
+	for _, rc := range g.cfg.Routes {
+		out = append(out, RouteInfo{
+			Name: rc.Name, Hosts: rc.Match.Hosts, Path: rc.Match.Path, PathPrefix: rc.Match.PathPrefix,
+			Methods: rc.Match.Methods, Headers: rc.Match.Headers, Version: rc.Match.Version,
+			Upstream: rc.Upstream, Rewrite: rc.Rewrite, StripPrefix: rc.StripPrefix, CORS: rc.CORS != nil,
+		})
+	}
+	return out
+}
+
+// Upstreams lists the running upstreams, sorted by name.
+func (s *Server) Upstreams() []UpstreamInfo {
+	g := s.gen.Load()
+	out := make([]UpstreamInfo, 0, len(g.pools))
+	for _, name := range sortedNames(g.cfg.Upstreams) {
+		uc := g.cfg.Upstreams[name]
+		p := g.pools[name]
+		if p == nil {
+			continue
+		}
+		ui := UpstreamInfo{Name: name, Balancer: uc.Balancer, Retries: uc.Retries}
+		for _, t := range p.Targets {
+			ui.Targets = append(ui.Targets, TargetInfo{URL: t.URL.String(), Weight: t.Weight, State: "healthy"})
+		}
+		out = append(out, ui)
+	}
+	return out
+}
+
+// Status reports the generation, the last reload and the load.
+func (s *Server) Status() StatusInfo {
+	g := s.gen.Load()
+	st := StatusInfo{Generation: g.id, LoadedAt: g.loaded, ConfigFile: s.configPath, InFlight: s.InFlight(), Routes: len(g.cfg.Routes), Upstreams: len(g.pools)}
+	s.reloadMu.Lock()
+	lr := s.lastReload
+	s.reloadMu.Unlock()
+	st.LastReload.At, st.LastReload.OK, st.LastReload.Error, st.LastReload.Problems = lr.At, lr.OK, lr.Error, lr.Problem
+	return st
+}
+
+// Config returns the running configuration with secrets redacted.
+func (s *Server) Config() *config.Config { return s.gen.Load().cfg.Redacted() }
+
+// Ready reports whether a configuration is loaded and serving.
+func (s *Server) Ready() bool { return s.gen.Load() != nil }
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

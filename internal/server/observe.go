@@ -1,0 +1,44 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/telemetry"
+)
+
+// observe records a finished request in metrics and the access log.
+func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *routeHandler) {
+	d := time.Since(x.Start)
+	if rh != nil {
+		rh.metrics.Observe(r.Method, x.Status, d)
+	} else {
+		s.metrics.Unmatched(r.Method, x.Status, d)
+	}
+	if s.access == nil {
+		return
+	}
+	e := telemetry.Entry{
+		Time:      x.Start,
+		RequestID: x.ID,
+		Route:     x.RouteName,
+		Method:    r.Method,
+		Path:      r.URL.Path,
+		Status:    x.Status,
+		BytesIn:   x.BytesIn,
+		BytesOut:  x.BytesOut,
+		Duration:  d,
+		Upstream:  x.Upstream,
+		Target:    x.Target,
+		ClientIP:  x.ClientIP,
+		UserAgent: r.UserAgent(),
+	}
+	if x.Consumer != nil {
+		e.Consumer = x.Consumer.ID
+	}
+	if x.Err != nil {
+		e.Error = x.Err.Error()
+	}
+	s.access.Log(&e)
+}

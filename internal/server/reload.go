@@ -1,0 +1,124 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/gantry-dev/gantry/internal/config"
+)
+
+// ReloadResult describes the last reload attempt.
+type ReloadResult struct {
+	At         time.Time       `json:"at"`
+	OK         bool            `json:"ok"`
+	Generation uint64          `json:"generation"`
+	Error      string          `json:"error,omitempty"`
+	Problems   config.Problems `json:"problems,omitempty"`
+	// Restart lists changed sections that only a restart applies.
+	Restart []string `json:"restart_required,omitempty"`
+}
+
+// Reload re-reads the config file, compiles it off to the side and swaps it
+// in. On any problem the running generation stays in force and the problems
+// are returned. Reloads are serialised.
+func (s *Server) Reload() ReloadResult {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	res := ReloadResult{At: time.Now()}
+	cfg, err := config.Load(s.configPath)
+	if err == nil {
+		var g *generation
+		g, err = s.compile(cfg)
+		if err == nil {
+			res.Restart = s.staticChanges(cfg)
+			s.swap(g)
+			res.OK = true
+			res.Generation = g.id
+		}
+	}
+	if err != nil {
+		res.Error = err.Error()
+		var ps config.Problems
+		if errors.As(err, &ps) {
+			res.Problems = ps
+		}
+		res.Generation = s.gen.Load().id
+		s.log.Error("config reload failed; the running configuration stays in force", "file", s.configPath, "error", err)
+		s.metrics.Reload(false)
+	} else {
+		s.metrics.Reload(true)
+		s.log.Info("config reloaded", "file", s.configPath, "generation", res.Generation)
+		if len(res.Restart) > 0 {
+			s.log.Warn("changed settings need a restart to apply", "sections", res.Restart)
+		}
+	}
+	s.lastReload = reloadStatus{At: res.At, OK: res.OK, Error: res.Error, Problem: res.Problems}
+	return res
+}
+
+// staticChanges names the restart-only sections that cfg changes.
+func (s *Server) staticChanges(cfg *config.Config) []string {
+	var out []string
+	if !reflect.DeepEqual(cfg.Server, s.static.server) {
+		out = append(out, "server")
+	}
+	if !reflect.DeepEqual(cfg.Admin, s.static.admin) {
+		out = append(out, "admin")
+	}
+	return out
+}
+
+// Watch reloads when the config file changes on disk, until ctx ends.
+// Editors and config-management tools replace files by rename, so the
+// directory is watched, and bursts of events are coalesced.
+func (s *Server) Watch(ctx context.Context) error {
+	if s.configPath == "" {
+		return nil
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(s.configPath)
+	if err != nil {
+		w.Close()
+		return err
+	}
+	if err := w.Add(filepath.Dir(abs)); err != nil {
+		w.Close()
+		return err
+	}
+	go func() {
+		defer w.Close()
+		const settle = 200 * time.Millisecond
+		timer := time.NewTimer(time.Hour)
+		timer.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if filepath.Clean(ev.Name) == abs && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
+					timer.Reset(settle)
+				}
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				s.log.Warn("config file watch", "error", err)
+			case <-timer.C:
+				s.Reload()
+			}
+		}
+	}()
+	return nil
+}

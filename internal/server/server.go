@@ -1,0 +1,213 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/proxy"
+	"github.com/gantry-dev/gantry/internal/telemetry"
+	"github.com/gantry-dev/gantry/internal/wire"
+)
+
+// Options configure a Server.
+type Options struct {
+	// ConfigPath is the file reloads re-read; "" disables file reloads.
+	ConfigPath string
+	// Config is the initial, already validated configuration.
+	Config *config.Config
+	// Logger is the process log.
+	Logger *slog.Logger
+	// AccessLog receives one line per request; nil disables it.
+	AccessLog *telemetry.AccessLog
+	// Metrics receives request metrics; nil creates a private set.
+	Metrics *telemetry.Metrics
+}
+
+// Server is the gateway: the client listener, the current generation of
+// routes and upstreams, and the reload machinery. It is safe for concurrent
+// use.
+type Server struct {
+	log        *slog.Logger
+	access     *telemetry.AccessLog
+	metrics    *telemetry.Metrics
+	configPath string
+	static     staticConfig
+	trusted    []netip.Prefix
+	transports *proxy.Transports
+	ids        *idSource
+
+	gen      atomic.Pointer[generation]
+	inflight atomic.Int64
+
+	reloadMu   sync.Mutex
+	genSeq     uint64
+	lastReload reloadStatus
+
+	mu       sync.Mutex
+	httpSrv  *http.Server
+	h2Srv    *http.Server
+	listener net.Listener
+	addr     net.Addr
+	done     chan struct{}
+}
+
+// staticConfig is the part of the configuration that only a restart changes.
+type staticConfig struct {
+	server config.Server
+	admin  config.Admin
+}
+
+type reloadStatus struct {
+	At      time.Time
+	OK      bool
+	Error   string
+	Problem config.Problems
+}
+
+// New compiles the initial configuration; it binds nothing yet.
+func New(o Options) (*Server, error) {
+	if o.Config == nil {
+		return nil, errors.New("server: no configuration")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	if o.Metrics == nil {
+		o.Metrics = telemetry.NewMetrics()
+	}
+	trusted, err := proxy.ParseTrusted(o.Config.Server.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
+	s := &Server{
+		log:        o.Logger,
+		access:     o.AccessLog,
+		metrics:    o.Metrics,
+		configPath: o.ConfigPath,
+		static:     staticConfig{server: o.Config.Server, admin: o.Config.Admin},
+		trusted:    trusted,
+		transports: proxy.NewTransports(),
+		ids:        newIDSource(),
+		done:       make(chan struct{}),
+	}
+	g, err := s.compile(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	s.swap(g)
+	s.lastReload = reloadStatus{At: time.Now(), OK: true}
+	return s, nil
+}
+
+// Listen binds the client listener (and serves it in the background).
+func (s *Server) Listen() error {
+	lim := s.static.server.Limits
+	ln, err := net.Listen("tcp", s.static.server.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", s.static.server.Listen, err)
+	}
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	// Go adds 4 KiB of slack to MaxHeaderBytes; take it off so 431 comes
+	// where the configuration says.
+	maxHeader := int(lim.MaxHeaderBytes) - 4096
+	if maxHeader < 4096 {
+		maxHeader = 4096
+	}
+	h1 := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
+		ReadTimeout:       lim.ReadTimeout.D(),
+		WriteTimeout:      lim.WriteTimeout.D(),
+		IdleTimeout:       lim.IdleTimeout.D(),
+		MaxHeaderBytes:    maxHeader,
+		ErrorLog:          errLog,
+		ConnContext:       wire.ConnContext,
+	}
+	var p http.Protocols
+	p.SetHTTP1(true)
+	h1.Protocols = &p
+	s.mu.Lock()
+	s.httpSrv = h1
+	s.listener = ln
+	s.addr = ln.Addr()
+	s.mu.Unlock()
+
+	if t := s.static.server.TLS; t != nil {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("server.tls: loading certificate: %w", err)
+		}
+		tcfg := &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"h2", "http/1.1"},
+		}
+		h2 := &http.Server{
+			Handler:           s,
+			ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
+			IdleTimeout:       lim.IdleTimeout.D(),
+			MaxHeaderBytes:    maxHeader,
+			ErrorLog:          errLog,
+			TLSConfig:         tcfg,
+		}
+		s.h2Srv = h2
+		tl := newTLSListener(ln, tcfg, lim.ReadHeaderTimeout.D(), s.log)
+		go tl.run()
+		go h2.Serve(tl.h2)
+		go s.serve(h1, wire.NewListener(tl.h1))
+		return nil
+	}
+	go s.serve(h1, wire.NewListener(ln))
+	return nil
+}
+
+func (s *Server) serve(srv *http.Server, ln net.Listener) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("client listener stopped", "error", err)
+	}
+}
+
+// Addr returns the bound client address (after Listen).
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Shutdown stops accepting, lets in-flight requests finish until ctx ends,
+// then closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	h1, h2 := s.httpSrv, s.h2Srv
+	s.mu.Unlock()
+	var errs []error
+	for _, srv := range []*http.Server{h1, h2} {
+		if srv == nil {
+			continue
+		}
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+			srv.Close()
+		}
+	}
+	if g := s.gen.Load(); g != nil {
+		g.retire()
+	}
+	s.transports.CloseIdle()
+	return errors.Join(errs...)
+}
+
+// InFlight returns the number of requests being served.
+func (s *Server) InFlight() int64 { return s.inflight.Load() }

@@ -1,0 +1,26 @@
+// Package telemetry gives the gateway its Prometheus metrics, its structured
+// access log and its process logger.
+//
+// It sits at the end of the request path: once an Exchange is finished, the
+// server hands it to a route's RouteMetrics.Observe and to AccessLog.Log. On
+// the control path, the server asks Metrics.Route for a handle per route when
+// a config generation is compiled (handles are cached by route name, so a
+// reload reuses them) and reports reloads and the generation number; health
+// checkers report target health through SetUpstreamHealthy.
+//
+// The request-path calls are budgeted: Observe costs well under a microsecond
+// and allocates nothing once a route has seen a (method, status) pair, and
+// Log encodes into a pooled buffer and hands it to a background writer
+// without ever blocking (a full queue drops the line and counts it).
+//
+// Cardinality is bounded on purpose: methods outside the standard set are
+// labelled "OTHER" and statuses outside 100-599 "0". Requests that match no
+// route are labelled route="" (which Prometheus treats the same as an absent
+// label). Series of a route or upstream removed by a reload stay exported:
+// counters are cumulative and a scrape must not see them go backwards.
+//
+// The access log never writes the query string (it may carry an API key) nor
+// any header value other than User-Agent.
+//
+// This package must not import server, router or proxy: they import it.
+package telemetry
