@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -24,50 +25,66 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	*w = responseWriter{ResponseWriter: rw}
 	s.inflight.Add(1)
 	s.metrics.RequestStarted()
-
-	g := s.gen.Load()
 	var rh *routeHandler
-	err := func() error {
-		if err := checkRequest(r); err != nil {
-			return err
+	var err error
+	defer func() {
+		p := recover()
+		if p != nil && p != http.ErrAbortHandler {
+			s.log.Error("panic serving request", "request_id", x.ID, "panic", p, "stack", string(debug.Stack()))
+			err = pipeline.Errorf(http.StatusInternalServerError, pipeline.CodeInternal, "internal error")
 		}
-		path, encodedSlash, err := wire.CanonicalPath(r)
-		if err != nil {
-			return pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "invalid request path: %v", err)
-		}
-		x.Path = path
-		host := hostOf(r)
-		if cors.IsPreflight(r) {
-			if err, ok := s.preflight(w, r, g, host, path, x); ok {
-				return err
-			}
-		}
-		res := g.table.Match(r, host, path)
-		switch res.Status {
-		case http.StatusNotFound:
-			if encodedSlash {
-				return errEncodedSlash
-			}
-			return errNotFound
-		case http.StatusMethodNotAllowed:
-			e := pipeline.Errorf(http.StatusMethodNotAllowed, pipeline.CodeMethodNotAllowed, "method %s not allowed here", sanitizeMethod(r.Method))
-			e.Header = http.Header{"Allow": {res.Allow}}
-			return e
-		}
-		rt := res.Route
-		rh = rt.Handler.(*routeHandler)
-		x.RouteName = rt.Name
-		x.Params = res.Params
-		x.Version = res.Version
-		if encodedSlash && !rt.Config.AllowEncodedSlash {
-			return errEncodedSlash
-		}
-		x.Path = rt.ForwardPath(&res)
-		if err := limitBody(w, r, rh.maxBody); err != nil {
-			return err
-		}
-		return rh.chain.ServeHTTP(w, r.WithContext(pipeline.WithExchange(r.Context(), x)))
+		s.finish(w, r, x, rh, err, p != nil)
 	}()
+	rh, err = s.serve(w, r, x)
+}
+
+// serve is the request path proper: hygiene, route match, route chain.
+func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange) (*routeHandler, error) {
+	if err := checkRequest(r); err != nil {
+		return nil, err
+	}
+	path, encodedSlash, err := wire.CanonicalPath(r)
+	if err != nil {
+		return nil, pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "invalid request path: %v", err)
+	}
+	x.Path = path
+	host := hostOf(r)
+	g := s.gen.Load()
+	if cors.IsPreflight(r) {
+		if err, ok := s.preflight(w, r, g, host, path, x); ok {
+			return nil, err
+		}
+	}
+	res := g.table.Match(r, host, path)
+	switch res.Status {
+	case http.StatusNotFound:
+		if encodedSlash {
+			return nil, errEncodedSlash
+		}
+		return nil, errNotFound
+	case http.StatusMethodNotAllowed:
+		e := pipeline.Errorf(http.StatusMethodNotAllowed, pipeline.CodeMethodNotAllowed, "method %s not allowed here", sanitizeMethod(r.Method))
+		e.Header = http.Header{"Allow": {res.Allow}}
+		return nil, e
+	}
+	rt := res.Route
+	rh := rt.Handler.(*routeHandler)
+	x.RouteName = rt.Name
+	x.Params = res.Params
+	x.Version = res.Version
+	if encodedSlash && !rt.Config.AllowEncodedSlash {
+		return rh, errEncodedSlash
+	}
+	x.Path = rt.ForwardPath(&res)
+	if err := limitBody(w, r, rh.maxBody); err != nil {
+		return rh, err
+	}
+	return rh, rh.chain.ServeHTTP(w, r.WithContext(pipeline.WithExchange(r.Context(), x)))
+}
+
+// finish renders a failure, observes the request once, and aborts the
+// connection when a response that had started cannot be completed.
+func (s *Server) finish(w *responseWriter, r *http.Request, x *pipeline.Exchange, rh *routeHandler, err error, panicked bool) {
 	started := w.wroteHeader
 	if err != nil {
 		writeError(w, x, err)
@@ -84,9 +101,9 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	s.observe(r, x, rh)
 	*w = responseWriter{}
 	writerPool.Put(w)
-	if err != nil && started && x.Status != pipeline.StatusClientClosed {
-		// The response had started when the upstream failed: the client
-		// must not take a truncated body for a whole one.
+	if (err != nil || panicked) && started && x.Status != pipeline.StatusClientClosed {
+		// The response had started when it failed: the client must not take
+		// a truncated body for a whole one.
 		panic(http.ErrAbortHandler)
 	}
 }

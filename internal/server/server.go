@@ -166,14 +166,14 @@ func (s *Server) Listen() error {
 		tl := newTLSListener(ln, tcfg, lim.ReadHeaderTimeout.D(), s.log)
 		go tl.run()
 		go h2.Serve(tl.h2)
-		go s.serve(h1, wire.NewListener(tl.h1))
+		go s.serveListener(h1, wire.NewListener(tl.h1))
 		return nil
 	}
-	go s.serve(h1, wire.NewListener(ln))
+	go s.serveListener(h1, wire.NewListener(ln))
 	return nil
 }
 
-func (s *Server) serve(srv *http.Server, ln net.Listener) {
+func (s *Server) serveListener(srv *http.Server, ln net.Listener) {
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.log.Error("client listener stopped", "error", err)
 	}
