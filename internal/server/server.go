@@ -133,6 +133,9 @@ func (s *Server) Listen() error {
 		MaxHeaderBytes:    maxHeader,
 		ErrorLog:          errLog,
 		ConnContext:       wire.ConnContext,
+		// OPTIONS * must reach wire.Check like every other request, so the
+		// framing verdicts stay paired with requests.
+		DisableGeneralOptionsHandler: true,
 	}
 	var p http.Protocols
 	p.SetHTTP1(true)

@@ -234,17 +234,20 @@ func EscapePath(p string) string {
 	if i == len(p) {
 		return p
 	}
-	b := make([]byte, 0, len(p)+16)
-	b = append(b, p[:i]...)
+	var b strings.Builder
+	b.Grow(len(p) + 16)
+	b.WriteString(p[:i])
 	for ; i < len(p); i++ {
 		c := p[i]
 		if needsEscape(p, i) {
-			b = append(b, '%', upperHex[c>>4], upperHex[c&0xf])
+			b.WriteByte('%')
+			b.WriteByte(upperHex[c>>4])
+			b.WriteByte(upperHex[c&0xf])
 			continue
 		}
-		b = append(b, c)
+		b.WriteByte(c)
 	}
-	return string(b)
+	return b.String()
 }
 
 const upperHex = "0123456789ABCDEF"
