@@ -64,7 +64,10 @@ func (s *Server) Reload() ReloadResult {
 // staticChanges names the restart-only sections that cfg changes.
 func (s *Server) staticChanges(cfg *config.Config) []string {
 	var out []string
-	if !reflect.DeepEqual(cfg.Server, s.static.server) {
+	// The body limit is applied per route at request time, so it reloads.
+	srv := cfg.Server
+	srv.Limits.MaxBodyBytes = s.static.server.Limits.MaxBodyBytes
+	if !reflect.DeepEqual(srv, s.static.server) {
 		out = append(out, "server")
 	}
 	if !reflect.DeepEqual(cfg.Admin, s.static.admin) {

@@ -22,6 +22,7 @@ type Policy struct {
 	methodSet   map[string]bool
 	headers     string
 	headerSet   map[string]bool
+	anyHeader   bool
 	expose      string
 	credentials bool
 	maxAge      string
@@ -50,6 +51,9 @@ func New(c *config.CORS, routeMethods []string) (*Policy, error) {
 	}
 	p.methods = strings.Join(sortedKeys(p.methodSet), ", ")
 	for _, h := range c.Headers {
+		if h == "*" {
+			p.anyHeader = true
+		}
 		p.headerSet[strings.ToLower(h)] = true
 	}
 	p.headers = strings.Join(c.Headers, ", ")
@@ -103,14 +107,20 @@ func (p *Policy) Preflight(w http.ResponseWriter, r *http.Request) error {
 	for _, line := range r.Header.Values("Access-Control-Request-Headers") {
 		for _, name := range strings.Split(line, ",") {
 			name = strings.ToLower(strings.TrimSpace(name))
-			if name != "" && !p.headerSet[name] {
+			if name != "" && !p.anyHeader && !p.headerSet[name] {
 				return pipeline.Errorf(http.StatusForbidden, pipeline.CodeForbidden, "CORS header %q not allowed", name)
 			}
 		}
 	}
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Set("Access-Control-Allow-Methods", p.methods)
-	if p.headers != "" {
+	switch {
+	case p.anyHeader:
+		// "*" is literal for credentialed requests, so echo what was asked.
+		if req := r.Header.Values("Access-Control-Request-Headers"); len(req) > 0 {
+			h.Set("Access-Control-Allow-Headers", strings.Join(req, ", "))
+		}
+	case p.headers != "":
 		h.Set("Access-Control-Allow-Headers", p.headers)
 	}
 	if p.credentials {

@@ -103,3 +103,18 @@ func TestMiddlewareReplacesUpstreamHeaders(t *testing.T) {
 		t.Fatalf("foreign origin response changed: %v", w.Header())
 	}
 }
+
+func TestPreflightAnyHeader(t *testing.T) {
+	p := policy(t, config.CORS{Origins: []string{"https://app.example.com"}, Headers: []string{"*"}})
+	r := httptest.NewRequest("OPTIONS", "/users/1", nil)
+	r.Header.Set("Origin", "https://app.example.com")
+	r.Header.Set("Access-Control-Request-Method", "GET")
+	r.Header.Set("Access-Control-Request-Headers", "x-trace, authorization")
+	w := httptest.NewRecorder()
+	if err := p.Preflight(w, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Header().Get("Access-Control-Allow-Headers"); got != "x-trace, authorization" {
+		t.Fatalf("Allow-Headers = %q", got)
+	}
+}
