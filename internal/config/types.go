@@ -253,7 +253,8 @@ type Target struct {
 
 // HealthCheck configures active probing.
 type HealthCheck struct {
-	// Path probed with GET; a 2xx answer is healthy. Default "/healthz".
+	// Path probed with GET after the target's base path; a 2xx or 3xx
+	// answer is healthy. Default "/healthz".
 	Path string `yaml:"path" json:"path,omitempty"`
 	// Interval between probes. Default 10s.
 	Interval Duration `yaml:"interval" json:"interval,omitempty"`
@@ -322,6 +323,11 @@ type Route struct {
 	AllowEncodedSlash bool `yaml:"allow_encoded_slash" json:"allow_encoded_slash,omitempty"`
 	// MaxBodyBytes overrides server.limits.max_body_bytes for this route.
 	MaxBodyBytes Size `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`
+	// RetryNonIdempotent lets the upstream's retries apply to POST and
+	// PATCH requests of this route too. Only for endpoints that are safe to
+	// repeat (they dedupe, say by an idempotency key): a retried POST may
+	// run twice. Default false.
+	RetryNonIdempotent bool `yaml:"retry_non_idempotent" json:"retry_non_idempotent,omitempty"`
 }
 
 // Match selects requests. Path and PathPrefix exclude each other.

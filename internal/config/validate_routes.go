@@ -175,6 +175,9 @@ func (c *Config) validateRoutes(l *problemList) {
 		case r.Upstream != "":
 			c.checkUpstreamRef(l, p+".upstream", r.Upstream)
 		}
+		if r.RetryNonIdempotent && r.Aggregate != nil {
+			l.add(p+".retry_non_idempotent", "applies to upstream routes only; aggregate calls are not retried")
+		}
 		if r.Rewrite != "" && r.StripPrefix != "" {
 			l.add(p, "set either rewrite or strip_prefix, not both")
 		}

@@ -13,7 +13,8 @@
 // and classifies a failure in one place (classify): dial error, reset or bad
 // answer → 502, response timeout → 504, client gone → 499, body over the
 // limit → 413. It records Upstream, Target, Attempts, Status, BytesIn/Out and
-// Err on the Exchange.
+// Err on the Exchange. A request whose body may be retried is buffered
+// (see below); every other body streams.
 //
 // Decisions on the outbound request:
 //   - X-Forwarded-For keeps the incoming value only from a trusted peer
@@ -27,6 +28,29 @@
 //   - Headers set here (and the route's request_headers rules, applied
 //     last) are set after hop-by-hop stripping, so naming them in
 //     Connection cannot remove them.
+//
+// Attempts and retries: every attempt is reported to its target
+// (upstream.Target.Begin, Report, Done): in-flight count, latency to the
+// response header, and success or failure for passive ejection and
+// gantry_upstream_requests_total. A request gets up to the upstream's
+// retries extra attempts, each on a target it has not tried, when
+//   - its method is idempotent (GET, HEAD, OPTIONS, PUT, DELETE), or the
+//     route sets retry_non_idempotent, and it is not a protocol upgrade;
+//   - its body can be replayed: none, or at most MaxReplayBody (64 KiB),
+//     which is then read into memory before the first attempt (only for
+//     requests that may be retried);
+//   - nothing has been written to the client yet;
+//   - the attempt failed to connect, the connection was closed or reset
+//     before an answer, or the upstream answered 502, 503 or 504 (that
+//     answer is discarded). Other 5xx come from the application and are
+//     relayed. A response timeout is not retried: the upstream may still
+//     be working, and each retry would add a whole timeout;
+//   - the upstream's retry budget has a token (upstream.RetryBudget: about
+//     20% of requests plus 3 a second), so retries cannot multiply the load
+//     of an upstream that is down.
+//
+// Exchange.Attempts counts the attempts and Exchange.Target names the last
+// target.
 //
 // On the response, the upstream's hop-by-hop headers are removed, the
 // route's response_headers rules applied, and an upstream X-Request-ID

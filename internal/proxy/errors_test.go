@@ -97,7 +97,7 @@ func TestUpstreamErrors(t *testing.T) {
 			up := &config.Upstream{Timeouts: tt.timeouts, Targets: []*config.Target{{URL: tt.target}}}
 			pool := mustPool(t, up)
 			if tt.down {
-				pool.Targets[0].SetHealthy(false)
+				pool.Targets()[0].SetHealthy(false)
 			}
 			h, err := New(pool, up, nil, Options{})
 			if err != nil {

@@ -51,7 +51,7 @@ func newProxy(tb testing.TB, up *config.Upstream, rt *config.Route, opts Options
 	for _, u := range urls {
 		up.Targets = append(up.Targets, &config.Target{URL: u})
 	}
-	pool, err := upstream.NewPool("users", up)
+	pool, err := upstream.NewPool("users", up, nil)
 	if err != nil {
 		tb.Fatalf("NewPool() error: %v", err)
 	}
@@ -119,7 +119,7 @@ func startGateway(tb testing.TB, h pipeline.Handler) (*httptest.Server, <-chan *
 
 func mustPool(tb testing.TB, up *config.Upstream) *upstream.Pool {
 	tb.Helper()
-	p, err := upstream.NewPool("users", up)
+	p, err := upstream.NewPool("users", up, nil)
 	if err != nil {
 		tb.Fatalf("NewPool() error: %v", err)
 	}

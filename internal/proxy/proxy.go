@@ -1,15 +1,18 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/pipeline"
@@ -42,29 +45,35 @@ type handler struct {
 	resRules  *headerRules
 	trusted   []netip.Prefix
 	escape    func(string) string
+	// retries is the upstream's extra attempts; retryAny is the route's
+	// retry_non_idempotent opt-in.
+	retries  int
+	retryAny bool
 }
 
 var _ pipeline.Handler = (*handler)(nil)
+
+// MaxRetries bounds the extra attempts of one request, whatever the
+// configuration says (config validation allows 0 to 10).
+const MaxRetries = 10
 
 // New returns the terminal handler that forwards the requests of route rt to
 // pool, whose configuration is up. rt may be nil (no header rules). The
 // handler is safe for concurrent use and holds no goroutines or
 // connections of its own, so a retired generation needs no cleanup.
 func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Options) (pipeline.Handler, error) {
-	if pool == nil || len(pool.Targets) == 0 {
+	if pool == nil || len(pool.Targets()) == 0 {
 		return nil, errors.New("proxy: upstream pool without targets")
 	}
 	if up == nil {
 		up = &config.Upstream{}
 	}
-	if up.Retries > 0 {
-		return nil, fmt.Errorf("upstream %q: retries are not supported yet", pool.Name)
-	}
-	h := &handler{pool: pool, trusted: opts.TrustedProxies, escape: opts.EscapePath}
+	h := &handler{pool: pool, trusted: opts.TrustedProxies, escape: opts.EscapePath, retries: min(max(up.Retries, 0), MaxRetries)}
 	if h.escape == nil {
 		h.escape = defaultEscape
 	}
 	if rt != nil {
+		h.retryAny = rt.RetryNonIdempotent
 		var err error
 		if h.reqRules, err = compileRules(rt.RequestHeaders, true); err != nil {
 			return nil, fmt.Errorf("request_headers: %w", err)
@@ -98,7 +107,7 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 		}
 	}
 	h.rp = newRP(trs.Get(connect, response))
-	for _, t := range pool.Targets {
+	for _, t := range pool.Targets() {
 		if t.H2C {
 			h.rpH2C = newRP(trs.GetH2C(connect, response))
 			break
@@ -119,6 +128,20 @@ type attempt struct {
 	res    responseBody
 	// err is the error ReverseProxy reported to ErrorHandler.
 	err error
+
+	// in is the client's request; tried the targets of this and earlier
+	// attempts.
+	in    *http.Request
+	tried []*upstream.Target
+	// canRetry says whether another attempt is allowed at all (method,
+	// body, attempts left); next is the target it goes to once decided.
+	canRetry bool
+	next     *upstream.Target
+	// start is when the attempt began, rtt the time to its response
+	// header, status the status the upstream answered (0 for none).
+	start  time.Time
+	rtt    time.Duration
+	status int
 }
 
 type attemptKey struct{}
@@ -128,39 +151,77 @@ func attemptFrom(ctx context.Context) *attempt {
 	return a
 }
 
-// ServeHTTP forwards r to one target of the pool. It returns nil when the
-// upstream's response was relayed, a *pipeline.HTTPError when nothing was
-// written yet, and an error wrapping http.ErrAbortHandler when the response
-// had started and could not be completed.
+// ServeHTTP forwards r to a target of the pool, and to other targets on
+// retryable failures (see doc.go). It returns nil when an upstream's
+// response was relayed, a *pipeline.HTTPError when nothing was written yet,
+// and an error wrapping http.ErrAbortHandler when the response had started
+// and could not be completed.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	x := pipeline.ExchangeOf(r)
 	if x == nil {
 		return pipeline.Errorf(http.StatusInternalServerError, pipeline.CodeInternal, "request reached the proxy without an exchange")
 	}
 	x.Upstream = h.pool.Name
-	t, err := h.pool.Pick(r)
+	t, err := h.pool.Pick(r, nil)
 	if err != nil {
 		x.Err = err
 		return &pipeline.HTTPError{Status: http.StatusServiceUnavailable, Code: pipeline.CodeNoHealthyUpstream, Message: "no healthy upstream target", Err: err}
 	}
-	x.Target = t.Name
-	x.Attempts = 1
 
-	a := &attempt{x: x, target: t}
-	a.w.ResponseWriter = w
-	out := r.WithContext(context.WithValue(r.Context(), attemptKey{}, a))
-	if r.Body != nil && r.Body != http.NoBody {
-		a.body.rc = r.Body
-		out.Body = &a.body
+	body := r.Body
+	if body == http.NoBody {
+		body = nil
 	}
-	rp := h.rp
-	if t.H2C {
-		rp = h.rpH2C
+	retry := h.retryable(r)
+	var replay []byte
+	if retry && body != nil {
+		var ok bool
+		if replay, body, ok, err = bufferBody(r); err != nil {
+			return bodyError(x, r, err)
+		}
+		retry = ok
 	}
-	aborted := serve(rp, &a.w, out)
-	x.BytesIn = a.body.n.Load()
-	x.BytesOut = a.w.bytes
-	return h.outcome(r, a, aborted)
+	if retry {
+		h.pool.Budget().Deposit()
+	}
+
+	var tried [MaxRetries + 1]*upstream.Target
+	for n := 1; ; n++ {
+		tried[n-1] = t
+		x.Target, x.Attempts = t.Name, n
+		a := &attempt{x: x, target: t, in: r, tried: tried[:n], canRetry: retry && n <= h.retries}
+		a.w.ResponseWriter = w
+		out := r.WithContext(context.WithValue(r.Context(), attemptKey{}, a))
+		switch {
+		case replay != nil:
+			a.body.rc = io.NopCloser(bytes.NewReader(replay))
+			out.Body, out.ContentLength = &a.body, int64(len(replay))
+		case body != nil:
+			a.body.rc = body
+			out.Body = &a.body
+		}
+		rp := h.rp
+		if t.H2C {
+			rp = h.rpH2C
+		}
+		t.Begin()
+		a.start = time.Now()
+		aborted := serve(rp, &a.w, out)
+		h.report(a)
+		t.Done()
+		x.BytesIn = a.body.n.Load()
+		if replay != nil {
+			x.BytesIn = int64(len(replay))
+		}
+		x.BytesOut = a.w.bytes
+		if a.next == nil && h.retryAfterError(a) {
+			a.next = h.nextTarget(a)
+		}
+		if a.next == nil {
+			return h.outcome(r, a, aborted)
+		}
+		t = a.next
+	}
 }
 
 // serve runs rp and reports whether it aborted the response with
@@ -229,7 +290,7 @@ func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 		path = in.URL.Path
 	}
 	u := out.URL
-	u.Scheme, u.Host = t.Scheme, t.Host
+	u.Scheme, u.Host = t.Scheme, t.Addr
 	u.Opaque, u.User, u.Fragment, u.RawFragment = "", nil, "", ""
 	setPath(u, t, path, h.escape(path))
 	// The query goes as the client sent it, including parameters Go cannot
@@ -285,6 +346,14 @@ func setPath(u *url.URL, t *upstream.Target, path, raw string) {
 
 func (h *handler) modifyResponse(res *http.Response) error {
 	a := attemptFrom(res.Request.Context())
+	a.rtt, a.status = time.Since(a.start), res.StatusCode
+	if retryStatus(res.StatusCode) && a.canRetry {
+		if a.next = h.nextTarget(a); a.next != nil {
+			// ReverseProxy closes the body and calls errorHandler; nothing
+			// reaches the client.
+			return errRetry
+		}
+	}
 	a.x.Status = res.StatusCode
 	// A 101's body is the upgraded connection, which ReverseProxy needs as
 	// an io.ReadWriteCloser.

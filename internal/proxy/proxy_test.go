@@ -299,7 +299,6 @@ func TestNewErrors(t *testing.T) {
 		{"transfer-encoding removal", nil, &config.Route{ResponseHeaders: &config.HeaderRules{Remove: []string{"transfer-encoding"}}}, "cannot be changed"},
 		{"response host", nil, &config.Route{ResponseHeaders: &config.HeaderRules{Set: map[string]string{"Host": "x"}}}, "Host can only be set"},
 		{"request host add", nil, &config.Route{RequestHeaders: &config.HeaderRules{Add: map[string]string{"Host": "x"}}}, "Host can only be set"},
-		{"retries", &config.Upstream{Retries: 2}, nil, "retries"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

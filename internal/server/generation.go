@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sort"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/router"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/upstream"
+	"github.com/gantry-dev/gantry/internal/upstream/health"
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
@@ -29,8 +31,30 @@ type generation struct {
 	cancel context.CancelFunc
 }
 
-// retire stops what the generation started (health checkers, later).
+// retire stops what the generation started: health checkers and DNS
+// refreshers.
 func (g *generation) retire() { g.cancel() }
+
+// start runs what the generation needs while in force: each pool's DNS
+// refresher and active health checks, under the generation's context so
+// that retire stops them. It also publishes the targets' health gauges.
+// Compiles for validation never call it.
+func (g *generation) start(log *slog.Logger) {
+	for _, name := range sortedNames(g.pools) {
+		p := g.pools[name]
+		p.Start(g.ctx)
+		health.Start(g.ctx, p, log)
+	}
+}
+
+// keys lists the upstream state keys of the generation's targets.
+func (g *generation) keys() []upstream.Key {
+	var out []upstream.Key
+	for _, p := range g.pools {
+		out = append(out, p.Keys()...)
+	}
+	return out
+}
 
 // routeHandler is what the router holds for each route: the pre-built chain
 // plus the per-route settings the server applies around it.
@@ -70,7 +94,8 @@ func unsupported(rc *config.Route) []string {
 // Compile builds a generation from cfg without serving it; it is what
 // `gantry validate` and every reload run. All problems are returned at once.
 func Compile(cfg *config.Config) error {
-	s := &Server{transports: proxy.NewTransports(), metrics: telemetry.NewMetrics()}
+	// A throwaway State: validating must not touch the running targets.
+	s := &Server{transports: proxy.NewTransports(), metrics: telemetry.NewMetrics(), state: upstream.NewState(upstream.StateOptions{})}
 	g, err := s.compile(cfg)
 	if err == nil {
 		g.retire()
@@ -93,7 +118,7 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 			problems = append(problems, config.Problem{Path: path + ".lambda", Message: "serverless (lambda) upstreams are not supported yet"})
 			continue
 		}
-		p, err := upstream.NewPool(name, uc)
+		p, err := upstream.NewPool(name, uc, s.state)
 		if err != nil {
 			problems = append(problems, config.Problem{Path: path, Message: err.Error()})
 			continue
@@ -167,5 +192,10 @@ func (s *Server) swap(g *generation) {
 	if old != nil {
 		old.retire()
 	}
+	// Targets the new generation no longer has are forgotten, so reloads
+	// do not accumulate state. Before start: from then on the DNS
+	// refreshers add and drop addresses themselves.
+	s.state.Retain(g.keys())
+	g.start(s.log)
 	s.metrics.SetGeneration(g.id)
 }

@@ -24,9 +24,19 @@ type RouteInfo struct {
 
 // TargetInfo is one upstream target's state.
 type TargetInfo struct {
+	// URL names the target: its configured URL, or for an address found by
+	// DNS, the URL with that address.
 	URL    string `json:"url"`
 	Weight int    `json:"weight"`
-	State  string `json:"state"`
+	// State is healthy, unhealthy (failed active checks) or ejected
+	// (passive ejection, until EjectedUntil).
+	State        string     `json:"state"`
+	EjectedUntil *time.Time `json:"ejected_until,omitempty"`
+	// InFlight counts the attempts the target is serving.
+	InFlight int64 `json:"in_flight"`
+	// EWMAMs is the latency estimate p2c_ewma uses, in milliseconds (a
+	// peak EWMA decaying with a 10s time constant); 0 before any request.
+	EWMAMs float64 `json:"ewma_ms"`
 }
 
 // UpstreamInfo describes an upstream of the running generation.
@@ -78,8 +88,13 @@ func (s *Server) Upstreams() []UpstreamInfo {
 			continue
 		}
 		ui := UpstreamInfo{Name: name, Balancer: uc.Balancer, Retries: uc.Retries}
-		for _, t := range p.Targets {
-			ui.Targets = append(ui.Targets, TargetInfo{URL: t.URL.String(), Weight: t.Weight, State: "healthy"})
+		for _, t := range p.Targets() {
+			st := t.Status()
+			ti := TargetInfo{URL: t.Name, Weight: t.Weight, State: st.State, InFlight: st.InFlight, EWMAMs: float64(st.EWMA.Microseconds()) / 1000}
+			if !st.EjectedUntil.IsZero() {
+				ti.EjectedUntil = &st.EjectedUntil
+			}
+			ui.Targets = append(ui.Targets, ti)
 		}
 		out = append(out, ui)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/telemetry"
+	"github.com/gantry-dev/gantry/internal/upstream"
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
@@ -45,7 +46,10 @@ type Server struct {
 	static     staticConfig
 	trusted    []netip.Prefix
 	transports *proxy.Transports
-	ids        *idSource
+	// state is the runtime state of every upstream target; it outlives
+	// generations.
+	state *upstream.State
+	ids   *idSource
 
 	gen      atomic.Pointer[generation]
 	inflight atomic.Int64
@@ -98,6 +102,7 @@ func New(o Options) (*Server, error) {
 		static:     staticConfig{server: o.Config.Server, admin: o.Config.Admin},
 		trusted:    trusted,
 		transports: proxy.NewTransports(),
+		state:      upstream.NewState(upstream.StateOptions{Metrics: o.Metrics}),
 		ids:        newIDSource(),
 		done:       make(chan struct{}),
 	}

@@ -1,21 +1,29 @@
-// Package upstream holds the pools of targets a route forwards to and chooses
-// one target per attempt.
+// Package upstream holds the pools of targets a route forwards to, chooses
+// one target per attempt, and keeps what is known about every target.
 //
 // On the request path it is the step after the terminal: proxy (or
-// aggregate) calls Pool.Pick, then sends the request to the chosen Target:
+// aggregate) calls Pool.Pick, sends the request to the chosen Target and
+// reports back (Target.Begin, Report, Done):
 //
 //	server → router → route chain → terminal (proxy) → upstream.Pool.Pick → upstream
 //
 // On the control path, server compiles one Pool per configured upstream for
-// every config generation (NewPool).
+// every config generation (NewPool) and calls Pool.Start when the generation
+// is put in force; package health runs the active checks.
 //
-// A Pool knows its targets and a Picker (the balancer); it does no I/O, opens
-// no connections and never writes a response: connection pools and transports
-// belong to package proxy. Pick must stay allocation-free and safe for
-// concurrent use, since it runs once per attempt.
+// Runtime state (active health verdict, passive ejection, in-flight count,
+// peak-EWMA latency) lives in State, keyed by upstream name and target
+// name, which the server keeps for the life of the process: a reload builds
+// new Pools and Targets but they find the same state. State.Retain forgets
+// the targets a reload removed.
 //
-// Health state (Target.Healthy) is kept on the Target so that balancers skip
-// unhealthy targets; active health checks, passive ejection and the other
-// balancers (least_conn, p2c_ewma, hash) come later and plug in through
-// Picker.
+// The balancing algorithms live in package balancer, which sees targets
+// only through its Backend interface; this package builds the balancer
+// (upstream → balancer), so balancers stay testable without pools.
+//
+// A Pool does no I/O at construction, opens no connections and never writes
+// a response: transports belong to package proxy. Pick must stay
+// allocation-free and safe for concurrent use, since it runs once per
+// attempt. The only goroutine of this package is the DNS refresher of a
+// pool with hostname targets, run under the generation's context.
 package upstream

@@ -4,104 +4,75 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync/atomic"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/upstream/balancer"
 )
 
 // ErrNoHealthyUpstream is returned by Pick when no target of the pool can
 // take a request (the contract's 503 no_healthy_upstream).
 var ErrNoHealthyUpstream = errors.New("no healthy upstream target")
 
-// MaxWeight bounds a target's weight, so that the balancer's running sums
-// cannot overflow.
-const MaxWeight = 1_000_000
-
-// Target is one instance of an upstream.
-type Target struct {
-	// URL is the target as configured (scheme http, https or h2c), without
-	// query or fragment. Do not modify it.
-	URL *url.URL
-	// Weight is the round-robin weight, at least 1.
-	Weight int
-	// Name is the URL as a string, for logs, metrics and Exchange.Target.
-	Name string
-	// Scheme is the scheme spoken on the wire: "http" or "https". An h2c
-	// target speaks "http" with H2C set.
-	Scheme string
-	// H2C is true for h2c:// targets: HTTP/2 with prior knowledge over
-	// cleartext TCP.
-	H2C bool
-	// Host is the target's host[:port], sent as the upstream's Host header.
-	Host string
-	// BasePath is the URL's path without its trailing slash ("" for none),
-	// unescaped; it is prefixed to every forwarded path.
-	BasePath string
-	// RawBasePath is BasePath as escaped in the configured URL.
-	RawBasePath string
-
-	// down is the health state; the zero value is healthy so a new target
-	// takes traffic until a checker says otherwise.
-	down atomic.Bool
-}
-
-// Healthy reports whether the target may be picked. Safe for concurrent use.
-func (t *Target) Healthy() bool { return !t.down.Load() }
-
-// SetHealthy marks the target healthy or not. Safe for concurrent use.
-func (t *Target) SetHealthy(ok bool) { t.down.Store(!ok) }
-
-// String returns t.Name.
-func (t *Target) String() string { return t.Name }
-
-// Picker chooses the target for one attempt. Implementations must be safe for
-// concurrent use, must skip unhealthy targets and return ErrNoHealthyUpstream
-// when none is left, and should not allocate.
-type Picker interface {
-	Pick(r *http.Request) (*Target, error)
-}
-
-// Pool is a named set of targets and the balancer that chooses among them.
-// A Pool is immutable after NewPool and safe for concurrent use.
+// Pool is a named set of targets and the balancer that chooses among them,
+// built for one config generation. Its targets' runtime state lives in the
+// State it was built with. The target set changes only when DNS re-resolves
+// a hostname target (see Start). Safe for concurrent use.
 type Pool struct {
-	Name    string
-	Targets []*Target
-	picker  Picker
+	Name string
+
+	balancer string
+	hashOn   string
+	health   *config.HealthCheck
+	passive  *config.Passive
+	state    *State
+	budget   *RetryBudget
+	// configured are the targets as the config lists them; hostname
+	// targets among them are expanded by DNS into set.
+	configured []*Target
+	set        atomic.Pointer[targetSet]
 }
 
-// Pick returns the target for the next attempt of r, or ErrNoHealthyUpstream.
-func (p *Pool) Pick(r *http.Request) (*Target, error) { return p.picker.Pick(r) }
+// targetSet is the pool's current targets and the balancer over them.
+type targetSet struct {
+	targets []*Target
+	picker  balancer.Picker
+}
 
-// NewPool builds the pool of upstream name from its configuration. It fails
-// on an upstream without targets, an invalid target URL or weight, and on
-// features this version does not implement yet, so that a config using them
-// is refused rather than served without them.
-func NewPool(name string, cfg *config.Upstream) (*Pool, error) {
+// NewPool builds the pool of upstream name from its configuration, binding
+// its targets to st (nil: a private State, for tests and tools). It does no
+// I/O and starts nothing; Start does, once the pool's generation is put in
+// force. It fails on an upstream without targets, an invalid target URL,
+// weight or balancer, and on lambda upstreams, which this version does not
+// serve.
+func NewPool(name string, cfg *config.Upstream, st *State) (*Pool, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("upstream %q: no configuration", name)
 	}
 	if cfg.Lambda != nil {
 		return nil, errors.New("lambda upstreams are not supported yet")
 	}
-	switch cfg.Balancer {
-	case "", "round_robin":
-	case "least_conn", "p2c_ewma", "hash":
-		return nil, fmt.Errorf("balancer %q is not supported yet; use round_robin", cfg.Balancer)
-	default:
-		return nil, fmt.Errorf("unknown balancer %q: want round_robin, least_conn, p2c_ewma or hash", cfg.Balancer)
-	}
-	if cfg.HealthCheck != nil {
-		return nil, errors.New("health_check is not supported yet")
-	}
-	if cfg.Passive != nil {
-		return nil, errors.New("passive is not supported yet")
-	}
 	if len(cfg.Targets) == 0 {
 		return nil, errors.New("no targets: want at least one {url: http://host:port}")
 	}
-	p := &Pool{Name: name, Targets: make([]*Target, 0, len(cfg.Targets))}
+	if st == nil {
+		st = NewState(StateOptions{})
+	}
+	p := &Pool{
+		Name:     name,
+		balancer: cfg.Balancer,
+		hashOn:   cfg.HashOn,
+		health:   cfg.HealthCheck,
+		state:    st,
+		budget:   newRetryBudget(nil),
+	}
+	if cfg.Passive != nil {
+		ps := *cfg.Passive
+		p.passive = &ps
+		if p.passive.Failures < 1 {
+			p.passive.Failures = 1
+		}
+	}
 	var errs []error
 	for i, tc := range cfg.Targets {
 		if tc == nil {
@@ -113,61 +84,84 @@ func NewPool(name string, cfg *config.Upstream) (*Pool, error) {
 			errs = append(errs, fmt.Errorf("targets[%d]: %w", i, err))
 			continue
 		}
-		p.Targets = append(p.Targets, t)
+		p.configured = append(p.configured, t)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	p.picker = newRoundRobin(p.Targets)
+	// Hostname targets start from the addresses an earlier generation
+	// resolved, so a reload keeps their state.
+	set, err := p.newSet(p.expand())
+	if err != nil {
+		return nil, err
+	}
+	p.set.Store(set)
 	return p, nil
 }
 
-// NewTarget parses a target URL ("http://10.0.0.7:8080", "https://api.internal/base",
-// "h2c://127.0.0.1:9000"). Weight 0 means the default, 1.
-func NewTarget(raw string, weight int) (*Target, error) {
-	switch {
-	case weight < 0:
-		return nil, fmt.Errorf("weight %d: must not be negative", weight)
-	case weight > MaxWeight:
-		return nil, fmt.Errorf("weight %d: must be at most %d", weight, MaxWeight)
-	case weight == 0:
-		weight = 1
+// newSet binds copies of targets to the pool and its State and builds the
+// balancer over them.
+func (p *Pool) newSet(targets []*Target) (*targetSet, error) {
+	s := &targetSet{targets: make([]*Target, len(targets))}
+	members := make([]balancer.Member, len(targets))
+	for i, t := range targets {
+		c := *t
+		c.pool, c.index = p, i
+		c.state = p.state.target(Key{p.Name, c.Name})
+		s.targets[i] = &c
+		members[i] = balancer.Member{Backend: &c, Weight: c.Weight, Key: c.Name}
 	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("invalid url %q: want http://host:port, optionally with a base path", raw)
+	var err error
+	if s.picker, err = balancer.New(p.balancer, p.hashOn, members); err != nil {
+		return nil, err
 	}
-	t := &Target{URL: u, Weight: weight, Scheme: u.Scheme}
-	switch u.Scheme {
-	case "http", "https":
-	case "h2c":
-		t.Scheme, t.H2C = "http", true
-	default:
-		return nil, fmt.Errorf("invalid url %q: scheme must be http, https or h2c", raw)
-	}
-	switch {
-	case u.Opaque != "" || u.Host == "":
-		return nil, fmt.Errorf("invalid url %q: missing host, want %s://host:port", raw, u.Scheme)
-	case u.User != nil:
-		// Credentials in URLs end up in logs and metrics labels.
-		return nil, fmt.Errorf("invalid url %q: credentials in the url are not supported", redact(u))
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return nil, fmt.Errorf("invalid url %q: query and fragment are not allowed", raw)
-	case u.Port() == "" && strings.HasSuffix(u.Host, ":"):
-		return nil, fmt.Errorf("invalid url %q: empty port", raw)
-	}
-	if u.Hostname() == "" {
-		return nil, fmt.Errorf("invalid url %q: missing host", raw)
-	}
-	t.Host = u.Host
-	t.BasePath = strings.TrimRight(u.Path, "/")
-	t.RawBasePath = strings.TrimRight(u.EscapedPath(), "/")
-	t.Name = u.String()
-	return t, nil
+	return s, nil
 }
 
-func redact(u *url.URL) string {
-	c := *u
-	c.User = nil
-	return c.String()
+// Pick returns the target for the next attempt of r, never one of tried
+// (the targets r's earlier attempts went to), or ErrNoHealthyUpstream when
+// no healthy target is left. It does not allocate. r may be nil for
+// balancers that do not read the request.
+func (p *Pool) Pick(r *http.Request, tried []*Target) (*Target, error) {
+	s := p.set.Load()
+	var mask balancer.Tried
+	for _, t := range tried {
+		if t != nil && t.index < len(s.targets) && s.targets[t.index] == t {
+			mask = mask.With(t.index)
+		}
+	}
+	i := s.picker.Pick(r, mask)
+	if i < 0 {
+		return nil, ErrNoHealthyUpstream
+	}
+	return s.targets[i], nil
+}
+
+// Targets returns the pool's current targets. The slice must not be
+// modified.
+func (p *Pool) Targets() []*Target { return p.set.Load().targets }
+
+// Balancer returns the balancer's name as configured.
+func (p *Pool) Balancer() string { return p.balancer }
+
+// HealthCheck returns the pool's active health check configuration, nil
+// when it has none.
+func (p *Pool) HealthCheck() *config.HealthCheck { return p.health }
+
+// Budget returns the pool's retry budget, shared by every route of the
+// upstream.
+func (p *Pool) Budget() *RetryBudget { return p.budget }
+
+// Keys returns the State keys the pool uses: its current targets' and its
+// configured targets' (which hold the DNS addresses of hostname targets).
+// The server passes them to State.Retain.
+func (p *Pool) Keys() []Key {
+	out := make([]Key, 0, len(p.configured)+len(p.Targets()))
+	for _, t := range p.configured {
+		out = append(out, Key{p.Name, t.Name})
+	}
+	for _, t := range p.Targets() {
+		out = append(out, Key{p.Name, t.Name})
+	}
+	return out
 }

@@ -96,22 +96,25 @@ func TestNewPool(t *testing.T) {
 		{"no targets", &config.Upstream{}, "no targets"},
 		{"bad target", &config.Upstream{Targets: []*config.Target{{URL: "http://127.0.0.1:9101"}, {URL: "gopher://x"}}}, "targets[1]"},
 		{"nil target", &config.Upstream{Targets: []*config.Target{nil}}, "targets[0]"},
-		{"least_conn", &config.Upstream{Balancer: "least_conn", Targets: []*config.Target{{URL: "http://127.0.0.1:9101"}}}, "not supported yet"},
+		{"least_conn", &config.Upstream{Balancer: "least_conn", Targets: []*config.Target{{URL: "http://127.0.0.1:9101"}}}, ""},
+		{"p2c_ewma", &config.Upstream{Balancer: "p2c_ewma", Targets: []*config.Target{{URL: "http://127.0.0.1:9101"}}}, ""},
+		{"hash", &config.Upstream{Balancer: "hash", HashOn: "cookie:session", Targets: []*config.Target{{URL: "http://127.0.0.1:9101"}}}, ""},
+		{"hash without hash_on", &config.Upstream{Balancer: "hash", Targets: []*config.Target{{URL: "http://127.0.0.1:9101"}}}, "hash_on"},
 		{"unknown balancer", &config.Upstream{Balancer: "random", Targets: []*config.Target{{URL: "http://127.0.0.1:9101"}}}, "unknown balancer"},
-		{"health check", &config.Upstream{HealthCheck: &config.HealthCheck{Path: "/healthz"}, Targets: []*config.Target{{URL: "http://127.0.0.1:9101"}}}, "health_check"},
-		{"passive", &config.Upstream{Passive: &config.Passive{Failures: 5}, Targets: []*config.Target{{URL: "http://127.0.0.1:9101"}}}, "passive"},
+		{"health check", &config.Upstream{HealthCheck: &config.HealthCheck{Path: "/healthz"}, Targets: []*config.Target{{URL: "http://127.0.0.1:9101"}}}, ""},
+		{"passive", &config.Upstream{Passive: &config.Passive{Failures: 5}, Targets: []*config.Target{{URL: "http://127.0.0.1:9101"}}}, ""},
 		{"lambda", &config.Upstream{Lambda: &config.Lambda{Function: "thumbnailer"}}, "lambda"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := NewPool("users", tt.cfg)
+			p, err := NewPool("users", tt.cfg, nil)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("NewPool() error: %v", err)
 				}
-				if p.Name != "users" || len(p.Targets) != len(tt.cfg.Targets) {
-					t.Errorf("NewPool() = %q with %d targets, want users with %d", p.Name, len(p.Targets), len(tt.cfg.Targets))
+				if p.Name != "users" || len(p.Targets()) != len(tt.cfg.Targets) {
+					t.Errorf("NewPool() = %q with %d targets, want users with %d", p.Name, len(p.Targets()), len(tt.cfg.Targets))
 				}
 				return
 			}
@@ -135,24 +138,24 @@ func TestPickSkipsUnhealthy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p := newTestPool(t, tt.weights...)
-			p.Targets[0].SetHealthy(false)
+			p.Targets()[0].SetHealthy(false)
 			for range 100 {
-				got, err := p.Pick(nil)
+				got, err := p.Pick(nil, nil)
 				if err != nil {
 					t.Fatalf("Pick() error: %v", err)
 				}
-				if got == p.Targets[0] {
+				if got == p.Targets()[0] {
 					t.Fatalf("Pick() = %s, an unhealthy target", got)
 				}
 			}
-			for _, tg := range p.Targets {
+			for _, tg := range p.Targets() {
 				tg.SetHealthy(false)
 			}
-			if _, err := p.Pick(nil); !errors.Is(err, ErrNoHealthyUpstream) {
+			if _, err := p.Pick(nil, nil); !errors.Is(err, ErrNoHealthyUpstream) {
 				t.Fatalf("Pick() with every target down: error = %v, want ErrNoHealthyUpstream", err)
 			}
-			p.Targets[2].SetHealthy(true)
-			if got, err := p.Pick(nil); err != nil || got != p.Targets[2] {
+			p.Targets()[2].SetHealthy(true)
+			if got, err := p.Pick(nil, nil); err != nil || got != p.Targets()[2] {
 				t.Fatalf("Pick() = %v, %v; want the one healthy target", got, err)
 			}
 		})

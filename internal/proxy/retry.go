@@ -1,0 +1,146 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/upstream"
+)
+
+// MaxReplayBody is the largest request body kept in memory so that a retry
+// can send it again. A larger body is streamed and its request is not
+// retried.
+const MaxReplayBody = 64 << 10
+
+// errRetry is what modifyResponse returns for a 502/503/504 answer that
+// will be retried: ReverseProxy then discards the response unsent.
+var errRetry = errors.New("upstream answer discarded for a retry")
+
+// retryable reports whether r may get more than one attempt: the upstream
+// has retries, the method is idempotent (RFC 9110, section 9.2.2: GET,
+// HEAD, OPTIONS, PUT, DELETE; TRACE is never proxied on purpose) or the
+// route opted in with retry_non_idempotent, and the request is not a
+// protocol upgrade, whose connection cannot be replayed.
+func (h *handler) retryable(r *http.Request) bool {
+	if h.retries == 0 || r.Header.Get("Upgrade") != "" {
+		return false
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return h.retryAny
+}
+
+// bufferBody reads r's body for replay when it is at most MaxReplayBody. A
+// larger one is returned as body (what was read, then the rest) with ok
+// false: it streams, and the request gets no retry.
+func bufferBody(r *http.Request) (replay []byte, body io.ReadCloser, ok bool, err error) {
+	if r.ContentLength > MaxReplayBody {
+		return nil, r.Body, false, nil
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, MaxReplayBody+1))
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if len(buf) > MaxReplayBody {
+		return nil, readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}, false, nil
+	}
+	if buf == nil {
+		buf = []byte{}
+	}
+	return buf, nil, true, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// bodyError answers a failure to read the client's body for replay.
+func bodyError(x *pipeline.Exchange, r *http.Request, err error) error {
+	canceled := errors.Is(r.Context().Err(), context.Canceled)
+	var mbe *http.MaxBytesError
+	var he *pipeline.HTTPError
+	if canceled || errors.As(err, &mbe) {
+		he = classify(err, canceled, mbe != nil)
+	} else {
+		he = &pipeline.HTTPError{Status: http.StatusBadRequest, Code: pipeline.CodeFor(http.StatusBadRequest), Message: "reading the request body failed", Close: true, Err: err}
+	}
+	x.Err = he
+	if he.Status == pipeline.StatusClientClosed {
+		x.Status = he.Status
+	}
+	return he
+}
+
+// retryStatus reports whether an upstream answer may be retried elsewhere:
+// 502, 503 and 504 say the target (or something behind it) could not serve
+// the request, so another target may. Other 5xx come from the application
+// and would most likely fail again.
+func retryStatus(code int) bool {
+	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
+}
+
+// retryAfterError reports whether a's transport failure may be retried: the
+// request never got an answer, nothing went to the client, the client is
+// still there, and the failure is a connect error or a connection the
+// upstream closed or reset before answering. Response timeouts are not
+// retried: the upstream may still be working on the request, and each retry
+// would add a full timeout to the client's wait.
+func (h *handler) retryAfterError(a *attempt) bool {
+	if !a.canRetry || a.err == nil || errors.Is(a.err, errRetry) || a.w.started || a.in.Context().Err() != nil {
+		return false
+	}
+	if _, ok := connectFailure(a.err); ok {
+		return true
+	}
+	var ne net.Error
+	if errors.Is(a.err, context.DeadlineExceeded) || (errors.As(a.err, &ne) && ne.Timeout()) {
+		return false
+	}
+	return errors.Is(a.err, syscall.ECONNRESET) || errors.Is(a.err, syscall.ECONNREFUSED) ||
+		errors.Is(a.err, io.EOF) || errors.Is(a.err, io.ErrUnexpectedEOF)
+}
+
+// nextTarget picks the target of a's retry, nil when there is none: no
+// untried healthy target, the client is gone, or the upstream's retry
+// budget is spent.
+func (h *handler) nextTarget(a *attempt) *upstream.Target {
+	if !a.canRetry || a.in.Context().Err() != nil {
+		return nil
+	}
+	t, err := h.pool.Pick(a.in, a.tried)
+	if err != nil || !h.pool.Budget().Withdraw() {
+		return nil
+	}
+	return t
+}
+
+// report feeds a finished attempt back to its target: latency, status and
+// whether it counts as a failure for passive ejection.
+func (h *handler) report(a *attempt) {
+	rtt := a.rtt
+	if a.status == 0 {
+		rtt = time.Since(a.start)
+	}
+	o := upstream.Success
+	switch {
+	case a.status >= 500:
+		o = upstream.Failure
+	case errors.Is(a.in.Context().Err(), context.Canceled) || a.body.tooLarge.Load():
+		// The client went away or sent too much: nothing to hold against
+		// the target.
+		o = upstream.Canceled
+	case a.status == 0 && a.err != nil, a.res.err != nil:
+		o = upstream.Failure
+	}
+	a.target.Report(rtt, a.status, o)
+}

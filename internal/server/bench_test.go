@@ -1,0 +1,168 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// benchAnswer is a typical small JSON answer (~100 bytes).
+var benchAnswer = []byte(`{"id":"ord_7f3a9c","status":"shipped","items":3,"total":"49.90","currency":"EUR","eta":"2026-11-04"}`)
+
+func benchUpstream(b *testing.B) *httptest.Server {
+	b.Helper()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(benchAnswer)
+	}))
+	b.Cleanup(up.Close)
+	return up
+}
+
+func benchServer(b *testing.B, upstreamURL string) *Server {
+	b.Helper()
+	s, err := New(Options{Config: parseConfig(b, gatewayConfig(upstreamURL, catchAll))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Shutdown(b.Context()) })
+	return s
+}
+
+// benchClient keeps connections alive across iterations, as a busy client
+// (or a load balancer in front of the gateway) does.
+func benchClient(b *testing.B) *http.Client {
+	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, DisableCompression: true}
+	b.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+func getOK(b *testing.B, c *http.Client, url string) {
+	res, err := c.Get(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s = %d", url, res.StatusCode)
+	}
+}
+
+// BenchmarkGateway measures one full request through the gateway:
+// handler calls Server.ServeHTTP directly (the gateway's own allocations
+// plus the upstream round trip), http goes over loopback like a client,
+// and direct is the upstream alone, the baseline to subtract.
+func BenchmarkGateway(b *testing.B) {
+	up := benchUpstream(b)
+	s := benchServer(b, up.URL)
+	const path = "/orders/ord_7f3a9c"
+
+	b.Run("direct", func(b *testing.B) {
+		c := benchClient(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			getOK(b, c, up.URL+path)
+		}
+	})
+	b.Run("handler", func(b *testing.B) {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+		}
+	})
+	b.Run("handler-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			for pb.Next() {
+				rec := httptest.NewRecorder()
+				s.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Errorf("status %d: %s", rec.Code, rec.Body)
+					return
+				}
+			}
+		})
+	})
+	gw := httptest.NewServer(s)
+	b.Cleanup(gw.Close)
+	b.Run("http", func(b *testing.B) {
+		c := benchClient(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			getOK(b, c, gw.URL+path)
+		}
+	})
+	b.Run("http-parallel", func(b *testing.B) {
+		c := benchClient(b)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				res, err := c.Get(gw.URL + path)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					b.Errorf("status %d", res.StatusCode)
+					return
+				}
+			}
+		})
+	})
+}
+
+func BenchmarkRequestID(b *testing.B) {
+	ids := newIDSource()
+	b.Run("kept", func(b *testing.B) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("X-Request-ID", "5b0e1c2a-7d4f-4e8a-9f3b-2c6d8e0a1b4c")
+		b.ReportAllocs()
+		for b.Loop() {
+			requestID(r, ids)
+		}
+	})
+	b.Run("generated", func(b *testing.B) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			requestID(r, ids)
+		}
+	})
+	b.Run("generated-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			for pb.Next() {
+				requestID(r, ids)
+			}
+		})
+	})
+}
+
+func BenchmarkHostOf(b *testing.B) {
+	tests := []struct{ name, host string }{
+		{"name", "api.example.com"},
+		{"name-port", "api.example.com:8443"},
+		{"upper", "API.Example.com"},
+		{"ipv6-port", "[2001:db8::1]:443"},
+	}
+	for _, tt := range tests {
+		b.Run(tt.name, func(b *testing.B) {
+			r := &http.Request{Host: tt.host}
+			b.ReportAllocs()
+			for b.Loop() {
+				hostOf(r)
+			}
+		})
+	}
+}
