@@ -1,0 +1,12 @@
+package postgres
+
+import (
+	"testing"
+
+	"github.com/gantry-dev/gantry/internal/store/storetest"
+)
+
+func BenchmarkLookupKey(b *testing.B) {
+	s := openDSN(b, storetest.PostgresDSN(b))
+	storetest.BenchmarkLookupKey(b, s, 1000)
+}

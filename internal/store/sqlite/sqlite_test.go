@@ -1,0 +1,202 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gantry-dev/gantry/internal/store"
+	"github.com/gantry-dev/gantry/internal/store/migrations"
+	"github.com/gantry-dev/gantry/internal/store/storetest"
+)
+
+func openTemp(t testing.TB, path string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close(): %v", err)
+		}
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openTemp(t, filepath.Join(t.TempDir(), "gantry.db"))
+	})
+}
+
+func TestShared(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gantry.db")
+	storetest.RunShared(t, openTemp(t, path), openTemp(t, path))
+}
+
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		dsn     string
+		wantErr string
+	}{
+		{name: "missing parent directories", dsn: filepath.Join(dir, "data", "nested", "gantry.db")},
+		{name: "characters a URI would cut", dsn: filepath.Join(dir, "odd ?#%20 name", "gantry.db")},
+		{name: "empty", dsn: "", wantErr: "empty path"},
+		{name: "in memory", dsn: ":memory:", wantErr: "must be a file path"},
+		{name: "uri", dsn: "file:gantry.db?mode=ro", wantErr: "must be a file path"},
+		{name: "a directory", dsn: dir, wantErr: "opening sqlite store"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Open(t.Context(), tt.dsn)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Open(%q) error = %v, want %q", tt.dsn, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open(%q): %v", tt.dsn, err)
+			}
+			defer s.Close()
+			if _, err := os.Stat(tt.dsn); err != nil {
+				t.Errorf("database file not at %q: %v", tt.dsn, err)
+			}
+			if err := s.Ping(t.Context()); err != nil {
+				t.Errorf("Ping() = %v", err)
+			}
+		})
+	}
+}
+
+// TestConnectionSettings checks the pragmas each pool runs with, since a
+// silently ignored DSN parameter would only show under load.
+func TestConnectionSettings(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "gantry.db"))
+	tests := []struct {
+		pragma string
+		writer string
+		reader string
+	}{
+		{pragma: "journal_mode", writer: "wal", reader: "wal"},
+		{pragma: "foreign_keys", writer: "1", reader: "1"},
+		{pragma: "synchronous", writer: "1", reader: "1"}, // NORMAL
+		{pragma: "busy_timeout", writer: "5000", reader: "5000"},
+		{pragma: "query_only", writer: "0", reader: "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pragma, func(t *testing.T) {
+			for _, pool := range []struct {
+				name string
+				db   *sql.DB
+				want string
+			}{{"writer", s.d.w, tt.writer}, {"reader", s.d.r, tt.reader}} {
+				var got string
+				if err := pool.db.QueryRowContext(t.Context(), "PRAGMA "+tt.pragma).Scan(&got); err != nil {
+					t.Fatalf("PRAGMA %s on %s: %v", tt.pragma, pool.name, err)
+				}
+				if got != pool.want {
+					t.Errorf("PRAGMA %s on %s = %s, want %s", tt.pragma, pool.name, got, pool.want)
+				}
+			}
+		})
+	}
+	if got := s.d.w.Stats().MaxOpenConnections; got != 1 {
+		t.Errorf("writer MaxOpenConnections = %d, want 1", got)
+	}
+}
+
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gantry.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open(): %v", err)
+	}
+	if err := s.CreateConsumer(t.Context(), store.Consumer{ID: "acme", Plan: "pro"}); err != nil {
+		t.Fatalf("CreateConsumer(): %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close(): %v", err)
+	}
+
+	s = openTemp(t, path)
+	if c, err := s.GetConsumer(t.Context(), "acme"); err != nil || c.Plan != "pro" {
+		t.Errorf("GetConsumer(acme) after reopen = %+v, %v", c, err)
+	}
+	assertMigrated(t, s.d.r)
+}
+
+func TestConcurrentOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gantry.db")
+	const n = 4
+	stores := make([]*Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { stores[i], errs[i] = Open(t.Context(), path) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("Open() #%d: %v", i, errs[i])
+			continue
+		}
+		stores[i].Close()
+	}
+	s := openTemp(t, path)
+	assertMigrated(t, s.d.r)
+}
+
+// assertMigrated checks every migration is recorded exactly once.
+func assertMigrated(t *testing.T, db *sql.DB) {
+	t.Helper()
+	all, err := migrations.All(migrations.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n, maxV int
+	if err := db.QueryRowContext(t.Context(), "SELECT COUNT(*), MAX(version) FROM schema_migrations").Scan(&n, &maxV); err != nil {
+		t.Fatalf("reading schema_migrations: %v", err)
+	}
+	if n != len(all) || maxV != all[len(all)-1].Version {
+		t.Errorf("schema_migrations has %d rows up to %d, want %d up to %d", n, maxV, len(all), all[len(all)-1].Version)
+	}
+}
+
+func TestMapError(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "gantry.db"))
+	ctx := t.Context()
+	if err := s.CreateConsumer(ctx, store.Consumer{ID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		sql  string
+		want error
+	}{
+		{"primary key", "INSERT INTO consumers (id, source, created_at) VALUES ('acme', 'api', '2026-01-01')", store.ErrExists},
+		{"foreign key", "INSERT INTO api_keys (id, consumer_id, hash, source, created_at) VALUES ('k', 'nobody', x'00', 'api', '2026-01-01')", store.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.d.w.ExecContext(ctx, tt.sql)
+			if err == nil {
+				t.Fatal("statement succeeded, want a constraint error")
+			}
+			if got := s.d.MapError(err); !errors.Is(got, tt.want) {
+				t.Errorf("MapError(%v) = %v, want %v", err, got, tt.want)
+			}
+		})
+	}
+	if err := errors.New("disk I/O error"); s.d.MapError(err) != err {
+		t.Error("MapError changed an unrelated error")
+	}
+}
