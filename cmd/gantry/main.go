@@ -22,6 +22,8 @@ Usage:
   gantry run      [--config FILE]   serve until SIGINT/SIGTERM; SIGHUP reloads
   gantry validate [--config FILE]   check a configuration file and exit
   gantry demo     [--data DIR]      start sample services and the gateway in front of them
+  gantry consumers create|list|delete  manage consumers in the configured storage
+  gantry keys create|list|revoke       manage a consumer's API keys
   gantry version                    print the version
 
 The default configuration file is ./gantry.yaml. Run "gantry COMMAND -h" for a
@@ -44,6 +46,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
+	case "consumers":
+		return cmdConsumers(args[1:], stdout, stderr)
+	case "keys":
+		return cmdKeys(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK

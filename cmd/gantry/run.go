@@ -85,7 +85,16 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		defer access.Close()
 	}
 
-	gw, err := server.New(server.Options{ConfigPath: f.config, Config: cfg, Logger: logger, AccessLog: access, Metrics: metrics})
+	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+	st, err := openStore(sctx, cfg)
+	scancel()
+	if err != nil {
+		fmt.Fprintf(stderr, "gantry: %v\n", err)
+		return exitConfig
+	}
+	defer st.Close()
+
+	gw, err := server.New(server.Options{ConfigPath: f.config, Config: cfg, Logger: logger, AccessLog: access, Metrics: metrics, Store: st})
 	if err != nil {
 		fmt.Fprintf(stderr, "gantry: invalid configuration %s:\n%v\n", f.config, err)
 		return exitConfig
@@ -101,7 +110,7 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		return exitConfig
 	}
 	admSrv := &http.Server{
-		Handler:           admin.Handler(admin.Options{Gateway: gw, Token: cfg.Admin.Token, Metrics: metrics.Handler()}),
+		Handler:           admin.Handler(admin.Options{Gateway: gw, Token: cfg.Admin.Token, Metrics: metrics.Handler(), Store: st, Logger: logger}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -136,7 +145,7 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 	}
 	grace := cfg.Server.ShutdownGrace.D()
 	logger.Info("shutting down", "grace", grace.String(), "in_flight", gw.InFlight())
-	sctx, scancel := context.WithTimeout(context.Background(), grace)
+	sctx, scancel = context.WithTimeout(context.Background(), grace)
 	defer scancel()
 	status := exitOK
 	if err := gw.Shutdown(sctx); err != nil {

@@ -1,13 +1,17 @@
 package admin
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/server"
+	"github.com/gantry-dev/gantry/internal/store"
 )
 
 // Options configure the admin handler.
@@ -18,11 +22,18 @@ type Options struct {
 	Token string
 	// Metrics serves /metrics.
 	Metrics http.Handler
+	// Store holds consumers and keys; nil disables the consumer endpoints.
+	Store store.Store
+	// Logger receives failures of the admin API itself.
+	Logger *slog.Logger
 }
 
 // Handler returns the admin API handler.
 func Handler(o Options) http.Handler {
-	a := &api{gw: o.Gateway}
+	a := &api{gw: o.Gateway, store: o.Store, log: o.Logger}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
 	if o.Token != "" {
 		sum := sha256.Sum256([]byte(o.Token))
 		a.tokenSum = sum[:]
@@ -40,6 +51,14 @@ func Handler(o Options) http.Handler {
 	mux.Handle("GET /admin/status", a.auth(a.status))
 	mux.Handle("GET /admin/config", a.auth(a.config))
 	mux.Handle("POST /admin/reload", a.auth(a.reload))
+	if a.store != nil {
+		mux.Handle("POST /admin/consumers", a.auth(a.createConsumer))
+		mux.Handle("GET /admin/consumers", a.auth(a.listConsumers))
+		mux.Handle("GET /admin/consumers/{id}", a.auth(a.getConsumer))
+		mux.Handle("DELETE /admin/consumers/{id}", a.auth(a.deleteConsumer))
+		mux.Handle("POST /admin/consumers/{id}/keys", a.auth(a.createKey))
+		mux.Handle("DELETE /admin/consumers/{id}/keys/{key_id}", a.auth(a.revokeKey))
+	}
 	mux.Handle("/admin/", a.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such admin endpoint")
 	}))
@@ -48,6 +67,8 @@ func Handler(o Options) http.Handler {
 
 type api struct {
 	gw       *server.Server
+	store    store.Store
+	log      *slog.Logger
 	tokenSum []byte
 }
 
@@ -69,6 +90,14 @@ func (a *api) auth(h http.HandlerFunc) http.Handler {
 }
 
 func (a *api) ready(w http.ResponseWriter, r *http.Request) {
+	if a.store != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := a.store.Ping(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "storage unreachable"})
+			return
+		}
+	}
 	if !a.gw.Ready() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 		return

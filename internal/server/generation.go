@@ -10,6 +10,8 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/plugins/auth"
+	"github.com/gantry-dev/gantry/internal/plugins/auth/jwt"
 	"github.com/gantry-dev/gantry/internal/plugins/cors"
 	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/router"
@@ -29,6 +31,10 @@ type generation struct {
 	loaded time.Time
 	ctx    context.Context
 	cancel context.CancelFunc
+	// subjects maps JWT subjects to the config file's consumers.
+	subjects map[string]*pipeline.Consumer
+	// auth holds the authentication methods this generation uses.
+	auth *authSet
 }
 
 // retire stops what the generation started: health checkers and DNS
@@ -73,12 +79,6 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 // route using one is refused rather than silently served without it.
 func unsupported(rc *config.Route) []string {
 	var out []string
-	if len(rc.Auth) > 0 {
-		out = append(out, "auth")
-	}
-	if len(rc.AllowGroups) > 0 {
-		out = append(out, "allow_groups")
-	}
 	if rc.RateLimit != nil {
 		out = append(out, "rate_limit")
 	}
@@ -95,7 +95,7 @@ func unsupported(rc *config.Route) []string {
 // `gantry validate` and every reload run. All problems are returned at once.
 func Compile(cfg *config.Config) error {
 	// A throwaway State: validating must not touch the running targets.
-	s := &Server{transports: proxy.NewTransports(), metrics: telemetry.NewMetrics(), state: upstream.NewState(upstream.StateOptions{})}
+	s := &Server{transports: proxy.NewTransports(), metrics: telemetry.NewMetrics(), state: upstream.NewState(upstream.StateOptions{}), dry: true}
 	g, err := s.compile(cfg)
 	if err == nil {
 		g.retire()
@@ -133,6 +133,7 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 		}
 	}
 
+	set := &authSet{jwts: map[string]*jwt.Provider{}}
 	build := func(rc *config.Route, rt *router.Route) (pipeline.Handler, error) {
 		if feats := unsupported(rc); len(feats) > 0 {
 			return nil, fmt.Errorf("%v: not supported yet by this version of Gantry", feats)
@@ -151,6 +152,19 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 			return nil, err
 		}
 		var mws []pipeline.Middleware
+		if len(rc.Auth) > 0 && !s.dry {
+			methods, err := s.auth.methods(cfg, rc, set)
+			if err != nil {
+				return nil, err
+			}
+			var strip []string
+			for _, m := range methods {
+				if p, ok := m.(*jwt.Provider); ok {
+					strip = append(strip, p.ForwardedHeaders()...)
+				}
+			}
+			mws = append(mws, auth.New(auth.Config{Methods: methods, AllowGroups: rc.AllowGroups, Strip: strip}))
+		}
 		var policy *cors.Policy
 		if rc.CORS != nil {
 			if policy, err = cors.New(rc.CORS, rc.Match.Methods); err != nil {
@@ -178,11 +192,20 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 		}
 	}
 	if len(problems) > 0 {
+		if s.auth != nil {
+			// Close what this failed compile built; keep what serves now.
+			cur := &authSet{}
+			if g := s.gen.Load(); g != nil {
+				cur = g.auth
+			}
+			s.auth.retain(cur)
+		}
 		return nil, cfg.Locate(problems)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.genSeq++
-	return &generation{id: s.genSeq, cfg: cfg, table: table, pools: pools, loaded: time.Now(), ctx: ctx, cancel: cancel}, nil
+	return &generation{id: s.genSeq, cfg: cfg, table: table, pools: pools, loaded: time.Now(), ctx: ctx, cancel: cancel,
+		subjects: configSubjects(cfg), auth: set}, nil
 }
 
 // swap makes g the generation new requests see, and retires the old one.
@@ -196,6 +219,9 @@ func (s *Server) swap(g *generation) {
 	// do not accumulate state. Before start: from then on the DNS
 	// refreshers add and drop addresses themselves.
 	s.state.Retain(g.keys())
+	if s.auth != nil {
+		s.auth.retain(g.auth)
+	}
 	g.start(s.log)
 	s.metrics.SetGeneration(g.id)
 }

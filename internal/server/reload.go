@@ -32,6 +32,9 @@ func (s *Server) Reload() ReloadResult {
 	res := ReloadResult{At: time.Now()}
 	cfg, err := config.Load(s.configPath)
 	if err == nil {
+		err = s.syncConsumers(cfg)
+	}
+	if err == nil {
 		var g *generation
 		g, err = s.compile(cfg)
 		if err == nil {

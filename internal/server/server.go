@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
 	"github.com/gantry-dev/gantry/internal/proxy"
+	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/upstream"
 	"github.com/gantry-dev/gantry/internal/wire"
@@ -33,6 +35,8 @@ type Options struct {
 	AccessLog *telemetry.AccessLog
 	// Metrics receives request metrics; nil creates a private set.
 	Metrics *telemetry.Metrics
+	// Store holds consumers and API keys; routes with api_key auth need it.
+	Store store.Store
 }
 
 // Server is the gateway: the client listener, the current generation of
@@ -49,7 +53,13 @@ type Server struct {
 	// state is the runtime state of every upstream target; it outlives
 	// generations.
 	state *upstream.State
-	ids   *idSource
+	// store and auth serve authentication; dry marks a validation-only
+	// server that must not do I/O.
+	store  store.Store
+	auth   *authRegistry
+	dry    bool
+	cancel context.CancelFunc
+	ids    *idSource
 
 	gen      atomic.Pointer[generation]
 	inflight atomic.Int64
@@ -105,9 +115,19 @@ func New(o Options) (*Server, error) {
 		state:      upstream.NewState(upstream.StateOptions{Metrics: o.Metrics}),
 		ids:        newIDSource(),
 		done:       make(chan struct{}),
+		store:      o.Store,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.auth = newAuthRegistry(ctx, o.Store, s)
+	if err := s.syncConsumers(o.Config); err != nil {
+		cancel()
+		return nil, err
 	}
 	g, err := s.compile(o.Config)
 	if err != nil {
+		s.auth.close()
+		cancel()
 		return nil, err
 	}
 	s.swap(g)
@@ -214,8 +234,46 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		g.retire()
 	}
 	s.transports.CloseIdle()
+	if s.auth != nil {
+		s.auth.close()
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
 	return errors.Join(errs...)
 }
 
 // InFlight returns the number of requests being served.
 func (s *Server) InFlight() int64 { return s.inflight.Load() }
+
+// syncConsumers makes the config file's consumers and keys the storage's
+// config rows, so every node sharing the storage sees them.
+func (s *Server) syncConsumers(cfg *config.Config) error {
+	if s.store == nil {
+		return nil
+	}
+	cs, ks, err := keyauth.ConfigConsumers(cfg.Consumers)
+	if err != nil {
+		return fmt.Errorf("consumers: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.store.SyncConfig(ctx, cs, ks); err != nil {
+		return fmt.Errorf("storing the config file's consumers: %w", err)
+	}
+	return nil
+}
+
+// HasPlan reports whether the running configuration defines plan.
+func (s *Server) HasPlan(plan string) bool {
+	_, ok := s.gen.Load().cfg.Plans[plan]
+	return ok
+}
+
+// KeyCreated makes a just-created key usable at once on this node, even
+// if a client tried it moments before.
+func (s *Server) KeyCreated(hash []byte) {
+	if s.auth != nil {
+		s.auth.keyCreated(hash)
+	}
+}

@@ -397,13 +397,13 @@ func TestCompileRefusesUnsupportedFeatures(t *testing.T) {
 		feature string
 	}{
 		{
-			name: "auth",
+			name: "units header",
 			route: `  - name: orders
     match: {path_prefix: /orders}
     upstream: app
-    auth: [api_key]
+    units_header: X-Units
 `,
-			feature: "auth",
+			feature: "units_header",
 		},
 		{
 			name: "rate limit",
@@ -497,7 +497,7 @@ func TestReloadKeepsGenerationOnInvalidConfig(t *testing.T) {
 	}{
 		{name: "yaml syntax error", config: gatewayConfig(blue.URL, catchAll) + "  - name: [\n"},
 		{name: "unknown upstream", config: gatewayConfig(blue.URL, strings.Replace(catchAll, "upstream: app", "upstream: purple", 1)), problems: true},
-		{name: "compile failure", config: gatewayConfig(blue.URL, catchAll+"    auth: [api_key]\n"), problems: true},
+		{name: "compile failure", config: gatewayConfig(blue.URL, catchAll+"    units_header: X-Units\n"), problems: true},
 		{name: "file removed"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,156 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+
+	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
+	"github.com/gantry-dev/gantry/internal/store"
+)
+
+// consumerID is what an API-created consumer may be called: it ends up in
+// headers, metrics and invoices.
+var consumerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$`)
+
+type consumerBody struct {
+	ID     string   `json:"id"`
+	Plan   string   `json:"plan"`
+	Groups []string `json:"groups"`
+}
+
+type consumerView struct {
+	store.Consumer
+	Keys []store.APIKey `json:"keys"`
+}
+
+func (a *api) createConsumer(w http.ResponseWriter, r *http.Request) {
+	var b consumerBody
+	if !decodeBody(w, r, &b) {
+		return
+	}
+	if !consumerID.MatchString(b.ID) {
+		writeError(w, http.StatusBadRequest, "bad_request", "id: want 1-128 characters of letters, digits, _ . @ -, starting with a letter or digit")
+		return
+	}
+	if b.Plan != "" && !a.gw.HasPlan(b.Plan) {
+		writeError(w, http.StatusBadRequest, "bad_request", "plan: no plan named "+quote(b.Plan))
+		return
+	}
+	if b.Groups == nil {
+		b.Groups = []string{}
+	}
+	for _, g := range b.Groups {
+		if g == "" || len(g) > 128 {
+			writeError(w, http.StatusBadRequest, "bad_request", "groups: names must be 1-128 characters")
+			return
+		}
+	}
+	c := store.Consumer{ID: b.ID, Plan: b.Plan, Groups: b.Groups, Source: store.SourceAPI}
+	if err := a.store.CreateConsumer(r.Context(), c); err != nil {
+		a.storeError(w, err)
+		return
+	}
+	c, err := a.store.GetConsumer(r.Context(), b.ID)
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, consumerView{Consumer: c, Keys: []store.APIKey{}})
+}
+
+func (a *api) listConsumers(w http.ResponseWriter, r *http.Request) {
+	cs, err := a.store.ListConsumers(r.Context())
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	if cs == nil {
+		cs = []store.Consumer{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"consumers": cs})
+}
+
+func (a *api) getConsumer(w http.ResponseWriter, r *http.Request) {
+	c, err := a.store.GetConsumer(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	keys, err := a.store.ListKeys(r.Context(), c.ID)
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	if keys == nil {
+		keys = []store.APIKey{}
+	}
+	writeJSON(w, http.StatusOK, consumerView{Consumer: c, Keys: keys})
+}
+
+func (a *api) deleteConsumer(w http.ResponseWriter, r *http.Request) {
+	if err := a.store.DeleteConsumer(r.Context(), r.PathValue("id")); err != nil {
+		a.storeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *api) createKey(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	plain, k, err := keyauth.Generate()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal_error", "generating a key failed")
+		return
+	}
+	k.ConsumerID = id
+	k.Source = store.SourceAPI
+	if err := a.store.CreateKey(r.Context(), k); err != nil {
+		a.storeError(w, err)
+		return
+	}
+	// A negative cache entry for this key (someone tried it early) must not
+	// delay it.
+	a.gw.KeyCreated(k.Hash)
+	writeJSON(w, http.StatusCreated, map[string]any{"id": k.ID, "key": plain, "prefix": k.Prefix, "consumer": id})
+}
+
+func (a *api) revokeKey(w http.ResponseWriter, r *http.Request) {
+	if err := a.store.RevokeKey(r.Context(), r.PathValue("id"), r.PathValue("key_id")); err != nil {
+		a.storeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *api) storeError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", "no such consumer or key")
+	case errors.Is(err, store.ErrExists):
+		writeError(w, http.StatusConflict, "conflict", "a consumer with this id already exists")
+	case errors.Is(err, store.ErrReadOnly):
+		writeError(w, http.StatusConflict, "read_only", "this consumer is defined in the config file; change it there")
+	default:
+		a.log.Error("admin storage call failed", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "storage_unavailable", "storage is unavailable")
+	}
+}
+
+// decodeBody reads a small JSON body strictly.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "invalid JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
