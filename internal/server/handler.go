@@ -76,10 +76,14 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 		return rh, errEncodedSlash
 	}
 	x.Path = rt.ForwardPath(&res)
-	if err := limitBody(w, r, rh.maxBody); err != nil {
+	// The chain gets a copy: the server's own request must keep its body
+	// type, or Go would read (and 100-continue) a body nobody asked for
+	// before sending an early answer such as 401.
+	out := r.WithContext(pipeline.WithExchange(r.Context(), x))
+	if err := limitBody(w, out, rh.maxBody); err != nil {
 		return rh, err
 	}
-	return rh, rh.chain.ServeHTTP(w, r.WithContext(pipeline.WithExchange(r.Context(), x)))
+	return rh, rh.chain.ServeHTTP(w, out)
 }
 
 // finish renders a failure, observes the request once, and aborts the
