@@ -164,6 +164,11 @@ func (s *Server) Listen() error {
 	}
 	var p http.Protocols
 	p.SetHTTP1(true)
+	// Cleartext HTTP/2 with prior knowledge, as gRPC clients speak it
+	// without TLS. The framing guard stops at the HTTP/2 preface and
+	// wire.Check passes HTTP/2 requests; an "Upgrade: h2c" is still
+	// stripped by the request hygiene.
+	p.SetUnencryptedHTTP2(true)
 	h1.Protocols = &p
 	s.mu.Lock()
 	s.httpSrv = h1
