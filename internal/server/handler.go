@@ -23,7 +23,6 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 	w := writerPool.Get().(*responseWriter)
 	*w = responseWriter{ResponseWriter: rw}
-	s.inflight.Add(1)
 	s.metrics.RequestStarted()
 	var rh *routeHandler
 	var err error
@@ -100,7 +99,6 @@ func (s *Server) finish(w *responseWriter, r *http.Request, x *pipeline.Exchange
 		}
 	}
 	x.BytesOut = w.bytes
-	s.inflight.Add(-1)
 	s.metrics.RequestDone()
 	s.observe(r, x, rh)
 	*w = responseWriter{}

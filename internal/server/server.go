@@ -61,8 +61,7 @@ type Server struct {
 	cancel context.CancelFunc
 	ids    *idSource
 
-	gen      atomic.Pointer[generation]
-	inflight atomic.Int64
+	gen atomic.Pointer[generation]
 
 	reloadMu   sync.Mutex
 	genSeq     uint64
@@ -249,7 +248,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // InFlight returns the number of requests being served.
-func (s *Server) InFlight() int64 { return s.inflight.Load() }
+func (s *Server) InFlight() int64 { return s.metrics.InFlight() }
 
 // syncConsumers makes the config file's consumers and keys the storage's
 // config rows, so every node sharing the storage sees them.

@@ -199,6 +199,10 @@ func (m *Metrics) RequestStarted() { m.inFlight.Add(1) }
 // RequestDone ends what RequestStarted began.
 func (m *Metrics) RequestDone() { m.inFlight.Add(-1) }
 
+// InFlight returns the number of requests between RequestStarted and
+// RequestDone.
+func (m *Metrics) InFlight() int64 { return m.inFlight.Load() }
+
 // TargetMetrics is the cached handle of one upstream target for
 // gantry_upstream_requests_total. It is safe for concurrent use.
 type TargetMetrics struct {
