@@ -76,7 +76,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	}
 	key, keyID := k["key"].(string), k["id"].(string)
 
-	r := get(t, g.URL+"/keyed/x", "X-API-Key: "+key, "X-Consumer-ID: admin", "x-consumer-groups: root")
+	r := get(t, g.URL+"/keyed/x", "X-API-Key: "+key, "X-Consumer-ID: admin", "x-consumer-groups: root", "Connection: X-Consumer-ID, X-Consumer-Groups")
 	if r.Status != 200 {
 		t.Fatalf("with a fresh key: %d %s", r.Status, r.Body)
 	}

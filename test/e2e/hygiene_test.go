@@ -82,6 +82,7 @@ func TestSmuggling(t *testing.T) {
 	}{
 		{"CL and TE", "POST /public/a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /public/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"},
 		{"TE and CL", "POST /public/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 30\r\n\r\n0\r\n\r\nGET /public/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"conflicting Content-Length", "POST /public/a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabcGET /public/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"},
 		{"HTTP/1.0 with TE", "POST /public/a HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabcGET /public/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"},
 	}
 	for _, tt := range tests {

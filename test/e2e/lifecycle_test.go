@@ -314,6 +314,9 @@ func TestAdminToken(t *testing.T) {
 	if status, _ := g.Admin("GET", "/healthz", ""); status != 200 {
 		t.Fatalf("healthz: %d", status)
 	}
+	if status, body := g.Admin("GET", "/readyz", ""); status != 200 {
+		t.Fatalf("readyz with config loaded and storage reachable: %d %s", status, body)
+	}
 	if status, body := g.Admin("GET", "/admin/config", "s3cret-admin-token"); status != 200 || strings.Contains(string(body), "s3cret-admin-token") {
 		t.Fatalf("config leaks the token or fails: %d", status)
 	}
