@@ -72,7 +72,6 @@ type Server struct {
 	h2Srv    *http.Server
 	listener net.Listener
 	addr     net.Addr
-	done     chan struct{}
 }
 
 // staticConfig is the part of the configuration that only a restart changes.
@@ -113,7 +112,6 @@ func New(o Options) (*Server, error) {
 		transports: proxy.NewTransports(),
 		state:      upstream.NewState(upstream.StateOptions{Metrics: o.Metrics}),
 		ids:        newIDSource(),
-		done:       make(chan struct{}),
 		store:      o.Store,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -222,7 +220,7 @@ func (s *Server) Addr() net.Addr {
 // then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	h1, h2 := s.httpSrv, s.h2Srv
+	h1, h2, ln := s.httpSrv, s.h2Srv, s.listener
 	s.mu.Unlock()
 	var errs []error
 	for _, srv := range []*http.Server{h1, h2} {
@@ -233,6 +231,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 			srv.Close()
 		}
+	}
+	if ln != nil && h2 != nil {
+		// With TLS the servers accept from channels fed by our own accept
+		// loop, so closing theirs leaves the socket open: close it here.
+		ln.Close()
 	}
 	if g := s.gen.Load(); g != nil {
 		g.retire()
