@@ -47,6 +47,32 @@ type Exchange struct {
 	Err error
 	// TLS is true when the client connection is TLS (X-Forwarded-Proto https).
 	TLS bool
+
+	// Admitted is set when the request passed every gate (authentication,
+	// rate limits, quota) and reached the route's terminal handler. Only
+	// admitted requests count against quotas and can be billed.
+	Admitted bool
+	// Units is what the upstream reported in the route's units_header,
+	// when UnitsSet; otherwise the request counts one unit.
+	Units    int64
+	UnitsSet bool
+	// WebSocket is set for an upgraded connection once it has ended: the
+	// data messages each way and how long it stayed open.
+	WebSocket *WebSocketStats
+	// Partial names optional aggregate calls that were left out.
+	Partial []string
+}
+
+// WebSocketStats describes a finished WebSocket connection.
+type WebSocketStats struct {
+	// MessagesIn are data messages from the client, MessagesOut to it.
+	MessagesIn  int64
+	MessagesOut int64
+	// Duration is how long the connection stayed upgraded.
+	Duration time.Duration
+	// Reason says why it ended: "client_closed", "upstream_closed",
+	// "idle_timeout", "max_lifetime", "shutdown".
+	Reason string
 }
 
 // Param is one path parameter captured by the route pattern.
