@@ -109,6 +109,7 @@ func (c *Config) backendDefaults() {
 	setString(c, &k.OnFailure, "counters.on_failure", "allow")
 	setString(c, &k.Sync, "counters.sync", "exact")
 	setDuration(c, &k.BatchWindow, "counters.batch_window", DefaultBatchWindow)
+	setString(c, &k.KeyPrefix, "counters.key_prefix", "gantry")
 	setDuration(c, &c.Usage.FlushInterval, "usage.flush_interval", DefaultFlushInterval)
 	if e := c.Usage.Export; e != nil && e.BatchSize == 0 && !c.has("usage.export.batch_size") {
 		e.BatchSize = DefaultExportBatchSize

@@ -59,7 +59,7 @@ usage:
 		{"shutdown_grace", cfg.Server.ShutdownGrace.D(), 15 * s},
 		{"admin.listen", cfg.Admin.Listen, "127.0.0.1:9080"},
 		{"storage", cfg.Storage, Storage{Driver: "sqlite", DSN: "./data/gantry.db"}},
-		{"counters", cfg.Counters, Counters{Driver: "memory", OnFailure: "allow", Sync: "exact", BatchWindow: Duration(50 * time.Millisecond)}},
+		{"counters", cfg.Counters, Counters{Driver: "memory", OnFailure: "allow", Sync: "exact", BatchWindow: Duration(50 * time.Millisecond), KeyPrefix: "gantry"}},
 		{"flush_interval", cfg.Usage.FlushInterval.D(), s},
 		{"export batch_size", cfg.Usage.Export.BatchSize, 500},
 		{"api_key section from routes", *cfg.Auth.APIKey, APIKeyAuth{Header: "X-API-Key"}},

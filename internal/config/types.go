@@ -91,6 +91,9 @@ type Counters struct {
 	Sync string `yaml:"sync" json:"sync,omitempty"`
 	// BatchWindow is how often a batched node settles. Default 50ms.
 	BatchWindow Duration `yaml:"batch_window" json:"batch_window,omitempty"`
+	// KeyPrefix starts every Redis key Gantry writes, so several gateways
+	// (or tests) can share one Redis. Default "gantry".
+	KeyPrefix string `yaml:"key_prefix" json:"key_prefix,omitempty"`
 }
 
 // Versioning says where a request's API version comes from.

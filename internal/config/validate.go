@@ -100,6 +100,9 @@ func (c *Config) validateBackends(l *problemList) {
 		}
 	}
 	oneOf(l, "counters.on_failure", k.OnFailure, "allow", "deny")
+	if strings.ContainsAny(k.KeyPrefix, " {}\t\r\n") {
+		l.add("counters.key_prefix", "want a prefix without spaces or braces, like \"gantry\"")
+	}
 	oneOf(l, "counters.sync", k.Sync, "exact", "batched")
 	if k.Sync == "batched" {
 		positive(l, "counters.batch_window", int64(k.BatchWindow), "a duration like \"50ms\"")

@@ -93,3 +93,12 @@ type Store interface {
 	// Close releases the connections.
 	Close() error
 }
+
+// QuotaCount is a quota counter kept by a gateway that counts in memory:
+// saved to storage on shutdown and restored at start, so a restart does not
+// hand a consumer a fresh allowance. Rows past PeriodEnd are worthless.
+type QuotaCount struct {
+	Key       string
+	PeriodEnd time.Time
+	Count     int64
+}
