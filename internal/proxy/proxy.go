@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/upstream"
 )
 
@@ -33,6 +34,9 @@ type Options struct {
 	// Logger receives ReverseProxy's own diagnostics at debug level.
 	// Default: discard.
 	Logger *slog.Logger
+	// Metrics, when set, receives the proxy's own metrics (WebSocket
+	// connections, gRPC statuses).
+	Metrics *telemetry.Metrics
 }
 
 // handler is the proxy terminal of one route.

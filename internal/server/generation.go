@@ -147,6 +147,7 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 			Transports:     s.transports,
 			EscapePath:     wire.EscapePath,
 			Logger:         s.log,
+			Metrics:        s.metrics,
 		})
 		if err != nil {
 			return nil, err
