@@ -104,3 +104,13 @@ server:
 %s
 %s`, server, sections)
 }
+
+// containsLine reports whether text has line as one whole line.
+func containsLine(text, line string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if l == line {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/testkit"
+)
+
+// services is a small users/orders/products backend with delays.
+func services(t *testing.T, delay time.Duration) string {
+	srv := testkit.Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/users/"):
+			id := strings.TrimPrefix(r.URL.Path, "/users/")
+			fmt.Fprintf(w, `{"id": %q, "name": "Ada", "email": "ada@example.com", "consumer": %q}`, id, r.Header.Get("X-Consumer-ID"))
+		case r.URL.Path == "/orders":
+			fmt.Fprintf(w, `[{"id": 1, "total": 10, "status": "paid", "user": %q, "secret": "x"}, {"id": 2, "total": 20, "status": "open", "user": %q, "secret": "y"}]`,
+				r.URL.Query().Get("user_id"), r.URL.Query().Get("user_id"))
+		case r.URL.Path == "/recs":
+			fmt.Fprint(w, `{"items": ["a", "b"]}`)
+		case r.URL.Path == "/broken":
+			w.WriteHeader(500)
+			fmt.Fprint(w, `{"error": "boom"}`)
+		case r.URL.Path == "/slow":
+			time.Sleep(2 * time.Second)
+			fmt.Fprint(w, `{}`)
+		default:
+			w.WriteHeader(404)
+		}
+	}))
+	return srv.URL
+}
+
+func aggregateConfig(url string) string {
+	return base(fmt.Sprintf(`upstreams:
+  svc: {targets: [{url: %q}]}
+routes:
+  - name: dashboard
+    match: {path: "/dashboard/{user_id}", methods: [GET]}
+    aggregate:
+      timeout: 1s
+      calls:
+        - name: user
+          upstream: svc
+          path: /users/{user_id}
+          select: [id, name]
+        - name: orders
+          upstream: svc
+          path: /orders?user_id={user.id}
+          select: [id, total, status]
+        - name: recs
+          upstream: svc
+          path: /recs
+          optional: true
+  - name: partial
+    match: {path: "/partial/{user_id}"}
+    aggregate:
+      calls:
+        - {name: user, upstream: svc, path: "/users/{user_id}"}
+        - {name: extra, upstream: svc, path: /broken, optional: true}
+  - name: failing
+    match: {path: "/failing/{user_id}"}
+    aggregate:
+      calls:
+        - {name: user, upstream: svc, path: "/users/{user_id}"}
+        - {name: billing, upstream: svc, path: /broken}
+  - name: slow
+    match: {path: /slow}
+    aggregate:
+      timeout: 300ms
+      calls:
+        - {name: user, upstream: svc, path: /users/1}
+        - {name: slowpoke, upstream: svc, path: /slow}
+`, url))
+}
+
+func TestAggregate(t *testing.T) {
+	g := testkit.Start(t, aggregateConfig(services(t, 0)))
+
+	r := get(t, g.URL+"/dashboard/42")
+	if r.Status != 200 || r.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("dashboard: %d %q %s", r.Status, r.Header.Get("Content-Type"), r.Body)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(r.Body, &got); err != nil {
+		t.Fatalf("body %s: %v", r.Body, err)
+	}
+	want := `{"orders":[{"id":1,"status":"paid","total":10},{"id":2,"status":"open","total":20}],"recs":{"items":["a","b"]},"user":{"id":"42","name":"Ada"}}`
+	if b, _ := json.Marshal(got); string(b) != want {
+		t.Fatalf("merged\n got %s\nwant %s", b, want)
+	}
+	if r.Header.Get("X-Gantry-Partial") != "" {
+		t.Fatalf("X-Gantry-Partial %q on a whole answer", r.Header.Get("X-Gantry-Partial"))
+	}
+
+	r = get(t, g.URL+"/partial/7")
+	if r.Status != 200 || r.Header.Get("X-Gantry-Partial") != "extra" {
+		t.Fatalf("partial: %d, X-Gantry-Partial %q, body %s", r.Status, r.Header.Get("X-Gantry-Partial"), r.Body)
+	}
+	if strings.Contains(string(r.Body), `"extra"`) {
+		t.Fatalf("failed optional call present: %s", r.Body)
+	}
+
+	r = get(t, g.URL+"/failing/7")
+	if r.Status != 502 {
+		t.Fatalf("failing: %d %s", r.Status, r.Body)
+	}
+	if e := r.gwError(t); e.Error != "aggregate_failed" || !strings.Contains(e.Message, "billing") {
+		t.Fatalf("failing: %+v, want aggregate_failed naming billing", e)
+	}
+
+	start := time.Now()
+	r = get(t, g.URL+"/slow")
+	if r.Status != 504 || r.gwError(t).Error != "aggregate_failed" {
+		t.Fatalf("slow: %d %s", r.Status, r.Body)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("slow aggregate took %v, want about its 300ms timeout", d)
+	}
+}
+
+// TestAggregateConcurrent: independent calls run together, so three 150 ms
+// calls answer in about 150 ms, not 450.
+func TestAggregateConcurrent(t *testing.T) {
+	url := services(t, 150*time.Millisecond)
+	g := testkit.Start(t, base(fmt.Sprintf(`upstreams:
+  svc: {targets: [{url: %q}]}
+routes:
+  - name: three
+    match: {path: /three}
+    aggregate:
+      calls:
+        - {name: a, upstream: svc, path: /users/1}
+        - {name: b, upstream: svc, path: /users/2}
+        - {name: c, upstream: svc, path: /recs}
+`, url)))
+	get(t, g.URL+"/three") // warm the connections
+	start := time.Now()
+	if r := get(t, g.URL+"/three"); r.Status != 200 {
+		t.Fatalf("status %d %s", r.Status, r.Body)
+	}
+	if d := time.Since(start); d > 400*time.Millisecond {
+		t.Fatalf("three 150ms calls took %v: not concurrent", d)
+	}
+}
+
+// TestAggregateCycleRejected: gantry validate names the cycle and its line.
+func TestAggregateCycleRejected(t *testing.T) {
+	cfg := base(`upstreams:
+  svc: {targets: [{url: "http://127.0.0.1:9"}]}
+routes:
+  - name: loop
+    match: {path: /loop}
+    aggregate:
+      calls:
+        - name: a
+          upstream: svc
+          path: /a?x={b.id}
+        - name: b
+          upstream: svc
+          path: /b?x={a.id}
+`)
+	path := testkit.WriteConfig(t, cfg)
+	out, err := exec.Command(testkit.Binary(t), "validate", "--config", path).CombinedOutput()
+	if err == nil {
+		t.Fatalf("validate accepted a cycle:\n%s", out)
+	}
+	if !strings.Contains(string(out), "routes[0].aggregate") || !strings.Contains(string(out), "cycle") || !strings.Contains(string(out), "gantry.yaml:") {
+		t.Fatalf("validate output lacks the cycle, its key path or line:\n%s", out)
+	}
+}

@@ -1,0 +1,248 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/store/storetest"
+	"github.com/gantry-dev/gantry/internal/testkit"
+)
+
+// meteredUpstream answers by path: /ok 200, /fail 500, /missing 404, and
+// /units 200 reporting 1500 units.
+func meteredUpstream(t *testing.T) string {
+	srv := testkit.Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/fail"):
+			w.WriteHeader(500)
+		case strings.HasSuffix(r.URL.Path, "/missing"):
+			w.WriteHeader(404)
+		case strings.HasSuffix(r.URL.Path, "/units"):
+			w.Header().Set("X-Usage-Units", "1500")
+		}
+		fmt.Fprint(w, `{"ok":true}`)
+	}))
+	return srv.URL
+}
+
+func meteredConfig(storage, upstream string) string {
+	return base(storage + fmt.Sprintf(`usage: {flush_interval: 100ms}
+plans:
+  pro:
+    pricing: {currency: USD, monthly_fee: 49.00, included_requests: 5, per_1000_over: 0.50}
+  metered:
+    pricing: {currency: USD, per_1000_units: 0.02}
+consumers:
+  - id: acme
+    plan: pro
+    api_keys: [{key: acme-key-0123456789}]
+  - id: llm
+    plan: metered
+    api_keys: [{key: llm-key-0123456789ab}]
+upstreams:
+  app: {targets: [{url: %q}]}
+routes:
+  - name: api
+    match: {path_prefix: /api}
+    upstream: app
+    auth: [api_key]
+  - name: limited
+    match: {path_prefix: /limited}
+    upstream: app
+    auth: [api_key]
+    rate_limit: {requests: 1, per: 1h}
+  - name: units
+    match: {path_prefix: /units}
+    upstream: app
+    auth: [api_key]
+    units_header: X-Usage-Units
+`, upstream))
+}
+
+type usageRow struct {
+	Consumer string `json:"consumer"`
+	Period   string `json:"period"`
+	Route    string `json:"route"`
+	Requests int64  `json:"requests"`
+	Billable int64  `json:"billable"`
+	Units    int64  `json:"units"`
+	Errors   int64  `json:"errors"`
+	BytesIn  int64  `json:"bytes_in"`
+	BytesOut int64  `json:"bytes_out"`
+}
+
+// usageTotal sums the consumer's usage rows of the current month.
+func usageTotal(t *testing.T, g *testkit.Gantry, consumer, groupBy string) (usageRow, []usageRow) {
+	t.Helper()
+	status, body := g.Admin("GET", "/admin/usage?consumer="+consumer+"&group_by="+groupBy, "")
+	if status != 200 {
+		t.Fatalf("/admin/usage: %d %s", status, body)
+	}
+	var out struct{ Rows []usageRow }
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("/admin/usage body %s: %v", body, err)
+	}
+	var sum usageRow
+	for _, r := range out.Rows {
+		if r.Consumer != consumer {
+			t.Fatalf("row for %q in a query for %q", r.Consumer, consumer)
+		}
+		sum.Requests += r.Requests
+		sum.Billable += r.Billable
+		sum.Units += r.Units
+		sum.Errors += r.Errors
+		sum.BytesOut += r.BytesOut
+	}
+	return sum, out.Rows
+}
+
+// waitUsage polls until the consumer's request count reaches want (flushes
+// run every 100 ms) and returns the totals.
+func waitUsage(t *testing.T, g *testkit.Gantry, consumer string, want int64) usageRow {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sum, _ := usageTotal(t, g, consumer, "day")
+		if sum.Requests >= want || time.Now().After(deadline) {
+			return sum
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestUsageAndInvoice: mixed outcomes give exactly the contract's counts,
+// and the invoice prices them.
+func TestUsageAndInvoice(t *testing.T) {
+	storages := map[string]func(t *testing.T) string{
+		"sqlite": func(t *testing.T) string {
+			return fmt.Sprintf("storage: {driver: sqlite, dsn: %q}\n", filepath.Join(t.TempDir(), "gantry.db"))
+		},
+		"postgres": func(t *testing.T) string {
+			return fmt.Sprintf("storage: {driver: postgres, dsn: %q}\n", storetest.PostgresDSN(t))
+		},
+	}
+	for name, storage := range storages {
+		t.Run(name, func(t *testing.T) {
+			g := testkit.Start(t, meteredConfig(storage(t), meteredUpstream(t)))
+			acme := "X-API-Key: acme-key-0123456789"
+			want := map[string]int{"/api/ok": 200, "/api/fail": 500, "/api/missing": 404, "/limited/ok": 200}
+			for path, n := range map[string]int{"/api/ok": 6, "/api/fail": 2, "/api/missing": 1, "/limited/ok": 1} {
+				for range n {
+					if s := get(t, g.URL+path, acme).Status; s != want[path] {
+						t.Fatalf("%s: %d, want %d", path, s, want[path])
+					}
+				}
+			}
+			if s := get(t, g.URL+"/limited/ok", acme).Status; s != 429 {
+				t.Fatalf("second /limited: %d, want 429", s)
+			}
+			if s := get(t, g.URL+"/api/ok", "X-API-Key: wrong-key-0123456789").Status; s != 401 {
+				t.Fatalf("bad key: %d, want 401", s)
+			}
+			// 11 requests reached a route as acme: 10 admitted (one 429),
+			// 8 billable (6 + 1 + the 404), errors: 2x500, the 404, the 429.
+			sum := waitUsage(t, g, "acme", 11)
+			if sum.Requests != 11 || sum.Billable != 8 || sum.Units != 8 || sum.Errors != 4 {
+				t.Fatalf("acme usage %+v, want requests 11, billable 8, units 8, errors 4", sum)
+			}
+			if sum.BytesOut == 0 {
+				t.Errorf("bytes_out not metered")
+			}
+			_, byRoute := usageTotal(t, g, "acme", "route")
+			routes := map[string]int64{}
+			for _, r := range byRoute {
+				routes[r.Route] += r.Requests
+			}
+			if routes["api"] != 9 || routes["limited"] != 2 {
+				t.Fatalf("by route %v, want api 9, limited 2", routes)
+			}
+
+			period := time.Now().UTC().Format("2006-01")
+			status, inv := adminJSON(t, g, "GET", "/admin/invoices/acme?period="+period, "")
+			if status != 200 {
+				t.Fatalf("invoice: %d %v", status, inv)
+			}
+			// 8 billable, 5 included: 3 over, billed as one started 1000 at 0.50.
+			if inv["total"] != "49.50" || inv["currency"] != "USD" {
+				t.Fatalf("invoice %v, want total 49.50 USD", inv)
+			}
+
+			// Units reported by the upstream are billed and hidden from the client.
+			llm := "X-API-Key: llm-key-0123456789ab"
+			for range 2 {
+				r := get(t, g.URL+"/units/x", llm)
+				if r.Status != 200 || r.Header.Get("X-Usage-Units") != "" {
+					t.Fatalf("units request: %d, X-Usage-Units %q reached the client", r.Status, r.Header.Get("X-Usage-Units"))
+				}
+			}
+			if sum := waitUsage(t, g, "llm", 2); sum.Units != 3000 || sum.Billable != 2 {
+				t.Fatalf("llm usage %+v, want units 3000, billable 2", sum)
+			}
+			_, inv = adminJSON(t, g, "GET", "/admin/invoices/llm?period="+period, "")
+			if inv["total"] != "0.06" {
+				t.Fatalf("llm invoice %v, want total 0.06 (3 x 0.02)", inv)
+			}
+			status, csv := g.Admin("GET", "/admin/usage?consumer=acme&group_by=route&format=csv", "")
+			if status != 200 || !strings.Contains(string(csv), "consumer") || !strings.Contains(string(csv), "acme") {
+				t.Fatalf("csv: %d %s", status, csv)
+			}
+		})
+	}
+}
+
+// TestUsageSurvivesShutdown: a gateway stopped with SIGTERM right after a
+// burst loses no count.
+func TestUsageSurvivesShutdown(t *testing.T) {
+	storage := fmt.Sprintf("storage: {driver: sqlite, dsn: %q}\n", filepath.Join(t.TempDir(), "gantry.db"))
+	cfg := strings.Replace(meteredConfig(storage, meteredUpstream(t)), "flush_interval: 100ms", "flush_interval: 1m", 1)
+	g := testkit.Start(t, cfg)
+	const n = 200
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n / 8 {
+				if s := get(t, g.URL+"/api/ok", "X-API-Key: acme-key-0123456789").Status; s != 200 {
+					t.Errorf("client %d: %d", c, s)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	g.Signal(syscall.SIGTERM)
+	if code := g.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	g2 := testkit.StartFile(t, g.ConfigPath)
+	if sum, _ := usageTotal(t, g2, "acme", "day"); sum.Requests != n || sum.Billable != n {
+		t.Fatalf("after SIGTERM: %+v, want %d requests, all billable", sum, n)
+	}
+}
+
+// TestUsageTwoNodes: two gateways on one PostgreSQL report the sum.
+func TestUsageTwoNodes(t *testing.T) {
+	storage := fmt.Sprintf("storage: {driver: postgres, dsn: %q}\n", storetest.PostgresDSN(t))
+	cfg := meteredConfig(storage, meteredUpstream(t))
+	a, b := testkit.Start(t, cfg), testkit.Start(t, cfg)
+	for i := range 30 {
+		node := a
+		if i%3 == 0 {
+			node = b
+		}
+		if s := get(t, node.URL+"/api/ok", "X-API-Key: acme-key-0123456789").Status; s != 200 {
+			t.Fatalf("status %d", s)
+		}
+	}
+	if sum := waitUsage(t, a, "acme", 30); sum.Requests != 30 {
+		t.Fatalf("two nodes: %d requests, want 30", sum.Requests)
+	}
+}
