@@ -69,6 +69,8 @@ type routeHandler struct {
 	maxBody int64
 	cors    *cors.Policy
 	metrics *telemetry.RouteMetrics
+	// units is the route's units_header ("" for none).
+	units string
 }
 
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
@@ -84,9 +86,6 @@ func unsupported(rc *config.Route) []string {
 	}
 	if rc.Aggregate != nil {
 		out = append(out, "aggregate")
-	}
-	if rc.UnitsHeader != "" {
-		out = append(out, "units_header")
 	}
 	return out
 }
@@ -182,6 +181,7 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 			maxBody: maxBody,
 			cors:    policy,
 			metrics: s.metrics.Route(rc.Name),
+			units:   rc.UnitsHeader,
 		}, nil
 	}
 	table, err := router.Compile(cfg, build)

@@ -75,6 +75,9 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 		return rh, errEncodedSlash
 	}
 	x.Path = rt.ForwardPath(&res)
+	if rh.units != "" {
+		w.units, w.x = rh.units, x
+	}
 	// The chain gets a copy: the server's own request must keep its body
 	// type, or Go would read (and 100-continue) a body nobody asked for
 	// before sending an early answer such as 401.

@@ -397,15 +397,6 @@ func TestCompileRefusesUnsupportedFeatures(t *testing.T) {
 		feature string
 	}{
 		{
-			name: "units header",
-			route: `  - name: orders
-    match: {path_prefix: /orders}
-    upstream: app
-    units_header: X-Units
-`,
-			feature: "units_header",
-		},
-		{
 			name: "rate limit",
 			route: `  - name: orders
     match: {path_prefix: /orders}
@@ -497,7 +488,7 @@ func TestReloadKeepsGenerationOnInvalidConfig(t *testing.T) {
 	}{
 		{name: "yaml syntax error", config: gatewayConfig(blue.URL, catchAll) + "  - name: [\n"},
 		{name: "unknown upstream", config: gatewayConfig(blue.URL, strings.Replace(catchAll, "upstream: app", "upstream: purple", 1)), problems: true},
-		{name: "compile failure", config: gatewayConfig(blue.URL, catchAll+"    units_header: X-Units\n"), problems: true},
+		{name: "compile failure", config: strings.Replace(gatewayConfig(blue.URL, catchAll), "upstreams:\n", "upstreams:\n  fn: {lambda: {function: f, region: us-east-1}}\n", 1), problems: true},
 		{name: "file removed"},
 	}
 	for _, tt := range tests {

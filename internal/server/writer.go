@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
+
+	"github.com/gantry-dev/gantry/internal/pipeline"
 )
 
 // responseWriter records what the handler sent, for the error renderer, the
@@ -15,6 +18,10 @@ type responseWriter struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
+	// units names the route's units_header: taken out of the response
+	// before the client sees it and recorded in x for metering.
+	units string
+	x     *pipeline.Exchange
 }
 
 var writerPool = sync.Pool{New: func() any { return new(responseWriter) }}
@@ -28,14 +35,31 @@ func (w *responseWriter) WriteHeader(code int) {
 		}
 		w.wroteHeader = true
 		w.status = code
+		if w.units != "" {
+			w.takeUnits()
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// takeUnits moves the upstream's units header into the exchange. A value
+// that is not a non-negative integer is dropped too, and the request
+// counts one unit.
+func (w *responseWriter) takeUnits() {
+	h := w.Header()
+	v := h.Get(w.units)
+	if v == "" {
+		return
+	}
+	h.Del(w.units)
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+		w.x.Units, w.x.UnitsSet = n, true
+	}
+}
+
 func (w *responseWriter) Write(p []byte) (int, error) {
 	if !w.wroteHeader {
-		w.wroteHeader = true
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
@@ -45,8 +69,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 // Flush sends buffered data to the client (server-sent events, streaming).
 func (w *responseWriter) Flush() {
 	if !w.wroteHeader {
-		w.wroteHeader = true
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
