@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sort"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/aggregate"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/plugins/auth"
@@ -84,9 +86,6 @@ func unsupported(rc *config.Route) []string {
 	if rc.RateLimit != nil {
 		out = append(out, "rate_limit")
 	}
-	if rc.Aggregate != nil {
-		out = append(out, "aggregate")
-	}
 	return out
 }
 
@@ -137,17 +136,7 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 		if feats := unsupported(rc); len(feats) > 0 {
 			return nil, fmt.Errorf("%v: not supported yet by this version of Gantry", feats)
 		}
-		pool := pools[rc.Upstream]
-		if pool == nil {
-			return nil, fmt.Errorf("upstream %q is not usable", rc.Upstream)
-		}
-		term, err := proxy.New(pool, cfg.Upstreams[rc.Upstream], rc, proxy.Options{
-			TrustedProxies: trusted,
-			Transports:     s.transports,
-			EscapePath:     wire.EscapePath,
-			Logger:         s.log,
-			Metrics:        s.metrics,
-		})
+		term, err := s.terminal(cfg, rc, rt, pools, trusted)
 		if err != nil {
 			return nil, err
 		}
@@ -225,4 +214,30 @@ func (s *Server) swap(g *generation) {
 	}
 	g.start(s.log)
 	s.metrics.SetGeneration(g.id)
+}
+
+// terminal builds what ends a route's chain: the proxy to its upstream, or
+// the aggregate of several calls.
+func (s *Server) terminal(cfg *config.Config, rc *config.Route, rt *router.Route, pools map[string]*upstream.Pool, trusted []netip.Prefix) (pipeline.Handler, error) {
+	if rc.Aggregate != nil {
+		return aggregate.New(rc, aggregate.Deps{
+			Pools:          pools,
+			Upstreams:      cfg.Upstreams,
+			Transports:     s.transports,
+			TrustedProxies: trusted,
+			Logger:         s.log,
+			At:             fmt.Sprintf("routes[%d]", rt.Index),
+		})
+	}
+	pool := pools[rc.Upstream]
+	if pool == nil {
+		return nil, fmt.Errorf("upstream %q is not usable", rc.Upstream)
+	}
+	return proxy.New(pool, cfg.Upstreams[rc.Upstream], rc, proxy.Options{
+		TrustedProxies: trusted,
+		Transports:     s.transports,
+		EscapePath:     wire.EscapePath,
+		Logger:         s.log,
+		Metrics:        s.metrics,
+	})
 }

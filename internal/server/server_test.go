@@ -405,16 +405,6 @@ func TestCompileRefusesUnsupportedFeatures(t *testing.T) {
 `,
 			feature: "rate_limit",
 		},
-		{
-			name: "aggregate",
-			route: `  - name: dashboard
-    match: {path: "/dashboard/{id}"}
-    aggregate:
-      calls:
-        - {name: user, upstream: app, path: "/users/{id}"}
-`,
-			feature: "aggregate",
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,457 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/proxy"
+	"github.com/gantry-dev/gantry/internal/upstream"
+)
+
+// Limits, used when Deps leaves them 0.
+const (
+	// DefaultMaxResponseBytes bounds one call's answer.
+	DefaultMaxResponseBytes = 10 << 20
+	// DefaultMaxFanOut bounds the requests one fan-out call makes.
+	DefaultMaxFanOut = 100
+	// DefaultCacheBytes bounds the answers cached for one aggregate route.
+	DefaultCacheBytes = 16 << 20
+	// FanOutConcurrency is how many requests of one fan-out call run at
+	// once.
+	FanOutConcurrency = 8
+)
+
+// Deps is what an aggregate handler uses from the rest of the gateway.
+type Deps struct {
+	// Pools are the generation's upstream pools, by name.
+	Pools map[string]*upstream.Pool
+	// Upstreams are the upstreams' configurations (timeouts, retries).
+	Upstreams map[string]*config.Upstream
+	// Transports is the server's shared registry; nil gives a private one.
+	Transports *proxy.Transports
+	// TrustedProxies are the peers whose X-Forwarded-For is kept, as for
+	// proxied routes.
+	TrustedProxies []netip.Prefix
+	// Logger receives optional calls' failures at debug level (an outage
+	// of an optional upstream would otherwise log every request); they are
+	// in Exchange.Partial for the access log. Default: discard.
+	Logger *slog.Logger
+	// At is the route's key path ("routes[3]"); New prefixes its problems'
+	// paths with it.
+	At string
+	// Now is the cache's clock. Default time.Now.
+	Now func() time.Time
+	// MaxResponseBytes bounds one call's answer. Default 10 MiB.
+	MaxResponseBytes int64
+	// MaxFanOut bounds the requests of one fan-out call; a longer array
+	// fails the call. Default 100.
+	MaxFanOut int
+	// CacheBytes bounds the cached answers of the route. Default 16 MiB.
+	CacheBytes int64
+}
+
+// handler is the aggregate terminal of one route.
+type handler struct {
+	route   string
+	timeout time.Duration
+	calls   []*call
+	// roots are the calls that use no other call's answer.
+	roots      []int
+	anyFlatten bool
+	// reqRules and resRules are the route's request_headers and
+	// response_headers.
+	reqRules, resRules *headerRules
+	trusted            []netip.Prefix
+	log                *slog.Logger
+	maxBytes           int64
+	maxFanOut          int
+}
+
+var _ pipeline.Handler = (*handler)(nil)
+
+// call is one configured call, ready to run.
+type call struct {
+	*spec
+	name     string
+	method   string
+	pool     *upstream.Pool
+	tr, h2c  http.RoundTripper
+	timeout  time.Duration // 0: the aggregate's
+	retries  int
+	optional bool
+	// raw is set when nothing reads into the answer (no select, rename or
+	// flatten, no call uses it): it is checked and copied, not decoded.
+	raw   bool
+	cache *cache
+	ttl   time.Duration
+}
+
+// New builds the aggregate terminal of route rc. It runs Check (with the
+// parameters of rc's match.path) and fails with config.Problems, paths
+// prefixed with deps.At, when the aggregate is wrong, names an upstream
+// without a pool, or the route's header rules touch framing headers. The
+// route's request_headers apply to every call, its response_headers to the
+// merged answer. The handler is safe for concurrent use and holds no
+// goroutines; its answer cache lives as long as it does.
+func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
+	if rc == nil || rc.Aggregate == nil {
+		return nil, errors.New("aggregate: route has no aggregate section")
+	}
+	a := rc.Aggregate
+	specs, ps := compile(a, pathParams(rc.Match.Path))
+	for i := range ps {
+		ps[i].Path = "aggregate." + ps[i].Path
+	}
+	h := &handler{
+		route:     rc.Name,
+		timeout:   a.Timeout.D(),
+		trusted:   deps.TrustedProxies,
+		log:       deps.Logger,
+		maxBytes:  deps.MaxResponseBytes,
+		maxFanOut: deps.MaxFanOut,
+	}
+	if h.timeout <= 0 {
+		h.timeout = config.DefaultAggregateTimeout.D()
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.maxBytes <= 0 {
+		h.maxBytes = DefaultMaxResponseBytes
+	}
+	if h.maxFanOut <= 0 {
+		h.maxFanOut = DefaultMaxFanOut
+	}
+	addProblem := func(path, format string, args ...any) {
+		ps = append(ps, Problem{path, fmt.Sprintf(format, args...)})
+	}
+	h.reqRules = compileRules("request_headers", rc.RequestHeaders, addProblem)
+	h.resRules = compileRules("response_headers", rc.ResponseHeaders, addProblem)
+	trs := deps.Transports
+	if trs == nil {
+		trs = proxy.NewTransports()
+	}
+	var ch *cache
+	for i, s := range specs {
+		if s == nil {
+			continue
+		}
+		c := s.cfg
+		pool := deps.Pools[c.Upstream]
+		if pool == nil || len(pool.Targets()) == 0 {
+			addProblem(fmt.Sprintf("aggregate.calls[%d].upstream", i), "upstream %q has no usable targets", c.Upstream)
+			continue
+		}
+		up := deps.Upstreams[c.Upstream]
+		if up == nil {
+			up = &config.Upstream{}
+		}
+		connect, response := up.Timeouts.Connect.D(), up.Timeouts.Response.D()
+		cl := &call{
+			spec:     s,
+			name:     c.Name,
+			method:   c.Method,
+			pool:     pool,
+			tr:       trs.Get(connect, response),
+			retries:  min(max(up.Retries, 0), proxy.MaxRetries),
+			optional: c.Optional,
+			raw:      len(c.Select) == 0 && len(c.Rename) == 0 && !c.Flatten && len(s.dependents) == 0,
+			ttl:      c.Cache.D(),
+		}
+		if cl.method == "" {
+			cl.method = http.MethodGet
+		}
+		if !idempotent(cl.method) {
+			cl.retries = 0
+		}
+		if t := c.Timeout.D(); t > 0 && t < h.timeout {
+			cl.timeout = t
+		}
+		for _, t := range pool.Targets() {
+			if t.H2C {
+				cl.h2c = trs.GetH2C(connect, response)
+				break
+			}
+		}
+		if cl.ttl > 0 {
+			if ch == nil {
+				ch = newCache(deps.CacheBytes, deps.Now)
+			}
+			cl.cache = ch
+		}
+		if len(s.deps) == 0 {
+			h.roots = append(h.roots, i)
+		}
+		h.anyFlatten = h.anyFlatten || c.Flatten
+		h.calls = append(h.calls, cl)
+	}
+	if len(ps) > 0 {
+		at := deps.At
+		if at != "" {
+			at += "."
+		}
+		out := make(config.Problems, len(ps))
+		for i, p := range ps {
+			out[i] = config.Problem{Path: at + p.Path, Message: p.Message}
+		}
+		return nil, out
+	}
+	return h, nil
+}
+
+// idempotent reports whether a call with this method may be retried (RFC
+// 9110, section 9.2.2).
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// run is one request's aggregate: what the calls read (snapshotted from the
+// Exchange, which only the request's goroutine may touch) and what they
+// answered.
+type run struct {
+	h   *handler
+	ctx context.Context
+	// in is the client's request, for balancers that read it.
+	in     *http.Request
+	params []pipeline.Param
+	// base are the headers every call carries.
+	base http.Header
+	// results[i] is call i's answer once it succeeded; written by the
+	// coordinator before any call that reads it starts.
+	results  []any
+	state    []callState
+	attempts atomic.Int64
+}
+
+type callState uint8
+
+const (
+	pending callState = iota
+	running
+	succeeded
+	failed
+	skipped // a call it needs failed
+)
+
+type outcome struct {
+	i   int
+	v   any
+	err error
+}
+
+// ServeHTTP runs the calls, each as soon as the answers it needs have
+// arrived, and answers one JSON object. See doc.go for the semantics.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	x := pipeline.ExchangeOf(r)
+	if x == nil {
+		return pipeline.Errorf(http.StatusInternalServerError, pipeline.CodeInternal, "request reached the aggregate without an exchange")
+	}
+	x.Upstream = "aggregate"
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	rn := &run{
+		h:       h,
+		ctx:     ctx,
+		in:      r,
+		params:  x.Params,
+		base:    h.baseHeader(r, x),
+		results: make([]any, len(h.calls)),
+		state:   make([]callState, len(h.calls)),
+	}
+	fatal := rn.execute(cancel)
+	x.Attempts = int(rn.attempts.Load())
+	if fatal == nil && errors.Is(r.Context().Err(), context.Canceled) {
+		// Only optional calls were running; nobody is left to answer.
+		fatal = &callError{call: "", reason: "canceled", canceled: true}
+	}
+	if fatal != nil {
+		he := h.failure(r, fatal)
+		x.Err = he
+		if he.Status == pipeline.StatusClientClosed {
+			x.Status = he.Status
+		}
+		return he
+	}
+	var partial []string
+	for i, c := range h.calls {
+		if rn.state[i] != succeeded {
+			partial = append(partial, c.name)
+		}
+	}
+	x.Partial = partial
+	body := h.merge(rn)
+	hd := w.Header()
+	hd["Content-Type"] = []string{"application/json"}
+	hd["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h.resRules.apply(hd)
+	if len(partial) > 0 {
+		hd["X-Gantry-Partial"] = []string{strings.Join(partial, ",")}
+	}
+	w.WriteHeader(http.StatusOK)
+	// A failed write means the client is gone; the server sees it too.
+	_, _ = w.Write(body)
+	return nil
+}
+
+// execute runs the call graph and returns the first failure of a required
+// call, after every goroutine it started has ended. A call starts once all
+// the calls it needs have succeeded: no levels, no waiting for unrelated
+// calls. When an optional call fails, the calls that need it are skipped.
+func (rn *run) execute(cancel context.CancelFunc) *callError {
+	h := rn.h
+	need := make([]int, len(h.calls))
+	for i, c := range h.calls {
+		need[i] = len(c.deps)
+	}
+	// Buffered for every call, so no goroutine ever blocks on sending.
+	done := make(chan outcome, len(h.calls))
+	inFlight := 0
+	start := func(i int) {
+		rn.state[i] = running
+		inFlight++
+		go func() {
+			v, err := rn.exec(h.calls[i])
+			done <- outcome{i, v, err}
+		}()
+	}
+	for _, i := range h.roots {
+		start(i)
+	}
+	var fatal *callError
+	for inFlight > 0 {
+		o := <-done
+		inFlight--
+		c := h.calls[o.i]
+		if o.err != nil {
+			rn.state[o.i] = failed
+			ce := asCallError(c, o.err)
+			if !c.optional {
+				if fatal == nil {
+					fatal = ce
+					// Nothing else can change the answer now.
+					cancel()
+				}
+				continue
+			}
+			rn.skip(c)
+			h.log.Debug("optional aggregate call left out", "route", h.route, "call", c.name, "request_id", rn.base.Get("X-Request-Id"), "error", ce)
+			continue
+		}
+		rn.results[o.i] = o.v
+		rn.state[o.i] = succeeded
+		if fatal != nil {
+			continue
+		}
+		for _, d := range c.dependents {
+			if need[d]--; need[d] == 0 && rn.state[d] == pending {
+				start(d)
+			}
+		}
+	}
+	return fatal
+}
+
+// skip marks the calls that need c, directly or not, as skipped.
+func (rn *run) skip(c *call) {
+	for _, d := range c.dependents {
+		if rn.state[d] == pending {
+			rn.state[d] = skipped
+			rn.skip(rn.h.calls[d])
+		}
+	}
+}
+
+// failure turns a required call's failure into the client's error: 504
+// when it timed out, 499 when the client went away, else 502.
+func (h *handler) failure(r *http.Request, ce *callError) *pipeline.HTTPError {
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		return &pipeline.HTTPError{Status: pipeline.StatusClientClosed, Code: pipeline.CodeClientClosed, Message: "client closed the request", Err: ce}
+	}
+	status := http.StatusBadGateway
+	if ce.timeout {
+		status = http.StatusGatewayTimeout
+	}
+	return &pipeline.HTTPError{Status: status, Code: pipeline.CodeAggregateFailed, Message: ce.Error(), Err: ce}
+}
+
+// baseHeader builds the headers every call of the request carries, as the
+// proxy sets them for proxied routes.
+func (h *handler) baseHeader(r *http.Request, x *pipeline.Exchange) http.Header {
+	hd := make(http.Header, 8)
+	// One backing array for every value: one allocation instead of eight.
+	vals := make([]string, 0, 8)
+	set := func(name, v string) {
+		vals = append(vals, v)
+		hd[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	set("Accept", "application/json")
+	set("X-Forwarded-For", forwardedFor(r, h.trusted))
+	if r.Host != "" {
+		set("X-Forwarded-Host", r.Host)
+	}
+	if x.TLS {
+		set("X-Forwarded-Proto", "https")
+	} else {
+		set("X-Forwarded-Proto", "http")
+	}
+	ip := x.ClientIP
+	if ip == "" {
+		ip = proxy.ClientIP(r, h.trusted)
+	}
+	set("X-Real-Ip", ip)
+	if x.ID != "" {
+		set("X-Request-Id", x.ID)
+	}
+	if c := x.Consumer; c != nil {
+		set("X-Consumer-Id", c.ID)
+		if len(c.Groups) > 0 {
+			set("X-Consumer-Groups", strings.Join(c.Groups, ","))
+		}
+	}
+	// The route's rules come last: the operator has the final word.
+	h.reqRules.apply(hd)
+	return hd
+}
+
+// forwardedFor is the outbound X-Forwarded-For: the incoming value and the
+// peer when the peer is a trusted proxy, else the peer alone, as the proxy
+// does.
+func forwardedFor(r *http.Request, trusted []netip.Prefix) string {
+	peer := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(peer); err == nil {
+		peer = host
+	}
+	a, err := netip.ParseAddr(peer)
+	if err != nil {
+		return peer
+	}
+	a = a.Unmap()
+	peer = a.String()
+	trustedPeer := false
+	for _, p := range trusted {
+		if p.Contains(a.WithZone("")) {
+			trustedPeer = true
+			break
+		}
+	}
+	prior := strings.TrimSpace(strings.Join(r.Header["X-Forwarded-For"], ", "))
+	if !trustedPeer || prior == "" {
+		return peer
+	}
+	return prior + ", " + peer
+}

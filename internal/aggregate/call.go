@@ -1,0 +1,495 @@
+package aggregate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/proxy"
+	"github.com/gantry-dev/gantry/internal/upstream"
+)
+
+// callError is why a call failed. Its message goes to clients: it names the
+// call and never carries addresses or the upstream's own words; the cause
+// stays in err for the log.
+type callError struct {
+	call   string
+	reason string
+	// timeout is set when a time limit ended the call (504), canceled
+	// when the request was called off (client gone, a required call failed).
+	timeout, canceled bool
+	err               error
+}
+
+func (e *callError) Error() string {
+	return fmt.Sprintf("aggregate call %q failed: %s", e.call, e.reason)
+}
+
+func (e *callError) Unwrap() error { return e.err }
+
+func asCallError(c *call, err error) *callError {
+	var ce *callError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return &callError{call: c.name, reason: err.Error(), err: err}
+}
+
+// exec runs call c: one request, or one per element of its fan-out array,
+// at most FanOutConcurrency at a time, answers collected in element order.
+func (rn *run) exec(c *call) (any, error) {
+	if rn.ctx.Err() != nil {
+		return nil, rn.stopped(c, rn.ctx)
+	}
+	if c.fan == nil {
+		return rn.one(rn.ctx, c, -1)
+	}
+	arr, err := fanOut(c.fan, &env{results: rn.results})
+	if err != nil {
+		return nil, &callError{call: c.name, reason: err.Error(), err: err}
+	}
+	n := len(arr)
+	if n > rn.h.maxFanOut {
+		return nil, &callError{call: c.name, reason: fmt.Sprintf("fans out to %d requests, more than the limit of %d", n, rn.h.maxFanOut)}
+	}
+	out := make([]any, n)
+	if n == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithCancel(rn.ctx)
+	defer cancel()
+	var (
+		next, finished atomic.Int64
+		once           sync.Once
+		first          error
+		wg             sync.WaitGroup
+	)
+	for range min(n, FanOutConcurrency) {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= n || ctx.Err() != nil {
+					return
+				}
+				v, err := rn.one(ctx, c, k)
+				if err != nil {
+					// The first failure fails the call; the others stop.
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+				out[k] = v
+				finished.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil && int(finished.Load()) < n {
+		first = rn.stopped(c, rn.ctx)
+	}
+	if first != nil {
+		return nil, first
+	}
+	return out, nil
+}
+
+// outbound is one request of a call, templates resolved.
+type outbound struct {
+	path, query string // escaped
+	header      http.Header
+	body        []byte
+}
+
+// one makes one request of c: element elem of its fan-out, or -1.
+func (rn *run) one(ctx context.Context, c *call, elem int) (any, error) {
+	e := env{params: rn.params, results: rn.results, elem: elem}
+	ob, err := rn.build(c, &e)
+	if err != nil {
+		return nil, rn.elemError(c, elem, &callError{call: c.name, reason: err.Error(), err: err})
+	}
+	var v any
+	if c.cache != nil {
+		v, err = c.cache.do(ctx, cacheKey(c, ob), func() (any, int64, time.Duration, error) {
+			return rn.fetch(ctx, c, ob)
+		})
+	} else {
+		v, _, _, err = rn.fetch(ctx, c, ob)
+	}
+	if err != nil {
+		return nil, rn.elemError(c, elem, asCallError(c, err))
+	}
+	return v, nil
+}
+
+func (rn *run) elemError(c *call, elem int, ce *callError) *callError {
+	if elem < 0 || c.fan == nil {
+		return ce
+	}
+	out := *ce
+	out.reason = fmt.Sprintf("request %d (%s = element %d): %s", elem+1, c.fan.text, elem, ce.reason)
+	return &out
+}
+
+// build resolves c's templates.
+func (rn *run) build(c *call, e *env) (*outbound, error) {
+	buf, err := c.path.render(make([]byte, 0, 64), e)
+	if err != nil {
+		return nil, err
+	}
+	ob := &outbound{header: rn.base}
+	ob.path, ob.query, _ = strings.Cut(string(buf), "?")
+	if c.body != nil {
+		if ob.body, err = c.body.render(nil, e); err != nil {
+			return nil, err
+		}
+	}
+	if len(c.headers) == 0 && ob.body == nil {
+		// Shared: transports never modify a request's header.
+		return ob, nil
+	}
+	ob.header = rn.base.Clone()
+	if ob.body != nil {
+		ob.header["Content-Type"] = []string{"application/json"}
+	}
+	for _, h := range c.headers {
+		v, err := h.t.render(nil, e)
+		if err != nil {
+			return nil, err
+		}
+		// The call's own headers come last: the operator has the final
+		// word, as with a route's request_headers.
+		ob.header[h.name] = []string{string(v)}
+	}
+	return ob, nil
+}
+
+// cacheKey identifies an answer: the call, method, upstream, path, the
+// call's own headers and body. The consumer is not part of it: cache only
+// answers that are the same for every consumer.
+func cacheKey(c *call, ob *outbound) string {
+	var b strings.Builder
+	b.Grow(len(c.name) + len(c.method) + len(c.cfg.Upstream) + len(ob.path) + len(ob.query) + len(ob.body) + 8)
+	b.WriteString(c.name)
+	b.WriteByte(0)
+	b.WriteString(c.method)
+	b.WriteByte(0)
+	b.WriteString(c.cfg.Upstream)
+	b.WriteByte(0)
+	b.WriteString(ob.path)
+	b.WriteByte('?')
+	b.WriteString(ob.query)
+	for _, h := range c.headers {
+		b.WriteByte(0)
+		b.WriteString(h.name)
+		b.WriteByte(':')
+		b.WriteString(ob.header.Get(h.name))
+	}
+	b.WriteByte(0)
+	b.Write(ob.body)
+	return b.String()
+}
+
+// fetch sends ob to a target of c's pool, and to other targets on retryable
+// failures, as the proxy does: idempotent methods only, up to the
+// upstream's retries, within its retry budget. It returns the answer, its
+// size and how long it may be cached.
+func (rn *run) fetch(ctx context.Context, c *call, ob *outbound) (any, int64, time.Duration, error) {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	retry := c.retries > 0
+	if retry {
+		c.pool.Budget().Deposit()
+	}
+	t, err := c.pool.Pick(rn.in, nil)
+	if err != nil {
+		return nil, 0, 0, &callError{call: c.name, reason: "no healthy upstream target", err: err}
+	}
+	var tried [proxy.MaxRetries + 1]*upstream.Target
+	for n := 0; ; n++ {
+		tried[n] = t
+		rn.attempts.Add(1)
+		v, size, ttl, again, err := rn.attempt(ctx, c, t, ob)
+		if err == nil {
+			return v, size, ttl, nil
+		}
+		if !again || !retry || n >= c.retries || ctx.Err() != nil {
+			return nil, 0, 0, err
+		}
+		next, perr := c.pool.Pick(rn.in, tried[:n+1])
+		if perr != nil || !c.pool.Budget().Withdraw() {
+			return nil, 0, 0, err
+		}
+		t = next
+	}
+}
+
+// attempt sends ob to t once and reads the answer. again reports whether
+// the failure may be retried on another target.
+func (rn *run) attempt(ctx context.Context, c *call, t *upstream.Target, ob *outbound) (v any, size int64, ttl time.Duration, again bool, err error) {
+	req := newRequest(ctx, c, t, ob)
+	tr := c.tr
+	if t.H2C {
+		tr = c.h2c
+	}
+	t.Begin()
+	defer t.Done()
+	start := time.Now()
+	res, err := tr.RoundTrip(req)
+	rtt := time.Since(start)
+	if err != nil {
+		ce, o, again := rn.transportFailure(ctx, c, err)
+		t.Report(rtt, 0, o)
+		return nil, 0, 0, again, ce
+	}
+	defer res.Body.Close()
+	status := res.StatusCode
+	fail := func(o upstream.Outcome, format string, args ...any) (any, int64, time.Duration, bool, error) {
+		t.Report(rtt, status, o)
+		return nil, 0, 0, false, &callError{call: c.name, reason: fmt.Sprintf(format, args...)}
+	}
+	if status < 200 || status > 299 {
+		o := upstream.Success
+		if status >= 500 {
+			o = upstream.Failure
+		}
+		// A little is read so the connection can be reused.
+		_, _ = io.CopyN(io.Discard, res.Body, 4<<10)
+		t.Report(rtt, status, o)
+		// 502, 503 and 504 say the target could not serve the request, so
+		// another one may; other statuses come from the application.
+		again := status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
+		return nil, 0, 0, again, &callError{call: c.name, reason: fmt.Sprintf("upstream answered %d", status)}
+	}
+	if ct := res.Header.Get("Content-Type"); !isJSON(ct) {
+		if ct == "" {
+			return fail(upstream.Success, "upstream answered without a Content-Type, not JSON")
+		}
+		return fail(upstream.Success, "upstream answered %q, not JSON", mediaType(ct))
+	}
+	max := rn.h.maxBytes
+	if res.ContentLength > max {
+		return fail(upstream.Success, "answer of %d bytes is larger than the limit of %d", res.ContentLength, max)
+	}
+	v, size, err = decode(res.Body, c.raw, max, res.ContentLength)
+	switch {
+	case err == nil:
+	case errors.Is(err, errTooLarge):
+		return fail(upstream.Success, "answer is larger than the limit of %d bytes", max)
+	case errors.Is(err, errNotJSON):
+		return fail(upstream.Success, "answer is not valid JSON")
+	default:
+		ce, o, _ := rn.transportFailure(ctx, c, err)
+		t.Report(rtt, status, o)
+		return nil, 0, 0, false, ce
+	}
+	t.Report(rtt, status, upstream.Success)
+	if c.ttl > 0 {
+		ttl = cacheTTL(res.Header, c.ttl)
+	}
+	return v, size, ttl, false, nil
+}
+
+// newRequest builds the request of ob to target t.
+func newRequest(ctx context.Context, c *call, t *upstream.Target, ob *outbound) *http.Request {
+	u := &url.URL{Scheme: t.Scheme, Host: t.Addr, RawQuery: ob.query}
+	raw := t.RawBasePath + ob.path
+	if p, err := url.PathUnescape(raw); err == nil {
+		u.Path, u.RawPath = p, raw
+	} else {
+		u.Path = t.BasePath + ob.path
+	}
+	req := &http.Request{
+		Method:     c.method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     ob.header,
+		Host:       t.Host,
+	}
+	if ob.body != nil {
+		body := ob.body
+		req.ContentLength = int64(len(body))
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	return req.WithContext(ctx)
+}
+
+// transportFailure classifies a failure to get or read an answer: the
+// client-safe reason, what it says about the target, and whether another
+// target may be tried. It mirrors the proxy's classification: a connect
+// failure or a connection closed before the answer may be retried; a
+// timeout may not, since the upstream may still be working.
+func (rn *run) transportFailure(ctx context.Context, c *call, err error) (*callError, upstream.Outcome, bool) {
+	if ctx.Err() != nil {
+		ce := rn.stopped(c, ctx)
+		ce.err = err
+		if ce.timeout {
+			return ce, upstream.Failure, false
+		}
+		return ce, upstream.Canceled, false
+	}
+	ce := &callError{call: c.name, err: err}
+	var oe *net.OpError
+	var ne net.Error
+	switch {
+	case errors.As(err, &oe) && oe.Op == "dial":
+		ce.reason = "cannot connect to upstream"
+		return ce, upstream.Failure, true
+	case errors.As(err, &ne) && ne.Timeout():
+		ce.reason, ce.timeout = "upstream did not answer in time", true
+		return ce, upstream.Failure, false
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		ce.reason = "upstream closed the connection"
+		return ce, upstream.Failure, true
+	}
+	ce.reason = "upstream sent no valid response"
+	return ce, upstream.Failure, false
+}
+
+// stopped explains why a call ended because ctx did: a time limit (504) or
+// a cancellation (the client went away, or a required call failed).
+func (rn *run) stopped(c *call, ctx context.Context) *callError {
+	ce := &callError{call: c.name, err: ctx.Err()}
+	switch {
+	case errors.Is(rn.ctx.Err(), context.DeadlineExceeded):
+		ce.reason, ce.timeout = fmt.Sprintf("not done within the aggregate's timeout of %s", rn.h.timeout), true
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		ce.reason, ce.timeout = fmt.Sprintf("upstream did not answer within the call's timeout of %s", c.timeout), true
+	default:
+		ce.reason, ce.canceled = "canceled", true
+	}
+	return ce
+}
+
+var (
+	errTooLarge = errors.New("answer too large")
+	errNotJSON  = errors.New("answer is not JSON")
+)
+
+// decode reads one JSON value of at most max bytes from r. A raw answer is
+// checked and kept as its bytes; any other is decoded by a streaming
+// decoder, numbers kept as json.Number so large integers survive.
+func decode(r io.Reader, raw bool, max, length int64) (any, int64, error) {
+	lr := &limitedReader{r: r, max: max}
+	if raw {
+		b, err := readAll(lr, length)
+		if err != nil {
+			return nil, 0, err
+		}
+		b = bytes.TrimSpace(b)
+		if !json.Valid(b) {
+			return nil, 0, errNotJSON
+		}
+		return json.RawMessage(b), int64(len(b)), nil
+	}
+	dec := json.NewDecoder(lr)
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, 0, decodeError(err, lr)
+	}
+	// Exactly one value: what follows may only be white space.
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			return nil, 0, errNotJSON
+		}
+		return nil, 0, decodeError(err, lr)
+	}
+	return v, lr.n, nil
+}
+
+// decodeError tells a read failure (returned as is) from an answer that is
+// not JSON.
+func decodeError(err error, lr *limitedReader) error {
+	switch {
+	case errors.Is(err, errTooLarge):
+		return errTooLarge
+	case lr.err != nil && lr.err != io.EOF:
+		return lr.err
+	}
+	return errNotJSON
+}
+
+// limitedReader fails with errTooLarge once more than max bytes are read,
+// and remembers the underlying reader's error.
+type limitedReader struct {
+	r   io.Reader
+	max int64
+	n   int64
+	err error
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n > l.max {
+		return 0, errTooLarge
+	}
+	if rest := l.max - l.n + 1; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if err != nil {
+		l.err = err
+	}
+	if l.n > l.max {
+		return n, errTooLarge
+	}
+	return n, err
+}
+
+// readAll reads r to its end, sized by the announced length when known.
+func readAll(r io.Reader, length int64) ([]byte, error) {
+	size := int64(512)
+	if length >= 0 {
+		// One more byte, so the end is seen without growing.
+		size = length + 1
+	}
+	b := make([]byte, 0, size)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// isJSON reports whether a Content-Type is application/json or a +json
+// type such as application/problem+json.
+func isJSON(ct string) bool {
+	mt := mediaType(ct)
+	return strings.EqualFold(mt, "application/json") ||
+		len(mt) > len("+json") && strings.EqualFold(mt[len(mt)-len("+json"):], "+json") && strings.Contains(mt, "/")
+}
+
+// mediaType returns ct without parameters, cut to a length fit for a
+// message.
+func mediaType(ct string) string {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.TrimSpace(mt)
+	if len(mt) > 64 {
+		mt = mt[:64]
+	}
+	return mt
+}
