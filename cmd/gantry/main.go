@@ -1,6 +1,6 @@
 // Command gantry is the Gantry API gateway: `gantry run`, `gantry validate`,
-// `gantry demo` and `gantry version`. It parses flags and wires packages
-// together; the logic lives in internal/.
+// `gantry demo`, the storage commands and `gantry version`. It parses flags
+// and wires packages together; the logic lives in internal/.
 package main
 
 import (
@@ -24,6 +24,8 @@ Usage:
   gantry demo     [--data DIR]      start sample services and the gateway in front of them
   gantry consumers create|list|delete  manage consumers in the configured storage
   gantry keys create|list|revoke       manage a consumer's API keys
+  gantry usage    [--consumer ID] ...  usage report from the configured storage
+  gantry invoice  --consumer ID ...    a consumer's invoice for a month
   gantry version                    print the version
 
 The default configuration file is ./gantry.yaml. Run "gantry COMMAND -h" for a
@@ -50,6 +52,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdConsumers(args[1:], stdout, stderr)
 	case "keys":
 		return cmdKeys(args[1:], stdout, stderr)
+	case "usage":
+		return cmdUsage(args[1:], stdout, stderr)
+	case "invoice":
+		return cmdInvoice(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/server"
 	"github.com/gantry-dev/gantry/internal/store"
 )
@@ -26,11 +27,14 @@ type Options struct {
 	Store store.Store
 	// Logger receives failures of the admin API itself.
 	Logger *slog.Logger
+	// Plans returns the running config's plans, whose pricing invoices
+	// use; nil means the Gateway's current config.
+	Plans func() map[string]*config.Plan
 }
 
 // Handler returns the admin API handler.
 func Handler(o Options) http.Handler {
-	a := &api{gw: o.Gateway, store: o.Store, log: o.Logger}
+	a := &api{gw: o.Gateway, store: o.Store, log: o.Logger, plans: o.Plans}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -58,6 +62,8 @@ func Handler(o Options) http.Handler {
 		mux.Handle("DELETE /admin/consumers/{id}", a.auth(a.deleteConsumer))
 		mux.Handle("POST /admin/consumers/{id}/keys", a.auth(a.createKey))
 		mux.Handle("DELETE /admin/consumers/{id}/keys/{key_id}", a.auth(a.revokeKey))
+		mux.Handle("GET /admin/usage", a.auth(a.usage))
+		mux.Handle("GET /admin/invoices/{consumer}", a.auth(a.invoice))
 	}
 	mux.Handle("/admin/", a.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such admin endpoint")
@@ -69,6 +75,7 @@ type api struct {
 	gw       *server.Server
 	store    store.Store
 	log      *slog.Logger
+	plans    func() map[string]*config.Plan
 	tokenSum []byte
 }
 

@@ -88,6 +88,26 @@ type Store interface {
 	// starting node begins.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, int64, error)
 
+	// UpsertUsage writes one node's rows of the usage ledger in one
+	// transaction. Each row holds absolute totals for its (bucket,
+	// consumer, route, version) and replaces what the node wrote for that
+	// key before, so writing the same rows twice changes nothing.
+	UpsertUsage(ctx context.Context, nodeID string, rows []UsageRow) error
+	// QueryUsage sums the ledger over every node for q.Consumer (every
+	// consumer when empty) and buckets in [q.From, q.To), one total per
+	// consumer and q.GroupBy key, sorted by consumer, period and route.
+	QueryUsage(ctx context.Context, q UsageQuery) ([]UsageTotal, error)
+	// DeleteUsageBefore removes the rows whose bucket starts before t and
+	// returns how many it removed.
+	DeleteUsageBefore(ctx context.Context, t time.Time) (int64, error)
+
+	// SaveQuotaCounts upserts counters by Key with absolute values, and
+	// forgets those whose period has ended.
+	SaveQuotaCounts(ctx context.Context, counts []QuotaCount) error
+	// LoadQuotaCounts returns the saved counters whose PeriodEnd is after
+	// now, sorted by Key.
+	LoadQuotaCounts(ctx context.Context, now time.Time) ([]QuotaCount, error)
+
 	// Ping checks the database is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the connections.
@@ -101,4 +121,90 @@ type QuotaCount struct {
 	Key       string
 	PeriodEnd time.Time
 	Count     int64
+}
+
+// Grouping of a UsageQuery.
+const (
+	// GroupByNone gives one total per consumer for the whole range.
+	GroupByNone = ""
+	// GroupByDay and GroupByHour give one total per consumer and UTC day
+	// or hour.
+	GroupByDay  = "day"
+	GroupByHour = "hour"
+	// GroupByRoute gives one total per consumer and route for the range.
+	GroupByRoute = "route"
+)
+
+// UsageCounts are the additive measures of the usage ledger. See
+// docs/usage.md for what each one counts.
+type UsageCounts struct {
+	// Requests reached a route, whatever happened next.
+	Requests int64
+	// Admitted passed authentication, rate limits and quota.
+	Admitted int64
+	// Billable were admitted and answered with a status below 500.
+	Billable int64
+	// Units are summed over billable requests: 1 each, or what the
+	// upstream reported.
+	Units int64
+	// Errors were answered with a status of 400 or more.
+	Errors int64
+	// BytesIn and BytesOut are body bytes from and to clients.
+	BytesIn  int64
+	BytesOut int64
+	// LatencyMicros is the sum of the requests' durations in microseconds.
+	LatencyMicros int64
+	// WSMessagesIn and WSMessagesOut are WebSocket data messages from and
+	// to clients; WSMillis the time WebSocket connections stayed open.
+	WSMessagesIn  int64
+	WSMessagesOut int64
+	WSMillis      int64
+}
+
+// Add adds o to c.
+func (c *UsageCounts) Add(o UsageCounts) {
+	c.Requests += o.Requests
+	c.Admitted += o.Admitted
+	c.Billable += o.Billable
+	c.Units += o.Units
+	c.Errors += o.Errors
+	c.BytesIn += o.BytesIn
+	c.BytesOut += o.BytesOut
+	c.LatencyMicros += o.LatencyMicros
+	c.WSMessagesIn += o.WSMessagesIn
+	c.WSMessagesOut += o.WSMessagesOut
+	c.WSMillis += o.WSMillis
+}
+
+// UsageRow is one node's totals for one minute of one consumer (""
+// for anonymous callers) on one route and API version.
+type UsageRow struct {
+	// Bucket is when the bucket starts: a minute for the meter. It is kept
+	// to the second and read back in UTC.
+	Bucket   time.Time
+	Consumer string
+	Route    string
+	Version  string
+	UsageCounts
+}
+
+// UsageQuery selects and groups ledger rows.
+type UsageQuery struct {
+	// Consumer limits the totals to one consumer; empty means all.
+	Consumer string
+	// From (inclusive) and To (exclusive) bound the buckets' start.
+	From, To time.Time
+	// GroupBy is GroupByNone, GroupByDay, GroupByHour or GroupByRoute.
+	GroupBy string
+}
+
+// UsageTotal is the sum of the ledger rows of one consumer and group.
+type UsageTotal struct {
+	Consumer string
+	// Period is the start of the day or hour (UTC) when grouped by time,
+	// zero otherwise.
+	Period time.Time
+	// Route is set when grouped by route.
+	Route string
+	UsageCounts
 }

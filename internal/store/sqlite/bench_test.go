@@ -11,3 +11,8 @@ func BenchmarkLookupKey(b *testing.B) {
 	s := openTemp(b, filepath.Join(b.TempDir(), "gantry.db"))
 	storetest.BenchmarkLookupKey(b, s, 1000)
 }
+
+func BenchmarkUpsertUsage(b *testing.B) {
+	s := openTemp(b, filepath.Join(b.TempDir(), "gantry.db"))
+	storetest.BenchmarkUpsertUsage(b, s, 1000)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/store"
 )
@@ -45,4 +46,24 @@ func BenchmarkLookupKey(b *testing.B, s store.Store, keys int) {
 			}
 		})
 	})
+}
+
+// BenchmarkUpsertUsage measures one flush of rows ledger rows (distinct
+// consumers in one minute) by one node, replayed each iteration as a
+// flush of running totals is: the storage cost of metering per flush.
+func BenchmarkUpsertUsage(b *testing.B, s store.Store, rows int) {
+	ctx := context.Background()
+	batch := make([]store.UsageRow, rows)
+	minute := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	for i := range batch {
+		batch[i] = store.UsageRow{Bucket: minute, Consumer: fmt.Sprintf("consumer-%05d", i), Route: "orders", Version: "v2",
+			UsageCounts: store.UsageCounts{Requests: 10, Admitted: 10, Billable: 9, Units: 9, Errors: 1, BytesOut: 12000}}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.UpsertUsage(ctx, "node-a", batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -204,6 +205,18 @@ func testContext(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LookupKey", func() error { _, _, err := s.LookupKey(ctx, hash("a")); return err }},
 		{"SyncConfig", func() error { return s.SyncConfig(ctx, nil, nil) }},
 		{"Changes", func() error { _, _, err := s.Changes(ctx, 0, 10); return err }},
+		{"UpsertUsage", func() error {
+			return s.UpsertUsage(ctx, "node-a", []store.UsageRow{{Bucket: time.Now(), Consumer: "acme", UsageCounts: store.UsageCounts{Requests: 1}}})
+		}},
+		{"QueryUsage", func() error {
+			_, err := s.QueryUsage(ctx, store.UsageQuery{From: time.Now().Add(-time.Hour), To: time.Now()})
+			return err
+		}},
+		{"DeleteUsageBefore", func() error { _, err := s.DeleteUsageBefore(ctx, time.Now()); return err }},
+		{"SaveQuotaCounts", func() error {
+			return s.SaveQuotaCounts(ctx, []store.QuotaCount{{Key: "quota:acme", PeriodEnd: time.Now().Add(time.Hour), Count: 1}})
+		}},
+		{"LoadQuotaCounts", func() error { _, err := s.LoadQuotaCounts(ctx, time.Now()); return err }},
 	}
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {

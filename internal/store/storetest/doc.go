@@ -1,7 +1,8 @@
 // Package storetest is the conformance suite every store.Store
 // implementation runs (Run), plus helpers for tests that need a real
-// database: PostgresDSN gives each test a fresh PostgreSQL schema, and
-// BenchmarkLookupKey measures the cache-miss path of authentication.
+// database: PostgresDSN gives each test a fresh PostgreSQL schema,
+// BenchmarkLookupKey measures the cache-miss path of authentication and
+// BenchmarkUpsertUsage a flush of the usage ledger.
 //
 // It is test-only code: nothing outside _test.go files may import it.
 //

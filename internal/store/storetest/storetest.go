@@ -26,6 +26,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Changes", testChanges},
 		{"Concurrency", testConcurrency},
 		{"Context", testContext},
+		{"UsageUpsert", testUsageUpsert},
+		{"UsageQuery", testUsageQuery},
+		{"DeleteUsage", testDeleteUsage},
+		{"UsageConcurrency", testUsageConcurrency},
+		{"QuotaCounts", testQuotaCounts},
 	}
 	for _, s := range suites {
 		t.Run(s.name, func(t *testing.T) {
@@ -36,7 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 }
 
 // RunShared checks that two stores opened on the same database see each
-// other's writes at once: what two gateway nodes rely on.
+// other's writes at once, consumers, keys and usage: what two gateway nodes
+// rely on.
 func RunShared(t *testing.T, a, b store.Store) {
 	t.Helper()
 	ctx := t.Context()
@@ -61,6 +67,7 @@ func RunShared(t *testing.T, a, b store.Store) {
 	if !hasKeyChange(got, hash("live")) {
 		t.Errorf("Changes() on the second store = %v, want the revocation", got)
 	}
+	sharedUsage(t, a, b)
 }
 
 // hash is the SHA-256 of a made-up plaintext key.

@@ -20,6 +20,9 @@ var errDown = errors.New("connection refused")
 // stall on demand. It records a change for every key and consumer write,
 // like the real stores.
 type memStore struct {
+	// Nil: it only supplies the usage and quota methods, which these tests
+	// never call.
+	store.Store
 	mu        sync.Mutex
 	consumers map[string]store.Consumer
 	keys      []store.APIKey
