@@ -24,6 +24,9 @@ const (
 	DefaultConnectTimeout    = Duration(2 * time.Second)
 	DefaultResponseTimeout   = Duration(30 * time.Second)
 	DefaultAggregateTimeout  = Duration(5 * time.Second)
+	// DefaultWebSocketIdleTimeout applies to routes without a websocket
+	// section too.
+	DefaultWebSocketIdleTimeout = Duration(60 * time.Second)
 )
 
 // SetDefaults fills every setting the file left out with its documented
@@ -170,6 +173,9 @@ func (c *Config) routeDefaults(r *Route, path string) {
 	c.rateLimitDefaults(r.RateLimit, path+".rate_limit", key)
 	if r.CORS != nil {
 		upper(r.CORS.Methods)
+	}
+	if ws := r.WebSocket; ws != nil {
+		setDuration(c, &ws.IdleTimeout, path+".websocket.idle_timeout", DefaultWebSocketIdleTimeout)
 	}
 	if a := r.Aggregate; a != nil {
 		setDuration(c, &a.Timeout, path+".aggregate.timeout", DefaultAggregateTimeout)

@@ -25,6 +25,14 @@ routes:
     match: {path_prefix: /users}
     upstream: users
     rate_limit: {requests: 5, per: 1s}
+  - name: chat
+    match: {path: /chat}
+    upstream: users
+    websocket: {max_lifetime: 1h}
+  - name: feed
+    match: {path: /feed}
+    upstream: users
+    websocket: {idle_timeout: 0}
   - name: dashboard
     match: {path: /dashboard, methods: [get]}
     auth: [api_key]
@@ -68,11 +76,14 @@ usage:
 		{"plan burst", cfg.Plans["free"].RateLimit.Burst, 10},
 		{"plan key stays empty", cfg.Plans["free"].RateLimit.Key, ""},
 		{"public route rate limit key", cfg.Routes[0].RateLimit.Key, "ip"},
-		{"authenticated route rate limit key", cfg.Routes[1].RateLimit.Key, "consumer"},
-		{"route burst", cfg.Routes[1].RateLimit.Burst, 5},
-		{"methods upper-cased", cfg.Routes[1].Match.Methods, []string{"GET"}},
-		{"aggregate timeout", cfg.Routes[1].Aggregate.Timeout.D(), 5 * s},
-		{"aggregate call method", cfg.Routes[1].Aggregate.Calls[0].Method, "GET"},
+		{"authenticated route rate limit key", cfg.Routes[3].RateLimit.Key, "consumer"},
+		{"route burst", cfg.Routes[3].RateLimit.Burst, 5},
+		{"methods upper-cased", cfg.Routes[3].Match.Methods, []string{"GET"}},
+		{"no websocket section unless asked", cfg.Routes[0].WebSocket, (*WebSocket)(nil)},
+		{"websocket section gets the idle default", *cfg.Routes[1].WebSocket, WebSocket{IdleTimeout: Duration(60 * s), MaxLifetime: Duration(time.Hour)}},
+		{"websocket explicit idle_timeout 0 kept", *cfg.Routes[2].WebSocket, WebSocket{}},
+		{"aggregate timeout", cfg.Routes[3].Aggregate.Timeout.D(), 5 * s},
+		{"aggregate call method", cfg.Routes[3].Aggregate.Calls[0].Method, "GET"},
 		{"target weight", cfg.Upstreams["users"].Targets[0].Weight, 1},
 		{"balancer", cfg.Upstreams["users"].Balancer, "round_robin"},
 		{"timeouts", cfg.Upstreams["users"].Timeouts, Timeouts{Connect: Duration(2 * s), Response: Duration(30 * s)}},

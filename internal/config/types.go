@@ -331,6 +331,22 @@ type Route struct {
 	// repeat (they dedupe, say by an idempotency key): a retried POST may
 	// run twice. Default false.
 	RetryNonIdempotent bool `yaml:"retry_non_idempotent" json:"retry_non_idempotent,omitempty"`
+	// WebSocket bounds the route's WebSocket connections. Without it, the
+	// defaults of its fields apply.
+	WebSocket *WebSocket `yaml:"websocket" json:"websocket,omitempty"`
+}
+
+// WebSocket bounds how long an upgraded connection may stay open. A
+// connection past a limit is closed on both sides; the client gets a close
+// frame 1001 (going away) when one can be sent cleanly.
+type WebSocket struct {
+	// IdleTimeout closes a connection that carried no bytes either way for
+	// this long; pings and pongs count as traffic. Default 60s, as NGINX's
+	// proxy_read_timeout and load balancers' idle timeouts; 0 means none.
+	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout,omitempty"`
+	// MaxLifetime closes a connection this long after its upgrade, busy or
+	// not. Default 0: none.
+	MaxLifetime Duration `yaml:"max_lifetime" json:"max_lifetime,omitempty"`
 }
 
 // Match selects requests. Path and PathPrefix exclude each other.

@@ -213,6 +213,13 @@ func (c *Config) validateRoutes(l *problemList) {
 			checkHeaderName(l, p+".units_header", r.UnitsHeader, false)
 		}
 		notNegative(l, p+".max_body_bytes", int64(r.MaxBodyBytes))
+		if ws := r.WebSocket; ws != nil {
+			if r.Aggregate != nil {
+				l.add(p+".websocket", "applies to upstream routes only; aggregate routes do not upgrade connections")
+			}
+			notNegative(l, p+".websocket.idle_timeout", int64(ws.IdleTimeout))
+			notNegative(l, p+".websocket.max_lifetime", int64(ws.MaxLifetime))
+		}
 		if r.Aggregate != nil {
 			c.validateAggregate(l, p+".aggregate", r.Aggregate)
 		}

@@ -293,6 +293,14 @@ func TestValidate(t *testing.T) {
 		{name: "route units header", mutate: func(c *Config) { c.Routes[0].UnitsHeader = "X-Usage-Units" }},
 		{name: "route units header bad", mutate: func(c *Config) { c.Routes[0].UnitsHeader = "X Usage" }, wantPath: "routes[0].units_header", wantMsg: "header name"},
 		{name: "route negative body limit", mutate: func(c *Config) { c.Routes[0].MaxBodyBytes = -1 }, wantPath: "routes[0].max_body_bytes", wantMsg: "not be negative"},
+		{name: "route websocket limits", mutate: func(c *Config) { c.Routes[0].WebSocket = &WebSocket{IdleTimeout: sec(300), MaxLifetime: sec(3600)} }},
+		{name: "route websocket without limits", mutate: func(c *Config) { c.Routes[0].WebSocket = &WebSocket{} }},
+		{name: "route websocket negative idle", mutate: func(c *Config) { c.Routes[0].WebSocket = &WebSocket{IdleTimeout: -1} }, wantPath: "routes[0].websocket.idle_timeout", wantMsg: "not be negative"},
+		{name: "route websocket negative lifetime", mutate: func(c *Config) { c.Routes[0].WebSocket = &WebSocket{MaxLifetime: -1} }, wantPath: "routes[0].websocket.max_lifetime", wantMsg: "not be negative"},
+		{name: "route websocket on aggregate", mutate: func(c *Config) {
+			c.Routes[0] = aggregateRoute()
+			c.Routes[0].WebSocket = &WebSocket{IdleTimeout: sec(30)}
+		}, wantPath: "routes[0].websocket", wantMsg: "upstream routes only"},
 
 		// aggregate
 		{name: "aggregate", mutate: func(c *Config) { c.Routes[0] = aggregateRoute() }},

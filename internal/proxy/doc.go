@@ -56,6 +56,25 @@
 // route's response_headers rules applied, and an upstream X-Request-ID
 // dropped when the server already set one; nothing else is added.
 //
+// WebSocket: the upgrade goes through ReverseProxy's upgrade handling; the
+// hijacked client connection is wrapped (wsConn) so that both directions
+// pass through it without added buffering: it reads frame headers to count
+// data messages each way (RFC 6455 section 5.2; payloads are skipped, not
+// unmasked), stamps the last activity, and enforces the route's websocket
+// limits. A connection idle for idle_timeout, open for max_lifetime, whose
+// route a reload removed, or still open when the server's shutdown grace
+// ends, is closed on both sides; the client first gets a close frame 1001
+// when no write is in progress and the stream is at a frame boundary. The
+// message counts, the connected time and the reason it ended go into
+// Exchange.WebSocket before the handler returns, and into the
+// gantry_websocket_* metrics. WebSockets is the server's registry of open
+// connections, for shutdown and reloads.
+//
+// gRPC: for an HTTP/2 response with content type application/grpc*, the
+// grpc-status trailer is read when the body reaches EOF (or the header of a
+// trailers-only response) and counted in gantry_grpc_responses_total.
+// Other responses pay one comparison.
+//
 // The handler never writes an error body: it returns a *pipeline.HTTPError
 // and package server renders it. Once the upstream's response has started,
 // a failure can only abort the client connection; the handler then returns

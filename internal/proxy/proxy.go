@@ -37,6 +37,9 @@ type Options struct {
 	// Metrics, when set, receives the proxy's own metrics (WebSocket
 	// connections, gRPC statuses).
 	Metrics *telemetry.Metrics
+	// WebSockets, when set, tracks the upgraded connections so the server
+	// can close them on shutdown and when a reload removes their route.
+	WebSockets *WebSockets
 }
 
 // handler is the proxy terminal of one route.
@@ -53,6 +56,16 @@ type handler struct {
 	// retry_non_idempotent opt-in.
 	retries  int
 	retryAny bool
+
+	// route names the route in metrics and the WebSocket registry.
+	route      string
+	wsLimits   wsLimits
+	wsMetrics  *telemetry.WebSocketMetrics
+	websockets *WebSockets
+	// clock is the monotonic clock of WebSocket limits and durations.
+	clock func() time.Duration
+	// grpc counts gRPC statuses; nil without metrics.
+	grpc *telemetry.GRPCMetrics
 }
 
 var _ pipeline.Handler = (*handler)(nil)
@@ -72,11 +85,16 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 	if up == nil {
 		up = &config.Upstream{}
 	}
-	h := &handler{pool: pool, trusted: opts.TrustedProxies, escape: opts.EscapePath, retries: min(max(up.Retries, 0), MaxRetries)}
+	h := &handler{pool: pool, trusted: opts.TrustedProxies, escape: opts.EscapePath, retries: min(max(up.Retries, 0), MaxRetries),
+		websockets: opts.WebSockets, clock: monotonic, wsLimits: wsLimits{idle: config.DefaultWebSocketIdleTimeout.D()}}
 	if h.escape == nil {
 		h.escape = defaultEscape
 	}
 	if rt != nil {
+		h.route = rt.Name
+		if ws := rt.WebSocket; ws != nil {
+			h.wsLimits = wsLimits{idle: max(ws.IdleTimeout.D(), 0), lifetime: max(ws.MaxLifetime.D(), 0)}
+		}
 		h.retryAny = rt.RetryNonIdempotent
 		var err error
 		if h.reqRules, err = compileRules(rt.RequestHeaders, true); err != nil {
@@ -85,6 +103,9 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 		if h.resRules, err = compileRules(rt.ResponseHeaders, false); err != nil {
 			return nil, fmt.Errorf("response_headers: %w", err)
 		}
+	}
+	if m := opts.Metrics; m != nil {
+		h.wsMetrics, h.grpc = m.WebSocket(h.route), m.GRPC(h.route)
 	}
 	trs := opts.Transports
 	if trs == nil {
@@ -218,6 +239,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 			x.BytesIn = int64(len(replay))
 		}
 		x.BytesOut = a.w.bytes
+		if ws := a.w.ws; ws != nil && ws.started() {
+			x.WebSocket = ws.finish()
+			x.BytesIn += ws.inBytes.Load()
+			x.BytesOut += ws.outBytes.Load()
+		}
 		if a.next == nil && h.retryAfterError(a) {
 			a.next = h.nextTarget(a)
 		}
@@ -359,11 +385,27 @@ func (h *handler) modifyResponse(res *http.Response) error {
 		}
 	}
 	a.x.Status = res.StatusCode
-	// A 101's body is the upgraded connection, which ReverseProxy needs as
-	// an io.ReadWriteCloser.
-	if res.StatusCode != http.StatusSwitchingProtocols && res.Body != nil && res.Body != http.NoBody {
+	switch {
+	case res.StatusCode == http.StatusSwitchingProtocols:
+		// The body is the upgraded connection, which ReverseProxy needs
+		// as is; only the client's side gets wrapped, at the hijack.
+		if rwc, ok := res.Body.(io.ReadWriteCloser); ok {
+			a.w.ws = h.newWebSocket(rwc)
+		}
+	case res.Body != nil && res.Body != http.NoBody:
 		a.res.rc = res.Body
 		res.Body = &a.res
+		// gRPC runs over HTTP/2 only; other responses pay one comparison.
+		if res.ProtoMajor == 2 && h.grpc != nil && isGRPC(res.Header) {
+			if st, ok := res.Header["Grpc-Status"]; ok {
+				h.grpc.Observe(st[0])
+			} else {
+				a.res.grpc, a.res.res = h.grpc, res
+			}
+		}
+	case res.ProtoMajor == 2 && h.grpc != nil && isGRPC(res.Header):
+		// A trailers-only response: the status is in the header.
+		h.grpc.Observe(grpcStatus(res.Header))
 	}
 	// The server answers every response with its X-Request-ID; an
 	// upstream that echoes the ID must not make it appear twice.

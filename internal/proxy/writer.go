@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+
+	"github.com/gantry-dev/gantry/internal/telemetry"
 )
 
 // responseWriter counts the body bytes sent to the client and records
@@ -22,6 +24,9 @@ type responseWriter struct {
 	started bool
 	// err is the first error writing to the client.
 	err error
+	// ws, set for an upgrade the upstream accepted, wraps the hijacked
+	// connection.
+	ws *wsConn
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -57,13 +62,24 @@ func (w *responseWriter) FlushError() error {
 // Flush implements http.Flusher.
 func (w *responseWriter) Flush() { _ = w.FlushError() }
 
-// Hijack implements http.Hijacker for protocol upgrades.
+// Hijack implements http.Hijacker for protocol upgrades. ReverseProxy
+// copies the upgraded connection through the returned conn, which accounts
+// for a WebSocket when w.ws is set.
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil {
-		w.started = true
+	if err != nil {
+		return c, brw, err
 	}
-	return c, brw, err
+	w.started = true
+	if w.ws != nil {
+		var br *bufio.Reader
+		if brw != nil {
+			br = brw.Reader
+		}
+		w.ws.start(c, br)
+		c = w.ws
+	}
+	return c, brw, nil
 }
 
 // Unwrap returns the underlying writer for http.ResponseController.
@@ -93,15 +109,28 @@ func (b *requestBody) Close() error { return b.rc.Close() }
 
 // responseBody records the first error reading the upstream's body, to tell
 // an upstream failure from a client failure once the response has started.
+// For a gRPC response it counts the grpc-status trailer at the end of the
+// body, when the transport has filled res.Trailer.
 type responseBody struct {
 	rc  io.ReadCloser
 	err error
+	// grpc and res are set for gRPC responses only.
+	grpc *telemetry.GRPCMetrics
+	res  *http.Response
 }
 
 func (b *responseBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	if err != nil && err != io.EOF && b.err == nil {
-		b.err = err
+	if err != nil {
+		switch {
+		case err == io.EOF:
+			if b.grpc != nil {
+				b.grpc.Observe(grpcStatus(b.res.Trailer))
+				b.grpc = nil
+			}
+		case b.err == nil:
+			b.err = err
+		}
 	}
 	return n, err
 }

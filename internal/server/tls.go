@@ -4,11 +4,76 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/config"
 )
+
+// serveTLS serves HTTP/2 and HTTP/1.1 over TLS on ln. It starts the TLS
+// accept loop and the HTTP/2 server (newH2Server), and returns that server,
+// for Shutdown, and the listener of the HTTP/1.1 connections, which the
+// caller serves through the wire framing guard.
+func serveTLS(ln net.Listener, h http.Handler, tcfg *tls.Config, lim config.Limits, maxHeader int, errLog *log.Logger, logger *slog.Logger) (*http.Server, net.Listener) {
+	tl, h2 := newTLS(ln, h, tcfg, lim, maxHeader, errLog, logger)
+	go tl.run()
+	go h2.Serve(tl.h2)
+	return h2, tl.h1
+}
+
+// newTLS builds what serveTLS starts: the TLS listener, which bounds the
+// first request of HTTP/2 connections, and the HTTP/2 server.
+func newTLS(ln net.Listener, h http.Handler, tcfg *tls.Config, lim config.Limits, maxHeader int, errLog *log.Logger, logger *slog.Logger) (*tlsListener, *http.Server) {
+	tl := newTLSListener(ln, tcfg, lim.ReadHeaderTimeout.D(), logger)
+	tl.firstRequest = tl.timeout
+	h2 := newH2Server(h, lim, maxHeader, errLog, tcfg)
+	h2.ConnState = tl.connState
+	return tl, h2
+}
+
+// newH2Server returns the server of HTTP/2 over TLS, with the limits
+// HTTP/1.1 connections get:
+//   - read_timeout bounds each stream's request body, write_timeout each
+//     stream's response, as for an HTTP/1.1 request;
+//   - idle_timeout closes a connection without open streams;
+//   - read_header_timeout bounds the header reads: a connection that reads
+//     no frame for that long is pinged, and closed when the ping is not
+//     answered within it again. A client trickling a header block in
+//     CONTINUATION frames cannot answer a ping in the middle of it, so a
+//     slowloris is cut after twice read_header_timeout, whatever other
+//     streams keep the connection busy. The first request's header gets a
+//     tighter bound from tlsListener.connState.
+//
+// Go's HTTP/2 server applies none of the HTTP/1.1 header timeouts by
+// itself, and pings only when told to.
+func newH2Server(h http.Handler, lim config.Limits, maxHeader int, errLog *log.Logger, tcfg *tls.Config) *http.Server {
+	hdr := lim.ReadHeaderTimeout.D()
+	if hdr <= 0 {
+		hdr = defaultHeaderTimeout
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: hdr,
+		ReadTimeout:       lim.ReadTimeout.D(),
+		WriteTimeout:      lim.WriteTimeout.D(),
+		IdleTimeout:       lim.IdleTimeout.D(),
+		MaxHeaderBytes:    maxHeader,
+		ErrorLog:          errLog,
+		TLSConfig:         tcfg,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout: hdr,
+			PingTimeout:     hdr,
+		},
+	}
+}
+
+// defaultHeaderTimeout bounds the TLS handshake and header reads when the
+// configuration leaves it 0.
+const defaultHeaderTimeout = 10 * time.Second
 
 // tlsListener terminates TLS itself so that HTTP/1.1 connections can go
 // through the wire framing guard on their plaintext, while HTTP/2
@@ -20,15 +85,31 @@ type tlsListener struct {
 	timeout time.Duration
 	log     *slog.Logger
 	h1, h2  *chanListener
+
+	// firstRequest, when set, bounds the time from the TLS handshake to the
+	// end of the first request header of an HTTP/2 connection, as
+	// read_header_timeout bounds it on HTTP/1.1. pending holds the
+	// deadline of each HTTP/2 connection until its first stream opens.
+	firstRequest time.Duration
+	mu           sync.Mutex
+	pending      map[net.Conn]*firstDeadline
+}
+
+// firstDeadline is when an HTTP/2 connection must have sent its first
+// request header; armed once it is set on the connection.
+type firstDeadline struct {
+	at    time.Time
+	armed bool
 }
 
 func newTLSListener(inner net.Listener, cfg *tls.Config, handshakeTimeout time.Duration, log *slog.Logger) *tlsListener {
 	if handshakeTimeout <= 0 {
-		handshakeTimeout = 10 * time.Second
+		handshakeTimeout = defaultHeaderTimeout
 	}
 	return &tlsListener{
 		inner: inner, cfg: cfg, timeout: handshakeTimeout, log: log,
 		h1: newChanListener(inner.Addr()), h2: newChanListener(inner.Addr()),
+		pending: make(map[net.Conn]*firstDeadline),
 	}
 }
 
@@ -59,12 +140,65 @@ func (l *tlsListener) handshake(c net.Conn) {
 		return
 	}
 	if tc.ConnectionState().NegotiatedProtocol == "h2" {
-		l.h2.push(tc)
+		if l.firstRequest > 0 {
+			l.mu.Lock()
+			l.pending[tc] = &firstDeadline{at: time.Now().Add(l.firstRequest)}
+			l.mu.Unlock()
+		}
+		if !l.h2.push(tc) {
+			l.forget(tc)
+		}
 		return
 	}
 	// Go's server fills Request.TLS from ConnectionState on conns that are
 	// not a *tls.Conn.
 	l.h1.push(tlsStateConn{tc})
+}
+
+// connState is the HTTP/2 server's ConnState hook; it bounds the first
+// request header. net/http clears every deadline before it hands a TLS
+// connection to HTTP/2, so the deadline is set at the first StateActive,
+// which HTTP/2 reports once the client preface has arrived, and cleared at
+// the second, when the first stream opens. A client that connects and sends
+// no request, or trickles its first header, is cut at firstRequest after the
+// handshake, as on HTTP/1.1.
+func (l *tlsListener) connState(c net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateActive:
+		l.mu.Lock()
+		d, ok := l.pending[c]
+		if !ok {
+			l.mu.Unlock()
+			return
+		}
+		arm := !d.armed
+		d.armed = true
+		if !arm {
+			delete(l.pending, c)
+		}
+		l.mu.Unlock()
+		if arm {
+			c.SetReadDeadline(d.at)
+		} else {
+			c.SetReadDeadline(time.Time{})
+		}
+	case http.StateClosed, http.StateHijacked:
+		l.forget(c)
+	}
+}
+
+func (l *tlsListener) forget(c net.Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.pending, c)
+}
+
+// pendingLen returns how many HTTP/2 connections still wait for their
+// first request.
+func (l *tlsListener) pendingLen() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.pending)
 }
 
 // tlsStateConn hides *tls.Conn's type (so the HTTP/1 server does not try
@@ -83,11 +217,15 @@ func newChanListener(addr net.Addr) *chanListener {
 	return &chanListener{addr: addr, ch: make(chan net.Conn), close: make(chan struct{})}
 }
 
-func (l *chanListener) push(c net.Conn) {
+// push hands c to Accept and reports whether it did; a closed listener
+// closes c instead.
+func (l *chanListener) push(c net.Conn) bool {
 	select {
 	case l.ch <- c:
+		return true
 	case <-l.close:
 		c.Close()
+		return false
 	}
 }
 

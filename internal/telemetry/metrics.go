@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,15 +32,21 @@ type Metrics struct {
 	reloadSuccess   prometheus.Gauge
 	generation      prometheus.Gauge
 	accessDropped   prometheus.Counter
+	wsOpen          *prometheus.GaugeVec
+	wsMessages      *prometheus.CounterVec
+	wsClosed        *prometheus.CounterVec
+	grpcResponses   *prometheus.CounterVec
 
 	// inFlight is exported through a GaugeFunc: one atomic add per request
 	// is cheaper than a float gauge's compare-and-swap loop under contention.
 	inFlight atomic.Int64
 
-	mu        sync.Mutex
-	routes    map[string]*RouteMetrics
-	targets   map[targetKey]*TargetMetrics
-	unmatched *RouteMetrics
+	mu         sync.Mutex
+	routes     map[string]*RouteMetrics
+	targets    map[targetKey]*TargetMetrics
+	websockets map[string]*WebSocketMetrics
+	grpc       map[string]*GRPCMetrics
+	unmatched  *RouteMetrics
 }
 
 type targetKey struct{ upstream, target string }
@@ -87,8 +94,26 @@ func NewMetrics() *Metrics {
 			Name: "gantry_access_log_dropped_total",
 			Help: "Access log lines dropped because the writer could not keep up.",
 		}),
-		routes:  make(map[string]*RouteMetrics),
-		targets: make(map[targetKey]*TargetMetrics),
+		wsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gantry_websocket_connections",
+			Help: "WebSocket connections open now, by route.",
+		}, []string{"route"}),
+		wsMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gantry_websocket_messages_total",
+			Help: "WebSocket data messages relayed, by route and direction (in: from the client, out: to it). Control frames are not counted.",
+		}, []string{"route", "direction"}),
+		wsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gantry_websocket_closed_total",
+			Help: "WebSocket connections ended, by route and reason (client_closed, upstream_closed, idle_timeout, max_lifetime, route_removed, shutdown).",
+		}, []string{"route", "reason"}),
+		grpcResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gantry_grpc_responses_total",
+			Help: "gRPC responses relayed from upstreams, by route and the grpc-status they ended with (\"unknown\" when it was missing or not a standard code).",
+		}, []string{"route", "grpc_status"}),
+		routes:     make(map[string]*RouteMetrics),
+		targets:    make(map[targetKey]*TargetMetrics),
+		websockets: make(map[string]*WebSocketMetrics),
+		grpc:       make(map[string]*GRPCMetrics),
 	}
 	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "gantry_requests_in_flight",
@@ -102,6 +127,7 @@ func NewMetrics() *Metrics {
 		m.upstreamHealthy, m.upstreamReqs,
 		m.reloads, m.reloadSuccess, m.generation,
 		m.accessDropped,
+		m.wsOpen, m.wsMessages, m.wsClosed, m.grpcResponses,
 	)
 	// Both results exist from the start so rate() and alerts see a zero.
 	m.reloads.WithLabelValues("success")
@@ -280,4 +306,180 @@ func (m *Metrics) accessLogDropped() {
 	if m != nil {
 		m.accessDropped.Inc()
 	}
+}
+
+// WebSocket close reasons, the values of gantry_websocket_closed_total's
+// reason label.
+const (
+	WSClientClosed   = "client_closed"
+	WSUpstreamClosed = "upstream_closed"
+	WSIdleTimeout    = "idle_timeout"
+	WSMaxLifetime    = "max_lifetime"
+	WSRouteRemoved   = "route_removed"
+	WSShutdown       = "shutdown"
+)
+
+var wsReasons = [...]string{WSClientClosed, WSUpstreamClosed, WSIdleTimeout, WSMaxLifetime, WSRouteRemoved, WSShutdown}
+
+// WebSocketMetrics is the cached handle of one route's WebSocket metrics:
+// gantry_websocket_connections, gantry_websocket_messages_total and
+// gantry_websocket_closed_total. The series appear when the route's first
+// connection opens, so routes that never upgrade add none. Safe for
+// concurrent use; a nil handle records nothing.
+type WebSocketMetrics struct {
+	m     *Metrics
+	route string
+
+	once    sync.Once
+	open    prometheus.Gauge
+	in, out prometheus.Counter
+	closed  [len(wsReasons)]prometheus.Counter
+}
+
+// WebSocket returns the WebSocket handle of the named route, creating it on
+// first use. Call it when a config generation is compiled; like Route, the
+// handle outlives generations.
+func (m *Metrics) WebSocket(route string) *WebSocketMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if wm, ok := m.websockets[route]; ok {
+		return wm
+	}
+	wm := &WebSocketMetrics{m: m, route: route}
+	m.websockets[route] = wm
+	return wm
+}
+
+func (wm *WebSocketMetrics) init() {
+	wm.once.Do(func() {
+		m := wm.m
+		wm.open = m.wsOpen.WithLabelValues(wm.route)
+		wm.in = m.wsMessages.WithLabelValues(wm.route, "in")
+		wm.out = m.wsMessages.WithLabelValues(wm.route, "out")
+		// Every reason exists from the first connection so rate() and
+		// alerts see a zero.
+		for i, r := range wsReasons {
+			wm.closed[i] = m.wsClosed.WithLabelValues(wm.route, r)
+		}
+	})
+}
+
+// Opened counts a connection that has been upgraded.
+func (wm *WebSocketMetrics) Opened() {
+	if wm == nil {
+		return
+	}
+	wm.init()
+	wm.open.Inc()
+}
+
+// Closed counts a connection that ended, for one of the WS* reasons.
+func (wm *WebSocketMetrics) Closed(reason string) {
+	if wm == nil {
+		return
+	}
+	wm.init()
+	wm.open.Dec()
+	for i, r := range wsReasons {
+		if r == reason {
+			wm.closed[i].Inc()
+			return
+		}
+	}
+	wm.m.wsClosed.WithLabelValues(wm.route, reason).Inc()
+}
+
+// MessagesIn counts n data messages from the client. It does not allocate.
+func (wm *WebSocketMetrics) MessagesIn(n int64) {
+	if wm == nil {
+		return
+	}
+	wm.init()
+	wm.in.Add(float64(n))
+}
+
+// MessagesOut counts n data messages to the client. It does not allocate.
+func (wm *WebSocketMetrics) MessagesOut(n int64) {
+	if wm == nil {
+		return
+	}
+	wm.init()
+	wm.out.Add(float64(n))
+}
+
+// GRPCStatusUnknown labels a gRPC response whose grpc-status was missing or
+// not one of the standard codes 0 (OK) to 16 (UNAUTHENTICATED): one label
+// for all of them, so an upstream cannot mint series.
+const GRPCStatusUnknown = "unknown"
+
+const (
+	grpcMaxCode = 16
+	grpcUnknown = grpcMaxCode + 1 // the index of GRPCStatusUnknown
+)
+
+var grpcLabels = func() [grpcUnknown + 1]string {
+	var t [grpcUnknown + 1]string
+	for i := range grpcMaxCode + 1 {
+		t[i] = strconv.Itoa(i)
+	}
+	t[grpcUnknown] = GRPCStatusUnknown
+	return t
+}()
+
+// GRPCMetrics is the cached handle of one route's
+// gantry_grpc_responses_total. Safe for concurrent use; a nil handle records
+// nothing.
+type GRPCMetrics struct {
+	vec    *prometheus.CounterVec
+	route  string
+	status [grpcUnknown + 1]atomic.Pointer[prometheus.Counter]
+}
+
+// GRPC returns the gRPC handle of the named route, creating it on first use.
+// Call it when a config generation is compiled; the handle outlives
+// generations.
+func (m *Metrics) GRPC(route string) *GRPCMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if gm, ok := m.grpc[route]; ok {
+		return gm
+	}
+	gm := &GRPCMetrics{vec: m.grpcResponses, route: route}
+	m.grpc[route] = gm
+	return gm
+}
+
+// Observe counts one gRPC response that ended with status, the value of its
+// grpc-status trailer (or header, for a trailers-only response). A status
+// other than "0" to "16" counts as "unknown". After a status has been seen
+// once it does not allocate.
+func (gm *GRPCMetrics) Observe(status string) {
+	if gm == nil {
+		return
+	}
+	i := grpcIndex(status)
+	c := gm.status[i].Load()
+	if c == nil {
+		nc := gm.vec.WithLabelValues(gm.route, grpcLabels[i])
+		gm.status[i].CompareAndSwap(nil, &nc)
+		c = gm.status[i].Load()
+	}
+	(*c).Inc()
+}
+
+// grpcIndex maps a grpc-status value to its label index.
+func grpcIndex(s string) int {
+	n := 0
+	switch {
+	case len(s) == 1 && s[0] >= '0' && s[0] <= '9':
+		n = int(s[0] - '0')
+	case len(s) == 2 && s[0] == '1' && s[1] >= '0' && s[1] <= '9':
+		n = 10 + int(s[1]-'0')
+	default:
+		return grpcUnknown
+	}
+	if n > grpcMaxCode {
+		return grpcUnknown
+	}
+	return n
 }

@@ -287,3 +287,120 @@ func TestRateLimitedSeriesOnDemand(t *testing.T) {
 		t.Error("a route never rate limited exports gantry_rate_limited_total")
 	}
 }
+
+func TestWebSocketMetrics(t *testing.T) {
+	m := NewMetrics()
+	chat := m.WebSocket("chat")
+	if m.WebSocket("chat") != chat {
+		t.Fatal("WebSocket(chat) returned two handles")
+	}
+	m.WebSocket("users") // compiled, never upgraded
+	got, _ := scrape(t, m)
+	for k := range got {
+		if strings.HasPrefix(k, "gantry_websocket_") {
+			t.Errorf("%s exported before any connection opened", k)
+		}
+	}
+
+	chat.Opened()
+	chat.Opened()
+	chat.Opened()
+	chat.MessagesIn(3)
+	chat.MessagesOut(5)
+	chat.MessagesIn(1)
+	chat.Closed(WSIdleTimeout)
+	chat.Closed(WSClientClosed)
+	chat.Closed("protocol_error") // not a known reason: still counted
+	got, _ = scrape(t, m)
+	tests := []struct{ series, want string }{
+		{`gantry_websocket_connections{route="chat"}`, "0"},
+		{`gantry_websocket_messages_total{direction="in",route="chat"}`, "4"},
+		{`gantry_websocket_messages_total{direction="out",route="chat"}`, "5"},
+		{`gantry_websocket_closed_total{reason="idle_timeout",route="chat"}`, "1"},
+		{`gantry_websocket_closed_total{reason="client_closed",route="chat"}`, "1"},
+		{`gantry_websocket_closed_total{reason="protocol_error",route="chat"}`, "1"},
+		{`gantry_websocket_closed_total{reason="upstream_closed",route="chat"}`, "0"},
+		{`gantry_websocket_closed_total{reason="max_lifetime",route="chat"}`, "0"},
+		{`gantry_websocket_closed_total{reason="route_removed",route="chat"}`, "0"},
+		{`gantry_websocket_closed_total{reason="shutdown",route="chat"}`, "0"},
+	}
+	for _, tt := range tests {
+		if v, ok := got[tt.series]; !ok {
+			t.Errorf("series %s missing", tt.series)
+		} else if v != tt.want {
+			t.Errorf("%s = %s, want %s", tt.series, v, tt.want)
+		}
+	}
+	for k := range got {
+		if strings.HasPrefix(k, "gantry_websocket_") && strings.Contains(k, `route="users"`) {
+			t.Errorf("%s exported for a route without connections", k)
+		}
+	}
+}
+
+func TestGRPCMetrics(t *testing.T) {
+	m := NewMetrics()
+	g := m.GRPC("orders")
+	if m.GRPC("orders") != g {
+		t.Fatal("GRPC(orders) returned two handles")
+	}
+	for _, s := range []string{"0", "0", "5", "14", "16", "17", "99", "-1", "", "05", "1a", "OK", "100"} {
+		g.Observe(s)
+	}
+	got, _ := scrape(t, m)
+	tests := []struct{ series, want string }{
+		{`gantry_grpc_responses_total{grpc_status="0",route="orders"}`, "2"},
+		{`gantry_grpc_responses_total{grpc_status="5",route="orders"}`, "1"},
+		{`gantry_grpc_responses_total{grpc_status="14",route="orders"}`, "1"},
+		{`gantry_grpc_responses_total{grpc_status="16",route="orders"}`, "1"},
+		{`gantry_grpc_responses_total{grpc_status="unknown",route="orders"}`, "8"},
+	}
+	for _, tt := range tests {
+		if v, ok := got[tt.series]; !ok {
+			t.Errorf("series %s missing", tt.series)
+		} else if v != tt.want {
+			t.Errorf("%s = %s, want %s", tt.series, v, tt.want)
+		}
+	}
+	n := 0
+	for k := range got {
+		if strings.HasPrefix(k, "gantry_grpc_responses_total{") {
+			n++
+		}
+	}
+	if n != len(tests) {
+		t.Errorf("%d gantry_grpc_responses_total series, want %d: odd statuses must share one label", n, len(tests))
+	}
+}
+
+func TestStreamHandlesDoNotAllocate(t *testing.T) {
+	m := NewMetrics()
+	ws := m.WebSocket("chat")
+	ws.Opened()
+	g := m.GRPC("orders")
+	tests := []struct {
+		name string
+		fn   func()
+	}{
+		{"WebSocketMetrics.MessagesIn", func() { ws.MessagesIn(2) }},
+		{"WebSocketMetrics.MessagesOut", func() { ws.MessagesOut(1) }},
+		{"WebSocketMetrics.Opened/Closed", func() { ws.Opened(); ws.Closed(WSClientClosed) }},
+		{"GRPCMetrics.Observe", func() { g.Observe("14") }},
+	}
+	for _, tt := range tests {
+		tt.fn() // Warm the caches.
+		if n := testing.AllocsPerRun(200, tt.fn); n != 0 {
+			t.Errorf("%s allocates %v times per call, want 0", tt.name, n)
+		}
+	}
+}
+
+func TestNilStreamHandles(t *testing.T) {
+	var ws *WebSocketMetrics
+	ws.Opened()
+	ws.MessagesIn(1)
+	ws.MessagesOut(1)
+	ws.Closed(WSShutdown)
+	var g *GRPCMetrics
+	g.Observe("0")
+}

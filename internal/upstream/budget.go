@@ -35,7 +35,8 @@ func newRetryBudget(now func() time.Time) *RetryBudget {
 	}
 	b := &RetryBudget{now: now}
 	// A new budget starts with one second of the minimum, so the first
-	// requests after a start or reload can retry.
+	// requests to a new upstream can retry. Reloads keep the budget (see
+	// State), so they cannot hand out this start balance again.
 	b.balance.Store(BudgetMinPerSec * token)
 	b.last.Store(now().UnixNano())
 	return b

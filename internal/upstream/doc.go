@@ -14,8 +14,10 @@
 // Runtime state (active health verdict, passive ejection, in-flight count,
 // peak-EWMA latency) lives in State, keyed by upstream name and target
 // name, which the server keeps for the life of the process: a reload builds
-// new Pools and Targets but they find the same state. State.Retain forgets
-// the targets a reload removed.
+// new Pools and Targets but they find the same state. Each upstream's retry
+// budget lives there too, keyed by upstream name, so a reload during an
+// outage does not hand out a fresh budget. State.Retain forgets the targets
+// and upstreams a reload removed.
 //
 // The balancing algorithms live in package balancer, which sees targets
 // only through its Backend interface; this package builds the balancer

@@ -64,7 +64,7 @@ func NewPool(name string, cfg *config.Upstream, st *State) (*Pool, error) {
 		hashOn:   cfg.HashOn,
 		health:   cfg.HealthCheck,
 		state:    st,
-		budget:   newRetryBudget(nil),
+		budget:   st.budget(name),
 	}
 	if cfg.Passive != nil {
 		ps := *cfg.Passive
@@ -148,8 +148,9 @@ func (p *Pool) Balancer() string { return p.balancer }
 // when it has none.
 func (p *Pool) HealthCheck() *config.HealthCheck { return p.health }
 
-// Budget returns the pool's retry budget, shared by every route of the
-// upstream.
+// Budget returns the upstream's retry budget, shared by every route of the
+// upstream and, through the State, by every generation: a reload neither
+// refills nor resets it.
 func (p *Pool) Budget() *RetryBudget { return p.budget }
 
 // Keys returns the State keys the pool uses: its current targets' and its

@@ -36,12 +36,13 @@ type StateOptions struct {
 // DefaultResolveEvery is how often hostname targets are re-resolved.
 const DefaultResolveEvery = 30 * time.Second
 
-// State is the runtime state of every target of every upstream: health,
-// passive ejection, in-flight count and latency. The server owns one State
-// for the process and hands it to every generation's pools, so that a
-// reload does not reset what is known about a target (Caddy keeps its
-// upstream hosts the same way). Targets a reload removes are forgotten by
-// Retain. Safe for concurrent use.
+// State is the runtime state of every target of every upstream (health,
+// passive ejection, in-flight count and latency) and every upstream's retry
+// budget. The server owns one State for the process and hands it to every
+// generation's pools, so that a reload does not reset what is known about a
+// target (Caddy keeps its upstream hosts the same way) and cannot refill a
+// budget an outage has spent. Targets and upstreams a reload removes are
+// forgotten by Retain. Safe for concurrent use.
 type State struct {
 	metrics      *telemetry.Metrics
 	resolver     Resolver
@@ -49,6 +50,8 @@ type State struct {
 
 	mu sync.Mutex
 	m  map[Key]*TargetState
+	// budgets are the retry budgets, keyed by upstream name.
+	budgets map[string]*RetryBudget
 	// addrs are the last addresses DNS gave for hostname targets, keyed
 	// by the configured target.
 	addrs map[Key][]string
@@ -56,7 +59,7 @@ type State struct {
 
 // NewState returns an empty State.
 func NewState(o StateOptions) *State {
-	s := &State{metrics: o.Metrics, resolver: o.Resolver, resolveEvery: o.ResolveEvery, m: make(map[Key]*TargetState), addrs: make(map[Key][]string)}
+	s := &State{metrics: o.Metrics, resolver: o.Resolver, resolveEvery: o.ResolveEvery, m: make(map[Key]*TargetState), budgets: make(map[string]*RetryBudget), addrs: make(map[Key][]string)}
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
 	}
@@ -78,16 +81,38 @@ func (s *State) target(k Key) *TargetState {
 	return ts
 }
 
+// budget returns the retry budget of upstream name, creating it on first
+// use. Every generation's pool of the upstream gets the same one.
+func (s *State) budget(name string) *RetryBudget {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.budgets[name]; ok {
+		return b
+	}
+	b := newRetryBudget(nil)
+	s.budgets[name] = b
+	return b
+}
+
 // Retain forgets the state of every target not in keep, and removes its
-// gantry_upstream_healthy series. The server calls it when a generation is
-// put in force, with that generation's targets, so that removed targets do
-// not accumulate over reloads. It returns how many were forgotten.
+// gantry_upstream_healthy series; it also drops the retry budget of every
+// upstream none of keep belongs to. The server calls it when a generation
+// is put in force, with that generation's targets, so that removed targets
+// and upstreams do not accumulate over reloads. It returns how many targets
+// were forgotten.
 func (s *State) Retain(keep []Key) int {
 	set := make(map[Key]struct{}, len(keep))
+	ups := make(map[string]struct{})
 	for _, k := range keep {
 		set[k] = struct{}{}
+		ups[k.Upstream] = struct{}{}
 	}
 	s.mu.Lock()
+	for name := range s.budgets {
+		if _, ok := ups[name]; !ok {
+			delete(s.budgets, name)
+		}
+	}
 	var gone []*TargetState
 	for k, ts := range s.m {
 		if _, ok := set[k]; !ok {

@@ -323,6 +323,60 @@ func TestRetryBudgetConcurrent(t *testing.T) {
 	}
 }
 
+// TestRetryBudgetSurvivesReload spends an upstream's budget through one
+// generation's pool and checks that the next generation's pool of the same
+// upstream finds it spent, that other upstreams have their own, and that an
+// upstream a reload removed starts afresh when it comes back.
+func TestRetryBudgetSurvivesReload(t *testing.T) {
+	t.Parallel()
+	st := NewState(StateOptions{})
+	build := func(name string) *Pool {
+		t.Helper()
+		p, err := NewPool(name, &config.Upstream{Targets: []*config.Target{{URL: "http://127.0.0.1:9101", Weight: 1}}}, st)
+		if err != nil {
+			t.Fatalf("NewPool(%q) error: %v", name, err)
+		}
+		return p
+	}
+	spend := func(b *RetryBudget) int {
+		n := 0
+		for b.Withdraw() {
+			n++
+		}
+		return n
+	}
+	gen1 := build("users")
+	if got := spend(gen1.Budget()); got < BudgetMinPerSec {
+		t.Fatalf("a new upstream allows %d retries, want at least %d", got, BudgetMinPerSec)
+	}
+	gen2, orders := build("users"), build("orders")
+	if gen2.Budget() != gen1.Budget() {
+		t.Fatal("a reload gave the upstream a new retry budget")
+	}
+	if gen2.Budget().Withdraw() {
+		t.Error("the reloaded pool retries on a budget the previous generation spent")
+	}
+	if orders.Budget() == gen2.Budget() {
+		t.Fatal("two upstreams share one retry budget")
+	}
+	if !orders.Budget().Withdraw() {
+		t.Error("another upstream's budget was spent too")
+	}
+
+	// A reload that removes users drops its budget; orders keeps its own.
+	st.Retain(orders.Keys())
+	if again := build("orders"); again.Budget() != orders.Budget() {
+		t.Error("Retain dropped the budget of an upstream it was told to keep")
+	}
+	back := build("users")
+	if back.Budget() == gen1.Budget() {
+		t.Fatal("an upstream removed and added again kept its old budget")
+	}
+	if !back.Budget().Withdraw() {
+		t.Error("an upstream added again cannot retry")
+	}
+}
+
 // fakeResolver answers from a map the test changes.
 type fakeResolver struct {
 	mu    sync.Mutex

@@ -66,6 +66,8 @@ func newGRPCUpstream(t *testing.T) *grpcUpstream {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /pkg.Service/Unary", u.unary)
 	mux.HandleFunc("POST /pkg.Service/Stream", u.stream)
+	mux.HandleFunc("POST /pkg.Service/Missing", u.missing)
+	mux.HandleFunc("POST /pkg.Service/Unavailable", u.unavailable)
 	u.srv = httptest.NewUnstartedServer(mux)
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
@@ -102,6 +104,29 @@ func (u *grpcUpstream) unary(w http.ResponseWriter, r *http.Request) {
 	w.Write(grpcFrame("echo:" + msg))
 	w.Header().Set("Grpc-Status", "0")
 	w.Header().Set("Grpc-Message", "fine")
+}
+
+// missing answers NOT_FOUND (5) in the trailer, after a header and no
+// message, as gRPC servers do for a failed call that started streaming.
+func (u *grpcUpstream) missing(w http.ResponseWriter, r *http.Request) {
+	if _, ok := u.begin(w, r); !ok {
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	w.(http.Flusher).Flush()
+	w.Header().Set("Grpc-Status", "5")
+	w.Header().Set("Grpc-Message", "no such order")
+}
+
+// unavailable answers UNAVAILABLE (14) trailers-only: the status in the
+// header, no body.
+func (u *grpcUpstream) unavailable(w http.ResponseWriter, r *http.Request) {
+	if _, ok := u.begin(w, r); !ok {
+		return
+	}
+	w.Header().Del("Trailer")
+	w.Header().Set("Grpc-Status", "14")
+	w.WriteHeader(http.StatusOK)
 }
 
 func (u *grpcUpstream) stream(w http.ResponseWriter, r *http.Request) {
@@ -272,5 +297,44 @@ func TestGRPCServerStreaming(t *testing.T) {
 	}
 	if n := u.h1.Load(); n != 0 {
 		t.Fatalf("%d requests reached the upstream over HTTP/1", n)
+	}
+}
+
+// TestGRPCStatusMetric makes calls that end with different gRPC statuses,
+// in the trailer or trailers-only: each shows in
+// gantry_grpc_responses_total under its route and status.
+func TestGRPCStatusMetric(t *testing.T) {
+	u := newGRPCUpstream(t)
+	g := grpcGateway(t, u)
+	c := h2cClient(t)
+	calls := []struct {
+		method, status string
+		trailer        bool
+	}{
+		{"Unary", "0", true},
+		{"Missing", "5", true},
+		{"Missing", "5", true},
+		{"Unavailable", "14", false},
+	}
+	for _, call := range calls {
+		resp, err := c.Do(grpcRequest(t, g.URL+"/pkg.Service/"+call.method, "x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		got := resp.Header.Get("Grpc-Status")
+		if call.trailer {
+			got = resp.Trailer.Get("Grpc-Status")
+		}
+		if resp.StatusCode != http.StatusOK || got != call.status {
+			t.Fatalf("%s: HTTP %d, grpc-status %q; want 200, %s", call.method, resp.StatusCode, got, call.status)
+		}
+	}
+	for status, want := range map[string]float64{"0": 1, "5": 2, "14": 1} {
+		name := fmt.Sprintf(`gantry_grpc_responses_total{grpc_status=%q,route="grpc"}`, status)
+		if got := metric(t, g, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
 	}
 }
