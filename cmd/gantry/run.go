@@ -18,6 +18,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/server"
 	"github.com/gantry-dev/gantry/internal/telemetry"
+	metering "github.com/gantry-dev/gantry/internal/usage"
 )
 
 // runFlags are shared by run and demo.
@@ -94,7 +95,20 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 	}
 	defer st.Close()
 
-	gw, err := server.New(server.Options{ConfigPath: f.config, Config: cfg, Logger: logger, AccessLog: access, Metrics: metrics, Store: st})
+	meter, err := metering.New(metering.Options{
+		Ledger:        st,
+		FlushInterval: cfg.Usage.FlushInterval.D(),
+		Retention:     cfg.Usage.Retention.D(),
+		Versions:      metering.ConfigVersions(cfg),
+		Logger:        logger,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "gantry: usage: %v\n", err)
+		return exitConfig
+	}
+	meter.Start()
+
+	gw, err := server.New(server.Options{ConfigPath: f.config, Config: cfg, Logger: logger, AccessLog: access, Metrics: metrics, Store: st, Meter: meter})
 	if err != nil {
 		fmt.Fprintf(stderr, "gantry: invalid configuration %s:\n%v\n", f.config, err)
 		return exitConfig
@@ -152,6 +166,14 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		logger.Warn("shutdown grace ran out; remaining connections closed", "error", err)
 	}
 	admSrv.Shutdown(sctx)
+	// Usage is flushed after the last request finished, with time of its
+	// own: a grace period that ran out must not cost counts.
+	fctx, fcancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer fcancel()
+	if err := meter.Close(fctx); err != nil {
+		logger.Error("usage not fully flushed", "error", err, "pending", meter.Pending())
+		status = exitConfig
+	}
 	logger.Info("gantry stopped")
 	return status
 }

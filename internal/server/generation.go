@@ -20,6 +20,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/upstream"
 	"github.com/gantry-dev/gantry/internal/upstream/health"
+	"github.com/gantry-dev/gantry/internal/usage"
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
@@ -166,7 +167,7 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 			maxBody = int64(rc.MaxBodyBytes)
 		}
 		return &routeHandler{
-			chain:   pipeline.Chain(term, mws...),
+			chain:   pipeline.Chain(admit(term), mws...),
 			maxBody: maxBody,
 			cors:    policy,
 			metrics: s.metrics.Route(rc.Name),
@@ -209,11 +210,31 @@ func (s *Server) swap(g *generation) {
 	// do not accumulate state. Before start: from then on the DNS
 	// refreshers add and drop addresses themselves.
 	s.state.Retain(g.keys())
+	names := make([]string, len(g.cfg.Routes))
+	for i, rc := range g.cfg.Routes {
+		names[i] = rc.Name
+	}
+	s.websockets.Retain(names)
 	if s.auth != nil {
 		s.auth.retain(g.auth)
 	}
 	g.start(s.log)
 	s.metrics.SetGeneration(g.id)
+	if s.meter != nil {
+		s.meter.SetVersions(usage.ConfigVersions(g.cfg))
+	}
+}
+
+// admit marks a request that passed every gate of its route
+// (authentication, limits, quota): from here on it counts against quotas
+// and may be billed.
+func admit(next pipeline.Handler) pipeline.Handler {
+	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if x := pipeline.ExchangeOf(r); x != nil {
+			x.Admitted = true
+		}
+		return next.ServeHTTP(w, r)
+	})
 }
 
 // terminal builds what ends a route's chain: the proxy to its upstream, or
@@ -239,5 +260,6 @@ func (s *Server) terminal(cfg *config.Config, rc *config.Route, rt *router.Route
 		EscapePath:     wire.EscapePath,
 		Logger:         s.log,
 		Metrics:        s.metrics,
+		WebSockets:     s.websockets,
 	})
 }

@@ -94,6 +94,10 @@ func (s *Server) finish(w *responseWriter, r *http.Request, x *pipeline.Exchange
 	started := w.wroteHeader
 	if err != nil {
 		writeError(w, x, err)
+		if e, ok := err.(*pipeline.HTTPError); ok && e.Code == pipeline.CodeBodyTooLarge {
+			// Refused by the gateway while the body streamed: never billed.
+			x.Admitted = false
+		}
 	}
 	if x.Status == 0 {
 		x.Status = w.status

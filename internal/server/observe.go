@@ -6,13 +6,19 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/telemetry"
+	"github.com/gantry-dev/gantry/internal/usage"
 )
 
-// observe records a finished request in metrics and the access log.
+// observe records a finished request in metrics, usage and the access log.
 func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *routeHandler) {
-	d := time.Since(x.Start)
+	now := time.Now()
+	d := now.Sub(x.Start)
 	if rh != nil {
 		rh.metrics.Observe(r.Method, x.Status, d)
+		if s.meter != nil {
+			rec := usage.FromExchange(x, now)
+			s.meter.Record(&rec)
+		}
 	} else {
 		s.metrics.Unmatched(r.Method, x.Status, d)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/upstream"
+	"github.com/gantry-dev/gantry/internal/usage"
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
@@ -37,6 +38,8 @@ type Options struct {
 	Metrics *telemetry.Metrics
 	// Store holds consumers and API keys; routes with api_key auth need it.
 	Store store.Store
+	// Meter, when set, counts every request that reached a route.
+	Meter *usage.Meter
 }
 
 // Server is the gateway: the client listener, the current generation of
@@ -50,12 +53,16 @@ type Server struct {
 	static     staticConfig
 	trusted    []netip.Prefix
 	transports *proxy.Transports
+	// websockets tracks upgraded connections, which http.Server's
+	// Shutdown does not know about.
+	websockets *proxy.WebSockets
 	// state is the runtime state of every upstream target; it outlives
 	// generations.
 	state *upstream.State
 	// store and auth serve authentication; dry marks a validation-only
 	// server that must not do I/O.
 	store  store.Store
+	meter  *usage.Meter
 	auth   *authRegistry
 	dry    bool
 	cancel context.CancelFunc
@@ -110,9 +117,11 @@ func New(o Options) (*Server, error) {
 		static:     staticConfig{server: o.Config.Server, admin: o.Config.Admin},
 		trusted:    trusted,
 		transports: proxy.NewTransports(),
+		websockets: proxy.NewWebSockets(),
 		state:      upstream.NewState(upstream.StateOptions{Metrics: o.Metrics}),
 		ids:        newIDSource(),
 		store:      o.Store,
+		meter:      o.Meter,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -184,19 +193,11 @@ func (s *Server) Listen() error {
 			MinVersion:   tls.VersionTLS12,
 			NextProtos:   []string{"h2", "http/1.1"},
 		}
-		h2 := &http.Server{
-			Handler:           s,
-			ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
-			IdleTimeout:       lim.IdleTimeout.D(),
-			MaxHeaderBytes:    maxHeader,
-			ErrorLog:          errLog,
-			TLSConfig:         tcfg,
-		}
+		h2, h1ln := serveTLS(ln, s, tcfg, lim, maxHeader, errLog, s.log)
+		s.mu.Lock()
 		s.h2Srv = h2
-		tl := newTLSListener(ln, tcfg, lim.ReadHeaderTimeout.D(), s.log)
-		go tl.run()
-		go h2.Serve(tl.h2)
-		go s.serveListener(h1, wire.NewListener(tl.h1))
+		s.mu.Unlock()
+		go s.serveListener(h1, wire.NewListener(h1ln))
 		return nil
 	}
 	go s.serveListener(h1, wire.NewListener(ln))
@@ -236,6 +237,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// With TLS the servers accept from channels fed by our own accept
 		// loop, so closing theirs leaves the socket open: close it here.
 		ln.Close()
+	}
+	if n := s.websockets.Shutdown(ctx); n > 0 {
+		s.log.Info("websocket connections closed at the end of the shutdown grace", "count", n)
 	}
 	if g := s.gen.Load(); g != nil {
 		g.retire()
