@@ -95,7 +95,15 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 	}
 	defer st.Close()
 
+	ectx, ecancel := context.WithCancel(context.Background())
+	defer ecancel()
+	exp, onFinal, err := startExport(ectx, cfg, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "gantry: %v\n", err)
+		return exitConfig
+	}
 	meter, err := metering.New(metering.Options{
+		OnFinal:       onFinal,
 		Ledger:        st,
 		FlushInterval: cfg.Usage.FlushInterval.D(),
 		Retention:     cfg.Usage.Retention.D(),
@@ -173,6 +181,13 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 	if err := meter.Close(fctx); err != nil {
 		logger.Error("usage not fully flushed", "error", err, "pending", meter.Pending())
 		status = exitConfig
+	}
+	if exp != nil {
+		// What cannot be delivered now stays spooled for the next start.
+		ecancel()
+		xctx, xcancel := context.WithTimeout(context.Background(), 3*time.Second)
+		exp.Close(xctx)
+		xcancel()
 	}
 	logger.Info("gantry stopped")
 	return status

@@ -114,8 +114,15 @@ func (c *Config) backendDefaults() {
 	setDuration(c, &k.BatchWindow, "counters.batch_window", DefaultBatchWindow)
 	setString(c, &k.KeyPrefix, "counters.key_prefix", "gantry")
 	setDuration(c, &c.Usage.FlushInterval, "usage.flush_interval", DefaultFlushInterval)
-	if e := c.Usage.Export; e != nil && e.BatchSize == 0 && !c.has("usage.export.batch_size") {
-		e.BatchSize = DefaultExportBatchSize
+	if e := c.Usage.Export; e != nil {
+		if e.BatchSize == 0 && !c.has("usage.export.batch_size") {
+			e.BatchSize = DefaultExportBatchSize
+		}
+		setString(c, &e.SpoolDir, "usage.export.spool_dir", "./data/export-spool")
+		if e.SpoolMaxBytes == 0 {
+			e.SpoolMaxBytes = 1 << 30
+		}
+		setDuration(c, &e.Timeout, "usage.export.timeout", Duration(10*time.Second))
 	}
 }
 

@@ -33,6 +33,7 @@ func (c *Config) Redacted() *Config {
 	cp.Counters.RedisURL = redactURL(cp.Counters.RedisURL)
 	if e := cp.Usage.Export; e != nil {
 		e.URL = redactURL(e.URL)
+		redact(&e.Token)
 	}
 	return cp
 }

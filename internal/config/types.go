@@ -120,6 +120,16 @@ type UsageExport struct {
 	URL string `yaml:"url" json:"url,omitempty"`
 	// BatchSize is the most events sent in one request. Default 500.
 	BatchSize int `yaml:"batch_size" json:"batch_size,omitempty"`
+	// SpoolDir holds events not yet delivered, relative to the config
+	// file. Default "./data/export-spool".
+	SpoolDir string `yaml:"spool_dir" json:"spool_dir,omitempty"`
+	// SpoolMaxBytes caps the spool; beyond it the oldest events are
+	// dropped (and counted). Default 1GiB.
+	SpoolMaxBytes Size `yaml:"spool_max_bytes" json:"spool_max_bytes,omitempty"`
+	// Timeout bounds one delivery request. Default 10s.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// Token, when set, is sent as "Authorization: Bearer <token>".
+	Token string `yaml:"token" json:"token,omitempty"`
 }
 
 // Auth configures credential sources.

@@ -144,6 +144,8 @@ func (c *Config) validateBackends(l *problemList) {
 		if e.BatchSize < 1 {
 			l.add("usage.export.batch_size", "want at least 1, got %d", e.BatchSize)
 		}
+		notNegative(l, "usage.export.timeout", int64(e.Timeout))
+		notNegative(l, "usage.export.spool_max_bytes", int64(e.SpoolMaxBytes))
 	}
 }
 

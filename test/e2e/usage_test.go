@@ -246,3 +246,67 @@ func TestUsageTwoNodes(t *testing.T) {
 		t.Fatalf("two nodes: %d requests, want 30", sum.Requests)
 	}
 }
+
+// TestUsageExport: usage reaches an OpenMeter-style receiver as CloudEvents
+// even when the receiver was down when the gateway stopped: the events wait
+// in the spool and the next start delivers them, each id once.
+func TestUsageExport(t *testing.T) {
+	var mu sync.Mutex
+	up := false
+	seen := map[string]int{}
+	var requests float64
+	recv := testkit.Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !up {
+			w.WriteHeader(503)
+			return
+		}
+		var evs []struct {
+			ID      string         `json:"id"`
+			Subject string         `json:"subject"`
+			Data    map[string]any `json:"data"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&evs); err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		for _, e := range evs {
+			seen[e.ID]++
+			if seen[e.ID] == 1 && e.Subject == "acme" {
+				requests += e.Data["requests"].(float64)
+			}
+		}
+		w.WriteHeader(204)
+	}))
+	storage := fmt.Sprintf("storage: {driver: sqlite, dsn: %q}\n", filepath.Join(t.TempDir(), "gantry.db"))
+	cfg := strings.Replace(meteredConfig(storage, meteredUpstream(t)), "usage: {flush_interval: 100ms}",
+		fmt.Sprintf("usage: {flush_interval: 100ms, export: {url: %q, spool_dir: %q}}", recv.URL+"/api/v1/events", filepath.Join(t.TempDir(), "spool")), 1)
+	g := testkit.Start(t, cfg)
+	for range 25 {
+		if s := get(t, g.URL+"/api/ok", "X-API-Key: acme-key-0123456789").Status; s != 200 {
+			t.Fatalf("status %d", s)
+		}
+	}
+	g.Signal(syscall.SIGTERM)
+	if code := g.Wait(15 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	testkit.StartFile(t, g.ConfigPath)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		got := requests
+		mu.Unlock()
+		if got == 25 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("receiver counted %v requests, want 25", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

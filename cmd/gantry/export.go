@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/config"
+	metering "github.com/gantry-dev/gantry/internal/usage"
+	"github.com/gantry-dev/gantry/internal/usage/export"
+)
+
+// startExport starts streaming final usage buckets to usage.export.url,
+// when set. It returns the meter's OnFinal hook and the exporter (nil
+// without export); Run stops with ctx.
+func startExport(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*export.Exporter, func([]metering.Bucket), error) {
+	x := cfg.Usage.Export
+	if x == nil {
+		return nil, nil, nil
+	}
+	dir := x.SpoolDir
+	if !filepath.IsAbs(dir) && cfg.File != "" {
+		dir = filepath.Join(filepath.Dir(cfg.File), dir)
+	}
+	exp, err := export.New(export.Options{
+		URL:           x.URL,
+		BatchSize:     x.BatchSize,
+		SpoolDir:      dir,
+		MaxSpoolBytes: int64(x.SpoolMaxBytes),
+		Timeout:       x.Timeout.D(),
+		Token:         x.Token,
+		Logger:        logger,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("usage.export: %w", err)
+	}
+	go exp.Run(ctx)
+	onFinal := func(bs []metering.Bucket) {
+		evs := make([]export.Event, len(bs))
+		for i := range bs {
+			b := &bs[i]
+			evs[i] = export.NewEvent(export.Bucket{
+				ID: b.ID(), Node: b.NodeID, Consumer: b.Consumer, Route: b.Route, Version: b.Version,
+				Start: b.Bucket, End: b.Bucket.Add(time.Minute),
+				Requests: b.Requests, Admitted: b.Admitted, Billable: b.Billable, Units: b.Units,
+				Errors: b.Errors, BytesIn: b.BytesIn, BytesOut: b.BytesOut,
+				WSMessagesIn: b.WSMessagesIn, WSMessagesOut: b.WSMessagesOut,
+				WSSeconds: float64(b.WSMillis) / 1000,
+			})
+		}
+		if err := exp.Enqueue(evs); err != nil {
+			logger.Error("usage export: spooling final buckets", "error", err, "buckets", len(evs))
+		}
+	}
+	return exp, onFinal, nil
+}
