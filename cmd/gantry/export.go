@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/telemetry"
 	metering "github.com/gantry-dev/gantry/internal/usage"
 	"github.com/gantry-dev/gantry/internal/usage/export"
 )
@@ -15,7 +16,7 @@ import (
 // startExport starts streaming final usage buckets to usage.export.url,
 // when set. It returns the meter's OnFinal hook and the exporter (nil
 // without export); Run stops with ctx.
-func startExport(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*export.Exporter, func([]metering.Bucket), error) {
+func startExport(ctx context.Context, cfg *config.Config, logger *slog.Logger, m *telemetry.Backends) (*export.Exporter, func([]metering.Bucket), error) {
 	x := cfg.Usage.Export
 	if x == nil {
 		return nil, nil, nil
@@ -32,6 +33,10 @@ func startExport(ctx context.Context, cfg *config.Config, logger *slog.Logger) (
 		Timeout:       x.Timeout.D(),
 		Token:         x.Token,
 		Logger:        logger,
+		OnSent:        func(n int) { m.Exported("sent", n) },
+		OnDropped:     func(n int) { m.Exported("dropped", n) },
+		OnRejected:    func(n int) { m.Exported("rejected", n) },
+		OnFailed:      func(error) { m.ExportFailed() },
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("usage.export: %w", err)

@@ -97,7 +97,7 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 
 	ectx, ecancel := context.WithCancel(context.Background())
 	defer ecancel()
-	exp, onFinal, err := startExport(ectx, cfg, logger)
+	exp, onFinal, err := startExport(ectx, cfg, logger, metrics.Backends())
 	if err != nil {
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
 		return exitConfig
@@ -109,12 +109,15 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		Retention:     cfg.Usage.Retention.D(),
 		Versions:      metering.ConfigVersions(cfg),
 		Logger:        logger,
+		OnFlush:       func(ok bool, _ int, _ error) { metrics.Backends().UsageFlushed(ok) },
+		OnDrop:        metrics.Backends().UsageDropped,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "gantry: usage: %v\n", err)
 		return exitConfig
 	}
 	meter.Start()
+	metrics.Backends().UsagePending(func() float64 { return float64(meter.Pending()) })
 
 	gw, err := server.New(server.Options{ConfigPath: f.config, Config: cfg, Logger: logger, AccessLog: access, Metrics: metrics, Store: st, Meter: meter})
 	if err != nil {

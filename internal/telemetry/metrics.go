@@ -41,6 +41,9 @@ type Metrics struct {
 	// is cheaper than a float gauge's compare-and-swap loop under contention.
 	inFlight atomic.Int64
 
+	backendsOnce sync.Once
+	backends     *Backends
+
 	mu         sync.Mutex
 	routes     map[string]*RouteMetrics
 	targets    map[targetKey]*TargetMetrics
