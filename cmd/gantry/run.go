@@ -95,6 +95,12 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 	}
 	defer st.Close()
 
+	ctr, err := openCounters(cfg, st, logger, metrics.Backends())
+	if err != nil {
+		fmt.Fprintf(stderr, "gantry: %v\n", err)
+		return exitConfig
+	}
+
 	ectx, ecancel := context.WithCancel(context.Background())
 	defer ecancel()
 	exp, onFinal, err := startExport(ectx, cfg, logger, metrics.Backends())
@@ -119,7 +125,7 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 	meter.Start()
 	metrics.Backends().UsagePending(func() float64 { return float64(meter.Pending()) })
 
-	gw, err := server.New(server.Options{ConfigPath: f.config, Config: cfg, Logger: logger, AccessLog: access, Metrics: metrics, Store: st, Meter: meter})
+	gw, err := server.New(server.Options{ConfigPath: f.config, Config: cfg, Logger: logger, AccessLog: access, Metrics: metrics, Store: st, Meter: meter, Counter: ctr})
 	if err != nil {
 		fmt.Fprintf(stderr, "gantry: invalid configuration %s:\n%v\n", f.config, err)
 		return exitConfig
@@ -135,7 +141,7 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		return exitConfig
 	}
 	admSrv := &http.Server{
-		Handler:           admin.Handler(admin.Options{Gateway: gw, Token: cfg.Admin.Token, Metrics: metrics.Handler(), Store: st, Logger: logger}),
+		Handler:           admin.Handler(admin.Options{Gateway: gw, Token: cfg.Admin.Token, Metrics: metrics.Handler(), Store: st, Logger: logger, Counters: ctr}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -185,6 +191,7 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		logger.Error("usage not fully flushed", "error", err, "pending", meter.Pending())
 		status = exitConfig
 	}
+	closeCounters(fctx, ctr, st, logger)
 	if exp != nil {
 		// What cannot be delivered now stays spooled for the next start.
 		ecancel()

@@ -30,11 +30,13 @@ type Options struct {
 	// Plans returns the running config's plans, whose pricing invoices
 	// use; nil means the Gateway's current config.
 	Plans func() map[string]*config.Plan
+	// Counters, when set, must answer Ping for /readyz.
+	Counters interface{ Ping(context.Context) error }
 }
 
 // Handler returns the admin API handler.
 func Handler(o Options) http.Handler {
-	a := &api{gw: o.Gateway, store: o.Store, log: o.Logger, plans: o.Plans}
+	a := &api{gw: o.Gateway, store: o.Store, log: o.Logger, plans: o.Plans, counters: o.Counters}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -76,6 +78,7 @@ type api struct {
 	store    store.Store
 	log      *slog.Logger
 	plans    func() map[string]*config.Plan
+	counters interface{ Ping(context.Context) error }
 	tokenSum []byte
 }
 
@@ -102,6 +105,14 @@ func (a *api) ready(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		if err := a.store.Ping(ctx); err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "storage unreachable"})
+			return
+		}
+	}
+	if a.counters != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := a.counters.Ping(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "counters unreachable"})
 			return
 		}
 	}

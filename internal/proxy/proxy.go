@@ -412,6 +412,12 @@ func (h *handler) modifyResponse(res *http.Response) error {
 	if _, ok := a.w.Header()["X-Request-Id"]; ok {
 		delete(res.Header, "X-Request-Id")
 	}
+	// Likewise the gateway's own rate-limit headers win over the upstream's.
+	if _, ok := a.w.Header()["Ratelimit-Limit"]; ok {
+		delete(res.Header, "Ratelimit-Limit")
+		delete(res.Header, "Ratelimit-Remaining")
+		delete(res.Header, "Ratelimit-Reset")
+	}
 	h.resRules.apply(res.Header)
 	return nil
 }

@@ -11,10 +11,12 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/aggregate"
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/counter"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/plugins/auth"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/jwt"
 	"github.com/gantry-dev/gantry/internal/plugins/cors"
+	"github.com/gantry-dev/gantry/internal/plugins/ratelimit"
 	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/router"
 	"github.com/gantry-dev/gantry/internal/telemetry"
@@ -80,21 +82,13 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	return h.chain.ServeHTTP(w, r)
 }
 
-// unsupported lists route features that parse but are not built yet; a
-// route using one is refused rather than silently served without it.
-func unsupported(rc *config.Route) []string {
-	var out []string
-	if rc.RateLimit != nil {
-		out = append(out, "rate_limit")
-	}
-	return out
-}
-
 // Compile builds a generation from cfg without serving it; it is what
 // `gantry validate` and every reload run. All problems are returned at once.
 func Compile(cfg *config.Config) error {
 	// A throwaway State: validating must not touch the running targets.
-	s := &Server{transports: proxy.NewTransports(), metrics: telemetry.NewMetrics(), state: upstream.NewState(upstream.StateOptions{}), dry: true}
+	s := &Server{transports: proxy.NewTransports(), metrics: telemetry.NewMetrics(), state: upstream.NewState(upstream.StateOptions{}), dry: true,
+		counter: counter.NewMemory(counter.MemoryOptions{})}
+	defer s.counter.Close()
 	g, err := s.compile(cfg)
 	if err == nil {
 		g.retire()
@@ -134,9 +128,6 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 
 	set := &authSet{jwts: map[string]*jwt.Provider{}}
 	build := func(rc *config.Route, rt *router.Route) (pipeline.Handler, error) {
-		if feats := unsupported(rc); len(feats) > 0 {
-			return nil, fmt.Errorf("%v: not supported yet by this version of Gantry", feats)
-		}
 		term, err := s.terminal(cfg, rc, rt, pools, trusted)
 		if err != nil {
 			return nil, err
@@ -154,6 +145,15 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 				}
 			}
 			mws = append(mws, auth.New(auth.Config{Methods: methods, AllowGroups: rc.AllowGroups, Strip: strip}))
+		}
+		if rc.RateLimit != nil || (len(rc.Auth) > 0 && planLimits(cfg)) {
+			rl := ratelimit.Config{Counter: s.counter, Route: rc.Name, Limit: rc.RateLimit, Plans: cfg.Plans,
+				OnLimited: s.metrics.Route(rc.Name).RateLimited}
+			mw, err := ratelimit.New(rl)
+			if err != nil {
+				return nil, err
+			}
+			mws = append(mws, mw)
 		}
 		var policy *cors.Policy
 		if rc.CORS != nil {
@@ -223,6 +223,17 @@ func (s *Server) swap(g *generation) {
 	if s.meter != nil {
 		s.meter.SetVersions(usage.ConfigVersions(g.cfg))
 	}
+}
+
+// planLimits reports whether any plan has a rate limit or a quota, which
+// routes with authentication then apply to their consumers.
+func planLimits(cfg *config.Config) bool {
+	for _, p := range cfg.Plans {
+		if p != nil && (p.RateLimit != nil || p.Quota != nil) {
+			return true
+		}
+	}
+	return false
 }
 
 // admit marks a request that passed every gate of its route

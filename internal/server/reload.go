@@ -76,6 +76,16 @@ func (s *Server) staticChanges(cfg *config.Config) []string {
 	if !reflect.DeepEqual(cfg.Admin, s.static.admin) {
 		out = append(out, "admin")
 	}
+	if !reflect.DeepEqual(cfg.Storage, s.static.storage) {
+		out = append(out, "storage")
+	}
+	if !reflect.DeepEqual(cfg.Counters, s.static.counters) {
+		out = append(out, "counters")
+	}
+	// usage.retention is read by the meter at start too.
+	if !reflect.DeepEqual(cfg.Usage, s.static.usage) {
+		out = append(out, "usage")
+	}
 	return out
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/counter"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
 	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -40,6 +41,9 @@ type Options struct {
 	Store store.Store
 	// Meter, when set, counts every request that reached a route.
 	Meter *usage.Meter
+	// Counter holds rate-limit and quota counters; nil gives a private
+	// in-memory one.
+	Counter counter.Counter
 }
 
 // Server is the gateway: the client listener, the current generation of
@@ -61,12 +65,14 @@ type Server struct {
 	state *upstream.State
 	// store and auth serve authentication; dry marks a validation-only
 	// server that must not do I/O.
-	store  store.Store
-	meter  *usage.Meter
-	auth   *authRegistry
-	dry    bool
-	cancel context.CancelFunc
-	ids    *idSource
+	store store.Store
+	meter *usage.Meter
+	// counter decides rate limits and quotas for every generation.
+	counter counter.Counter
+	auth    *authRegistry
+	dry     bool
+	cancel  context.CancelFunc
+	ids     *idSource
 
 	gen atomic.Pointer[generation]
 
@@ -83,8 +89,11 @@ type Server struct {
 
 // staticConfig is the part of the configuration that only a restart changes.
 type staticConfig struct {
-	server config.Server
-	admin  config.Admin
+	server   config.Server
+	admin    config.Admin
+	storage  config.Storage
+	counters config.Counters
+	usage    config.Usage
 }
 
 type reloadStatus struct {
@@ -114,7 +123,8 @@ func New(o Options) (*Server, error) {
 		access:     o.AccessLog,
 		metrics:    o.Metrics,
 		configPath: o.ConfigPath,
-		static:     staticConfig{server: o.Config.Server, admin: o.Config.Admin},
+		static: staticConfig{server: o.Config.Server, admin: o.Config.Admin,
+			storage: o.Config.Storage, counters: o.Config.Counters, usage: o.Config.Usage},
 		trusted:    trusted,
 		transports: proxy.NewTransports(),
 		websockets: proxy.NewWebSockets(),
@@ -122,6 +132,10 @@ func New(o Options) (*Server, error) {
 		ids:        newIDSource(),
 		store:      o.Store,
 		meter:      o.Meter,
+		counter:    o.Counter,
+	}
+	if s.counter == nil {
+		s.counter = counter.NewMemory(counter.MemoryOptions{})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel

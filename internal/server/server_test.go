@@ -388,45 +388,6 @@ func TestWriteErrorAfterResponseStarted(t *testing.T) {
 	}
 }
 
-func TestCompileRefusesUnsupportedFeatures(t *testing.T) {
-	t.Parallel()
-	const up = "http://127.0.0.1:9"
-	tests := []struct {
-		name    string
-		route   string
-		feature string
-	}{
-		{
-			name: "rate limit",
-			route: `  - name: orders
-    match: {path_prefix: /orders}
-    upstream: app
-    rate_limit: {requests: 5, per: 10s, key: ip}
-`,
-			feature: "rate_limit",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := parseConfig(t, gatewayConfig(up, tt.route))
-			err := Compile(cfg)
-			if err == nil {
-				t.Fatalf("Compile accepted a route using %s", tt.feature)
-			}
-			if msg := err.Error(); !strings.Contains(msg, "not supported yet") || !strings.Contains(msg, tt.feature) || !strings.Contains(msg, "routes") {
-				t.Fatalf("Compile error %q does not name the route and the unsupported %s", msg, tt.feature)
-			}
-			if _, err := New(Options{Config: cfg}); err == nil {
-				t.Fatal("New served a config Compile refuses")
-			}
-		})
-	}
-	if err := Compile(parseConfig(t, gatewayConfig(up, catchAll))); err != nil {
-		t.Fatalf("Compile of a plain route: %v", err)
-	}
-}
-
 // serveOnce sends one request through s and returns the response.
 func serveOnce(t *testing.T, s *Server, method, target string) *http.Response {
 	t.Helper()

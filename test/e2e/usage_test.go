@@ -16,7 +16,7 @@ import (
 )
 
 // meteredUpstream answers by path: /ok 200, /fail 500, /missing 404, and
-// /units 200 reporting 1500 units.
+// /units/... 200 reporting 1500 units.
 func meteredUpstream(t *testing.T) string {
 	srv := testkit.Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -25,7 +25,7 @@ func meteredUpstream(t *testing.T) string {
 			w.WriteHeader(500)
 		case strings.HasSuffix(r.URL.Path, "/missing"):
 			w.WriteHeader(404)
-		case strings.HasSuffix(r.URL.Path, "/units"):
+		case strings.HasPrefix(r.URL.Path, "/units"):
 			w.Header().Set("X-Usage-Units", "1500")
 		}
 		fmt.Fprint(w, `{"ok":true}`)

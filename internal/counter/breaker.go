@@ -1,0 +1,118 @@
+package counter
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// breaker keeps a dead Redis from costing requests any time. The first
+// failure opens it; while open, decisions answer the fallback at once,
+// without network I/O, and one background probe pings Redis with growing
+// pauses until it answers, which closes the breaker again. It logs once per
+// change of state, never per request.
+type breaker struct {
+	open atomic.Bool
+
+	ping     func(context.Context) error
+	timeout  time.Duration // of one probe
+	min, max time.Duration // probe pauses
+	log      *slog.Logger
+	mode     FailureMode
+	onState  func(up bool)
+	onError  func()
+
+	mu     sync.Mutex
+	closed bool
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newBreaker(ping func(context.Context) error, o *RedisOptions) *breaker {
+	b := &breaker{
+		ping:    ping,
+		timeout: o.DialTimeout + o.Timeout,
+		min:     o.ProbeMin,
+		max:     o.ProbeMax,
+		log:     o.Logger,
+		mode:    o.OnFailure,
+		onState: o.OnStateChange,
+		onError: o.OnError,
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	return b
+}
+
+// up reports whether decisions may use Redis.
+func (b *breaker) up() bool { return !b.open.Load() }
+
+// fail records a failed Redis call and opens the breaker.
+func (b *breaker) fail(err error) {
+	if b.onError != nil {
+		b.onError()
+	}
+	if !b.open.CompareAndSwap(false, true) {
+		return
+	}
+	mode := "allow"
+	if b.mode == FailDeny {
+		mode = "deny"
+	}
+	b.log.Warn("counters: redis unreachable; answering on_failure until it is back", "on_failure", mode, "error", err)
+	if b.onState != nil {
+		b.onState(false)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.wg.Add(1)
+	go b.probe()
+}
+
+// probe pings until Redis answers, pausing min, 2·min, ... up to max.
+func (b *breaker) probe() {
+	defer b.wg.Done()
+	pause := b.min
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
+		err := b.ping(ctx)
+		cancel()
+		if err == nil {
+			b.open.Store(false)
+			b.log.Info("counters: redis reachable again; shared limiting resumes")
+			if b.onState != nil {
+				b.onState(true)
+			}
+			return
+		}
+		if b.ctx.Err() != nil {
+			return
+		}
+		if b.onError != nil {
+			b.onError()
+		}
+		pause = min(2*pause, b.max)
+		t.Reset(pause)
+	}
+}
+
+// close stops the probe.
+func (b *breaker) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.cancel()
+	b.wg.Wait()
+}
