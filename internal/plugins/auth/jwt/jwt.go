@@ -60,6 +60,8 @@ type Provider struct {
 	forward       []forwardClaim
 	log           *slog.Logger
 	now           func() time.Time
+	leeway        time.Duration
+	cache         *tokenCache
 
 	// JWKS source; jwksURL is "" for a secret or a key file.
 	jwksURL      string
@@ -106,6 +108,8 @@ func New(ctx context.Context, c *config.JWT, res Resolver, opts Options) (*Provi
 		now:           opts.Now,
 		minRefresh:    orDefault(opts.minRefresh, minRefresh),
 		minRetry:      orDefault(opts.minRetry, minRetry),
+		leeway:        c.Leeway.D(),
+		cache:         newTokenCache(),
 	}
 	if p.consumerClaim == "" {
 		p.consumerClaim = "sub"
@@ -256,6 +260,11 @@ func (p *Provider) Authenticate(r *http.Request) (cons *pipeline.Consumer, fwd [
 	if err != nil {
 		return nil, nil, false, err
 	}
+	now := p.now()
+	keys := p.keys.Load()
+	if v := p.cache.get(tok, keys, now); v != nil {
+		return p.resolve(v.sub), v.fwd, true, nil
+	}
 	ctx := r.Context()
 	claims := jwtv5.MapClaims{}
 	t, err := p.parser.ParseWithClaims(tok, claims, func(t *jwtv5.Token) (any, error) {
@@ -264,7 +273,18 @@ func (p *Provider) Authenticate(r *http.Request) (cons *pipeline.Consumer, fwd [
 	if err != nil {
 		return nil, nil, false, p.classify(t, err)
 	}
-	return p.consumer(claims), p.forwarded(claims), true, nil
+	v := &verified{keys: keys, sub: p.subject(claims), fwd: p.forwarded(claims), until: now.Add(tokenCacheTTL)}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		if end := exp.Add(p.leeway); end.Before(v.until) {
+			v.until = end
+		}
+	}
+	if keys == p.keys.Load() {
+		// Keys that arrived during this verification (a refetch for an
+		// unknown kid) are cached under the next lookup's set.
+		p.cache.put(tok, v)
+	}
+	return p.resolve(v.sub), v.fwd, true, nil
 }
 
 // keyFor picks the verification key for a token whose alg is already known
@@ -354,16 +374,21 @@ func (p *Provider) classify(t *jwtv5.Token, err error) error {
 	return errClaims
 }
 
-// consumer maps the consumer claim through the resolver. A string or a
-// number names a consumer; anything else leaves the caller anonymous.
-func (p *Provider) consumer(claims jwtv5.MapClaims) *pipeline.Consumer {
-	var sub string
+// subject returns the consumer claim: a string or a number names a
+// consumer; anything else leaves the caller anonymous ("").
+func (p *Provider) subject(claims jwtv5.MapClaims) string {
 	switch v := claims[p.consumerClaim].(type) {
 	case string:
-		sub = v
+		return v
 	case json.Number:
-		sub = v.String()
+		return v.String()
 	}
+	return ""
+}
+
+// resolve maps a subject through the resolver; unknown subjects are
+// anonymous consumers.
+func (p *Provider) resolve(sub string) *pipeline.Consumer {
 	if sub != "" && p.res != nil {
 		if c, found := p.res.BySubject(p.name, sub); found && c != nil {
 			return c
