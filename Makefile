@@ -1,7 +1,7 @@
 # Gantry's everyday commands. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: build test test-short bench fuzz demo clean
+.PHONY: build test test-short bench bench-go bench-profile fuzz demo clean
 
 build:
 	$(GO) build -o bin/gantry ./cmd/gantry
@@ -12,7 +12,18 @@ test:
 test-short:
 	$(GO) test -short ./...
 
+# The suite against NGINX: installs nginx and wrk if missing, runs every
+# scenario on loopback and writes docs/benchmarks.md. QUICK=1 for a
+# one-minute smoke run.
 bench:
+	BENCH_COMMAND="$(if $(filter 1,$(QUICK)),QUICK=1 )make bench" bench/run
+
+# CPU, allocation and mutex profiles of the plain proxy path under load.
+bench-profile:
+	bench/run -profile bin/profile
+
+# The Go micro-benchmarks of every package.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # Each fuzz target for 20s.

@@ -16,7 +16,7 @@ import (
 const (
 	cacheShards   = 16
 	cacheShardMax = 256
-	tokenCacheTTL      = 5 * time.Minute
+	tokenCacheTTL = 5 * time.Minute
 )
 
 type tokenCache struct {
