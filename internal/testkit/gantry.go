@@ -116,7 +116,9 @@ func StartFile(t testing.TB, path string, env ...string) *Gantry {
 	t.Helper()
 	g := &Gantry{t: t, ConfigPath: path, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	g.Cmd = exec.Command(Binary(t), "run", "--config", path)
-	g.Cmd.Env = append(os.Environ(), env...)
+	// Race-built binaries sleep 1 s at exit unless told not to.
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	g.Cmd.Env = append(append(os.Environ(), "GORACE="+gorace), env...)
 	g.Cmd.Stdout = g.stdout
 	pr, pw := io.Pipe()
 	g.Cmd.Stderr = io.MultiWriter(g.stderr, pw)
