@@ -61,7 +61,14 @@ type Exchange struct {
 	WebSocket *WebSocketStats
 	// Partial names optional aggregate calls that were left out.
 	Partial []string
+
+	// params is storage for Params, so most routes' parameters need no
+	// allocation of their own.
+	params [4]Param
 }
+
+// ParamBuf returns empty storage for the request's path parameters.
+func (x *Exchange) ParamBuf() []Param { return x.params[:0] }
 
 // WebSocketStats describes a finished WebSocket connection.
 type WebSocketStats struct {

@@ -136,8 +136,15 @@ func (m *matcher) pick(cands []*Route) *Route {
 // configuration order decides.
 //
 // Match does not allocate for a static or prefix route and allocates only
-// the Params slice for a pattern route. It is safe for concurrent use.
+// the Params slice for a pattern route (MatchBuf avoids even that). It is
+// safe for concurrent use.
 func (t *Table) Match(r *http.Request, host, path string) Result {
+	return t.MatchBuf(r, host, path, nil)
+}
+
+// MatchBuf is Match with the caller's storage for Params: when buf has the
+// capacity, Params is buf[:n] and Match allocates nothing.
+func (t *Table) MatchBuf(r *http.Request, host, path string, buf []pipeline.Param) Result {
 	m := matcher{r: r}
 	if r != nil {
 		m.method = r.Method
@@ -155,7 +162,11 @@ func (t *Table) Match(r *http.Request, host, path string) Result {
 	if rt := t.lookup(&m, host, res.Path); rt != nil {
 		res.Route = rt
 		if rt.Pattern != nil && len(rt.Pattern.names) > 0 {
-			res.Params = make([]pipeline.Param, len(rt.Pattern.names))
+			if n := len(rt.Pattern.names); cap(buf) >= n {
+				res.Params = buf[:n]
+			} else {
+				res.Params = make([]pipeline.Param, n)
+			}
 			rt.Pattern.match(res.Path, res.Params)
 		}
 		return res

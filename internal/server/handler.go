@@ -54,7 +54,7 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 			return nil, err
 		}
 	}
-	res := g.table.Match(r, host, path)
+	res := g.table.MatchBuf(r, host, path, x.ParamBuf())
 	switch res.Status {
 	case http.StatusNotFound:
 		if encodedSlash {
