@@ -14,7 +14,7 @@ test-short:
 
 # The suite against NGINX: installs nginx and wrk if missing, runs every
 # scenario on loopback and writes docs/benchmarks.md. QUICK=1 for a
-# one-minute smoke run.
+# smoke run of a minute or two.
 bench:
 	BENCH_COMMAND="$(if $(filter 1,$(QUICK)),QUICK=1 )make bench" bench/run
 

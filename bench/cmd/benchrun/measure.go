@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry/bench"
+	"github.com/gantry-dev/gantry/bench/fixedrate"
+)
+
+// bench is the whole run: start, check, warm up, interleaved rounds,
+// fixed-rate rounds, the router benchmark, then the report.
+func (h *harness) bench(ctx context.Context) error {
+	h.machine = readMachine(h.o)
+	logf("machine: %s; load average %s", h.machine.summary(), h.machine.loadStart)
+	if h.machine.busy() {
+		logf("warning: the machine is busy (load average %s on %d CPUs); results will be noisy", h.machine.loadStart, h.machine.cpus)
+	}
+	script := h.path("report.lua")
+	if err := os.WriteFile(script, []byte(bench.WrkScript), 0o644); err != nil {
+		return err
+	}
+
+	all := scenarios()
+	var want map[string]bool
+	if h.o.only != "" {
+		want = map[string]bool{}
+		for k := range strings.SplitSeq(h.o.only, ",") {
+			want[strings.TrimSpace(k)] = true
+		}
+	}
+	var list []*scenario
+	for _, s := range all {
+		if want == nil || want[s.key] || s.required {
+			list = append(list, s)
+		}
+	}
+
+	if err := h.startUpstream(); err != nil {
+		return err
+	}
+	up := h.upstream.pid()
+	for _, s := range list {
+		var err error
+		switch s.kind {
+		case kindDirect:
+			s.url = "http://" + h.upstreamAddr + s.path
+			s.pids = func() []int { return nil }
+			s.rssOf = func() []int { return []int{up} }
+		case kindNginx:
+			err = h.startNginx(s)
+		case kindGoProxy:
+			err = h.startGoProxy(s)
+		case kindGantry:
+			err = h.startGantry(s)
+		}
+		if err == nil && s.skip == "" {
+			err = check(ctx, s)
+		}
+		if err != nil || s.skip != "" {
+			if err != nil {
+				s.skip = "failed: " + firstLines(err.Error(), 2)
+			}
+			if s.required {
+				return fmt.Errorf("%s: %s", s.title, s.skip)
+			}
+			logf("%-42s skipped (%s)", s.title, s.skip)
+			continue
+		}
+		logf("%-42s ready at %s", s.title, s.url)
+	}
+	active := activeOf(list)
+
+	for _, s := range active {
+		if _, err := h.wrk(s, h.o.warmup).run(ctx); err != nil {
+			if s.required || ctx.Err() != nil {
+				return fmt.Errorf("warm-up of %s: %w", s.title, err)
+			}
+			s.skip = "failed in the warm-up: " + firstLines(err.Error(), 2)
+			logf("%-42s %s", s.title, s.skip)
+		}
+	}
+	active = activeOf(active)
+	for r := range h.o.rounds {
+		for _, s := range rotate(active, r) {
+			if s.skip != "" {
+				continue
+			}
+			m, err := h.saturate(ctx, s, up)
+			if err != nil {
+				if s.required || ctx.Err() != nil {
+					return fmt.Errorf("%s, round %d: %w", s.title, r+1, err)
+				}
+				// One broken scenario must not cost the others' results.
+				s.skip = fmt.Sprintf("failed in round %d: %s", r+1, firstLines(err.Error(), 2))
+				logf("%-42s %s", s.title, s.skip)
+				continue
+			}
+			s.runs = append(s.runs, m)
+			logf("round %d/%d  %-42s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  CPU %6.1f µs/req  errors %d",
+				r+1, h.o.rounds, s.title, m.wrk.rps(), float64(m.wrk.P50US)/1000, float64(m.wrk.P99US)/1000,
+				m.proxyCPU/float64(max(m.wrk.Requests, 1))*1e6, m.wrk.errors())
+		}
+	}
+	active = activeOf(active)
+	for _, s := range active {
+		if s.rss, _ = rssBytes(s.rssOf()); s.rss == 0 {
+			logf("%s: could not read RSS", s.title)
+		}
+		if s.kind == kindNginx {
+			s.masterRSS, _ = rssBytes([]int{s.proc.pid()})
+		}
+	}
+
+	var fixed []*scenario
+	for _, s := range active {
+		if s.fixedRate {
+			fixed = append(fixed, s)
+		}
+	}
+	for r := range h.o.rounds {
+		for _, s := range rotate(fixed, r) {
+			if err := h.fixedRate(ctx, s); err != nil {
+				return fmt.Errorf("fixed rate, %s, round %d: %w", s.title, r+1, err)
+			}
+		}
+	}
+
+	var gb *goBench
+	if h.o.goBench {
+		var err error
+		if gb, err = runGoBench(ctx, h.o.root); err != nil {
+			logf("router benchmark: %v", err)
+		}
+	}
+	h.machine.loadEnd = loadAverage()
+
+	rep := report{opts: h.o, machine: h.machine, scenarios: list, goBench: gb, date: time.Now().UTC()}
+	md := rep.markdown()
+	fmt.Println(md)
+	if h.o.doc != "" {
+		doc := h.o.doc
+		if !filepath.IsAbs(doc) {
+			doc = filepath.Join(h.o.root, doc)
+		}
+		if err := writeDoc(doc, md); err != nil {
+			return err
+		}
+		logf("results written into %s", doc)
+	}
+	if n := rep.totalErrors(); n > 0 {
+		logf("warning: %d errors across the runs", n)
+	}
+	return nil
+}
+
+func activeOf(list []*scenario) []*scenario {
+	var out []*scenario
+	for _, s := range list {
+		if s.skip == "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (h *harness) wrk(s *scenario, d time.Duration) wrkRun {
+	return wrkRun{bin: h.o.wrk, script: h.path("report.lua"), threads: 1, conns: h.o.conns, duration: d, url: s.url, headers: s.header}
+}
+
+// saturate runs wrk once against s and charges the CPU its proxy and the
+// upstream spent meanwhile.
+func (h *harness) saturate(ctx context.Context, s *scenario, upstream int) (measure, error) {
+	pids := s.pids()
+	p0, err := cpuTicks(pids)
+	if err != nil {
+		return measure{}, err
+	}
+	u0, err := cpuTicks([]int{upstream})
+	if err != nil {
+		return measure{}, err
+	}
+	res, err := h.wrk(s, h.o.duration).run(ctx)
+	if err != nil {
+		return measure{}, err
+	}
+	p1, err := cpuTicks(pids)
+	if err != nil {
+		return measure{}, fmt.Errorf("proxy exited during the run: %w", err)
+	}
+	u1, err := cpuTicks([]int{upstream})
+	if err != nil {
+		return measure{}, err
+	}
+	return measure{wrk: res, proxyCPU: float64(p1-p0) / h.hz, upstreamCPU: float64(u1-u0) / h.hz}, nil
+}
+
+// fixedRate runs one open-loop round against s and pools its latencies.
+func (h *harness) fixedRate(ctx context.Context, s *scenario) error {
+	pids := s.pids()
+	p0, err := cpuTicks(pids)
+	if err != nil {
+		return err
+	}
+	hdr := http.Header{}
+	for _, hv := range s.header {
+		k, v, _ := strings.Cut(hv, ":")
+		hdr.Set(k, strings.TrimSpace(v))
+	}
+	res, err := fixedrate.Run(ctx, fixedrate.Options{URL: s.url, Header: hdr, Rate: h.o.rate, Duration: h.o.rateDuration, Conns: h.o.conns})
+	if err != nil {
+		return err
+	}
+	p1, err := cpuTicks(pids)
+	if err != nil {
+		return err
+	}
+	f := &s.fixed
+	f.latencies = append(f.latencies, res.Latencies...)
+	f.sent += res.Sent
+	f.ok += res.OK
+	f.errs += res.Errors
+	f.proxyCPU += float64(p1-p0) / h.hz
+	f.maxLate = max(f.maxLate, res.MaxLate)
+	f.rounds++
+	logf("fixed %4.0f/s  %-42s p50 %6.3f ms  p99 %6.3f ms  errors %d  generator late by up to %v",
+		h.o.rate, s.title, ms(res.Percentile(0.5)), ms(res.Percentile(0.99)), res.Errors, res.MaxLate.Round(time.Microsecond))
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

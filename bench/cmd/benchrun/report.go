@@ -1,0 +1,300 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry/bench/fixedrate"
+)
+
+// The generated block of docs/benchmarks.md sits between these markers;
+// a rerun replaces it and leaves the rest of the file alone.
+const (
+	markerBegin = "<!-- bench:results:begin (written by bench/run; edits inside are overwritten) -->"
+	markerEnd   = "<!-- bench:results:end -->"
+)
+
+type report struct {
+	opts      options
+	machine   machine
+	scenarios []*scenario
+	goBench   *goBench
+	date      time.Time
+}
+
+func (r *report) find(key string) *scenario {
+	for _, s := range r.scenarios {
+		if s.key == key && s.skip == "" && len(s.runs) > 0 {
+			return s
+		}
+	}
+	return nil
+}
+
+func (r *report) skipped(key string) string {
+	for _, s := range r.scenarios {
+		if s.key == key && s.skip != "" {
+			return s.skip
+		}
+	}
+	return "not run"
+}
+
+func (r *report) totalErrors() int64 {
+	var n int64
+	for _, s := range r.scenarios {
+		n += s.errors() + int64(s.fixed.errs)
+	}
+	return n
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	o := r.opts
+	mode := "full"
+	if o.quick {
+		mode = "QUICK (smoke test; short runs, noisy)"
+	}
+	fmt.Fprintf(&b, "%s\n## Latest results\n\n", markerBegin)
+	fmt.Fprintf(&b, "- Date: %s; mode: %s.\n", r.date.Format("2006-01-02 15:04 UTC"), mode)
+	fmt.Fprintf(&b, "- Machine: %s; load average %s before, %s after.\n", r.machine.summary(), r.machine.loadStart, r.machine.loadEnd)
+	rev := ""
+	if o.rev != "" {
+		rev = " at " + o.rev
+	}
+	fmt.Fprintf(&b, "- Software: %s%s, built with %s; %s; %s.\n", r.machine.gantryVersion, rev, r.machine.goVersion, r.machine.nginxVersion, r.machine.wrkVersion)
+	fmt.Fprintf(&b, "- Command: `%s`\n", o.command)
+	fmt.Fprintf(&b, "- Load: `wrk -t1 -c%d -d%s` per run after a %s warm-up, %d interleaved rounds (order rotated each round); access logs %s.\n\n",
+		o.conns, o.duration, o.warmup, o.rounds, accessLogWords(o.accessLog))
+
+	b.WriteString("### Saturation\n\n")
+	b.WriteString("req/s, p50 and p99 are medians over the rounds (range of req/s in brackets); CPU per request is the proxy's utime+stime over all rounds divided by all requests; RSS is read after the last round.\n\n")
+	b.WriteString("| scenario | req/s | vs NGINX | p50 ms | p99 ms | proxy CPU µs/req | upstream CPU µs/req | RSS MiB | errors |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	nginx := r.find("nginx")
+	for _, s := range r.scenarios {
+		if s.skip != "" || len(s.runs) == 0 {
+			reason := s.skip
+			if reason == "" {
+				reason = "not run"
+			}
+			fmt.Fprintf(&b, "| %s | skipped (%s) | | | | | | | |\n", s.title, mdEscape(reason))
+			continue
+		}
+		lo, hi := minMax(s.rpsAll())
+		vs := "—"
+		if nginx != nil && nginx.rps() > 0 {
+			vs = fmt.Sprintf("%.2f×", s.rps()/nginx.rps())
+		}
+		cpu := fmt.Sprintf("%.1f", s.cpuPerRequest())
+		rss := fmt.Sprintf("%.1f", mib(s.rss))
+		if s.kind == kindDirect {
+			cpu = "—"
+			rss += " (upstream)"
+		}
+		if s.kind == kindNginx {
+			rss += fmt.Sprintf(" (workers; master %.1f)", mib(s.masterRSS))
+		}
+		fmt.Fprintf(&b, "| %s | %s [%s–%s] | %s | %.2f | %.2f | %s | %.1f | %s | %d |\n",
+			s.title, thousands(s.rps()), thousands(lo), thousands(hi), vs, ms(s.p50()), ms(s.p99()),
+			cpu, s.upstreamCPUPerRequest(), rss, s.errors())
+	}
+
+	direct := r.find("direct")
+	if direct != nil && direct.fixed.rounds > 0 {
+		fmt.Fprintf(&b, "\n### Fixed rate: %s req/s\n\n", thousands(o.rate))
+		fmt.Fprintf(&b, "Open loop, %d keep-alive connections, %s × %d rounds per target; each latency runs from the request's due time (no coordinated omission), percentiles over all rounds' requests.\n\n", o.conns, o.rateDuration, o.rounds)
+		b.WriteString("| target | p50 ms | p99 ms | added p50 ms | added p99 ms | proxy CPU µs/req | requests | errors |\n")
+		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		d50, d99 := fixedP(direct, 0.5), fixedP(direct, 0.99)
+		for _, s := range r.scenarios {
+			if s.skip != "" || !s.fixedRate || s.fixed.rounds == 0 {
+				continue
+			}
+			p50, p99 := fixedP(s, 0.5), fixedP(s, 0.99)
+			add50, add99, cpu := "—", "—", "—"
+			if s != direct {
+				add50, add99 = fmt.Sprintf("%.3f", ms(p50-d50)), fmt.Sprintf("%.3f", ms(p99-d99))
+				cpu = fmt.Sprintf("%.1f", s.fixed.proxyCPU/float64(max(s.fixed.ok, 1))*1e6)
+			}
+			fmt.Fprintf(&b, "| %s | %.3f | %.3f | %s | %s | %s | %s | %d |\n", s.title, ms(p50), ms(p99), add50, add99, cpu, thousands(float64(s.fixed.sent)), s.fixed.errs)
+		}
+		var late time.Duration
+		for _, s := range r.scenarios {
+			late = max(late, s.fixed.maxLate)
+		}
+		fmt.Fprintf(&b, "\nThe generator sent every request at most %v after its due time (that wait is inside the latencies above).\n", late.Round(time.Microsecond))
+	}
+
+	if r.goBench != nil {
+		b.WriteString("\n### Router: 10,000 routes\n\n")
+		fmt.Fprintf(&b, "`go test -bench '%s' -benchmem ./internal/router`\n\n", goBenchPattern)
+		b.WriteString("| case | ns/op | allocs/op |\n|---|---:|---:|\n")
+		for _, c := range r.goBench.cases {
+			fmt.Fprintf(&b, "| %s | %.1f | %d |\n", c.name, c.nsPerOp, c.allocs)
+		}
+	}
+
+	b.WriteString("\n### Targets (issue 8)\n\n| target | measured | met |\n|---|---|---|\n")
+	for _, t := range r.targets() {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", t.name, mdEscape(t.measured), t.verdict())
+	}
+	b.WriteString(markerEnd + "\n")
+	return b.String()
+}
+
+// target is one line of the issue's performance budget.
+type target struct {
+	name, measured string
+	met            bool
+	known          bool // false: could not be measured in this run
+}
+
+func (t target) verdict() string {
+	switch {
+	case !t.known:
+		return "not measured"
+	case t.met:
+		return "yes"
+	}
+	return "**no**"
+}
+
+func (r *report) targets() []target {
+	var out []target
+	plain, nginx, direct := r.find("plain"), r.find("nginx"), r.find("direct")
+	if plain != nil {
+		c := plain.cpuPerRequest()
+		out = append(out, target{name: "plain proxy CPU ≤ 40 µs/req", measured: fmt.Sprintf("%.1f µs", c), met: c <= 40, known: true})
+	} else {
+		out = append(out, target{name: "plain proxy CPU ≤ 40 µs/req", measured: "plain not measured"})
+	}
+	if plain != nil && nginx != nil && nginx.rps() > 0 {
+		x := plain.rps() / nginx.rps()
+		out = append(out, target{name: "plain req/s ≥ 0.55× NGINX (same run)", measured: fmt.Sprintf("%.2f× (%s vs %s)", x, thousands(plain.rps()), thousands(nginx.rps())), met: x >= 0.55, known: true})
+	} else {
+		out = append(out, target{name: "plain req/s ≥ 0.55× NGINX (same run)", measured: "not measured"})
+	}
+
+	policy := target{name: "auth + rate limit + metering ≤ 1.25× plain CPU/req"}
+	if p := r.find("policy"); p != nil && plain != nil {
+		x := p.cpuPerRequest() / plain.cpuPerRequest()
+		policy.measured = fmt.Sprintf("%+.0f%% (%.1f vs %.1f µs)", (x-1)*100, p.cpuPerRequest(), plain.cpuPerRequest())
+		policy.met, policy.known = x <= 1.25, true
+	} else {
+		policy.measured = "skipped: " + r.skipped("policy")
+	}
+	if a := r.find("auth"); a != nil && plain != nil {
+		policy.measured += fmt.Sprintf("; API key alone: %+.0f%% (%.1f µs)", (a.cpuPerRequest()/plain.cpuPerRequest()-1)*100, a.cpuPerRequest())
+	}
+	out = append(out, policy)
+
+	if plain != nil && direct != nil && plain.fixed.rounds > 0 && direct.fixed.rounds > 0 {
+		a50 := fixedP(plain, 0.5) - fixedP(direct, 0.5)
+		a99 := fixedP(plain, 0.99) - fixedP(direct, 0.99)
+		rate := thousands(r.opts.rate)
+		out = append(out,
+			target{name: "added p50 at " + rate + " req/s ≤ 0.6 ms", measured: fmt.Sprintf("%.3f ms", ms(a50)), met: a50 <= 600*time.Microsecond, known: true},
+			target{name: "added p99 at " + rate + " req/s ≤ 1.2 ms", measured: fmt.Sprintf("%.3f ms", ms(a99)), met: a99 <= 1200*time.Microsecond, known: true})
+	} else {
+		out = append(out, target{name: "added p50/p99 at a fixed rate ≤ 0.6/1.2 ms", measured: "not measured"})
+	}
+
+	if plain != nil && plain.rss > 0 {
+		m := mib(plain.rss)
+		out = append(out, target{name: "RSS after the saturation run ≤ 40 MiB", measured: fmt.Sprintf("%.1f MiB (gantry plain)", m), met: m <= 40, known: true})
+	} else {
+		out = append(out, target{name: "RSS after the saturation run ≤ 40 MiB", measured: "not measured"})
+	}
+
+	if r.goBench != nil {
+		ns, allocs := r.goBench.worst()
+		out = append(out, target{name: "10,000 routes: Match < 300 ns, 0 allocs", measured: fmt.Sprintf("worst case %.0f ns, %d allocs/op", ns, allocs), met: ns < 300 && allocs == 0, known: true})
+	} else {
+		out = append(out, target{name: "10,000 routes: Match < 300 ns, 0 allocs", measured: "not measured"})
+	}
+
+	n := r.totalErrors()
+	out = append(out, target{name: "zero errors in every run", measured: fmt.Sprintf("%d errors", n), met: n == 0, known: true})
+	return out
+}
+
+func fixedP(s *scenario, q float64) time.Duration {
+	return fixedrate.Percentile(s.fixed.latencies, q)
+}
+
+// writeDoc puts block (which carries the markers) into the file at path:
+// in place of the previous block, else at the end; a missing file is
+// created.
+func writeDoc(path, block string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return os.WriteFile(path, []byte(replaceBlock(string(old), block)), 0o644)
+}
+
+func replaceBlock(doc, block string) string {
+	if doc == "" {
+		return "# Benchmarks\n\n" + block
+	}
+	i := strings.Index(doc, markerBegin)
+	j := strings.Index(doc, markerEnd)
+	if i < 0 || j < i {
+		if !strings.HasSuffix(doc, "\n") {
+			doc += "\n"
+		}
+		return doc + "\n" + block
+	}
+	rest := doc[j+len(markerEnd):]
+	rest = strings.TrimPrefix(rest, "\n")
+	return doc[:i] + block + rest
+}
+
+func accessLogWords(mode string) string {
+	switch mode {
+	case "null":
+		return "on for both proxies, formatted and written to /dev/null"
+	case "file":
+		return "on for both proxies, written to files"
+	}
+	return "off for both proxies"
+}
+
+func minMax(v []float64) (lo, hi float64) {
+	for i, x := range v {
+		if i == 0 || x < lo {
+			lo = x
+		}
+		if i == 0 || x > hi {
+			hi = x
+		}
+	}
+	return lo, hi
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// thousands formats v rounded, with commas: 42,517.
+func thousands(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"slices"
+	"time"
+
+	"github.com/gantry-dev/gantry/bench"
+)
+
+// kind is what a scenario puts between wrk and the upstream.
+type kind int
+
+const (
+	kindDirect kind = iota // nothing: the upstream's own limit
+	kindNginx
+	kindGoProxy // the standard library's reverse proxy, for reference
+	kindGantry
+)
+
+// routesN is the size of the many-routes scenario's table.
+const routesN = 10000
+
+// scenario is one line of the results table.
+type scenario struct {
+	key, title string
+	kind       kind
+	// config is the embedded gateway config (configs/NAME.yaml); routes
+	// marks the generated many-routes config instead.
+	config string
+	routes bool
+	path   string
+	header []string // "Name: value"
+	// required scenarios stop the run when they cannot be measured; the
+	// others are reported as skipped.
+	required bool
+	// fixedRate scenarios are also measured at a fixed request rate.
+	fixedRate bool
+	// aggregate answers merge these call names instead of the upstream body.
+	aggregate []string
+	// expectHeader must be on the answer: proof that a policy is applied,
+	// not silently ignored.
+	expectHeader string
+
+	// Set when started.
+	url   string
+	proc  *proc
+	skip  string
+	pids  func() []int // processes whose CPU is the proxy's
+	rssOf func() []int // processes whose RSS is reported
+
+	// Results.
+	runs []measure
+	rss  uint64
+	// masterRSS is NGINX's master, reported beside the workers' sum.
+	masterRSS uint64
+	fixed     fixedMeasure
+}
+
+// measure is one saturation run.
+type measure struct {
+	wrk wrkResult
+	// CPU seconds spent by the proxy and by the upstream during the run.
+	proxyCPU, upstreamCPU float64
+}
+
+// fixedMeasure pools the fixed-rate rounds of one scenario.
+type fixedMeasure struct {
+	latencies      []time.Duration
+	sent, ok, errs int
+	proxyCPU       float64
+	maxLate        time.Duration
+	rounds         int
+}
+
+func scenarios() []*scenario {
+	key := []string{"X-API-Key: " + bench.APIKey}
+	return []*scenario{
+		{key: "direct", title: "upstream direct (the limit)", kind: kindDirect, path: "/items/42", required: true, fixedRate: true},
+		{key: "nginx", title: "NGINX, 2 workers", kind: kindNginx, path: "/items/42", required: true, fixedRate: true},
+		{key: "goproxy", title: "Go httputil.ReverseProxy (reference)", kind: kindGoProxy, path: "/items/42"},
+		{key: "plain", title: "gantry plain (1 route)", kind: kindGantry, config: "plain.yaml", path: "/items/42", required: true, fixedRate: true},
+		{key: "auth", title: "gantry + API key", kind: kindGantry, config: "auth.yaml", path: "/items/42", header: key},
+		{key: "policy", title: "gantry + API key + rate limit + metering", kind: kindGantry, config: "policy.yaml", path: "/items/42", header: key, expectHeader: "RateLimit-Limit"},
+		{key: "aggregate", title: "gantry aggregate (3 calls)", kind: kindGantry, config: "aggregate.yaml", path: "/dashboard/42", aggregate: []string{"orders", "prefs", "user"}},
+		{key: "routes", title: "gantry, 10,000 routes", kind: kindGantry, routes: true, path: bench.RoutesTarget(routesN)},
+	}
+}
+
+// rotate returns s starting at index r mod len(s): each round starts with
+// a different scenario so none always runs on a machine warmed (or
+// throttled) by the same neighbour.
+func rotate[T any](s []T, r int) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	r %= len(s)
+	return slices.Concat(s[r:], s[:r])
+}
+
+// median of v; 0 when empty. v is not modified.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func (s *scenario) rpsAll() []float64 {
+	out := make([]float64, len(s.runs))
+	for i, m := range s.runs {
+		out[i] = m.wrk.rps()
+	}
+	return out
+}
+
+func (s *scenario) rps() float64 { return median(s.rpsAll()) }
+
+func (s *scenario) p50() time.Duration {
+	v := make([]float64, len(s.runs))
+	for i, m := range s.runs {
+		v[i] = float64(m.wrk.P50US)
+	}
+	return time.Duration(median(v)) * time.Microsecond
+}
+
+func (s *scenario) p99() time.Duration {
+	v := make([]float64, len(s.runs))
+	for i, m := range s.runs {
+		v[i] = float64(m.wrk.P99US)
+	}
+	return time.Duration(median(v)) * time.Microsecond
+}
+
+// requests sums the requests of every round.
+func (s *scenario) requests() int64 {
+	var n int64
+	for _, m := range s.runs {
+		n += m.wrk.Requests
+	}
+	return n
+}
+
+// cpuPerRequest is the proxy's CPU over every round divided by every
+// round's requests, in microseconds; pooling keeps the 10 ms tick from
+// dominating a short round.
+func (s *scenario) cpuPerRequest() float64 {
+	var cpu float64
+	for _, m := range s.runs {
+		cpu += m.proxyCPU
+	}
+	if n := s.requests(); n > 0 {
+		return cpu / float64(n) * 1e6
+	}
+	return 0
+}
+
+func (s *scenario) upstreamCPUPerRequest() float64 {
+	var cpu float64
+	for _, m := range s.runs {
+		cpu += m.upstreamCPU
+	}
+	if n := s.requests(); n > 0 {
+		return cpu / float64(n) * 1e6
+	}
+	return 0
+}
+
+// errors sums the saturation runs' errors.
+func (s *scenario) errors() int64 {
+	var n int64
+	for _, m := range s.runs {
+		n += m.wrk.errors()
+	}
+	return n
+}

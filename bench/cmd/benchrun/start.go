@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gantry-dev/gantry/bench"
+)
+
+// startUpstream starts the upstream and waits for its address.
+func (h *harness) startUpstream() error {
+	p, addr, err := h.startListener("upstream", exec.Command(h.o.upstream, "-listen", "127.0.0.1:0"))
+	if err != nil {
+		return err
+	}
+	h.upstream, h.upstreamAddr = p, addr
+	return nil
+}
+
+// startGoProxy starts the reference Go proxy in front of the upstream.
+func (h *harness) startGoProxy(s *scenario) error {
+	p, addr, err := h.startListener("goproxy", exec.Command(h.o.goproxy, "-listen", "127.0.0.1:0", "-upstream", "http://"+h.upstreamAddr))
+	if err != nil {
+		return err
+	}
+	s.proc = p
+	s.url = "http://" + addr + s.path
+	pid := p.pid()
+	s.pids = func() []int { return []int{pid} }
+	s.rssOf = s.pids
+	return nil
+}
+
+// startListener starts one of the bench's own servers, which print
+// "listening ADDR" once they accept connections.
+func (h *harness) startListener(name string, cmd *exec.Cmd) (*proc, string, error) {
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	logFile, err := os.Create(h.path(name + ".log"))
+	if err != nil {
+		return nil, "", err
+	}
+	cmd.Stderr = logFile
+	p, err := h.ps.start(name, cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	line, _, err := readLineUntil(out, logFile, 10*time.Second, func(l string) bool { return strings.HasPrefix(l, "listening ") })
+	if err != nil {
+		return nil, "", fmt.Errorf("%s did not start: %w", name, err)
+	}
+	return p, strings.TrimPrefix(line, "listening "), nil
+}
+
+// freePort returns a loopback address nothing listens on right now, for
+// NGINX, which cannot report a port it picked itself.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func (h *harness) accessLogPath(name string) string {
+	switch h.o.accessLog {
+	case "file":
+		return h.path(name + "-access.log")
+	case "null":
+		return os.DevNull
+	}
+	return ""
+}
+
+// startNginx starts an NGINX master of its own (daemon off, its own pid
+// file and temp directories) with two workers.
+func (h *harness) startNginx(s *scenario) error {
+	addr, err := freePort()
+	if err != nil {
+		return err
+	}
+	dir := h.path("nginx")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	// Workers run as an unprivileged user when the harness is root; they
+	// only need to reach the temp directories.
+	os.Chmod(h.tmp, 0o755)
+	conf, err := bench.Nginx{Dir: dir, Listen: addr, Upstream: h.upstreamAddr, AccessLog: h.accessLogPath("nginx")}.Render()
+	if err != nil {
+		return err
+	}
+	confPath := h.path("nginx.conf")
+	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
+		return err
+	}
+	logFile, err := os.Create(h.path("nginx.log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(h.o.nginx, "-p", dir, "-e", dir+"/nginx-error.log", "-c", confPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	p, err := h.ps.start("nginx", cmd)
+	if err != nil {
+		return err
+	}
+	master := p.pid()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		workers := children(master)
+		if len(workers) >= 2 && dialable(addr) {
+			p.extra = workers
+			break
+		}
+		if p.exited() || time.Now().After(deadline) {
+			b, _ := os.ReadFile(dir + "/nginx-error.log")
+			l, _ := os.ReadFile(h.path("nginx.log"))
+			return fmt.Errorf("nginx did not start: %s %s", firstLines(string(b), 5), firstLines(string(l), 5))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.proc = p
+	s.url = "http://" + addr + s.path
+	s.pids = func() []int { return append([]int{master}, children(master)...) }
+	s.rssOf = func() []int { return children(master) }
+	return nil
+}
+
+func dialable(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// gatewayEnv is what the scenario configs read.
+func (h *harness) gatewayEnv() []string {
+	return append(os.Environ(),
+		"BENCH_LISTEN=127.0.0.1:0",
+		"BENCH_ADMIN=127.0.0.1:0",
+		"BENCH_DATA="+h.path("data"),
+		"BENCH_UPSTREAM=http://"+h.upstreamAddr,
+		"BENCH_API_KEY="+bench.APIKey,
+	)
+}
+
+// writeConfig writes the scenario's gateway config into the temp dir.
+func (h *harness) writeConfig(s *scenario) (string, error) {
+	var data []byte
+	if s.routes {
+		data = bench.RoutesConfig(routesN)
+	} else {
+		var err error
+		if data, err = bench.Configs.ReadFile("configs/" + s.config); err != nil {
+			return "", err
+		}
+	}
+	if err := os.MkdirAll(h.path("data"), 0o755); err != nil {
+		return "", err
+	}
+	path := h.path(s.key + ".yaml")
+	return path, os.WriteFile(path, data, 0o644)
+}
+
+// startGantry validates the scenario's config and starts a gateway on it.
+// A config the gateway refuses (a feature not built yet) marks the
+// scenario skipped instead of failing the run.
+func (h *harness) startGantry(s *scenario) error {
+	path, err := h.writeConfig(s)
+	if err != nil {
+		return err
+	}
+	validate := exec.Command(h.o.gantry, "validate", "-c", path)
+	validate.Env = h.gatewayEnv()
+	if out, err := validate.CombinedOutput(); err != nil {
+		// The temp directory means nothing to a reader; the file name does.
+		msg := strings.ReplaceAll(string(out), filepath.Dir(path)+string(filepath.Separator), "")
+		s.skip = "config refused: " + firstLines(msg, 2)
+		return nil
+	}
+
+	cmd := exec.Command(h.o.gantry, "run", "-c", path, "--access-log", orOff(h.accessLogPath("gantry-"+s.key)))
+	cmd.Env = h.gatewayEnv()
+	logFile, err := os.Create(h.path("gantry-" + s.key + ".log"))
+	if err != nil {
+		return err
+	}
+	cmd.Stdout = logFile
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	p, err := h.ps.start("gantry-"+s.key, cmd)
+	if err != nil {
+		return err
+	}
+	line, before, err := readLineUntil(stderr, logFile, 2*time.Minute, func(l string) bool {
+		return strings.Contains(l, `"msg":"gantry started"`)
+	})
+	if err != nil {
+		p.stop(syscall.SIGTERM, 5*time.Second)
+		s.skip = "refused at start: " + firstLines(before, 2)
+		return nil
+	}
+	var started struct {
+		Listen string `json:"listen"`
+	}
+	if err := json.Unmarshal([]byte(line), &started); err != nil || started.Listen == "" {
+		return fmt.Errorf("gantry-%s: no listen address in %q", s.key, line)
+	}
+	s.proc = p
+	s.url = "http://" + started.Listen + s.path
+	pid := p.pid()
+	s.pids = func() []int { return []int{pid} }
+	s.rssOf = s.pids
+	return nil
+}
+
+func orOff(path string) string {
+	if path == "" {
+		return "off"
+	}
+	return path
+}
+
+// check sends one request and verifies the answer is what the upstream
+// (or, for an aggregate, the merge of its calls) sends.
+func check(ctx context.Context, s *scenario) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	if err != nil {
+		return err
+	}
+	for _, hv := range s.header {
+		k, v, _ := strings.Cut(hv, ":")
+		req.Header.Set(k, strings.TrimSpace(v))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: status %d: %s", s.url, resp.StatusCode, firstLines(string(body), 2))
+	}
+	if s.expectHeader != "" && resp.Header.Get(s.expectHeader) == "" {
+		return fmt.Errorf("GET %s: no %s header on the answer", s.url, s.expectHeader)
+	}
+	if len(s.aggregate) == 0 {
+		if string(body) != string(bench.UpstreamBody) {
+			return fmt.Errorf("GET %s: body %q, want the upstream's", s.url, body)
+		}
+		return nil
+	}
+	var merged map[string]json.RawMessage
+	if err := json.Unmarshal(body, &merged); err != nil {
+		return fmt.Errorf("GET %s: aggregate answer is not a JSON object: %w", s.url, err)
+	}
+	var keys []string
+	for k := range merged {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if !slices.Equal(keys, s.aggregate) {
+		return fmt.Errorf("GET %s: aggregate keys %v, want %v", s.url, keys, s.aggregate)
+	}
+	return nil
+}
