@@ -332,27 +332,36 @@ func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 
 	hd := out.Header
 	stripOwned(hd)
-	hd["X-Forwarded-For"] = []string{forwardedFor(in, h.trusted)}
+	// One backing array for the values the gateway sets: one allocation
+	// instead of one per header. Each value gets a full slice expression,
+	// so an append by a later rule cannot overwrite its neighbour.
+	vals := make([]string, 0, 7)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		n := len(vals)
+		hd[k] = vals[n-1 : n : n]
+	}
+	set("X-Forwarded-For", forwardedFor(in, h.trusted))
 	if in.Host != "" {
-		hd["X-Forwarded-Host"] = []string{in.Host}
+		set("X-Forwarded-Host", in.Host)
 	}
 	if x.TLS {
-		hd["X-Forwarded-Proto"] = []string{"https"}
+		set("X-Forwarded-Proto", "https")
 	} else {
-		hd["X-Forwarded-Proto"] = []string{"http"}
+		set("X-Forwarded-Proto", "http")
 	}
 	clientIP := x.ClientIP
 	if clientIP == "" {
 		clientIP = ClientIP(in, h.trusted)
 	}
-	hd["X-Real-Ip"] = []string{clientIP}
+	set("X-Real-Ip", clientIP)
 	if x.ID != "" {
-		hd["X-Request-Id"] = []string{x.ID}
+		set("X-Request-Id", x.ID)
 	}
 	if c := x.Consumer; c != nil {
-		hd["X-Consumer-Id"] = []string{c.ID}
+		set("X-Consumer-Id", c.ID)
 		if len(c.Groups) > 0 {
-			hd["X-Consumer-Groups"] = []string{strings.Join(c.Groups, ",")}
+			set("X-Consumer-Groups", strings.Join(c.Groups, ","))
 		}
 	}
 	// The route's rules come last: the operator has the final word.
