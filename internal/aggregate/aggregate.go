@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -71,7 +70,7 @@ type handler struct {
 	anyFlatten bool
 	// reqRules and resRules are the route's request_headers and
 	// response_headers.
-	reqRules, resRules *headerRules
+	reqRules, resRules *proxy.HeaderRules
 	trusted            []netip.Prefix
 	log                *slog.Logger
 	maxBytes           int64
@@ -136,8 +135,13 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 	addProblem := func(path, format string, args ...any) {
 		ps = append(ps, Problem{path, fmt.Sprintf(format, args...)})
 	}
-	h.reqRules = compileRules("request_headers", rc.RequestHeaders, addProblem)
-	h.resRules = compileRules("response_headers", rc.ResponseHeaders, addProblem)
+	var err error
+	if h.reqRules, err = proxy.CompileHeaderRules(rc.RequestHeaders, true); err != nil {
+		addProblem("request_headers", "%v", err)
+	}
+	if h.resRules, err = proxy.CompileHeaderRules(rc.ResponseHeaders, false); err != nil {
+		addProblem("response_headers", "%v", err)
+	}
 	trs := deps.Transports
 	if trs == nil {
 		trs = proxy.NewTransports()
@@ -298,7 +302,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	hd := w.Header()
 	hd["Content-Type"] = []string{"application/json"}
 	hd["Content-Length"] = []string{strconv.Itoa(len(body))}
-	h.resRules.apply(hd)
+	h.resRules.Apply(hd)
 	if len(partial) > 0 {
 		hd["X-Gantry-Partial"] = []string{strings.Join(partial, ",")}
 	}
@@ -393,65 +397,9 @@ func (h *handler) failure(r *http.Request, ce *callError) *pipeline.HTTPError {
 // proxy sets them for proxied routes.
 func (h *handler) baseHeader(r *http.Request, x *pipeline.Exchange) http.Header {
 	hd := make(http.Header, 8)
-	// One backing array for every value: one allocation instead of eight.
-	vals := make([]string, 0, 8)
-	set := func(name, v string) {
-		vals = append(vals, v)
-		hd[name] = vals[len(vals)-1 : len(vals) : len(vals)]
-	}
-	set("Accept", "application/json")
-	set("X-Forwarded-For", forwardedFor(r, h.trusted))
-	if r.Host != "" {
-		set("X-Forwarded-Host", r.Host)
-	}
-	if x.TLS {
-		set("X-Forwarded-Proto", "https")
-	} else {
-		set("X-Forwarded-Proto", "http")
-	}
-	ip := x.ClientIP
-	if ip == "" {
-		ip = proxy.ClientIP(r, h.trusted)
-	}
-	set("X-Real-Ip", ip)
-	if x.ID != "" {
-		set("X-Request-Id", x.ID)
-	}
-	if c := x.Consumer; c != nil {
-		set("X-Consumer-Id", c.ID)
-		if len(c.Groups) > 0 {
-			set("X-Consumer-Groups", strings.Join(c.Groups, ","))
-		}
-	}
+	hd["Accept"] = []string{"application/json"}
+	proxy.SetForwarded(hd, r, x, h.trusted, 0)
 	// The route's rules come last: the operator has the final word.
-	h.reqRules.apply(hd)
+	h.reqRules.Apply(hd)
 	return hd
-}
-
-// forwardedFor is the outbound X-Forwarded-For: the incoming value and the
-// peer when the peer is a trusted proxy, else the peer alone, as the proxy
-// does.
-func forwardedFor(r *http.Request, trusted []netip.Prefix) string {
-	peer := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(peer); err == nil {
-		peer = host
-	}
-	a, err := netip.ParseAddr(peer)
-	if err != nil {
-		return peer
-	}
-	a = a.Unmap()
-	peer = a.String()
-	trustedPeer := false
-	for _, p := range trusted {
-		if p.Contains(a.WithZone("")) {
-			trustedPeer = true
-			break
-		}
-	}
-	prior := strings.TrimSpace(strings.Join(r.Header["X-Forwarded-For"], ", "))
-	if !trustedPeer || prior == "" {
-		return peer
-	}
-	return prior + ", " + peer
 }

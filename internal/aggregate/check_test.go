@@ -181,7 +181,7 @@ func TestNewReportsProblemsWithRoutePaths(t *testing.T) {
 	}
 	want := config.Problems{
 		{Path: "routes[3].aggregate.calls[1].path", Message: `{orders.id} uses the answer of call "orders" itself; a call can use only other calls' answers`},
-		{Path: "routes[3].request_headers.set.Transfer-Encoding", Message: "Transfer-Encoding describes the message or the connection and cannot be changed by a rule"},
+		{Path: "routes[3].request_headers", Message: "set: header Transfer-Encoding cannot be changed by a rule"},
 		{Path: "routes[3].aggregate.calls[1].upstream", Message: `upstream "orders" has no usable targets`},
 	}
 	if diff := cmp.Diff(want, ps); diff != "" {

@@ -92,6 +92,19 @@ func compileRules(hr *config.HeaderRules, request bool) (*headerRules, error) {
 	return r, nil
 }
 
+// HeaderRules are a route's compiled request_headers or response_headers,
+// for terminals other than the proxy (aggregates) to apply the same way.
+type HeaderRules = headerRules
+
+// CompileHeaderRules checks and compiles hr as the proxy does; request is
+// true for request_headers. It returns nil when hr has no rules.
+func CompileHeaderRules(hr *config.HeaderRules, request bool) (*HeaderRules, error) {
+	return compileRules(hr, request)
+}
+
+// Apply changes h: remove, then set, then add; a nil r does nothing.
+func (r *headerRules) Apply(h http.Header) { r.apply(h) }
+
 // apply changes h; a nil r does nothing.
 func (r *headerRules) apply(h http.Header) {
 	if r == nil {

@@ -332,16 +332,30 @@ func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 
 	hd := out.Header
 	stripOwned(hd)
-	// One backing array for the values the gateway sets: one allocation
-	// instead of one per header. Each value gets a full slice expression,
-	// so an append by a later rule cannot overwrite its neighbour.
-	vals := make([]string, 0, 7)
+	SetForwarded(hd, in, x, h.trusted, 0)
+	// The route's rules come last: the operator has the final word.
+	h.reqRules.apply(hd)
+	if h.reqRules != nil && h.reqRules.host != "" {
+		out.Host = h.reqRules.host
+	}
+}
+
+// SetForwarded sets the headers the gateway gives every upstream request
+// made for in: X-Forwarded-For/-Host/-Proto, X-Real-Ip, X-Request-Id and,
+// after authentication, X-Consumer-Id and -Groups. extra reserves room in
+// the shared backing array for values the caller sets after it. Proxied
+// routes and aggregate calls both use it, so upstreams see one contract.
+func SetForwarded(hd http.Header, in *http.Request, x *pipeline.Exchange, trusted []netip.Prefix, extra int) {
+	// One backing array for the values: one allocation instead of one per
+	// header. Each value gets a full slice expression, so an append by a
+	// later rule cannot overwrite its neighbour.
+	vals := make([]string, 0, 7+extra)
 	set := func(k, v string) {
 		vals = append(vals, v)
 		n := len(vals)
 		hd[k] = vals[n-1 : n : n]
 	}
-	set("X-Forwarded-For", forwardedFor(in, h.trusted))
+	set("X-Forwarded-For", forwardedFor(in, trusted))
 	if in.Host != "" {
 		set("X-Forwarded-Host", in.Host)
 	}
@@ -352,7 +366,7 @@ func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 	}
 	clientIP := x.ClientIP
 	if clientIP == "" {
-		clientIP = ClientIP(in, h.trusted)
+		clientIP = ClientIP(in, trusted)
 	}
 	set("X-Real-Ip", clientIP)
 	if x.ID != "" {
@@ -363,11 +377,6 @@ func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 		if len(c.Groups) > 0 {
 			set("X-Consumer-Groups", strings.Join(c.Groups, ","))
 		}
-	}
-	// The route's rules come last: the operator has the final word.
-	h.reqRules.apply(hd)
-	if h.reqRules != nil && h.reqRules.host != "" {
-		out.Host = h.reqRules.host
 	}
 }
 
