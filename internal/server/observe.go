@@ -39,6 +39,7 @@ func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *routeHandler
 		Target:    x.Target,
 		ClientIP:  x.ClientIP,
 		UserAgent: r.UserAgent(),
+		Partial:   x.Partial,
 	}
 	if x.Consumer != nil {
 		e.Consumer = x.Consumer.ID

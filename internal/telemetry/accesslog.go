@@ -48,6 +48,8 @@ type Entry struct {
 	Consumer  string
 	Error     string
 	UserAgent string
+	// Partial lists optional aggregate calls left out; written when any.
+	Partial []string
 }
 
 // EntryFrom builds the entry of a finished request from its Exchange, the
@@ -68,6 +70,7 @@ func EntryFrom(x *pipeline.Exchange, r *http.Request, d time.Duration) Entry {
 		Target:    x.Target,
 		ClientIP:  x.ClientIP,
 		UserAgent: r.UserAgent(),
+		Partial:   x.Partial,
 	}
 	if x.Consumer != nil {
 		e.Consumer = x.Consumer.ID
@@ -291,6 +294,16 @@ func appendEntry(b []byte, e *Entry) []byte {
 	if e.UserAgent != "" {
 		b = append(b, `,"user_agent":`...)
 		b = appendJSONString(b, truncate(e.UserAgent, maxUserAgentBytes))
+	}
+	if len(e.Partial) > 0 {
+		b = append(b, `,"partial":[`...)
+		for i, name := range e.Partial {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, name)
+		}
+		b = append(b, ']')
 	}
 	return append(b, '}', '\n')
 }
