@@ -174,12 +174,12 @@ func TestAppendJSONString(t *testing.T) {
 		{"", `""`},
 		{"plain", `"plain"`},
 		{`quote " and \ backslash`, `"quote \" and \\ backslash"`},
-		{"tab\tnewline\n", `"tab\u0009newline\u000a"`},
+		{"tab\tnewline\n", `"tab\tnewline\n"`},
 		{"\x00\x1f", `"\u0000\u001f"`},
 		{"<script>&", `"\u003cscript\u003e\u0026"`},
 		{"line\u2028para\u2029", `"line\u2028para\u2029"`},
 		{"café ✓", `"café ✓"`},
-		{"bad \xff byte", "\"bad \ufffd byte\""},
+		{"bad \xff byte", `"bad \ufffd byte"`},
 		{"\x7f", "\"\x7f\""},
 	}
 	for _, tt := range tests {
