@@ -198,6 +198,7 @@ func (l *leases) try(ctx context.Context, req *Request) (d Decision, ok bool) {
 		if err := l.refill(ctx, req, &es, need); err != nil {
 			return l.r.failed(ctx, err), true
 		}
+		l.r.br.succeeded()
 		now = l.mono()
 	}
 

@@ -2,7 +2,9 @@ package counter
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +17,11 @@ import (
 // change of state, never per request.
 type breaker struct {
 	open atomic.Bool
+	// timeouts counts consecutive timed-out calls. One slow answer (a
+	// loaded machine, a pause) must not switch a node to the fallback for
+	// the probe's whole pause; timeoutsToOpen in a row, or any refused or
+	// broken connection, does.
+	timeouts atomic.Int32
 
 	ping     func(context.Context) error
 	timeout  time.Duration // of one probe
@@ -49,11 +56,47 @@ func newBreaker(ping func(context.Context) error, o *RedisOptions) *breaker {
 // up reports whether decisions may use Redis.
 func (b *breaker) up() bool { return !b.open.Load() }
 
-// fail records a failed Redis call and opens the breaker.
+// timeoutsToOpen is how many consecutive timeouts open the breaker.
+const timeoutsToOpen = 3
+
+// fail records a failed Redis call. A refused or broken connection opens
+// the breaker at once; a timeout only when the previous calls timed out
+// too.
 func (b *breaker) fail(err error) {
 	if b.onError != nil {
 		b.onError()
 	}
+	if isTimeout(err) && b.timeouts.Add(1) < timeoutsToOpen {
+		return
+	}
+	b.trip(err)
+}
+
+// failNow records a failed call and opens the breaker whatever the error.
+func (b *breaker) failNow(err error) {
+	if b.onError != nil {
+		b.onError()
+	}
+	b.trip(err)
+}
+
+// succeeded resets the count of consecutive timeouts.
+func (b *breaker) succeeded() {
+	if b.timeouts.Load() != 0 {
+		b.timeouts.Store(0)
+	}
+}
+
+// isTimeout reports a call that ran out of time rather than one that
+// found nothing listening.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// trip opens the breaker (once) and starts the probe.
+func (b *breaker) trip(err error) {
+	b.timeouts.Store(0)
 	if !b.open.CompareAndSwap(false, true) {
 		return
 	}

@@ -2,6 +2,7 @@ package counter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -278,5 +279,40 @@ func TestBreakerOutageAndRecovery(t *testing.T) {
 				t.Errorf("%d log lines, want 2 (down, up)", n)
 			}
 		})
+	}
+}
+
+// TestBreakerToleratesLoneTimeouts: one slow answer does not switch a node
+// to the fallback; three timeouts in a row, or one refused connection, do.
+func TestBreakerToleratesLoneTimeouts(t *testing.T) {
+	timeout := fmt.Errorf("read: %w", context.DeadlineExceeded)
+	refused := errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
+	newB := func() *breaker {
+		return newBreaker(func(context.Context) error { return errors.New("down") },
+			&RedisOptions{Logger: slog.New(&lineCounter{}), ProbeMin: time.Hour, ProbeMax: time.Hour})
+	}
+	b := newB()
+	defer b.close()
+	b.fail(timeout)
+	b.fail(timeout)
+	if !b.up() {
+		t.Fatal("two timeouts opened the breaker")
+	}
+	b.succeeded()
+	b.fail(timeout)
+	b.fail(timeout)
+	if !b.up() {
+		t.Fatal("a success did not reset the count of timeouts")
+	}
+	b.fail(timeout)
+	if b.up() {
+		t.Fatal("three timeouts in a row left the breaker closed")
+	}
+
+	b2 := newB()
+	defer b2.close()
+	b2.fail(refused)
+	if b2.up() {
+		t.Fatal("a refused connection left the breaker closed")
 	}
 }

@@ -54,9 +54,9 @@ type RedisOptions struct {
 	Sync Sync
 	// BatchWindow is how often a batched node settles. Default 50ms.
 	BatchWindow time.Duration
-	// DialTimeout bounds connecting. Default 50ms.
+	// DialTimeout bounds connecting. Default 150ms.
 	DialTimeout time.Duration
-	// Timeout bounds each read and write. Default 30ms. A decision is not
+	// Timeout bounds each read and write. Default 100ms. A decision is not
 	// retried: on failure it answers OnFailure.
 	Timeout time.Duration
 	// ProbeMin and ProbeMax bound the pauses between pings while Redis is
@@ -81,8 +81,8 @@ type RedisOptions struct {
 const (
 	DefaultPrefix      = "gantry"
 	DefaultBatchWindow = 50 * time.Millisecond
-	DefaultDialTimeout = 50 * time.Millisecond
-	DefaultTimeout     = 30 * time.Millisecond
+	DefaultDialTimeout = 150 * time.Millisecond
+	DefaultTimeout     = 100 * time.Millisecond
 	DefaultProbeMin    = 250 * time.Millisecond
 	DefaultProbeMax    = 5 * time.Second
 )
@@ -147,7 +147,8 @@ func NewRedis(o RedisOptions) (*Redis, error) {
 	err := r.Ping(ctx)
 	cancel()
 	if err != nil {
-		r.br.fail(err)
+		// Unreachable at start: no request should wait to find out.
+		r.br.failNow(err)
 	}
 	if o.Sync == SyncBatched {
 		r.leases = newLeases(r, o.BatchWindow)
@@ -219,6 +220,7 @@ func (r *Redis) Take(ctx context.Context, req Request) Decision {
 	if err != nil {
 		return r.failed(ctx, err)
 	}
+	r.br.succeeded()
 	return d
 }
 

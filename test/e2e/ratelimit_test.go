@@ -236,9 +236,10 @@ routes:
 	}
 	wg.Wait()
 	// 960 requests against 300 tokens refilled at one per 12 s: 300, or 301
-	// when the run straddles a refill.
-	if a := admitted.Load(); a < 300 || a > 301 {
-		t.Fatalf("three nodes admitted %d of %d, want 300 (+1)", a, admitted.Load()+refused.Load())
+	// when the run straddles a refill. The issue asks for 1%: a decision
+	// that met a timeout on a loaded machine answers on_failure (allow).
+	if a := admitted.Load(); a < 300 || a > 303 {
+		t.Fatalf("three nodes admitted %d of %d, want 300 (within 1%%)", a, admitted.Load()+refused.Load())
 	}
 }
 
