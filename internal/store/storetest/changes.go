@@ -106,9 +106,12 @@ func testConcurrency(t *testing.T, open func(t *testing.T) store.Store) {
 			defer close(polled)
 			var after int64
 			for {
+				// Once the writers are done, one more read picks up what
+				// they committed since the last one; then the poller stops.
+				done := false
 				select {
 				case <-stop:
-					return
+					done = true
 				default:
 				}
 				page, next, err := s.Changes(ctx, after, 100)
@@ -120,6 +123,9 @@ func testConcurrency(t *testing.T, open func(t *testing.T) store.Store) {
 					seen[c.Seq] = true
 				}
 				after = next
+				if done && len(page) < 100 {
+					return
+				}
 			}
 		}()
 		for w := range workers {
