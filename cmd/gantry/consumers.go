@@ -32,10 +32,19 @@ func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 
 func storageDSN(cfg *config.Config) string {
 	dsn := cfg.Storage.DSN
-	if cfg.Storage.Driver == "sqlite" && !filepath.IsAbs(dsn) && cfg.File != "" && !strings.HasPrefix(dsn, "file:") && dsn != ":memory:" {
-		dsn = filepath.Join(filepath.Dir(cfg.File), dsn)
+	if cfg.Storage.Driver == "sqlite" && !strings.HasPrefix(dsn, "file:") && dsn != ":memory:" {
+		dsn = nextToConfig(cfg, dsn)
 	}
 	return dsn
+}
+
+// nextToConfig resolves a relative path against the config file's
+// directory, so a gateway started from anywhere finds the same files.
+func nextToConfig(cfg *config.Config, p string) string {
+	if filepath.IsAbs(p) || cfg.File == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(cfg.File), p)
 }
 
 // storeCommand parses the common flags of the storage commands and opens
@@ -51,19 +60,8 @@ func storeCommand(name string, args []string, stderr io.Writer, extra func(fs *f
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, exitUsage
 	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintf(stderr, "gantry: invalid configuration %s:\n%v\n", *path, err)
-		return nil, nil, exitConfig
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "gantry: %v\n", err)
-		return nil, nil, exitConfig
-	}
-	return st, fs, exitOK
+	_, st, code := loadStore(*path, stderr)
+	return st, fs, code
 }
 
 const consumersUsage = `Usage:

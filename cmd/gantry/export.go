@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
@@ -21,10 +20,7 @@ func startExport(ctx context.Context, cfg *config.Config, logger *slog.Logger, m
 	if x == nil {
 		return nil, nil, nil
 	}
-	dir := x.SpoolDir
-	if !filepath.IsAbs(dir) && cfg.File != "" {
-		dir = filepath.Join(filepath.Dir(cfg.File), dir)
-	}
+	dir := nextToConfig(cfg, x.SpoolDir)
 	exp, err := export.New(export.Options{
 		URL:           x.URL,
 		BatchSize:     x.BatchSize,
