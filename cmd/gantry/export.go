@@ -45,10 +45,12 @@ func startExport(ctx context.Context, cfg *config.Config, logger *slog.Logger, m
 			evs[i] = export.NewEvent(export.Bucket{
 				ID: b.ID(), Node: b.NodeID, Consumer: b.Consumer, Route: b.Route, Version: b.Version,
 				Start: b.Bucket, End: b.Bucket.Add(time.Minute),
-				Requests: b.Requests, Admitted: b.Admitted, Billable: b.Billable, Units: b.Units,
-				Errors: b.Errors, BytesIn: b.BytesIn, BytesOut: b.BytesOut,
-				WSMessagesIn: b.WSMessagesIn, WSMessagesOut: b.WSMessagesOut,
-				WSSeconds: float64(b.WSMillis) / 1000,
+				Counts: export.Counts{
+					Requests: b.Requests, Admitted: b.Admitted, Billable: b.Billable, Units: b.Units,
+					Errors: b.Errors, BytesIn: b.BytesIn, BytesOut: b.BytesOut,
+					WSMessagesIn: b.WSMessagesIn, WSMessagesOut: b.WSMessagesOut,
+					WSSeconds: float64(b.WSMillis) / 1000,
+				},
 			})
 		}
 		if err := exp.Enqueue(evs); err != nil {

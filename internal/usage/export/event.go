@@ -38,19 +38,24 @@ type Bucket struct {
 	Version  string
 	// Start and End bound the bucket: [Start, End).
 	Start, End time.Time
+	Counts
+}
 
-	Requests      int64
-	Admitted      int64
-	Billable      int64
-	Units         int64
-	Errors        int64
-	BytesIn       int64
-	BytesOut      int64
-	WSMessagesIn  int64
-	WSMessagesOut int64
+// Counts are what a bucket counted; their JSON names are the keys billing
+// meters aggregate on ("$.units", "$.billable").
+type Counts struct {
+	Requests      int64 `json:"requests"`
+	Admitted      int64 `json:"admitted"`
+	Billable      int64 `json:"billable"`
+	Units         int64 `json:"units"`
+	Errors        int64 `json:"errors"`
+	BytesIn       int64 `json:"bytes_in"`
+	BytesOut      int64 `json:"bytes_out"`
+	WSMessagesIn  int64 `json:"ws_messages_in"`
+	WSMessagesOut int64 `json:"ws_messages_out"`
 	// WSSeconds is how long WebSocket connections that ended in the bucket
 	// stayed open, in seconds.
-	WSSeconds float64
+	WSSeconds float64 `json:"ws_seconds"`
 }
 
 // Event is one CloudEvents 1.0 usage event. Its JSON form is the
@@ -68,20 +73,11 @@ type Event struct {
 // Usage is the data of an Event: what one bucket counted. Field names are
 // the JSON keys billing meters aggregate on ("$.units", "$.billable").
 type Usage struct {
-	Route         string    `json:"route"`
-	Version       string    `json:"version"`
-	Requests      int64     `json:"requests"`
-	Admitted      int64     `json:"admitted"`
-	Billable      int64     `json:"billable"`
-	Units         int64     `json:"units"`
-	Errors        int64     `json:"errors"`
-	BytesIn       int64     `json:"bytes_in"`
-	BytesOut      int64     `json:"bytes_out"`
-	WSMessagesIn  int64     `json:"ws_messages_in"`
-	WSMessagesOut int64     `json:"ws_messages_out"`
-	WSSeconds     float64   `json:"ws_seconds"`
-	BucketStart   time.Time `json:"bucket_start"`
-	BucketEnd     time.Time `json:"bucket_end"`
+	Route   string `json:"route"`
+	Version string `json:"version"`
+	Counts
+	BucketStart time.Time `json:"bucket_start"`
+	BucketEnd   time.Time `json:"bucket_end"`
 }
 
 // NewEvent turns a final bucket into its usage event. The event's time is
@@ -103,20 +99,11 @@ func NewEvent(b Bucket) Event {
 		Subject: subject,
 		Time:    b.Start.UTC(),
 		Data: Usage{
-			Route:         b.Route,
-			Version:       b.Version,
-			Requests:      b.Requests,
-			Admitted:      b.Admitted,
-			Billable:      b.Billable,
-			Units:         b.Units,
-			Errors:        b.Errors,
-			BytesIn:       b.BytesIn,
-			BytesOut:      b.BytesOut,
-			WSMessagesIn:  b.WSMessagesIn,
-			WSMessagesOut: b.WSMessagesOut,
-			WSSeconds:     b.WSSeconds,
-			BucketStart:   b.Start.UTC(),
-			BucketEnd:     b.End.UTC(),
+			Route:       b.Route,
+			Version:     b.Version,
+			Counts:      b.Counts,
+			BucketStart: b.Start.UTC(),
+			BucketEnd:   b.End.UTC(),
 		},
 	}
 }
@@ -156,20 +143,11 @@ type cloudEvent struct {
 // wireUsage is Usage with its times preformatted: encoding/json re-parses
 // whatever a MarshalJSON method returns, which doubled the cost of an event.
 type wireUsage struct {
-	Route         string  `json:"route"`
-	Version       string  `json:"version"`
-	Requests      int64   `json:"requests"`
-	Admitted      int64   `json:"admitted"`
-	Billable      int64   `json:"billable"`
-	Units         int64   `json:"units"`
-	Errors        int64   `json:"errors"`
-	BytesIn       int64   `json:"bytes_in"`
-	BytesOut      int64   `json:"bytes_out"`
-	WSMessagesIn  int64   `json:"ws_messages_in"`
-	WSMessagesOut int64   `json:"ws_messages_out"`
-	WSSeconds     float64 `json:"ws_seconds"`
-	BucketStart   string  `json:"bucket_start"`
-	BucketEnd     string  `json:"bucket_end"`
+	Route   string `json:"route"`
+	Version string `json:"version"`
+	Counts
+	BucketStart string `json:"bucket_start"`
+	BucketEnd   string `json:"bucket_end"`
 }
 
 func (e Event) wire() cloudEvent {
@@ -181,20 +159,11 @@ func (e Event) wire() cloudEvent {
 		Subject:         e.Subject,
 		DataContentType: dataContentType,
 		Data: wireUsage{
-			Route:         e.Data.Route,
-			Version:       e.Data.Version,
-			Requests:      e.Data.Requests,
-			Admitted:      e.Data.Admitted,
-			Billable:      e.Data.Billable,
-			Units:         e.Data.Units,
-			Errors:        e.Data.Errors,
-			BytesIn:       e.Data.BytesIn,
-			BytesOut:      e.Data.BytesOut,
-			WSMessagesIn:  e.Data.WSMessagesIn,
-			WSMessagesOut: e.Data.WSMessagesOut,
-			WSSeconds:     e.Data.WSSeconds,
-			BucketStart:   formatTime(e.Data.BucketStart),
-			BucketEnd:     formatTime(e.Data.BucketEnd),
+			Route:       e.Data.Route,
+			Version:     e.Data.Version,
+			Counts:      e.Data.Counts,
+			BucketStart: formatTime(e.Data.BucketStart),
+			BucketEnd:   formatTime(e.Data.BucketEnd),
 		},
 	}
 	ce.Time = formatTime(e.Time)
@@ -240,9 +209,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	}
 	d := ce.Data
 	*e = Event{ID: ce.ID, Source: ce.Source, Type: ce.Type, Subject: ce.Subject, Time: t, Data: Usage{
-		Route: d.Route, Version: d.Version, Requests: d.Requests, Admitted: d.Admitted, Billable: d.Billable, Units: d.Units,
-		Errors: d.Errors, BytesIn: d.BytesIn, BytesOut: d.BytesOut, WSMessagesIn: d.WSMessagesIn,
-		WSMessagesOut: d.WSMessagesOut, WSSeconds: d.WSSeconds, BucketStart: start, BucketEnd: end,
+		Route: d.Route, Version: d.Version, Counts: d.Counts, BucketStart: start, BucketEnd: end,
 	}}
 	return nil
 }

@@ -14,8 +14,8 @@ func TestEventJSON(t *testing.T) {
 	ev := NewEvent(Bucket{
 		ID: "b3f1c2", Node: "gw-1", Consumer: "acme", Route: "orders", Version: "v2",
 		Start: start, End: start.Add(time.Minute),
-		Requests: 120, Admitted: 119, Billable: 118, Units: 236, Errors: 2, BytesIn: 512, BytesOut: 53100,
-		WSMessagesIn: 7, WSMessagesOut: 9, WSSeconds: 12.5,
+		Counts: Counts{Requests: 120, Admitted: 119, Billable: 118, Units: 236, Errors: 2, BytesIn: 512, BytesOut: 53100,
+			WSMessagesIn: 7, WSMessagesOut: 9, WSSeconds: 12.5},
 	})
 	got, err := json.Marshal(ev)
 	if err != nil {

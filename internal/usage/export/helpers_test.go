@@ -266,7 +266,7 @@ func events(first, n int) []Event {
 			Version:  "v1",
 			Start:    start,
 			End:      start.Add(time.Minute),
-			Requests: int64(k + 1), Billable: int64(k), Units: int64(k),
+			Counts:   Counts{Requests: int64(k + 1), Billable: int64(k), Units: int64(k)},
 		})
 	}
 	return evs
