@@ -27,32 +27,69 @@ import (
 // redis-server is not installed.
 func ownRedis(t *testing.T) (url string, ok bool) {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	rs, ok := newRedisServer(t)
+	if !ok {
 		return "", false
 	}
-	port := freePort(t)
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	rs.start()
+	return rs.url(), true
+}
+
+// redisServer is a redis-server process on a fixed loopback port, which a
+// test may stop and start again; it is stopped when the test ends.
+type redisServer struct {
+	t    *testing.T
+	bin  string
+	port int
+	cmd  *exec.Cmd
+}
+
+// newRedisServer picks a port; ok is false when redis-server is not
+// installed.
+func newRedisServer(t *testing.T) (*redisServer, bool) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, false
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	rs := &redisServer{t: t, bin: bin, port: freePort(t)}
+	t.Cleanup(rs.stop)
+	return rs, true
+}
+
+func (rs *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", rs.port) }
+
+// start runs the server and waits until it accepts connections.
+func (rs *redisServer) start() {
+	rs.t.Helper()
+	rs.cmd = exec.Command(rs.bin, "--port", strconv.Itoa(rs.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := rs.cmd.Start(); err != nil {
+		rs.t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", rs.port)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return "redis://" + addr + "/0", true
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not start")
+			rs.t.Fatal("redis-server did not start")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// stop kills the server if it runs.
+func (rs *redisServer) stop() {
+	if rs.cmd != nil && rs.cmd.ProcessState == nil {
+		rs.cmd.Process.Kill()
+		rs.cmd.Wait()
+	}
+}
+
+// running reports whether the server was started and not stopped.
+func (rs *redisServer) running() bool { return rs.cmd != nil && rs.cmd.ProcessState == nil }
 
 // redisMonitor watches a Redis with MONITOR and counts the commands its
 // clients send. INFO commandstats would not do: it also counts every

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -247,45 +246,18 @@ routes:
 // once and without waiting on the network; when Redis is back, shared
 // limiting resumes.
 func TestRedisOutage(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	rs, ok := newRedisServer(t)
+	if !ok {
 		t.Skip("redis-server not installed")
 	}
-	port := freePort(t)
-	startRedis := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-				c.Close()
-				return cmd
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("redis-server did not start")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	stop := func(cmd *exec.Cmd) {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}
-	rs := startRedis()
-	t.Cleanup(func() {
-		if rs.ProcessState == nil {
-			stop(rs)
-		}
-	})
+	rs.start()
 	e := testkit.NewEcho(t, "app")
 	for _, mode := range []string{"deny", "allow"} {
 		t.Run(mode, func(t *testing.T) {
-			if rs.ProcessState != nil {
-				rs = startRedis()
+			if !rs.running() {
+				rs.start()
 			}
-			cfg := base(fmt.Sprintf(`counters: {driver: redis, redis_url: "redis://127.0.0.1:%d/0", on_failure: %s, key_prefix: %q}
+			cfg := base(fmt.Sprintf(`counters: {driver: redis, redis_url: %q, on_failure: %s, key_prefix: %q}
 upstreams:
   app: {targets: [{url: %q}]}
 routes:
@@ -293,14 +265,14 @@ routes:
     match: {path_prefix: /}
     upstream: app
     rate_limit: {requests: 2, per: 1h}
-`, port, mode, "outage-"+mode, e.URL))
+`, rs.url(), mode, "outage-"+mode, e.URL))
 			g := testkit.Start(t, cfg)
 			for i, want := range []int{200, 200, 429} {
 				if s := get(t, g.URL+"/x").Status; s != want {
 					t.Fatalf("request %d: %d, want %d", i, s, want)
 				}
 			}
-			stop(rs)
+			rs.stop()
 			want := 429
 			if mode == "allow" {
 				want = 200
@@ -317,7 +289,9 @@ routes:
 					t.Fatalf("redis down, request %d took %v", i, d)
 				}
 			}
-			rs = startRedis()
+			// The contract: /readyz is 503 while the counters are unreachable.
+			waitReady(t, g, 503, 5*time.Second)
+			rs.start()
 			// Redis restarted empty: the bucket is full again, and shared
 			// limiting resumes once the gateway notices Redis is back.
 			deadline := time.Now().Add(10 * time.Second)
@@ -334,6 +308,7 @@ routes:
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
+			waitReady(t, g, 200, 5*time.Second)
 		})
 	}
 }
