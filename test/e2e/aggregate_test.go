@@ -20,7 +20,8 @@ func services(t *testing.T, delay time.Duration) string {
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/users/"):
 			id := strings.TrimPrefix(r.URL.Path, "/users/")
-			fmt.Fprintf(w, `{"id": %q, "name": "Ada", "email": "ada@example.com", "consumer": %q}`, id, r.Header.Get("X-Consumer-ID"))
+			fmt.Fprintf(w, `{"id": %q, "name": "Ada", "email": "ada@example.com", "consumer": %q, "request_id": %q}`,
+				id, r.Header.Get("X-Consumer-ID"), r.Header.Get("X-Request-ID"))
 		case r.URL.Path == "/orders":
 			fmt.Fprintf(w, `[{"id": 1, "total": 10, "status": "paid", "user": %q, "secret": "x"}, {"id": 2, "total": 20, "status": "open", "user": %q, "secret": "y"}]`,
 				r.URL.Query().Get("user_id"), r.URL.Query().Get("user_id"))
@@ -124,6 +125,39 @@ func TestAggregate(t *testing.T) {
 	}
 	if d := time.Since(start); d > 1500*time.Millisecond {
 		t.Fatalf("slow aggregate took %v, want about its 300ms timeout", d)
+	}
+}
+
+// TestAggregateCarriesIdentity: calls carry the client's request ID and
+// the consumer authentication established.
+func TestAggregateCarriesIdentity(t *testing.T) {
+	g := testkit.Start(t, base(fmt.Sprintf(`auth:
+  api_key: {header: X-API-Key}
+consumers:
+  - id: acme
+    api_keys: [{key: acme-key-0123456789}]
+upstreams:
+  svc: {targets: [{url: %q}]}
+routes:
+  - name: me
+    match: {path: "/me/{id}"}
+    auth: [api_key]
+    aggregate:
+      calls:
+        - {name: user, upstream: svc, path: "/users/{id}"}
+`, services(t, 0))))
+	r := get(t, g.URL+"/me/7", "X-API-Key: acme-key-0123456789", "X-Request-ID: agg-req-1")
+	var got struct {
+		User struct {
+			Consumer  string `json:"consumer"`
+			RequestID string `json:"request_id"`
+		} `json:"user"`
+	}
+	if r.Status != 200 || json.Unmarshal(r.Body, &got) != nil {
+		t.Fatalf("status %d %s", r.Status, r.Body)
+	}
+	if got.User.Consumer != "acme" || got.User.RequestID != "agg-req-1" {
+		t.Fatalf("call saw consumer %q and request ID %q, want acme and agg-req-1", got.User.Consumer, got.User.RequestID)
 	}
 }
 

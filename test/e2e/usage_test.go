@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -225,6 +226,22 @@ func TestUsageSurvivesShutdown(t *testing.T) {
 	g2 := testkit.StartFile(t, g.ConfigPath)
 	if sum, _ := usageTotal(t, g2, "acme", "day"); sum.Requests != n || sum.Billable != n {
 		t.Fatalf("after SIGTERM: %+v, want %d requests, all billable", sum, n)
+	}
+
+	// The same ledger through the command line.
+	out, err := exec.Command(testkit.Binary(t), "usage", "-c", g.ConfigPath, "--consumer", "acme", "--format", "json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("gantry usage: %v\n%s", err, out)
+	}
+	var rep struct{ Rows []usageRow }
+	if err := json.Unmarshal(out, &rep); err != nil || len(rep.Rows) != 1 || rep.Rows[0].Requests != n {
+		t.Fatalf("gantry usage --format json: %v\n%s", err, out)
+	}
+	// pro: 49.00 a month, 5 requests included, 0.50 per started 1000 over.
+	out, err = exec.Command(testkit.Binary(t), "invoice", "-c", g.ConfigPath, "--consumer", "acme", "--format", "json").CombinedOutput()
+	var inv map[string]any
+	if err != nil || json.Unmarshal(out, &inv) != nil || inv["total"] != "49.50" {
+		t.Fatalf("gantry invoice: %v\n%s", err, out)
 	}
 }
 
