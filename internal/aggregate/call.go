@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/proxy"
@@ -331,9 +330,7 @@ func newRequest(ctx context.Context, c *call, t *upstream.Target, ob *outbound) 
 
 // transportFailure classifies a failure to get or read an answer: the
 // client-safe reason, what it says about the target, and whether another
-// target may be tried. It mirrors the proxy's classification: a connect
-// failure or a connection closed before the answer may be retried; a
-// timeout may not, since the upstream may still be working.
+// target may be tried, by the proxy's retry rule.
 func (rn *run) transportFailure(ctx context.Context, c *call, err error) (*callError, upstream.Outcome, bool) {
 	if ctx.Err() != nil {
 		ce := rn.stopped(c, ctx)
@@ -349,16 +346,14 @@ func (rn *run) transportFailure(ctx context.Context, c *call, err error) (*callE
 	switch {
 	case errors.As(err, &oe) && oe.Op == "dial":
 		ce.reason = "cannot connect to upstream"
-		return ce, upstream.Failure, true
 	case errors.As(err, &ne) && ne.Timeout():
 		ce.reason, ce.timeout = "upstream did not answer in time", true
-		return ce, upstream.Failure, false
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case proxy.Retryable(err):
 		ce.reason = "upstream closed the connection"
-		return ce, upstream.Failure, true
+	default:
+		ce.reason = "upstream sent no valid response"
 	}
-	ce.reason = "upstream sent no valid response"
-	return ce, upstream.Failure, false
+	return ce, upstream.Failure, proxy.Retryable(err)
 }
 
 // stopped explains why a call ended because ctx did: a time limit (504) or

@@ -99,15 +99,23 @@ func (h *handler) retryAfterError(a *attempt) bool {
 	if !a.canRetry || a.err == nil || errors.Is(a.err, errRetry) || a.w.started || a.in.Context().Err() != nil {
 		return false
 	}
-	if _, ok := connectFailure(a.err); ok {
+	return Retryable(a.err)
+}
+
+// Retryable reports whether a transport error leaves the request safe to
+// send to another target: the connection failed, or the upstream closed or
+// reset it before answering. Timeouts are not: the upstream may still be
+// working. Aggregate calls follow the same rule.
+func Retryable(err error) bool {
+	if _, ok := connectFailure(err); ok {
 		return true
 	}
 	var ne net.Error
-	if errors.Is(a.err, context.DeadlineExceeded) || (errors.As(a.err, &ne) && ne.Timeout()) {
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return false
 	}
-	return errors.Is(a.err, syscall.ECONNRESET) || errors.Is(a.err, syscall.ECONNREFUSED) ||
-		errors.Is(a.err, io.EOF) || errors.Is(a.err, io.ErrUnexpectedEOF)
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // nextTarget picks the target of a's retry, nil when there is none: no
