@@ -127,6 +127,7 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 	}
 
 	set := &authSet{jwts: map[string]*jwt.Provider{}}
+	plansLimit := planLimits(cfg)
 	build := func(rc *config.Route, rt *router.Route) (pipeline.Handler, error) {
 		term, err := s.terminal(cfg, rc, rt, pools, trusted)
 		if err != nil {
@@ -146,7 +147,7 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 			}
 			mws = append(mws, auth.New(auth.Config{Methods: methods, AllowGroups: rc.AllowGroups, Strip: strip}))
 		}
-		if rc.RateLimit != nil || (len(rc.Auth) > 0 && planLimits(cfg)) {
+		if rc.RateLimit != nil || (len(rc.Auth) > 0 && plansLimit) {
 			rl := ratelimit.Config{Counter: s.counter, Route: rc.Name, Limit: rc.RateLimit, Plans: cfg.Plans,
 				OnLimited: s.metrics.Route(rc.Name).RateLimited}
 			mw, err := ratelimit.New(rl)
