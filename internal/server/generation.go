@@ -71,7 +71,6 @@ func (g *generation) keys() []upstream.Key {
 // plus the per-route settings the server applies around it.
 type routeHandler struct {
 	chain   pipeline.Handler
-	maxBody int64
 	cors    *cors.Policy
 	metrics *telemetry.RouteMetrics
 	// units is the route's units_header ("" for none).
@@ -147,6 +146,14 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 			}
 			mws = append(mws, auth.New(auth.Config{Methods: methods, AllowGroups: rc.AllowGroups, Strip: strip}))
 		}
+		// The body limit comes after authentication, so a refused body is
+		// the consumer's refused request (in usage too), and before the
+		// limits, so it costs no token.
+		maxBody := int64(cfg.Server.Limits.MaxBodyBytes)
+		if rc.MaxBodyBytes > 0 {
+			maxBody = int64(rc.MaxBodyBytes)
+		}
+		mws = append(mws, bodyLimit(maxBody))
 		if rc.RateLimit != nil || (len(rc.Auth) > 0 && plansLimit) {
 			rl := ratelimit.Config{Counter: s.counter, Route: rc.Name, Limit: rc.RateLimit, Plans: cfg.Plans,
 				OnLimited: s.metrics.Route(rc.Name).RateLimited}
@@ -163,13 +170,8 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 			}
 			mws = append(mws, policy.Middleware)
 		}
-		maxBody := int64(cfg.Server.Limits.MaxBodyBytes)
-		if rc.MaxBodyBytes > 0 {
-			maxBody = int64(rc.MaxBodyBytes)
-		}
 		return &routeHandler{
 			chain:   pipeline.Chain(admit(term), mws...),
-			maxBody: maxBody,
 			cors:    policy,
 			metrics: s.metrics.Route(rc.Name),
 			units:   rc.UnitsHeader,

@@ -82,9 +82,6 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 	// type, or Go would read (and 100-continue) a body nobody asked for
 	// before sending an early answer such as 401.
 	out := r.WithContext(pipeline.WithExchange(r.Context(), x))
-	if err := limitBody(w, out, rh.maxBody); err != nil {
-		return rh, err
-	}
 	return rh, rh.chain.ServeHTTP(w, out)
 }
 
@@ -151,6 +148,18 @@ func checkRequest(r *http.Request) error {
 	wire.DropUnderscoreHeaders(r.Header)
 	wire.StripUpgrade(r.Header)
 	return nil
+}
+
+// bodyLimit is limitBody as a step of a route's chain.
+func bodyLimit(limit int64) pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			if err := limitBody(w, r, limit); err != nil {
+				return err
+			}
+			return next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // limitBody answers 413 for a declared length over the limit before anything

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -325,5 +326,34 @@ func TestUsageExport(t *testing.T) {
 			t.Fatalf("receiver counted %v requests, want 25", got)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestUsageBodyTooLargeNotBilled: 413s are the gateway's refusals, never
+// billed, whether the declared length or the streamed body gave them away.
+func TestUsageBodyTooLargeNotBilled(t *testing.T) {
+	storage := fmt.Sprintf("storage: {driver: sqlite, dsn: %q}\n", filepath.Join(t.TempDir(), "gantry.db"))
+	cfg := strings.Replace(meteredConfig(storage, meteredUpstream(t)), "    auth: [api_key]\n", "    auth: [api_key]\n    max_body_bytes: 16\n", 1)
+	g := testkit.Start(t, cfg)
+	key := "X-API-Key: acme-key-0123456789"
+	if s := do(t, "POST", g.URL+"/api/ok", strings.Repeat("x", 100), key).Status; s != 413 {
+		t.Fatalf("declared length: %d, want 413", s)
+	}
+	req, _ := http.NewRequest("POST", g.URL+"/api/ok", io.MultiReader(strings.NewReader(strings.Repeat("x", 100))))
+	req.Header.Set("X-API-Key", "acme-key-0123456789")
+	req.ContentLength = -1 // sent chunked: only the stream shows the size
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("streamed body: %d, want 413", resp.StatusCode)
+	}
+	if s := get(t, g.URL+"/api/ok", key).Status; s != 200 {
+		t.Fatalf("GET: %d", s)
+	}
+	if sum := waitUsage(t, g, "acme", 3); sum.Requests != 3 || sum.Billable != 1 {
+		t.Fatalf("usage %+v, want 3 requests, 1 billable", sum)
 	}
 }
