@@ -158,6 +158,18 @@ func TestUsageAndInvoice(t *testing.T) {
 			if sum.BytesOut == 0 {
 				t.Errorf("bytes_out not metered")
 			}
+			if byHour, _ := usageTotal(t, g, "acme", "hour"); byHour.Requests != 11 {
+				t.Fatalf("grouped by hour: %d requests, want 11", byHour.Requests)
+			}
+			// A range that ends before today holds none of it.
+			yesterday := time.Now().UTC().AddDate(0, 0, -1).Format("2006-01-02")
+			status, body := g.Admin("GET", "/admin/usage?consumer=acme&from=2020-01-01&to="+yesterday, "")
+			if status != 200 || strings.Contains(string(body), `"consumer": "acme"`) || strings.Contains(string(body), `"consumer":"acme"`) {
+				t.Fatalf("usage before today: %d %s", status, body)
+			}
+			if status, _ := g.Admin("GET", "/admin/usage?group_by=week", ""); status != 400 {
+				t.Fatalf("group_by=week: %d, want 400", status)
+			}
 			_, byRoute := usageTotal(t, g, "acme", "route")
 			routes := map[string]int64{}
 			for _, r := range byRoute {
