@@ -72,9 +72,10 @@ func (a *Authenticator) pollChanges() {
 			// cursor means the feed was reset (database recreated or
 			// restored); nothing cached can be trusted against it.
 			if newest > 0 && newest < a.cursor {
+				// Logged first: the line then precedes the keys refused.
+				a.log.Warn("api key change feed went backwards; cache cleared", "seq", newest)
 				a.cache.clear()
 				a.cursor = newest
-				a.log.Warn("api key change feed went backwards; cache cleared", "seq", newest)
 				return
 			}
 			a.cursor = max(next, newest)
