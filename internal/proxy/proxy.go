@@ -8,13 +8,16 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/h1"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/upstream"
@@ -48,10 +51,13 @@ type handler struct {
 	// rp serves http:// and https:// targets, rpH2C h2c:// targets (nil
 	// when the pool has none): a ReverseProxy has one Transport.
 	rp, rpH2C *httputil.ReverseProxy
-	reqRules  *headerRules
-	resRules  *headerRules
-	trusted   []netip.Prefix
-	escape    func(string) string
+	// fast is the HTTP/1.1 client of the direct path (direct.go); nil
+	// sends everything through rp.
+	fast     *h1.Transport
+	reqRules *headerRules
+	resRules *headerRules
+	trusted  []netip.Prefix
+	escape   func(string) string
 	// retries is the upstream's extra attempts; retryAny is the route's
 	// retry_non_idempotent opt-in.
 	retries  int
@@ -131,7 +137,8 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 			FlushInterval: 0,
 		}
 	}
-	h.rp = newRP(trs.Get(connect, response))
+	tr := trs.Get(connect, response)
+	h.rp, h.fast = newRP(tr), tr.fast
 	for _, t := range pool.Targets() {
 		if t.H2C {
 			h.rpH2C = newRP(trs.GetH2C(connect, response))
@@ -158,6 +165,7 @@ type attempt struct {
 	// attempts.
 	in    *http.Request
 	tried []*upstream.Target
+	first [1]*upstream.Target
 	// canRetry says whether another attempt is allowed at all (method,
 	// body, attempts left); next is the target it goes to once decided.
 	canRetry bool
@@ -210,28 +218,34 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		h.pool.Budget().Deposit()
 	}
 
-	var tried [MaxRetries + 1]*upstream.Target
+	useDirect := h.fast != nil && direct(r)
+	// The targets tried so far; a first attempt keeps its one in the
+	// attempt itself, so only retries allocate the list.
+	first := t
+	var tried []*upstream.Target
 	for n := 1; ; n++ {
-		tried[n-1] = t
 		x.Target, x.Attempts = t.Name, n
-		a := &attempt{x: x, target: t, in: r, tried: tried[:n], canRetry: retry && n <= h.retries}
+		a := &attempt{x: x, target: t, in: r, canRetry: retry && n <= h.retries}
+		if n == 1 {
+			a.first[0] = t
+			a.tried = a.first[:]
+		} else {
+			if tried == nil {
+				tried = append(make([]*upstream.Target, 0, MaxRetries+1), first)
+			}
+			tried = append(tried, t)
+			a.tried = tried
+		}
 		a.w.ResponseWriter = w
-		out := r.WithContext(context.WithValue(r.Context(), attemptKey{}, a))
-		switch {
-		case replay != nil:
-			a.body.rc = io.NopCloser(bytes.NewReader(replay))
-			out.Body, out.ContentLength = &a.body, int64(len(replay))
-		case body != nil:
-			a.body.rc = body
-			out.Body = &a.body
-		}
-		rp := h.rp
-		if t.H2C {
-			rp = h.rpH2C
-		}
 		t.Begin()
 		a.start = time.Now()
-		aborted := serve(rp, &a.w, out)
+		var aborted, taken bool
+		if useDirect && !t.H2C && t.Scheme == "http" {
+			aborted, taken = h.serveDirect(a, replay, body, r.ContentLength)
+		}
+		if !taken {
+			aborted = h.serveRP(a, replay, body)
+		}
 		h.report(a)
 		t.Done()
 		x.BytesIn = a.body.n.Load()
@@ -252,6 +266,35 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		}
 		t = a.next
 	}
+}
+
+// serveRP runs attempt a through ReverseProxy, with the request body to
+// send: replay, or else body (nil for none).
+func (h *handler) serveRP(a *attempt, replay []byte, body io.ReadCloser) (aborted bool) {
+	r := a.in
+	ctx := context.WithValue(r.Context(), attemptKey{}, a)
+	// ReverseProxy clears the whole header after relaying a 1xx answer,
+	// the gateway's X-Request-ID and RateLimit-* included; this hook runs
+	// after its own and puts them back.
+	saved := a.w.Header().Clone()
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: func(int, textproto.MIMEHeader) error {
+		restoreHeader(a.w.Header(), saved)
+		return nil
+	}})
+	out := r.WithContext(ctx)
+	switch {
+	case replay != nil:
+		a.body.rc = io.NopCloser(bytes.NewReader(replay))
+		out.Body, out.ContentLength = &a.body, int64(len(replay))
+	case body != nil:
+		a.body.rc = body
+		out.Body = &a.body
+	}
+	rp := h.rp
+	if a.target.H2C {
+		rp = h.rpH2C
+	}
+	return serve(rp, &a.w, out)
 }
 
 // serve runs rp and reports whether it aborted the response with
@@ -393,7 +436,14 @@ func setPath(u *url.URL, t *upstream.Target, path, raw string) {
 }
 
 func (h *handler) modifyResponse(res *http.Response) error {
-	a := attemptFrom(res.Request.Context())
+	return h.onResponse(attemptFrom(res.Request.Context()), res)
+}
+
+// onResponse handles the upstream's response header for both paths: a
+// 502/503/504 that will be retried is refused with errRetry (nothing
+// reaches the client), gRPC and WebSocket answers get their accounting, and
+// the gateway's headers win over the upstream's.
+func (h *handler) onResponse(a *attempt, res *http.Response) error {
 	a.rtt, a.status = time.Since(a.start), res.StatusCode
 	if retryStatus(res.StatusCode) && a.canRetry {
 		if a.next = h.nextTarget(a); a.next != nil {

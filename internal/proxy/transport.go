@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/h1"
 )
 
 // Default upstream timeouts, used when the upstream's timeouts leave them 0.
@@ -23,7 +25,32 @@ const (
 // The zero value is not usable; call NewTransports. Safe for concurrent use.
 type Transports struct {
 	mu sync.Mutex
-	m  map[transportKey]*http.Transport
+	m  map[transportKey]*Transport
+}
+
+// Transport is an upstream transport: plain-HTTP/1.1 requests go through
+// the gateway's own client (package h1), which does the round trip on the
+// calling goroutine; TLS, HTTP/2, upgrades and streamed request bodies go
+// through net/http's Transport (Std).
+type Transport struct {
+	Std  *http.Transport
+	fast *h1.Transport
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if t.fast != nil && h1.Supports(r) {
+		return t.fast.RoundTrip(r)
+	}
+	return t.Std.RoundTrip(r)
+}
+
+// CloseIdleConnections closes both clients' idle connections.
+func (t *Transport) CloseIdleConnections() {
+	t.Std.CloseIdleConnections()
+	if t.fast != nil {
+		t.fast.CloseIdleConnections()
+	}
 }
 
 type transportKey struct {
@@ -33,18 +60,18 @@ type transportKey struct {
 
 // NewTransports returns an empty registry.
 func NewTransports() *Transports {
-	return &Transports{m: make(map[transportKey]*http.Transport)}
+	return &Transports{m: make(map[transportKey]*Transport)}
 }
 
 // Get returns the shared transport for http:// and https:// targets with the
 // given timeouts (0 means the default). HTTP/2 is negotiated over TLS.
-func (t *Transports) Get(connect, response time.Duration) *http.Transport {
+func (t *Transports) Get(connect, response time.Duration) *Transport {
 	return t.get(transportKey{connect: orDefault(connect, DefaultConnectTimeout), response: orDefault(response, DefaultResponseTimeout)})
 }
 
 // GetH2C returns the shared transport for h2c:// targets: HTTP/2 with prior
 // knowledge over cleartext TCP.
-func (t *Transports) GetH2C(connect, response time.Duration) *http.Transport {
+func (t *Transports) GetH2C(connect, response time.Duration) *Transport {
 	return t.get(transportKey{connect: orDefault(connect, DefaultConnectTimeout), response: orDefault(response, DefaultResponseTimeout), h2c: true})
 }
 
@@ -64,7 +91,7 @@ func (t *Transports) CloseIdle() {
 	}
 }
 
-func (t *Transports) get(k transportKey) *http.Transport {
+func (t *Transports) get(k transportKey) *Transport {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if tr, ok := t.m[k]; ok {
@@ -75,7 +102,7 @@ func (t *Transports) get(k transportKey) *http.Transport {
 	return tr
 }
 
-func newTransport(k transportKey) *http.Transport {
+func newTransport(k transportKey) *Transport {
 	d := &net.Dialer{Timeout: k.connect, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		// Upstreams are addressed directly; HTTP_PROXY in the gateway's
@@ -104,8 +131,16 @@ func newTransport(k transportKey) *http.Transport {
 		p.SetUnencryptedHTTP2(true)
 		tr.Protocols = &p
 		tr.ForceAttemptHTTP2 = false
+		return &Transport{Std: tr}
 	}
-	return tr
+	return &Transport{Std: tr, fast: &h1.Transport{
+		DialTimeout:            k.connect,
+		ResponseHeaderTimeout:  k.response,
+		IdleConnTimeout:        tr.IdleConnTimeout,
+		MaxIdlePerAddr:         tr.MaxIdleConnsPerHost,
+		MaxResponseHeaderBytes: tr.MaxResponseHeaderBytes,
+		KeepAlive:              30 * time.Second,
+	}}
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -18,7 +18,8 @@ import (
 func TestTransportSettings(t *testing.T) {
 	t.Parallel()
 	trs := NewTransports()
-	tr := trs.Get(0, 0)
+	top := trs.Get(0, 0)
+	tr := top.Std
 	if tr.Proxy != nil {
 		t.Errorf("Proxy is set; HTTP_PROXY must not reroute upstream traffic")
 	}
@@ -28,14 +29,17 @@ func TestTransportSettings(t *testing.T) {
 	if !tr.DisableCompression || !tr.ForceAttemptHTTP2 || tr.MaxIdleConnsPerHost != 256 || tr.MaxIdleConns != 1024 || tr.IdleConnTimeout != 90*time.Second || tr.ExpectContinueTimeout != time.Second {
 		t.Errorf("transport settings differ from the documented ones: %+v", tr)
 	}
-	if trs.Get(2*time.Second, 30*time.Second) != tr {
+	if top.fast == nil || top.fast.ResponseHeaderTimeout != DefaultResponseTimeout || top.fast.DialTimeout != DefaultConnectTimeout {
+		t.Errorf("the HTTP/1.1 client is missing or has other timeouts: %+v", top.fast)
+	}
+	if trs.Get(2*time.Second, 30*time.Second) != top {
 		t.Errorf("Get() with explicit defaults returned a different transport than Get(0, 0)")
 	}
-	if trs.Get(time.Second, 30*time.Second) == tr {
+	if trs.Get(time.Second, 30*time.Second) == top {
 		t.Errorf("Get() with another connect timeout shared the transport")
 	}
-	h2c := trs.GetH2C(0, 0)
-	if h2c == tr || h2c.Protocols == nil || !h2c.Protocols.UnencryptedHTTP2() || h2c.Protocols.HTTP1() {
+	h2c := trs.GetH2C(0, 0).Std
+	if h2c == tr || trs.GetH2C(0, 0).fast != nil || h2c.Protocols == nil || !h2c.Protocols.UnencryptedHTTP2() || h2c.Protocols.HTTP1() {
 		t.Errorf("GetH2C() = %+v, want a distinct HTTP/2-only cleartext transport", h2c.Protocols)
 	}
 	if trs.Len() != 3 {

@@ -19,7 +19,9 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	x := &pipeline.Exchange{Start: time.Now(), ID: requestID(r, s.ids)}
 	x.TLS = r.TLS != nil
 	x.ClientIP = proxy.ClientIP(r, s.trusted)
-	rw.Header().Set("X-Request-ID", x.ID)
+	// The canonical key set directly: Set would canonicalise
+	// "X-Request-ID" into a new string on every request.
+	rw.Header()["X-Request-Id"] = []string{x.ID}
 
 	w := writerPool.Get().(*responseWriter)
 	*w = responseWriter{ResponseWriter: rw}

@@ -1,0 +1,369 @@
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+)
+
+// The response reader: status line, header and body framing (RFC 9112
+// sections 4 to 7), as strict as net/http's ReadResponse, whose behaviour
+// it follows, and stricter where a gateway must be: obsolete line folding,
+// a version other than HTTP/1.0 or 1.1, and Content-Length next to
+// Transfer-Encoding are refused or end the connection. It exists because
+// ReadResponse allocates a dozen objects per response; this one allocates
+// the Response, one string holding the whole header, the header map and
+// one slice for its values.
+
+var (
+	errMalformed = errors.New("h1: malformed response")
+	errFolding   = errors.New("h1: response header uses obsolete line folding")
+)
+
+// readResponse reads the response to req from c.br; the body is framed but
+// not read.
+func (c *conn) readResponse(req *http.Request) (*http.Response, error) {
+	line, err := c.readLine()
+	if err != nil {
+		if err == io.EOF && c.read == 0 {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	res := &http.Response{Request: req}
+	if err := parseStatusLine(res, line); err != nil {
+		return nil, err
+	}
+	if res.Header, err = c.readHeader(); err != nil {
+		return nil, err
+	}
+	if err := frame(res, req); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// parseStatusLine parses "HTTP/1.1 200 OK" into res.
+func parseStatusLine(res *http.Response, line []byte) error {
+	proto, rest, ok := bytes.Cut(line, []byte{' '})
+	if !ok {
+		return fmt.Errorf("%w: status line %q", errMalformed, clip(line))
+	}
+	switch string(proto) {
+	case "HTTP/1.1":
+		res.Proto, res.ProtoMajor, res.ProtoMinor = "HTTP/1.1", 1, 1
+	case "HTTP/1.0":
+		res.Proto, res.ProtoMajor, res.ProtoMinor = "HTTP/1.0", 1, 0
+	default:
+		return fmt.Errorf("%w: version %q", errMalformed, clip(proto))
+	}
+	rest = bytes.TrimLeft(rest, " ")
+	code, _, _ := bytes.Cut(rest, []byte{' '})
+	if len(code) != 3 || !digit(code[0]) || !digit(code[1]) || !digit(code[2]) || code[0] == '0' {
+		return fmt.Errorf("%w: status code %q", errMalformed, clip(code))
+	}
+	res.StatusCode = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
+	res.Status = statusText(res.StatusCode, rest)
+	return nil
+}
+
+// statusText returns the "200 OK" of a status line, without allocating
+// for the reason phrases net/http knows.
+func statusText(code int, rest []byte) string {
+	if reason := rest[3:]; len(reason) > 1 && reason[0] == ' ' && string(reason[1:]) == http.StatusText(code) {
+		if s, ok := knownStatus[code]; ok {
+			return s
+		}
+	}
+	return string(rest)
+}
+
+var knownStatus = func() map[int]string {
+	m := make(map[int]string)
+	for code := 100; code < 600; code++ {
+		if t := http.StatusText(code); t != "" {
+			m[code] = strconv.Itoa(code) + " " + t
+		}
+	}
+	return m
+}()
+
+func digit(b byte) bool { return '0' <= b && b <= '9' }
+
+// readHeader reads header lines up to the empty line. The lines are copied
+// into one buffer, canonicalised in place, and turned into one string that
+// every key and value share.
+func (c *conn) readHeader() (http.Header, error) {
+	buf := c.hbuf[:0]
+	spans := c.spans[:0]
+	for {
+		line, err := c.readLine()
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		if len(line) == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return nil, errFolding
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return nil, fmt.Errorf("%w: header line %q", errMalformed, clip(line))
+		}
+		name := line[:colon]
+		for _, b := range name {
+			if !tokenByte[b] {
+				return nil, fmt.Errorf("%w: header name %q", errMalformed, clip(name))
+			}
+		}
+		value := trimOWS(line[colon+1:])
+		for _, b := range value {
+			if b < ' ' && b != '\t' || b == 0x7f {
+				return nil, fmt.Errorf("%w: control character in header %q", errMalformed, clip(name))
+			}
+		}
+		ks := len(buf)
+		buf = append(buf, name...)
+		canonicalize(buf[ks:])
+		vs := len(buf)
+		buf = append(buf, value...)
+		spans = append(spans, span{ks, vs, len(buf)})
+	}
+	c.hbuf, c.spans = buf, spans
+	h := make(http.Header, len(spans))
+	if len(spans) == 0 {
+		return h, nil
+	}
+	block := string(buf)
+	vals := make([]string, len(spans))
+	for i, s := range spans {
+		k := block[s.key:s.val]
+		vals[i] = block[s.val:s.end]
+		if vv, ok := h[k]; ok {
+			h[k] = append(vv, vals[i])
+			continue
+		}
+		h[k] = vals[i : i+1 : i+1]
+	}
+	return h, nil
+}
+
+type span struct{ key, val, end int }
+
+// canonicalize turns a header name into its canonical form in place, as
+// http.CanonicalHeaderKey does for valid names.
+func canonicalize(k []byte) {
+	upper := true
+	for i, b := range k {
+		switch {
+		case upper && 'a' <= b && b <= 'z':
+			k[i] = b - ('a' - 'A')
+		case !upper && 'A' <= b && b <= 'Z':
+			k[i] = b + ('a' - 'A')
+		}
+		upper = b == '-'
+	}
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// readLine returns the next line without its line ending (CRLF or a bare
+// LF, as net/http accepts). It is valid until the next read.
+func (c *conn) readLine() ([]byte, error) {
+	line, err := c.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		// A line longer than the buffer: gather it (the header limit
+		// bounds it).
+		long := append(c.long[:0], line...)
+		for err == bufio.ErrBufferFull {
+			line, err = c.br.ReadSlice('\n')
+			long = append(long, line...)
+		}
+		c.long, line = long, long
+	}
+	if err != nil {
+		if err == io.EOF && len(line) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+// frame decides how res's body is delimited: RFC 9112 section 6.3.
+func frame(res *http.Response, req *http.Request) error {
+	h := res.Header
+	res.Close = shouldClose(res)
+	te, chunked := h["Transfer-Encoding"]
+	if chunked {
+		delete(h, "Transfer-Encoding")
+		if res.ProtoMinor == 0 {
+			// HTTP/1.0 has no transfer codings; net/http ignores it too,
+			// and the connection ends with the body.
+			chunked, res.Close = false, true
+		} else if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") {
+			return fmt.Errorf("h1: unsupported transfer encoding %q", te)
+		}
+	}
+	length, err := contentLength(h["Content-Length"])
+	if err != nil {
+		return err
+	}
+	if chunked {
+		if length >= 0 {
+			// Both framings (RFC 9112 section 6.3 item 3): chunked wins,
+			// and the connection is not trusted with another message.
+			delete(h, "Content-Length")
+			res.Close = true
+		}
+		length = -1
+		res.TransferEncoding = []string{"chunked"}
+	}
+
+	switch code := res.StatusCode; {
+	case req.Method == http.MethodHead:
+		res.ContentLength, res.Body = length, http.NoBody
+		if chunked {
+			res.ContentLength = -1
+		}
+		return nil
+	case code < 200 || code == http.StatusNoContent || code == http.StatusNotModified:
+		res.ContentLength, res.Body = 0, http.NoBody
+		return nil
+	}
+	res.ContentLength = length
+	switch {
+	case chunked:
+		if err := declareTrailer(res); err != nil {
+			return err
+		}
+	case length == 0:
+		res.Body = http.NoBody
+	case length < 0:
+		// Delimited by the end of the connection.
+		res.Close = true
+	}
+	return nil
+}
+
+// shouldClose reports whether the connection ends after res, as net/http
+// decides (RFC 9112 section 9.3).
+func shouldClose(res *http.Response) bool {
+	conn := res.Header["Connection"]
+	if res.ProtoMinor == 0 {
+		return hasToken(conn, "close") || !hasToken(conn, "keep-alive")
+	}
+	return hasToken(conn, "close")
+}
+
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// contentLength returns the declared length, -1 for none; differing values
+// are an error (RFC 9112 section 6.3 item 5), repeated equal ones are one.
+func contentLength(values []string) (int64, error) {
+	if len(values) == 0 {
+		return -1, nil
+	}
+	first := strings.TrimSpace(values[0])
+	for _, v := range values[1:] {
+		if strings.TrimSpace(v) != first {
+			return 0, fmt.Errorf("h1: response with differing Content-Length values %q", values)
+		}
+	}
+	if first == "" {
+		return -1, nil
+	}
+	n, err := strconv.ParseUint(first, 10, 63)
+	if err != nil {
+		return 0, fmt.Errorf("h1: bad Content-Length %q", first)
+	}
+	return int64(n), nil
+}
+
+// declareTrailer moves the Trailer header of a chunked response into
+// res.Trailer, keys with nil values until the body's end fills them.
+func declareTrailer(res *http.Response) error {
+	vv, ok := res.Header["Trailer"]
+	if !ok {
+		return nil
+	}
+	delete(res.Header, "Trailer")
+	t := make(http.Header)
+	for _, v := range vv {
+		for f := range strings.SplitSeq(v, ",") {
+			k := http.CanonicalHeaderKey(strings.TrimSpace(f))
+			switch k {
+			case "":
+				continue
+			case "Transfer-Encoding", "Trailer", "Content-Length":
+				return fmt.Errorf("h1: bad trailer key %q", k)
+			}
+			t[k] = nil
+		}
+	}
+	if len(t) > 0 {
+		res.Trailer = t
+	}
+	return nil
+}
+
+// readTrailer reads the trailer section after the last chunk into res.
+func (c *conn) readTrailer(res *http.Response, limit int64) error {
+	c.limit = limit
+	defer func() { c.limit = -1 }()
+	h, err := c.readHeader()
+	if err != nil {
+		return err
+	}
+	if len(h) == 0 {
+		return nil
+	}
+	if res.Trailer == nil {
+		res.Trailer = make(http.Header, len(h))
+	}
+	for k, vv := range h {
+		res.Trailer[k] = vv
+	}
+	return nil
+}
+
+func newChunkedReader(br *bufio.Reader) io.Reader { return httputil.NewChunkedReader(br) }
+
+// clip shortens what an error quotes from the upstream.
+func clip(b []byte) []byte {
+	if len(b) > 64 {
+		return b[:64]
+	}
+	return b
+}

@@ -1,0 +1,533 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ErrUnsupported is returned, before anything is sent, for a request this
+// client does not handle (see the package doc); net/http's Transport can.
+var ErrUnsupported = errors.New("h1: request not supported by the HTTP/1.1 fast path")
+
+// MaxBody is the largest request body sent: one written on the caller's
+// goroutine must fit the socket buffers even if the upstream answers
+// without reading it.
+const MaxBody = 64 << 10
+
+// Defaults for the zero fields of Transport.
+const (
+	DefaultDialTimeout     = 2 * time.Second
+	DefaultIdleConnTimeout = 90 * time.Second
+	DefaultMaxIdlePerAddr  = 256
+	DefaultMaxHeaderBytes  = 1 << 20
+	// probeAfter is how long a connection may sit idle before it is
+	// checked for a close by the upstream before use.
+	probeAfter = time.Second
+	// max1xx bounds the informational answers read before the final one.
+	max1xx = 5
+)
+
+// Transport is an HTTP/1.1 RoundTripper for http:// URLs. The zero value is
+// ready to use; set fields before the first request. Safe for concurrent
+// use.
+type Transport struct {
+	// DialTimeout bounds connecting; ResponseHeaderTimeout bounds writing
+	// the request and reading the response header (0: no bound other than
+	// the request's context).
+	DialTimeout           time.Duration
+	ResponseHeaderTimeout time.Duration
+	// IdleConnTimeout is how long an idle connection is kept.
+	IdleConnTimeout time.Duration
+	// MaxIdlePerAddr bounds the idle connections kept per address.
+	MaxIdlePerAddr int
+	// MaxResponseHeaderBytes bounds the response header.
+	MaxResponseHeaderBytes int64
+	// KeepAlive is the TCP keep-alive period of new connections (0: Go's
+	// default, negative: off).
+	KeepAlive time.Duration
+
+	pools sync.Map // address → *pool
+	// now is the clock of idle times; nil means time.Now.
+	now func() time.Time
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// Supports reports whether RoundTrip would take req rather than refuse it
+// with ErrUnsupported.
+func Supports(req *http.Request) bool {
+	u := req.URL
+	if u == nil || u.Scheme != "http" || u.Host == "" || u.Opaque != "" || u.User != nil {
+		return false
+	}
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodTrace:
+	default:
+		// CONNECT and extension methods take net/http's checks.
+		return false
+	}
+	if hasBody(req) {
+		if req.ContentLength <= 0 || req.ContentLength > MaxBody {
+			return false
+		}
+	} else if req.ContentLength > 0 {
+		return false
+	}
+	if len(req.TransferEncoding) > 0 || len(req.Trailer) > 0 {
+		return false
+	}
+	h := req.Header
+	if _, ok := h["Upgrade"]; ok {
+		return false
+	}
+	if _, ok := h["Expect"]; ok {
+		return false
+	}
+	return true
+}
+
+func hasBody(req *http.Request) bool { return req.Body != nil && req.Body != http.NoBody }
+
+// RoundTrip sends req and returns the response, whose body must be read to
+// its end or closed. Informational answers go to the request's
+// httptrace.ClientTrace Got1xxResponse.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	var info Informer
+	if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
+		info = traceInformer{trace}
+	}
+	return t.Send(ctx, req, info)
+}
+
+// Informer receives the informational (1xx) answers that come before the
+// final one, such as 103 Early Hints.
+type Informer interface {
+	Informational(code int, h http.Header) error
+}
+
+type traceInformer struct{ t *httptrace.ClientTrace }
+
+func (ti traceInformer) Informational(code int, h http.Header) error {
+	return ti.t.Got1xxResponse(code, textproto.MIMEHeader(h))
+}
+
+// Send is RoundTrip with the context given apart from the request, so a
+// caller can reuse its request values, and informational answers passed to
+// info (nil: skipped). It returns ErrUnsupported, having sent nothing,
+// when Supports(req) is false.
+func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) (*http.Response, error) {
+	if !Supports(req) {
+		return nil, ErrUnsupported
+	}
+	p := t.pool(req.URL.Host)
+	for {
+		c, err := p.get(ctx, t)
+		if err != nil {
+			closeBody(req)
+			return nil, err
+		}
+		res, err := t.roundTrip(ctx, c, req, info)
+		if err == nil {
+			return res, nil
+		}
+		c.close()
+		if !c.reused || !c.fresh() || !replayable(req) || ctx.Err() != nil {
+			closeBody(req)
+			return nil, ctxErr(ctx, err)
+		}
+		// The upstream closed the idle connection before answering; the
+		// request can go again on another one.
+	}
+}
+
+// roundTrip writes req on c and reads the response header.
+func (t *Transport) roundTrip(ctx context.Context, c *conn, req *http.Request, info Informer) (*http.Response, error) {
+	// A canceled request unblocks the read or write in progress; the
+	// connection is closed afterwards.
+	stop := context.AfterFunc(ctx, c.abort)
+	if d := t.ResponseHeaderTimeout; d > 0 {
+		_ = c.nc.SetDeadline(time.Now().Add(d))
+		c.deadline = true
+	}
+	c.start()
+	if err := writeRequest(c.bw, req); err != nil {
+		stop()
+		return nil, err
+	}
+	c.limit = t.maxHeaderBytes()
+	var res *http.Response
+	for n := 0; ; n++ {
+		var err error
+		res, err = c.readResponse(req)
+		if err != nil {
+			stop()
+			if c.tooLarge {
+				err = fmt.Errorf("h1: response header larger than %d bytes", t.maxHeaderBytes())
+			}
+			return nil, err
+		}
+		code := res.StatusCode
+		if code >= 200 {
+			break
+		}
+		if code == http.StatusSwitchingProtocols || n == max1xx {
+			stop()
+			return nil, fmt.Errorf("h1: unexpected informational response %d", code)
+		}
+		if info != nil {
+			if err := info.Informational(code, res.Header); err != nil {
+				stop()
+				return nil, err
+			}
+		}
+	}
+	c.limit = -1
+	if c.deadline {
+		// The header deadline must not cut a slow body short. A body that
+		// is already buffered is read without touching the socket, so the
+		// deadline can stay until the next request replaces it, which
+		// saves a timer update per request.
+		if res.Body == http.NoBody || (res.ContentLength >= 0 && int64(c.br.Buffered()) >= res.ContentLength) {
+			c.deadline = true
+		} else {
+			_ = c.nc.SetDeadline(time.Time{})
+			c.deadline = false
+		}
+	}
+	keep := !res.Close && !req.Close
+	if res.Body == http.NoBody {
+		c.release(t, stop, keep)
+		return res, nil
+	}
+	b := &body{c: c, t: t, ctx: ctx, stop: stop, keep: keep, res: res, remaining: res.ContentLength}
+	if res.TransferEncoding != nil {
+		b.chunked = newChunkedReader(c.br)
+	}
+	res.Body = b
+	return res, nil
+}
+
+// replayable reports whether req may be sent again after a connection
+// failed under it, as net/http decides: no body, and a method that is
+// idempotent or an idempotency key.
+func replayable(req *http.Request) bool {
+	if hasBody(req) {
+		return false
+	}
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, ok := req.Header["Idempotency-Key"]
+	_, xok := req.Header["X-Idempotency-Key"]
+	return ok || xok
+}
+
+func closeBody(req *http.Request) {
+	if hasBody(req) {
+		_ = req.Body.Close()
+	}
+}
+
+// ctxErr prefers the context's error: a canceled request's read fails with
+// a deadline error that says nothing of why.
+func ctxErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+func (t *Transport) maxHeaderBytes() int64 {
+	if t.MaxResponseHeaderBytes > 0 {
+		return t.MaxResponseHeaderBytes
+	}
+	return DefaultMaxHeaderBytes
+}
+
+func (t *Transport) pool(addr string) *pool {
+	if v, ok := t.pools.Load(addr); ok {
+		return v.(*pool)
+	}
+	dialAddr := addr
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		dialAddr = net.JoinHostPort(addr, "80")
+	}
+	v, _ := t.pools.LoadOrStore(addr, &pool{addr: dialAddr})
+	return v.(*pool)
+}
+
+// CloseIdleConnections closes the connections not in use.
+func (t *Transport) CloseIdleConnections() {
+	t.pools.Range(func(_, v any) bool {
+		v.(*pool).closeIdle()
+		return true
+	})
+}
+
+// IdleConns returns how many idle connections the pools hold.
+func (t *Transport) IdleConns() int {
+	n := 0
+	t.pools.Range(func(_, v any) bool {
+		p := v.(*pool)
+		p.mu.Lock()
+		n += len(p.idle)
+		p.mu.Unlock()
+		return true
+	})
+	return n
+}
+
+func (t *Transport) clock() time.Time {
+	if t.now != nil {
+		return t.now()
+	}
+	return time.Now()
+}
+
+// body is a response body, framed by length, by chunks or by the end of
+// the connection; its end gives the connection back.
+type body struct {
+	c    *conn
+	t    *Transport
+	ctx  context.Context
+	stop func() bool
+	keep bool
+	res  *http.Response
+	// remaining is what is left of a body of known length, -1 for one
+	// read to the end of the connection; chunked, when set, decodes.
+	remaining int64
+	chunked   io.Reader
+	// done is set once the connection was released or closed; err is what
+	// further reads return.
+	done bool
+	err  error
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, b.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n int
+	var err error
+	switch {
+	case b.chunked != nil:
+		n, err = b.chunked.Read(p)
+		if err == io.EOF {
+			err = b.c.readTrailer(b.res, b.t.maxHeaderBytes())
+			if err == nil {
+				err = io.EOF
+			} else if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+		}
+	case b.remaining >= 0:
+		if int64(len(p)) > b.remaining {
+			p = p[:b.remaining]
+		}
+		n, err = b.c.br.Read(p)
+		b.remaining -= int64(n)
+		switch {
+		case b.remaining == 0:
+			err = io.EOF
+		case err == io.EOF:
+			err = io.ErrUnexpectedEOF
+		}
+	default:
+		n, err = b.c.br.Read(p)
+	}
+	switch {
+	case err == io.EOF:
+		b.done, b.err = true, io.EOF
+		b.c.release(b.t, b.stop, b.keep)
+	case err != nil:
+		b.stop()
+		b.c.close()
+		err = ctxErr(b.ctx, err)
+		b.done, b.err = true, err
+	}
+	return n, err
+}
+
+var errBodyClosed = errors.New("h1: read on closed response body")
+
+// Close ends the body; unread, it closes the connection rather than drain
+// an answer of unknown size.
+func (b *body) Close() error {
+	if b.done {
+		if b.err == io.EOF {
+			b.err = errBodyClosed
+		}
+		return nil
+	}
+	b.done, b.err = true, errBodyClosed
+	b.stop()
+	b.c.close()
+	return nil
+}
+
+// writeRequest writes req's request line, header and body to bw, and
+// flushes.
+func writeRequest(bw *bufio.Writer, req *http.Request) error {
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	u := req.URL
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	} else if path[0] != '/' {
+		return fmt.Errorf("h1: invalid request path %q", path)
+	}
+	host := req.Host
+	if host == "" {
+		host = u.Host
+	}
+	if !validHost(host) {
+		return fmt.Errorf("h1: invalid Host %q", host)
+	}
+	if !validValue(path) || !validValue(u.RawQuery) || containsSpace(path) || containsSpace(u.RawQuery) {
+		return fmt.Errorf("h1: invalid request target")
+	}
+	bw.WriteString(method)
+	bw.WriteByte(' ')
+	bw.WriteString(path)
+	if u.ForceQuery || u.RawQuery != "" {
+		bw.WriteByte('?')
+		bw.WriteString(u.RawQuery)
+	}
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	for k, vs := range req.Header {
+		switch k {
+		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
+			// The transport owns the framing.
+			continue
+		case "User-Agent":
+			// ReverseProxy sets it empty to mean "send none".
+			if len(vs) == 0 || vs[0] == "" {
+				continue
+			}
+		}
+		if !validName(k) {
+			return fmt.Errorf("h1: invalid header field name %q", k)
+		}
+		for _, v := range vs {
+			if !validValue(v) {
+				return fmt.Errorf("h1: invalid header field value for %q", k)
+			}
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	if req.Close {
+		if _, ok := req.Header["Connection"]; !ok {
+			bw.WriteString("Connection: close\r\n")
+		}
+	}
+	n := int64(0)
+	if hasBody(req) {
+		n = req.ContentLength
+	}
+	// net/http's rule: a body, or a method that expects one, gets a length.
+	if n > 0 || (method != http.MethodGet && method != http.MethodHead) {
+		var num [20]byte
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(num[:0], n, 10))
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString("\r\n")
+	if n > 0 {
+		copied, err := io.CopyN(bw, req.Body, n)
+		if err != nil {
+			if err == io.EOF {
+				err = fmt.Errorf("h1: request body shorter than its Content-Length (%d of %d bytes)", copied, n)
+			}
+			_ = req.Body.Close()
+			return err
+		}
+		_ = req.Body.Close()
+	}
+	return bw.Flush()
+}
+
+// validName reports whether s is an RFC 9110 token.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !tokenByte[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenByte = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// validValue reports whether s holds no control characters other than tab:
+// no CR or LF can split a header line.
+func validValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func containsSpace(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' || s[i] == '\t' {
+			return true
+		}
+	}
+	return false
+}
+
+// validHost accepts what may follow "Host: ": no controls, spaces or
+// delimiters that would end the authority.
+func validHost(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c <= ' ' || c == 0x7f, c == '/', c == '?', c == '#', c == '\\':
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,305 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/gantry-dev/gantry/internal/h1"
+)
+
+// The direct path forwards a plain HTTP/1.1 exchange without
+// httputil.ReverseProxy: the outbound request is built from pooled values
+// straight into the HTTP/1.1 client (package h1), and the response is
+// copied by the handler itself. It makes the decisions ReverseProxy makes
+// (hop-by-hop headers, TE: trailers, trailers, flushing of streams) and the
+// handler's own (rewrite, modifyResponse) through the same functions, so
+// both paths send and answer the same; it saves ReverseProxy's request
+// clone, header copy, trace context and per-attempt context, which on a
+// 100-byte answer cost about as much as the gateway's own work.
+//
+// Protocol upgrades, request bodies of unknown length or over h1.MaxBody,
+// Expect: 100-continue, https and h2c targets take ReverseProxy.
+
+// direct reports whether r can take the direct path (its target decides
+// too: see serveDirect's caller).
+func direct(r *http.Request) bool {
+	if r.ContentLength < 0 || r.ContentLength > h1.MaxBody || len(r.Trailer) > 0 || len(r.TransferEncoding) > 0 {
+		return false
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+	default:
+		return false
+	}
+	h := r.Header
+	if _, ok := h["Upgrade"]; ok {
+		return false
+	}
+	if _, ok := h["Expect"]; ok {
+		return false
+	}
+	return !containsToken(h["Connection"], "upgrade")
+}
+
+// outbound is the request of one direct attempt, pooled: the URL and the
+// header map (cleared, its buckets kept) are reused across requests.
+type outbound struct {
+	req http.Request
+	url url.URL
+	hdr http.Header
+}
+
+var outbounds = sync.Pool{New: func() any { return &outbound{hdr: make(http.Header, 16)} }}
+
+func (o *outbound) release() {
+	clear(o.hdr)
+	o.req = http.Request{}
+	o.url = url.URL{}
+	outbounds.Put(o)
+}
+
+// serveDirect runs attempt a over the direct path, with the request body to
+// send: replay, or else body of the client's length (nil for none). It
+// reports whether the response was aborted after it started, as serve
+// does, and taken false, having sent nothing, when a header rule made the
+// request one the HTTP/1.1 client does not take (an Expect header).
+func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, length int64) (aborted, taken bool) {
+	in, x, t := a.in, a.x, a.target
+	o := outbounds.Get().(*outbound)
+	defer o.release()
+
+	path := x.Path
+	if path == "" {
+		path = in.URL.Path
+	}
+	u := &o.url
+	u.Scheme, u.Host = t.Scheme, t.Addr
+	setPath(u, t, path, h.escape(path))
+	u.RawQuery, u.ForceQuery = in.URL.RawQuery, in.URL.ForceQuery
+
+	hd := o.hdr
+	copyEndToEnd(hd, in.Header)
+	SetForwarded(hd, in, x, h.trusted, 0)
+	h.reqRules.apply(hd)
+	host := t.Host
+	if h.reqRules != nil && h.reqRules.host != "" {
+		host = h.reqRules.host
+	}
+	o.req = http.Request{
+		Method: in.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: hd, Host: host,
+	}
+	switch {
+	case len(replay) > 0:
+		a.body.rc = io.NopCloser(bytes.NewReader(replay))
+		o.req.Body, o.req.ContentLength = &a.body, int64(len(replay))
+	case body != nil && length > 0:
+		a.body.rc = body
+		o.req.Body, o.req.ContentLength = &a.body, length
+	}
+	if !h1.Supports(&o.req) {
+		return false, false
+	}
+
+	res, err := h.fast.Send(in.Context(), &o.req, a)
+	if err != nil {
+		a.err = err
+		return false, true
+	}
+	removeHopByHop(res.Header)
+	if err := h.onResponse(a, res); err != nil {
+		_ = res.Body.Close()
+		a.err = err
+		return false, true
+	}
+
+	dst := a.w.Header()
+	for k, vv := range res.Header {
+		// The client's header takes the upstream's values as they are:
+		// the response is this request's alone, and its slices are
+		// capped, so a later append copies.
+		if prev, ok := dst[k]; ok {
+			dst[k] = append(prev, vv...)
+		} else {
+			dst[k] = vv[:len(vv):len(vv)]
+		}
+	}
+	announced := len(res.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range res.Trailer {
+			keys = append(keys, k)
+		}
+		dst.Add("Trailer", strings.Join(keys, ", "))
+	}
+	a.w.WriteHeader(res.StatusCode)
+
+	// Streams (unknown length, server-sent events) reach the client as
+	// they come, their header at once; other bodies go through the
+	// server's buffer.
+	flush := res.ContentLength == -1 || eventStream(res.Header["Content-Type"])
+	if flush {
+		_ = a.w.FlushError()
+	}
+	if err := copyBody(&a.w, res.Body, flush); err != nil {
+		_ = res.Body.Close()
+		return true, true
+	}
+	_ = res.Body.Close()
+
+	if len(res.Trailer) > 0 {
+		_ = a.w.FlushError()
+	}
+	if len(res.Trailer) == announced {
+		for k, vv := range res.Trailer {
+			dst[k] = append(dst[k], vv...)
+		}
+		return false, true
+	}
+	for k, vv := range res.Trailer {
+		k = http.TrailerPrefix + k
+		dst[k] = append(dst[k], vv...)
+	}
+	return false, true
+}
+
+// Informational relays a 1xx answer (103 Early Hints) to the client: the
+// headers set so far with the upstream's added, as ReverseProxy sends
+// them; then the header is restored for the final answer.
+func (a *attempt) Informational(code int, hdr http.Header) error {
+	h := a.w.Header()
+	saved := h.Clone()
+	for k, vv := range hdr {
+		h[k] = append(h[k], vv...)
+	}
+	a.w.WriteHeader(code)
+	restoreHeader(h, saved)
+	return nil
+}
+
+// restoreHeader makes h what saved holds.
+func restoreHeader(h, saved http.Header) {
+	clear(h)
+	for k, vv := range saved {
+		h[k] = vv
+	}
+}
+
+// copyBody copies the upstream's body to the client, flushing after every
+// write when flush is set. It returns the first read or write error.
+func copyBody(w *responseWriter, body io.Reader, flush bool) error {
+	bp := buffers.p.Get().(*[bufferSize]byte)
+	defer buffers.p.Put(bp)
+	buf := bp[:]
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			nw, werr := w.Write(buf[:n])
+			if werr != nil {
+				return werr
+			}
+			if nw != n {
+				return io.ErrShortWrite
+			}
+			if flush {
+				if err := w.FlushError(); err != nil && w.err != nil {
+					return err
+				}
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// copyEndToEnd copies the end-to-end headers of the client's request into
+// dst: what ReverseProxy strips (hop-by-hop headers and those the client
+// named in Connection, Forwarded and X-Forwarded-*) and what only the
+// gateway sets (stripOwned) stay out. TE: trailers is kept, as
+// ReverseProxy keeps it. Value slices are shared, capped so that an append
+// by a header rule copies them.
+func copyEndToEnd(dst, src http.Header) {
+	listed := src["Connection"]
+	for k, vv := range src {
+		switch k {
+		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+			"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+			"X-Consumer-Id", "X-Consumer-Groups", "X-Real-Ip":
+			continue
+		}
+		if owned(k) || (len(listed) > 0 && containsToken(listed, k)) {
+			continue
+		}
+		dst[k] = vv[:len(vv):len(vv)]
+	}
+	if containsToken(src["Te"], "trailers") {
+		dst["Te"] = teTrailers
+	}
+}
+
+var teTrailers = []string{"trailers"}
+
+// owned reports whether k names a header only the gateway sets, in any
+// case (stripOwned's rule for keys net/http left uncanonicalized).
+func owned(k string) bool {
+	switch len(k) {
+	case len("X-Consumer-Id"), len("X-Consumer-Groups"), len("X-Real-Ip"), len("Proxy-Authorization"):
+		return strings.EqualFold(k, "X-Consumer-Id") || strings.EqualFold(k, "X-Consumer-Groups") ||
+			strings.EqualFold(k, "X-Real-Ip") || strings.EqualFold(k, "Proxy-Authorization")
+	}
+	return false
+}
+
+// removeHopByHop deletes from a response header what ReverseProxy deletes:
+// the headers named in Connection and the hop-by-hop ones of RFC 9110.
+func removeHopByHop(h http.Header) {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				delete(h, http.CanonicalHeaderKey(f))
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
+
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// containsToken reports whether a comma-separated list in values holds
+// token, in any case.
+func containsToken(values []string, token string) bool {
+	for _, v := range values {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// eventStream reports whether a Content-Type is text/event-stream, whose
+// events must not wait in a buffer.
+func eventStream(ct []string) bool {
+	if len(ct) == 0 {
+		return false
+	}
+	v := strings.TrimSpace(ct[0])
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = strings.TrimSpace(v[:i])
+	}
+	return strings.EqualFold(v, "text/event-stream")
+}
