@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -95,7 +96,7 @@ func (p *pool) dial(ctx context.Context, t *Transport) (*conn, error) {
 	}
 	c := &conn{nc: nc, pool: p, limit: -1}
 	c.br = bufio.NewReaderSize(reader{c}, 4<<10)
-	c.bw = bufio.NewWriterSize(nc, 4<<10)
+	c.bw = bufio.NewWriterSize(writer{c}, 4<<10)
 	return c, nil
 }
 
@@ -117,6 +118,17 @@ type conn struct {
 	// read or write deadline may be set.
 	tooLarge bool
 	deadline bool
+	// ctx is the current request's context. It is watched (an AfterFunc
+	// that aborts the connection) only once the answer takes longer than
+	// watchAfter: most answers come sooner, and registering costs more
+	// allocations than the rest of the round trip. Until then (watching)
+	// the deadline is at most watchAfter away; until is the deadline that
+	// replaces it (the response header's, zero for none), and stop
+	// unregisters the watch (nil when there is none).
+	ctx      context.Context
+	watching bool
+	until    time.Time
+	stop     func() bool
 	// hbuf, spans and long are the header reader's scratch space.
 	hbuf   []byte
 	spans  []span
@@ -127,15 +139,89 @@ type conn struct {
 // probe checks a connection that sat idle for long; a deadline left from
 // its last request would fail the check.
 func (c *conn) probe() bool {
+	c.clearDeadline()
+	return alive(c)
+}
+
+// start prepares c for a request under ctx; timeout bounds the wait for
+// the response header (0: none).
+func (c *conn) start(ctx context.Context, timeout time.Duration) {
+	c.read, c.ctx, c.stop = 0, ctx, nil
+	c.watching = ctx.Done() != nil
+	if timeout <= 0 && !c.watching {
+		c.until = time.Time{}
+		c.clearDeadline()
+		return
+	}
+	now := time.Now()
+	c.until = time.Time{}
+	if timeout > 0 {
+		c.until = now.Add(timeout)
+	}
+	d := c.until
+	if c.watching {
+		d = now.Add(watchAfter)
+		if !c.until.IsZero() && c.until.Before(d) {
+			d = c.until
+		}
+		if dl, ok := ctx.Deadline(); ok && dl.Before(d) {
+			d = dl
+		}
+	}
+	_ = c.nc.SetDeadline(d)
+	c.deadline = true
+}
+
+// startBody moves c to reading a body that is not buffered yet: no
+// deadline, and the window before the context is watched starts again.
+func (c *conn) startBody() {
+	c.until = time.Time{}
+	if !c.watching {
+		c.clearDeadline()
+		return
+	}
+	d := time.Now().Add(watchAfter)
+	if dl, ok := c.ctx.Deadline(); ok && dl.Before(d) {
+		d = dl
+	}
+	_ = c.nc.SetDeadline(d)
+	c.deadline = true
+}
+
+func (c *conn) clearDeadline() {
 	if c.deadline {
 		_ = c.nc.SetDeadline(time.Time{})
 		c.deadline = false
 	}
-	return alive(c)
 }
 
-// start prepares c for a request.
-func (c *conn) start() { c.read = 0 }
+// escalate is called when a read or write hit the deadline: within the
+// window it starts watching the context, sets the real deadline and
+// reports true (try again); otherwise the timeout stands.
+func (c *conn) escalate() bool {
+	if !c.watching {
+		return false
+	}
+	c.watching = false
+	if c.ctx.Err() != nil || (!c.until.IsZero() && !time.Now().Before(c.until)) {
+		return false
+	}
+	_ = c.nc.SetDeadline(c.until)
+	c.deadline = !c.until.IsZero()
+	// After the deadline: an abort right away must not be overwritten.
+	c.stop = context.AfterFunc(c.ctx, c.abort)
+	return true
+}
+
+// unwatch ends the watch; false means the context aborted the connection.
+func (c *conn) unwatch() bool {
+	if c.stop == nil {
+		return true
+	}
+	ok := c.stop()
+	c.stop = nil
+	return ok
+}
 
 // fresh reports whether nothing of the current request's answer was read.
 func (c *conn) fresh() bool { return c.read == 0 }
@@ -146,14 +232,14 @@ func (c *conn) abort() { _ = c.nc.SetDeadline(time.Unix(1, 0)) }
 
 // release ends the current request: the connection goes back to the pool
 // when keep allows and the request's context did not abort it.
-func (c *conn) release(t *Transport, stop func() bool, keep bool) {
-	if !stop() || !keep || c.br.Buffered() > 0 {
+func (c *conn) release(t *Transport, keep bool) {
+	if !c.unwatch() || !keep || c.br.Buffered() > 0 {
 		// An aborted connection has a past deadline; bytes past the
 		// response mean the upstream broke the framing.
 		c.close()
 		return
 	}
-	c.reused = false
+	c.reused, c.ctx = false, nil
 	if !c.pool.put(c, t.clock(), t.maxIdle()) {
 		c.close()
 	}
@@ -181,11 +267,31 @@ func (r reader) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := c.nc.Read(p)
+	for n == 0 && err != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.escalate() {
+		n, err = c.nc.Read(p)
+	}
 	c.read += int64(n)
 	if c.limit >= 0 {
 		c.limit -= int64(n)
 	}
 	return n, err
+}
+
+// writer writes to the connection, through the window's deadline.
+type writer struct{ c *conn }
+
+func (w writer) Write(p []byte) (int, error) {
+	c, written := w.c, 0
+	for {
+		n, err := c.nc.Write(p[written:])
+		written += n
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || !c.escalate() {
+			return written, err
+		}
+		if written == len(p) {
+			return written, nil
+		}
+	}
 }
 
 var errHeaderTooLarge = errors.New("h1: response header too large")

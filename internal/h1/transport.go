@@ -35,6 +35,9 @@ const (
 	probeAfter = time.Second
 	// max1xx bounds the informational answers read before the final one.
 	max1xx = 5
+	// watchAfter is how long a request runs before its context is watched
+	// (see conn); a client that went away is noticed within it.
+	watchAfter = 100 * time.Millisecond
 )
 
 // Transport is an HTTP/1.1 RoundTripper for http:// URLs. The zero value is
@@ -154,16 +157,12 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 
 // roundTrip writes req on c and reads the response header.
 func (t *Transport) roundTrip(ctx context.Context, c *conn, req *http.Request, info Informer) (*http.Response, error) {
-	// A canceled request unblocks the read or write in progress; the
-	// connection is closed afterwards.
-	stop := context.AfterFunc(ctx, c.abort)
-	if d := t.ResponseHeaderTimeout; d > 0 {
-		_ = c.nc.SetDeadline(time.Now().Add(d))
-		c.deadline = true
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	c.start()
+	c.start(ctx, t.ResponseHeaderTimeout)
 	if err := writeRequest(c.bw, req); err != nil {
-		stop()
+		c.unwatch()
 		return nil, err
 	}
 	c.limit = t.maxHeaderBytes()
@@ -172,7 +171,7 @@ func (t *Transport) roundTrip(ctx context.Context, c *conn, req *http.Request, i
 		var err error
 		res, err = c.readResponse(req)
 		if err != nil {
-			stop()
+			c.unwatch()
 			if c.tooLarge {
 				err = fmt.Errorf("h1: response header larger than %d bytes", t.maxHeaderBytes())
 			}
@@ -183,35 +182,30 @@ func (t *Transport) roundTrip(ctx context.Context, c *conn, req *http.Request, i
 			break
 		}
 		if code == http.StatusSwitchingProtocols || n == max1xx {
-			stop()
+			c.unwatch()
 			return nil, fmt.Errorf("h1: unexpected informational response %d", code)
 		}
 		if info != nil {
 			if err := info.Informational(code, res.Header); err != nil {
-				stop()
+				c.unwatch()
 				return nil, err
 			}
 		}
 	}
 	c.limit = -1
-	if c.deadline {
-		// The header deadline must not cut a slow body short. A body that
-		// is already buffered is read without touching the socket, so the
-		// deadline can stay until the next request replaces it, which
-		// saves a timer update per request.
-		if res.Body == http.NoBody || (res.ContentLength >= 0 && int64(c.br.Buffered()) >= res.ContentLength) {
-			c.deadline = true
-		} else {
-			_ = c.nc.SetDeadline(time.Time{})
-			c.deadline = false
-		}
+	// A body already buffered is read without touching the socket: the
+	// deadline can stay until the next request replaces it, which saves
+	// a timer update per request. Otherwise the header's deadline must
+	// not cut a slow body short.
+	if res.Body != http.NoBody && (res.ContentLength < 0 || int64(c.br.Buffered()) < res.ContentLength) {
+		c.startBody()
 	}
 	keep := !res.Close && !req.Close
 	if res.Body == http.NoBody {
-		c.release(t, stop, keep)
+		c.release(t, keep)
 		return res, nil
 	}
-	b := &body{c: c, t: t, ctx: ctx, stop: stop, keep: keep, res: res, remaining: res.ContentLength}
+	b := &body{c: c, t: t, ctx: ctx, keep: keep, res: res, remaining: res.ContentLength}
 	if res.TransferEncoding != nil {
 		b.chunked = newChunkedReader(c.br)
 	}
@@ -303,7 +297,6 @@ type body struct {
 	c    *conn
 	t    *Transport
 	ctx  context.Context
-	stop func() bool
 	keep bool
 	res  *http.Response
 	// remaining is what is left of a body of known length, -1 for one
@@ -354,9 +347,9 @@ func (b *body) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		b.done, b.err = true, io.EOF
-		b.c.release(b.t, b.stop, b.keep)
+		b.c.release(b.t, b.keep)
 	case err != nil:
-		b.stop()
+		b.c.unwatch()
 		b.c.close()
 		err = ctxErr(b.ctx, err)
 		b.done, b.err = true, err
@@ -376,7 +369,7 @@ func (b *body) Close() error {
 		return nil
 	}
 	b.done, b.err = true, errBodyClosed
-	b.stop()
+	b.c.unwatch()
 	b.c.close()
 	return nil
 }
