@@ -16,6 +16,12 @@ type pool struct {
 	addr string
 	mu   sync.Mutex
 	idle []*conn
+	// sweep closes the connections that outstayed the idle timeout while
+	// nobody asked for one (an address a reload or DNS dropped); armed
+	// says it is scheduled. A timer, not a goroutine: nothing runs while
+	// the pool is empty.
+	sweep *time.Timer
+	armed bool
 }
 
 // get returns an idle connection, checked when it sat idle for long, or
@@ -37,19 +43,8 @@ func (p *pool) get(ctx context.Context, t *Transport) (*conn, error) {
 }
 
 func (p *pool) pop(now time.Time, timeout time.Duration) *conn {
-	var stale []*conn
 	p.mu.Lock()
-	// The oldest sit at the front; drop the expired ones.
-	i := 0
-	for i < len(p.idle) && now.Sub(p.idle[i].idleAt) > timeout {
-		i++
-	}
-	if i > 0 {
-		stale = append(stale, p.idle[:i]...)
-		n := copy(p.idle, p.idle[i:])
-		clear(p.idle[n:])
-		p.idle = p.idle[:n]
-	}
+	stale := p.expire(now, timeout)
 	var c *conn
 	if n := len(p.idle); n > 0 {
 		c = p.idle[n-1]
@@ -63,16 +58,62 @@ func (p *pool) pop(now time.Time, timeout time.Duration) *conn {
 	return c
 }
 
+// expire removes and returns the connections idle for longer than timeout;
+// p.mu is held. The oldest sit at the front.
+func (p *pool) expire(now time.Time, timeout time.Duration) []*conn {
+	i := 0
+	for i < len(p.idle) && now.Sub(p.idle[i].idleAt) > timeout {
+		i++
+	}
+	if i == 0 {
+		return nil
+	}
+	stale := append([]*conn(nil), p.idle[:i]...)
+	n := copy(p.idle, p.idle[i:])
+	clear(p.idle[n:])
+	p.idle = p.idle[:n]
+	return stale
+}
+
 // put keeps c for reuse; it reports false when the pool is full.
-func (p *pool) put(c *conn, now time.Time, max int) bool {
-	c.idleAt = now
+func (p *pool) put(c *conn, t *Transport) bool {
+	c.idleAt = t.clock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.idle) >= max {
+	if len(p.idle) >= t.maxIdle() {
 		return false
 	}
 	p.idle = append(p.idle, c)
+	if !p.armed {
+		p.armed = true
+		// Slightly past the timeout, so the sweep finds c expired.
+		d := t.idleTimeout() + sweepSlack(t.idleTimeout())
+		if p.sweep == nil {
+			p.sweep = time.AfterFunc(d, func() { p.sweepIdle(t) })
+		} else {
+			p.sweep.Reset(d)
+		}
+	}
 	return true
+}
+
+func sweepSlack(timeout time.Duration) time.Duration { return timeout/8 + 10*time.Millisecond }
+
+// sweepIdle closes the expired idle connections and schedules itself for
+// when the oldest of the others expires.
+func (p *pool) sweepIdle(t *Transport) {
+	now, timeout := t.clock(), t.idleTimeout()
+	p.mu.Lock()
+	stale := p.expire(now, timeout)
+	if len(p.idle) > 0 {
+		p.sweep.Reset(timeout - now.Sub(p.idle[0].idleAt) + sweepSlack(timeout))
+	} else {
+		p.armed = false
+	}
+	p.mu.Unlock()
+	for _, c := range stale {
+		c.close()
+	}
 }
 
 func (p *pool) closeIdle() {
@@ -146,27 +187,20 @@ func (c *conn) probe() bool {
 // start prepares c for a request under ctx; timeout bounds the wait for
 // the response header (0: none).
 func (c *conn) start(ctx context.Context, timeout time.Duration) {
-	c.read, c.ctx, c.stop = 0, ctx, nil
-	c.watching = ctx.Done() != nil
-	if timeout <= 0 && !c.watching {
-		c.until = time.Time{}
-		c.clearDeadline()
-		return
-	}
+	// Whether ctx can end at all is not asked: ctx.Done would allocate
+	// the channel of a server request's context.
+	c.read, c.ctx, c.stop, c.watching = 0, ctx, nil, true
 	now := time.Now()
 	c.until = time.Time{}
 	if timeout > 0 {
 		c.until = now.Add(timeout)
 	}
-	d := c.until
-	if c.watching {
-		d = now.Add(watchAfter)
-		if !c.until.IsZero() && c.until.Before(d) {
-			d = c.until
-		}
-		if dl, ok := ctx.Deadline(); ok && dl.Before(d) {
-			d = dl
-		}
+	d := now.Add(watchAfter)
+	if !c.until.IsZero() && c.until.Before(d) {
+		d = c.until
+	}
+	if dl, ok := ctx.Deadline(); ok && dl.Before(d) {
+		d = dl
 	}
 	_ = c.nc.SetDeadline(d)
 	c.deadline = true
@@ -240,7 +274,7 @@ func (c *conn) release(t *Transport, keep bool) {
 		return
 	}
 	c.reused, c.ctx = false, nil
-	if !c.pool.put(c, t.clock(), t.maxIdle()) {
+	if !c.pool.put(c, t) {
 		c.close()
 	}
 }

@@ -1,5 +1,9 @@
 // Package proxy is the terminal handler that forwards a request to an
-// upstream over httputil.ReverseProxy (Rewrite, never Director).
+// upstream: directly through the gateway's HTTP/1.1 client (package h1) for
+// plain HTTP/1.1 exchanges, over httputil.ReverseProxy (Rewrite, never
+// Director) with net/http's Transport for the rest (direct.go says which).
+// Both paths build the same outbound request and relay the answer by the
+// same rules; parity tests hold them to it.
 //
 // On the request path it is the last step of a route chain:
 //
@@ -82,7 +86,7 @@
 //
 // On the control path, server builds one handler per route per config
 // generation (New). Connections are not per generation: Transports hands out
-// one shared *http.Transport per (timeouts, protocol), so reloads keep their
-// connection pools and start no goroutines. http.DefaultTransport and
-// HTTP_PROXY are never used.
+// one shared Transport (an h1 client and a net/http Transport) per
+// (timeouts, protocol), so reloads keep their connection pools and start no
+// goroutines. http.DefaultTransport and HTTP_PROXY are never used.
 package proxy
