@@ -212,6 +212,11 @@ func (c *conn) startBody() {
 	c.until = time.Time{}
 	if !c.watching {
 		c.clearDeadline()
+		// The watch may have aborted the connection just before: clearing
+		// must not undo that.
+		if c.ctx.Err() != nil {
+			c.abort()
+		}
 		return
 	}
 	d := time.Now().Add(watchAfter)

@@ -15,8 +15,9 @@ import (
 // The response reader: status line, header and body framing (RFC 9112
 // sections 4 to 7), as strict as net/http's ReadResponse, whose behaviour
 // it follows, and stricter where a gateway must be: obsolete line folding,
-// a version other than HTTP/1.0 or 1.1, and Content-Length next to
-// Transfer-Encoding are refused or end the connection. It exists because
+// a header name that is not a token (net/http lets "X-A B" through), a
+// version other than HTTP/1.0 or 1.1, and a status under 100 are refused,
+// and Content-Length next to Transfer-Encoding ends the connection. It exists because
 // ReadResponse allocates a dozen objects per response; this one allocates
 // the Response, one string holding the whole header, the header map and
 // one slice for its values.
@@ -29,7 +30,7 @@ var (
 // readResponse reads the response to req from c.br; the body is framed but
 // not read.
 func (c *conn) readResponse(req *http.Request) (*http.Response, error) {
-	line, err := c.readLine()
+	line, err := c.readLine(false)
 	if err != nil {
 		if err == io.EOF && c.read == 0 {
 			return nil, io.ErrUnexpectedEOF
@@ -40,7 +41,7 @@ func (c *conn) readResponse(req *http.Request) (*http.Response, error) {
 	if err := parseStatusLine(res, line); err != nil {
 		return nil, err
 	}
-	if res.Header, err = c.readHeader(); err != nil {
+	if res.Header, err = c.readHeader(false); err != nil {
 		return nil, err
 	}
 	if err := frame(res, req); err != nil {
@@ -99,11 +100,11 @@ func digit(b byte) bool { return '0' <= b && b <= '9' }
 // readHeader reads header lines up to the empty line. The lines are copied
 // into one buffer, canonicalised in place, and turned into one string that
 // every key and value share.
-func (c *conn) readHeader() (http.Header, error) {
+func (c *conn) readHeader(crlf bool) (http.Header, error) {
 	buf := c.hbuf[:0]
 	spans := c.spans[:0]
 	for {
-		line, err := c.readLine()
+		line, err := c.readLine(crlf)
 		if err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
@@ -185,9 +186,10 @@ func trimOWS(b []byte) []byte {
 	return b
 }
 
-// readLine returns the next line without its line ending (CRLF or a bare
-// LF, as net/http accepts). It is valid until the next read.
-func (c *conn) readLine() ([]byte, error) {
+// readLine returns the next line without its line ending: CRLF, or also
+// a bare LF (as net/http accepts in a response header) unless crlf is set.
+// It is valid until the next read.
+func (c *conn) readLine(crlf bool) ([]byte, error) {
 	line, err := c.br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
 		// A line longer than the buffer: gather it (the header limit
@@ -208,6 +210,8 @@ func (c *conn) readLine() ([]byte, error) {
 	line = line[:len(line)-1]
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
+	} else if crlf {
+		return nil, fmt.Errorf("%w: line ends with a bare LF", errMalformed)
 	}
 	return line, nil
 }
@@ -231,6 +235,10 @@ func frame(res *http.Response, req *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if cl := h["Content-Length"]; len(cl) > 1 {
+		// Equal repeats are one value; forwarded twice they would not be.
+		h["Content-Length"] = cl[:1:1]
+	}
 	if chunked {
 		if length >= 0 {
 			// Both framings (RFC 9112 section 6.3 item 3): chunked wins,
@@ -240,6 +248,9 @@ func frame(res *http.Response, req *http.Request) error {
 		}
 		length = -1
 		res.TransferEncoding = []string{"chunked"}
+		if err := declareTrailer(res); err != nil {
+			return err
+		}
 	}
 
 	switch code := res.StatusCode; {
@@ -256,9 +267,6 @@ func frame(res *http.Response, req *http.Request) error {
 	res.ContentLength = length
 	switch {
 	case chunked:
-		if err := declareTrailer(res); err != nil {
-			return err
-		}
 	case length == 0:
 		res.Body = http.NoBody
 	case length < 0:
@@ -301,9 +309,6 @@ func contentLength(values []string) (int64, error) {
 			return 0, fmt.Errorf("h1: response with differing Content-Length values %q", values)
 		}
 	}
-	if first == "" {
-		return -1, nil
-	}
 	n, err := strconv.ParseUint(first, 10, 63)
 	if err != nil {
 		return 0, fmt.Errorf("h1: bad Content-Length %q", first)
@@ -342,7 +347,9 @@ func declareTrailer(res *http.Response) error {
 func (c *conn) readTrailer(res *http.Response, limit int64) error {
 	c.limit = limit
 	defer func() { c.limit = -1 }()
-	h, err := c.readHeader()
+	// CRLF only, as net/http's chunked reader wants: a bare LF is how
+	// one parser's trailer becomes another's next message.
+	h, err := c.readHeader(true)
 	if err != nil {
 		return err
 	}

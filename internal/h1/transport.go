@@ -11,7 +11,9 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -106,6 +108,11 @@ func hasBody(req *http.Request) bool { return req.Body != nil && req.Body != htt
 // its end or closed. Informational answers go to the request's
 // httptrace.ClientTrace Got1xxResponse.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !Supports(req) {
+		// A RoundTripper closes the body, even on an error.
+		closeBody(req)
+		return nil, ErrUnsupported
+	}
 	ctx := req.Context()
 	var info Informer
 	if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
@@ -134,6 +141,16 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 	if !Supports(req) {
 		return nil, ErrUnsupported
 	}
+	// Checked before a connection is taken: neither a refused request nor
+	// a finished context may cost the pool a connection.
+	if err := checkRequest(req); err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		closeBody(req)
+		return nil, err
+	}
 	p := t.pool(req.URL.Host)
 	for {
 		c, err := p.get(ctx, t)
@@ -146,7 +163,7 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 			return res, nil
 		}
 		c.close()
-		if !c.reused || !c.fresh() || !replayable(req) || ctx.Err() != nil {
+		if !c.reused || !c.fresh() || !staleConn(err) || !replayable(req) || ctx.Err() != nil {
 			closeBody(req)
 			return nil, ctxErr(ctx, err)
 		}
@@ -157,9 +174,6 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 
 // roundTrip writes req on c and reads the response header.
 func (t *Transport) roundTrip(ctx context.Context, c *conn, req *http.Request, info Informer) (*http.Response, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	c.start(ctx, t.ResponseHeaderTimeout)
 	if err := writeRequest(c.bw, req); err != nil {
 		c.unwatch()
@@ -213,6 +227,14 @@ func (t *Transport) roundTrip(ctx context.Context, c *conn, req *http.Request, i
 	return res, nil
 }
 
+// staleConn reports whether err is how a connection the upstream closed
+// while it sat idle fails: an end of stream, a reset or a broken pipe. A
+// timeout is not: the upstream may be working on the request.
+func staleConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED)
+}
+
 // replayable reports whether req may be sent again after a connection
 // failed under it, as net/http decides: no body, and a method that is
 // idempotent or an idempotency key.
@@ -257,7 +279,10 @@ func (t *Transport) pool(addr string) *pool {
 	}
 	dialAddr := addr
 	if _, _, err := net.SplitHostPort(addr); err != nil {
-		dialAddr = net.JoinHostPort(addr, "80")
+		// No port: the default, around a host that may be an IPv6
+		// literal in brackets.
+		host := strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
+		dialAddr = net.JoinHostPort(host, "80")
 	}
 	v, _ := t.pools.LoadOrStore(addr, &pool{addr: dialAddr})
 	return v.(*pool)
@@ -374,18 +399,11 @@ func (b *body) Close() error {
 	return nil
 }
 
-// writeRequest writes req's request line, header and body to bw, and
-// flushes.
-func writeRequest(bw *bufio.Writer, req *http.Request) error {
-	method := req.Method
-	if method == "" {
-		method = http.MethodGet
-	}
+// checkRequest refuses what writeRequest could not write safely: a Host,
+// target, header name or value that would end a line or the request early.
+func checkRequest(req *http.Request) error {
 	u := req.URL
-	path := u.EscapedPath()
-	if path == "" {
-		path = "/"
-	} else if path[0] != '/' {
+	if path := u.EscapedPath(); path != "" && path[0] != '/' {
 		return fmt.Errorf("h1: invalid request path %q", path)
 	}
 	host := req.Host
@@ -395,8 +413,37 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	if !validHost(host) {
 		return fmt.Errorf("h1: invalid Host %q", host)
 	}
-	if !validValue(path) || !validValue(u.RawQuery) || containsSpace(path) || containsSpace(u.RawQuery) {
-		return fmt.Errorf("h1: invalid request target")
+	if !validTarget(u.EscapedPath()) || !validTarget(u.RawQuery) {
+		return errors.New("h1: invalid request target")
+	}
+	for k, vs := range req.Header {
+		if !validName(k) {
+			return fmt.Errorf("h1: invalid header field name %q", k)
+		}
+		for _, v := range vs {
+			if !validValue(v) {
+				return fmt.Errorf("h1: invalid header field value for %q", k)
+			}
+		}
+	}
+	return nil
+}
+
+// writeRequest writes req's request line, header and body to bw, and
+// flushes; checkRequest has passed.
+func writeRequest(bw *bufio.Writer, req *http.Request) error {
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	u := req.URL
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	host := req.Host
+	if host == "" {
+		host = u.Host
 	}
 	bw.WriteString(method)
 	bw.WriteByte(' ')
@@ -419,13 +466,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 				continue
 			}
 		}
-		if !validName(k) {
-			return fmt.Errorf("h1: invalid header field name %q", k)
-		}
 		for _, v := range vs {
-			if !validValue(v) {
-				return fmt.Errorf("h1: invalid header field value for %q", k)
-			}
 			bw.WriteString(k)
 			bw.WriteString(": ")
 			bw.WriteString(v)
@@ -441,8 +482,9 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	if hasBody(req) {
 		n = req.ContentLength
 	}
-	// net/http's rule: a body, or a method that expects one, gets a length.
-	if n > 0 || (method != http.MethodGet && method != http.MethodHead) {
+	// net/http's rule: a body has a length, and so do the methods servers
+	// expect one for.
+	if n > 0 || method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
 		var num [20]byte
 		bw.WriteString("Content-Length: ")
 		bw.Write(strconv.AppendInt(num[:0], n, 10))
@@ -461,6 +503,17 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 		_ = req.Body.Close()
 	}
 	return bw.Flush()
+}
+
+// validTarget reports whether a path or query can go into the request
+// line: no controls, no spaces.
+func validTarget(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // validName reports whether s is an RFC 9110 token.
@@ -499,15 +552,6 @@ func validValue(s string) bool {
 		}
 	}
 	return true
-}
-
-func containsSpace(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ' ' || s[i] == '\t' {
-			return true
-		}
-	}
-	return false
 }
 
 // validHost accepts what may follow "Host: ": no controls, spaces or
