@@ -25,15 +25,20 @@ type pool struct {
 }
 
 // get returns an idle connection, checked when it sat idle for long, or
-// dials a new one.
-func (p *pool) get(ctx context.Context, t *Transport) (*conn, error) {
+// dials a new one. A request that cannot be sent again if the connection
+// turns out closed (replay false) has it checked much sooner.
+func (p *pool) get(ctx context.Context, t *Transport, replay bool) (*conn, error) {
 	now := t.clock()
+	check := probeAfter
+	if !replay {
+		check = probeAfterNoReplay
+	}
 	for {
 		c := p.pop(now, t.idleTimeout())
 		if c == nil {
 			break
 		}
-		if now.Sub(c.idleAt) < probeAfter || c.probe() {
+		if now.Sub(c.idleAt) < check || c.probe() {
 			c.reused = true
 			return c, nil
 		}

@@ -24,7 +24,8 @@
 // A response body closed early closes its connection. A reused connection
 // that fails before any byte of the answer arrived (the upstream closed it
 // while idle) is retried once on a new connection when the request has no
-// body and is idempotent; connections idle for longer than a second are
-// checked before they are used, so a non-idempotent request is not sent on
-// one the upstream already closed.
+// body and is idempotent. A connection is checked before use (one
+// non-blocking peek) when it sat idle for over a second, or over 5 ms for
+// a request that could not be sent again, so a POST is not sent on a
+// connection the upstream already closed.
 package h1

@@ -33,8 +33,12 @@ const (
 	DefaultMaxIdlePerAddr  = 256
 	DefaultMaxHeaderBytes  = 1 << 20
 	// probeAfter is how long a connection may sit idle before it is
-	// checked for a close by the upstream before use.
-	probeAfter = time.Second
+	// checked for a close by the upstream before use; a request that
+	// could not be sent again checks after probeAfterNoReplay (no upstream
+	// closes idle connections sooner). The check is one non-blocking
+	// system call; connections under load are idle for less.
+	probeAfter         = time.Second
+	probeAfterNoReplay = 5 * time.Millisecond
 	// max1xx bounds the informational answers read before the final one.
 	max1xx = 5
 	// watchAfter is how long a request runs before its context is watched
@@ -152,8 +156,9 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 		return nil, err
 	}
 	p := t.pool(req.URL.Host)
+	replay := replayable(req)
 	for {
-		c, err := p.get(ctx, t)
+		c, err := p.get(ctx, t, replay)
 		if err != nil {
 			closeBody(req)
 			return nil, err
@@ -163,7 +168,7 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 			return res, nil
 		}
 		c.close()
-		if !c.reused || !c.fresh() || !staleConn(err) || !replayable(req) || ctx.Err() != nil {
+		if !c.reused || !c.fresh() || !staleConn(err) || !replay || ctx.Err() != nil {
 			closeBody(req)
 			return nil, ctxErr(ctx, err)
 		}
