@@ -25,7 +25,7 @@
 // that fails before any byte of the answer arrived (the upstream closed it
 // while idle) is retried once on a new connection when the request has no
 // body and is idempotent. A connection is checked before use (one
-// non-blocking peek) when it sat idle for over a second, or over 5 ms for
-// a request that could not be sent again, so a POST is not sent on a
+// non-blocking peek) when it sat idle for over a second, and always for a
+// request that could not be sent again, so a POST is not sent on a
 // connection the upstream already closed.
 package h1

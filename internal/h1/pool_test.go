@@ -216,9 +216,9 @@ func closingServer(t *testing.T) (*rawServer, chan struct{}, *atomic.Int32) {
 }
 
 // TestStaleConnection: the upstream closed an idle connection that was
-// used again before the client noticed (less than a second idle, so not
-// checked). Requests that can go again do, on a new connection; the others
-// fail, since the upstream may have acted on them.
+// used again before the client noticed (less than a second idle). Requests
+// that can go again are sent, fail, and go again on a new connection; the
+// others never reach the closed one: it is checked before them.
 func TestStaleConnection(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -268,13 +268,47 @@ func TestStaleConnection(t *testing.T) {
 				}
 				return
 			}
-			if err == nil {
-				res.Body.Close()
-				t.Fatal("Send() succeeded, want the stale connection's error")
+			if err != nil {
+				t.Fatalf("Send() error: %v, want the closed connection found before use", err)
 			}
-			if n := srv.conns.Load(); n != 1 {
-				t.Errorf("server accepted %d connections, want 1 (no retry)", n)
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if n := requests.Load(); n != 2 {
+				t.Errorf("server answered %d requests, want 2", n)
 			}
 		})
+	}
+}
+
+// TestNonReplayableNotResent: a request that cannot be sent again is not,
+// when the upstream took it and closed the connection without an answer:
+// the upstream may have acted on it.
+func TestNonReplayableNotResent(t *testing.T) {
+	t.Parallel()
+	var requests atomic.Int32
+	srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := readRequest(br); err != nil {
+				return
+			}
+			if requests.Add(1) > 1 {
+				c.Close()
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	tr := newTransport(t, &Transport{})
+	fetch(t, tr, newRequest(t, "GET", srv.url(), ""))
+	res, err := tr.Send(context.Background(), newRequest(t, "POST", srv.url()+"/v1/orders", `{"sku":"A-1"}`), nil)
+	if err == nil {
+		res.Body.Close()
+		t.Fatal("Send() succeeded, want the closed connection's error")
+	}
+	if n := srv.conns.Load(); n != 1 {
+		t.Errorf("server accepted %d connections, want 1 (no second attempt)", n)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Errorf("server read %d requests, want 2", n)
 	}
 }

@@ -33,12 +33,13 @@ const (
 	DefaultMaxIdlePerAddr  = 256
 	DefaultMaxHeaderBytes  = 1 << 20
 	// probeAfter is how long a connection may sit idle before it is
-	// checked for a close by the upstream before use; a request that
-	// could not be sent again checks after probeAfterNoReplay (no upstream
-	// closes idle connections sooner). The check is one non-blocking
-	// system call; connections under load are idle for less.
+	// checked for a close by the upstream before use (one non-blocking
+	// system call; connections under load are idle for less). A request
+	// that could not be sent again checks every time
+	// (probeAfterNoReplay): an upstream may close right after an answer
+	// without saying so.
 	probeAfter         = time.Second
-	probeAfterNoReplay = 5 * time.Millisecond
+	probeAfterNoReplay = 0
 	// max1xx bounds the informational answers read before the final one.
 	max1xx = 5
 	// watchAfter is how long a request runs before its context is watched
