@@ -27,9 +27,17 @@ var (
 	errFolding   = errors.New("h1: response header uses obsolete line folding")
 )
 
-// readResponse reads the response to req from c.br; the body is framed but
-// not read.
-func (c *conn) readResponse(req *http.Request) (*http.Response, error) {
+// answer is a response with its body reader and the first values of its
+// header, allocated as one.
+type answer struct {
+	res  http.Response
+	body body
+	vals [8]string
+}
+
+// readResponse reads the response to req from c.br into a; the body is
+// framed but not read.
+func (c *conn) readResponse(req *http.Request, a *answer) (*http.Response, error) {
 	line, err := c.readLine(false)
 	if err != nil {
 		if err == io.EOF && c.read == 0 {
@@ -37,11 +45,12 @@ func (c *conn) readResponse(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	res := &http.Response{Request: req}
+	a.res = http.Response{Request: req}
+	res := &a.res
 	if err := parseStatusLine(res, line); err != nil {
 		return nil, err
 	}
-	if res.Header, err = c.readHeader(false); err != nil {
+	if res.Header, err = c.readHeader(false, a.vals[:0]); err != nil {
 		return nil, err
 	}
 	if err := frame(res, req); err != nil {
@@ -100,7 +109,7 @@ func digit(b byte) bool { return '0' <= b && b <= '9' }
 // readHeader reads header lines up to the empty line. The lines are copied
 // into one buffer, canonicalised in place, and turned into one string that
 // every key and value share.
-func (c *conn) readHeader(crlf bool) (http.Header, error) {
+func (c *conn) readHeader(crlf bool, vals []string) (http.Header, error) {
 	buf := c.hbuf[:0]
 	spans := c.spans[:0]
 	for {
@@ -146,7 +155,13 @@ func (c *conn) readHeader(crlf bool) (http.Header, error) {
 		return h, nil
 	}
 	block := string(buf)
-	vals := make([]string, len(spans))
+	// The values go into vals when it has room: no allocation for a
+	// header of a few lines.
+	if cap(vals) >= len(spans) {
+		vals = vals[:len(spans)]
+	} else {
+		vals = make([]string, len(spans))
+	}
 	for i, s := range spans {
 		k := block[s.key:s.val]
 		vals[i] = block[s.val:s.end]
@@ -349,7 +364,7 @@ func (c *conn) readTrailer(res *http.Response, limit int64) error {
 	defer func() { c.limit = -1 }()
 	// CRLF only, as net/http's chunked reader wants: a bare LF is how
 	// one parser's trailer becomes another's next message.
-	h, err := c.readHeader(true)
+	h, err := c.readHeader(true, nil)
 	if err != nil {
 		return err
 	}

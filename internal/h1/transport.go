@@ -127,7 +127,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // Informer receives the informational (1xx) answers that come before the
-// final one, such as 103 Early Hints.
+// final one, such as 103 Early Hints. h is valid during the call only: the
+// next answer reuses its values.
 type Informer interface {
 	Informational(code int, h http.Header) error
 }
@@ -186,10 +187,11 @@ func (t *Transport) roundTrip(ctx context.Context, c *conn, req *http.Request, i
 		return nil, err
 	}
 	c.limit = t.maxHeaderBytes()
+	a := new(answer)
 	var res *http.Response
 	for n := 0; ; n++ {
 		var err error
-		res, err = c.readResponse(req)
+		res, err = c.readResponse(req, a)
 		if err != nil {
 			c.unwatch()
 			if c.tooLarge {
@@ -225,7 +227,8 @@ func (t *Transport) roundTrip(ctx context.Context, c *conn, req *http.Request, i
 		c.release(t, keep)
 		return res, nil
 	}
-	b := &body{c: c, t: t, ctx: ctx, keep: keep, res: res, remaining: res.ContentLength}
+	b := &a.body
+	*b = body{c: c, t: t, ctx: ctx, keep: keep, res: res, remaining: res.ContentLength}
 	if res.TransferEncoding != nil {
 		b.chunked = newChunkedReader(c.br)
 	}
