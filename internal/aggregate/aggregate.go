@@ -153,6 +153,10 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 		}
 		c := s.cfg
 		pool := deps.Pools[c.Upstream]
+		if up := deps.Upstreams[c.Upstream]; up != nil && up.Lambda != nil {
+			addProblem(fmt.Sprintf("aggregate.calls[%d].upstream", i), "upstream %q is a lambda function; aggregate calls need an upstream with targets", c.Upstream)
+			continue
+		}
 		if pool == nil || len(pool.Targets()) == 0 {
 			addProblem(fmt.Sprintf("aggregate.calls[%d].upstream", i), "upstream %q has no usable targets", c.Upstream)
 			continue

@@ -249,6 +249,12 @@ func copyEndToEnd(dst, src http.Header) {
 
 var teTrailers = []string{"trailers"}
 
+// CopyEndToEnd copies the end-to-end headers of a client's request into
+// dst, as the proxy does for its upstream request, for terminals that build
+// their own (lambda): hop-by-hop headers, those named in Connection,
+// Forwarded, X-Forwarded-* and the headers only the gateway sets stay out.
+func CopyEndToEnd(dst, src http.Header) { copyEndToEnd(dst, src) }
+
 // owned reports whether k names a header only the gateway sets, in any
 // case (stripOwned's rule for keys net/http left uncanonicalized).
 func owned(k string) bool {

@@ -12,6 +12,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/aggregate"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/counter"
+	"github.com/gantry-dev/gantry/internal/lambda"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/plugins/auth"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/jwt"
@@ -107,7 +108,11 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 		uc := cfg.Upstreams[name]
 		path := "upstreams." + name
 		if uc.Lambda != nil {
-			problems = append(problems, config.Problem{Path: path + ".lambda", Message: "serverless (lambda) upstreams are not supported yet"})
+			// A function has no targets: its routes get a lambda
+			// terminal (see terminal), not a pool.
+			if err := lambda.Check(uc.Lambda, nil); err != nil {
+				problems = append(problems, config.Problem{Path: path + ".lambda", Message: err.Error()})
+			}
 			continue
 		}
 		p, err := upstream.NewPool(name, uc, s.state)
@@ -263,6 +268,24 @@ func (s *Server) terminal(cfg *config.Config, rc *config.Route, rt *router.Route
 			Logger:         s.log,
 			At:             fmt.Sprintf("routes[%d]", rt.Index),
 		})
+	}
+	if up := cfg.Upstreams[rc.Upstream]; up != nil && up.Lambda != nil {
+		if rc.WebSocket != nil {
+			return nil, fmt.Errorf("upstream %q is a lambda function, which cannot take WebSocket connections", rc.Upstream)
+		}
+		if lambda.Check(up.Lambda, nil) != nil {
+			// Reported on the upstream already.
+			return nil, fmt.Errorf("upstream %q is not usable", rc.Upstream)
+		}
+		h, err := lambda.New(rc.Upstream, up, rc, lambda.Options{
+			TrustedProxies: trusted,
+			Transport:      s.transports.Get(up.Timeouts.Connect.D(), up.Timeouts.Response.D()),
+			Logger:         s.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("upstreams.%s.lambda: %w", rc.Upstream, err)
+		}
+		return h, nil
 	}
 	pool := pools[rc.Upstream]
 	if pool == nil {

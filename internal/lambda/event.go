@@ -1,0 +1,327 @@
+package lambda
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/proxy"
+)
+
+// event is an API Gateway HTTP API request event, payload format 2.0.
+type event struct {
+	Version               string            `json:"version"`
+	RouteKey              string            `json:"routeKey"`
+	RawPath               string            `json:"rawPath"`
+	RawQueryString        string            `json:"rawQueryString"`
+	Cookies               []string          `json:"cookies,omitempty"`
+	Headers               map[string]string `json:"headers"`
+	QueryStringParameters map[string]string `json:"queryStringParameters,omitempty"`
+	PathParameters        map[string]string `json:"pathParameters,omitempty"`
+	RequestContext        requestContext    `json:"requestContext"`
+	Body                  string            `json:"body,omitempty"`
+	IsBase64Encoded       bool              `json:"isBase64Encoded"`
+}
+
+type requestContext struct {
+	AccountID    string      `json:"accountId"`
+	APIID        string      `json:"apiId"`
+	DomainName   string      `json:"domainName"`
+	DomainPrefix string      `json:"domainPrefix"`
+	HTTP         httpContext `json:"http"`
+	RequestID    string      `json:"requestId"`
+	RouteKey     string      `json:"routeKey"`
+	Stage        string      `json:"stage"`
+	Time         string      `json:"time"`
+	TimeEpoch    int64       `json:"timeEpoch"`
+	Authorizer   *authorizer `json:"authorizer,omitempty"`
+}
+
+type httpContext struct {
+	Method    string `json:"method"`
+	Path      string `json:"path"`
+	Protocol  string `json:"protocol"`
+	SourceIP  string `json:"sourceIp"`
+	UserAgent string `json:"userAgent"`
+}
+
+// authorizer carries the consumer authentication found, where API Gateway
+// puts a Lambda authorizer's context.
+type authorizer struct {
+	Lambda consumerContext `json:"lambda"`
+}
+
+type consumerContext struct {
+	ConsumerID string   `json:"consumer_id"`
+	Plan       string   `json:"plan,omitempty"`
+	Groups     []string `json:"groups"`
+}
+
+// event builds the JSON event of r; body is the client's body.
+func (h *handler) event(r *http.Request, x *pipeline.Exchange, body []byte) ([]byte, error) {
+	path := x.Path
+	if path == "" {
+		path = r.URL.Path
+	}
+	// The headers an upstream would get, as the proxy builds them.
+	hd := make(http.Header, len(r.Header)+8)
+	proxy.CopyEndToEnd(hd, r.Header)
+	proxy.SetForwarded(hd, r, x, h.trusted, 0)
+	h.reqRules.Apply(hd)
+	cookies := cookiesOf(hd["Cookie"])
+	delete(hd, "Cookie")
+	headers := make(map[string]string, len(hd))
+	for k, vv := range hd {
+		headers[strings.ToLower(k)] = strings.Join(vv, ",")
+	}
+
+	host := r.Host
+	if hn, _, err := net.SplitHostPort(host); err == nil {
+		host = hn
+	}
+	prefix, _, _ := strings.Cut(host, ".")
+	start := x.Start
+	if start.IsZero() {
+		start = h.now()
+	}
+	e := event{
+		Version: "2.0", RouteKey: "$default",
+		RawPath: path, RawQueryString: r.URL.RawQuery,
+		Cookies: cookies, Headers: headers,
+		QueryStringParameters: queryOf(r.URL.RawQuery),
+		RequestContext: requestContext{
+			AccountID: "gantry", APIID: "gantry", DomainName: host, DomainPrefix: prefix,
+			HTTP: httpContext{
+				Method: r.Method, Path: path, Protocol: r.Proto,
+				SourceIP: x.ClientIP, UserAgent: r.Header.Get("User-Agent"),
+			},
+			RequestID: x.ID, RouteKey: "$default", Stage: "$default",
+			Time:      start.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+			TimeEpoch: start.UnixMilli(),
+		},
+	}
+	if e.RequestContext.HTTP.SourceIP == "" {
+		e.RequestContext.HTTP.SourceIP = proxy.ClientIP(r, h.trusted)
+	}
+	if len(x.Params) > 0 {
+		e.PathParameters = make(map[string]string, len(x.Params))
+		for _, p := range x.Params {
+			e.PathParameters[p.Name] = p.Value
+		}
+	}
+	if c := x.Consumer; c != nil {
+		groups := c.Groups
+		if groups == nil {
+			groups = []string{}
+		}
+		e.RequestContext.Authorizer = &authorizer{Lambda: consumerContext{ConsumerID: c.ID, Plan: c.Plan, Groups: groups}}
+	}
+	if len(body) > 0 {
+		if utf8.Valid(body) {
+			e.Body = string(body)
+		} else {
+			e.Body, e.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
+		}
+	}
+	return json.Marshal(&e)
+}
+
+// cookiesOf splits Cookie header values into their name=value pairs.
+func cookiesOf(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for c := range strings.SplitSeq(v, ";") {
+			if c = strings.TrimSpace(c); c != "" {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// queryOf turns a raw query into API Gateway's map: values of a repeated
+// name joined with commas. Pairs that do not decode are passed as they are.
+func queryOf(raw string) map[string]string {
+	if raw == "" {
+		return nil
+	}
+	out := make(map[string]string)
+	for pair := range strings.SplitSeq(raw, "&") {
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if dk, err := url.QueryUnescape(k); err == nil {
+			k = dk
+		}
+		if dv, err := url.QueryUnescape(v); err == nil {
+			v = dv
+		}
+		if prev, ok := out[k]; ok {
+			out[k] = prev + "," + v
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// answer is what the function returned, read as API Gateway reads it.
+type answer struct {
+	status  int
+	header  http.Header
+	body    []byte
+	rawJSON bool
+}
+
+// proxyResult is the answer format with a statusCode.
+type proxyResult struct {
+	StatusCode        *json.Number        `json:"statusCode"`
+	Headers           map[string]any      `json:"headers"`
+	MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
+	Cookies           []string            `json:"cookies"`
+	Body              *string             `json:"body"`
+	IsBase64Encoded   bool                `json:"isBase64Encoded"`
+}
+
+var errNotJSON = errors.New("with something that is not JSON")
+
+// parseAnswer reads a function's payload.
+func parseAnswer(payload []byte) (*answer, error) {
+	trimmed := bytes.TrimSpace(payload)
+	if !json.Valid(trimmed) {
+		return nil, errNotJSON
+	}
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return rawAnswer(trimmed), nil
+	}
+	var pr proxyResult
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.UseNumber()
+	if err := dec.Decode(&pr); err != nil || pr.StatusCode == nil {
+		// An object without statusCode (or not of this shape) is the
+		// answer itself.
+		return rawAnswer(trimmed), nil
+	}
+	code, err := strconv.Atoi(pr.StatusCode.String())
+	// A final answer: an informational status cannot end an exchange.
+	if err != nil || code < 200 || code > 599 {
+		return nil, errors.New("with an invalid statusCode " + strconv.Quote(pr.StatusCode.String()))
+	}
+	a := &answer{status: code, header: make(http.Header)}
+	for k, v := range pr.Headers {
+		var s string
+		switch v := v.(type) {
+		case string:
+			s = v
+		case json.Number:
+			s = v.String()
+		case bool:
+			s = strconv.FormatBool(v)
+		default:
+			continue
+		}
+		a.header.Add(k, s)
+	}
+	for k, vv := range pr.MultiValueHeaders {
+		for _, v := range vv {
+			a.header.Add(k, v)
+		}
+	}
+	for _, c := range pr.Cookies {
+		a.header.Add("Set-Cookie", c)
+	}
+	if pr.Body != nil {
+		if pr.IsBase64Encoded {
+			b, err := base64.StdEncoding.DecodeString(*pr.Body)
+			if err != nil {
+				return nil, errors.New("with a body that is not valid base64")
+			}
+			a.body = b
+		} else {
+			a.body = []byte(*pr.Body)
+		}
+	}
+	return a, nil
+}
+
+func rawAnswer(payload []byte) *answer {
+	return &answer{status: http.StatusOK, header: http.Header{"Content-Type": {"application/json"}}, body: payload, rawJSON: true}
+}
+
+// owned are the response headers the function cannot set: the server's
+// framing, hop-by-hop headers, and what the gateway answers itself.
+var owned = map[string]bool{
+	"Content-Length": true, "Transfer-Encoding": true, "Connection": true, "Keep-Alive": true,
+	"Proxy-Connection": true, "Te": true, "Trailer": true, "Upgrade": true,
+}
+
+// write sends a to the client.
+func (h *handler) write(w http.ResponseWriter, x *pipeline.Exchange, a *answer) error {
+	dst := w.Header()
+	_, gatewayID := dst["X-Request-Id"]
+	_, gatewayLimits := dst["Ratelimit-Limit"]
+	for k, vv := range a.header {
+		switch {
+		case owned[k] || !validName(k):
+			continue
+		case k == "X-Request-Id" && gatewayID:
+			continue
+		case strings.HasPrefix(k, "Ratelimit-") && gatewayLimits:
+			continue
+		}
+		for _, v := range vv {
+			if validValue(v) {
+				dst[k] = append(dst[k], v)
+			}
+		}
+	}
+	h.resRules.Apply(dst)
+	if a.status == http.StatusNoContent || a.status == http.StatusNotModified {
+		a.body = nil
+	}
+	dst["Content-Length"] = []string{strconv.Itoa(len(a.body))}
+	x.Status = a.status
+	w.WriteHeader(a.status)
+	n, err := w.Write(a.body)
+	x.BytesOut = int64(n)
+	if err != nil {
+		x.Err = err
+		x.Status = pipeline.StatusClientClosed
+		return nil
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func validValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,260 @@
+package lambda
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/proxy"
+)
+
+// MaxPayload is Lambda's own cap on a synchronous invocation's request and
+// response payloads; a larger request body is refused with 413 before the
+// function is invoked.
+const MaxPayload = 6 << 20
+
+// Options carries what every lambda handler of a server shares.
+type Options struct {
+	// TrustedProxies are the peers whose X-Forwarded-For is kept.
+	TrustedProxies []netip.Prefix
+	// Transport sends the invocations; nil uses a private one.
+	Transport http.RoundTripper
+	// Logger receives function errors at warn level.
+	Logger *slog.Logger
+	// Env looks up the credentials; nil means os.Getenv.
+	Env func(string) string
+	// Now is the signing clock; nil means time.Now.
+	Now func() time.Time
+}
+
+type handler struct {
+	upstream string
+	function string
+	region   string
+	url      string
+	timeout  time.Duration
+	rt       http.RoundTripper
+	creds    *aws.Credentials
+	signer   *v4.Signer
+	trusted  []netip.Prefix
+	reqRules *proxy.HeaderRules
+	resRules *proxy.HeaderRules
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+var _ pipeline.Handler = (*handler)(nil)
+
+// New returns the terminal handler of route rt, whose upstream (named
+// name) is the function up.Lambda.
+func New(name string, up *config.Upstream, rt *config.Route, opts Options) (pipeline.Handler, error) {
+	if up == nil || up.Lambda == nil {
+		return nil, errors.New("lambda: upstream without a function")
+	}
+	l := up.Lambda
+	h := &handler{
+		upstream: name, function: l.Function, region: l.Region, trusted: opts.TrustedProxies,
+		rt: opts.Transport, log: opts.Logger, now: opts.Now,
+		timeout: up.Timeouts.Response.D(),
+	}
+	if h.timeout <= 0 {
+		h.timeout = proxy.DefaultResponseTimeout
+	}
+	if h.rt == nil {
+		h.rt = proxy.NewTransports().Get(up.Timeouts.Connect.D(), 0)
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	endpoint := strings.TrimSuffix(l.Endpoint, "/")
+	if endpoint == "" {
+		endpoint = "https://lambda." + l.Region + ".amazonaws.com"
+	}
+	h.url = endpoint + "/2015-03-31/functions/" + url.PathEscape(l.Function) + "/invocations"
+
+	env := opts.Env
+	if env == nil {
+		env = os.Getenv
+	}
+	if err := Check(l, env); err != nil {
+		return nil, err
+	}
+	if id, secret := env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
+		h.creds = &aws.Credentials{AccessKeyID: id, SecretAccessKey: secret, SessionToken: env("AWS_SESSION_TOKEN"), Source: "environment"}
+		h.signer = v4.NewSigner()
+	}
+	if rt != nil {
+		var err error
+		if h.reqRules, err = proxy.CompileHeaderRules(rt.RequestHeaders, true); err != nil {
+			return nil, fmt.Errorf("request_headers: %w", err)
+		}
+		if h.resRules, err = proxy.CompileHeaderRules(rt.ResponseHeaders, false); err != nil {
+			return nil, fmt.Errorf("response_headers: %w", err)
+		}
+	}
+	return h, nil
+}
+
+// Check reports whether function l can be invoked with the environment
+// env (os.Getenv when nil): it needs AWS credentials unless it has an
+// endpoint, whose invocations may go unsigned.
+func Check(l *config.Lambda, env func(string) string) error {
+	if env == nil {
+		env = os.Getenv
+	}
+	if l.Endpoint != "" || (env("AWS_ACCESS_KEY_ID") != "" && env("AWS_SECRET_ACCESS_KEY") != "") {
+		return nil
+	}
+	return errors.New("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the gateway's environment (an endpoint such as a local emulator may go unsigned)")
+}
+
+// ServeHTTP invokes the function for r and writes its answer.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	x := pipeline.ExchangeOf(r)
+	if x == nil {
+		return pipeline.Errorf(http.StatusInternalServerError, pipeline.CodeInternal, "request reached the lambda handler without an exchange")
+	}
+	x.Upstream, x.Target, x.Attempts = h.upstream, h.function, 1
+
+	body, err := readBody(r)
+	if err != nil {
+		x.Err = err
+		return err
+	}
+	x.BytesIn = int64(len(body))
+	event, err := h.event(r, x, body)
+	if err != nil {
+		return pipeline.Errorf(http.StatusInternalServerError, pipeline.CodeInternal, "building the function's event: %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	res, err := h.invoke(ctx, event)
+	if err != nil {
+		return h.failure(r, x, err)
+	}
+	defer res.Body.Close()
+	payload, err := io.ReadAll(io.LimitReader(res.Body, MaxPayload+1))
+	if err != nil {
+		return h.failure(r, x, err)
+	}
+	switch {
+	case res.StatusCode == http.StatusTooManyRequests:
+		return h.fail(x, http.StatusServiceUnavailable, "lambda function throttled", fmt.Errorf("invoke answered 429: %s", clip(payload)))
+	case res.StatusCode != http.StatusOK:
+		return h.fail(x, http.StatusBadGateway, "lambda invoke failed", fmt.Errorf("invoke answered %d: %s", res.StatusCode, clip(payload)))
+	case len(payload) > MaxPayload:
+		return h.fail(x, http.StatusBadGateway, "lambda function answer too large", fmt.Errorf("answer over %d bytes", MaxPayload))
+	case res.Header.Get("X-Amz-Function-Error") != "":
+		h.log.Warn("lambda function failed", "upstream", h.upstream, "function", h.function,
+			"request_id", x.ID, "error_type", res.Header.Get("X-Amz-Function-Error"), "payload", string(clip(payload)))
+		return h.fail(x, http.StatusBadGateway, "lambda function failed", errors.New("function error: "+res.Header.Get("X-Amz-Function-Error")))
+	}
+	ans, err := parseAnswer(payload)
+	if err != nil {
+		return h.fail(x, http.StatusBadGateway, "lambda function answered "+err.Error(), err)
+	}
+	return h.write(w, x, ans)
+}
+
+// invoke sends the event to the invoke API, signed when there are
+// credentials.
+func (h *handler) invoke(ctx context.Context, event []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(event))
+	if err != nil {
+		return nil, err
+	}
+	req.Header["Content-Type"] = []string{"application/json"}
+	req.Header["X-Amz-Invocation-Type"] = []string{"RequestResponse"}
+	if h.signer != nil {
+		sum := sha256.Sum256(event)
+		if err := h.signer.SignHTTP(ctx, *h.creds, req, hex.EncodeToString(sum[:]), "lambda", h.region, h.now()); err != nil {
+			return nil, err
+		}
+	}
+	return h.rt.RoundTrip(req)
+}
+
+// readBody reads the client's body, at most MaxPayload bytes.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	if r.ContentLength > MaxPayload {
+		return nil, tooLarge()
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, MaxPayload+1))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, &pipeline.HTTPError{Status: http.StatusRequestEntityTooLarge, Code: pipeline.CodeBodyTooLarge,
+			Message: fmt.Sprintf("request body is larger than the limit of %d bytes", mbe.Limit), Close: true, Err: err}
+	case err != nil:
+		if errors.Is(r.Context().Err(), context.Canceled) {
+			return nil, &pipeline.HTTPError{Status: pipeline.StatusClientClosed, Code: pipeline.CodeClientClosed, Message: "client closed the request", Err: err}
+		}
+		return nil, &pipeline.HTTPError{Status: http.StatusBadRequest, Code: pipeline.CodeBadRequest, Message: "reading the request body failed", Close: true, Err: err}
+	case len(b) > MaxPayload:
+		return nil, tooLarge()
+	}
+	return b, nil
+}
+
+func tooLarge() *pipeline.HTTPError {
+	return &pipeline.HTTPError{Status: http.StatusRequestEntityTooLarge, Code: pipeline.CodeBodyTooLarge,
+		Message: fmt.Sprintf("request body is larger than the %d bytes a function can take", MaxPayload), Close: true}
+}
+
+// failure classifies a failed invocation: the client gone (499), the
+// response timeout (504), anything else (502).
+func (h *handler) failure(r *http.Request, x *pipeline.Exchange, err error) error {
+	var ne net.Error
+	var oe *net.OpError
+	switch {
+	case errors.Is(r.Context().Err(), context.Canceled):
+		x.Status = pipeline.StatusClientClosed
+		return h.fail(x, pipeline.StatusClientClosed, "client closed the request", err)
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return h.fail(x, http.StatusGatewayTimeout, fmt.Sprintf("lambda function did not answer within %s", h.timeout), err)
+	case errors.As(err, &oe) && oe.Op == "dial":
+		return h.fail(x, http.StatusBadGateway, "cannot connect to the lambda invoke API", err)
+	}
+	return h.fail(x, http.StatusBadGateway, "lambda invoke failed", err)
+}
+
+func (h *handler) fail(x *pipeline.Exchange, status int, msg string, err error) error {
+	he := &pipeline.HTTPError{Status: status, Code: pipeline.CodeFor(status), Message: msg, Err: err}
+	if status == pipeline.StatusClientClosed {
+		he.Code = pipeline.CodeClientClosed
+	}
+	x.Err = he
+	return he
+}
+
+// clip bounds what a log line quotes of an answer.
+func clip(b []byte) []byte {
+	if len(b) > 512 {
+		return b[:512]
+	}
+	return b
+}
