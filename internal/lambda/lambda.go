@@ -23,6 +23,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/proxy"
+	"github.com/gantry-dev/gantry/internal/telemetry"
 )
 
 // MaxPayload is Lambda's own cap on a synchronous invocation's request and
@@ -42,6 +43,9 @@ type Options struct {
 	Env func(string) string
 	// Now is the signing clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics, when set, counts the invocations in
+	// gantry_upstream_requests_total, the function as the target.
+	Metrics *telemetry.Metrics
 }
 
 type handler struct {
@@ -58,6 +62,9 @@ type handler struct {
 	resRules *proxy.HeaderRules
 	log      *slog.Logger
 	now      func() time.Time
+	// calls counts invocations by the status the invoke API or the
+	// function answered (0: none); nil without metrics.
+	calls *telemetry.TargetMetrics
 }
 
 var _ pipeline.Handler = (*handler)(nil)
@@ -85,6 +92,9 @@ func New(name string, up *config.Upstream, rt *config.Route, opts Options) (pipe
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if opts.Metrics != nil {
+		h.calls = opts.Metrics.Target(name, l.Function)
 	}
 	endpoint := strings.TrimSuffix(l.Endpoint, "/")
 	if endpoint == "" {
@@ -151,8 +161,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	res, err := h.invoke(ctx, event)
 	if err != nil {
+		h.count(0)
 		return h.failure(r, x, err)
 	}
+	// The invoke API's status: a function's own statusCode is the
+	// client's answer, counted in the request metrics.
+	h.count(res.StatusCode)
 	defer res.Body.Close()
 	payload, err := io.ReadAll(io.LimitReader(res.Body, MaxPayload+1))
 	if err != nil {
@@ -193,6 +207,12 @@ func (h *handler) invoke(ctx context.Context, event []byte) (*http.Response, err
 		}
 	}
 	return h.rt.RoundTrip(req)
+}
+
+func (h *handler) count(status int) {
+	if h.calls != nil {
+		h.calls.Observe(status)
+	}
 }
 
 // readBody reads the client's body, at most MaxPayload bytes.

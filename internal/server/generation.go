@@ -281,6 +281,7 @@ func (s *Server) terminal(cfg *config.Config, rc *config.Route, rt *router.Route
 			TrustedProxies: trusted,
 			Transport:      s.transports.Get(up.Timeouts.Connect.D(), up.Timeouts.Response.D()),
 			Logger:         s.log,
+			Metrics:        s.metrics,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("upstreams.%s.lambda: %w", rc.Upstream, err)
