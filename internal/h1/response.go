@@ -10,6 +10,8 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"strings"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // The response reader: status line, header and body framing (RFC 9112
@@ -131,16 +133,12 @@ func (c *conn) readHeader(crlf bool, vals []string) (http.Header, error) {
 			return nil, fmt.Errorf("%w: header line %q", errMalformed, clip(line))
 		}
 		name := line[:colon]
-		for _, b := range name {
-			if !tokenByte[b] {
-				return nil, fmt.Errorf("%w: header name %q", errMalformed, clip(name))
-			}
+		if !wire.ValidFieldName(name) {
+			return nil, fmt.Errorf("%w: header name %q", errMalformed, clip(name))
 		}
 		value := trimOWS(line[colon+1:])
-		for _, b := range value {
-			if b < ' ' && b != '\t' || b == 0x7f {
-				return nil, fmt.Errorf("%w: control character in header %q", errMalformed, clip(name))
-			}
+		if !wire.ValidFieldValue(value) {
+			return nil, fmt.Errorf("%w: control character in header %q", errMalformed, clip(name))
 		}
 		ks := len(buf)
 		buf = append(buf, name...)

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // ErrUnsupported is returned, before anything is sent, for a request this
@@ -426,11 +428,11 @@ func checkRequest(req *http.Request) error {
 		return errors.New("h1: invalid request target")
 	}
 	for k, vs := range req.Header {
-		if !validName(k) {
+		if !wire.ValidFieldName(k) {
 			return fmt.Errorf("h1: invalid header field name %q", k)
 		}
 		for _, v := range vs {
-			if !validValue(v) {
+			if !wire.ValidFieldValue(v) {
 				return fmt.Errorf("h1: invalid header field value for %q", k)
 			}
 		}
@@ -519,44 +521,6 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 func validTarget(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c <= ' ' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// validName reports whether s is an RFC 9110 token.
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !tokenByte[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenByte = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-// validValue reports whether s holds no control characters other than tab:
-// no CR or LF can split a header line.
-func validValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
 			return false
 		}
 	}

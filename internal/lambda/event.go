@@ -14,6 +14,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/proxy"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // event is an API Gateway HTTP API request event, payload format 2.0.
@@ -271,7 +272,7 @@ func (h *handler) write(w http.ResponseWriter, x *pipeline.Exchange, a *answer) 
 	_, gatewayLimits := dst["Ratelimit-Limit"]
 	for k, vv := range a.header {
 		switch {
-		case owned[k] || !validName(k):
+		case owned[k] || !wire.ValidFieldName(k):
 			continue
 		case k == "X-Request-Id" && gatewayID:
 			continue
@@ -279,7 +280,7 @@ func (h *handler) write(w http.ResponseWriter, x *pipeline.Exchange, a *answer) 
 			continue
 		}
 		for _, v := range vv {
-			if validValue(v) {
+			if wire.ValidFieldValue(v) {
 				dst[k] = append(dst[k], v)
 			}
 		}
@@ -299,29 +300,4 @@ func (h *handler) write(w http.ResponseWriter, x *pipeline.Exchange, a *answer) 
 		return nil
 	}
 	return nil
-}
-
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func validValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

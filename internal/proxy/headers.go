@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // headerRules is a route's request_headers or response_headers, compiled:
@@ -137,30 +138,6 @@ func stripOwned(h http.Header) {
 	}
 }
 
-// validName reports whether s is an RFC 9110 token.
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validValue reports whether s is a header value without control characters
-// other than tab, so a rule cannot inject a header line.
-func validValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
+// validName and validValue are the wire's rules for header fields.
+func validName(s string) bool  { return wire.ValidFieldName(s) }
+func validValue(s string) bool { return wire.ValidFieldValue(s) }
