@@ -336,8 +336,10 @@ func TestWebSocketLimits(t *testing.T) {
 // a close frame 1001 and the process exits.
 func TestWebSocketShutdownGrace(t *testing.T) {
 	t.Parallel()
-	const grace = 2 * time.Second
-	g, ws, _ := wsGatewayWith(t, "  shutdown_grace: 2s", "")
+	// Long enough that the echoes below end inside it even on a loaded
+	// machine (with 2s, a busy CI run once saw the grace end first).
+	const grace = 4 * time.Second
+	g, ws, _ := wsGatewayWith(t, "  shutdown_grace: 4s", "")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	c := dialWS(t, ctx, g)
