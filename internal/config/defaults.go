@@ -144,6 +144,7 @@ func (c *Config) upstreamDefaults(u *Upstream, path string) {
 	setDuration(c, &u.Timeouts.Connect, path+".timeouts.connect", DefaultConnectTimeout)
 	setDuration(c, &u.Timeouts.Response, path+".timeouts.response", DefaultResponseTimeout)
 	if u.Lambda != nil {
+		setString(c, &u.Lambda.PayloadFormat, path+".lambda.payload_format", "2.0")
 		return
 	}
 	setString(c, &u.Balancer, path+".balancer", "round_robin")

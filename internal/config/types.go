@@ -305,6 +305,9 @@ type Lambda struct {
 	// Endpoint, optional, is a Lambda-compatible http(s) endpoint (a local
 	// emulator).
 	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
+	// PayloadFormat is the API Gateway event format the function expects:
+	// "2.0" (HTTP APIs and function URLs, the default) or "1.0" (REST APIs).
+	PayloadFormat string `yaml:"payload_format" json:"payload_format,omitempty"`
 }
 
 // Route says which requests go where, and what happens on the way.

@@ -88,6 +88,11 @@ func (c *Config) validateLambda(l *problemList, p string, u *Upstream) {
 	if e := u.Lambda.Endpoint; e != "" && !httpURL(e) {
 		l.add(lp+".endpoint", "want an http:// or https:// URL with a host, got %q", e)
 	}
+	switch f := u.Lambda.PayloadFormat; f {
+	case "", "1.0", "2.0":
+	default:
+		l.add(lp+".payload_format", `want "2.0" (HTTP API, function URLs) or "1.0" (REST API), got %q`, f)
+	}
 	for key, set := range map[string]bool{
 		"balancer": u.Balancer != "", "health_check": u.HealthCheck != nil, "passive": u.Passive != nil,
 	} {

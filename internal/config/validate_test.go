@@ -188,6 +188,12 @@ func TestValidate(t *testing.T) {
 		{name: "upstream lambda", mutate: func(c *Config) {
 			c.Upstreams["thumbs"] = &Upstream{Lambda: &Lambda{Function: "thumbnailer", Region: "us-east-1", Endpoint: "http://127.0.0.1:9401"}}
 		}},
+		{name: "lambda payload format 1.0", mutate: func(c *Config) {
+			c.Upstreams["thumbs"] = &Upstream{Lambda: &Lambda{Function: "f", Region: "us-east-1", Endpoint: "http://127.0.0.1:9401", PayloadFormat: "1.0"}}
+		}},
+		{name: "lambda bad payload format", mutate: func(c *Config) {
+			c.Upstreams["thumbs"] = &Upstream{Lambda: &Lambda{Function: "f", Region: "us-east-1", Endpoint: "http://127.0.0.1:9401", PayloadFormat: "3"}}
+		}, wantPath: "upstreams.thumbs.lambda.payload_format", wantMsg: "want \"2.0\""},
 		{name: "lambda without function", mutate: func(c *Config) {
 			c.Upstreams["thumbs"] = &Upstream{Lambda: &Lambda{Region: "us-east-1"}}
 		}, wantPath: "upstreams.thumbs.lambda.function", wantMsg: "required"},

@@ -66,6 +66,81 @@ type consumerContext struct {
 	Groups     []string `json:"groups"`
 }
 
+// restEvent is an API Gateway REST API proxy event, payload format 1.0.
+type restEvent struct {
+	Version                         string              `json:"version"`
+	Resource                        string              `json:"resource"`
+	Path                            string              `json:"path"`
+	HTTPMethod                      string              `json:"httpMethod"`
+	Headers                         map[string]string   `json:"headers"`
+	MultiValueHeaders               map[string][]string `json:"multiValueHeaders"`
+	QueryStringParameters           map[string]string   `json:"queryStringParameters"`
+	MultiValueQueryStringParameters map[string][]string `json:"multiValueQueryStringParameters"`
+	PathParameters                  map[string]string   `json:"pathParameters"`
+	StageVariables                  map[string]string   `json:"stageVariables"`
+	RequestContext                  restContext         `json:"requestContext"`
+	Body                            *string             `json:"body"`
+	IsBase64Encoded                 bool                `json:"isBase64Encoded"`
+}
+
+type restContext struct {
+	AccountID        string       `json:"accountId"`
+	APIID            string       `json:"apiId"`
+	DomainName       string       `json:"domainName"`
+	DomainPrefix     string       `json:"domainPrefix"`
+	HTTPMethod       string       `json:"httpMethod"`
+	Identity         restIdentity `json:"identity"`
+	Path             string       `json:"path"`
+	Protocol         string       `json:"protocol"`
+	RequestID        string       `json:"requestId"`
+	RequestTime      string       `json:"requestTime"`
+	RequestTimeEpoch int64        `json:"requestTimeEpoch"`
+	ResourcePath     string       `json:"resourcePath"`
+	Stage            string       `json:"stage"`
+	Authorizer       *authorizer  `json:"authorizer,omitempty"`
+}
+
+type restIdentity struct {
+	SourceIP  string `json:"sourceIp"`
+	UserAgent string `json:"userAgent"`
+}
+
+// restEventOf turns a 2.0 event into the 1.0 one of the same request;
+// hd is the outbound header (Cookie included).
+func restEventOf(e *event, hd http.Header, rawQuery, resource string) *restEvent {
+	re := &restEvent{
+		Version: "1.0", Resource: resource, Path: e.RawPath, HTTPMethod: e.RequestContext.HTTP.Method,
+		Headers: make(map[string]string, len(hd)), MultiValueHeaders: make(map[string][]string, len(hd)),
+		PathParameters: e.PathParameters,
+		RequestContext: restContext{
+			AccountID: e.RequestContext.AccountID, APIID: e.RequestContext.APIID,
+			DomainName: e.RequestContext.DomainName, DomainPrefix: e.RequestContext.DomainPrefix,
+			HTTPMethod: e.RequestContext.HTTP.Method,
+			Identity:   restIdentity{SourceIP: e.RequestContext.HTTP.SourceIP, UserAgent: e.RequestContext.HTTP.UserAgent},
+			Path:       e.RawPath, Protocol: e.RequestContext.HTTP.Protocol, RequestID: e.RequestContext.RequestID,
+			RequestTime: e.RequestContext.Time, RequestTimeEpoch: e.RequestContext.TimeEpoch,
+			ResourcePath: resource, Stage: e.RequestContext.Stage, Authorizer: e.RequestContext.Authorizer,
+		},
+		IsBase64Encoded: e.IsBase64Encoded,
+	}
+	for k, vv := range hd {
+		re.Headers[k] = vv[len(vv)-1]
+		re.MultiValueHeaders[k] = vv
+	}
+	if q, err := url.ParseQuery(rawQuery); err == nil && len(q) > 0 {
+		re.QueryStringParameters = make(map[string]string, len(q))
+		re.MultiValueQueryStringParameters = q
+		for k, vv := range q {
+			re.QueryStringParameters[k] = vv[len(vv)-1]
+		}
+	}
+	if e.Body != "" {
+		b := e.Body
+		re.Body = &b
+	}
+	return re
+}
+
 // event builds the JSON event of r; body is the client's body.
 func (h *handler) event(r *http.Request, x *pipeline.Exchange, body []byte) ([]byte, error) {
 	path := x.Path
@@ -77,11 +152,16 @@ func (h *handler) event(r *http.Request, x *pipeline.Exchange, body []byte) ([]b
 	proxy.CopyEndToEnd(hd, r.Header)
 	proxy.SetForwarded(hd, r, x, h.trusted, 0)
 	h.reqRules.Apply(hd)
-	cookies := cookiesOf(hd["Cookie"])
-	delete(hd, "Cookie")
-	headers := make(map[string]string, len(hd))
-	for k, vv := range hd {
-		headers[strings.ToLower(k)] = strings.Join(vv, ",")
+	var cookies []string
+	var headers map[string]string
+	if !h.rest {
+		cookies = cookiesOf(hd["Cookie"])
+		headers = make(map[string]string, len(hd))
+		for k, vv := range hd {
+			if k != "Cookie" {
+				headers[strings.ToLower(k)] = strings.Join(vv, ",")
+			}
+		}
 	}
 
 	host := r.Host
@@ -131,6 +211,9 @@ func (h *handler) event(r *http.Request, x *pipeline.Exchange, body []byte) ([]b
 		} else {
 			e.Body, e.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
 		}
+	}
+	if h.rest {
+		return json.Marshal(restEventOf(&e, hd, r.URL.RawQuery, h.resource))
 	}
 	return json.Marshal(&e)
 }

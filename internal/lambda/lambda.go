@@ -62,6 +62,10 @@ type handler struct {
 	resRules *proxy.HeaderRules
 	log      *slog.Logger
 	now      func() time.Time
+	// rest sends payload format 1.0 events, with resource as the route's
+	// path pattern.
+	rest     bool
+	resource string
 	// calls counts invocations by the status the invoke API or the
 	// function answered (0: none); nil without metrics.
 	calls *telemetry.TargetMetrics
@@ -95,6 +99,14 @@ func New(name string, up *config.Upstream, rt *config.Route, opts Options) (pipe
 	}
 	if opts.Metrics != nil {
 		h.calls = opts.Metrics.Target(name, l.Function)
+	}
+	if l.PayloadFormat == "1.0" {
+		h.rest, h.resource = true, "/{proxy+}"
+		if rt != nil && rt.Match.Path != "" {
+			h.resource = rt.Match.Path
+		} else if rt != nil && rt.Match.PathPrefix != "" {
+			h.resource = strings.TrimSuffix(rt.Match.PathPrefix, "/") + "/{proxy+}"
+		}
 	}
 	endpoint := strings.TrimSuffix(l.Endpoint, "/")
 	if endpoint == "" {

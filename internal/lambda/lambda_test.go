@@ -252,3 +252,59 @@ func FuzzParseAnswer(f *testing.F) {
 		}
 	})
 }
+
+func TestRESTPayloadFormat(t *testing.T) {
+	t.Parallel()
+	var raw map[string]any
+	api := newInvokeAPI(t, answerJSON(`{"statusCode":200,"body":"ok"}`))
+	up := &config.Upstream{Lambda: &config.Lambda{Function: "legacy", Region: "us-east-1", Endpoint: api.srv.URL, PayloadFormat: "1.0"}}
+	rt := &config.Route{Match: config.Match{Path: "/orders/{id}"}}
+	hi, err := New("legacy", up, rt, Options{Env: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hi.(*handler)
+	r := httptest.NewRequest("POST", "http://shop.example.com/orders/9?tag=a&tag=b", strings.NewReader(`{"n":1}`))
+	r.Header.Set("Cookie", "sid=1")
+	r.Header.Add("X-Multi", "1")
+	r.Header.Add("X-Multi", "2")
+	x := &pipeline.Exchange{Path: "/orders/9", ClientIP: "198.51.100.4", Params: []pipeline.Param{{Name: "id", Value: "9"}}}
+	w, err := serve(t, h, r, x)
+	if err != nil || w.Code != 200 || w.Body.String() != "ok" {
+		t.Fatalf("ServeHTTP() = %d %q, %v", w.Code, w.Body, err)
+	}
+	<-api.got
+	<-api.events
+	// The fake decodes 2.0 events; build the 1.0 one again to read it.
+	body, err := h.event(r, x, []byte(`{"n":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{"version": "1.0", "httpMethod": "POST", "path": "/orders/9", "resource": "/orders/{id}", "body": `{"n":1}`, "isBase64Encoded": false} {
+		if raw[k] != want {
+			t.Errorf("%s = %v, want %v", k, raw[k], want)
+		}
+	}
+	mvq, _ := raw["multiValueQueryStringParameters"].(map[string]any)
+	if tags, _ := mvq["tag"].([]any); len(tags) != 2 {
+		t.Errorf("multiValueQueryStringParameters = %v", raw["multiValueQueryStringParameters"])
+	}
+	mvh, _ := raw["multiValueHeaders"].(map[string]any)
+	if m, _ := mvh["X-Multi"].([]any); len(m) != 2 {
+		t.Errorf("multiValueHeaders = %v", mvh)
+	}
+	if hd, _ := raw["headers"].(map[string]any); hd["Cookie"] != "sid=1" || hd["X-Real-Ip"] != "198.51.100.4" {
+		t.Errorf("headers = %v, want the Cookie kept and the gateway's headers", hd)
+	}
+	rc, _ := raw["requestContext"].(map[string]any)
+	id, _ := rc["identity"].(map[string]any)
+	if id["sourceIp"] != "198.51.100.4" || rc["resourcePath"] != "/orders/{id}" {
+		t.Errorf("requestContext = %v", rc)
+	}
+	if pp, _ := raw["pathParameters"].(map[string]any); pp["id"] != "9" {
+		t.Errorf("pathParameters = %v", raw["pathParameters"])
+	}
+}
