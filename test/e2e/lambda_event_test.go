@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"syscall"
@@ -292,5 +293,55 @@ routes:
 			t.Fatal("function still shop-api-v1 5s after the reload")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A function written for API Gateway REST APIs gets payload format 1.0.
+func TestLambdaRESTPayloadFormat(t *testing.T) {
+	t.Parallel()
+	f := newFakeLambda(t, nil)
+	g := testkit.Start(t, base(fmt.Sprintf(`upstreams:
+  fn: {lambda: {function: legacy-api, region: us-east-1, endpoint: %q, payload_format: "1.0"}}
+routes:
+  - name: orders
+    match: {path: "/orders/{id}"}
+    upstream: fn
+`, f.URL)), noAWSCredentials...)
+	r := get(t, g.URL+"/orders/9?tag=a&tag=b", "Cookie: sid=1", "X-Request-ID: rest-1")
+	if r.Status != 200 || string(r.Body) != "ok" {
+		t.Fatalf("GET = %d %q, want the function's 200 ok", r.Status, r.Body)
+	}
+	f.mu.Lock()
+	calls := append([]invocation(nil), f.calls...)
+	f.mu.Unlock()
+	if len(calls) != 1 {
+		t.Fatalf("%d invocations, want 1", len(calls))
+	}
+	var e struct {
+		Version                         string              `json:"version"`
+		Resource                        string              `json:"resource"`
+		Path                            string              `json:"path"`
+		HTTPMethod                      string              `json:"httpMethod"`
+		Headers                         map[string]string   `json:"headers"`
+		MultiValueQueryStringParameters map[string][]string `json:"multiValueQueryStringParameters"`
+		PathParameters                  map[string]string   `json:"pathParameters"`
+		RequestContext                  struct {
+			RequestID string `json:"requestId"`
+			Identity  struct {
+				SourceIP string `json:"sourceIp"`
+			} `json:"identity"`
+		} `json:"requestContext"`
+	}
+	if err := json.Unmarshal(calls[0].Payload, &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Version != "1.0" || e.Resource != "/orders/{id}" || e.Path != "/orders/9" || e.HTTPMethod != "GET" {
+		t.Errorf("event = version %q resource %q path %q method %q", e.Version, e.Resource, e.Path, e.HTTPMethod)
+	}
+	if got := e.MultiValueQueryStringParameters["tag"]; len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Errorf("multiValueQueryStringParameters[tag] = %q", got)
+	}
+	if e.PathParameters["id"] != "9" || e.Headers["Cookie"] != "sid=1" || e.RequestContext.RequestID != "rest-1" || e.RequestContext.Identity.SourceIP != "127.0.0.1" {
+		t.Errorf("pathParameters %v, Cookie %q, requestId %q, sourceIp %q", e.PathParameters, e.Headers["Cookie"], e.RequestContext.RequestID, e.RequestContext.Identity.SourceIP)
 	}
 }
