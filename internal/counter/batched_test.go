@@ -89,8 +89,12 @@ func TestBatchedSplit(t *testing.T) {
 		t.Fatalf("admitted %d, want 10 (the route's burst)", got)
 	}
 	clock.Add(10 * time.Millisecond)
-	if got := hammer(t, nodes, req, 8); got != 5 {
-		t.Fatalf("admitted %d, want 5 (what is left of the quota)", got)
+	// What is left of the quota is 5. Never more; fewer by at most the
+	// units the two nodes may hold without needing them (one each, for a
+	// limit of 15: docs/rate-limits.md, Bounds): a node holding a unit can
+	// run out of route tokens while the other holds tokens but no unit.
+	if got := hammer(t, nodes, req, 8); got > 5 || got < 5-len(nodes) {
+		t.Fatalf("admitted %d, want 5 (what is left of the quota), or down to %d", got, 5-len(nodes))
 	}
 	before := hooks[0].cmds.Load()
 	nodes[0].Take(context.Background(), limit("198.51.100.21", 1000, time.Second, 10))
