@@ -60,6 +60,8 @@ func Examples(gateway, admin string) []Example {
 			"curl -s -H 'X-API-Key: demo-key-0123456789abcdef' " + g + "/account/users/1; curl -si " + g + "/account/users/1 | head -1"},
 		{"rate limit: 3 per 10s on route account, then 429 rate_limited with Retry-After; watch RateLimit-Remaining",
 			"for i in 1 2 3 4 5; do curl -s -o /dev/null -w '%{http_code} ' -H 'X-API-Key: demo-key-0123456789abcdef' " + g + "/account/users/2; done; echo"},
+		{"a serverless route: the gateway invokes the function greeter through the Lambda invoke API (a local stand-in here) and answers with its result",
+			"curl -s " + g + "/hello/ada"},
 		{"aggregation: the user and their orders (a call that waits for the user's id), merged into one answer",
 			"curl -s " + g + "/dashboard/1"},
 		{"usage per consumer and route, as billing sees it (flushed every second)",
@@ -120,6 +122,7 @@ func (s *Services) ServiceLines() []string {
 		fmt.Sprintf("orders-v2  http://%s  GET /orders[?user_id=N], /orders/{id}", a.Orders),
 		fmt.Sprintf("orders-v1  http://%s  GET /orders, /orders/{id} (legacy shape)", a.OrdersLegacy),
 		fmt.Sprintf("chat       ws://%s    WebSocket echo at /ws/chat", a.Chat),
+		fmt.Sprintf("lambda     http://%s  Lambda invoke API stand-in, function greeter", a.Function),
 	}
 }
 

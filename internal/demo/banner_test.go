@@ -154,7 +154,7 @@ func TestServiceLines(t *testing.T) {
 	s := &Services{Addrs: DefaultAddrs()}
 	lines := s.ServiceLines()
 	all := strings.Join(lines, "\n")
-	for _, addr := range []string{UsersAddr, Users2Addr, OrdersAddr, OrdersLegacyAddr, ChatAddr} {
+	for _, addr := range []string{UsersAddr, Users2Addr, OrdersAddr, OrdersLegacyAddr, ChatAddr, FunctionAddr} {
 		if !strings.Contains(all, addr) {
 			t.Errorf("ServiceLines() lacks %s:\n%s", addr, all)
 		}

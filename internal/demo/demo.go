@@ -25,6 +25,9 @@ const (
 	OrdersLegacyAddr = "127.0.0.1:9202"
 	// ChatAddr serves the WebSocket echo at /ws/chat (upstream "chat").
 	ChatAddr = "127.0.0.1:9301"
+	// FunctionAddr serves a stand-in of the Lambda invoke API with one
+	// function, greeter (upstream "greeter").
+	FunctionAddr = "127.0.0.1:9401"
 
 	// GatewayAddr is server.listen in the quickstart config.
 	GatewayAddr = "127.0.0.1:8080"
@@ -39,6 +42,7 @@ const (
 	nameOrders       = "orders-v2"
 	nameOrdersLegacy = "orders-v1"
 	nameChat         = "chat"
+	nameFunction     = "lambda"
 )
 
 // shutdownTimeout bounds how long Close waits for in-flight requests.
@@ -52,6 +56,7 @@ type Addrs struct {
 	Orders       string
 	OrdersLegacy string
 	Chat         string
+	Function     string
 }
 
 // DefaultAddrs returns the fixed addresses the quickstart config expects.
@@ -62,6 +67,7 @@ func DefaultAddrs() Addrs {
 		Orders:       OrdersAddr,
 		OrdersLegacy: OrdersLegacyAddr,
 		Chat:         ChatAddr,
+		Function:     FunctionAddr,
 	}
 }
 
@@ -130,6 +136,7 @@ func StartAt(ctx context.Context, logger *slog.Logger, addrs Addrs) (*Services, 
 		{nameOrders, &addrs.Orders, newOrdersV2()},
 		{nameOrdersLegacy, &addrs.OrdersLegacy, newOrdersV1()},
 		{nameChat, &addrs.Chat, newChat(&s.conns)},
+		{nameFunction, &addrs.Function, newFunction()},
 	}
 	lns := make([]net.Listener, 0, len(specs))
 	for _, sp := range specs {

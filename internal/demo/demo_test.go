@@ -22,6 +22,7 @@ var anyPort = Addrs{
 	Orders:       "127.0.0.1:0",
 	OrdersLegacy: "127.0.0.1:0",
 	Chat:         "127.0.0.1:0",
+	Function:     "127.0.0.1:0",
 }
 
 func startTest(t *testing.T) *Services {
@@ -94,6 +95,9 @@ func TestServicesAnswer(t *testing.T) {
 		{"orders v2 health", a.Orders, "GET", "/healthz", 200, "orders-v2", `{"status":"ok"}`},
 		{"chat health", a.Chat, "GET", "/healthz", 200, "chat", `{"status":"ok"}`},
 		{"chat without upgrade", a.Chat, "GET", "/ws/chat", 426, "chat", ""},
+		{"lambda health", a.Function, "GET", "/healthz", 200, "lambda", `{"status":"ok"}`},
+		{"lambda unknown function", a.Function, "POST", "/2015-03-31/functions/nope/invocations", 404, "lambda",
+			`{"Type":"User","message":"Function not found: nope"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -340,6 +344,7 @@ func TestStartDefaultAddrs(t *testing.T) {
 		"http://" + OrdersAddr + "/orders/7",
 		"http://" + OrdersLegacyAddr + "/orders/7",
 		"http://" + ChatAddr + "/healthz",
+		"http://" + FunctionAddr + "/healthz",
 	} {
 		if resp, body := get(t, "GET", u, nil); resp.StatusCode != 200 {
 			t.Errorf("GET %s = %d %s, want 200", u, resp.StatusCode, body)
@@ -396,5 +401,41 @@ func TestContextEndStopsServices(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("Close() after the context ended: %v", err)
+	}
+}
+
+// The function stand-in answers the event the gateway sends as a function
+// behind API Gateway would.
+func TestFunctionGreets(t *testing.T) {
+	t.Parallel()
+	s := startTest(t)
+	event := `{"version":"2.0","rawPath":"/hello/ada","pathParameters":{"name":"ada"},"requestContext":{"requestId":"r-1","http":{"method":"GET","sourceIp":"127.0.0.1"}}}`
+	resp, err := http.Post("http://"+s.Addrs.Function+"/2015-03-31/functions/greeter/invocations", "application/json", strings.NewReader(event))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res struct {
+		StatusCode int               `json:"statusCode"`
+		Headers    map[string]string `json:"headers"`
+		Body       string            `json:"body"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("invoke = %d, %v", resp.StatusCode, err)
+	}
+	var body map[string]string
+	if err := json.Unmarshal([]byte(res.Body), &body); err != nil {
+		t.Fatalf("body %q: %v", res.Body, err)
+	}
+	if res.StatusCode != 200 || body["greeting"] != "Hello, ada!" || body["request_id"] != "r-1" || res.Headers["Content-Type"] != "application/json" {
+		t.Errorf("result = %+v, body %v", res, body)
+	}
+	bad, err := http.Post("http://"+s.Addrs.Function+"/2015-03-31/functions/greeter/invocations", "application/json", strings.NewReader("not json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Body.Close()
+	if bad.StatusCode != 400 {
+		t.Errorf("invoke with a bad event = %d, want 400", bad.StatusCode)
 	}
 }
