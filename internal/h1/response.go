@@ -294,20 +294,9 @@ func frame(res *http.Response, req *http.Request) error {
 func shouldClose(res *http.Response) bool {
 	conn := res.Header["Connection"]
 	if res.ProtoMinor == 0 {
-		return hasToken(conn, "close") || !hasToken(conn, "keep-alive")
+		return wire.HasToken(conn, "close") || !wire.HasToken(conn, "keep-alive")
 	}
-	return hasToken(conn, "close")
-}
-
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), token) {
-				return true
-			}
-		}
-	}
-	return false
+	return wire.HasToken(conn, "close")
 }
 
 // contentLength returns the declared length, -1 for none; differing values

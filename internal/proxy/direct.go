@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/gantry-dev/gantry/internal/h1"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // The direct path forwards a plain HTTP/1.1 exchange without
@@ -43,7 +44,7 @@ func direct(r *http.Request) bool {
 	if _, ok := h["Expect"]; ok {
 		return false
 	}
-	return !containsToken(h["Connection"], "upgrade")
+	return !wire.HasToken(h["Connection"], "upgrade")
 }
 
 // outbound is the request of one direct attempt, pooled: the URL and the
@@ -231,18 +232,17 @@ func copyEndToEnd(dst, src http.Header) {
 	listed := src["Connection"]
 	for k, vv := range src {
 		switch k {
-		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 			"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
-			"X-Consumer-Id", "X-Consumer-Groups", "X-Real-Ip":
+			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
 			continue
 		}
-		if owned(k) || (len(listed) > 0 && containsToken(listed, k)) {
+		if owned(k) || (len(listed) > 0 && wire.HasToken(listed, k)) {
 			continue
 		}
 		dst[k] = vv[:len(vv):len(vv)]
 	}
-	if containsToken(src["Te"], "trailers") {
+	if wire.HasToken(src["Te"], "trailers") {
 		dst["Te"] = teTrailers
 	}
 }
@@ -254,17 +254,6 @@ var teTrailers = []string{"trailers"}
 // their own (lambda): hop-by-hop headers, those named in Connection,
 // Forwarded, X-Forwarded-* and the headers only the gateway sets stay out.
 func CopyEndToEnd(dst, src http.Header) { copyEndToEnd(dst, src) }
-
-// owned reports whether k names a header only the gateway sets, in any
-// case (stripOwned's rule for keys net/http left uncanonicalized).
-func owned(k string) bool {
-	switch len(k) {
-	case len("X-Consumer-Id"), len("X-Consumer-Groups"), len("X-Real-Ip"), len("Proxy-Authorization"):
-		return strings.EqualFold(k, "X-Consumer-Id") || strings.EqualFold(k, "X-Consumer-Groups") ||
-			strings.EqualFold(k, "X-Real-Ip") || strings.EqualFold(k, "Proxy-Authorization")
-	}
-	return false
-}
 
 // removeHopByHop deletes from a response header what ReverseProxy deletes:
 // the headers named in Connection and the hop-by-hop ones of RFC 9110.
@@ -283,19 +272,6 @@ func removeHopByHop(h http.Header) {
 
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-// containsToken reports whether a comma-separated list in values holds
-// token, in any case.
-func containsToken(values []string, token string) bool {
-	for _, v := range values {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 // eventStream reports whether a Content-Type is text/event-stream, whose
 // events must not wait in a buffer.

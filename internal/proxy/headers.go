@@ -128,14 +128,21 @@ func (r *headerRules) apply(h http.Header) {
 // is meant for this hop and is never passed on.
 func stripOwned(h http.Header) {
 	for k := range h {
-		switch {
-		case strings.EqualFold(k, "X-Consumer-Id"),
-			strings.EqualFold(k, "X-Consumer-Groups"),
-			strings.EqualFold(k, "X-Real-Ip"),
-			strings.EqualFold(k, "Proxy-Authorization"):
+		if owned(k) {
 			delete(h, k)
 		}
 	}
+}
+
+// owned reports whether k names a header only the gateway sets, in any
+// case: net/http leaves some keys uncanonicalized.
+func owned(k string) bool {
+	switch len(k) {
+	case len("X-Consumer-Id"), len("X-Consumer-Groups"), len("X-Real-Ip"), len("Proxy-Authorization"):
+		return strings.EqualFold(k, "X-Consumer-Id") || strings.EqualFold(k, "X-Consumer-Groups") ||
+			strings.EqualFold(k, "X-Real-Ip") || strings.EqualFold(k, "Proxy-Authorization")
+	}
+	return false
 }
 
 // validName and validValue are the wire's rules for header fields.

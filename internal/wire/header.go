@@ -30,12 +30,12 @@ func StripUpgrade(h http.Header) (websocket bool) {
 	conn := h["Connection"]
 	up := h["Upgrade"]
 	websocket = len(up) == 1 && strings.EqualFold(strings.Trim(up[0], " \t"), "websocket") &&
-		hasToken(conn, "upgrade")
+		HasToken(conn, "upgrade")
 	delete(h, "Http2-Settings")
 	if !websocket {
 		delete(h, "Upgrade")
 	}
-	if !hasToken(conn, "http2-settings") && (websocket || !hasToken(conn, "upgrade")) {
+	if !HasToken(conn, "http2-settings") && (websocket || !HasToken(conn, "upgrade")) {
 		return websocket
 	}
 	var kept []string
@@ -56,9 +56,9 @@ func StripUpgrade(h http.Header) (websocket bool) {
 	return websocket
 }
 
-// hasToken reports whether the comma-separated lists vs hold token,
-// compared case-insensitively.
-func hasToken(vs []string, token string) bool {
+// HasToken reports whether the comma-separated lists vs (the values of a
+// header such as Connection) hold token, compared case-insensitively.
+func HasToken(vs []string, token string) bool {
 	for _, v := range vs {
 		for t := range strings.SplitSeq(v, ",") {
 			if strings.EqualFold(strings.Trim(t, " \t"), token) {
