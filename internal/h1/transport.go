@@ -115,17 +115,17 @@ func hasBody(req *http.Request) bool { return req.Body != nil && req.Body != htt
 // its end or closed. Informational answers go to the request's
 // httptrace.ClientTrace Got1xxResponse.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !Supports(req) {
-		// A RoundTripper closes the body, even on an error.
-		closeBody(req)
-		return nil, ErrUnsupported
-	}
 	ctx := req.Context()
 	var info Informer
 	if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
 		info = traceInformer{trace}
 	}
-	return t.Send(ctx, req, info)
+	res, err := t.Send(ctx, req, info)
+	if err == ErrUnsupported {
+		// A RoundTripper closes the body, even on an error.
+		closeBody(req)
+	}
+	return res, err
 }
 
 // Informer receives the informational (1xx) answers that come before the

@@ -103,11 +103,11 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 		a.body.rc = body
 		o.req.Body, o.req.ContentLength = &a.body, length
 	}
-	if !h1.Supports(&o.req) {
+	res, err := h.fast.Send(in.Context(), &o.req, a)
+	if err == h1.ErrUnsupported {
+		// Sent nothing, body untouched: ReverseProxy takes it.
 		return false, false
 	}
-
-	res, err := h.fast.Send(in.Context(), &o.req, a)
 	if err != nil {
 		a.err = err
 		return false, true
