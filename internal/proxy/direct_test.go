@@ -839,3 +839,28 @@ func benchmarkServe(b *testing.B, direct bool) {
 		}
 	}
 }
+
+// A route rule that sets Expect makes a request the HTTP/1.1 client does
+// not take; it must still reach the upstream, through ReverseProxy, and
+// not end as an error.
+func TestDirectFallsBackWhenARuleSetsExpect(t *testing.T) {
+	t.Parallel()
+	up := echoUpstream(t)
+	rt := &config.Route{RequestHeaders: &config.HeaderRules{Set: map[string]string{"Expect": "100-continue"}}}
+	h := newProxy(t, nil, rt, Options{}, up.URL)
+	// A real server in front: the upstream's 100 Continue is relayed as an
+	// informational answer, which a ResponseRecorder would take as final.
+	gw, done := startGateway(t, h)
+	res, err := http.Post(gw.URL+"/orders", "application/json", strings.NewReader(`{"n":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if x := <-done; res.StatusCode != 200 || x.Err != nil {
+		t.Fatalf("POST with an Expect rule = %d (%v); want 200 from the upstream", res.StatusCode, x.Err)
+	}
+	if s := decodeSeen(t, string(body)); s.Body != `{"n":1}` || s.Method != "POST" {
+		t.Errorf("upstream saw %s with body %q", s.Method, s.Body)
+	}
+}
