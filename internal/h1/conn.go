@@ -24,21 +24,17 @@ type pool struct {
 	armed bool
 }
 
-// get returns an idle connection, checked when it sat idle for long, or
-// dials a new one. A request that cannot be sent again if the connection
-// turns out closed (replay false) has it checked much sooner.
+// get returns an idle connection, or dials a new one. The connection is
+// checked first when it sat idle for long, or always when the request
+// cannot be sent again (replay false) should it turn out closed.
 func (p *pool) get(ctx context.Context, t *Transport, replay bool) (*conn, error) {
 	now := t.clock()
-	check := probeAfter
-	if !replay {
-		check = probeAfterNoReplay
-	}
 	for {
 		c := p.pop(now, t.idleTimeout())
 		if c == nil {
 			break
 		}
-		if now.Sub(c.idleAt) < check || c.probe() {
+		if (replay && now.Sub(c.idleAt) < probeAfter) || c.probe() {
 			c.reused = true
 			return c, nil
 		}

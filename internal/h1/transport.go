@@ -37,11 +37,9 @@ const (
 	// probeAfter is how long a connection may sit idle before it is
 	// checked for a close by the upstream before use (one non-blocking
 	// system call; connections under load are idle for less). A request
-	// that could not be sent again checks every time
-	// (probeAfterNoReplay): an upstream may close right after an answer
-	// without saying so.
-	probeAfter         = time.Second
-	probeAfterNoReplay = 0
+	// that could not be sent again checks every time: an upstream may
+	// close right after an answer without saying so.
+	probeAfter = time.Second
 	// max1xx bounds the informational answers read before the final one.
 	max1xx = 5
 	// watchAfter is how long a request runs before its context is watched
