@@ -122,17 +122,18 @@ func (s *scenario) rpsAll() []float64 {
 func (s *scenario) rps() float64 { return median(s.rpsAll()) }
 
 func (s *scenario) p50() time.Duration {
-	v := make([]float64, len(s.runs))
-	for i, m := range s.runs {
-		v[i] = float64(m.wrk.P50US)
-	}
-	return time.Duration(median(v)) * time.Microsecond
+	return s.medianLatency(func(w wrkResult) int64 { return w.P50US })
 }
 
 func (s *scenario) p99() time.Duration {
+	return s.medianLatency(func(w wrkResult) int64 { return w.P99US })
+}
+
+// medianLatency is the median over the runs of one wrk latency, in µs.
+func (s *scenario) medianLatency(us func(wrkResult) int64) time.Duration {
 	v := make([]float64, len(s.runs))
 	for i, m := range s.runs {
-		v[i] = float64(m.wrk.P99US)
+		v[i] = float64(us(m.wrk))
 	}
 	return time.Duration(median(v)) * time.Microsecond
 }
@@ -150,23 +151,22 @@ func (s *scenario) requests() int64 {
 // round's requests, in microseconds; pooling keeps the 10 ms tick from
 // dominating a short round.
 func (s *scenario) cpuPerRequest() float64 {
-	var cpu float64
-	for _, m := range s.runs {
-		cpu += m.proxyCPU
-	}
-	if n := s.requests(); n > 0 {
-		return cpu / float64(n) * 1e6
-	}
-	return 0
+	return s.perRequestUS(func(m measure) float64 { return m.proxyCPU })
 }
 
 func (s *scenario) upstreamCPUPerRequest() float64 {
-	var cpu float64
+	return s.perRequestUS(func(m measure) float64 { return m.upstreamCPU })
+}
+
+// perRequestUS pools the CPU seconds cpu picks from every round over every
+// round's requests, in microseconds; 0 without requests.
+func (s *scenario) perRequestUS(cpu func(measure) float64) float64 {
+	var sum float64
 	for _, m := range s.runs {
-		cpu += m.upstreamCPU
+		sum += cpu(m)
 	}
 	if n := s.requests(); n > 0 {
-		return cpu / float64(n) * 1e6
+		return sum / float64(n) * 1e6
 	}
 	return 0
 }
