@@ -68,14 +68,10 @@ func (c *tokenCache) get(tok string, keys *keySet, now time.Time) *verified {
 func (c *tokenCache) put(tok string, v *verified) {
 	sh := c.shard(tok)
 	sh.mu.Lock()
-	if len(sh.m) >= cacheShardMax {
-		for k, old := range sh.m {
-			if old.keys != v.keys || !v.until.After(old.until) || len(sh.m) >= cacheShardMax {
-				delete(sh.m, k)
-			}
-			if len(sh.m) < cacheShardMax {
-				break
-			}
+	if _, ok := sh.m[tok]; !ok && len(sh.m) >= cacheShardMax {
+		for k := range sh.m {
+			delete(sh.m, k)
+			break
 		}
 	}
 	sh.m[tok] = v

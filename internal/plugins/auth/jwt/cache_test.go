@@ -109,3 +109,30 @@ func TestTokenCacheBound(t *testing.T) {
 		t.Fatal("cache empty")
 	}
 }
+
+// TestTokenCacheRefreshFull: storing a token already cached in a full
+// shard replaces it without evicting another.
+func TestTokenCacheRefreshFull(t *testing.T) {
+	c := newTokenCache()
+	until := time.Now().Add(time.Minute)
+	first := "token-0"
+	sh := c.shard(first)
+	for i := 0; len(sh.m) < cacheShardMax; i++ {
+		if tok := fmt.Sprintf("token-%d", i); c.shard(tok) == sh {
+			c.put(tok, &verified{until: until})
+		}
+	}
+	cached := make([]string, 0, len(sh.m))
+	for tok := range sh.m {
+		cached = append(cached, tok)
+	}
+	c.put(first, &verified{until: until.Add(time.Second)})
+	for _, tok := range cached {
+		if sh.m[tok] == nil {
+			t.Fatalf("%s evicted by refreshing %s", tok, first)
+		}
+	}
+	if v := sh.m[first]; v == nil || !v.until.Equal(until.Add(time.Second)) {
+		t.Fatalf("refreshed entry %+v", v)
+	}
+}
