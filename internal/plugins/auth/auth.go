@@ -16,7 +16,8 @@ type Method interface {
 	// Authenticate returns ok=false with no error when r carries no
 	// credentials of this kind, the consumer when they are valid, and an
 	// error when they are present but invalid. fwd are request headers to
-	// set for the upstream (forwarded JWT claims).
+	// set for the upstream (forwarded JWT claims); they may be shared
+	// between requests (the JWT token cache), so callers only read them.
 	Authenticate(r *http.Request) (c *pipeline.Consumer, fwd [][2]string, ok bool, err error)
 	// Challenge is this method's WWW-Authenticate value.
 	Challenge() string
