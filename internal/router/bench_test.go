@@ -2,12 +2,12 @@ package router
 
 import (
 	"fmt"
-	"github.com/gantry-dev/gantry/internal/pipeline"
 	"net/http"
 	"net/url"
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/pipeline"
 )
 
 // benchConfig builds n routes in a realistic mix, by i%10: 0-5 distinct
