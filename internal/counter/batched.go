@@ -63,7 +63,6 @@ type lease struct {
 	n, spent      int64
 	full          int64 // when the shared bucket would be full if no one else took
 	endTAT        int64 // the shared TAT the lease left, µs
-	tMicros       int64
 	shared        int64 // tokens the shared bucket had left after the lease
 	size          int64 // tokens the next lease asks for
 
@@ -274,35 +273,13 @@ func (l *leases) refill(ctx context.Context, req *Request, es *[MaxBuckets + 1]*
 	if !l.r.split {
 		return l.refillPart(ctx, req, es, need)
 	}
-	done := part{}
-	for {
-		var p part
-		var tag string
-		found := false
-		for i := 0; i < req.N; i++ {
-			bit := uint8(1) << i
-			if need.buckets&bit == 0 || done.buckets&bit != 0 {
-				continue
-			}
-			if !found {
-				tag, found = req.Buckets[i].Tag, true
-			}
-			if req.Buckets[i].Tag == tag {
-				p.buckets |= bit
-			}
-		}
-		if need.quota && !done.quota && (!found || req.Quota.Tag == tag) {
-			p.quota = true
-		}
-		if p == (part{}) {
-			return nil
-		}
+	parts, n := byTag(req, need)
+	for _, p := range parts[:n] {
 		if err := l.refillPart(ctx, req, es, p); err != nil {
 			return err
 		}
-		done.buckets |= p.buckets
-		done.quota = done.quota || p.quota
 	}
+	return nil
 }
 
 // refillPart is one lease script over part need of req.
@@ -361,13 +338,9 @@ func (l *leases) refillPart(ctx context.Context, req *Request, es *[MaxBuckets +
 	for j := range nb {
 		e, r := es[idx[j]], req.Buckets[idx[j]].Rate
 		v := res[4+4*j:]
-		tm := r.intervalMicros()
-		e.t = tm * 1000
-		e.tMicros = tm
-		span := int64(farAway)
-		if b := r.burst(); b <= span/e.t {
-			span = b * e.t
-		}
+		// Redis counts in whole microseconds: pace by the same interval.
+		e.t = r.intervalMicros() * 1000
+		span := gcraOf(e.t, r.burst()).span
 		e.got = got
 		e.first = got + v[0]*1000 - span
 		e.n, e.spent = v[1], 0
@@ -420,7 +393,7 @@ func (l *leases) settle(final bool) {
 				// Tokens whose time has passed would refill anyway; only
 				// future ones are worth a round trip.
 				if e.full > now {
-					back = append(back, giveBack{e.rkey, [5]any{nowArg, "b", e.endTAT, unused, e.tMicros}})
+					back = append(back, giveBack{e.rkey, [5]any{nowArg, "b", e.endTAT, unused, e.t / 1000}})
 				}
 				e.n, e.spent = 0, 0
 				e.size = max(1, e.size/2)

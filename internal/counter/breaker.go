@@ -63,9 +63,7 @@ const timeoutsToOpen = 3
 // the breaker at once; a timeout only when the previous calls timed out
 // too.
 func (b *breaker) fail(err error) {
-	if b.onError != nil {
-		b.onError()
-	}
+	b.errored()
 	if isTimeout(err) && b.timeouts.Add(1) < timeoutsToOpen {
 		return
 	}
@@ -74,10 +72,15 @@ func (b *breaker) fail(err error) {
 
 // failNow records a failed call and opens the breaker whatever the error.
 func (b *breaker) failNow(err error) {
+	b.errored()
+	b.trip(err)
+}
+
+// errored counts a failed Redis call (Hooks.OnError).
+func (b *breaker) errored() {
 	if b.onError != nil {
 		b.onError()
 	}
-	b.trip(err)
 }
 
 // succeeded resets the count of consecutive timeouts.
@@ -143,9 +146,7 @@ func (b *breaker) probe() {
 		if b.ctx.Err() != nil {
 			return
 		}
-		if b.onError != nil {
-			b.onError()
-		}
+		b.errored()
 		pause = min(2*pause, b.max)
 		t.Reset(pause)
 	}

@@ -16,9 +16,11 @@ type gcra struct{ t, span int64 }
 // farAway bounds spans so that TAT arithmetic cannot overflow.
 const farAway = math.MaxInt64 / 4
 
-func newGCRA(r Rate) gcra {
-	t := r.interval()
-	b := r.burst()
+func newGCRA(r Rate) gcra { return gcraOf(r.interval(), r.burst()) }
+
+// gcraOf is the bucket of burst b whose tokens come back every t, in t's
+// unit.
+func gcraOf(t, b int64) gcra {
 	span := int64(farAway)
 	if b <= span/t {
 		span = b * t

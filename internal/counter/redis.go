@@ -213,8 +213,10 @@ func (r *Redis) Take(ctx context.Context, req Request) Decision {
 	if !r.br.up() {
 		return fallback(r.mode)
 	}
-	if r.split && spansTags(&req) {
-		return r.takeSplit(ctx, req)
+	if r.split {
+		if parts, n := byTag(&req, allOf(&req)); n > 1 {
+			return r.takeSplit(ctx, req, parts[:n])
+		}
 	}
 	d, err := r.decide(ctx, &req, allOf(&req))
 	if err != nil {
@@ -231,9 +233,7 @@ func (r *Redis) failed(ctx context.Context, err error) Decision {
 	switch {
 	case ctx.Err() != nil:
 	case errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrPoolExhausted):
-		if r.br.onError != nil {
-			r.br.onError()
-		}
+		r.br.errored()
 	default:
 		r.br.fail(err)
 	}
@@ -303,57 +303,49 @@ func (r *Redis) decide(ctx context.Context, req *Request, p part) (Decision, err
 	return d, nil
 }
 
-// spansTags reports whether req's keys have more than one tag.
-func spansTags(req *Request) bool {
-	var first string
-	n := 0
-	for i := 0; i < req.N; i++ {
-		if n == 0 {
-			first = req.Buckets[i].Tag
-		} else if req.Buckets[i].Tag != first {
-			return true
-		}
-		n++
-	}
-	return req.Quota.Limit > 0 && n > 0 && req.Quota.Tag != first
-}
-
-// takeSplit decides a request whose keys live in several Cluster slots:
-// one script per tag, each all-or-nothing; when one refuses, those that
-// admitted are refunded, so tokens and quota are still taken only when
-// everything admits.
-func (r *Redis) takeSplit(ctx context.Context, req Request) Decision {
-	var parts [MaxBuckets + 1]part
+// byTag splits part p of req into parts of one tag each, in the order the
+// tags first appear: on a Cluster, one script reaches the keys of one tag
+// only.
+func byTag(req *Request, p part) (parts [MaxBuckets + 1]part, n int) {
 	var tags [MaxBuckets + 1]string
-	np := 0
 	group := func(tag string) *part {
-		for i := range np {
+		for i := range n {
 			if tags[i] == tag {
 				return &parts[i]
 			}
 		}
-		tags[np] = tag
-		np++
-		return &parts[np-1]
+		tags[n] = tag
+		n++
+		return &parts[n-1]
 	}
 	for i := 0; i < req.N; i++ {
-		group(req.Buckets[i].Tag).buckets |= 1 << i
+		if p.buckets&(1<<i) != 0 {
+			group(req.Buckets[i].Tag).buckets |= 1 << i
+		}
 	}
-	if req.Quota.Limit > 0 {
+	if p.quota {
 		group(req.Quota.Tag).quota = true
 	}
+	return parts, n
+}
+
+// takeSplit decides a request whose keys live in several Cluster slots:
+// one script per tag (parts, from byTag), each all-or-nothing; when one
+// refuses, those that admitted are refunded, so tokens and quota are still
+// taken only when everything admits.
+func (r *Redis) takeSplit(ctx context.Context, req Request, parts []part) Decision {
 	out := Decision{Allowed: true}
 	var admitted [MaxBuckets + 1]part
 	na := 0
-	for i := range np {
-		d, err := r.decide(ctx, &req, parts[i])
+	for _, p := range parts {
+		d, err := r.decide(ctx, &req, p)
 		if err != nil {
 			r.refund(ctx, &req, admitted[:na])
 			return r.failed(ctx, err)
 		}
-		merge(&out, &d, &req, parts[i])
+		merge(&out, &d, &req, p)
 		if d.Allowed {
-			admitted[na] = parts[i]
+			admitted[na] = p
 			na++
 		}
 	}
