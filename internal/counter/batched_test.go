@@ -23,33 +23,14 @@ func batchedNodes(t *testing.T, f *redisFixture, n int, o RedisOptions) ([]*Redi
 	return nodes, hooks
 }
 
-// hammer sends g goroutines' worth of decisions per node until stop.
-func hammer(t *testing.T, nodes []*Redis, req Request, g int) (admitted int) {
+// hammer sends 8 decisions from each of g goroutines per node.
+func hammer(t *testing.T, nodes []*Redis, req Request, g int) int {
 	t.Helper()
-	var got, degraded atomic.Int64
-	var wg sync.WaitGroup
-	for _, c := range nodes {
-		for range g {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range 8 {
-					d := c.Take(context.Background(), req)
-					if d.Degraded {
-						degraded.Add(1)
-					}
-					if d.Allowed {
-						got.Add(1)
-					}
-				}
-			}()
-		}
+	cs := make([]Counter, len(nodes))
+	for i, n := range nodes {
+		cs[i] = n
 	}
-	wg.Wait()
-	if degraded.Load() > 0 {
-		t.Fatalf("%d degraded decisions", degraded.Load())
-	}
-	return int(got.Load())
+	return concurrently(t, req, g, 8, cs...)
 }
 
 // TestBatchedNeverEarly: three batched nodes on one frozen clock admit

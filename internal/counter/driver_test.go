@@ -158,12 +158,12 @@ func TestExactUnderConcurrency(t *testing.T) {
 			clock := newFakeClock(t0)
 			c := dr.new(t, clock.Now)
 			req := limit("198.51.100.7", 50, time.Minute, 50)
-			if got := concurrently(t, c, req, 64, 5); got != 50 {
+			if got := concurrently(t, req, 64, 5, c); got != 50 {
 				t.Fatalf("fresh bucket: 64 goroutines admitted %d, want 50", got)
 			}
 			for _, refill := range []int{1, 7, 20} {
 				clock.Add(time.Duration(refill) * 1200 * time.Millisecond)
-				if got := concurrently(t, c, req, 64, 3); got != refill {
+				if got := concurrently(t, req, 64, 3, c); got != refill {
 					t.Fatalf("after %d intervals: admitted %d, want %d", refill, got, refill)
 				}
 			}

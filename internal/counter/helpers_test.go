@@ -243,26 +243,29 @@ func admitCount(t testing.TB, c Counter, req Request, n int) int {
 	return admitted
 }
 
-// concurrently sends n decisions from each of g goroutines and counts
-// admissions.
-func concurrently(t testing.TB, c Counter, req Request, g, n int) int {
+// concurrently sends n decisions from each of g goroutines per counter
+// (nodes sharing the counts, or one counter) and counts admissions. A
+// degraded decision fails the test.
+func concurrently(t testing.TB, req Request, g, n int, nodes ...Counter) int {
 	t.Helper()
 	var admitted, degraded atomic.Int64
 	var wg sync.WaitGroup
-	for range g {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range n {
-				d := c.Take(context.Background(), req)
-				if d.Degraded {
-					degraded.Add(1)
+	for _, c := range nodes {
+		for range g {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range n {
+					d := c.Take(context.Background(), req)
+					if d.Degraded {
+						degraded.Add(1)
+					}
+					if d.Allowed {
+						admitted.Add(1)
+					}
 				}
-				if d.Allowed {
-					admitted.Add(1)
-				}
-			}
-		}()
+			}()
+		}
 	}
 	wg.Wait()
 	if n := degraded.Load(); n > 0 {
