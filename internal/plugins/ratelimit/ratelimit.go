@@ -136,12 +136,13 @@ type limiter struct {
 	counter counter.Counter
 	onLimit func()
 
-	route      *counter.Rate
-	kind       keyKind
-	header     string // canonical, for keyHeader
-	nameIP     string // "r:<route>:ip"
-	nameCons   string // "r:<route>:c"
-	nameHead   string // "r:<route>:h:<header>"
+	route  *counter.Rate
+	kind   keyKind
+	header string // canonical, for keyHeader
+	nameIP string // "r:<route>:ip"
+	// nameKey is the bucket's name for kind: "r:<route>:c" or
+	// "r:<route>:h:<header>".
+	nameKey    string
 	plans      map[string]*plan
 	rateMsg    string
 	unavailMsg string
@@ -165,8 +166,12 @@ func New(c Config) (pipeline.Middleware, error) {
 		l.route = &r
 		l.kind, l.header, _ = parseKey(rl.Key)
 		l.nameIP = "r:" + c.Route + ":ip"
-		l.nameCons = "r:" + c.Route + ":c"
-		l.nameHead = "r:" + c.Route + ":h:" + strings.ToLower(l.header)
+		switch l.kind {
+		case keyConsumer:
+			l.nameKey = "r:" + c.Route + ":c"
+		case keyHeader:
+			l.nameKey = "r:" + c.Route + ":h:" + strings.ToLower(l.header)
+		}
 		l.rateMsg = fmt.Sprintf("rate limit exceeded: %d requests per %s", rl.Requests, rl.Per)
 	}
 	for name, p := range c.Plans {
@@ -233,7 +238,7 @@ func (l *limiter) serve(next pipeline.Handler, w http.ResponseWriter, r *http.Re
 			return next.ServeHTTP(w, r)
 		}
 		l.limited()
-		return refusal(pipeline.CodeRateLimited, l.unavailMsg, time.Second)
+		return refusal(pipeline.CodeRateLimited, l.unavailMsg, d.RetryAfter)
 	}
 	if req.N > 0 {
 		setHeaders(w.Header(), &d, req.N)
@@ -266,11 +271,11 @@ func (l *limiter) routeKey(r *http.Request, x *pipeline.Exchange, cons *pipeline
 	switch l.kind {
 	case keyConsumer:
 		if cons != nil {
-			return cons.ID, l.nameCons
+			return cons.ID, l.nameKey
 		}
 	case keyHeader:
 		if v := r.Header[l.header]; len(v) > 0 && v[0] != "" {
-			return boundTag(v[0]), l.nameHead
+			return boundTag(v[0]), l.nameKey
 		}
 	}
 	return clientIP(r, x), l.nameIP
