@@ -16,25 +16,24 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// burst sends n requests at once and returns the status counts.
-func burst(t *testing.T, n int, url string, headers ...string) map[int]int {
+// burst sends n requests at once and returns the answers.
+func burst(t *testing.T, n int, url string, headers ...string) []response {
 	t.Helper()
-	var mu sync.Mutex
-	counts := map[int]int{}
+	out := make([]response, n)
 	var wg sync.WaitGroup
-	for range n {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := get(t, url, headers...)
-			mu.Lock()
-			counts[r.Status]++
-			mu.Unlock()
+			out[i] = get(t, url, headers...)
 		}()
 	}
 	wg.Wait()
-	return counts
+	return out
 }
+
+// rateLimitHeaders are the fields every answer of a limited route carries.
+var rateLimitHeaders = []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
 
 // TestRateLimitContractExample: 12 requests sent at once to
 // {requests: 5, per: 10s} admit 5; the rest get 429 with Retry-After, and
@@ -49,7 +48,15 @@ routes:
     upstream: app
     rate_limit: {requests: 5, per: 10s}
 `, e.URL)))
-	counts := burst(t, 12, g.URL+"/x")
+	counts := map[int]int{}
+	for _, r := range burst(t, 12, g.URL+"/x") {
+		counts[r.Status]++
+		for _, h := range rateLimitHeaders {
+			if r.Header.Get(h) == "" {
+				t.Errorf("%d answer lacks %s", r.Status, h)
+			}
+		}
+	}
 	if counts[200] != 5 || counts[429] != 7 {
 		t.Fatalf("statuses %v, want 5x200 and 7x429", counts)
 	}
@@ -64,7 +71,7 @@ routes:
 	if err != nil || ra < 1 || ra > 2 {
 		t.Fatalf("Retry-After %q, want 1 or 2 (a token every 2s)", r.Header.Get("Retry-After"))
 	}
-	for _, h := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
+	for _, h := range rateLimitHeaders {
 		if r.Header.Get(h) == "" {
 			t.Errorf("429 lacks %s", h)
 		}
@@ -282,6 +289,14 @@ routes:
 				r := get(t, g.URL+"/x")
 				if r.Status != want {
 					t.Fatalf("redis down, request %d: %d, want %d (%s)", i, r.Status, want, r.Body)
+				}
+				// docs/rate-limits.md: deny says why with Retry-After 1; allow
+				// sends no RateLimit fields, which would only be guesses.
+				if want == 429 && (r.gwError(t).Error != "rate_limited" || r.Header.Get("Retry-After") != "1") {
+					t.Fatalf("redis down, request %d: %s with Retry-After %q, want rate_limited with 1", i, r.Body, r.Header.Get("Retry-After"))
+				}
+				if r.Header.Get("RateLimit-Limit") != "" {
+					t.Fatalf("redis down, request %d carries RateLimit-Limit %q", i, r.Header.Get("RateLimit-Limit"))
 				}
 				// Loopback requests take well under a millisecond; 50 ms
 				// leaves room for the race detector.
