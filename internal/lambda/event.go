@@ -341,25 +341,15 @@ func rawAnswer(payload []byte) *answer {
 	return &answer{status: http.StatusOK, header: http.Header{"Content-Type": {"application/json"}}, body: payload, rawJSON: true}
 }
 
-// owned are the response headers the function cannot set: the server's
-// framing, hop-by-hop headers, and what the gateway answers itself.
-var owned = map[string]bool{
-	"Content-Length": true, "Transfer-Encoding": true, "Connection": true, "Keep-Alive": true,
-	"Proxy-Connection": true, "Te": true, "Trailer": true, "Upgrade": true,
-}
-
-// write sends a to the client.
+// write sends a to the client. The function's headers are filtered as the
+// proxy filters an upstream's: hop-by-hop fields go, the gateway's
+// X-Request-Id and RateLimit-* win, and the framing is the gateway's.
 func (h *handler) write(w http.ResponseWriter, x *pipeline.Exchange, a *answer) error {
 	dst := w.Header()
-	_, gatewayID := dst["X-Request-Id"]
-	_, gatewayLimits := dst["Ratelimit-Limit"]
+	proxy.RemoveHopByHop(a.header)
+	proxy.DropGatewayOwned(dst, a.header)
 	for k, vv := range a.header {
-		switch {
-		case owned[k] || !wire.ValidFieldName(k):
-			continue
-		case k == "X-Request-Id" && gatewayID:
-			continue
-		case strings.HasPrefix(k, "Ratelimit-") && gatewayLimits:
+		if !wire.ValidFieldName(k) {
 			continue
 		}
 		for _, v := range vv {
@@ -378,9 +368,8 @@ func (h *handler) write(w http.ResponseWriter, x *pipeline.Exchange, a *answer) 
 	n, err := w.Write(a.body)
 	x.BytesOut = int64(n)
 	if err != nil {
-		x.Err = err
-		x.Status = pipeline.StatusClientClosed
-		return nil
+		// The client is gone; there is nobody to answer.
+		x.Err, x.Status = err, pipeline.StatusClientClosed
 	}
 	return nil
 }

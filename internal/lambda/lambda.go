@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -158,7 +157,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	x.Upstream, x.Target, x.Attempts = h.upstream, h.function, 1
 
-	body, err := readBody(r)
+	body, err := readBody(x, r)
 	if err != nil {
 		x.Err = err
 		return err
@@ -227,8 +226,9 @@ func (h *handler) count(status int) {
 	}
 }
 
-// readBody reads the client's body, at most MaxPayload bytes.
-func readBody(r *http.Request) ([]byte, error) {
+// readBody reads the client's body, at most MaxPayload bytes; a failure
+// to read it is answered as the proxy answers it.
+func readBody(x *pipeline.Exchange, r *http.Request) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
@@ -236,16 +236,9 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, tooLarge()
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, MaxPayload+1))
-	var mbe *http.MaxBytesError
 	switch {
-	case errors.As(err, &mbe):
-		return nil, &pipeline.HTTPError{Status: http.StatusRequestEntityTooLarge, Code: pipeline.CodeBodyTooLarge,
-			Message: fmt.Sprintf("request body is larger than the limit of %d bytes", mbe.Limit), Close: true, Err: err}
 	case err != nil:
-		if errors.Is(r.Context().Err(), context.Canceled) {
-			return nil, &pipeline.HTTPError{Status: pipeline.StatusClientClosed, Code: pipeline.CodeClientClosed, Message: "client closed the request", Err: err}
-		}
-		return nil, &pipeline.HTTPError{Status: http.StatusBadRequest, Code: pipeline.CodeBadRequest, Message: "reading the request body failed", Close: true, Err: err}
+		return nil, proxy.BodyError(x, r, err)
 	case len(b) > MaxPayload:
 		return nil, tooLarge()
 	}
@@ -257,28 +250,17 @@ func tooLarge() *pipeline.HTTPError {
 		Message: fmt.Sprintf("request body is larger than the %d bytes a function can take", MaxPayload), Close: true}
 }
 
-// failure classifies a failed invocation: the client gone (499), the
-// response timeout (504), anything else (502).
+// failure answers a failed invocation as the proxy classifies upstream
+// failures: the client gone (499), the response timeout (504), anything
+// else (502).
 func (h *handler) failure(r *http.Request, x *pipeline.Exchange, err error) error {
-	var ne net.Error
-	var oe *net.OpError
-	switch {
-	case errors.Is(r.Context().Err(), context.Canceled):
-		x.Status = pipeline.StatusClientClosed
-		return h.fail(x, pipeline.StatusClientClosed, "client closed the request", err)
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		return h.fail(x, http.StatusGatewayTimeout, fmt.Sprintf("lambda function did not answer within %s", h.timeout), err)
-	case errors.As(err, &oe) && oe.Op == "dial":
-		return h.fail(x, http.StatusBadGateway, "cannot connect to the lambda invoke API", err)
-	}
-	return h.fail(x, http.StatusBadGateway, "lambda invoke failed", err)
+	he := proxy.Classify(r, err)
+	x.Err = he
+	return he
 }
 
 func (h *handler) fail(x *pipeline.Exchange, status int, msg string, err error) error {
 	he := &pipeline.HTTPError{Status: status, Code: pipeline.CodeFor(status), Message: msg, Err: err}
-	if status == pipeline.StatusClientClosed {
-		he.Code = pipeline.CodeClientClosed
-	}
 	x.Err = he
 	return he
 }

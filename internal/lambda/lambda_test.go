@@ -1,6 +1,7 @@
 package lambda
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -306,5 +307,59 @@ func TestRESTPayloadFormat(t *testing.T) {
 	}
 	if pp, _ := raw["pathParameters"].(map[string]any); pp["id"] != "9" {
 		t.Errorf("pathParameters = %v", raw["pathParameters"])
+	}
+}
+
+// The function's headers are filtered as an upstream's are: what the
+// gateway set wins, and hop-by-hop fields never reach the client.
+func TestAnswerHeadersFiltered(t *testing.T) {
+	t.Parallel()
+	api := newInvokeAPI(t, answerJSON(`{"statusCode":200,"headers":{"Connection":"X-Hop","X-Hop":"secret","Keep-Alive":"timeout=5",
+		"Content-Length":"999","RateLimit-Limit":"1000","RateLimit-Remaining":"999","X-Kept":"yes"},"body":"ok"}`))
+	h := newHandler(t, api, nil, nil)
+	w := httptest.NewRecorder()
+	w.Header()["Ratelimit-Limit"] = []string{"5"}
+	w.Header()["Ratelimit-Remaining"] = []string{"4"}
+	r := httptest.NewRequest("GET", "/x", nil)
+	if err := h.ServeHTTP(w, r.WithContext(pipeline.WithExchange(r.Context(), &pipeline.Exchange{ID: "req-2"}))); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]string{"Ratelimit-Limit": {"5"}, "Ratelimit-Remaining": {"4"}, "X-Kept": {"yes"},
+		"Content-Length": {"2"}, "Connection": nil, "X-Hop": nil, "Keep-Alive": nil} {
+		if got := w.Header()[name]; strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("header %s = %q, want %q", name, got, want)
+		}
+	}
+}
+
+type failingBody struct{ err error }
+
+func (b failingBody) Read([]byte) (int, error) { return 0, b.err }
+
+func TestBodyReadFailures(t *testing.T) {
+	t.Parallel()
+	api := newInvokeAPI(t, answerJSON(`{}`))
+	h := newHandler(t, api, nil, nil)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		body io.Reader
+		want int
+	}{
+		{"client gone", gone, failingBody{context.Canceled}, pipeline.StatusClientClosed},
+		{"over the route limit", context.Background(), http.MaxBytesReader(nil, io.NopCloser(strings.NewReader("abcdef")), 3), http.StatusRequestEntityTooLarge},
+		{"broken body", context.Background(), failingBody{io.ErrUnexpectedEOF}, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequestWithContext(tt.ctx, "POST", "/x", tt.body)
+			_, err := serve(t, h, r, &pipeline.Exchange{})
+			if he, ok := err.(*pipeline.HTTPError); !ok || he.Status != tt.want {
+				t.Errorf("ServeHTTP() = %v, want status %d", err, tt.want)
+			}
+		})
 	}
 }

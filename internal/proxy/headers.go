@@ -145,6 +145,22 @@ func owned(k string) bool {
 	return false
 }
 
+// dropGatewayOwned deletes from res, an upstream's response header, what
+// the gateway already set in out, the client's response header: the
+// server answers every response with its X-Request-ID, which an upstream
+// that echoes it must not make appear twice, and the rate-limit plugin's
+// RateLimit-* fields win over an upstream's.
+func dropGatewayOwned(out, res http.Header) {
+	if _, ok := out["X-Request-Id"]; ok {
+		delete(res, "X-Request-Id")
+	}
+	if _, ok := out["Ratelimit-Limit"]; ok {
+		delete(res, "Ratelimit-Limit")
+		delete(res, "Ratelimit-Remaining")
+		delete(res, "Ratelimit-Reset")
+	}
+}
+
 // validName and validValue are the wire's rules for header fields.
 func validName(s string) bool  { return wire.ValidFieldName(s) }
 func validValue(s string) bool { return wire.ValidFieldValue(s) }

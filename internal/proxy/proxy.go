@@ -475,17 +475,7 @@ func (h *handler) onResponse(a *attempt, res *http.Response) error {
 		// A trailers-only response: the status is in the header.
 		h.grpc.Observe(grpcStatus(res.Header))
 	}
-	// The server answers every response with its X-Request-ID; an
-	// upstream that echoes the ID must not make it appear twice.
-	if _, ok := a.w.Header()["X-Request-Id"]; ok {
-		delete(res.Header, "X-Request-Id")
-	}
-	// Likewise the gateway's own rate-limit headers win over the upstream's.
-	if _, ok := a.w.Header()["Ratelimit-Limit"]; ok {
-		delete(res.Header, "Ratelimit-Limit")
-		delete(res.Header, "Ratelimit-Remaining")
-		delete(res.Header, "Ratelimit-Reset")
-	}
+	dropGatewayOwned(a.w.Header(), res.Header)
 	h.resRules.apply(res.Header)
 	return nil
 }

@@ -476,3 +476,41 @@ routes:
 		}
 	})
 }
+
+// TestLambdaRateLimited: a rate-limited function route answers with the
+// gateway's RateLimit-* fields only, whatever the function sets, and its
+// 429 never invokes the function.
+func TestLambdaRateLimited(t *testing.T) {
+	t.Parallel()
+	f := newFakeLambda(t, map[string]lambdaAnswer{"/limited": {payload: `{"statusCode":200,
+		"headers":{"RateLimit-Limit":"1000","RateLimit-Remaining":"999","RateLimit-Reset":"1","Connection":"X-Hop","X-Hop":"h"},"body":"ok"}`}})
+	g := testkit.Start(t, base(fmt.Sprintf(`upstreams:
+  fn: {lambda: {function: shop-api, region: us-east-1, endpoint: %q}}
+routes:
+  - name: limited
+    match: {path: /limited}
+    upstream: fn
+    rate_limit: {requests: 2, per: 1m}
+`, f.URL)), noAWSCredentials...)
+	for i, want := range []struct {
+		status    int
+		remaining string
+	}{{200, "1"}, {200, "0"}, {429, "0"}} {
+		id := fmt.Sprintf("limited-%d", i)
+		r := get(t, g.URL+"/limited", "X-Request-ID: "+id)
+		if r.Status != want.status {
+			t.Fatalf("request %d: %d %s, want %d", i, r.Status, r.Body, want.status)
+		}
+		for name, v := range map[string]string{"RateLimit-Limit": "2", "RateLimit-Remaining": want.remaining} {
+			if got := r.Header.Values(name); len(got) != 1 || got[0] != v {
+				t.Errorf("request %d: %s = %q, want the gateway's %q only", i, name, got, v)
+			}
+		}
+		if got := r.Header.Values("X-Hop"); len(got) != 0 {
+			t.Errorf("request %d: X-Hop = %q, a header the function named in Connection", i, got)
+		}
+		if n, wantN := len(f.invocations(id)), map[bool]int{true: 1, false: 0}[want.status == 200]; n != wantN {
+			t.Errorf("request %d: function invoked %d times, want %d", i, n, wantN)
+		}
+	}
+}
