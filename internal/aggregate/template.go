@@ -3,12 +3,13 @@ package aggregate
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/gantry-dev/gantry/internal/jsonstr"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/gantry-dev/gantry/internal/jsonstr"
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // A template is a call's path, header value or body with placeholders:
@@ -375,21 +376,10 @@ func appendValue(dst []byte, v any, esc escaping) ([]byte, error) {
 	case escQuery:
 		return append(dst, url.QueryEscape(s)...), nil
 	}
-	if !validHeaderValue(s) {
+	if !wire.ValidFieldValue(s) {
 		return dst, fmt.Errorf("holds control characters, which a header cannot carry")
 	}
 	return append(dst, s...), nil
-}
-
-// validHeaderValue reports whether s can be sent as a header value: no
-// control characters but tab (no header injection), valid UTF-8 or not.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // appendString appends s as a JSON string.

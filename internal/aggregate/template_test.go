@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // testEnv resolves {id} to "a b/c" and call 0 ("user") to a sample answer.
@@ -165,7 +166,7 @@ func FuzzParseTemplate(f *testing.F) {
 		}
 		// Rendering never panics, whatever the answer holds.
 		out, err := tp.render(nil, testEnv(0))
-		if err == nil && kind == kindHeader && !validHeaderValue(string(out)) && validHeaderValue(undouble(s)) {
+		if err == nil && kind == kindHeader && !wire.ValidFieldValue(string(out)) && wire.ValidFieldValue(undouble(s)) {
 			t.Fatalf("render(%q) = %q: a value brought control characters into a header", s, out)
 		}
 		if err == nil && kind != kindBody && !utf8.Valid(out) && utf8.ValidString(s) {
