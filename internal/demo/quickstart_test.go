@@ -3,6 +3,7 @@ package demo
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -27,6 +28,10 @@ type quickstart struct {
 			URL    string `yaml:"url"`
 			Weight int    `yaml:"weight"`
 		} `yaml:"targets"`
+		Lambda *struct {
+			Function string `yaml:"function"`
+			Endpoint string `yaml:"endpoint"`
+		} `yaml:"lambda"`
 	} `yaml:"upstreams"`
 	Routes []struct {
 		Name  string `yaml:"name"`
@@ -36,8 +41,15 @@ type quickstart struct {
 			Methods    []string `yaml:"methods"`
 			Version    string   `yaml:"version"`
 		} `yaml:"match"`
-		Upstream string         `yaml:"upstream"`
-		Rest     map[string]any `yaml:",inline"`
+		Upstream  string `yaml:"upstream"`
+		Aggregate *struct {
+			Calls []struct {
+				Name     string `yaml:"name"`
+				Upstream string `yaml:"upstream"`
+				Path     string `yaml:"path"`
+			} `yaml:"calls"`
+		} `yaml:"aggregate"`
+		Rest map[string]any `yaml:",inline"`
 	} `yaml:"routes"`
 	Rest map[string]any `yaml:",inline"`
 }
@@ -76,13 +88,21 @@ func TestQuickstartUpstreamsAreTheDemoServices(t *testing.T) {
 		"chat":          {{"http://" + ChatAddr, 0}},
 	}
 	got := map[string][]target{}
+	functions := map[string]string{}
 	for name, u := range loadQuickstart(t).Upstreams {
 		for _, tg := range u.Targets {
 			got[name] = append(got[name], target{tg.URL, tg.Weight})
 		}
+		if u.Lambda != nil {
+			functions[name] = u.Lambda.Function + " at " + u.Lambda.Endpoint
+		}
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("upstreams mismatch (-want +got):\n%s", d)
+	}
+	wantFunctions := map[string]string{"greeter": functionName + " at http://" + FunctionAddr}
+	if d := cmp.Diff(wantFunctions, functions); d != "" {
+		t.Errorf("lambda upstreams mismatch (-want +got):\n%s", d)
 	}
 }
 
@@ -99,7 +119,6 @@ func TestQuickstartUsesOnlyBuiltFeatures(t *testing.T) {
 	allowedRoute := map[string]bool{
 		"rewrite": true, "strip_prefix": true, "request_headers": true,
 		"response_headers": true, "cors": true, "auth": true, "rate_limit": true,
-		"aggregate": true,
 	}
 	names := map[string]bool{}
 	for _, r := range q.Routes {
@@ -112,16 +131,24 @@ func TestQuickstartUsesOnlyBuiltFeatures(t *testing.T) {
 				t.Errorf("routes[%s] uses %q", r.Name, k)
 			}
 		}
-		if _, ok := q.Upstreams[r.Upstream]; !ok && r.Rest["aggregate"] == nil {
+		if _, ok := q.Upstreams[r.Upstream]; !ok && r.Aggregate == nil {
 			t.Errorf("routes[%s].upstream %q is not defined", r.Name, r.Upstream)
+		}
+		if r.Aggregate != nil {
+			for _, c := range r.Aggregate.Calls {
+				if _, ok := q.Upstreams[c.Upstream]; !ok {
+					t.Errorf("routes[%s].aggregate.calls[%s].upstream %q is not defined", r.Name, c.Name, c.Upstream)
+				}
+			}
 		}
 	}
 }
 
-// TestQuickstartRoutesReachServedPaths sends, for every route, a request
-// its match accepts straight to its upstream, and checks that the sample
-// service serves that path: a route pointing at nothing would only show
-// up as a confusing 404 in the demo.
+// TestQuickstartRoutesReachServedPaths sends, for every route (for an
+// aggregate, every call), a request its match accepts straight to its
+// upstream's targets, and checks that the sample service serves that path:
+// a route pointing at nothing would only show up as a confusing 404 in the
+// demo.
 func TestQuickstartRoutesReachServedPaths(t *testing.T) {
 	s := startTest(t)
 	actual := map[string]string{
@@ -132,11 +159,34 @@ func TestQuickstartRoutesReachServedPaths(t *testing.T) {
 		ChatAddr:         s.Addrs.Chat,
 	}
 	q := loadQuickstart(t)
-	for _, r := range q.Routes {
-		if r.Upstream == "" {
-			continue // an aggregate: its calls are checked by the e2e tour
+	probe := func(t *testing.T, upstream, method, path string) {
+		t.Helper()
+		for _, tg := range q.Upstreams[upstream].Targets {
+			u, err := url.Parse(tg.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr, ok := actual[u.Host]
+			if !ok {
+				t.Fatalf("target %s is not a demo service", tg.URL)
+			}
+			resp, body := get(t, method, "http://"+addr+path, nil)
+			switch resp.StatusCode {
+			case http.StatusNotFound, http.StatusMethodNotAllowed:
+				t.Errorf("%s %s on %s = %d %s, want a served path", method, path, tg.URL, resp.StatusCode, body)
+			}
 		}
+	}
+	// Every placeholder, {id} or a call's {user.id}, stands for 1.
+	placeholder := regexp.MustCompile(`\{[^}]*\}`)
+	for _, r := range q.Routes {
 		t.Run(r.Name, func(t *testing.T) {
+			if r.Aggregate != nil {
+				for _, c := range r.Aggregate.Calls {
+					probe(t, c.Upstream, http.MethodGet, placeholder.ReplaceAllString(c.Path, "1"))
+				}
+				return
+			}
 			path := r.Match.Path
 			if path == "" {
 				path = r.Match.PathPrefix + "/7"
@@ -150,21 +200,7 @@ func TestQuickstartRoutesReachServedPaths(t *testing.T) {
 			if len(r.Match.Methods) > 0 {
 				method = r.Match.Methods[0]
 			}
-			for _, tg := range q.Upstreams[r.Upstream].Targets {
-				u, err := url.Parse(tg.URL)
-				if err != nil {
-					t.Fatal(err)
-				}
-				addr, ok := actual[u.Host]
-				if !ok {
-					t.Fatalf("target %s is not a demo service", tg.URL)
-				}
-				resp, body := get(t, method, "http://"+addr+path, nil)
-				switch resp.StatusCode {
-				case http.StatusNotFound, http.StatusMethodNotAllowed:
-					t.Errorf("%s %s on %s = %d %s, want a served path", method, path, tg.URL, resp.StatusCode, body)
-				}
-			}
+			probe(t, r.Upstream, method, path)
 		})
 	}
 }
