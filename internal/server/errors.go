@@ -2,10 +2,10 @@ package server
 
 import (
 	"errors"
-	"github.com/gantry-dev/gantry/internal/jsonstr"
 	"net/http"
 	"strconv"
 
+	"github.com/gantry-dev/gantry/internal/jsonstr"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 )
 
