@@ -102,12 +102,24 @@ func TestAggregate(t *testing.T) {
 		t.Fatalf("X-Gantry-Partial %q on a whole answer", r.Header.Get("X-Gantry-Partial"))
 	}
 
-	r = get(t, g.URL+"/partial/7")
+	r = get(t, g.URL+"/partial/7", "X-Request-ID: agg-partial-1")
 	if r.Status != 200 || r.Header.Get("X-Gantry-Partial") != "extra" {
 		t.Fatalf("partial: %d, X-Gantry-Partial %q, body %s", r.Status, r.Header.Get("X-Gantry-Partial"), r.Body)
 	}
 	if strings.Contains(string(r.Body), `"extra"`) {
 		t.Fatalf("failed optional call present: %s", r.Body)
+	}
+	// The access log names the calls left out, on the request's line.
+	var line string
+	for deadline := time.Now().Add(3 * time.Second); line == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for l := range strings.SplitSeq(g.Stdout(), "\n") {
+			if strings.Contains(l, `"request_id":"agg-partial-1"`) {
+				line = l
+			}
+		}
+	}
+	if !strings.Contains(line, `"partial":["extra"]`) {
+		t.Errorf("access log line of the partial answer = %q, want \"partial\":[\"extra\"]", line)
 	}
 
 	r = get(t, g.URL+"/failing/7")
