@@ -12,6 +12,7 @@ const (
 	CodeNotFound          = "not_found"
 	CodeMethodNotAllowed  = "method_not_allowed"
 	CodeBadRequest        = "bad_request"
+	CodeRequestTimeout    = "request_timeout"
 	CodeUnauthorized      = "unauthorized"
 	CodeForbidden         = "forbidden"
 	CodeRateLimited       = "rate_limited"
@@ -60,6 +61,20 @@ func (e *HTTPError) Error() string {
 // Unwrap returns the underlying cause.
 func (e *HTTPError) Unwrap() error { return e.Err }
 
+// BodyError is a failure to read the client's request body: chunked
+// framing net/http refused, a body shorter than its Content-Length (an
+// HTTP/2 stream ending before its content-length), the server's
+// read_timeout cutting it, the client gone, the body limit. It is the
+// client's failure, never an upstream's, whichever transport carried it:
+// terminals wrap the error where the body is read, so errors.As finds it
+// through net/http's Transport and the gateway's own HTTP/1.1 client.
+type BodyError struct{ Err error }
+
+func (e *BodyError) Error() string { return "reading the request body: " + e.Err.Error() }
+
+// Unwrap returns the read error.
+func (e *BodyError) Unwrap() error { return e.Err }
+
 // Error wraps err with a status. If err already is (or wraps) an HTTPError,
 // that one is returned unchanged so the first, most specific status wins.
 func Error(status int, err error) *HTTPError {
@@ -91,6 +106,8 @@ func CodeFor(status int) string {
 		return CodeForbidden
 	case http.StatusNotFound:
 		return CodeNotFound
+	case http.StatusRequestTimeout:
+		return CodeRequestTimeout
 	case http.StatusMethodNotAllowed:
 		return CodeMethodNotAllowed
 	case http.StatusRequestEntityTooLarge:

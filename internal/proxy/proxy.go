@@ -219,6 +219,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	useDirect := h.fast != nil && direct(r)
+	if useDirect && body != nil && replay == nil && r.ContentLength > 0 && !t.H2C && t.Scheme == "http" {
+		// The direct path sends bodies of known length up to h1.MaxBody:
+		// read it whole first (readBody).
+		if replay, err = readBody(body, r.ContentLength); err != nil {
+			return bodyError(x, r, err)
+		}
+		body = nil
+	}
 	// The targets tried so far; a first attempt keeps its one in the
 	// attempt itself, so only retries allocate the list.
 	first := t
@@ -317,9 +325,18 @@ func serve(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) (a
 func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
 	x := a.x
 	canceled := errors.Is(r.Context().Err(), context.Canceled)
+	// A failed request body is the cause, whatever the transport returned
+	// (a context error, a write error, a reset stream).
+	var failed error
+	if be := a.body.failed.Load(); be != nil {
+		failed = be
+	}
 	if a.w.started {
 		// Headers are out: an error can only abort the connection.
-		cause := a.res.err
+		cause := failed
+		if cause == nil {
+			cause = a.res.err
+		}
 		if cause == nil {
 			cause = a.w.err
 		}
@@ -338,6 +355,14 @@ func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
 			x.Status = pipeline.StatusClientClosed
 		}
 		return fmt.Errorf("%w: %w", http.ErrAbortHandler, cause)
+	}
+	if failed != nil {
+		he := classifyBody(failed, canceled)
+		x.Err = he
+		if he.Status == pipeline.StatusClientClosed {
+			x.Status = he.Status
+		}
+		return he
 	}
 	if a.err == nil {
 		return nil

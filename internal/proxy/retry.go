@@ -41,14 +41,19 @@ func (h *handler) retryable(r *http.Request) bool {
 
 // bufferBody reads r's body for replay when it is at most MaxReplayBody. A
 // larger one is returned as body (what was read, then the rest) with ok
-// false: it streams, and the request gets no retry.
+// false: it streams, and the request gets no retry. A read error is a
+// *pipeline.BodyError.
 func bufferBody(r *http.Request) (replay []byte, body io.ReadCloser, ok bool, err error) {
 	if r.ContentLength > MaxReplayBody {
 		return nil, r.Body, false, nil
 	}
+	if r.ContentLength > 0 {
+		replay, err = readBody(r.Body, r.ContentLength)
+		return replay, nil, err == nil, err
+	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, MaxReplayBody+1))
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, false, asBodyError(err)
 	}
 	if len(buf) > MaxReplayBody {
 		return nil, readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}, false, nil
@@ -64,16 +69,10 @@ type readCloser struct {
 	io.Closer
 }
 
-// bodyError answers a failure to read the client's body for replay.
+// bodyError answers a failure to read the client's body before any
+// attempt (see classifyBody) and records it in x.
 func bodyError(x *pipeline.Exchange, r *http.Request, err error) error {
-	canceled := errors.Is(r.Context().Err(), context.Canceled)
-	var mbe *http.MaxBytesError
-	var he *pipeline.HTTPError
-	if canceled || errors.As(err, &mbe) {
-		he = classify(err, canceled, mbe != nil)
-	} else {
-		he = &pipeline.HTTPError{Status: http.StatusBadRequest, Code: pipeline.CodeFor(http.StatusBadRequest), Message: "reading the request body failed", Close: true, Err: err}
-	}
+	he := classifyBody(asBodyError(err), errors.Is(r.Context().Err(), context.Canceled))
 	x.Err = he
 	if he.Status == pipeline.StatusClientClosed {
 		x.Status = he.Status
@@ -96,7 +95,8 @@ func retryStatus(code int) bool {
 // retried: the upstream may still be working on the request, and each retry
 // would add a full timeout to the client's wait.
 func (h *handler) retryAfterError(a *attempt) bool {
-	if !a.canRetry || a.err == nil || errors.Is(a.err, errRetry) || a.w.started || a.in.Context().Err() != nil {
+	if !a.canRetry || a.err == nil || errors.Is(a.err, errRetry) || a.w.started || a.in.Context().Err() != nil ||
+		a.body.failed.Load() != nil {
 		return false
 	}
 	return Retryable(a.err)
@@ -107,6 +107,11 @@ func (h *handler) retryAfterError(a *attempt) bool {
 // reset it before answering. Timeouts are not: the upstream may still be
 // working. Aggregate calls follow the same rule.
 func Retryable(err error) bool {
+	var be *pipeline.BodyError
+	if errors.As(err, &be) {
+		// The client's body failed: no target would do better.
+		return false
+	}
 	if _, ok := connectFailure(err); ok {
 		return true
 	}
@@ -141,6 +146,10 @@ func (h *handler) report(a *attempt) {
 	}
 	o := upstream.Success
 	switch {
+	case a.body.failed.Load() != nil:
+		// The client's body failed (malformed, cut, late, too large):
+		// whatever the target made of it says nothing about the target.
+		o = upstream.Canceled
 	case a.status >= 500:
 		o = upstream.Failure
 	case errors.Is(a.in.Context().Err(), context.Canceled) || a.body.tooLarge.Load():

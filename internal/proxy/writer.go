@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 )
 
@@ -85,12 +86,17 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap returns the underlying writer for http.ResponseController.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// requestBody counts the bytes read from the client. The transport reads it
-// on its own goroutine, possibly after the handler returned, hence atomics.
+// requestBody counts the bytes read from the client and records the first
+// failure to read them, which it returns wrapped in a *pipeline.BodyError so
+// that whatever the transport makes of it, the blame stays with the client.
+// The transport reads it on its own goroutine, possibly after the handler
+// returned, hence atomics.
 type requestBody struct {
 	rc       io.ReadCloser
 	n        atomic.Int64
 	tooLarge atomic.Bool
+	// failed is the first read error; set once, by the reader.
+	failed atomic.Pointer[pipeline.BodyError]
 }
 
 func (b *requestBody) Read(p []byte) (int, error) {
@@ -101,6 +107,9 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		if errors.As(err, &mbe) {
 			b.tooLarge.Store(true)
 		}
+		be := asBodyError(err)
+		b.failed.CompareAndSwap(nil, be)
+		return n, be
 	}
 	return n, err
 }

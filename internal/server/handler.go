@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -93,8 +94,10 @@ func (s *Server) finish(w *responseWriter, r *http.Request, x *pipeline.Exchange
 	started := w.wroteHeader
 	if err != nil {
 		writeError(w, x, err)
-		if e, ok := err.(*pipeline.HTTPError); ok && e.Code == pipeline.CodeBodyTooLarge {
-			// Refused by the gateway while the body streamed: never billed.
+		var be *pipeline.BodyError
+		if e, ok := err.(*pipeline.HTTPError); ok && (e.Code == pipeline.CodeBodyTooLarge || errors.As(err, &be)) {
+			// Refused by the gateway while the body streamed, or the
+			// client's body failed: never billed.
 			x.Admitted = false
 		}
 	}
@@ -105,6 +108,7 @@ func (s *Server) finish(w *responseWriter, r *http.Request, x *pipeline.Exchange
 		}
 	}
 	x.BytesOut = w.bytes
+	wrote := w.wroteHeader
 	s.metrics.RequestDone()
 	s.observe(r, x, rh)
 	*w = responseWriter{}
@@ -112,6 +116,12 @@ func (s *Server) finish(w *responseWriter, r *http.Request, x *pipeline.Exchange
 	if (err != nil || panicked) && started && x.Status != pipeline.StatusClientClosed {
 		// The response had started when it failed: the client must not take
 		// a truncated body for a whole one.
+		panic(http.ErrAbortHandler)
+	}
+	if x.Status == pipeline.StatusClientClosed && !wrote {
+		// Recorded as gone, answered nothing: returning would let net/http
+		// send an empty 200 to a client that may still read (one whose
+		// connection died under its body read, say).
 		panic(http.ErrAbortHandler)
 	}
 }

@@ -92,8 +92,10 @@ const (
 	// timeout). Consecutive failures eject the target when the upstream has
 	// passive checks.
 	Failure
-	// Canceled means the client went away first; it says nothing about the
-	// target.
+	// Canceled means the client went away first, or its request failed on
+	// the client's side (a malformed, cut or late body); it says nothing
+	// about the target. Without an answer (status 0) the attempt is not
+	// counted in gantry_upstream_requests_total either.
 	Canceled
 )
 
@@ -109,10 +111,13 @@ func (t *Target) Done() { t.state.inflight.Add(-1) }
 // and the outcome. It updates the latency estimate, passive ejection and
 // gantry_upstream_requests_total. Safe for concurrent use.
 func (t *Target) Report(rtt time.Duration, status int, o Outcome) {
-	t.state.tm.Observe(status)
 	if o == Canceled {
+		if status != 0 {
+			t.state.tm.Observe(status)
+		}
 		return
 	}
+	t.state.tm.Observe(status)
 	if o == Failure {
 		rtt = max(rtt, failurePenalty)
 	}

@@ -347,6 +347,16 @@ func TestH2ContentLengthMismatch(t *testing.T) {
 	if bad := upstreamFailures(t, g); len(bad) > 0 {
 		t.Fatalf("client errors counted against the upstream:\n%s", strings.Join(bad, "\n"))
 	}
+	// The access log records the client's 400s.
+	var lines int
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if lines = strings.Count(g.Stdout(), `"status":400`); lines >= 4 {
+			break
+		}
+	}
+	if lines != 4 {
+		t.Errorf("access log has %d lines with status 400, want 4:\n%s", lines, g.Stdout())
+	}
 }
 
 // h2ShortBody speaks HTTP/2 with prior knowledge on c: a POST declaring
@@ -388,7 +398,7 @@ func h2ShortBody(t *testing.T, c net.Conn) (status int, reset bool) {
 	for {
 		var h [9]byte
 		if _, err := io.ReadFull(br, h[:]); err != nil {
-			t.Fatalf("reading frames: %v", err)
+			t.Fatalf("reading frames: %v (no answer on stream 1)", err)
 		}
 		n := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
 		payload := make([]byte, n)
@@ -399,7 +409,8 @@ func h2ShortBody(t *testing.T, c net.Conn) (status int, reset bool) {
 		switch {
 		case typ == 0x3 && stream == 1: // RST_STREAM
 			return 0, true
-		case typ == 0x7: // GOAWAY
+		case typ == 0x7 && binary.BigEndian.Uint32(payload)&0x7fffffff == 0:
+			// GOAWAY before stream 1 was taken: refused.
 			return 0, true
 		case typ == 0x1 && stream == 1: // HEADERS
 			return h2Status(t, payload, h[4]), false
