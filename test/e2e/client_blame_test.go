@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,7 +64,9 @@ func (br *bodyRecorder) reset() {
 }
 
 // blameGateway proxies everything to rec with passive ejection after 3
-// failures, and /put with two retries (PUT bodies are buffered for replay).
+// failures, /put with two retries (PUT bodies are buffered for replay),
+// and /fn to a Lambda function whose invoke endpoint is rec (it reads the
+// body whole before invoking).
 func blameGateway(t *testing.T, rec *bodyRecorder, server string) *testkit.Gantry {
 	t.Helper()
 	return testkit.Start(t, baseWith(server, fmt.Sprintf(`upstreams:
@@ -74,14 +77,18 @@ func blameGateway(t *testing.T, rec *bodyRecorder, server string) *testkit.Gantr
     targets: [{url: %q}]
     retries: 2
     passive: {failures: 3, eject_for: 30s}
+  fn: {lambda: {function: blame-api, region: us-east-1, endpoint: %q}}
 routes:
   - name: put
     match: {path_prefix: /put}
     upstream: retrying
+  - name: fn
+    match: {path_prefix: /fn}
+    upstream: fn
   - name: svc
     match: {path_prefix: /}
     upstream: svc
-`, rec.URL, rec.URL)))
+`, rec.URL, rec.URL, rec.URL)), noAWSCredentials...)
 }
 
 func chunkedPost(path, body string) string {
@@ -103,6 +110,7 @@ var malformedBodies = []struct {
 	{"1 MiB of chunk extensions", chunkedPost("/a", strings.Repeat("1;"+strings.Repeat("x", 1000)+"\r\nz\r\n", 1<<10)+"0\r\n\r\n")},
 	{"bad chunk after 100 KiB", chunkedPost("/a", "19000\r\n"+strings.Repeat("a", 0x19000)+"\r\nzz\r\n0\r\n\r\n")},
 	{"PUT with retries, bare LF", "PUT /put HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n"},
+	{"Lambda route, bare LF", chunkedPost("/fn", "3\nabc\r\n0\r\n\r\n")},
 }
 
 // exchange writes payload on a new connection while reading what comes
@@ -287,6 +295,7 @@ func TestSlowUploaderTimesOut(t *testing.T) {
 		{"streamed", "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n", strings.Repeat("a", 100000)},
 		{"chunked", "POST /slow HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", "a\r\n0123456789\r\n"},
 		{"PUT with retries", "PUT /put/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", "0123456789"},
+		{"Lambda route", "POST /fn/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", "0123456789"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -470,4 +479,58 @@ func h2Status(t *testing.T, block []byte, flags byte) int {
 		s, total = s*10+int(c-0x19+3), total-6
 	}
 	return s
+}
+
+// TestShutdownMidBody: a request whose body is still arriving when the
+// shutdown grace ends is never answered with a success: the connection is
+// closed (or answered 503), and the upstream gets no complete request.
+func TestShutdownMidBody(t *testing.T) {
+	rec := newBodyRecorder(t)
+	g := blameGateway(t, rec, "  shutdown_grace: 300ms")
+	heads := []string{
+		"POST /direct HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789",
+		"POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n",
+		"POST /fn/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789",
+	}
+	answers := make(chan string, len(heads))
+	var conns []net.Conn
+	for _, h := range heads {
+		c, err := net.Dial("tcp", g.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+		if _, err := io.WriteString(c, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	g.Signal(syscall.SIGTERM)
+	for _, c := range conns {
+		go func() {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			b, _ := io.ReadAll(c)
+			answers <- string(b)
+		}()
+	}
+	for range heads {
+		a := <-answers
+		if a == "" {
+			continue
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(a)), nil)
+		if err != nil {
+			t.Fatalf("answer %q: %v", a, err)
+		}
+		if resp.StatusCode < 400 {
+			t.Errorf("request cut by the shutdown answered %d", resp.StatusCode)
+		}
+	}
+	if code := g.Wait(5 * time.Second); code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	if got := rec.completed(); len(got) != 0 {
+		t.Fatalf("upstream got complete requests %q", got)
+	}
 }
