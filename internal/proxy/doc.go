@@ -18,7 +18,16 @@
 // answer → 502, response timeout → 504, client gone → 499, body over the
 // limit → 413. It records Upstream, Target, Attempts, Status, BytesIn/Out and
 // Err on the Exchange. A request whose body may be retried is buffered
-// (see below); every other body streams.
+// (see below), and so is a body of known length up to 64 KiB going the
+// direct way (read whole before any upstream is contacted); every other
+// body streams.
+//
+// A failure to read the client's body (body.go) is the client's, whatever
+// carried it: the read error is wrapped in a *pipeline.BodyError where the
+// body is read, the answer follows its cause (malformed or short 400,
+// read_timeout 408, over the limit 413, client gone 499), and the attempt
+// is neither a passive-health failure, nor retried, nor counted in
+// gantry_upstream_requests_total.
 //
 // Decisions on the outbound request:
 //   - X-Forwarded-For keeps the incoming value only from a trusted peer
