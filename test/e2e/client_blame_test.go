@@ -534,3 +534,51 @@ func TestShutdownMidBody(t *testing.T) {
 		t.Fatalf("upstream got complete requests %q", got)
 	}
 }
+
+// TestReadTimeoutSpansOnlyTheRequest: server.read_timeout bounds reading
+// the request; once it is read, a slower upstream answer still reaches the
+// client, on every path.
+func TestReadTimeoutSpansOnlyTheRequest(t *testing.T) {
+	slow := testkit.Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		time.Sleep(700 * time.Millisecond)
+		fmt.Fprintf(w, "slow %d", len(b))
+	}))
+	g := testkit.Start(t, baseWith("  limits: {read_timeout: 300ms}", fmt.Sprintf(`upstreams:
+  svc: {targets: [{url: %q}]}
+routes:
+  - name: svc
+    match: {path_prefix: /}
+    upstream: svc
+`, slow.URL)))
+	tests := []struct {
+		name, method, body string
+		chunked            bool
+	}{
+		{"GET", "GET", "", false},
+		{"POST, direct path", "POST", "hello", false},
+		{"POST, chunked", "POST", "hello", true},
+		{"POST, streamed", "POST", strings.Repeat("a", 100<<10), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var rd io.Reader
+			if tt.body != "" {
+				rd = strings.NewReader(tt.body)
+				if tt.chunked {
+					rd = io.MultiReader(rd) // unknown length: chunked
+				}
+			}
+			req, _ := http.NewRequest(tt.method, g.URL+"/x", rd)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := fmt.Sprintf("slow %d", len(tt.body)); resp.StatusCode != 200 || string(b) != want {
+				t.Fatalf("got %d %q, want 200 %q", resp.StatusCode, b, want)
+			}
+		})
+	}
+}
