@@ -231,3 +231,72 @@ func TestBodyErrorNotRetryable(t *testing.T) {
 		}
 	}
 }
+
+// slowFailingBody gives data at once, then fails with err after delay.
+type slowFailingBody struct {
+	failingBody
+	delay time.Duration
+}
+
+func (b *slowFailingBody) Read(p []byte) (int, error) {
+	if b.data.Len() == 0 {
+		time.Sleep(b.delay)
+	}
+	return b.failingBody.Read(p)
+}
+
+// TestBodyFailureAfterAnswerStarted: when the upstream's answer has
+// started before the client's body fails, the response is aborted (never
+// ended cleanly); the status stays the one sent unless the client is gone,
+// and the target is not blamed.
+func TestBodyFailureAfterAnswerStarted(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		cancel bool // net/http cancels the request when its connection read fails
+		status int
+	}{
+		{"read timeout", errTimeout, true, 200},
+		{"malformed chunked", errBareLF, false, 200},
+		{"client gone", errReset, true, 499},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				// Else Go's server reads the body before the header goes.
+				http.NewResponseController(w).EnableFullDuplex()
+				w.WriteHeader(http.StatusOK)
+				io.WriteString(w, "started")
+				http.NewResponseController(w).Flush()
+				io.ReadAll(r.Body)
+				io.WriteString(w, "rest")
+			})
+			upc := &config.Upstream{Passive: &config.Passive{Failures: 1, EjectFor: config.Duration(time.Hour)}}
+			h, pool := newRetryProxy(t, upc, nil, up.URL)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			body := &slowFailingBody{failingBody{data: strings.NewReader("abc"), err: tt.err}, 100 * time.Millisecond}
+			if tt.cancel {
+				body.cancel = cancel
+			}
+			r := httptest.NewRequestWithContext(ctx, "POST", "/orders", body)
+			r.ContentLength = -1
+			x := &pipeline.Exchange{ClientIP: "192.0.2.10"}
+			rec, err := call(h, r, x)
+			if !errors.Is(err, http.ErrAbortHandler) {
+				t.Fatalf("ServeHTTP() = %v (wrote %d %q), want an aborted response", err, rec.Code, rec.Body)
+			}
+			var be *pipeline.BodyError
+			if !errors.As(x.Err, &be) {
+				t.Errorf("x.Err = %v, want the body error", x.Err)
+			}
+			if x.Status != tt.status {
+				t.Errorf("x.Status = %d, want %d", x.Status, tt.status)
+			}
+			if st := pool.Targets()[0].Status(); st.State != "healthy" {
+				t.Errorf("target is %s, want healthy", st.State)
+			}
+		})
+	}
+}

@@ -350,7 +350,15 @@ func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
 			cause = errors.New("copying the upstream response failed")
 		}
 		x.Err = cause
-		if canceled || a.w.err != nil {
+		switch {
+		case failed != nil:
+			// The client's body failed under a started answer: gone (499,
+			// nothing more to send), or still there (a read timeout) and
+			// owed an aborted connection, never a clean end.
+			if classifyBody(failed, canceled).Status == pipeline.StatusClientClosed {
+				x.Status = pipeline.StatusClientClosed
+			}
+		case canceled || a.w.err != nil:
 			// The client is gone; nobody reads what is left.
 			x.Status = pipeline.StatusClientClosed
 		}
