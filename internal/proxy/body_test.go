@@ -50,15 +50,27 @@ type wholeCounter struct {
 	complete, incomplete atomic.Int32
 }
 
-func newWholeCounter(tb testing.TB) *wholeCounter {
+// newWholeCounter starts one; URL is its target URL (h2c:// for an HTTP/2
+// upstream with prior knowledge).
+func newWholeCounter(tb testing.TB, h2c bool) *wholeCounter {
 	wc := &wholeCounter{}
-	wc.Server = newUpstream(tb, func(w http.ResponseWriter, r *http.Request) {
+	wc.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.ReadAll(r.Body); err != nil {
 			wc.incomplete.Add(1)
 			return
 		}
 		wc.complete.Add(1)
-	})
+	}))
+	if h2c {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		wc.Config.Protocols = &p
+	}
+	wc.Start()
+	tb.Cleanup(wc.Close)
+	if h2c {
+		wc.URL = "h2c://" + strings.TrimPrefix(wc.URL, "http://")
+	}
 	return wc
 }
 
@@ -99,66 +111,72 @@ func TestClientBodyFailureIsTheClients(t *testing.T) {
 		{"client gone, streamed", "POST", -1, "0123456789", errReset, true, 0, 499, "client_closed_request"},
 		{"over the body limit", "POST", -1, "0123456789", &http.MaxBytesError{Limit: 5}, false, 0, 413, "body_too_large"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			a, b := newWholeCounter(t), newWholeCounter(t)
-			m := telemetry.NewMetrics()
-			up := &config.Upstream{Retries: tt.retries, Passive: &config.Passive{Failures: 1, EjectFor: config.Duration(time.Hour)},
-				Targets: []*config.Target{{URL: a.URL}, {URL: b.URL}}}
-			pool, err := upstream.NewPool("users", up, upstream.NewState(upstream.StateOptions{Metrics: m}))
-			if err != nil {
-				t.Fatal(err)
+	for _, h2c := range []bool{false, true} {
+		for _, tt := range tests {
+			name := tt.name
+			if h2c {
+				name = "h2c upstream, " + name
 			}
-			h, err := New(pool, up, &config.Route{Name: "orders", RetryNonIdempotent: true}, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			body := &failingBody{data: strings.NewReader(tt.data), err: tt.err}
-			if tt.cancel {
-				body.cancel = cancel
-			}
-			r := httptest.NewRequestWithContext(ctx, tt.method, "/orders", body)
-			r.ContentLength = tt.length
-			x := &pipeline.Exchange{ClientIP: "192.0.2.10", Admitted: true}
-			rec, err := call(h, r, x)
-
-			var he *pipeline.HTTPError
-			if !errors.As(err, &he) || he.Status != tt.status || he.Code != tt.code {
-				t.Fatalf("ServeHTTP() = %v, want %d %s", err, tt.status, tt.code)
-			}
-			if he.Close != (tt.status != 499) {
-				t.Errorf("Close = %v for %d", he.Close, tt.status)
-			}
-			var be *pipeline.BodyError
-			if !errors.As(x.Err, &be) {
-				t.Errorf("x.Err = %v, want a *pipeline.BodyError in it", x.Err)
-			}
-			if tt.status == 499 && x.Status != 499 {
-				t.Errorf("x.Status = %d, want 499", x.Status)
-			}
-			if rec.Code != 0 {
-				t.Errorf("wrote status %d, want nothing (the server renders errors)", rec.Code)
-			}
-			if x.Attempts > 1 {
-				t.Errorf("Attempts = %d, want no retry", x.Attempts)
-			}
-			// The upstream handlers may still be reading a cut body.
-			time.Sleep(20 * time.Millisecond)
-			if n := a.complete.Load() + b.complete.Load(); n != 0 {
-				t.Errorf("upstreams got %d complete requests, want 0", n)
-			}
-			for _, tg := range pool.Targets() {
-				if st := tg.Status(); st.State != "healthy" {
-					t.Errorf("target %s is %s, want healthy", tg.Name, st.State)
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				a, b := newWholeCounter(t, h2c), newWholeCounter(t, h2c)
+				m := telemetry.NewMetrics()
+				up := &config.Upstream{Retries: tt.retries, Passive: &config.Passive{Failures: 1, EjectFor: config.Duration(time.Hour)},
+					Targets: []*config.Target{{URL: a.URL}, {URL: b.URL}}}
+				pool, err := upstream.NewPool("users", up, upstream.NewState(upstream.StateOptions{Metrics: m}))
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if bad := upstreamErrorSeries(t, m); len(bad) > 0 {
-				t.Errorf("attempts counted against the upstream: %q", bad)
-			}
-		})
+				h, err := New(pool, up, &config.Route{Name: "orders", RetryNonIdempotent: true}, Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				body := &failingBody{data: strings.NewReader(tt.data), err: tt.err}
+				if tt.cancel {
+					body.cancel = cancel
+				}
+				r := httptest.NewRequestWithContext(ctx, tt.method, "/orders", body)
+				r.ContentLength = tt.length
+				x := &pipeline.Exchange{ClientIP: "192.0.2.10", Admitted: true}
+				rec, err := call(h, r, x)
+
+				var he *pipeline.HTTPError
+				if !errors.As(err, &he) || he.Status != tt.status || he.Code != tt.code {
+					t.Fatalf("ServeHTTP() = %v, want %d %s", err, tt.status, tt.code)
+				}
+				if he.Close != (tt.status != 499) {
+					t.Errorf("Close = %v for %d", he.Close, tt.status)
+				}
+				var be *pipeline.BodyError
+				if !errors.As(x.Err, &be) {
+					t.Errorf("x.Err = %v, want a *pipeline.BodyError in it", x.Err)
+				}
+				if tt.status == 499 && x.Status != 499 {
+					t.Errorf("x.Status = %d, want 499", x.Status)
+				}
+				if rec.Code != 0 {
+					t.Errorf("wrote status %d, want nothing (the server renders errors)", rec.Code)
+				}
+				if x.Attempts > 1 {
+					t.Errorf("Attempts = %d, want no retry", x.Attempts)
+				}
+				// The upstream handlers may still be reading a cut body.
+				time.Sleep(20 * time.Millisecond)
+				if n := a.complete.Load() + b.complete.Load(); n != 0 {
+					t.Errorf("upstreams got %d complete requests, want 0", n)
+				}
+				for _, tg := range pool.Targets() {
+					if st := tg.Status(); st.State != "healthy" {
+						t.Errorf("target %s is %s, want healthy", tg.Name, st.State)
+					}
+				}
+				if bad := upstreamErrorSeries(t, m); len(bad) > 0 {
+					t.Errorf("attempts counted against the upstream: %q", bad)
+				}
+			})
+		}
 	}
 }
 
