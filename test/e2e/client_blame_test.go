@@ -582,3 +582,43 @@ routes:
 		})
 	}
 }
+
+// TestClientGoneMidBody: a client that resets its connection mid-body is
+// recorded as 499, sent nothing, and not held against the upstream.
+func TestClientGoneMidBody(t *testing.T) {
+	rec := newBodyRecorder(t)
+	g := blameGateway(t, rec, "")
+	heads := []string{
+		"POST /direct HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789",
+		"POST /streamed HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n" + strings.Repeat("a", 100000),
+		"POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n",
+	}
+	for _, h := range heads {
+		c, err := net.Dial("tcp", g.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(c, h); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		c.(*net.TCPConn).SetLinger(0) // close with a reset
+		c.Close()
+	}
+	var lines int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if lines = strings.Count(g.Stdout(), `"status":499`); lines >= len(heads) {
+			break
+		}
+	}
+	if lines != len(heads) {
+		t.Errorf("access log has %d lines with status 499, want %d:\n%s", lines, len(heads), g.Stdout())
+	}
+	if got := rec.completed(); len(got) != 0 {
+		t.Fatalf("upstream got complete requests %q", got)
+	}
+	allHealthy(t, g)
+	if bad := upstreamFailures(t, g); len(bad) > 0 {
+		t.Fatalf("clients gone counted against the upstream:\n%s", strings.Join(bad, "\n"))
+	}
+}
