@@ -3,6 +3,7 @@ package aggregate
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -160,4 +161,45 @@ func TestDotSegmentCall(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzPathValue checks that whatever a call's answer holds, a value put in
+// a path segment either fails the call or stays one segment that is not a
+// dot segment for the upstream.
+func FuzzPathValue(f *testing.F) {
+	for _, s := range []string{"..", ".", "", "a/b", "../x", "%2e%2e", "%2E", "a\x00b", "ü", "?x", "#", "..;"} {
+		f.Add(s, "%252e")
+	}
+	f.Fuzz(func(t *testing.T, v, param string) {
+		tp, err := parseTemplate("/a/{src.v}/b/{id}/c", kindPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range tp.refs() {
+			if !r.isParam() {
+				r.call = 0
+			}
+		}
+		e := &env{params: oneParam("id", param), results: []any{map[string]any{"v": v}}, elem: -1}
+		out, err := tp.render(nil, e)
+		if err != nil {
+			return
+		}
+		if strings.ContainsAny(param, "/") {
+			return // a {name...} parameter may hold separators
+		}
+		segs := strings.Split(string(out), "/")
+		if len(segs) != 6 || segs[1] != "a" || segs[3] != "b" || segs[5] != "c" {
+			t.Fatalf("render(%q, %q) = %q: a value left its segment", v, param, out)
+		}
+		for _, s := range []string{segs[2], segs[4]} {
+			d, err := url.PathUnescape(s)
+			if err != nil {
+				t.Fatalf("render(%q, %q) = %q: segment %q is not valid escaping", v, param, out, s)
+			}
+			if d == "" || d == "." || d == ".." {
+				t.Fatalf("render(%q, %q) = %q: dot or empty segment %q", v, param, out, s)
+			}
+		}
+	})
 }
