@@ -250,3 +250,27 @@ func TestGuardUnspecified(t *testing.T) {
 		}
 	}
 }
+
+// FuzzGuard checks the Host and Origin parsers: they never panic, a Host
+// accepted names one of the accepted hosts, and an accepted Origin is the
+// admin's own or a listed one.
+func FuzzGuard(f *testing.F) {
+	for _, s := range []string{"localhost:9080", "[::1]", "LOCALHOST.", "evil.example", "[::1", "127.0.0.1:0", "http://localhost:9080", "null", "https://console.example.com:443", "[fe80::1%25eth0]:80"} {
+		f.Add(s, s)
+	}
+	g := newGuard("gantry-admin:9080", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9080}, []string{"admin.example.com:8443"}, []string{"https://console.example.com"})
+	f.Fuzz(func(t *testing.T, host, origin string) {
+		if g.hostAllowed(host) {
+			h, _, ok := splitHost(host)
+			if _, known := g.hosts[h]; !ok || !known {
+				t.Fatalf("hostAllowed(%q) = true for host %q, not an accepted one", host, h)
+			}
+		}
+		if g.originAllowed([]string{origin}, host) {
+			o, ok := normalOrigin(origin)
+			if !ok || !g.origins[o] && !strings.HasPrefix(o, "http://") {
+				t.Fatalf("originAllowed(%q) = true, normalised %q", origin, o)
+			}
+		}
+	})
+}
