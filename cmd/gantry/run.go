@@ -141,7 +141,10 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		return exitConfig
 	}
 	admSrv := &http.Server{
-		Handler:           admin.Handler(admin.Options{Gateway: gw, Token: cfg.Admin.Token, Metrics: metrics.Handler(), Store: st, Logger: logger, Counters: ctr}),
+		Handler: admin.Handler(admin.Options{
+			Gateway: gw, Token: cfg.Admin.Token, Metrics: metrics.Handler(), Store: st, Logger: logger, Counters: ctr,
+			Listen: cfg.Admin.Listen, Addr: admLn.Addr(), AllowedHosts: cfg.Admin.AllowedHosts, AllowedOrigins: cfg.Admin.AllowedOrigins,
+		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -32,6 +33,15 @@ type Options struct {
 	Plans func() map[string]*config.Plan
 	// Counters, when set, must answer Ping for /readyz.
 	Counters interface{ Ping(context.Context) error }
+	// Listen is admin.listen as configured and Addr the address the
+	// listener is bound to (nil when unknown): with localhost, 127.0.0.1
+	// and [::1] they are the names a request's Host may use, any port.
+	Listen string
+	Addr   net.Addr
+	// AllowedHosts and AllowedOrigins are admin.allowed_hosts and
+	// admin.allowed_origins: more Host names (a port, when given, must
+	// match) and more Origin values the admin API accepts.
+	AllowedHosts, AllowedOrigins []string
 }
 
 // Handler returns the admin API handler.
@@ -70,7 +80,7 @@ func Handler(o Options) http.Handler {
 	mux.Handle("/admin/", a.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such admin endpoint")
 	}))
-	return mux
+	return newGuard(o.Listen, o.Addr, o.AllowedHosts, o.AllowedOrigins).wrap(mux)
 }
 
 type api struct {
@@ -82,8 +92,9 @@ type api struct {
 	tokenSum []byte
 }
 
-// auth checks the bearer token in constant time. Comparing hashes keeps the
-// token's length from leaking through timing too.
+// auth checks the bearer token in constant time, then that a write's body
+// is JSON. Comparing hashes keeps the token's length from leaking through
+// timing too.
 func (a *api) auth(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.tokenSum != nil {
@@ -94,6 +105,10 @@ func (a *api) auth(h http.HandlerFunc) http.Handler {
 				writeError(w, http.StatusUnauthorized, "unauthorized", "admin token required")
 				return
 			}
+		}
+		if !bodyAllowed(r) {
+			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "a request body must be Content-Type: application/json")
+			return
 		}
 		h(w, r)
 	})

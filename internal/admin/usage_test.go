@@ -68,7 +68,7 @@ func usageAPI(t *testing.T) http.Handler {
 
 func get(t *testing.T, h http.Handler, target string) (*http.Response, string) {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, target, nil)
+	req := httptest.NewRequest(http.MethodGet, "http://localhost:9080"+target, nil)
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -250,7 +250,7 @@ func TestUsageNeedsToken(t *testing.T) {
 	h := usageAPI(t)
 	for _, target := range []string{"/admin/usage", "/admin/invoices/acme"} {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://localhost:9080"+target, nil))
 		if rec.Code != http.StatusUnauthorized {
 			t.Errorf("GET %s without a token = %d, want 401", target, rec.Code)
 		}

@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -219,27 +220,89 @@ type FieldError struct {
 func (e *FieldError) Error() string { return e.Ref + ": " + e.Reason }
 
 // render appends the template with its placeholders resolved against e.
+// In a path, a placeholder's value must stay inside its segment: a segment
+// it writes into that ends up empty, "." or ".." fails the render (#13),
+// since percent-encoding cannot hide a dot from the upstream.
 func (t *template) render(dst []byte, e *env) ([]byte, error) {
+	base := len(dst)
+	var spans [4]span
+	written := spans[:0]
 	for i := range t.parts {
 		p := &t.parts[i]
 		if p.ref == nil {
 			dst = append(dst, p.lit...)
 			continue
 		}
+		start := len(dst)
 		if p.ref.isParam() {
 			v, _ := param(e.params, p.ref.name)
 			dst = appendParam(dst, v, p.esc)
-			continue
+		} else {
+			v, err := resolve(p.ref, e)
+			if err != nil {
+				return dst, err
+			}
+			if dst, err = appendValue(dst, v, p.esc); err != nil {
+				return dst, &FieldError{p.ref.text, err.Error()}
+			}
 		}
-		v, err := resolve(p.ref, e)
-		if err != nil {
-			return dst, err
-		}
-		if dst, err = appendValue(dst, v, p.esc); err != nil {
-			return dst, &FieldError{p.ref.text, err.Error()}
+		if p.esc == escPath {
+			written = append(written, span{p.ref, start - base, len(dst) - base})
 		}
 	}
+	if len(written) > 0 {
+		return dst, checkSegments(dst[base:], written)
+	}
 	return dst, nil
+}
+
+// span is where a placeholder's value was written in a rendered path.
+type span struct {
+	ref        *ref
+	start, end int
+}
+
+// checkSegments fails when a segment of path that a value wrote into is
+// empty, "." or ".." (also as "%2e"): such a value would leave its segment,
+// "/users/{id}/profile" with id ".." reaching "/profile" at any RFC 3986
+// server. A value's own "/" (a {name...} parameter) separates segments,
+// each checked; a trailing "/" of the value is kept.
+func checkSegments(path []byte, spans []span) error {
+	if q := bytes.IndexByte(path, '?'); q >= 0 {
+		path = path[:q]
+	}
+	for _, sp := range spans {
+		lo := bytes.LastIndexByte(path[:sp.start], '/') + 1
+		for {
+			hi := bytes.IndexByte(path[lo:], '/')
+			if hi < 0 {
+				hi = len(path)
+			} else {
+				hi += lo
+			}
+			if seg := path[lo:hi]; dotSegment(seg) {
+				return &FieldError{sp.ref.text, fmt.Sprintf("the value makes the path segment %q; an empty, \".\" or \"..\" segment is refused", seg)}
+			}
+			if hi >= sp.end || hi == len(path) || hi+1 >= sp.end {
+				break
+			}
+			lo = hi + 1
+		}
+	}
+	return nil
+}
+
+// dotSegment reports whether seg is empty, "." or "..", escapes decoded.
+func dotSegment(seg []byte) bool {
+	if len(seg) == 0 {
+		return true
+	}
+	if bytes.IndexByte(seg, '%') >= 0 {
+		if d, err := url.PathUnescape(string(seg)); err == nil {
+			return d == "." || d == ".."
+		}
+	}
+	return string(seg) == "." || string(seg) == ".."
 }
 
 func param(ps []pipeline.Param, name string) (string, bool) {
@@ -324,14 +387,19 @@ func kindOf(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// appendParam writes a route parameter. Parameters are decoded path text:
-// a {name...} parameter may hold "/", which stays a separator.
+// appendParam writes a route parameter. v is as the router captured it,
+// from the canonical path: decoded text, except that '%', '/' and '\' of
+// the client's text are still "%25", "%2F" and "%5C" (wire.CanonicalPath).
+// It is decoded exactly once here and encoded exactly once for its place
+// (#13: "%252e" from the client was sent as "%25252e"). In a path, a
+// {name...} parameter's literal "/" stays a separator, while a "/" the
+// client encoded is written as "%2F" again.
 func appendParam(dst []byte, v string, esc escaping) []byte {
 	switch esc {
 	case escPath:
 		for {
 			seg, rest, more := strings.Cut(v, "/")
-			dst = append(dst, url.PathEscape(seg)...)
+			dst = append(dst, url.PathEscape(wire.UnescapeCanonical(seg))...)
 			if !more {
 				return dst
 			}
@@ -339,13 +407,13 @@ func appendParam(dst []byte, v string, esc escaping) []byte {
 			v = rest
 		}
 	case escQuery:
-		return append(dst, url.QueryEscape(v)...)
+		return append(dst, url.QueryEscape(wire.UnescapeCanonical(v))...)
 	case escJSON:
-		return appendString(dst, v)
+		return appendString(dst, wire.UnescapeCanonical(v))
 	case escJSONString:
-		return appendStringContent(dst, v)
+		return appendStringContent(dst, wire.UnescapeCanonical(v))
 	}
-	return append(dst, v...)
+	return append(dst, wire.UnescapeCanonical(v)...)
 }
 
 // appendValue writes a value from a call's answer.

@@ -67,6 +67,16 @@ type Admin struct {
 	// Token, when set, is required as "Authorization: Bearer <token>" on /admin/...
 	// It is required when Listen is not loopback-only.
 	Token string `yaml:"token" json:"token,omitempty"`
+	// AllowedHosts are more names the admin API answers to in a request's
+	// Host header, besides its own (the listen host, the bound address,
+	// localhost, 127.0.0.1 and [::1]): "admin.example.com" (any port) or
+	// "admin.example.com:8443" (that port only); IPv6 in brackets.
+	// Other names get 403 on everything but /healthz, /readyz and /metrics.
+	AllowedHosts []string `yaml:"allowed_hosts" json:"allowed_hosts,omitempty"`
+	// AllowedOrigins are more Origin values the admin API accepts, such as
+	// "https://console.example.com", besides its own origin. A request
+	// with any other Origin gets 403.
+	AllowedOrigins []string `yaml:"allowed_origins" json:"allowed_origins,omitempty"`
 }
 
 // Storage configures where consumers, keys and usage live.

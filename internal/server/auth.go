@@ -66,7 +66,7 @@ func (a *authRegistry) methods(cfg *config.Config, rc *config.Route, set *authSe
 				return nil, err
 			}
 			set.jwts[name] = p
-			out = append(out, p)
+			out = append(out, jwtMethod{p})
 		default:
 			return nil, fmt.Errorf("unknown auth method %q", m)
 		}
@@ -162,6 +162,13 @@ func (m keyMethod) Authenticate(r *http.Request) (*pipeline.Consumer, [][2]strin
 }
 
 func (m keyMethod) Challenge() string { return m.k.Challenge() }
+
+func (keyMethod) Credential() auth.Credential { return auth.APIKey }
+
+// jwtMethod adapts a JWT provider to auth.Method.
+type jwtMethod struct{ *jwt.Provider }
+
+func (jwtMethod) Credential() auth.Credential { return auth.Bearer }
 
 // subjectResolver maps JWT subjects to the consumers of the generation
 // serving now, so a reused provider sees consumer changes at once.

@@ -145,7 +145,7 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 			}
 			var strip []string
 			for _, m := range methods {
-				if p, ok := m.(*jwt.Provider); ok {
+				if p, ok := m.(jwtMethod); ok {
 					strip = append(strip, p.ForwardedHeaders()...)
 				}
 			}

@@ -54,6 +54,10 @@ routes:
 func adminJSON(t *testing.T, g *testkit.Gantry, method, path, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, g.AdminURL+path, strings.NewReader(body))
+	if body != "" {
+		// The admin API takes JSON bodies only.
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)

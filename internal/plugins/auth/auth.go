@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
 )
@@ -21,9 +22,27 @@ type Method interface {
 	Authenticate(r *http.Request) (c *pipeline.Consumer, fwd [][2]string, ok bool, err error)
 	// Challenge is this method's WWW-Authenticate value.
 	Challenge() string
+	// Credential says which credential of a request the method reads.
+	Credential() Credential
 }
 
-// Config is a route's authentication: any one method suffices.
+// Credential is a kind of credential a request may present.
+type Credential uint8
+
+const (
+	// APIKey is the key in auth.api_key.header or auth.api_key.query. Its
+	// method removes it from the request when it reads it, valid or not,
+	// and so runs before the bearer methods: a key sent in Authorization
+	// is then no bearer token.
+	APIKey Credential = iota
+	// Bearer is the token of "Authorization: Bearer ...". Every jwt method
+	// of a route reads the same token; one of them verifying it is enough.
+	Bearer
+)
+
+// Config is a route's authentication. Every credential the request
+// presents must verify with a method of the route, and at least one must
+// be presented; see authenticate.
 type Config struct {
 	Methods     []Method
 	AllowGroups []string
@@ -66,6 +85,11 @@ func New(c Config) pipeline.Middleware {
 				x.Consumer = cons
 				return pipeline.Errorf(http.StatusForbidden, pipeline.CodeForbidden, "consumer is not allowed on this route")
 			}
+			if !bearerVerified(c.Methods) {
+				// A token no method of this route verified is never
+				// forwarded (#13): the upstream may take it at its word.
+				dropBearer(r.Header)
+			}
 			for _, kv := range fwd {
 				r.Header.Set(kv[0], kv[1])
 			}
@@ -77,29 +101,60 @@ func New(c Config) pipeline.Middleware {
 
 var errNoCredentials = errors.New("no credentials")
 
-// authenticate tries each method in order. Credentials of one kind that are
-// invalid fail the request even when another method would find none: a
-// wrong key is not an anonymous call.
+// authenticate applies the route's methods to r (#13): every credential
+// presented (an API key; a bearer token) must verify with a method of its
+// kind, a failure of any one fails the request however good the others
+// are, and with none presented the request fails too. When several verify,
+// the consumer and the forwarded claims come from the first method in the
+// route's list. Key methods run first since they consume their credential.
+// A presented credential whose method could not check it (storage down:
+// 5xx) answers that error.
 func authenticate(r *http.Request, methods []Method) (*pipeline.Consumer, [][2]string, error) {
-	var firstErr error
-	for _, m := range methods {
-		c, fwd, ok, err := m.Authenticate(r)
-		if err != nil {
-			var he *pipeline.HTTPError
-			if errors.As(err, &he) && he.Status >= 500 {
-				return nil, nil, err
+	type outcome struct {
+		c   *pipeline.Consumer
+		fwd [][2]string
+		ok  bool
+		err error
+	}
+	var buf [4]outcome
+	out := buf[:0]
+	if len(methods) > len(buf) {
+		out = make([]outcome, 0, len(methods))
+	}
+	out = out[:len(methods)]
+	var failed error
+	for _, kind := range [...]Credential{APIKey, Bearer} {
+		verified := false
+		var kindErr error
+		for i, m := range methods {
+			if m.Credential() != kind || verified {
+				continue
 			}
-			if firstErr == nil {
-				firstErr = err
+			c, fwd, ok, err := m.Authenticate(r)
+			out[i] = outcome{c, fwd, ok, err}
+			if err != nil && kindErr == nil {
+				kindErr = err
 			}
+			verified = ok
+		}
+		if verified || kindErr == nil {
 			continue
 		}
-		if ok {
-			return c, fwd, nil
+		var he *pipeline.HTTPError
+		if errors.As(kindErr, &he) && he.Status >= 500 {
+			return nil, nil, kindErr
+		}
+		if failed == nil {
+			failed = kindErr
 		}
 	}
-	if firstErr != nil {
-		return nil, nil, firstErr
+	if failed != nil {
+		return nil, nil, failed
+	}
+	for _, o := range out {
+		if o.ok {
+			return o.c, o.fwd, nil
+		}
 	}
 	return nil, nil, errNoCredentials
 }
@@ -114,4 +169,36 @@ func inGroups(c *pipeline.Consumer, allowed []string) bool {
 		}
 	}
 	return false
+}
+
+// bearerVerified reports whether the route verifies bearer tokens: then a
+// request that got this far either presented none or had its token
+// verified.
+func bearerVerified(methods []Method) bool {
+	for _, m := range methods {
+		if m.Credential() == Bearer {
+			return true
+		}
+	}
+	return false
+}
+
+// dropBearer removes Authorization headers that use the Bearer scheme.
+func dropBearer(h http.Header) {
+	vs := h["Authorization"]
+	keep := vs[:0:0]
+	for _, v := range vs {
+		scheme, _, _ := strings.Cut(strings.TrimLeft(v, " \t"), " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			keep = append(keep, v)
+		}
+	}
+	if len(keep) == len(vs) {
+		return
+	}
+	if len(keep) == 0 {
+		delete(h, "Authorization")
+		return
+	}
+	h["Authorization"] = keep
 }

@@ -36,10 +36,10 @@ type extractor struct {
 // (or two header lines, or two parameters) carry different keys.
 func (x *extractor) extract(r *http.Request) (key string, present bool, err error) {
 	var fromHeader string
-	if vs, ok := r.Header[x.header]; ok {
+	if vs, ok := r.Header[x.header]; ok && !x.bearerTokens(vs) {
 		delete(r.Header, x.header)
 		for _, v := range vs {
-			v = strings.TrimSpace(v)
+			v = x.credential(v)
 			switch {
 			case v == "":
 			case fromHeader == "":
@@ -71,6 +71,36 @@ func (x *extractor) extract(r *http.Request) (key string, present bool, err erro
 		return "", true, err
 	}
 	return key, key != "", nil
+}
+
+// credential is the key a header value carries: the value itself, or in
+// Authorization the part after a "Bearer " scheme.
+func (x *extractor) credential(v string) string {
+	v = strings.TrimSpace(v)
+	if x.header == "Authorization" {
+		if scheme, rest, _ := strings.Cut(v, " "); strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(rest)
+		}
+	}
+	return v
+}
+
+// bearerTokens reports whether Authorization values, when the key is read
+// from Authorization, are all bearer tokens shaped like a JWT (two dots:
+// header.payload.signature, the signature possibly empty) rather than keys.
+// Those belong to the route's jwt methods and are left in place; a key
+// shaped that way cannot be sent in Authorization.
+func (x *extractor) bearerTokens(vs []string) bool {
+	if x.header != "Authorization" {
+		return false
+	}
+	for _, v := range vs {
+		scheme, rest, _ := strings.Cut(strings.TrimSpace(v), " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.Count(strings.TrimSpace(rest), ".") != 2 {
+			return false
+		}
+	}
+	return true
 }
 
 // stripQuery removes the key parameter from r.URL.RawQuery, and from

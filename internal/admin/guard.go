@@ -1,0 +1,283 @@
+package admin
+
+import (
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// openPaths are served to any Host and Origin: read-only, no secrets, and
+// scraped or probed by machines that address the admin listener by whatever
+// name or address they know it under.
+var openPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// guard refuses what a web page could make a browser send to the admin
+// listener (#13): a Host that is not one of the listener's own names (DNS
+// rebinding: evil.example resolving to 127.0.0.1), an Origin that is not
+// the admin's own, and a write whose body is not JSON (a "simple" request
+// a page may send anywhere without asking). It applies with or without a
+// token, to every path but openPaths. It is read-only after newGuard and
+// safe for concurrent use.
+type guard struct {
+	// hosts are the accepted host names and addresses, lower case,
+	// without brackets or trailing dot, each with the ports it is
+	// accepted with; an empty port list accepts any port and none.
+	hosts map[string][]string
+	// origins are accepted Origin values besides the admin's own, in
+	// the form normalOrigin returns.
+	origins map[string]bool
+	// port is the bound port of the listener, "" when unknown.
+	port string
+}
+
+// newGuard builds the guard of a listener configured on listen and bound
+// to addr (nil when not known), accepting hosts and origins besides its
+// own. Entries were checked by config validation; malformed ones are
+// ignored.
+func newGuard(listen string, addr net.Addr, hosts, origins []string) *guard {
+	g := &guard{hosts: map[string][]string{}, origins: map[string]bool{}}
+	own := []string{"localhost", "127.0.0.1", "::1"}
+	if h, _, err := net.SplitHostPort(listen); err == nil {
+		own = append(own, h)
+	}
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		g.port = strconv.Itoa(ta.Port)
+		if ip.IsUnspecified() {
+			// Listening on every interface: the machine's own addresses.
+			own = append(own, interfaceAddrs()...)
+		} else {
+			own = append(own, ip.Unmap().String())
+		}
+	}
+	for _, h := range own {
+		if h = normalHost(h); h != "" && h != "0.0.0.0" && h != "::" {
+			g.hosts[h] = nil
+		}
+	}
+	for _, e := range hosts {
+		h, port, ok := splitHost(e)
+		if !ok {
+			continue
+		}
+		if port == "" {
+			g.hosts[h] = nil
+			continue
+		}
+		if ports, seen := g.hosts[h]; !seen || ports != nil {
+			g.hosts[h] = append(ports, port)
+		}
+	}
+	for _, o := range origins {
+		if n, ok := normalOrigin(o); ok {
+			g.origins[n] = true
+		}
+	}
+	return g
+}
+
+func interfaceAddrs() []string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap().WithZone("").String())
+		}
+	}
+	return out
+}
+
+// wrap returns h behind the guard.
+func (g *guard) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !openPaths[r.URL.Path] {
+			if !g.hostAllowed(r.Host) {
+				writeError(w, http.StatusForbidden, "forbidden", "host not allowed")
+				return
+			}
+			if o, ok := r.Header["Origin"]; ok && !g.originAllowed(o, r.Host) {
+				writeError(w, http.StatusForbidden, "forbidden", "origin not allowed")
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// hostAllowed reports whether a Host header names this listener.
+func (g *guard) hostAllowed(hostHeader string) bool {
+	h, port, ok := splitHost(hostHeader)
+	if !ok {
+		return false
+	}
+	ports, found := g.hosts[h]
+	if !found {
+		return false
+	}
+	if ports == nil {
+		return true
+	}
+	for _, p := range ports {
+		if p == port {
+			return true
+		}
+	}
+	return false
+}
+
+// originAllowed reports whether the Origin values (one is expected) are
+// the admin's own origin, http://<accepted host>[:port] with the port the
+// request came to or the bound port, or are listed in admin.allowed_origins.
+// "null" and anything unparsable are foreign.
+func (g *guard) originAllowed(values []string, hostHeader string) bool {
+	if len(values) != 1 {
+		return false
+	}
+	o, ok := normalOrigin(values[0])
+	if !ok {
+		return false
+	}
+	if g.origins[o] {
+		return true
+	}
+	rest, ok := strings.CutPrefix(o, "http://")
+	if !ok || !g.hostAllowed(rest) {
+		return false
+	}
+	_, port, _ := splitHost(rest)
+	_, reqPort, _ := splitHost(hostHeader)
+	if port == "" {
+		port = "80"
+	}
+	if reqPort == "" {
+		reqPort = "80"
+	}
+	return port == reqPort || port == g.port
+}
+
+// bodyAllowed reports whether r may carry its body: a write (POST, PUT,
+// PATCH, DELETE) with a body must declare it application/json (parameters
+// such as charset allowed), since a form or text/plain body is what a page
+// can send cross-site without a preflight. Other methods are not checked.
+func bodyAllowed(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return r.ContentLength == 0 || isJSON(r.Header.Get("Content-Type"))
+	}
+	return true
+}
+
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+// splitHost parses a Host header or an allowed_hosts entry: a name, an
+// IPv4 address or a bracketed IPv6 address, each with an optional port. It
+// returns the host in lower case without brackets or a trailing dot, and
+// the port ("" for none).
+func splitHost(s string) (host, port string, ok bool) {
+	host = s
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return "", "", false
+		}
+		host, s = s[1:end], s[end+1:]
+		if _, err := netip.ParseAddr(host); err != nil || strings.Contains(host, "%") {
+			return "", "", false
+		}
+		if s != "" {
+			if s[0] != ':' {
+				return "", "", false
+			}
+			port = s[1:]
+			if !validPort(port) {
+				return "", "", false
+			}
+		}
+		return normalHost(host), port, true
+	}
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		host, port = s[:i], s[i+1:]
+		if !validPort(port) {
+			return "", "", false
+		}
+	}
+	host = normalHost(host)
+	if host == "" || !validName(host) {
+		return "", "", false
+	}
+	return host, port, true
+}
+
+// normalHost lowers h and drops brackets and a trailing dot; IP addresses
+// take their canonical text.
+func normalHost(h string) string {
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	h = strings.ToLower(strings.TrimSuffix(h, "."))
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return ip.Unmap().String()
+	}
+	return h
+}
+
+// validName reports whether h is a DNS name or IPv4 address: letters,
+// digits, '-', '_' and '.'.
+func validName(h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func validPort(p string) bool {
+	if p == "" || len(p) > 5 {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' {
+			return false
+		}
+		n = n*10 + int(p[i]-'0')
+	}
+	return n > 0 && n <= 65535
+}
+
+// normalOrigin returns an Origin (or an allowed_origins entry) as
+// "scheme://host[:port]" in lower case, the default port dropped. Only
+// http and https origins without path, query or user info are accepted.
+func normalOrigin(o string) (string, bool) {
+	scheme, rest, ok := strings.Cut(o, "://")
+	if !ok {
+		return "", false
+	}
+	scheme = strings.ToLower(scheme)
+	if scheme != "http" && scheme != "https" {
+		return "", false
+	}
+	h, port, ok := splitHost(rest)
+	if !ok {
+		return "", false
+	}
+	if port == "80" && scheme == "http" || port == "443" && scheme == "https" {
+		port = ""
+	}
+	if strings.Contains(h, ":") {
+		h = "[" + h + "]"
+	}
+	if port != "" {
+		return scheme + "://" + h + ":" + port, true
+	}
+	return scheme + "://" + h, true
+}

@@ -1,0 +1,73 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValidateAdminAllowed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		hosts    []string
+		origins  []string
+		wantPath string
+		wantMsg  string
+	}{
+		{name: "names, ports and addresses", hosts: []string{"admin.example.com", "admin.example.com:8443", "10.0.0.5", "10.0.0.5:9080", "[fd00::5]", "[fd00::5]:9080"}},
+		{name: "origins", origins: []string{"https://console.example.com", "http://10.0.0.5:9080", "http://[fd00::5]:3000"}},
+		{name: "host with a scheme", hosts: []string{"http://admin.example.com"}, wantPath: "admin.allowed_hosts[0]", wantMsg: "want a host name"},
+		{name: "host with a path", hosts: []string{"ok.example.com", "admin.example.com/x"}, wantPath: "admin.allowed_hosts[1]", wantMsg: "want a host name"},
+		{name: "wildcard host", hosts: []string{"*.example.com"}, wantPath: "admin.allowed_hosts[0]", wantMsg: "want a host name"},
+		{name: "empty host", hosts: []string{""}, wantPath: "admin.allowed_hosts[0]", wantMsg: "want a host name"},
+		{name: "bad port", hosts: []string{"admin.example.com:0"}, wantPath: "admin.allowed_hosts[0]", wantMsg: "port number"},
+		{name: "bare IPv6", hosts: []string{"fd00::5"}, wantPath: "admin.allowed_hosts[0]", wantMsg: "in brackets"},
+		{name: "origin without scheme", origins: []string{"console.example.com"}, wantPath: "admin.allowed_origins[0]", wantMsg: "want an origin"},
+		{name: "origin with a path", origins: []string{"https://console.example.com/"}, wantPath: "admin.allowed_origins[0]", wantMsg: "no path"},
+		{name: "null origin", origins: []string{"null"}, wantPath: "admin.allowed_origins[0]", wantMsg: "want an origin"},
+		{name: "wildcard origin", origins: []string{"*"}, wantPath: "admin.allowed_origins[0]", wantMsg: "want an origin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := validConfig()
+			c.Admin.AllowedHosts, c.Admin.AllowedOrigins = tt.hosts, tt.origins
+			c.SetDefaults()
+			err := c.Validate()
+			if tt.wantPath == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("Validate() = %v, want Problems", err)
+			}
+			for _, p := range ps {
+				if p.Path == tt.wantPath && strings.Contains(p.Message, tt.wantMsg) {
+					return
+				}
+			}
+			t.Errorf("Validate() = %v\nwant a problem at %s containing %q", err, tt.wantPath, tt.wantMsg)
+		})
+	}
+}
+
+func TestDecodeAdminAllowed(t *testing.T) {
+	t.Parallel()
+	c, err := Parse([]byte("version: 1\nadmin:\n  allowed_hosts: [admin.example.com]\n  allowed_origins: [\"https://console.example.com\"]\n"), "")
+	if err != nil {
+		t.Fatalf("Parse() error: %v", err)
+	}
+	if got := strings.Join(c.Admin.AllowedHosts, ","); got != "admin.example.com" {
+		t.Errorf("AllowedHosts = %q", got)
+	}
+	if got := strings.Join(c.Admin.AllowedOrigins, ","); got != "https://console.example.com" {
+		t.Errorf("AllowedOrigins = %q", got)
+	}
+	if _, err := Parse([]byte("version: 1\nadmin:\n  allowed_host: [admin.example.com]\n"), ""); err == nil {
+		t.Errorf("Parse() of a misspelt key = nil, want an error")
+	}
+}
