@@ -73,6 +73,9 @@ type Server struct {
 	dry     bool
 	cancel  context.CancelFunc
 	ids     *idSource
+	// admit bounds the requests served at once
+	// (server.limits.max_concurrent_requests).
+	admit admission
 
 	gen atomic.Pointer[generation]
 
@@ -134,6 +137,7 @@ func New(o Options) (*Server, error) {
 		meter:      o.Meter,
 		counter:    o.Counter,
 	}
+	s.admit.max = int64(o.Config.Server.Limits.MaxConcurrentRequests)
 	if s.counter == nil {
 		s.counter = counter.NewMemory(counter.MemoryOptions{})
 	}
@@ -162,6 +166,9 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", s.static.server.Listen, err)
 	}
+	// The bound applies at accept, under TLS and the framing guard, so a
+	// connection beyond it costs neither a handshake nor a buffer.
+	ln = newConnLimiter(ln, lim.MaxConnections, s.metrics)
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	// Go adds 4 KiB of slack to MaxHeaderBytes; take it off so 431 comes
 	// where the configuration says.
