@@ -278,3 +278,42 @@ func scrapeValue(t *testing.T, m *telemetry.Metrics, name string) float64 {
 	t.Fatalf("series %s missing", name)
 	return 0
 }
+
+func TestReleaser(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		open []int64 // connections open at each tick
+		want []bool  // whether that tick freed memory
+	}{
+		{"quiet", []int64{0, 3, 5, 2, 0}, []bool{false, false, false, false, false}},
+		{"storm ebbs", []int64{100, 3000, 2000, 1400, 1400, 10}, []bool{false, false, false, true, false, true}},
+		{"storm ends at once", []int64{3000, 0, 0}, []bool{false, true, false}},
+		{"second storm", []int64{3000, 0, 2000, 100}, []bool{false, true, false, true}},
+		{"drop too small", []int64{600, 200, 100}, []bool{false, false, false}},
+		{"steady load", []int64{4000, 3500, 4100, 3000, 2500}, []bool{false, false, false, false, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var i int
+			freed := 0
+			r := newReleaser(func() int64 { return tt.open[i] })
+			r.free = func() { freed++ }
+			for i = range tt.open {
+				if got := r.tick(); got != tt.want[i] {
+					t.Errorf("tick %d with %d open = %v, want %v", i, tt.open[i], got, tt.want[i])
+				}
+			}
+			want := 0
+			for _, w := range tt.want {
+				if w {
+					want++
+				}
+			}
+			if freed != want {
+				t.Errorf("memory freed %d times, want %d", freed, want)
+			}
+		})
+	}
+}

@@ -72,7 +72,9 @@ type Server struct {
 	auth    *authRegistry
 	dry     bool
 	cancel  context.CancelFunc
-	ids     *idSource
+	// ctx ends at Shutdown; the server's background work runs under it.
+	ctx context.Context
+	ids *idSource
 	// admit bounds the requests served at once
 	// (server.limits.max_concurrent_requests).
 	admit admission
@@ -142,7 +144,7 @@ func New(o Options) (*Server, error) {
 		s.counter = counter.NewMemory(counter.MemoryOptions{})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.ctx, s.cancel = ctx, cancel
 	s.auth = newAuthRegistry(ctx, o.Store, s)
 	if err := s.syncConsumers(o.Config); err != nil {
 		cancel()
@@ -169,6 +171,7 @@ func (s *Server) Listen() error {
 	// The bound applies at accept, under TLS and the framing guard, so a
 	// connection beyond it costs neither a handshake nor a buffer.
 	ln = newConnLimiter(ln, lim.MaxConnections, s.metrics)
+	go newReleaser(s.metrics.ConnectionsOpen).run(s.ctx)
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	// Go adds 4 KiB of slack to MaxHeaderBytes; take it off so 431 comes
 	// where the configuration says.
