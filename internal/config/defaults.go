@@ -15,15 +15,17 @@ const (
 	DefaultReadTimeout       = Duration(60 * time.Second)
 	DefaultIdleTimeout       = Duration(120 * time.Second)
 	DefaultShutdownGrace     = Duration(15 * time.Second)
-	DefaultSQLiteDSN         = "./data/gantry.db"
-	DefaultBatchWindow       = Duration(50 * time.Millisecond)
-	DefaultFlushInterval     = Duration(time.Second)
-	DefaultExportBatchSize   = 500
-	DefaultAPIKeyHeader      = "X-API-Key"
-	DefaultConsumerClaim     = "sub"
-	DefaultConnectTimeout    = Duration(2 * time.Second)
-	DefaultResponseTimeout   = Duration(30 * time.Second)
-	DefaultAggregateTimeout  = Duration(5 * time.Second)
+	// DefaultMaxConnections bounds the client connections open at once.
+	DefaultMaxConnections   = 10000
+	DefaultSQLiteDSN        = "./data/gantry.db"
+	DefaultBatchWindow      = Duration(50 * time.Millisecond)
+	DefaultFlushInterval    = Duration(time.Second)
+	DefaultExportBatchSize  = 500
+	DefaultAPIKeyHeader     = "X-API-Key"
+	DefaultConsumerClaim    = "sub"
+	DefaultConnectTimeout   = Duration(2 * time.Second)
+	DefaultResponseTimeout  = Duration(30 * time.Second)
+	DefaultAggregateTimeout = Duration(5 * time.Second)
 	// DefaultWebSocketIdleTimeout applies to routes without a websocket
 	// section too.
 	DefaultWebSocketIdleTimeout = Duration(60 * time.Second)
@@ -98,6 +100,7 @@ func (c *Config) serverDefaults() {
 	setDuration(c, &l.ReadHeaderTimeout, "server.limits.read_header_timeout", DefaultReadHeaderTimeout)
 	setDuration(c, &l.ReadTimeout, "server.limits.read_timeout", DefaultReadTimeout)
 	setDuration(c, &l.IdleTimeout, "server.limits.idle_timeout", DefaultIdleTimeout)
+	setInt(c, &l.MaxConnections, "server.limits.max_connections", DefaultMaxConnections)
 	setDuration(c, &s.ShutdownGrace, "server.shutdown_grace", DefaultShutdownGrace)
 	setString(c, &c.Admin.Listen, "admin.listen", DefaultAdminListen)
 }

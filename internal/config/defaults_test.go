@@ -64,6 +64,8 @@ usage:
 		{"read_timeout", cfg.Server.Limits.ReadTimeout.D(), 60 * s},
 		{"write_timeout", cfg.Server.Limits.WriteTimeout.D(), time.Duration(0)},
 		{"idle_timeout", cfg.Server.Limits.IdleTimeout.D(), 120 * s},
+		{"max_connections", cfg.Server.Limits.MaxConnections, 10000},
+		{"max_concurrent_requests", cfg.Server.Limits.MaxConcurrentRequests, 0},
 		{"shutdown_grace", cfg.Server.ShutdownGrace.D(), 15 * s},
 		{"admin.listen", cfg.Admin.Listen, "127.0.0.1:9080"},
 		{"storage", cfg.Storage, Storage{Driver: "sqlite", DSN: "./data/gantry.db"}},

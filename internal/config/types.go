@@ -58,6 +58,14 @@ type Limits struct {
 	WriteTimeout Duration `yaml:"write_timeout" json:"write_timeout,omitempty"`
 	// IdleTimeout closes idle keep-alive connections. Default 120s.
 	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout,omitempty"`
+	// MaxConnections bounds the client connections open at once; a
+	// connection accepted beyond it is closed at once, before anything is
+	// read from it. Default 10000; 0 means no bound.
+	MaxConnections int `yaml:"max_connections" json:"max_connections,omitempty"`
+	// MaxConcurrentRequests bounds the requests (HTTP/2 streams included)
+	// being served at once; one beyond it is answered 503 overloaded with
+	// Retry-After: 1 and reaches no upstream. Default 0: no bound.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests" json:"max_concurrent_requests,omitempty"`
 }
 
 // Admin configures the admin listener.

@@ -59,6 +59,8 @@ func (c *Config) validateServer(l *problemList) {
 	notNegative(l, "server.limits.read_timeout", int64(lim.ReadTimeout))
 	notNegative(l, "server.limits.write_timeout", int64(lim.WriteTimeout))
 	notNegative(l, "server.limits.idle_timeout", int64(lim.IdleTimeout))
+	notNegative(l, "server.limits.max_connections", int64(lim.MaxConnections))
+	notNegative(l, "server.limits.max_concurrent_requests", int64(lim.MaxConcurrentRequests))
 	notNegative(l, "server.shutdown_grace", int64(s.ShutdownGrace))
 
 	a := c.Admin

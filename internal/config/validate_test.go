@@ -61,6 +61,10 @@ func TestValidate(t *testing.T) {
 		{name: "trusted proxy bad", mutate: func(c *Config) { c.Server.TrustedProxies = []string{"10.0.0.0/8", "10.0.0.300"} }, wantPath: "server.trusted_proxies[1]", wantMsg: "IP address or CIDR"},
 		{name: "negative body limit", mutate: func(c *Config) { c.Server.Limits.MaxBodyBytes = -1 }, wantPath: "server.limits.max_body_bytes", wantMsg: "greater than zero"},
 		{name: "negative idle timeout", mutate: func(c *Config) { c.Server.Limits.IdleTimeout = -1 }, wantPath: "server.limits.idle_timeout", wantMsg: "not be negative"},
+		{name: "no connection bound", mutate: func(c *Config) { c.Server.Limits.MaxConnections = 0 }},
+		{name: "negative connection bound", mutate: func(c *Config) { c.Server.Limits.MaxConnections = -1 }, wantPath: "server.limits.max_connections", wantMsg: "not be negative"},
+		{name: "request bound", mutate: func(c *Config) { c.Server.Limits.MaxConcurrentRequests = 4096 }},
+		{name: "negative request bound", mutate: func(c *Config) { c.Server.Limits.MaxConcurrentRequests = -1 }, wantPath: "server.limits.max_concurrent_requests", wantMsg: "not be negative"},
 
 		// admin
 		{name: "admin on all interfaces without token", mutate: func(c *Config) { c.Admin.Listen = ":9080" }, wantPath: "admin.token", wantMsg: "reachable from other hosts"},

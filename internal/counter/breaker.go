@@ -30,6 +30,9 @@ type breaker struct {
 	mode     FailureMode
 	onState  func(up bool)
 	onError  func()
+	// wait pauses the probe for d and reports false when the breaker is
+	// closing; tests replace it to run the probe without the real clock.
+	wait func(ctx context.Context, d time.Duration) bool
 
 	mu     sync.Mutex
 	closed bool
@@ -48,6 +51,7 @@ func newBreaker(ping func(context.Context) error, o *RedisOptions) *breaker {
 		mode:    o.OnFailure,
 		onState: o.OnStateChange,
 		onError: o.OnError,
+		wait:    sleep,
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	return b
@@ -120,17 +124,16 @@ func (b *breaker) trip(err error) {
 	go b.probe()
 }
 
-// probe pings until Redis answers, pausing min, 2·min, ... up to max.
+// probe pings until Redis answers, pausing min, 2·min, ... up to max
+// (100ms, 200ms, ... 2s by default), so that a short outage costs little
+// more than itself and a long one is noticed to be over within max. Every
+// opening of the breaker starts again from min.
 func (b *breaker) probe() {
 	defer b.wg.Done()
 	pause := b.min
-	t := time.NewTimer(pause)
-	defer t.Stop()
 	for {
-		select {
-		case <-b.ctx.Done():
+		if !b.wait(b.ctx, pause) {
 			return
-		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
 		err := b.ping(ctx)
@@ -148,7 +151,18 @@ func (b *breaker) probe() {
 		}
 		b.errored()
 		pause = min(2*pause, b.max)
-		t.Reset(pause)
+	}
+}
+
+// sleep waits d, or until ctx is done, which it reports as false.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -316,3 +316,69 @@ func TestBreakerToleratesLoneTimeouts(t *testing.T) {
 		t.Fatal("a refused connection left the breaker closed")
 	}
 }
+
+// TestBreakerProbeBackoff runs the probe on a fake clock: the first ping is
+// 100ms after the breaker opens, the pauses double up to 2s, and a breaker
+// that opens again after Redis came back starts from 100ms again.
+func TestBreakerProbeBackoff(t *testing.T) {
+	tests := []struct {
+		name  string
+		fails int // pings that fail before one succeeds
+		want  []time.Duration
+	}{
+		{"answers at once", 0, []time.Duration{100 * time.Millisecond}},
+		{"short outage", 2, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}},
+		{"long outage", 8, []time.Duration{
+			100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
+			1600 * time.Millisecond, 2 * time.Second, 2 * time.Second, 2 * time.Second, 2 * time.Second,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var pauses []time.Duration
+			var pings int
+			o := RedisOptions{Logger: slog.New(&lineCounter{})}
+			o.setDefaults()
+			st := newStates()
+			o.OnStateChange = st.record
+			b := newBreaker(func(context.Context) error {
+				mu.Lock()
+				defer mu.Unlock()
+				pings++
+				if pings <= tt.fails {
+					return errors.New("connection refused")
+				}
+				return nil
+			}, &o)
+			b.wait = func(_ context.Context, d time.Duration) bool {
+				mu.Lock()
+				pauses = append(pauses, d)
+				mu.Unlock()
+				return true
+			}
+			defer b.close()
+			for round := range 2 {
+				mu.Lock()
+				pauses, pings = nil, 0
+				mu.Unlock()
+				b.failNow(errors.New("connection refused"))
+				if up := <-st.ch; up {
+					t.Fatal("first state change is up, want down")
+				}
+				if up := <-st.ch; !up {
+					t.Fatal("second state change is down, want up")
+				}
+				if !b.up() {
+					t.Fatal("breaker still open after a ping succeeded")
+				}
+				mu.Lock()
+				got := append([]time.Duration(nil), pauses...)
+				mu.Unlock()
+				if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+					t.Errorf("round %d: probe pauses = %v, want %v", round, got, tt.want)
+				}
+			}
+		})
+	}
+}

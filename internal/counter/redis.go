@@ -60,7 +60,9 @@ type RedisOptions struct {
 	// retried: on failure it answers OnFailure.
 	Timeout time.Duration
 	// ProbeMin and ProbeMax bound the pauses between pings while Redis is
-	// unreachable. Defaults 250ms and 5s.
+	// unreachable: the first ping is ProbeMin after the breaker opens, and
+	// each pause doubles up to ProbeMax. Defaults 100ms and 2s, so the end
+	// of an outage is noticed within 2s, however long it lasted.
 	ProbeMin, ProbeMax time.Duration
 	// Logger receives one line per change of Redis's reachability.
 	// Default slog.Default().
@@ -83,8 +85,8 @@ const (
 	DefaultBatchWindow = 50 * time.Millisecond
 	DefaultDialTimeout = 150 * time.Millisecond
 	DefaultTimeout     = 100 * time.Millisecond
-	DefaultProbeMin    = 250 * time.Millisecond
-	DefaultProbeMax    = 5 * time.Second
+	DefaultProbeMin    = 100 * time.Millisecond
+	DefaultProbeMax    = 2 * time.Second
 )
 
 func (o *RedisOptions) setDefaults() {

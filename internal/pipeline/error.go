@@ -26,6 +26,9 @@ const (
 	CodeClientClosed      = "client_closed_request"
 	CodeInternal          = "internal_error"
 	CodeNotImplemented    = "not_implemented"
+	// CodeOverloaded is the 503 of a request shed by
+	// server.limits.max_concurrent_requests.
+	CodeOverloaded = "overloaded"
 )
 
 // StatusClientClosed is the status recorded (never sent) when the client

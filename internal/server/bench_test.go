@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -163,6 +164,24 @@ func BenchmarkHostOf(b *testing.B) {
 			for b.Loop() {
 				hostOf(r)
 			}
+		})
+	}
+}
+
+// BenchmarkAdmission is the cost max_concurrent_requests adds to every
+// request: nothing when off, one compare-and-swap and one add when on.
+func BenchmarkAdmission(b *testing.B) {
+	for _, max := range []int64{0, 4096} {
+		a := &admission{max: max}
+		b.Run(fmt.Sprintf("max=%d", max), func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if a.acquire() {
+						a.release()
+					}
+				}
+			})
 		})
 	}
 }

@@ -45,6 +45,13 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 	if err := checkRequest(r); err != nil {
 		return nil, err
 	}
+	// Shed before any routing or plugin work, so an overloaded gateway
+	// spends as little as it can on what it refuses.
+	if !s.admit.acquire() {
+		s.metrics.RequestShed()
+		return nil, errOverloaded
+	}
+	defer s.admit.release()
 	path, encodedSlash, err := wire.CanonicalPath(r)
 	if err != nil {
 		return nil, pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "invalid request path: %v", err)

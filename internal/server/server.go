@@ -72,7 +72,12 @@ type Server struct {
 	auth    *authRegistry
 	dry     bool
 	cancel  context.CancelFunc
-	ids     *idSource
+	// ctx ends at Shutdown; the server's background work runs under it.
+	ctx context.Context
+	ids *idSource
+	// admit bounds the requests served at once
+	// (server.limits.max_concurrent_requests).
+	admit admission
 
 	gen atomic.Pointer[generation]
 
@@ -134,11 +139,12 @@ func New(o Options) (*Server, error) {
 		meter:      o.Meter,
 		counter:    o.Counter,
 	}
+	s.admit.max = int64(o.Config.Server.Limits.MaxConcurrentRequests)
 	if s.counter == nil {
 		s.counter = counter.NewMemory(counter.MemoryOptions{})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.ctx, s.cancel = ctx, cancel
 	s.auth = newAuthRegistry(ctx, o.Store, s)
 	if err := s.syncConsumers(o.Config); err != nil {
 		cancel()
@@ -162,6 +168,10 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", s.static.server.Listen, err)
 	}
+	// The bound applies at accept, under TLS and the framing guard, so a
+	// connection beyond it costs neither a handshake nor a buffer.
+	ln = newConnLimiter(ln, lim.MaxConnections, s.metrics)
+	go newReleaser(s.metrics.ConnectionsOpen).run(s.ctx)
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	// Go adds 4 KiB of slack to MaxHeaderBytes; take it off so 431 comes
 	// where the configuration says.

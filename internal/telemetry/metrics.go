@@ -36,10 +36,15 @@ type Metrics struct {
 	wsMessages      *prometheus.CounterVec
 	wsClosed        *prometheus.CounterVec
 	grpcResponses   *prometheus.CounterVec
+	connsRejected   prometheus.Counter
+	requestsShed    prometheus.Counter
 
 	// inFlight is exported through a GaugeFunc: one atomic add per request
 	// is cheaper than a float gauge's compare-and-swap loop under contention.
 	inFlight atomic.Int64
+	// connsOpen is the client connections open now
+	// (gantry_connections_open); the server's listener writes it.
+	connsOpen atomic.Int64
 
 	backendsOnce sync.Once
 	backends     *Backends
@@ -113,6 +118,14 @@ func NewMetrics() *Metrics {
 			Name: "gantry_grpc_responses_total",
 			Help: "gRPC responses relayed from upstreams, by route and the grpc-status they ended with (\"unknown\" when it was missing or not a standard code).",
 		}, []string{"route", "grpc_status"}),
+		connsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gantry_connections_rejected_total",
+			Help: "Client connections closed at once because server.limits.max_connections were open.",
+		}),
+		requestsShed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gantry_requests_shed_total",
+			Help: "Requests answered 503 overloaded because server.limits.max_concurrent_requests were being served.",
+		}),
 		routes:     make(map[string]*RouteMetrics),
 		targets:    make(map[targetKey]*TargetMetrics),
 		websockets: make(map[string]*WebSocketMetrics),
@@ -122,6 +135,10 @@ func NewMetrics() *Metrics {
 		Name: "gantry_requests_in_flight",
 		Help: "Requests being served.",
 	}, func() float64 { return float64(m.inFlight.Load()) })
+	connsOpen := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gantry_connections_open",
+		Help: "Client connections open now.",
+	}, func() float64 { return float64(m.connsOpen.Load()) })
 
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -131,6 +148,7 @@ func NewMetrics() *Metrics {
 		m.reloads, m.reloadSuccess, m.generation,
 		m.accessDropped,
 		m.wsOpen, m.wsMessages, m.wsClosed, m.grpcResponses,
+		connsOpen, m.connsRejected, m.requestsShed,
 	)
 	// Both results exist from the start so rate() and alerts see a zero.
 	m.reloads.WithLabelValues("success")
@@ -227,6 +245,24 @@ func (m *Metrics) RequestStarted() { m.inFlight.Add(1) }
 
 // RequestDone ends what RequestStarted began.
 func (m *Metrics) RequestDone() { m.inFlight.Add(-1) }
+
+// ConnectionOpened counts a client connection as open and returns how many
+// are open now, this one included.
+func (m *Metrics) ConnectionOpened() int64 { return m.connsOpen.Add(1) }
+
+// ConnectionClosed ends what ConnectionOpened started.
+func (m *Metrics) ConnectionClosed() { m.connsOpen.Add(-1) }
+
+// ConnectionsOpen returns the client connections open now.
+func (m *Metrics) ConnectionsOpen() int64 { return m.connsOpen.Load() }
+
+// ConnectionRejected counts a connection closed at once for
+// server.limits.max_connections.
+func (m *Metrics) ConnectionRejected() { m.connsRejected.Inc() }
+
+// RequestShed counts a request answered 503 overloaded for
+// server.limits.max_concurrent_requests.
+func (m *Metrics) RequestShed() { m.requestsShed.Inc() }
 
 // InFlight returns the number of requests between RequestStarted and
 // RequestDone.

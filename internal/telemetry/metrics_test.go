@@ -56,6 +56,13 @@ func TestMetricsExposition(t *testing.T) {
 	m.RequestStarted()
 	m.RequestStarted()
 	m.RequestDone()
+	m.ConnectionOpened()
+	m.ConnectionOpened()
+	m.ConnectionOpened()
+	m.ConnectionClosed()
+	m.ConnectionRejected()
+	m.RequestShed()
+	m.RequestShed()
 
 	got, ctype := scrape(t, m)
 	if !strings.HasPrefix(ctype, "text/plain") {
@@ -85,6 +92,9 @@ func TestMetricsExposition(t *testing.T) {
 		{`gantry_config_generation`, "3"},
 		{`gantry_requests_in_flight`, "1"},
 		{`gantry_access_log_dropped_total`, "0"},
+		{`gantry_connections_open`, "2"},
+		{`gantry_connections_rejected_total`, "1"},
+		{`gantry_requests_shed_total`, "2"},
 	}
 	for _, tt := range tests {
 		if v, ok := got[tt.series]; !ok {

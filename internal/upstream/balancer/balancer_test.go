@@ -490,3 +490,78 @@ func TestRoundRobinRetryKeepsCycle(t *testing.T) {
 		t.Errorf("first attempts (-want +got):\n%s", diff)
 	}
 }
+
+// TestShareWithOneDown checks that the survivors share a down member's
+// traffic evenly (weights kept), for every balancer: with one of three out,
+// the next member in order must not take the whole share.
+func TestShareWithOneDown(t *testing.T) {
+	t.Parallel()
+	const picks = 3000
+	tests := []struct {
+		name, kind, hashOn string
+		weights            []int
+		down               int
+		retries            bool // picks are retries with the down member tried
+		want               map[string]float64
+		tolerance          float64 // of the picks
+	}{
+		{"round_robin equal, a down", RoundRobin, "", []int{1, 1, 1}, 0, false, map[string]float64{"b": .5, "c": .5}, .001},
+		{"round_robin equal, b down", RoundRobin, "", []int{1, 1, 1}, 1, false, map[string]float64{"a": .5, "c": .5}, .001},
+		{"round_robin equal, retries of a", RoundRobin, "", []int{1, 1, 1}, -1, true, map[string]float64{"b": .5, "c": .5}, .001},
+		{"round_robin 3:1:1, the 3 down", RoundRobin, "", []int{3, 1, 1}, 0, false, map[string]float64{"b": .5, "c": .5}, .001},
+		{"round_robin 1:2:2, a down", RoundRobin, "", []int{1, 2, 2}, 0, false, map[string]float64{"b": .5, "c": .5}, .001},
+		{"round_robin 1:3:1, a down", RoundRobin, "", []int{1, 3, 1}, 0, false, map[string]float64{"b": .75, "c": .25}, .001},
+		{"round_robin 4 equal, b down", RoundRobin, "", []int{1, 1, 1, 1}, 1, false, map[string]float64{"a": 1. / 3, "c": 1. / 3, "d": 1. / 3}, .001},
+		{"least_conn, a down", LeastConn, "", []int{1, 1, 1}, 0, false, map[string]float64{"b": .5, "c": .5}, .05},
+		{"p2c_ewma, a down", P2CEWMA, "", []int{1, 1, 1}, 0, false, map[string]float64{"b": .5, "c": .5}, .05},
+		{"hash, a down", Hash, "header:X-User-ID", []int{1, 1, 1}, 0, false, map[string]float64{"b": .5, "c": .5}, .08},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ms, fs := members(tt.weights...)
+			p := mustNew(t, tt.kind, tt.hashOn, ms)
+			var tried Tried
+			if tt.down >= 0 {
+				fs[tt.down].down.Store(true)
+			}
+			if tt.retries {
+				tried = tried.With(0)
+			}
+			r := httptest.NewRequest("GET", "/", nil)
+			got := map[string]int{}
+			for i := range picks {
+				r.Header.Set("X-User-ID", fmt.Sprint("user-", i))
+				got[label(p.Pick(r, tried))]++
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("picks went to %v, want only %v", got, tt.want)
+			}
+			for k, share := range tt.want {
+				if d := math.Abs(float64(got[k])/picks - share); d > tt.tolerance {
+					t.Errorf("member %s got %d of %d picks, want %.0f ± %.0f", k, got[k], picks, share*picks, tt.tolerance*picks)
+				}
+			}
+		})
+	}
+}
+
+// TestRoundRobinShareAfterFlap checks that a member coming back gets its
+// share again at once and that the others go back to theirs.
+func TestRoundRobinShareAfterFlap(t *testing.T) {
+	t.Parallel()
+	ms, fs := members(1, 1, 1)
+	p := mustNew(t, RoundRobin, "", ms)
+	fs[2].down.Store(true)
+	for range 100 {
+		p.Pick(nil, 0)
+	}
+	fs[2].down.Store(false)
+	got := map[string]int{}
+	for range 300 {
+		got[label(p.Pick(nil, 0))]++
+	}
+	if diff := cmp.Diff(map[string]int{"a": 100, "b": 100, "c": 100}, got); diff != "" {
+		t.Errorf("distribution after c came back (-want +got):\n%s", diff)
+	}
+}

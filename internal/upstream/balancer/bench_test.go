@@ -56,3 +56,27 @@ func BenchmarkPickSerial(b *testing.B) {
 		p.Pick(nil, 0)
 	}
 }
+
+// BenchmarkPickOneDown is Pick with one of three members unavailable: the
+// picks the first counter lands on it take the slower path.
+func BenchmarkPickOneDown(b *testing.B) {
+	for _, k := range []struct {
+		name    string
+		weights []int
+	}{{"round_robin", []int{1, 1, 1}}, {"round_robin_weighted", []int{3, 1, 1}}} {
+		ms, fs := members(k.weights...)
+		fs[0].down.Store(true)
+		p := mustNew(b, RoundRobin, "", ms)
+		b.Run(k.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if p.Pick(nil, 0) < 1 {
+						b.Error("Pick() = the down member or none")
+						return
+					}
+				}
+			})
+		})
+	}
+}

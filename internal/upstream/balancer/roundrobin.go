@@ -18,24 +18,54 @@ func NewRoundRobin(members []Member) Picker {
 }
 
 // roundRobin cycles through members of equal weight with one atomic counter.
+// A pick that lands on an unavailable member takes the next one from a
+// second counter that cycles over the available members only, so the share
+// of a member that is down is spread evenly over the rest: with one of three
+// out, each survivor takes half, not one of them two thirds (walking on to
+// the next member in order would give that member its own share and the
+// dead one's). When every member is available, a pick costs one atomic add
+// and one Available call.
 type roundRobin struct {
 	members []Member
 	next    atomic.Uint64
+	// spill cycles over the available, untried members: it places the picks
+	// that next lands on an unavailable member, and every retry.
+	spill atomic.Uint64
 }
 
 func (rr *roundRobin) Pick(_ *http.Request, tried Tried) int {
 	n := uint64(len(rr.members))
 	// A retry does not advance the cycle: if it did, a dead target would
-	// get the first attempt of every request instead of its share.
-	var start uint64
+	// get the first attempt of every request instead of its share. Retries
+	// are spread over the members left, so the retries of a dead member's
+	// requests do not all land on its neighbour.
 	if tried == 0 {
-		start = (rr.next.Add(1) - 1) % n
-	} else {
-		start = rr.next.Load() % n
-	}
-	for i := range n {
-		if j := int((start + i) % n); usable(rr.members, j, tried) {
+		if j := int((rr.next.Add(1) - 1) % n); usable(rr.members, j, 0) {
 			return j
+		}
+	}
+	k := 0
+	for i := range rr.members {
+		if usable(rr.members, i, tried) {
+			k++
+		}
+	}
+	if k == 0 {
+		return -1
+	}
+	want := int((rr.spill.Add(1) - 1) % uint64(k))
+	for i := range rr.members {
+		if usable(rr.members, i, tried) {
+			if want == 0 {
+				return i
+			}
+			want--
+		}
+	}
+	// A member went down between the two scans: take any that is left.
+	for i := range rr.members {
+		if usable(rr.members, i, tried) {
+			return i
 		}
 	}
 	return -1
@@ -45,8 +75,10 @@ func (rr *roundRobin) Pick(_ *http.Request, tried Tried) int {
 // (ngx_http_upstream_get_peer): every pick adds each member's weight to its
 // current value, takes the largest and subtracts the total from it. Weights
 // 3:1 give a, a, b, a rather than a, a, a, b, so a heavy target never gets
-// a burst. The state is tiny, so one mutex per pool is cheaper than
-// anything lock-free.
+// a burst. Members that are unavailable or tried take no part in a pick
+// (nginx skips them the same way), so the weights of the members left are
+// kept exactly: 3:1:1 with the weight-3 member down gives 1:1. The state is
+// tiny, so one mutex per pool is cheaper than anything lock-free.
 type smoothRoundRobin struct {
 	members []Member
 	mu      sync.Mutex
