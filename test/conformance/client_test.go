@@ -26,6 +26,8 @@ type result struct {
 	Replies []reply
 	Closed  bool   // the gateway closed the connection (EOF or reset)
 	Reset   string // HTTP/2: the stream or connection was reset (error code)
+	// Settings are the server's HTTP/2 SETTINGS, by identifier.
+	Settings map[uint16]uint32
 }
 
 // part is a piece of a request written after a pause.

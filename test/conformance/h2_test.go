@@ -126,6 +126,12 @@ func exchangeH2(addr string, h h2Stream) result {
 		}
 		switch typ {
 		case frameSettings:
+			for i := 0; i+6 <= len(payload) && fl&flagAck == 0; i += 6 {
+				if res.Settings == nil {
+					res.Settings = map[uint16]uint32{}
+				}
+				res.Settings[binary.BigEndian.Uint16(payload[i:])] = binary.BigEndian.Uint32(payload[i+2:])
+			}
 			if fl&flagAck == 0 {
 				c.Write(appendFrame(nil, frameSettings, flagAck, 0, nil))
 			}

@@ -105,6 +105,9 @@ func (g *gateway) runCase(t *testing.T, tc tcase, watch bool) {
 	var problems []string
 	problems = append(problems, checkAnswer(tc, res)...)
 	problems = append(problems, checkUpstream(tc.up, reqs, n)...)
+	if strings.Contains(g.up.received(), "/public/smuggled") {
+		problems = append(problems, "a request smuggled in a body reached the upstream")
+	}
 	if tc.check != nil {
 		if p := tc.check(res, reqs); p != "" {
 			problems = append(problems, p)

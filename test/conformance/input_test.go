@@ -331,6 +331,15 @@ func h2Cases() []tcase {
 	return []tcase{
 		{class: 10, name: "h2 GET (control)", h2: &h2Stream{fields: fields("GET", "/public/h2")},
 			want: "200", up: upWant{uri: "/public/h2"}},
+		{class: 10, name: "h2 SETTINGS_MAX_CONCURRENT_STREAMS is 100", h2: &h2Stream{fields: fields("GET", "/public/h2")},
+			want: "200", anchor: "NGINX 1.22: http2_max_concurrent_streams 128; Envoy: 100 in its edge best practices",
+			check: func(res result, _ []*upRequest) string {
+				const maxConcurrentStreams = 0x3
+				if v, ok := res.Settings[maxConcurrentStreams]; !ok || v != 100 {
+					return fmt.Sprintf("SETTINGS_MAX_CONCURRENT_STREAMS = %d (sent: %v), want 100", v, ok)
+				}
+				return ""
+			}},
 		{class: 10, name: "h2 absolute-form :path", h2: &h2Stream{fields: fields("GET", "http://evil.example/public/x")},
 			want: "400|reset", up: upWant{nothing: true}, anchor: "RFC 9113 §8.3.1: malformed"},
 		{class: 10, name: "h2 :path without a leading slash", h2: &h2Stream{fields: fields("GET", "public/x")},

@@ -119,6 +119,9 @@ func TestUpstreamFraming(t *testing.T) {
 // request. Every request is tagged and every answer checked.
 func TestNoCrossedAnswers(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("load test skipped with -short")
+	}
 	var n atomic.Int64
 	g := poolGateway(t, func(r *upRequest) action {
 		switch n.Add(1) % 7 {
@@ -134,9 +137,6 @@ func TestNoCrossedAnswers(t *testing.T) {
 		return action{bytes: answer(r)}
 	})
 	const workers, perWorker = 8, 250
-	if testing.Short() {
-		t.Skip("load test skipped with -short")
-	}
 	var crossed, failed atomic.Int64
 	var mu sync.Mutex
 	var examples []string

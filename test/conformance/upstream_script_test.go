@@ -25,7 +25,7 @@ type scripted struct {
 	mu    sync.Mutex
 	conns []*upConn
 	reqs  []*upRequest
-	bytes int // bytes received since the last reset
+	seen  bytes.Buffer // every byte received since the last reset, in arrival order
 }
 
 // upRequest is one request an upstream connection received.
@@ -109,7 +109,7 @@ type recorder struct {
 func (r recorder) Write(p []byte) (int, error) {
 	r.s.mu.Lock()
 	r.uc.raw.Write(p)
-	r.s.bytes += len(p)
+	r.s.seen.Write(p)
 	r.s.mu.Unlock()
 	return len(p), nil
 }
@@ -153,7 +153,7 @@ func (s *scripted) serve(uc *upConn) {
 func (s *scripted) reset() {
 	s.mu.Lock()
 	s.reqs = nil
-	s.bytes = 0
+	s.seen.Reset()
 	s.mu.Unlock()
 }
 
@@ -162,7 +162,15 @@ func (s *scripted) reset() {
 func (s *scripted) requests() ([]*upRequest, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]*upRequest(nil), s.reqs...), s.bytes
+	return append([]*upRequest(nil), s.reqs...), s.seen.Len()
+}
+
+// received returns the bytes received since the last reset, on every
+// connection, in arrival order.
+func (s *scripted) received() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen.String()
 }
 
 // answer is the default answer: 200, a JSON body naming the request target,
