@@ -18,7 +18,6 @@ import (
 func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	x := &pipeline.Exchange{Start: time.Now(), ID: requestID(r, s.ids)}
 	x.TLS = r.TLS != nil
-	x.ClientIP = proxy.ClientIP(r, s.trusted)
 	// The canonical key set directly: Set would canonicalise
 	// "X-Request-ID" into a new string on every request.
 	rw.Header()["X-Request-Id"] = []string{x.ID}
@@ -41,8 +40,16 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 // serve is the request path proper: hygiene, route match, route chain.
 func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange) (*routeHandler, error) {
-	if err := checkRequest(r); err != nil {
+	err := checkRequest(r)
+	// After the hygiene, which may have removed a hop-by-hop
+	// X-Forwarded-For; before the answer, so that even a refused request
+	// is logged with its client's address.
+	x.ClientIP = proxy.ClientIP(r, s.trusted)
+	if err != nil {
 		return nil, err
+	}
+	if !proxy.TrustedPeer(r, s.trusted) {
+		wire.DropForwarding(r.Header)
 	}
 	path, encodedSlash, err := wire.CanonicalPath(r)
 	if err != nil {
@@ -147,8 +154,11 @@ func checkRequest(r *http.Request) error {
 		e.Header = http.Header{"Allow": {"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}}
 		return e
 	}
-	wire.DropUnderscoreHeaders(r.Header)
+	wire.DropAmbiguousHeaders(r.Header)
 	wire.StripUpgrade(r.Header)
+	// Before anything sets a header of the gateway's own: what the client
+	// named in Connection must not take those with it.
+	wire.DropConnectionListed(r.Header)
 	return nil
 }
 

@@ -4,7 +4,8 @@
 // It sits at the very top of the request path, before routing: the server
 // serves its listener through NewListener (or Wrap) with ConnContext as
 // http.Server.ConnContext, and its Handler starts with Check, then
-// CanonicalPath, DropUnderscoreHeaders and StripUpgrade. The proxy forwards
+// CanonicalPath, DropAmbiguousHeaders, StripUpgrade, DropConnectionListed and,
+// for peers that are not trusted proxies, DropForwarding. The proxy forwards
 // EscapePath of the canonical path. It writes no responses and imports only
 // package pipeline, for the errors it returns.
 //
@@ -40,7 +41,9 @@
 //
 // # Headers
 //
-// DropUnderscoreHeaders and StripUpgrade remove headers that would let a
-// client impersonate the gateway's own headers or switch the upstream
+// DropAmbiguousHeaders, DropConnectionListed, DropForwarding and StripUpgrade
+// remove headers that would let a client impersonate the gateway's own
+// headers, remove them from the upstream request by naming them in
+// Connection, speak for a proxy it is not, or switch the upstream
 // connection to another protocol.
 package wire
