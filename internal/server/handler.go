@@ -56,14 +56,17 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 		return nil, pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "invalid request path: %v", err)
 	}
 	x.Path = path
+	// Routes are matched, and their auth chosen, without matrix
+	// parameters, as Tomcat, Jetty or Spring read the path.
+	match := wire.StripMatrixParams(path)
 	host := hostOf(r)
 	g := s.gen.Load()
 	if cors.IsPreflight(r) {
-		if err, ok := s.preflight(w, r, g, host, path, x); ok {
+		if err, ok := s.preflight(w, r, g, host, match, x); ok {
 			return nil, err
 		}
 	}
-	res := g.table.MatchBuf(r, host, path, x.ParamBuf())
+	res := g.table.MatchBuf(r, host, match, x.ParamBuf())
 	switch res.Status {
 	case http.StatusNotFound:
 		if encodedSlash {
@@ -83,7 +86,14 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 	if encodedSlash && !rt.Config.AllowEncodedSlash {
 		return rh, errEncodedSlash
 	}
+	matrix := len(match) != len(path)
+	if matrix && !rt.Config.AllowMatrixParams {
+		return rh, errMatrixParams
+	}
 	x.Path = rt.ForwardPath(&res)
+	if matrix {
+		x.Path = wire.MatrixSuffix(path, x.Path)
+	}
 	if rh.units != "" {
 		w.units, w.x = rh.units, x
 	}
@@ -141,6 +151,8 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request, g *generation
 }
 
 var errEncodedSlash = pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "encoded slash or backslash in path")
+
+var errMatrixParams = pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "matrix parameters (;) in path")
 
 var errNotFound = pipeline.Errorf(http.StatusNotFound, pipeline.CodeNotFound, "no route matches the request")
 

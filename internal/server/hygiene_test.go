@@ -158,3 +158,84 @@ func TestServeHTTPOwnedHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestServeHTTPPaths checks that routes are matched on the path without
+// matrix parameters, that such paths are refused unless the route opts in,
+// and that encoded spaces are refused.
+func TestServeHTTPPaths(t *testing.T) {
+	e := testkit.NewEcho(t, "app")
+	cfg := parseConfig(t, fmt.Sprintf(`version: 1
+admin:
+  listen: "127.0.0.1:0"
+server:
+  listen: "127.0.0.1:0"
+auth:
+  jwt:
+    - name: corp
+      issuer: https://id.example.com/
+      audiences: [orders-api]
+      secret: %q
+      algorithms: [HS256]
+upstreams:
+  app: {targets: [{url: %q}]}
+routes:
+  - name: admin
+    match: {path_prefix: /admin}
+    upstream: app
+    auth: [jwt:corp]
+  - name: files
+    match: {path_prefix: /files}
+    upstream: app
+    strip_prefix: /files
+    allow_matrix_params: true
+  - name: vault
+    match: {path_prefix: /vault}
+    upstream: app
+    auth: [jwt:corp]
+    allow_matrix_params: true
+  - name: public
+    match: {path_prefix: /}
+    upstream: app
+`, hygieneSecret, e.URL))
+	s, err := New(Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	tests := []struct {
+		target string
+		status int
+		upURI  string // what the upstream received; "" for nothing
+	}{
+		{"/admin;x=1/y", http.StatusBadRequest, ""},
+		{"/admin;jsessionid=1", http.StatusBadRequest, ""},
+		{"/admin/;jsessionid=1", http.StatusBadRequest, ""},
+		{"/admin%3Bx/y", http.StatusBadRequest, ""},
+		{"/;x/admin/y", http.StatusBadRequest, ""},
+		{"/admin/y", http.StatusUnauthorized, ""},
+		{"/private;/x", http.StatusBadRequest, ""},
+		{"/files;v=2/report;rev=3", http.StatusOK, "/report;rev=3"},
+		{"/files/a;b/c", http.StatusOK, "/a;b/c"},
+		{"/vault;x=1/secret", http.StatusUnauthorized, ""},
+		{"/admin%20/x", http.StatusBadRequest, ""},
+		{"/public/a%20b", http.StatusBadRequest, ""},
+		{"/public/a+b", http.StatusOK, "/public/a+b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			e.Reset()
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, httptest.NewRequest("GET", tt.target, nil))
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d (body %s)", rec.Code, tt.status, rec.Body)
+			}
+			seen := e.Requests()
+			switch {
+			case tt.upURI == "" && len(seen) != 0:
+				t.Fatalf("upstream received %q", seen[0].URI)
+			case tt.upURI != "" && (len(seen) != 1 || seen[0].URI != tt.upURI):
+				t.Fatalf("upstream received %+v, want %q", seen, tt.upURI)
+			}
+		})
+	}
+}
