@@ -214,6 +214,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		}
 		retry = ok
 	}
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		// The client went away, or reset its HTTP/2 stream, before
+		// anything was sent: the upstream must not see the request.
+		x.Status = pipeline.StatusClientClosed
+		return &pipeline.HTTPError{Status: pipeline.StatusClientClosed, Code: pipeline.CodeClientClosed, Message: "client closed the request", Err: r.Context().Err()}
+	}
 	if retry {
 		h.pool.Budget().Deposit()
 	}

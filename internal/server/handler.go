@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -100,6 +101,19 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 	// The chain gets a copy: the server's own request must keep its body
 	// type, or Go would read (and 100-continue) a body nobody asked for
 	// before sending an early answer such as 401.
+	if r.ProtoMajor == 2 {
+		// Go's HTTP/2 server starts this handler on a goroutine that
+		// usually runs before the connection's frame loop reads on; a
+		// RST_STREAM sent right after the request would only be seen once
+		// the request went upstream. Yielding once lets the loop process
+		// the frames already received first.
+		runtime.Gosched()
+	}
+	if r.Context().Err() != nil {
+		// An HTTP/2 stream the client reset before its handler started
+		// (or a client gone meanwhile): nothing may reach the upstream.
+		return rh, errClientGone
+	}
 	out := r.WithContext(pipeline.WithExchange(r.Context(), x))
 	return rh, rh.chain.ServeHTTP(w, out)
 }
@@ -154,12 +168,22 @@ var errEncodedSlash = pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadReq
 
 var errMatrixParams = pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "matrix parameters (;) in path")
 
+var errH2Path = pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, `HTTP/2 :path must be a path starting with "/"`)
+
+var errClientGone = &pipeline.HTTPError{Status: pipeline.StatusClientClosed, Code: pipeline.CodeClientClosed, Message: "the client went away before the request was sent"}
+
 var errNotFound = pipeline.Errorf(http.StatusNotFound, pipeline.CodeNotFound, "no route matches the request")
 
 // checkRequest applies the request hygiene that precedes routing.
 func checkRequest(r *http.Request) error {
 	if err := wire.Check(r); err != nil {
 		return err
+	}
+	if r.ProtoMajor == 2 && !strings.HasPrefix(r.RequestURI, "/") {
+		// RFC 9113 §8.3.1: ":path" is an origin-form path (or "*" for
+		// OPTIONS, which the gateway does not serve); an absolute URI
+		// there is malformed, and Go's server would route its path.
+		return errH2Path
 	}
 	if r.Method == http.MethodConnect {
 		e := pipeline.Errorf(http.StatusMethodNotAllowed, pipeline.CodeMethodNotAllowed, "CONNECT is not supported")

@@ -239,3 +239,65 @@ routes:
 		})
 	}
 }
+
+// TestServeHTTPProtocol checks the refusals made before routing: an
+// HTTP/2 :path that is not a path, TRACE on a route listing no methods, and
+// a request whose context ended before routing (an HTTP/2 stream the
+// client reset), which must not reach the upstream nor take a rate-limit
+// token.
+func TestServeHTTPProtocol(t *testing.T) {
+	e := testkit.NewEcho(t, "app")
+	cfg := parseConfig(t, gatewayConfig(e.URL, `  - name: app
+    match: {path_prefix: /}
+    upstream: app
+    rate_limit: {requests: 1, per: 1h, key: ip}
+`))
+	s, err := New(Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	h2 := func(target string) *http.Request {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
+		r.RequestURI = target
+		return r
+	}
+	cancelled := func() *http.Request {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return httptest.NewRequest("GET", "/a", nil).WithContext(ctx)
+	}
+	tests := []struct {
+		name   string
+		req    *http.Request
+		status int // 0: nothing written
+		allow  string
+	}{
+		{name: "h2 absolute :path", req: h2("http://evil.example/a"), status: http.StatusBadRequest},
+		{name: "h2 relative :path", req: h2("a"), status: http.StatusBadRequest},
+		{name: "h2 asterisk :path", req: h2("*"), status: http.StatusBadRequest},
+		{name: "TRACE", req: httptest.NewRequest("TRACE", "/a", nil), status: http.StatusMethodNotAllowed, allow: "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"},
+		{name: "reset before routing", req: cancelled()},
+		{name: "reset before routing again", req: cancelled()},
+		{name: "the token is still there", req: httptest.NewRequest("GET", "/a", nil), status: http.StatusOK},
+	}
+	for _, tt := range tests {
+		e.Reset()
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, tt.req)
+		got := w.Code
+		if !w.Flushed && w.Body.Len() == 0 && len(w.Header()["Content-Type"]) == 0 {
+			got = 0
+		}
+		if got != tt.status {
+			t.Errorf("%s: status %d, want %d (body %s)", tt.name, w.Code, tt.status, w.Body)
+		}
+		if a := w.Header().Get("Allow"); a != tt.allow {
+			t.Errorf("%s: Allow %q, want %q", tt.name, a, tt.allow)
+		}
+		if n := e.Count(); (n == 1) != (tt.status == http.StatusOK) {
+			t.Errorf("%s: upstream saw %d requests", tt.name, n)
+		}
+	}
+}

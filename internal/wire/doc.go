@@ -6,8 +6,12 @@
 // http.Server.ConnContext, and its Handler starts with Check, then
 // CanonicalPath, DropAmbiguousHeaders, StripUpgrade, DropConnectionListed and,
 // for peers that are not trusted proxies, DropForwarding. The proxy forwards
-// EscapePath of the canonical path. It writes no responses and imports only
-// package pipeline, for the errors it returns.
+// EscapePath of the canonical path. It writes no responses of its own: it
+// only rewrites net/http's canned text/plain answers to requests the HTTP
+// server refuses before any Handler runs (malformed request line, invalid
+// header, 431) into the contract's JSON (canned.go; set ConnState as
+// http.Server.ConnState). It imports only package pipeline, for the errors
+// it returns, and jsonstr.
 //
 // # Framing
 //
