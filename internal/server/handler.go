@@ -98,9 +98,6 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 	if rh.units != "" {
 		w.units, w.x = rh.units, x
 	}
-	// The chain gets a copy: the server's own request must keep its body
-	// type, or Go would read (and 100-continue) a body nobody asked for
-	// before sending an early answer such as 401.
 	if r.ProtoMajor == 2 {
 		// Go's HTTP/2 server starts this handler on a goroutine that
 		// usually runs before the connection's frame loop reads on; a
@@ -114,6 +111,9 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 		// (or a client gone meanwhile): nothing may reach the upstream.
 		return rh, errClientGone
 	}
+	// The chain gets a copy: the server's own request must keep its body
+	// type, or Go would read (and 100-continue) a body nobody asked for
+	// before sending an early answer such as 401.
 	out := r.WithContext(pipeline.WithExchange(r.Context(), x))
 	return rh, rh.chain.ServeHTTP(w, out)
 }
