@@ -131,7 +131,7 @@ func (h *h2raw) request(authority, path string, reset bool) uint32 {
 	return id
 }
 
-// requests opens n streams, each reset at once, in one write.
+// resetStreams opens n streams, each reset at once, in one write.
 func (h *h2raw) resetStreams(authority, path string, n int) {
 	var b []byte
 	block := headerBlock(":method", "GET", ":scheme", "http", ":authority", authority, ":path", path)

@@ -168,11 +168,11 @@ func TestHTTP2StreamLimitAndResets(t *testing.T) {
 		{"h2c", func(t *testing.T) net.Conn { return dialTCP(t, g.Addr) }, e, "/public/x"},
 		{"h2 over TLS", func(t *testing.T) net.Conn { return dialH2TLS(t, tg.Addr) }, te, "/x"},
 	}
-	const conns_, perConn = 10, 100
+	const nConns, perConn = 10, 100
 	for _, c := range conns {
 		t.Run(c.name, func(t *testing.T) {
 			c.echo.Reset()
-			for i := range conns_ {
+			for i := range nConns {
 				h := newH2raw(t, c.dial(t))
 				if i == 0 {
 					h.mu.Lock()
@@ -190,16 +190,16 @@ func TestHTTP2StreamLimitAndResets(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 			// One request per connection was not reset.
-			hits := c.echo.Count() - conns_
-			t.Logf("%d of %d reset streams reached the upstream", hits, conns_*perConn)
+			hits := c.echo.Count() - nConns
+			t.Logf("%d of %d reset streams reached the upstream", hits, nConns*perConn)
 			// Bounded, not zero: a reset the server processes after the
 			// handler's last check of its context (the proxy's, right
 			// before the upstream write) is a request cancelled in flight.
 			// Measured on a loaded 2-core machine: 1 to 8 of 1,000 (before
 			// the server yielded to the frame loop and checked the
 			// context: 24 to 300).
-			if limit := conns_ * perConn / 20; hits > limit {
-				t.Fatalf("%d of %d reset streams reached the upstream, want at most %d", hits, conns_*perConn, limit)
+			if limit := nConns * perConn / 20; hits > limit {
+				t.Fatalf("%d of %d reset streams reached the upstream, want at most %d", hits, nConns*perConn, limit)
 			}
 		})
 	}
