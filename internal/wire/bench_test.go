@@ -110,3 +110,33 @@ func BenchmarkStripUpgrade(b *testing.B) {
 		StripUpgrade(h)
 	}
 }
+
+func BenchmarkDropConnectionListed(b *testing.B) {
+	b.ReportAllocs()
+	h := map[string][]string{"Connection": {"keep-alive"}, "Accept": {"*/*"}}
+	for b.Loop() {
+		DropConnectionListed(h)
+	}
+}
+
+func BenchmarkDropForwarding(b *testing.B) {
+	b.ReportAllocs()
+	h := map[string][]string{
+		"Accept": {"*/*"}, "User-Agent": {"curl"}, "X-Request-Id": {"1"},
+		"Authorization": {"Bearer x"}, "Accept-Encoding": {"gzip"},
+	}
+	for b.Loop() {
+		DropForwarding(h)
+	}
+}
+
+func BenchmarkStripMatrixParams(b *testing.B) {
+	for _, p := range []string{"/api/v1/orders/42", "/files;v=2/report;rev=3/a"} {
+		b.Run(p, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				StripMatrixParams(p)
+			}
+		})
+	}
+}

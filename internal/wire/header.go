@@ -103,6 +103,9 @@ func DropForwarding(h http.Header) {
 }
 
 func forwarding(k string) bool {
+	if len(k) < len("X-Real-Ip") || k[0]|0x20 != 'x' && k[0]|0x20 != 'f' {
+		return false
+	}
 	const xf = "X-Forwarded-"
 	if len(k) > len(xf) && strings.EqualFold(k[:len(xf)], xf) {
 		return true
