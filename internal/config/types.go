@@ -355,6 +355,10 @@ type Route struct {
 	UnitsHeader string `yaml:"units_header" json:"units_header,omitempty"`
 	// AllowEncodedSlash lets %2F and backslashes through in this route's paths.
 	AllowEncodedSlash bool `yaml:"allow_encoded_slash" json:"allow_encoded_slash,omitempty"`
+	// AllowMatrixParams lets paths with ';' parameters ("/files;v=2/a")
+	// through on this route, forwarded as they came. Routes are always
+	// matched without them; elsewhere such paths are answered 400.
+	AllowMatrixParams bool `yaml:"allow_matrix_params" json:"allow_matrix_params,omitempty"`
 	// MaxBodyBytes overrides server.limits.max_body_bytes for this route.
 	MaxBodyBytes Size `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`
 	// RetryNonIdempotent lets the upstream's retries apply to POST and

@@ -186,6 +186,14 @@ func (c *Config) validateRoutes(l *problemList) {
 		if r.Rewrite != "" && r.StripPrefix != "" {
 			l.add(p, "set either rewrite or strip_prefix, not both")
 		}
+		if r.AllowMatrixParams {
+			switch {
+			case r.Aggregate != nil:
+				l.add(p+".allow_matrix_params", "applies to upstream routes only; aggregate calls name their own paths")
+			case r.Rewrite != "":
+				l.add(p+".allow_matrix_params", "cannot be combined with rewrite, which builds the forwarded path from parameters that never hold matrix parameters; use strip_prefix or no rewrite")
+			}
+		}
 		for key, v := range map[string]string{"rewrite": r.Rewrite, "strip_prefix": r.StripPrefix} {
 			switch {
 			case v == "":

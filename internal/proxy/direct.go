@@ -234,7 +234,7 @@ func copyEndToEnd(dst, src http.Header) {
 		switch k {
 		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 			"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port":
 			continue
 		}
 		if owned(k) || (len(listed) > 0 && wire.HasToken(listed, k)) {

@@ -214,6 +214,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		}
 		retry = ok
 	}
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		// The client went away, or reset its HTTP/2 stream, before
+		// anything was sent: the upstream must not see the request.
+		x.Status = pipeline.StatusClientClosed
+		return &pipeline.HTTPError{Status: pipeline.StatusClientClosed, Code: pipeline.CodeClientClosed, Message: "client closed the request", Err: r.Context().Err()}
+	}
 	if retry {
 		h.pool.Budget().Deposit()
 	}
@@ -417,7 +423,7 @@ func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 }
 
 // SetForwarded sets the headers the gateway gives every upstream request
-// made for in: X-Forwarded-For/-Host/-Proto, X-Real-Ip, X-Request-Id and,
+// made for in: X-Forwarded-For/-Host/-Proto/-Port, X-Real-Ip, X-Request-Id and,
 // after authentication, X-Consumer-Id and -Groups. extra reserves room in
 // the shared backing array for values the caller sets after it. Proxied
 // routes and aggregate calls both use it, so upstreams see one contract.
@@ -425,7 +431,7 @@ func SetForwarded(hd http.Header, in *http.Request, x *pipeline.Exchange, truste
 	// One backing array for the values: one allocation instead of one per
 	// header. Each value gets a full slice expression, so an append by a
 	// later rule cannot overwrite its neighbour.
-	vals := make([]string, 0, 7+extra)
+	vals := make([]string, 0, 8+extra)
 	set := func(k, v string) {
 		vals = append(vals, v)
 		n := len(vals)
@@ -439,6 +445,11 @@ func SetForwarded(hd http.Header, in *http.Request, x *pipeline.Exchange, truste
 		set("X-Forwarded-Proto", "https")
 	} else {
 		set("X-Forwarded-Proto", "http")
+	}
+	// The port the client connected to, as -Host and -Proto describe
+	// that connection: never a client's or a proxy's value.
+	if p := localPort(in); p != "" {
+		set("X-Forwarded-Port", p)
 	}
 	clientIP := x.ClientIP
 	if clientIP == "" {

@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // ParseTrusted parses server.trusted_proxies: CIDRs ("10.0.0.0/8") or bare
@@ -86,6 +88,17 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 	return best
 }
 
+// TrustedPeer reports whether r came from a peer in trusted, a proxy whose
+// X-Forwarded-* and Forwarded headers the gateway may take as they are. It
+// does not parse the peer's address when trusted is empty.
+func TrustedPeer(r *http.Request, trusted []netip.Prefix) bool {
+	if len(trusted) == 0 {
+		return false
+	}
+	_, addr, ok := peerAddr(r.RemoteAddr)
+	return ok && isTrusted(addr, trusted)
+}
+
 // forwardedFor returns the outbound X-Forwarded-For: the incoming value plus
 // the peer when the peer is a trusted proxy, else the peer alone, so a client
 // cannot plant addresses.
@@ -152,4 +165,29 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 		}
 	}
 	return false
+}
+
+// localPort returns the port of the gateway's listener that r came in on,
+// as text, or "" when r's context does not say (a request not made by
+// net/http's server).
+func localPort(r *http.Request) string {
+	a, _ := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
+	if a == nil {
+		return ""
+	}
+	if c := lastPort.Load(); c != nil && c.port == a.Port {
+		return c.text
+	}
+	c := &portText{port: a.Port, text: strconv.Itoa(a.Port)}
+	lastPort.Store(c)
+	return c.text
+}
+
+// lastPort caches the text of the last port localPort formatted: a gateway
+// listens on one port, so requests do not allocate it.
+var lastPort atomic.Pointer[portText]
+
+type portText struct {
+	port int
+	text string
 }

@@ -53,12 +53,18 @@ type allowKind uint8
 
 const (
 	allowNone     allowKind = iota
-	allowExplicit           // the route lists the method, or lists none
+	allowExplicit           // the route lists the method, or lists none (TRACE aside)
 	allowImplied            // HEAD on a GET route
 )
 
 func (rt *Route) allows(method string) allowKind {
 	if len(rt.Methods) == 0 {
+		if method == http.MethodTrace {
+			// TRACE echoes the request, credentials included, back to
+			// scripts (cross-site tracing): only a route naming it serves
+			// it, and configuration refuses to name it.
+			return allowNone
+		}
 		return allowExplicit
 	}
 	for _, m := range rt.Methods {

@@ -219,6 +219,10 @@ func TestMatchMethods(t *testing.T) {
 		{name: "405 on prefix", req: request{method: "GET", path: "/orders"}, status: 405, allow: "POST"},
 		{name: "all-methods fallback beats 405", req: request{method: "GET", path: "/search"}, route: "search-fallback"},
 		{name: "404", req: request{path: "/nowhere"}},
+		{name: "TRACE on a route listing no methods", req: request{method: "TRACE", path: "/orders/7"}, status: 405, allow: "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"},
+		{name: "TRACE where routes list methods", req: request{method: "TRACE", path: "/search"}, status: 405, allow: "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"},
+		{name: "TRACE on a listed route", req: request{method: "TRACE", path: "/ping"}, status: 405, allow: "GET, HEAD"},
+		{name: "other methods on a route listing none", req: request{method: "PURGE", path: "/orders/7"}, route: "orders-any"},
 	})
 }
 

@@ -130,6 +130,10 @@ func ParsePattern(s string) (*Pattern, error) {
 					return fail(start+i, "%q is not allowed: a pattern matches the path only", string(c))
 				case c < 0x20 || c == 0x7f:
 					return fail(start+i, "control character %q is not allowed", string(c))
+				case c == ' ':
+					return fail(start+i, "a space never matches: paths with a space are refused")
+				case c == ';':
+					return fail(start+i, `";" never matches: matrix parameters (";..." in a segment) are removed before matching`)
 				}
 			}
 			p.segs = append(p.segs, segment{kind: segLiteral, text: seg})
@@ -340,6 +344,10 @@ func parsePrefix(kind, s string) (prefix, error) {
 				return fail(off+i, "%q is not allowed: a prefix matches the path only", string(c))
 			case c < 0x20 || c == 0x7f:
 				return fail(off+i, "control character %q is not allowed", string(c))
+			case c == ' ':
+				return fail(off+i, "a space never matches: paths with a space are refused")
+			case c == ';':
+				return fail(off+i, `";" never matches: matrix parameters (";..." in a segment) are removed before matching`)
 			}
 		}
 		px.segs = append(px.segs, seg)

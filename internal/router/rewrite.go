@@ -42,6 +42,10 @@ func parseTemplate(s string, p *Pattern) (*template, error) {
 			return fail(i, "%q is not allowed: a rewrite sets the path only", string(c))
 		case c < 0x20 || c == 0x7f:
 			return fail(i, "control character %q is not allowed", string(c))
+		case c == ' ':
+			// Upstreams may rely on the gateway's paths: no space, as in
+			// every canonical path.
+			return fail(i, "a space is not allowed: the gateway never forwards a path with a space")
 		case c == '{':
 			end := strings.IndexByte(s[i:], '}')
 			if end < 0 {

@@ -84,6 +84,7 @@ func TestParseTemplate(t *testing.T) {
 		{name: "unclosed", tpl: "/a/{id", pattern: users, wantErr: `rewrite "/a/{id": unclosed "{" at offset 3`},
 		{name: "stray close", tpl: "/a/id}", pattern: users, wantErr: `unexpected "}" at offset 5`},
 		{name: "relative", tpl: "accounts", pattern: users, wantErr: `must start with "/" at offset 0`},
+		{name: "space", tpl: "/my accounts/{id}", pattern: users, wantErr: `a space is not allowed: the gateway never forwards a path with a space at offset 3`},
 		{name: "query", tpl: "/a?id={id}", pattern: users, wantErr: `"?" is not allowed: a rewrite sets the path only at offset 2`},
 		{name: "bad name", tpl: "/a/{-}", pattern: users, wantErr: `invalid parameter name "-"`},
 	}

@@ -30,7 +30,8 @@ type Route struct {
 	// any host.
 	Hosts []string
 	// Methods are the accepted methods in configuration order; empty
-	// accepts every method. A route that accepts GET also serves HEAD.
+	// accepts every method but TRACE. A route that accepts GET also serves
+	// HEAD.
 	Methods []string
 	// Headers are the header matches, names canonical, sorted by name.
 	Headers []HeaderMatch
@@ -91,8 +92,17 @@ func (t *Table) Routes() []*Route { return slices.Clone(t.routes) }
 // Len returns the number of routes.
 func (t *Table) Len() int { return len(t.routes) }
 
-// allowed lists the methods rt serves, HEAD included where GET is.
+// anyMethod is what a route listing no methods answers in Allow: the
+// methods it serves, which are all but TRACE (and CONNECT, which the
+// server refuses before routing), as far as a list can say.
+var anyMethod = []string{"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
+
+// allowed lists the methods rt serves, HEAD included where GET is. The
+// result must not be modified.
 func (rt *Route) allowed() []string {
+	if len(rt.Methods) == 0 {
+		return anyMethod
+	}
 	ms := slices.Clone(rt.Methods)
 	if rt.get && !slices.Contains(ms, "HEAD") {
 		ms = append(ms, "HEAD")

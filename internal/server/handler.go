@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -19,7 +20,6 @@ import (
 func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	x := &pipeline.Exchange{Start: time.Now(), ID: requestID(r, s.ids)}
 	x.TLS = r.TLS != nil
-	x.ClientIP = proxy.ClientIP(r, s.trusted)
 	// The canonical key set directly: Set would canonicalise
 	// "X-Request-ID" into a new string on every request.
 	rw.Header()["X-Request-Id"] = []string{x.ID}
@@ -42,7 +42,12 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 // serve is the request path proper: hygiene, route match, route chain.
 func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange) (*routeHandler, error) {
-	if err := checkRequest(r); err != nil {
+	err := checkRequest(r)
+	// After the hygiene, which may have removed a hop-by-hop
+	// X-Forwarded-For; before the answer, so that even a refused request
+	// is logged with its client's address.
+	x.ClientIP = proxy.ClientIP(r, s.trusted)
+	if err != nil {
 		return nil, err
 	}
 	// Shed before any routing or plugin work, so an overloaded gateway
@@ -52,19 +57,25 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 		return nil, errOverloaded
 	}
 	defer s.admit.release()
+	if !proxy.TrustedPeer(r, s.trusted) {
+		wire.DropForwarding(r.Header)
+	}
 	path, encodedSlash, err := wire.CanonicalPath(r)
 	if err != nil {
 		return nil, pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "invalid request path: %v", err)
 	}
 	x.Path = path
+	// Routes are matched, and their auth chosen, without matrix
+	// parameters, as Tomcat, Jetty or Spring read the path.
+	match := wire.StripMatrixParams(path)
 	host := hostOf(r)
 	g := s.gen.Load()
 	if cors.IsPreflight(r) {
-		if err, ok := s.preflight(w, r, g, host, path, x); ok {
+		if err, ok := s.preflight(w, r, g, host, match, x); ok {
 			return nil, err
 		}
 	}
-	res := g.table.MatchBuf(r, host, path, x.ParamBuf())
+	res := g.table.MatchBuf(r, host, match, x.ParamBuf())
 	switch res.Status {
 	case http.StatusNotFound:
 		if encodedSlash {
@@ -84,9 +95,29 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 	if encodedSlash && !rt.Config.AllowEncodedSlash {
 		return rh, errEncodedSlash
 	}
+	matrix := len(match) != len(path)
+	if matrix && !rt.Config.AllowMatrixParams {
+		return rh, errMatrixParams
+	}
 	x.Path = rt.ForwardPath(&res)
+	if matrix {
+		x.Path = wire.MatrixSuffix(path, x.Path)
+	}
 	if rh.units != "" {
 		w.units, w.x = rh.units, x
+	}
+	if r.ProtoMajor == 2 {
+		// Go's HTTP/2 server starts this handler on a goroutine that
+		// usually runs before the connection's frame loop reads on; a
+		// RST_STREAM sent right after the request would only be seen once
+		// the request went upstream. Yielding once lets the loop process
+		// the frames already received first.
+		runtime.Gosched()
+	}
+	if r.Context().Err() != nil {
+		// An HTTP/2 stream the client reset before its handler started
+		// (or a client gone meanwhile): nothing may reach the upstream.
+		return rh, errClientGone
 	}
 	// The chain gets a copy: the server's own request must keep its body
 	// type, or Go would read (and 100-continue) a body nobody asked for
@@ -152,6 +183,12 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request, g *generation
 
 var errEncodedSlash = pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "encoded slash or backslash in path")
 
+var errMatrixParams = pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "matrix parameters (;) in path")
+
+var errH2Path = pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, `HTTP/2 :path must be a path starting with "/"`)
+
+var errClientGone = &pipeline.HTTPError{Status: pipeline.StatusClientClosed, Code: pipeline.CodeClientClosed, Message: "the client went away before the request was sent"}
+
 var errNotFound = pipeline.Errorf(http.StatusNotFound, pipeline.CodeNotFound, "no route matches the request")
 
 // checkRequest applies the request hygiene that precedes routing.
@@ -159,13 +196,22 @@ func checkRequest(r *http.Request) error {
 	if err := wire.Check(r); err != nil {
 		return err
 	}
+	if r.ProtoMajor == 2 && !strings.HasPrefix(r.RequestURI, "/") {
+		// RFC 9113 §8.3.1: ":path" is an origin-form path (or "*" for
+		// OPTIONS, which the gateway does not serve); an absolute URI
+		// there is malformed, and Go's server would route its path.
+		return errH2Path
+	}
 	if r.Method == http.MethodConnect {
 		e := pipeline.Errorf(http.StatusMethodNotAllowed, pipeline.CodeMethodNotAllowed, "CONNECT is not supported")
 		e.Header = http.Header{"Allow": {"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}}
 		return e
 	}
-	wire.DropUnderscoreHeaders(r.Header)
+	wire.DropAmbiguousHeaders(r.Header)
 	wire.StripUpgrade(r.Header)
+	// Before anything sets a header of the gateway's own: what the client
+	// named in Connection must not take those with it.
+	wire.DropConnectionListed(r.Header)
 	return nil
 }
 

@@ -188,6 +188,9 @@ func (s *Server) Listen() error {
 		MaxHeaderBytes:    maxHeader,
 		ErrorLog:          errLog,
 		ConnContext:       wire.ConnContext,
+		// Lets the wire layer tell net/http's own error answers (400, 431
+		// before the Handler) from responses, to send them as JSON.
+		ConnState: wire.ConnState,
 		// OPTIONS * must reach wire.Check like every other request, so the
 		// framing verdicts stay paired with requests.
 		DisableGeneralOptionsHandler: true,
@@ -200,6 +203,7 @@ func (s *Server) Listen() error {
 	// stripped by the request hygiene.
 	p.SetUnencryptedHTTP2(true)
 	h1.Protocols = &p
+	h1.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: maxConcurrentStreams}
 	s.mu.Lock()
 	s.httpSrv = h1
 	s.listener = ln

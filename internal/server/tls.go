@@ -65,11 +65,20 @@ func newH2Server(h http.Handler, lim config.Limits, maxHeader int, errLog *log.L
 		ErrorLog:          errLog,
 		TLSConfig:         tcfg,
 		HTTP2: &http.HTTP2Config{
-			SendPingTimeout: hdr,
-			PingTimeout:     hdr,
+			MaxConcurrentStreams: maxConcurrentStreams,
+			SendPingTimeout:      hdr,
+			PingTimeout:          hdr,
 		},
 	}
 }
+
+// maxConcurrentStreams is the SETTINGS_MAX_CONCURRENT_STREAMS of every
+// HTTP/2 connection (h2 and h2c): the minimum RFC 9113 §6.5.2 recommends
+// and what NGINX (http2_max_concurrent_streams) uses, rather than Go's
+// 250. It also bounds the handlers a client can queue by opening streams
+// and resetting them at once (Go's server refuses the connection beyond
+// four times this many).
+const maxConcurrentStreams = 100
 
 // defaultHeaderTimeout bounds the TLS handshake and header reads when the
 // configuration leaves it 0.

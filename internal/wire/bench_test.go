@@ -92,14 +92,14 @@ func BenchmarkEscapePath(b *testing.B) {
 	}
 }
 
-func BenchmarkDropUnderscoreHeaders(b *testing.B) {
+func BenchmarkDropAmbiguousHeaders(b *testing.B) {
 	b.ReportAllocs()
 	h := map[string][]string{
 		"Accept": {"*/*"}, "User-Agent": {"curl"}, "X-Request-Id": {"1"},
 		"Authorization": {"Bearer x"}, "Accept-Encoding": {"gzip"},
 	}
 	for b.Loop() {
-		DropUnderscoreHeaders(h)
+		DropAmbiguousHeaders(h)
 	}
 }
 
@@ -108,5 +108,35 @@ func BenchmarkStripUpgrade(b *testing.B) {
 	h := map[string][]string{"Connection": {"keep-alive"}, "Accept": {"*/*"}}
 	for b.Loop() {
 		StripUpgrade(h)
+	}
+}
+
+func BenchmarkDropConnectionListed(b *testing.B) {
+	b.ReportAllocs()
+	h := map[string][]string{"Connection": {"keep-alive"}, "Accept": {"*/*"}}
+	for b.Loop() {
+		DropConnectionListed(h)
+	}
+}
+
+func BenchmarkDropForwarding(b *testing.B) {
+	b.ReportAllocs()
+	h := map[string][]string{
+		"Accept": {"*/*"}, "User-Agent": {"curl"}, "X-Request-Id": {"1"},
+		"Authorization": {"Bearer x"}, "Accept-Encoding": {"gzip"},
+	}
+	for b.Loop() {
+		DropForwarding(h)
+	}
+}
+
+func BenchmarkStripMatrixParams(b *testing.B) {
+	for _, p := range []string{"/api/v1/orders/42", "/files;v=2/report;rev=3/a"} {
+		b.Run(p, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				StripMatrixParams(p)
+			}
+		})
 	}
 }

@@ -61,6 +61,9 @@ type conn struct {
 	net.Conn
 	s      scanner
 	served atomic.Int64
+	// idle is set while no response is in progress: from the accept, and
+	// from each StateIdle (ConnState) until the next Check (canned.go).
+	idle atomic.Bool
 }
 
 // stateConn is a conn over a connection that knows its TLS state, such as
@@ -100,6 +103,7 @@ func Wrap(c net.Conn) net.Conn {
 	}
 	wc := &conn{Conn: c}
 	wc.s.init()
+	wc.idle.Store(true)
 	if cs, ok := c.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		return stateConn{wc, cs}
 	}
@@ -173,6 +177,9 @@ func Check(r *http.Request) error {
 	if c == nil {
 		return nil
 	}
+	// A response is in progress from here until the server reports the
+	// connection idle again.
+	c.idle.Store(false)
 	why := c.s.verdict(c.served.Add(1) - 1)
 	if why == reasonNone || why == reasonUnknown {
 		return nil

@@ -4,9 +4,14 @@
 // It sits at the very top of the request path, before routing: the server
 // serves its listener through NewListener (or Wrap) with ConnContext as
 // http.Server.ConnContext, and its Handler starts with Check, then
-// CanonicalPath, DropUnderscoreHeaders and StripUpgrade. The proxy forwards
-// EscapePath of the canonical path. It writes no responses and imports only
-// package pipeline, for the errors it returns.
+// CanonicalPath, DropAmbiguousHeaders, StripUpgrade, DropConnectionListed and,
+// for peers that are not trusted proxies, DropForwarding. The proxy forwards
+// EscapePath of the canonical path. It writes no responses of its own: it
+// only rewrites net/http's canned text/plain answers to requests the HTTP
+// server refuses before any Handler runs (malformed request line, invalid
+// header, 431) into the contract's JSON (canned.go; set ConnState as
+// http.Server.ConnState). It imports only package pipeline, for the errors
+// it returns, and jsonstr.
 //
 // # Framing
 //
@@ -40,7 +45,9 @@
 //
 // # Headers
 //
-// DropUnderscoreHeaders and StripUpgrade remove headers that would let a
-// client impersonate the gateway's own headers or switch the upstream
+// DropAmbiguousHeaders, DropConnectionListed, DropForwarding and StripUpgrade
+// remove headers that would let a client impersonate the gateway's own
+// headers, remove them from the upstream request by naming them in
+// Connection, speak for a proxy it is not, or switch the upstream
 // connection to another protocol.
 package wire

@@ -99,14 +99,18 @@ func FuzzScanMatchesGo(f *testing.F) {
 }
 
 // FuzzCanonicalPath checks that canonical never panics and that its result
-// is canonical: free of dot and empty segments and NUL, valid UTF-8, and
-// unchanged by a trip through EscapePath.
+// is canonical: free of dot and empty segments, NUL and spaces, valid
+// UTF-8, and unchanged by a trip through EscapePath; and that the path
+// matched (StripMatrixParams) is canonical too, without ';', and that
+// MatrixSuffix maps each of its segment suffixes back to a part of the
+// path that strips to it.
 func FuzzCanonicalPath(f *testing.F) {
 	for _, s := range []string{
 		"/", "/public/../admin", "/public/%2e%2e/admin", "/public/..%2fadmin", "//admin",
 		"/public\\..\\admin", "/admin%00.json", "/%c0%ae%c0%ae/admin", "/admin#frag",
 		"/admin;x=1/y", "/a/./b/", "/%7Euser", "/caf%C3%A9", "/a%20b", "/a%252F%25",
-		"http://evil.example/p?q", "/..;/a", "/a%3F%23",
+		"http://evil.example/p?q", "/..;/a", "/a%3F%23", "/admin%20/x", "/admin;jsessionid=1",
+		"/private;/x", "/a/;x/b;y/", "/;x", "/a%3Bx/b", "/%2e;x/a",
 	} {
 		f.Add(s)
 	}
@@ -121,8 +125,8 @@ func FuzzCanonicalPath(f *testing.F) {
 		case strings.Contains(p, "//"), strings.Contains(p, "/../"), strings.Contains(p, "/./"),
 			strings.HasSuffix(p, "/.."), strings.HasSuffix(p, "/."):
 			t.Fatalf("canonical(%q) = %q: empty or dot segment", target, p)
-		case strings.IndexByte(p, 0) >= 0, strings.IndexByte(p, '\\') >= 0:
-			t.Fatalf("canonical(%q) = %q: NUL or backslash", target, p)
+		case strings.IndexByte(p, 0) >= 0, strings.IndexByte(p, '\\') >= 0, strings.IndexByte(p, ' ') >= 0:
+			t.Fatalf("canonical(%q) = %q: NUL, backslash or space", target, p)
 		case !utf8.ValidString(p):
 			t.Fatalf("canonical(%q) = %q: invalid UTF-8", target, p)
 		case hasEncodedSlash(p) && !encoded:
@@ -140,6 +144,27 @@ func FuzzCanonicalPath(f *testing.F) {
 		}
 		if bytes.Contains([]byte(p), []byte("%")) && !keptOnly(p) {
 			t.Fatalf("canonical(%q) = %q: escape other than %%25, %%2F, %%5C", target, p)
+		}
+		m := StripMatrixParams(p)
+		switch {
+		case !strings.HasPrefix(m, "/"), strings.Contains(m, "//"), strings.IndexByte(m, ';') >= 0,
+			strings.Contains(m, "/../"), strings.Contains(m, "/./"), strings.HasSuffix(m, "/.."), strings.HasSuffix(m, "/."):
+			t.Fatalf("StripMatrixParams(%q) = %q: not canonical", p, m)
+		}
+		if again, _, err := canonical(EscapePath(m)); err != nil || again != m {
+			t.Fatalf("canonical(EscapePath(StripMatrixParams(%q) = %q)) = %q, %v", p, m, again, err)
+		}
+		if got := MatrixSuffix(p, m); got != p {
+			t.Fatalf("MatrixSuffix(%q, %q) = %q, want the whole path", p, m, got)
+		}
+		for i := 0; i < len(m); i++ {
+			if m[i] != '/' {
+				continue
+			}
+			suffix := m[i:]
+			if got := StripMatrixParams(MatrixSuffix(p, suffix)); got != suffix {
+				t.Fatalf("StripMatrixParams(MatrixSuffix(%q, %q)) = %q", p, suffix, got)
+			}
 		}
 	})
 }

@@ -5,16 +5,113 @@ import (
 	"strings"
 )
 
-// DropUnderscoreHeaders deletes every header whose name contains '_', as
-// NGINX does by default (underscores_in_headers off): proxies and
-// frameworks that map '_' and '-' to the same variable would otherwise let
-// X_Consumer_ID stand in for X-Consumer-ID. It does not allocate.
-func DropUnderscoreHeaders(h http.Header) {
+// DropAmbiguousHeaders deletes every header whose name contains '_' or
+// '.', as NGINX does by default for '_' (underscores_in_headers off):
+// proxies and frameworks that map '_', '.' and '-' to the same variable
+// (CGI, PHP, several web frameworks) would otherwise let X_Consumer_ID or
+// X.Consumer.ID stand in for X-Consumer-ID. It does not allocate.
+func DropAmbiguousHeaders(h http.Header) {
 	for k := range h {
-		if strings.IndexByte(k, '_') >= 0 {
+		if strings.IndexByte(k, '_') >= 0 || strings.IndexByte(k, '.') >= 0 {
 			delete(h, k)
 		}
 	}
+}
+
+// DropConnectionListed removes from request headers h the fields the
+// client named in Connection (RFC 9110 §7.6.1: they are meant for this hop
+// only), then leaves in Connection only the tokens that name hop-by-hop
+// fields ("upgrade", "te", "keep-alive"...) and "close". The server calls it
+// before the gateway sets any header of its own: afterwards no client list
+// can remove a header the gateway set (X-Forwarded-*, X-Request-ID,
+// X-Consumer-*, forwarded JWT claims, request_headers rules), whichever way
+// the request is forwarded. The hop-by-hop fields themselves stay: the
+// proxy removes them, and reads Upgrade and TE: trailers before it does.
+// h must have canonical keys, as the server's request headers do. It does
+// not allocate unless Connection names a field to remove.
+func DropConnectionListed(h http.Header) {
+	conn, ok := h["Connection"]
+	if !ok {
+		return
+	}
+	drop := false
+	for _, v := range conn {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.Trim(t, " \t"); t != "" && !connectionOption(t) {
+				drop = true
+			}
+		}
+	}
+	if !drop {
+		return
+	}
+	var kept []string
+	for _, v := range conn {
+		for t := range strings.SplitSeq(v, ",") {
+			t = strings.Trim(t, " \t")
+			switch {
+			case t == "":
+			case connectionOption(t):
+				kept = append(kept, t)
+			default:
+				// Any case: net/http may leave a key it cannot
+				// canonicalise as it came.
+				for k := range h {
+					if strings.EqualFold(k, t) {
+						delete(h, k)
+					}
+				}
+			}
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = []string{strings.Join(kept, ", ")}
+}
+
+// connectionOption reports whether a Connection token is an option of the
+// connection itself or names a hop-by-hop field (RFC 9110 §7.6.1), which
+// the proxy handles and removes on its own.
+func connectionOption(t string) bool {
+	for _, o := range connectionOptions {
+		if strings.EqualFold(t, o) {
+			return true
+		}
+	}
+	return false
+}
+
+var connectionOptions = [...]string{"close", "keep-alive", "upgrade", "te", "trailer",
+	"transfer-encoding", "proxy-connection", "proxy-authenticate", "http2-settings"}
+
+// DropForwarding removes what only a trusted proxy may tell the gateway
+// about the client's connection: every X-Forwarded-* field (-For, -Host,
+// -Proto, -Port, -Prefix, -Server, -Scheme, -Ssl, -Uri...), Forwarded
+// (RFC 7239), X-Original-Forwarded-For and X-Real-IP, whatever their case.
+// The server calls it for requests from peers outside
+// server.trusted_proxies: upstreams that trust such fields (to build
+// redirects, decide on HTTPS, log a client address) get only what the
+// gateway sets itself. It does not allocate.
+func DropForwarding(h http.Header) {
+	for k := range h {
+		if forwarding(k) {
+			delete(h, k)
+		}
+	}
+}
+
+func forwarding(k string) bool {
+	if len(k) < len("X-Real-Ip") || k[0]|0x20 != 'x' && k[0]|0x20 != 'f' {
+		return false
+	}
+	const xf = "X-Forwarded-"
+	if len(k) > len(xf) && strings.EqualFold(k[:len(xf)], xf) {
+		return true
+	}
+	return strings.EqualFold(k, "Forwarded") || strings.EqualFold(k, "X-Real-Ip") ||
+		strings.EqualFold(k, "X-Original-Forwarded-For")
 }
 
 // StripUpgrade keeps a WebSocket handshake and removes every other protocol

@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestDropUnderscoreHeaders(t *testing.T) {
+func TestDropAmbiguousHeaders(t *testing.T) {
 	t.Parallel()
 	h := http.Header{
 		"X_consumer_id":   {"acme"},
@@ -16,8 +16,11 @@ func TestDropUnderscoreHeaders(t *testing.T) {
 		"Accept":          {"*/*"},
 		"X-Api-Key":       {"k"},
 		"Content_length_": {"1"},
+		"X.consumer.id":   {"admin"},
+		"X-Consumer.Id":   {"admin"},
+		".":               {"x"},
 	}
-	DropUnderscoreHeaders(h)
+	DropAmbiguousHeaders(h)
 	want := http.Header{"X-Consumer-Id": {"globex"}, "Accept": {"*/*"}, "X-Api-Key": {"k"}}
 	if diff := cmp.Diff(want, h); diff != "" {
 		t.Errorf("headers (-want +got):\n%s", diff)
@@ -92,6 +95,97 @@ func TestStripUpgrade(t *testing.T) {
 			if got := StripUpgrade(tt.in); got != tt.wantWebSocket {
 				t.Errorf("StripUpgrade() = %v, want %v", got, tt.wantWebSocket)
 			}
+			if diff := cmp.Diff(tt.want, tt.in); diff != "" {
+				t.Errorf("headers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDropConnectionListed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   http.Header
+		want http.Header
+	}{
+		{
+			name: "claim headers listed",
+			in:   http.Header{"Connection": {"X-User-Sub, X-User-Scope"}, "X-User-Sub": {"forged"}, "X-User-Scope": {"admin"}, "Accept": {"*/*"}},
+			want: http.Header{"Accept": {"*/*"}},
+		},
+		{
+			name: "options and hop-by-hop names kept",
+			in:   http.Header{"Connection": {"keep-alive, TE, close"}, "Te": {"trailers"}, "Keep-Alive": {"timeout=5"}},
+			want: http.Header{"Connection": {"keep-alive, TE, close"}, "Te": {"trailers"}, "Keep-Alive": {"timeout=5"}},
+		},
+		{
+			name: "websocket keeps upgrade",
+			in:   http.Header{"Connection": {"Upgrade, X-Request-ID"}, "Upgrade": {"websocket"}, "X-Request-Id": {"abc"}},
+			want: http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}},
+		},
+		{
+			name: "several lines, any case, empty tokens",
+			in:   http.Header{"Connection": {" x-forwarded-for ,, close", "X-CONSUMER-ID"}, "X-Forwarded-For": {"1.2.3.4"}, "X-Consumer-Id": {"acme"}, "x-consumer-id": {"raw"}},
+			want: http.Header{"Connection": {"close"}},
+		},
+		{
+			name: "nothing listed",
+			in:   http.Header{"Accept": {"*/*"}},
+			want: http.Header{"Accept": {"*/*"}},
+		},
+		{
+			name: "listed name absent",
+			in:   http.Header{"Connection": {"X-Missing"}},
+			want: http.Header{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			DropConnectionListed(tt.in)
+			if diff := cmp.Diff(tt.want, tt.in); diff != "" {
+				t.Errorf("headers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDropConnectionListedNoAllocs(t *testing.T) {
+	h := http.Header{"Connection": {"keep-alive"}, "Accept": {"*/*"}}
+	if n := testing.AllocsPerRun(100, func() { DropConnectionListed(h) }); n != 0 {
+		t.Errorf("DropConnectionListed allocates %v times for a Connection without names", n)
+	}
+}
+
+func TestDropForwarding(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   http.Header
+		want http.Header
+	}{
+		{
+			name: "every forwarding field",
+			in: http.Header{
+				"X-Forwarded-For": {"1.2.3.4"}, "X-Forwarded-Host": {"evil"}, "X-Forwarded-Proto": {"https"},
+				"X-Forwarded-Port": {"443"}, "X-Forwarded-Prefix": {"/admin"}, "X-Forwarded-Server": {"evil"},
+				"X-Forwarded-Scheme": {"https"}, "X-Forwarded-Ssl": {"on"}, "X-Forwarded-Uri": {"/admin"},
+				"X-Original-Forwarded-For": {"1.2.3.4"}, "X-Real-Ip": {"1.2.3.4"}, "Forwarded": {"for=1.2.3.4"},
+				"x-forwarded-port": {"1"}, "Accept": {"*/*"},
+			},
+			want: http.Header{"Accept": {"*/*"}},
+		},
+		{
+			name: "look-alikes stay",
+			in:   http.Header{"X-Forwarded": {"1"}, "X-Forwardedx-For": {"2"}, "X-Original-Url": {"/a"}},
+			want: http.Header{"X-Forwarded": {"1"}, "X-Forwardedx-For": {"2"}, "X-Original-Url": {"/a"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			DropForwarding(tt.in)
 			if diff := cmp.Diff(tt.want, tt.in); diff != "" {
 				t.Errorf("headers (-want +got):\n%s", diff)
 			}

@@ -23,7 +23,9 @@ import (
 //     "%25", "%2F" and "%5C" (upper-case hex), so that a decoded byte never
 //     takes a meaning its encoding did not have;
 //   - holds non-ASCII text as raw UTF-8;
-//   - keeps ';' and what follows it as literal characters of its segment.
+//   - keeps ';' (raw or decoded from "%3B") and what follows it as
+//     characters of its segment: StripMatrixParams gives the path that is
+//     matched.
 //
 // encodedSlash reports an encoded slash or a literal or encoded backslash
 // anywhere in the raw path, even in a segment a later ".." removed. The
@@ -32,7 +34,8 @@ import (
 //
 // CanonicalPath fails (with a *pipeline.HTTPError, status 400) on a '#' in
 // the target, an asterisk-form or authority-form target, a malformed
-// escape, a control character or space (raw or encoded, NUL included),
+// escape, a control character or space (raw or encoded as "%20", NUL
+// included),
 // invalid UTF-8 after decoding (overlong forms such as "%c0%ae" included)
 // and a dot segment with parameters ("..;x"), which some upstreams treat as
 // "..". A path that needs no change is returned without allocating.
@@ -196,6 +199,10 @@ func appendSegment(out []byte, seg string, encoded *bool) ([]byte, error) {
 				return nil, pathError("encoded NUL byte")
 			case d < 0x20 || d == 0x7f:
 				return nil, pathError("encoded control character")
+			case d == ' ':
+				// Refused like a raw space: an upstream that splits a
+				// request line or a log line on spaces must not get one.
+				return nil, pathError("encoded space")
 			default:
 				out = append(out, d)
 			}
@@ -211,6 +218,81 @@ func appendSegment(out []byte, seg string, encoded *bool) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// StripMatrixParams returns the canonical path p with the matrix
+// parameters of every segment removed: ';' and what follows it up to the
+// next '/'. Tomcat, Jetty and Spring read "/admin;x=1/y" as "/admin/y", so
+// the gateway matches routes, and applies their auth, on that reading too.
+// A segment left empty is dropped, except that an empty last segment keeps
+// the trailing slash ("/admin/;jsessionid=1" is "/admin/"). The result is
+// canonical; a p without ';' is returned as is, without allocating.
+// CanonicalPath already refused the dot segments with parameters ("..;x")
+// that would resolve differently once stripped.
+func StripMatrixParams(p string) string {
+	if strings.IndexByte(p, ';') < 0 {
+		return p
+	}
+	var b strings.Builder
+	b.Grow(len(p))
+	trailing := false
+	for rest := p[1:]; ; {
+		seg, more := rest, false
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			seg, rest, more = rest[:j], rest[j+1:], true
+		}
+		if k := strings.IndexByte(seg, ';'); k >= 0 {
+			seg = seg[:k]
+		}
+		trailing = seg == ""
+		if !trailing {
+			b.WriteByte('/')
+			b.WriteString(seg)
+		}
+		if !more {
+			break
+		}
+	}
+	if trailing || b.Len() == 0 {
+		b.WriteByte('/')
+	}
+	return b.String()
+}
+
+// MatrixSuffix returns the part of the canonical path orig that fwd stands
+// for, matrix parameters included, where fwd is StripMatrixParams(orig) or
+// a segment suffix of it ("/" for none), as a route's strip_prefix or a
+// version taken from the path leaves it: orig without its leading segments
+// up to the last one fwd leaves out. It is how a route that accepts matrix
+// parameters forwards them: "/api;v=1/users;id=7" with strip_prefix /api
+// gives "/users;id=7", and MatrixSuffix(orig, StripMatrixParams(orig)) is
+// orig.
+func MatrixSuffix(orig, fwd string) string {
+	k := 0 // segments of fwd that are not empty
+	for i := 1; i <= len(fwd); i++ {
+		if (i == len(fwd) || fwd[i] == '/') && fwd[i-1] != '/' {
+			k++
+		}
+	}
+	start, n := len(orig), 0
+	for i := len(orig); i > 0; {
+		j := strings.LastIndexByte(orig[:i], '/')
+		seg := orig[j+1 : i]
+		if c := strings.IndexByte(seg, ';'); c >= 0 {
+			seg = seg[:c]
+		}
+		if seg != "" {
+			if n == k {
+				break
+			}
+			n++
+		}
+		start, i = j, j
+	}
+	if start == len(orig) {
+		return "/"
+	}
+	return orig[start:]
 }
 
 var (

@@ -63,7 +63,6 @@ func TestCanonical(t *testing.T) {
 		{target: "/caf%C3%A9", want: "/café"},
 		{target: "/café", want: "/café"},
 		{target: "/%E2%82%AC", want: "/€"},
-		{target: "/a%20b", want: "/a b"},
 		{target: "/a%3Fb", want: "/a?b"},
 		{target: "/tags/C%23", want: "/tags/C#"},
 		{target: "/a%25", want: "/a%25"},
@@ -109,6 +108,10 @@ func TestCanonical(t *testing.T) {
 		{target: "/a\x7f", wantErr: true},
 		{target: "/a\tb", wantErr: true},
 		{target: "/a b", wantErr: true},
+		{target: "/a%20b", wantErr: true},
+		{target: "/admin%20/x", wantErr: true},
+		{target: "/admin/%20", wantErr: true},
+		{target: "/a%2520b", want: "/a%2520b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
@@ -190,5 +193,54 @@ func TestCanonicalNoAlloc(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { EscapePath("/orders/42") }); n != 0 {
 		t.Errorf("EscapePath(plain) allocates %v times, want 0", n)
+	}
+}
+
+func TestStripMatrixParams(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"/admin/y", "/admin/y"},
+		{"/admin;x=1/y", "/admin/y"},
+		{"/admin;jsessionid=1", "/admin"},
+		{"/private;/x", "/private/x"},
+		{"/admin/;jsessionid=1", "/admin/"},
+		{"/a/;x/b", "/a/b"},
+		{"/;x", "/"},
+		{"/;x/admin", "/admin"},
+		{"/a;x/", "/a/"},
+		{"/a;x;y=2/b;z", "/a/b"},
+		{"/...;x/a", "/.../a"},
+		{"/", "/"},
+	}
+	for _, tt := range tests {
+		if got := StripMatrixParams(tt.in); got != tt.want {
+			t.Errorf("StripMatrixParams(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestMatrixSuffix(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ orig, fwd, want string }{
+		{"/admin;x=1/y", "/admin/y", "/admin;x=1/y"},
+		{"/api;v=1/users;id=7", "/users", "/users;id=7"},
+		{"/api/;x/users", "/users", "/;x/users"},
+		{"/api;v=1", "/", "/"},
+		{"/api/;jsessionid=1", "/", "/;jsessionid=1"},
+		{"/api/users;a/;b", "/users/", "/users;a/;b"},
+		{"/v1;x/users", "/users", "/users"},
+		{"/;x/a", "/a", "/;x/a"},
+		{"/a/b", "/a/b", "/a/b"},
+	}
+	for _, tt := range tests {
+		if got := MatrixSuffix(tt.orig, tt.fwd); got != tt.want {
+			t.Errorf("MatrixSuffix(%q, %q) = %q, want %q", tt.orig, tt.fwd, got, tt.want)
+		}
+	}
+}
+
+func TestStripMatrixParamsNoAlloc(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { StripMatrixParams("/api/v1/orders/42") }); n != 0 {
+		t.Errorf("StripMatrixParams allocates %v times for a path without ';'", n)
 	}
 }

@@ -139,7 +139,7 @@ func TestPathCanonicalisation(t *testing.T) {
 		{"//public//a", 200, "/public/a"},
 		{"/public/./a/b/../c", 200, "/public/a/c"},
 		{"/public/%7Euser", 200, "/public/~user"},
-		{"/public/a%20b", 200, "/public/a%20b"},
+		{"/public/a%20b", 400, ""},
 		{"/files/a%2Fb", 200, "/files/a%2Fb"},
 		{"/admin/../public/x", 200, "/public/x"},
 	}
