@@ -82,13 +82,16 @@ var _ pipeline.Handler = (*handler)(nil)
 // call is one configured call, ready to run.
 type call struct {
 	*spec
-	name     string
-	method   string
-	pool     *upstream.Pool
-	tr, h2c  http.RoundTripper
-	timeout  time.Duration // 0: the aggregate's
-	retries  int
-	optional bool
+	name    string
+	method  string
+	pool    *upstream.Pool
+	tr, h2c http.RoundTripper
+	timeout time.Duration // 0: the aggregate's
+	retries int
+	// unsentOnly limits the retries of a call whose method is not
+	// idempotent to failures before any byte of it was written.
+	unsentOnly bool
+	optional   bool
 	// raw is set when nothing reads into the answer (no select, rename or
 	// flatten, no call uses it): it is checked and copied, not decoded.
 	raw   bool
@@ -180,9 +183,7 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 		if cl.method == "" {
 			cl.method = http.MethodGet
 		}
-		if !idempotent(cl.method) {
-			cl.retries = 0
-		}
+		cl.unsentOnly = !idempotent(cl.method)
 		if t := c.Timeout.D(); t > 0 && t < h.timeout {
 			cl.timeout = t
 		}

@@ -199,8 +199,9 @@ func cacheKey(c *call, ob *outbound) string {
 }
 
 // fetch sends ob to a target of c's pool, and to other targets on retryable
-// failures, as the proxy does: idempotent methods only, up to the
-// upstream's retries, within its retry budget. It returns the answer, its
+// failures, as the proxy does: idempotent methods, and others only when
+// nothing of them was written, up to the upstream's retries, within its
+// retry budget. It returns the answer, its
 // size and how long it may be cached.
 func (rn *run) fetch(ctx context.Context, c *call, ob *outbound) (any, int64, time.Duration, error) {
 	if c.timeout > 0 {
@@ -250,6 +251,10 @@ func (rn *run) attempt(ctx context.Context, c *call, t *upstream.Target, ob *out
 	rtt := time.Since(start)
 	if err != nil {
 		ce, o, again := rn.transportFailure(ctx, c, err)
+		if c.unsentOnly {
+			// Not idempotent: only a call the target never saw goes again.
+			again = ctx.Err() == nil && proxy.NotSent(err)
+		}
 		t.Report(rtt, 0, o)
 		return nil, 0, 0, again, ce
 	}
@@ -269,7 +274,7 @@ func (rn *run) attempt(ctx context.Context, c *call, t *upstream.Target, ob *out
 		t.Report(rtt, status, o)
 		// 502, 503 and 504 say the target could not serve the request, so
 		// another one may; other statuses come from the application.
-		again := status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
+		again := !c.unsentOnly && (status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout)
 		return nil, 0, 0, again, &callError{call: c.name, reason: fmt.Sprintf("upstream answered %d", status)}
 	}
 	if ct := res.Header.Get("Content-Type"); !isJSON(ct) {

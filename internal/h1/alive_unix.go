@@ -4,28 +4,52 @@ package h1
 
 import (
 	"errors"
+	"os"
 	"syscall"
 )
 
-// alive reports whether c's upstream has not closed it: a non-blocking
-// peek finds neither an end of stream nor an error (a would-block means
-// nothing arrived, the healthy case for an idle connection). Bytes waiting
-// on an idle connection are a broken upstream too.
+// prober peeks at a connection's socket. It is set up on the first check
+// of a connection, so that later checks allocate nothing: the raw
+// connection and the callback are kept, and the callback reports through
+// ok.
+type prober struct {
+	rc  syscall.RawConn
+	fn  func(fd uintptr) bool
+	ok  bool
+	buf [1]byte
+}
+
+// alive reports whether c may carry a request: a non-blocking peek finds
+// neither a byte, nor an end of stream, nor an error (a would-block means
+// nothing arrived, the healthy case for an idle connection). A byte waiting
+// on an idle connection is an answer nobody asked for: read as the next
+// request's, it would shift every answer on the connection by one.
 func alive(c *conn) bool {
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
-		return true
+	p := &c.prober
+	if p.fn == nil {
+		sc, ok := c.nc.(syscall.Conn)
+		if !ok {
+			return true
+		}
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return false
+		}
+		p.rc = rc
+		p.fn = func(fd uintptr) bool {
+			_, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			p.ok = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+			return true
+		}
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
+	p.ok = false
+	err := p.rc.Read(p.fn)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The deadline of the last request passed while the connection
+		// was idle; the next request sets its own. Clearing it only then
+		// saves a timer update on every reuse.
+		c.clearDeadline()
+		err = p.rc.Read(p.fn)
 	}
-	ok = false
-	var buf [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ok = errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
-		return true
-	})
-	return err == nil && ok
+	return err == nil && p.ok
 }

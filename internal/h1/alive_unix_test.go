@@ -13,9 +13,9 @@ import (
 	"time"
 )
 
-// TestProbeStaleConnection: a connection idle for over a second is checked
-// before use, so a POST, which cannot be retried, does not go out on one the
-// upstream already closed.
+// TestProbeStaleConnection: a connection idle for over a second, as every
+// other, is checked before use, so a POST, which cannot be retried, does
+// not go out on one the upstream already closed.
 func TestProbeStaleConnection(t *testing.T) {
 	t.Parallel()
 	bodies := make(chan string, 4)

@@ -3,6 +3,7 @@ package h1
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -81,4 +82,55 @@ func roundTrip(rt http.RoundTripper, req *http.Request, buf []byte) error {
 		return fmt.Errorf("body of %d bytes, want 100", n)
 	}
 	return nil
+}
+
+// BenchmarkRoundTripReuse is one GET after another on the same pooled
+// connection, answered with 100 bytes: the cost of taking a connection out
+// of the pool, which includes the check that it holds no unread byte.
+func BenchmarkRoundTripReuse(b *testing.B) {
+	payload := strings.Repeat("x", 100)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		io.WriteString(w, payload)
+	}))
+	defer srv.Close()
+	tr := &Transport{}
+	defer tr.CloseIdleConnections()
+	req := newRequest(b, "GET", srv.URL+"/v1/orders/42", "")
+	buf := make([]byte, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := roundTrip(tr, req, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkProbe is the check of an idle connection alone: one
+// non-blocking peek that finds nothing to read.
+func BenchmarkProbe(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			drain(c)
+			c.Close()
+		}
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &conn{nc: nc}
+	defer c.close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if !c.probe() {
+			b.Fatal("probe() = false on an idle connection")
+		}
+	}
 }

@@ -24,23 +24,29 @@ type pool struct {
 	armed bool
 }
 
-// get returns an idle connection, or dials a new one. The connection is
-// checked first when it sat idle for long, or always when the request
-// cannot be sent again (replay false) should it turn out closed.
-func (p *pool) get(ctx context.Context, t *Transport, replay bool) (*conn, error) {
+// get returns an idle connection, or dials a new one. Every idle
+// connection is checked before it is handed out, whatever its idle time
+// and the request: one that holds a byte nobody asked for, or that the
+// upstream closed, is closed and the next one tried. A dial error is
+// returned as a NotSentError.
+func (p *pool) get(ctx context.Context, t *Transport) (*conn, error) {
 	now := t.clock()
 	for {
 		c := p.pop(now, t.idleTimeout())
 		if c == nil {
 			break
 		}
-		if (replay && now.Sub(c.idleAt) < probeAfter) || c.probe() {
+		if c.probe() {
 			c.reused = true
 			return c, nil
 		}
 		c.close()
 	}
-	return p.dial(ctx, t)
+	c, err := p.dial(ctx, t)
+	if err != nil {
+		return nil, &NotSentError{Err: err}
+	}
+	return c, nil
 }
 
 func (p *pool) pop(now time.Time, timeout time.Duration) *conn {
@@ -176,14 +182,16 @@ type conn struct {
 	spans  []span
 	long   []byte
 	closed bool
+	// wrote counts the bytes written to the socket for the current
+	// request, werr is the first error writing them: a request that
+	// failed with wrote 0 reached nobody.
+	wrote int64
+	werr  error
+	prober
 }
 
-// probe checks a connection that sat idle for long; a deadline left from
-// its last request would fail the check.
-func (c *conn) probe() bool {
-	c.clearDeadline()
-	return alive(c)
-}
+// probe checks an idle connection before use (see alive).
+func (c *conn) probe() bool { return alive(c) }
 
 // start prepares c for a request under ctx; timeout bounds the wait for
 // the response header (0: none).
@@ -191,6 +199,7 @@ func (c *conn) start(ctx context.Context, timeout time.Duration) {
 	// Whether ctx can end at all is not asked: ctx.Done would allocate
 	// the channel of a server request's context.
 	c.read, c.ctx, c.stop, c.watching = 0, ctx, nil, true
+	c.wrote, c.werr = 0, nil
 	now := time.Now()
 	c.until = time.Time{}
 	if timeout > 0 {
@@ -266,6 +275,10 @@ func (c *conn) unwatch() bool {
 // fresh reports whether nothing of the current request's answer was read.
 func (c *conn) fresh() bool { return c.read == 0 }
 
+// unsent reports whether the current request failed writing to the
+// connection before any byte of it went out.
+func (c *conn) unsent() bool { return c.werr != nil && c.wrote == 0 }
+
 // abort unblocks the read or write in progress; it runs on the context's
 // goroutine.
 func (c *conn) abort() { _ = c.nc.SetDeadline(time.Unix(1, 0)) }
@@ -325,7 +338,11 @@ func (w writer) Write(p []byte) (int, error) {
 	for {
 		n, err := c.nc.Write(p[written:])
 		written += n
+		c.wrote += int64(n)
 		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || !c.escalate() {
+			if err != nil && c.werr == nil {
+				c.werr = err
+			}
 			return written, err
 		}
 		if written == len(p) {

@@ -21,11 +21,16 @@
 //
 // Connection reuse follows net/http: a connection goes back to the pool once
 // the response body was read to its end and neither side asked to close it.
-// A response body closed early closes its connection. A reused connection
-// that fails before any byte of the answer arrived (the upstream closed it
-// while idle) is retried once on a new connection when the request has no
-// body and is idempotent. A connection is checked before use (one
-// non-blocking peek) when it sat idle for over a second, and always for a
-// request that could not be sent again, so a POST is not sent on a
-// connection the upstream already closed.
+// A response body closed early closes its connection. A pooled connection
+// never hands out a byte nobody asked for: one with bytes buffered past
+// the response it just carried (a body after HEAD, 204 or 304, a second
+// answer) is closed instead of pooled, and every idle connection is checked
+// before use with one non-blocking peek (no goroutine per idle
+// connection), which drops it when a byte, an end of stream or an error
+// waits on it. A reused connection that fails before any byte of the
+// answer arrived (the upstream closed it just after the check) is retried
+// once on a new connection when the request has no body and is
+// idempotent. A request of which nothing was written (a dial error, a
+// first write that failed) fails with a NotSentError, so the caller may
+// send it elsewhere whatever its method.
 package h1

@@ -215,10 +215,13 @@ func closingServer(t *testing.T) (*rawServer, chan struct{}, *atomic.Int32) {
 	return srv, closed, &requests
 }
 
-// TestStaleConnection: the upstream closed an idle connection that was
-// used again before the client noticed (less than a second idle). Requests
-// that can go again are sent, fail, and go again on a new connection; the
-// others never reach the closed one: it is checked before them.
+// TestStaleConnection: the upstream closed an idle connection that is
+// used again soon after (the clock stands still: less than a second idle).
+// Whatever the method, the check before use finds it closed and the
+// request goes on a new connection; were the close to arrive just after
+// the check, a request that can go again would fail on it and be sent
+// again, and one that cannot would fail. Either way the upstream answers
+// each request once.
 func TestStaleConnection(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -242,8 +245,8 @@ func TestStaleConnection(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv, closed, requests := closingServer(t)
-			// A clock that stands still: the connection never looks idle
-			// long enough to be checked before use.
+			// A clock that stands still: the check does not depend on
+			// how long the connection was idle.
 			clock := newFakeClock()
 			tr := newTransport(t, &Transport{now: clock.now})
 			fetch(t, tr, newRequest(t, "GET", srv.url(), ""))

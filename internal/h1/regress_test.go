@@ -233,6 +233,22 @@ func TestResponseAsReadResponse(t *testing.T) {
 			},
 		},
 		{
+			// Found by FuzzResponseSequence: ReadResponse takes an empty
+			// trailer section ended by a bare LF; here the trailer is CRLF
+			// only, so the body fails and the connection is not reused.
+			name:   "empty trailer ended by a bare LF",
+			method: "GET",
+			answer: "HTTP/1.1 200\nTransfer-Encoding: chunked\n\n0\r\n\n",
+			check: func(t *testing.T, res *http.Response, err error, body string, bodyErr error) {
+				if err != nil {
+					t.Fatalf("Send() error: %v", err)
+				}
+				if bodyErr == nil {
+					t.Errorf("body = %q, want an error", body)
+				}
+			},
+		},
+		{
 			name:   "trailer ended by a bare LF",
 			method: "GET",
 			answer: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Checksum: abc\n\n",
@@ -264,6 +280,89 @@ func TestResponseAsReadResponse(t *testing.T) {
 				res.Body.Close()
 			}
 			tt.check(t, res, err, string(body), bodyErr)
+		})
+	}
+}
+
+// TestSequenceBoundaries: consecutive answers on one connection are cut
+// where net/http cuts them, and bytes past the last answer never become
+// the next request's. Each case gives the upstream's answers to the
+// requests in order (methods), then "fresh" answers every other request.
+func TestSequenceBoundaries(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		methods []string
+		answers []string
+		// want is the body each request reads, in order; then one GET
+		// must read "fresh".
+		want []string
+	}{
+		{
+			name:    "answer after a HEAD answer's length",
+			methods: []string{"HEAD", "GET"},
+			answers: []string{"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+			want:    []string{"", "ok"},
+		},
+		{
+			name:    "304 with a length, then an answer",
+			methods: []string{"GET", "GET"},
+			answers: []string{"HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+			want:    []string{"", "ok"},
+		},
+		{
+			name:    "chunked with a trailer, then an answer",
+			methods: []string{"GET", "GET"},
+			answers: []string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nyes"},
+			want:    []string{"ok", "yes"},
+		},
+		{
+			name:    "bytes past a Connection: close answer",
+			methods: []string{"GET"},
+			answers: []string{"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged"},
+			want:    []string{"ok"},
+		},
+		{
+			name:    "bytes past an HTTP/1.0 answer",
+			methods: []string{"GET"},
+			answers: []string{"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged"},
+			want:    []string{"ok"},
+		},
+		{
+			name:    "CRLF past a length",
+			methods: []string{"GET"},
+			answers: []string{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\r\n"},
+			want:    []string{"ok"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var next atomic.Int32
+			srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+				for {
+					if _, err := readRequest(br); err != nil {
+						return
+					}
+					out := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh"
+					if i := int(next.Add(1)) - 1; i < len(tt.answers) {
+						out = tt.answers[i]
+					}
+					if _, err := io.WriteString(c, out); err != nil {
+						return
+					}
+				}
+			})
+			tr := newTransport(t, nil)
+			for i, m := range tt.methods {
+				if _, body := fetch(t, tr, newRequest(t, m, srv.url(), "")); body != tt.want[i] {
+					t.Errorf("request %d (%s): body %q, want %q", i, m, body, tt.want[i])
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+			if _, body := fetch(t, tr, newRequest(t, "GET", srv.url(), "")); body != "fresh" {
+				t.Errorf("request after the sequence: body %q, want fresh", body)
+			}
 		})
 	}
 }

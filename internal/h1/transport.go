@@ -23,6 +23,17 @@ import (
 // client does not handle (see the package doc); net/http's Transport can.
 var ErrUnsupported = errors.New("h1: request not supported by the HTTP/1.1 fast path")
 
+// NotSentError is the error of a request of which no byte went out:
+// dialing failed, or the first write to the connection did. The upstream
+// cannot have seen it, so it may go to another target whatever its method;
+// its body, though, may have been read, and must come from the caller's
+// own copy. Err is the cause, which errors.As and errors.Is see through
+// (a dial's *net.OpError, say).
+type NotSentError struct{ Err error }
+
+func (e *NotSentError) Error() string { return e.Err.Error() }
+func (e *NotSentError) Unwrap() error { return e.Err }
+
 // MaxBody is the largest request body sent: one written on the caller's
 // goroutine must fit the socket buffers even if the upstream answers
 // without reading it.
@@ -34,12 +45,6 @@ const (
 	DefaultIdleConnTimeout = 90 * time.Second
 	DefaultMaxIdlePerAddr  = 256
 	DefaultMaxHeaderBytes  = 1 << 20
-	// probeAfter is how long a connection may sit idle before it is
-	// checked for a close by the upstream before use (one non-blocking
-	// system call; connections under load are idle for less). A request
-	// that could not be sent again checks every time: an upstream may
-	// close right after an answer without saying so.
-	probeAfter = time.Second
 	// max1xx bounds the informational answers read before the final one.
 	max1xx = 5
 	// watchAfter is how long a request runs before its context is watched
@@ -160,7 +165,7 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 	p := t.pool(req.URL.Host)
 	replay := replayable(req)
 	for {
-		c, err := p.get(ctx, t, replay)
+		c, err := p.get(ctx, t)
 		if err != nil {
 			closeBody(req)
 			return nil, err
@@ -170,6 +175,15 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 			return res, nil
 		}
 		c.close()
+		if ctx.Err() == nil && c.unsent() {
+			if c.reused && !hasBody(req) {
+				// Nothing went out and there is nothing to rewind: any
+				// method can go on another connection.
+				continue
+			}
+			closeBody(req)
+			return nil, &NotSentError{Err: err}
+		}
 		if !c.reused || !c.fresh() || !staleConn(err) || !replay || ctx.Err() != nil {
 			closeBody(req)
 			return nil, ctxErr(ctx, err)

@@ -62,6 +62,15 @@
 //     20% of requests plus 3 a second), so retries cannot multiply the load
 //     of an upstream that is down.
 //
+// Any other request (POST, PATCH, ...) gets those extra attempts too, but
+// only after a failure before any byte of it was written to the target
+// (NotSent: a dial error such as a refused connection, or a pooled
+// connection found dead before writing), which the target cannot have acted
+// on, as NGINX and Envoy decide; its body must be of known length and at
+// most MaxReplayBody (read into memory first), and each such retry draws on
+// the same retry budget. A request that was written, even in part, is never
+// sent again, and an answer (502/503/504 included) is relayed.
+//
 // Exchange.Attempts counts the attempts and Exchange.Target names the last
 // target.
 //

@@ -167,9 +167,12 @@ type attempt struct {
 	tried []*upstream.Target
 	first [1]*upstream.Target
 	// canRetry says whether another attempt is allowed at all (method,
-	// body, attempts left); next is the target it goes to once decided.
-	canRetry bool
-	next     *upstream.Target
+	// body, attempts left); unsentOnly limits it to a failure before any
+	// byte of the request was written (a request that is not idempotent);
+	// next is the target it goes to once decided.
+	canRetry   bool
+	unsentOnly bool
+	next       *upstream.Target
 	// start is when the attempt began, rtt the time to its response
 	// header, status the status the upstream answered (0 for none).
 	start  time.Time
@@ -206,13 +209,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		body = nil
 	}
 	retry := h.retryable(r)
+	// Any other request may still go to another target when nothing of it
+	// was written to the first (unsentOnly); its body, if any, must be at
+	// hand again. A body of unknown length is not waited for: it may be a
+	// stream the client feeds as answers come.
+	unsentOnly := !retry && h.retries > 0 && r.Header.Get("Upgrade") == ""
+	if unsentOnly && body != nil && (r.ContentLength < 0 || r.ContentLength > MaxReplayBody) {
+		unsentOnly = false
+	}
 	var replay []byte
-	if retry && body != nil {
+	if (retry || unsentOnly) && body != nil {
 		var ok bool
 		if replay, body, ok, err = bufferBody(r); err != nil {
 			return bodyError(x, r, err)
 		}
-		retry = ok
+		retry, unsentOnly = retry && ok, unsentOnly && ok
 	}
 	if errors.Is(r.Context().Err(), context.Canceled) {
 		// The client went away, or reset its HTTP/2 stream, before
@@ -220,7 +231,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		x.Status = pipeline.StatusClientClosed
 		return &pipeline.HTTPError{Status: pipeline.StatusClientClosed, Code: pipeline.CodeClientClosed, Message: "client closed the request", Err: r.Context().Err()}
 	}
-	if retry {
+	if retry || unsentOnly {
 		h.pool.Budget().Deposit()
 	}
 
@@ -239,7 +250,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	var tried []*upstream.Target
 	for n := 1; ; n++ {
 		x.Target, x.Attempts = t.Name, n
-		a := &attempt{x: x, target: t, in: r, canRetry: retry && n <= h.retries}
+		a := &attempt{x: x, target: t, in: r, canRetry: (retry || unsentOnly) && n <= h.retries, unsentOnly: unsentOnly}
 		if n == 1 {
 			a.first[0] = t
 			a.tried = a.first[:]
@@ -489,7 +500,7 @@ func (h *handler) modifyResponse(res *http.Response) error {
 // the gateway's headers win over the upstream's.
 func (h *handler) onResponse(a *attempt, res *http.Response) error {
 	a.rtt, a.status = time.Since(a.start), res.StatusCode
-	if retryStatus(res.StatusCode) && a.canRetry {
+	if retryStatus(res.StatusCode) && a.canRetry && !a.unsentOnly {
 		if a.next = h.nextTarget(a); a.next != nil {
 			// ReverseProxy closes the body and calls errorHandler; nothing
 			// reaches the client.

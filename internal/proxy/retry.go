@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/h1"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/upstream"
 )
@@ -99,7 +100,25 @@ func (h *handler) retryAfterError(a *attempt) bool {
 		a.body.failed.Load() != nil {
 		return false
 	}
+	if a.unsentOnly {
+		return NotSent(a.err)
+	}
 	return Retryable(a.err)
+}
+
+// NotSent reports whether a transport error says that no byte of the
+// request reached the target: connecting failed (net/http's Transport
+// returns the dialer's *net.OpError, Op "dial"), or the HTTP/1.1 client
+// found its connection dead before writing (h1.NotSentError). Such a
+// request may go to another target whatever its method, as NGINX and
+// Envoy send it: the target cannot have acted on it.
+func NotSent(err error) bool {
+	var ns *h1.NotSentError
+	if errors.As(err, &ns) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 // Retryable reports whether a transport error leaves the request safe to

@@ -104,7 +104,8 @@ func TestRetryIdempotent(t *testing.T) {
 		{"DELETE after connect error", "DELETE", "", nil, "dead", true},
 		{"GET after 500 is not retried", "GET", "", nil, "500", false},
 		{"POST after 503 is not retried", "POST", `{"sku":"A-1"}`, nil, "503", false},
-		{"PATCH after connect error is not retried", "PATCH", `{}`, nil, "dead", false},
+		{"PATCH after connect error is retried: nothing was sent", "PATCH", `{}`, nil, "dead", true},
+		{"PATCH after 503 is not retried", "PATCH", `{}`, nil, "503", false},
 		{"POST with opt-in", "POST", `{"sku":"A-1"}`, &config.Route{RetryNonIdempotent: true}, "503", true},
 	}
 	for _, tt := range tests {

@@ -56,8 +56,8 @@ func TestUpstreamClosesKeepAliveConnections(t *testing.T) {
 	send("GET", "")
 	send("POST", `{"n":1}`)
 	for _, m := range []string{"GET", "POST", "DELETE", "PUT"} {
-		// Past the upstream's idle timeout and the gateway's check of
-		// connections idle for over a second.
+		// Past the upstream's idle timeout: the gateway's check before
+		// every reuse finds the connection closed.
 		time.Sleep(1200 * time.Millisecond)
 		body := ""
 		if m == "POST" || m == "PUT" {
@@ -66,7 +66,8 @@ func TestUpstreamClosesKeepAliveConnections(t *testing.T) {
 		send(m, body)
 	}
 	// Idle for less than a second but past the upstream's timeout: a POST
-	// cannot be sent again, so its connection is checked first.
+	// cannot be sent again once written, and its connection is checked
+	// first, as every reused connection is.
 	for range 3 {
 		time.Sleep(500 * time.Millisecond)
 		send("POST", `{"n":3}`)
