@@ -128,12 +128,13 @@ func TestNoCrossedAnswers(t *testing.T) {
 		case 0:
 			// In the answer's own write: it lands in the gateway's buffer.
 			return action{bytes: answerWith(r, 200, poison)}
-		case 3:
-			// In a write of its own right after the answer's: it may
-			// arrive after the gateway read the answer, before the
-			// connection is reused.
-			return action{bytes: answer(r), later: []byte(poison)}
 		}
+		// Not here: unsolicited bytes in a write of their own right after
+		// the answer's. They may reach the gateway after it has handed the
+		// connection to the next request and written it, and from then on
+		// nothing on the wire tells them from that request's answer (Go's
+		// Transport and NGINX share this). Bytes that arrive while the
+		// connection is idle are TestUpstreamFraming's *-late cases.
 		return action{bytes: answer(r)}
 	})
 	const workers, perWorker = 8, 250
@@ -191,7 +192,7 @@ func TestNoCrossedAnswers(t *testing.T) {
 	}
 	wg.Wait()
 	total := workers * perWorker
-	t.Logf("%2d | %s | %s | %d answers, %d crossed, %d failed in %v | %d requests, 2 in 7 answers followed by an unsolicited response",
+	t.Logf("%2d | %s | %s | %d answers, %d crossed, %d failed in %v | %d requests, 1 in 7 answers followed by an unsolicited response",
 		1, "steady load with unsolicited responses", quote(fmt.Sprintf("%d workers x %d tagged GET/POST/HEAD", workers, perWorker)),
 		int64(total)-failed.Load(), crossed.Load(), failed.Load(), time.Since(start).Round(time.Millisecond), n.Load())
 	for _, e := range examples {
