@@ -195,7 +195,9 @@ func (h *handler) event(r *http.Request, x *pipeline.Exchange, body []byte) ([]b
 	if len(x.Params) > 0 {
 		e.PathParameters = make(map[string]string, len(x.Params))
 		for _, p := range x.Params {
-			e.PathParameters[p.Name] = p.Value
+			// Decoded text, as queryStringParameters are: the canonical
+			// path keeps %25, %2F and %5C escaped.
+			e.PathParameters[p.Name] = wire.UnescapeCanonical(p.Value)
 		}
 	}
 	if c := x.Consumer; c != nil {

@@ -276,6 +276,18 @@ func TestRESTPayloadFormat(t *testing.T) {
 	}
 	<-api.got
 	<-api.events
+	// Path parameters are decoded text: the escapes a canonical path keeps
+	// (%25, %2F, %5C) are decoded once, never passed on as escapes.
+	xe := *x
+	xe.Params = []pipeline.Param{{Name: "id", Value: "a%2Fb%25c%5Cd"}}
+	if body, err := h.event(r, &xe, nil); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(body, &raw); err != nil {
+		t.Fatal(err)
+	} else if pp, _ := raw["pathParameters"].(map[string]any); pp["id"] != `a/b%c\d` {
+		t.Errorf("decoded pathParameters = %v", raw["pathParameters"])
+	}
+	raw = nil
 	// The fake decodes 2.0 events; build the 1.0 one again to read it.
 	body, err := h.event(r, x, []byte(`{"n":1}`))
 	if err != nil {

@@ -89,7 +89,10 @@ var connectionOptions = [...]string{"close", "keep-alive", "upgrade", "te", "tra
 // DropForwarding removes what only a trusted proxy may tell the gateway
 // about the client's connection: every X-Forwarded-* field (-For, -Host,
 // -Proto, -Port, -Prefix, -Server, -Scheme, -Ssl, -Uri...), Forwarded
-// (RFC 7239), X-Original-Forwarded-For and X-Real-IP, whatever their case.
+// (RFC 7239), X-Original-Forwarded-For and X-Real-IP, and X-Original-URL
+// and X-Rewrite-URL (frameworks such as Symfony and IIS's URL Rewrite take
+// them for the request path, which would let a client pass a path the
+// gateway never matched), whatever their case.
 // The server calls it for requests from peers outside
 // server.trusted_proxies: upstreams that trust such fields (to build
 // redirects, decide on HTTPS, log a client address) get only what the
@@ -111,7 +114,8 @@ func forwarding(k string) bool {
 		return true
 	}
 	return strings.EqualFold(k, "Forwarded") || strings.EqualFold(k, "X-Real-Ip") ||
-		strings.EqualFold(k, "X-Original-Forwarded-For")
+		strings.EqualFold(k, "X-Original-Forwarded-For") ||
+		strings.EqualFold(k, "X-Original-Url") || strings.EqualFold(k, "X-Rewrite-Url")
 }
 
 // StripUpgrade keeps a WebSocket handshake and removes every other protocol

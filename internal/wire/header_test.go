@@ -172,14 +172,15 @@ func TestDropForwarding(t *testing.T) {
 				"X-Forwarded-Port": {"443"}, "X-Forwarded-Prefix": {"/admin"}, "X-Forwarded-Server": {"evil"},
 				"X-Forwarded-Scheme": {"https"}, "X-Forwarded-Ssl": {"on"}, "X-Forwarded-Uri": {"/admin"},
 				"X-Original-Forwarded-For": {"1.2.3.4"}, "X-Real-Ip": {"1.2.3.4"}, "Forwarded": {"for=1.2.3.4"},
-				"x-forwarded-port": {"1"}, "Accept": {"*/*"},
+				"x-forwarded-port": {"1"}, "X-Original-Url": {"/admin"}, "x-rewrite-url": {"/admin"},
+				"Accept": {"*/*"},
 			},
 			want: http.Header{"Accept": {"*/*"}},
 		},
 		{
 			name: "look-alikes stay",
-			in:   http.Header{"X-Forwarded": {"1"}, "X-Forwardedx-For": {"2"}, "X-Original-Url": {"/a"}},
-			want: http.Header{"X-Forwarded": {"1"}, "X-Forwardedx-For": {"2"}, "X-Original-Url": {"/a"}},
+			in:   http.Header{"X-Forwarded": {"1"}, "X-Forwardedx-For": {"2"}, "X-Original-Urls": {"/a"}},
+			want: http.Header{"X-Forwarded": {"1"}, "X-Forwardedx-For": {"2"}, "X-Original-Urls": {"/a"}},
 		},
 	}
 	for _, tt := range tests {

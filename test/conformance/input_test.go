@@ -246,6 +246,8 @@ func headerCases(g *gateway) []tcase {
 		spoof(9, "X-Forwarded-Scheme", "X-Forwarded-Scheme: https", upWant{absent: []string{"X-Forwarded-Scheme"}}, ""),
 		spoof(9, "X-Forwarded-Ssl", "X-Forwarded-Ssl: on", upWant{absent: []string{"X-Forwarded-Ssl"}}, ""),
 		spoof(9, "X-Original-Forwarded-For", "X-Original-Forwarded-For: 203.0.113.7", upWant{absent: []string{"X-Original-Forwarded-For"}}, "ingress-nginx reads it as the client address"),
+		spoof(9, "X-Original-URL", "X-Original-URL: /admin/x", upWant{absent: []string{"X-Original-URL"}}, "Symfony and IIS URL Rewrite take it for the request path"),
+		spoof(9, "X-Rewrite-URL", "X-Rewrite-URL: /admin/x", upWant{absent: []string{"X-Rewrite-URL"}}, "Symfony takes it for the request path"),
 		spoof(9, "X-Real-IP", "X-Real-IP: 203.0.113.7", upWant{equal: map[string]string{"X-Real-IP": "127.0.0.1"}}, ""),
 		spoof(9, "Forwarded", "Forwarded: for=203.0.113.7;proto=https", upWant{absent: []string{"Forwarded"}}, "RFC 7239; Envoy passes it unless told otherwise"),
 		spoof(7, "Connection: X-Forwarded-For", "Connection: X-Forwarded-For, X-Real-IP", upWant{equal: map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"}}, "RFC 9110 §7.6.1 lets a proxy drop them; the gateway's own headers stay"),
