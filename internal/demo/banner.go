@@ -58,6 +58,8 @@ func Examples(gateway, admin string) []Example {
 			"curl -si -N -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' " + g + "/ws/chat"},
 		{"an API key identifies the consumer (route account); without one: 401",
 			"curl -s -H 'X-API-Key: demo-key-0123456789abcdef' " + g + "/account/users/1; curl -si " + g + "/account/users/1 | head -1"},
+		{"a path a Java upstream would read as /account/users/1 is matched as that route, and its ;parameter refused: 400 bad_request (docs/security.md)",
+			"curl -si '" + g + "/account;jsessionid=1/users/1'"},
 		{"rate limit: 3 per 10s on route account, then 429 rate_limited with Retry-After; watch RateLimit-Remaining",
 			"for i in 1 2 3 4 5; do curl -s -o /dev/null -w '%{http_code} ' -H 'X-API-Key: demo-key-0123456789abcdef' " + g + "/account/users/2; done; echo"},
 		{"a serverless route: the gateway invokes the function greeter through the Lambda invoke API (a local stand-in here) and answers with its result",
