@@ -80,6 +80,11 @@ var _ pipeline.Handler = (*handler)(nil)
 // configuration says (config validation allows 0 to 10).
 const MaxRetries = 10
 
+// bodySettle bounds the wait for the transport to finish with a request
+// body whose client went away or timed out (requestBody.settle); only such
+// requests wait.
+const bodySettle = 100 * time.Millisecond
+
 // New returns the terminal handler that forwards the requests of route rt to
 // pool, whose configuration is up. rt may be nil (no header rules). The
 // handler is safe for concurrent use and holds no goroutines or
@@ -313,6 +318,7 @@ func (h *handler) serveRP(a *attempt, replay []byte, body io.ReadCloser) (aborte
 		out.Body, out.ContentLength = &a.body, int64(len(replay))
 	case body != nil:
 		a.body.rc = body
+		a.body.closed = make(chan struct{})
 		out.Body = &a.body
 	}
 	rp := h.rp
@@ -345,6 +351,12 @@ func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
 	// A failed request body is the cause, whatever the transport returned
 	// (a context error, a write error, a reset stream).
 	var failed error
+	if canceled && a.body.failed.Load() == nil {
+		// The server cancels the context of a request whose body read
+		// failed (a read timeout, a reset) before the read returns: give
+		// the transport's reader the moment it needs to record the cause.
+		a.body.settle(bodySettle)
+	}
 	if be := a.body.failed.Load(); be != nil {
 		failed = be
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/telemetry"
@@ -97,6 +98,28 @@ type requestBody struct {
 	tooLarge atomic.Bool
 	// failed is the first read error; set once, by the reader.
 	failed atomic.Pointer[pipeline.BodyError]
+	// closed, when not nil, is closed by the first Close: the transport
+	// closes the body once it stopped reading it, so a failure of its read
+	// is in failed by then (see settle).
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// settle waits, at most d, until the transport is done with the body, so
+// that failed holds the body's failure if there was one. A client whose
+// body read fails also has its request context canceled by the server,
+// and the transport may return the context's error before its reader
+// goroutine has recorded the cause.
+func (b *requestBody) settle(d time.Duration) {
+	if b.closed == nil {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-b.closed:
+	case <-t.C:
+	}
 }
 
 func (b *requestBody) Read(p []byte) (int, error) {
@@ -114,7 +137,13 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *requestBody) Close() error { return b.rc.Close() }
+func (b *requestBody) Close() error {
+	err := b.rc.Close()
+	if b.closed != nil {
+		b.closeOnce.Do(func() { close(b.closed) })
+	}
+	return err
+}
 
 // responseBody records the first error reading the upstream's body, to tell
 // an upstream failure from a client failure once the response has started.
