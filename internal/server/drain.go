@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/gantry-dev/gantry/internal/wire"
 )
@@ -26,15 +27,21 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 // Connection: close of the lame-duck period. HTTP/2 connections take it as
 // the signal to send GOAWAY (Go's HTTP/2 server does so for a handler's
 // Connection: close) and do not forward the header.
-type lameDuck struct{ s *Server }
+type lameDuck struct {
+	draining *atomic.Bool
+	next     http.Handler
+}
+
+// clientHandler is what the client listener serves.
+func (s *Server) clientHandler() http.Handler { return lameDuck{&s.draining, s} }
 
 func (l lameDuck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// An upgrade's answer is 101 on a connection that is handed over, not
 	// reused: Connection must stay Upgrade there.
-	if l.s.draining.Load() && !wire.HasToken(r.Header["Connection"], "upgrade") {
+	if l.draining.Load() && !wire.HasToken(r.Header["Connection"], "upgrade") {
 		w.Header()["Connection"] = connectionClose
 	}
-	l.s.ServeHTTP(w, r)
+	l.next.ServeHTTP(w, r)
 }
 
 var connectionClose = []string{"close"}

@@ -182,7 +182,7 @@ func (s *Server) Listen() error {
 		maxHeader = 4096
 	}
 	h1 := &http.Server{
-		Handler:           lameDuck{s},
+		Handler:           s.clientHandler(),
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
 		ReadTimeout:       lim.ReadTimeout.D(),
 		WriteTimeout:      lim.WriteTimeout.D(),
@@ -223,7 +223,7 @@ func (s *Server) Listen() error {
 			MinVersion:   tls.VersionTLS12,
 			NextProtos:   []string{"h2", "http/1.1"},
 		}
-		h2, h1ln := serveTLS(ln, lameDuck{s}, tcfg, lim, maxHeader, errLog, s.log)
+		h2, h1ln := serveTLS(ln, s.clientHandler(), tcfg, lim, maxHeader, errLog, s.log)
 		s.mu.Lock()
 		s.h2Srv = h2
 		s.mu.Unlock()
