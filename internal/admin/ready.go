@@ -82,7 +82,7 @@ func (a *api) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	if storeErr != nil {
 		body.Degraded = append(body.Degraded, degradation{Dependency: orDefault(a.readiness.StorageDriver, "storage"), Component: "storage",
-			Reason: "storage unreachable; API keys are checked against the cache, admin writes fail"})
+			Reason: "storage unreachable; cached API keys still work, keys not seen before get 503 storage_unavailable"})
 	}
 	if u := a.readiness.Usage; u != nil && u.Buffering() {
 		body.Degraded = append(body.Degraded, degradation{Dependency: orDefault(a.readiness.StorageDriver, "storage"), Component: "usage",
