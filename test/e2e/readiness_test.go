@@ -296,13 +296,10 @@ func TestReadyzRedisOutage(t *testing.T) {
 func TestReadyzPostgresOutage(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	u, err := url.Parse(dsn)
-	if err != nil || u.Host == "" || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Skip("the test PostgreSQL DSN is not a postgres:// URL with a host")
+	if err != nil {
+		t.Fatal(err)
 	}
-	target := u.Host
-	if u.Port() == "" {
-		target = net.JoinHostPort(u.Hostname(), "5432")
-	}
+	target := pgAddr(t, dsn)
 	proxy := newTCPProxy(t, target)
 	u.Host = proxy.Addr
 	e := testkit.NewEcho(t, "app")
@@ -321,4 +318,7 @@ func TestReadyzPostgresOutage(t *testing.T) {
 	if r := get(t, g.URL+"/x"); r.Status != 200 {
 		t.Errorf("request during the storage outage: %d, want 200", r.Status)
 	}
+	proxy.restore()
+	waitReadyz(t, g, 5*time.Second, "nothing degraded once PostgreSQL is back",
+		func(code int, b readyBody) bool { return code == 200 && !b.degraded("postgres", "storage") }, nil)
 }
