@@ -164,14 +164,16 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 	if err := gw.Watch(ctx); err != nil {
 		logger.Warn("not watching the config file; reload with SIGHUP or POST /admin/reload", "error", err)
 	}
+	// Before the start is announced: a SIGTERM sent as soon as the log
+	// says "started" must drain, not kill the process.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	logger.Info("gantry started", "version", versionString(), "listen", gw.Addr().String(), "admin", admLn.Addr().String(), "config", f.config)
 	if ready != nil {
 		ready(gw.Addr(), admLn.Addr())
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			gw.Reload()

@@ -193,6 +193,24 @@ func TestLameDuckAfterSIGTERM(t *testing.T) {
 	}
 }
 
+// A second stop signal ends the lame duck early: an operator who wants
+// the process gone need not wait out drain_delay.
+func TestSecondSignalEndsLameDuck(t *testing.T) {
+	e := testkit.NewEcho(t, "app")
+	g := testkit.Start(t, baseWith("  drain_delay: 30s\n  shutdown_grace: 2s", echoRoute(e.URL, "")))
+	sigAt := time.Now()
+	g.Signal(syscall.SIGTERM)
+	waitReadyz(t, g, 100*time.Millisecond, "503 after SIGTERM", func(code int, _ readyBody) bool { return code == 503 }, nil)
+	if r := get(t, g.URL+"/still-serving"); r.Status != 200 {
+		t.Fatalf("request during the lame duck: %d, want 200", r.Status)
+	}
+	time.Sleep(300 * time.Millisecond)
+	g.Signal(syscall.SIGINT)
+	if code := g.Wait(3 * time.Second); code != 0 {
+		t.Fatalf("exit code %d (-1: still running %v after the first signal), want 0 soon after the second", code, time.Since(sigAt))
+	}
+}
+
 // rawGet sends one keep-alive request on conn and reads the answer.
 func rawGet(t *testing.T, conn net.Conn, br *bufio.Reader, host, path string) *http.Response {
 	t.Helper()
