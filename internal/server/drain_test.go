@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -139,5 +140,48 @@ func TestLameDuckHeader(t *testing.T) {
 				t.Errorf("Connection = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// HTTP/2 has no Connection header: Go's HTTP/2 server turns the handler's
+// Connection: close into a GOAWAY, so a client's next request opens a new
+// connection (to another node, behind a load balancer).
+func TestDrainHTTP2GoAway(t *testing.T) {
+	t.Parallel()
+	s := listening(t)
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Protocols: &p}}
+	defer c.CloseIdleConnections()
+	get := func() (reused bool) {
+		t.Helper()
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, "http://"+s.Addr().String()+"/", nil)
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || res.ProtoMajor != 2 {
+			t.Fatalf("%s %d, want HTTP/2 200", res.Proto, res.StatusCode)
+		}
+		if res.Header.Get("Connection") != "" {
+			t.Errorf("HTTP/2 answer carries Connection %q", res.Header.Get("Connection"))
+		}
+		return reused
+	}
+	get()
+	if !get() {
+		t.Fatal("second request before Drain did not reuse the connection")
+	}
+	s.Drain()
+	get() // served on the open connection, which then goes away
+	deadline := time.Now().Add(2 * time.Second)
+	for get() {
+		if time.Now().After(deadline) {
+			t.Fatal("requests after Drain keep reusing the HTTP/2 connection: no GOAWAY")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
