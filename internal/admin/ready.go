@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -114,11 +115,18 @@ func (a *api) pingDependencies(ctx context.Context) (storeErr, countersErr error
 			ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 			defer cancel()
 			countersErr = a.counters.Ping(ctx)
+			// Decisions answer on_failure while the breaker is open, even
+			// when a ping gets through (it closes with its next probe).
+			if u, ok := a.counters.(interface{ Up() bool }); ok && countersErr == nil && !u.Up() {
+				countersErr = errBreakerOpen
+			}
 		})
 	}
 	wg.Wait()
 	return storeErr, countersErr
 }
+
+var errBreakerOpen = errors.New("redis answers again, but decisions still use on_failure until the next probe")
 
 func orDefault(s, def string) string {
 	if s == "" {

@@ -36,6 +36,15 @@ type pingCounters struct{ err error }
 
 func (c pingCounters) Ping(context.Context) error { return c.err }
 
+// breakerCounters answer pings but may still have their breaker open, as
+// *counter.Redis between Redis coming back and the next probe.
+type breakerCounters struct {
+	pingCounters
+	up bool
+}
+
+func (c breakerCounters) Up() bool { return c.up }
+
 type fakeUsage struct {
 	buffering bool
 	pending   int
@@ -79,7 +88,7 @@ func TestReadyz(t *testing.T) {
 	tests := []struct {
 		name     string
 		store    pingStore
-		counters pingCounters
+		counters interface{ Ping(context.Context) error }
 		ready    Readiness
 		drain    bool
 		want     int
@@ -92,6 +101,9 @@ func TestReadyz(t *testing.T) {
 				Reason: "counters unreachable; counters.on_failure is allow: requests pass without rate limits or quotas"}}}},
 		{name: "redis down, on_failure deny", counters: pingCounters{down}, ready: redisDeny, want: 503,
 			body: readiness{Status: "not ready", Reason: "counters unreachable and counters.on_failure is deny: rate-limited requests are refused"}},
+		{name: "breaker open, deny", counters: breakerCounters{up: false}, ready: redisDeny, want: 503,
+			body: readiness{Status: "not ready", Reason: "counters unreachable and counters.on_failure is deny: rate-limited requests are refused"}},
+		{name: "breaker closed, deny", counters: breakerCounters{up: true}, ready: redisDeny, want: 200, body: readiness{Status: "ready"}},
 		{name: "postgres down", store: pingStore{err: down}, ready: redisAllow, want: 200,
 			body: readiness{Status: "ready", Degraded: []degradation{{Dependency: "postgres", Component: "storage",
 				Reason: "storage unreachable; cached API keys still work, keys not seen before get 503 storage_unavailable"}}}},
@@ -120,7 +132,11 @@ func TestReadyz(t *testing.T) {
 			if tt.drain {
 				gw.Drain()
 			}
-			h := Handler(Options{Gateway: gw, Store: tt.store, Counters: tt.counters, Readiness: tt.ready, Listen: "127.0.0.1:9080"})
+			counters := tt.counters
+			if counters == nil {
+				counters = pingCounters{}
+			}
+			h := Handler(Options{Gateway: gw, Store: tt.store, Counters: counters, Readiness: tt.ready, Listen: "127.0.0.1:9080"})
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://127.0.0.1:9080/readyz", nil))
 			if rec.Code != tt.want {
