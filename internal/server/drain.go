@@ -14,11 +14,7 @@ import (
 // Connection: close, so a keep-alive client reconnects (to another node)
 // after its current request instead of waiting for its connection to be
 // cut. Calling it again does nothing.
-func (s *Server) Drain() {
-	if s.draining.CompareAndSwap(false, true) {
-		s.log.Info("draining: /readyz answers 503; the listener keeps serving until shutdown")
-	}
-}
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // Draining reports whether Drain or Shutdown was called.
 func (s *Server) Draining() bool { return s.draining.Load() }
