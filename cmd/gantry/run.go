@@ -143,6 +143,8 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 	admSrv := &http.Server{
 		Handler: admin.Handler(admin.Options{
 			Gateway: gw, Token: cfg.Admin.Token, Metrics: metrics.Handler(), Store: st, Logger: logger, Counters: ctr,
+			Readiness: admin.Readiness{StorageDriver: cfg.Storage.Driver, CountersDriver: cfg.Counters.Driver,
+				CountersDeny: cfg.Counters.OnFailure == "deny", Usage: meter},
 			Listen: cfg.Admin.Listen, Addr: admLn.Addr(), AllowedHosts: cfg.Admin.AllowedHosts, AllowedOrigins: cfg.Admin.AllowedOrigins,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -162,14 +164,16 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 	if err := gw.Watch(ctx); err != nil {
 		logger.Warn("not watching the config file; reload with SIGHUP or POST /admin/reload", "error", err)
 	}
+	// Before the start is announced: a SIGTERM sent as soon as the log
+	// says "started" must drain, not kill the process.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	logger.Info("gantry started", "version", versionString(), "listen", gw.Addr().String(), "admin", admLn.Addr().String(), "config", f.config)
 	if ready != nil {
 		ready(gw.Addr(), admLn.Addr())
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			gw.Reload()
@@ -177,6 +181,7 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		}
 		break
 	}
+	lameDuck(gw, cfg.Server.DrainDelay.D(), sigs, logger)
 	grace := cfg.Server.ShutdownGrace.D()
 	logger.Info("shutting down", "grace", grace.String(), "in_flight", gw.InFlight())
 	sctx, scancel = context.WithTimeout(context.Background(), grace)
@@ -204,6 +209,33 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 	}
 	logger.Info("gantry stopped")
 	return status
+}
+
+// lameDuck turns /readyz to 503 and keeps the client listener serving
+// for delay (server.drain_delay), so that load balancers stop sending new
+// connections before the listener closes. A second SIGINT or SIGTERM ends
+// the wait early; SIGHUP still reloads.
+func lameDuck(gw *server.Server, delay time.Duration, sigs <-chan os.Signal, logger *slog.Logger) {
+	gw.Drain()
+	if delay <= 0 {
+		return
+	}
+	logger.Info("lame duck: serving on while load balancers notice /readyz", "drain_delay", delay.String())
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				gw.Reload()
+				continue
+			}
+			logger.Info("second stop signal: ending the lame duck early", "signal", sig.String())
+			return
+		}
+	}
 }
 
 func newLogger(f runFlags, w io.Writer) (*slog.Logger, error) {

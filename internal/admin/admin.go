@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/server"
@@ -31,8 +30,10 @@ type Options struct {
 	// Plans returns the running config's plans, whose pricing invoices
 	// use; nil means the Gateway's current config.
 	Plans func() map[string]*config.Plan
-	// Counters, when set, must answer Ping for /readyz.
+	// Counters, when set, are pinged by /readyz.
 	Counters interface{ Ping(context.Context) error }
+	// Readiness says what /readyz reports about the dependencies.
+	Readiness Readiness
 	// Listen is admin.listen as configured and Addr the address the
 	// listener is bound to (nil when unknown): with localhost, 127.0.0.1
 	// and [::1] they are the names a request's Host may use, any port.
@@ -46,7 +47,7 @@ type Options struct {
 
 // Handler returns the admin API handler.
 func Handler(o Options) http.Handler {
-	a := &api{gw: o.Gateway, store: o.Store, log: o.Logger, plans: o.Plans, counters: o.Counters}
+	a := &api{gw: o.Gateway, store: o.Store, log: o.Logger, plans: o.Plans, counters: o.Counters, readiness: o.Readiness}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -90,6 +91,8 @@ type api struct {
 	plans    func() map[string]*config.Plan
 	counters interface{ Ping(context.Context) error }
 	tokenSum []byte
+
+	readiness Readiness
 }
 
 // auth checks the bearer token in constant time, then that a write's body
@@ -112,30 +115,6 @@ func (a *api) auth(h http.HandlerFunc) http.Handler {
 		}
 		h(w, r)
 	})
-}
-
-func (a *api) ready(w http.ResponseWriter, r *http.Request) {
-	if a.store != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := a.store.Ping(ctx); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "storage unreachable"})
-			return
-		}
-	}
-	if a.counters != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := a.counters.Ping(ctx); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "counters unreachable"})
-			return
-		}
-	}
-	if !a.gw.Ready() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func (a *api) routes(w http.ResponseWriter, r *http.Request) {

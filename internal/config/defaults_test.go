@@ -67,6 +67,7 @@ usage:
 		{"max_connections", cfg.Server.Limits.MaxConnections, 10000},
 		{"max_concurrent_requests", cfg.Server.Limits.MaxConcurrentRequests, 0},
 		{"shutdown_grace", cfg.Server.ShutdownGrace.D(), 15 * s},
+		{"drain_delay", cfg.Server.DrainDelay.D(), time.Duration(0)},
 		{"admin.listen", cfg.Admin.Listen, "127.0.0.1:9080"},
 		{"storage", cfg.Storage, Storage{Driver: "sqlite", DSN: "./data/gantry.db"}},
 		{"counters", cfg.Counters, Counters{Driver: "memory", OnFailure: "allow", Sync: "exact", BatchWindow: Duration(50 * time.Millisecond), KeyPrefix: "gantry"}},

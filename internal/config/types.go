@@ -35,6 +35,11 @@ type Server struct {
 	Limits Limits `yaml:"limits" json:"limits,omitempty"`
 	// ShutdownGrace is how long in-flight requests may finish on SIGTERM. Default 15s.
 	ShutdownGrace Duration `yaml:"shutdown_grace" json:"shutdown_grace,omitempty"`
+	// DrainDelay is the lame-duck period on SIGTERM: /readyz answers 503
+	// at once while the client listener keeps accepting and serving (each
+	// answer with Connection: close) for this long; then it closes and
+	// ShutdownGrace begins. Default 0: close at once.
+	DrainDelay Duration `yaml:"drain_delay" json:"drain_delay,omitempty"`
 }
 
 // TLS names the certificate and key, PEM files. Both are required.

@@ -64,6 +64,7 @@ func TestValidate(t *testing.T) {
 		{name: "no connection bound", mutate: func(c *Config) { c.Server.Limits.MaxConnections = 0 }},
 		{name: "negative connection bound", mutate: func(c *Config) { c.Server.Limits.MaxConnections = -1 }, wantPath: "server.limits.max_connections", wantMsg: "not be negative"},
 		{name: "request bound", mutate: func(c *Config) { c.Server.Limits.MaxConcurrentRequests = 4096 }},
+		{name: "negative drain delay", mutate: func(c *Config) { c.Server.DrainDelay = -1 }, wantPath: "server.drain_delay", wantMsg: "not be negative"},
 		{name: "negative request bound", mutate: func(c *Config) { c.Server.Limits.MaxConcurrentRequests = -1 }, wantPath: "server.limits.max_concurrent_requests", wantMsg: "not be negative"},
 
 		// admin

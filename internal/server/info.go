@@ -115,8 +115,9 @@ func (s *Server) Status() StatusInfo {
 // Config returns the running configuration with secrets redacted.
 func (s *Server) Config() *config.Config { return s.gen.Load().cfg.Redacted() }
 
-// Ready reports whether a configuration is loaded and serving.
-func (s *Server) Ready() bool { return s.gen.Load() != nil }
+// Ready reports whether a configuration is loaded and the server is not
+// draining (Drain, Shutdown).
+func (s *Server) Ready() bool { return s.gen.Load() != nil && !s.draining.Load() }
 
 func sortedNames[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

@@ -80,6 +80,8 @@ type Server struct {
 	admit admission
 
 	gen atomic.Pointer[generation]
+	// draining is set by Drain (and Shutdown): not ready, lame duck.
+	draining atomic.Bool
 
 	reloadMu   sync.Mutex
 	genSeq     uint64
@@ -180,7 +182,7 @@ func (s *Server) Listen() error {
 		maxHeader = 4096
 	}
 	h1 := &http.Server{
-		Handler:           s,
+		Handler:           s.clientHandler(),
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
 		ReadTimeout:       lim.ReadTimeout.D(),
 		WriteTimeout:      lim.WriteTimeout.D(),
@@ -221,7 +223,7 @@ func (s *Server) Listen() error {
 			MinVersion:   tls.VersionTLS12,
 			NextProtos:   []string{"h2", "http/1.1"},
 		}
-		h2, h1ln := serveTLS(ln, s, tcfg, lim, maxHeader, errLog, s.log)
+		h2, h1ln := serveTLS(ln, s.clientHandler(), tcfg, lim, maxHeader, errLog, s.log)
 		s.mu.Lock()
 		s.h2Srv = h2
 		s.mu.Unlock()
@@ -248,6 +250,7 @@ func (s *Server) Addr() net.Addr {
 // Shutdown stops accepting, lets in-flight requests finish until ctx ends,
 // then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
 	s.mu.Lock()
 	h1, h2, ln := s.httpSrv, s.h2Srv, s.listener
 	s.mu.Unlock()

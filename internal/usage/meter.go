@@ -117,6 +117,8 @@ type Meter struct {
 	// counted since the last OnDrop.
 	pending atomic.Int64
 	dropped atomic.Int64
+	// buffering mirrors failing for readers outside flushMu (/readyz).
+	buffering atomic.Bool
 
 	// flushMu serialises flushes; the fields after it belong to it.
 	flushMu   sync.Mutex
@@ -258,6 +260,10 @@ func NewNodeID() string {
 
 // NodeID returns the node id the meter writes under.
 func (m *Meter) NodeID() string { return m.o.NodeID }
+
+// Buffering reports whether the last write to the ledger failed, so that
+// counts wait in memory (at most MaxPending buckets) until one succeeds.
+func (m *Meter) Buffering() bool { return m.buffering.Load() }
 
 // Pending returns the number of buckets held in memory.
 func (m *Meter) Pending() int { return int(m.pending.Load()) }
@@ -535,10 +541,12 @@ func (m *Meter) report(todo, written int, err error, abandoned bool) {
 	case abandoned:
 	case err != nil && !m.failing:
 		m.failing = true
+		m.buffering.Store(true)
 		m.o.Logger.Warn("usage cannot be written to storage; keeping counts in memory and retrying",
 			"error", err, "pending_buckets", m.Pending(), "max_pending", m.o.MaxPending)
 	case err == nil && m.failing:
 		m.failing = false
+		m.buffering.Store(false)
 		m.o.Logger.Info("usage is written to storage again", "rows", written)
 	}
 	n := m.dropped.Swap(0)

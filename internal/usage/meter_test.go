@@ -369,6 +369,9 @@ func TestStorageDownThenBack(t *testing.T) {
 	clk := newClock("2026-11-03T10:00:00Z")
 	var h hooks
 	m := newMeter(t, h.options(Options{Ledger: led, Now: clk.Now, NodeID: "node-a"}))
+	if m.Buffering() {
+		t.Fatal("Buffering() = true before any failed flush")
+	}
 	led.setMode("down")
 	// Ten minutes of outage, a flush every 20 seconds.
 	for i := range 30 {
@@ -385,8 +388,14 @@ func TestStorageDownThenBack(t *testing.T) {
 	if got := m.Pending(); got != 20 {
 		t.Errorf("Pending() = %d, want 20 (two keys for ten minutes)", got)
 	}
+	if !m.Buffering() {
+		t.Error("Buffering() = false during the outage")
+	}
 	led.setMode("")
 	mustFlush(t, m)
+	if m.Buffering() {
+		t.Error("Buffering() = true after a successful flush")
+	}
 	if got := led.total(nil).Requests; got != 60 {
 		t.Errorf("after the outage the ledger holds %d requests, want 60", got)
 	}

@@ -206,10 +206,22 @@ func TestUsageSurvivesStorageOutage(t *testing.T) {
 	}()
 	time.Sleep(time.Second)
 	proxy.cut()
-	waitReady(t, g, 503, 3*time.Second)
+	// The node serves on, so /readyz stays 200 and lists what is degraded:
+	// the storage at once, usage once a write has failed.
+	notReady := func(code int, b readyBody) {
+		if code != 200 {
+			t.Fatalf("/readyz during the storage outage = %d %+v, want 200", code, b)
+		}
+	}
+	waitReadyz(t, g, 3*time.Second, "postgres storage degraded",
+		func(_ int, b readyBody) bool { return b.degraded("postgres", "storage") }, notReady)
 	time.Sleep(5 * time.Second)
+	if code, b := mustReadyz(t, g); code != 200 || !b.degraded("postgres", "usage") {
+		t.Errorf("/readyz after 5 s of storage outage = %d %+v, want 200 with usage degraded", code, b)
+	}
 	proxy.restore()
-	waitReady(t, g, 200, 5*time.Second)
+	waitReadyz(t, g, 5*time.Second, "nothing degraded once storage is back",
+		func(code int, b readyBody) bool { return code == 200 && len(b.Degraded) == 0 }, notReady)
 	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	if err := <-result; err != nil {
