@@ -367,8 +367,7 @@ func (h *handler) write(w http.ResponseWriter, x *pipeline.Exchange, a *answer) 
 	dst["Content-Length"] = []string{strconv.Itoa(len(a.body))}
 	x.Status = a.status
 	w.WriteHeader(a.status)
-	n, err := w.Write(a.body)
-	x.BytesOut = int64(n)
+	_, err := w.Write(a.body)
 	if err != nil {
 		// The client is gone; there is nobody to answer.
 		x.Err, x.Status = err, pipeline.StatusClientClosed

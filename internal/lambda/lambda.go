@@ -162,7 +162,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		x.Err = err
 		return err
 	}
-	x.BytesIn = int64(len(body))
 	event, err := h.event(r, x, body)
 	if err != nil {
 		return pipeline.Errorf(http.StatusInternalServerError, pipeline.CodeInternal, "building the function's event: %v", err)

@@ -9,57 +9,92 @@ import (
 // Exchange is the one per-request object of the request path. The server
 // creates it, puts it in the request context and reads it after the request
 // for the access log, metrics and metering. Each step writes only its own
-// fields; a new need gets a new typed field, never a map of values.
+// fields, and each field names its writer below ("written by"); a new need
+// gets a new typed field, never a map of values.
+//
+// The server owns the response: its recorder (the one ResponseWriter every
+// step writes through) counts the bytes both ways, on plain and hijacked
+// connections alike, and applies the route's response policy (CORS) to
+// relayed answers and gateway errors alike. Terminals and plugins never
+// write byte counts.
 //
 // An Exchange belongs to its request's goroutine; steps that fan out (the
 // aggregate terminal) must not write it from other goroutines.
 type Exchange struct {
 	// ID is the request ID, echoed as X-Request-ID both ways.
+	// Written by: server, at the start.
 	ID string
 	// Start is when the server received the request.
+	// Written by: server, at the start.
 	Start time.Time
 	// ClientIP is the address of the client as the gateway trusts it: the
 	// peer, or the left-most untrusted X-Forwarded-For hop when the peer is a
 	// trusted proxy.
+	// Written by: server, before routing.
 	ClientIP string
 	// Path is the canonical request path, used for routing, limits, metering
 	// and forwarding. The version segment, when taken from the path, is gone.
+	// Written by: server, while routing.
 	Path string
 	// Version is the API version the request asked for ("" without versioning).
+	// Written by: server, while routing.
 	Version string
 	// RouteName names the matched route ("" when none matched).
+	// Written by: server, while routing.
 	RouteName string
 	// Params holds the route's path parameters in pattern order.
+	// Written by: server, while routing.
 	Params []Param
 	// Consumer is set by authentication; nil for anonymous callers.
+	// Written by: the auth plugin.
 	Consumer *Consumer
 	// Upstream names the upstream and Target the URL of the last target tried.
+	// Written by: the terminal (proxy, aggregate, lambda).
 	Upstream string
 	Target   string
 	// Attempts counts upstream attempts (1 without retries).
+	// Written by: the terminal.
 	Attempts int
 	// Status is the status sent to the client (499 when it went away first).
+	// Written by: the terminal or the error renderer when it knows the
+	// outcome the recorder cannot see (499, a gateway error); otherwise the
+	// server from its recorder, at the end.
 	Status int
-	// BytesIn and BytesOut count body bytes read from and written to the client.
+	// BytesIn counts the bytes read from the client: the request body, and
+	// on a hijacked (WebSocket) connection every byte the client sent after
+	// its handshake request (frame headers included). BytesOut counts the
+	// bytes written to the client: the response body, and on a hijacked
+	// connection every byte after the handshake answer (frame headers and
+	// the gateway's own close frames included). Header blocks and the
+	// handshake are not counted.
+	// Written by: server, from its recorder, at the end; nobody else.
 	BytesIn  int64
 	BytesOut int64
 	// Err is the failure that ended the request, if any.
+	// Written by: the step that failed (terminal, plugin) and the server's
+	// error renderer, which records what it renders.
 	Err error
 	// TLS is true when the client connection is TLS (X-Forwarded-Proto https).
+	// Written by: server, at the start.
 	TLS bool
 
 	// Admitted is set when the request passed every gate (authentication,
 	// rate limits, quota) and reached the route's terminal handler. Only
 	// admitted requests count against quotas and can be billed.
+	// Written by: the route's admit step; cleared by the server when the
+	// gateway refused the body.
 	Admitted bool
 	// Units is what the upstream reported in the route's units_header,
 	// when UnitsSet; otherwise the request counts one unit.
+	// Written by: server, from its recorder, when the header is written.
 	Units    int64
 	UnitsSet bool
 	// WebSocket is set for an upgraded connection once it has ended: the
 	// data messages each way and how long it stayed open.
+	// Written by: the proxy.
 	WebSocket *WebSocketStats
 	// Partial names optional aggregate calls that were left out.
+	// Written by: the aggregate terminal.
 	Partial []string
 
 	// params is storage for Params, so most routes' parameters need no

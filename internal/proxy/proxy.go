@@ -278,15 +278,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		}
 		h.report(a)
 		t.Done()
-		x.BytesIn = a.body.n.Load()
-		if replay != nil {
-			x.BytesIn = int64(len(replay))
-		}
-		x.BytesOut = a.w.bytes
+		// The bytes to and from the client are the server's to count
+		// (Exchange.BytesIn, BytesOut), on plain and hijacked connections
+		// alike.
 		if ws := a.w.ws; ws != nil && ws.started() {
 			x.WebSocket = ws.finish()
-			x.BytesIn += ws.inBytes.Load()
-			x.BytesOut += ws.outBytes.Load()
 		}
 		if a.next == nil && h.retryAfterError(a) {
 			a.next = h.nextTarget(a)

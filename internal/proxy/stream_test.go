@@ -151,13 +151,9 @@ func TestLargeBodiesStream(t *testing.T) {
 			if alloc > 16<<20 {
 				t.Errorf("moving %d MiB allocated %d MiB; bodies must stream", size>>20, alloc>>20)
 			}
-			x := <-done
-			if tt.method == "POST" && x.BytesIn != size {
-				t.Errorf("exchange BytesIn = %d, want %d", x.BytesIn, size)
-			}
-			if tt.method == "GET" && x.BytesOut != size {
-				t.Errorf("exchange BytesOut = %d, want %d", x.BytesOut, size)
-			}
+			// The exchange's byte counts are the server's (see
+			// internal/server); the bytes moved are checked above.
+			<-done
 		})
 	}
 }
@@ -178,8 +174,12 @@ func TestBytesAndExchange(t *testing.T) {
 	if rec.Code != http.StatusCreated {
 		t.Errorf("status = %d, want 201", rec.Code)
 	}
-	got := fmt.Sprintf("in=%d out=%d status=%d attempts=%d upstream=%s target=%s err=%v", x.BytesIn, x.BytesOut, x.Status, x.Attempts, x.Upstream, x.Target, x.Err)
-	want := fmt.Sprintf("in=1000 out=2500 status=201 attempts=1 upstream=users target=%s err=<nil>", up.URL)
+	// BytesIn and BytesOut are the server's to write, not the proxy's.
+	if rec.Body.Len() != 2500 || x.BytesIn != 0 || x.BytesOut != 0 {
+		t.Errorf("client got %d bytes, exchange bytes %d/%d; want 2500 and 0/0 (the server counts)", rec.Body.Len(), x.BytesIn, x.BytesOut)
+	}
+	got := fmt.Sprintf("status=%d attempts=%d upstream=%s target=%s err=%v", x.Status, x.Attempts, x.Upstream, x.Target, x.Err)
+	want := fmt.Sprintf("status=201 attempts=1 upstream=users target=%s err=<nil>", up.URL)
 	if got != want {
 		t.Errorf("exchange = %s, want %s", got, want)
 	}

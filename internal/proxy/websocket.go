@@ -92,7 +92,6 @@ type wsConn struct {
 	// client uses it.
 	in                 frameCounter
 	inMsgs, outMsgs    atomic.Int64
-	inBytes, outBytes  atomic.Int64
 	reason             atomic.Int32
 	idleTimer, ltTimer *time.Timer
 
@@ -248,7 +247,6 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	}
 	if n > 0 {
 		c.touch()
-		c.inBytes.Add(int64(n))
 		m, closing := c.in.feed(p[:n])
 		if m > 0 {
 			c.inMsgs.Add(m)
@@ -276,7 +274,6 @@ func (c *wsConn) Write(p []byte) (int, error) {
 		c.ended(reasonUpstream)
 	}
 	n, err := c.Conn.Write(p)
-	c.outBytes.Add(int64(n))
 	if n < len(p) {
 		c.outBroken = true
 	}

@@ -14,13 +14,11 @@ import (
 	"github.com/gantry-dev/gantry/internal/telemetry"
 )
 
-// responseWriter counts the body bytes sent to the client and records
-// whether the response has started, so the handler knows whether an error
+// responseWriter records whether the response has started, so the handler knows whether an error
 // may still become a gateway error response. Flush, Hijack (WebSocket via
 // ReverseProxy) and http.ResponseController keep working through Unwrap.
 type responseWriter struct {
 	http.ResponseWriter
-	bytes int64
 	// started is set once a final status was written, the body flushed or
 	// the connection hijacked.
 	started bool
@@ -44,7 +42,6 @@ func (w *responseWriter) WriteHeader(code int) {
 func (w *responseWriter) Write(p []byte) (int, error) {
 	w.started = true
 	n, err := w.ResponseWriter.Write(p)
-	w.bytes += int64(n)
 	if err != nil && w.err == nil {
 		w.err = err
 	}
@@ -87,14 +84,13 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap returns the underlying writer for http.ResponseController.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// requestBody counts the bytes read from the client and records the first
-// failure to read them, which it returns wrapped in a *pipeline.BodyError so
-// that whatever the transport makes of it, the blame stays with the client.
+// requestBody records the first failure to read the client's body, which it
+// returns wrapped in a *pipeline.BodyError so that whatever the transport
+// makes of it, the blame stays with the client.
 // The transport reads it on its own goroutine, possibly after the handler
 // returned, hence atomics.
 type requestBody struct {
 	rc       io.ReadCloser
-	n        atomic.Int64
 	tooLarge atomic.Bool
 	// failed is the first read error; set once, by the reader.
 	failed atomic.Pointer[pipeline.BodyError]
@@ -124,7 +120,6 @@ func (b *requestBody) settle(d time.Duration) {
 
 func (b *requestBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	b.n.Add(int64(n))
 	if err != nil && err != io.EOF {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -2,7 +2,10 @@
 // path: it closes the holes Go's HTTP server leaves open (package wire),
 // creates the per-request Exchange, matches the route in the current
 // generation's router.Table and runs the route's pre-built chain. It is the
-// only place that writes gateway error responses, and it observes every
+// only place that writes gateway error responses, and it owns every
+// response: its one recorder (responseWriter) applies the route's CORS
+// policy to relayed answers and gateway errors alike and counts the bytes
+// both ways, hijacked (WebSocket) connections included. It observes every
 // finished request for metrics and the access log.
 //
 // On the control path it is the last step: config.Load → Validate →

@@ -69,7 +69,8 @@ func (g *generation) keys() []upstream.Key {
 }
 
 // routeHandler is what the router holds for each route: the pre-built chain
-// plus the per-route settings the server applies around it.
+// plus the per-route response policy the server applies around it (CORS,
+// units), to relayed answers and gateway errors alike.
 type routeHandler struct {
 	chain   pipeline.Handler
 	cors    *cors.Policy
@@ -168,12 +169,14 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 			}
 			mws = append(mws, mw)
 		}
+		// CORS is not a step of the chain but route data: the server's
+		// writer applies it to every answer of the route (see
+		// responseWriter), its own errors included.
 		var policy *cors.Policy
 		if rc.CORS != nil {
 			if policy, err = cors.New(rc.CORS, rc.Match.Methods); err != nil {
 				return nil, err
 			}
-			mws = append(mws, policy.Middleware)
 		}
 		return &routeHandler{
 			chain:   pipeline.Chain(admit(term), mws...),

@@ -90,6 +90,11 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 	rt := res.Route
 	rh := rt.Handler.(*routeHandler)
 	x.RouteName = rt.Name
+	if rh.cors != nil {
+		// From here on every answer is the route's, the gateway's errors
+		// included: the writer applies its CORS policy to each.
+		w.cors, w.origin = rh.cors, r.Header.Get("Origin")
+	}
 	x.Params = res.Params
 	x.Version = res.Version
 	if encodedSlash && !rt.Config.AllowEncodedSlash {
@@ -123,6 +128,10 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 	// type, or Go would read (and 100-continue) a body nobody asked for
 	// before sending an early answer such as 401.
 	out := r.WithContext(pipeline.WithExchange(r.Context(), x))
+	if out.Body != nil && out.Body != http.NoBody {
+		w.body = &countBody{ReadCloser: out.Body}
+		out.Body = w.body
+	}
 	return rh, rh.chain.ServeHTTP(w, out)
 }
 
@@ -145,7 +154,7 @@ func (s *Server) finish(w *responseWriter, r *http.Request, x *pipeline.Exchange
 			x.Status = http.StatusOK
 		}
 	}
-	x.BytesOut = w.bytes
+	x.BytesIn, x.BytesOut = w.bytesIn(), w.bytesOut()
 	wrote := w.wroteHeader
 	s.metrics.RequestDone()
 	s.observe(r, x, rh)

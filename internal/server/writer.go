@@ -2,17 +2,25 @@ package server
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/plugins/cors"
 )
 
-// responseWriter records what the handler sent, for the error renderer, the
-// access log, metrics and metering. It unwraps for http.ResponseController,
-// so flushing, hijacking (WebSocket) and deadlines keep working.
+// responseWriter is the server's one recorder and policy point of a
+// response: it records what was sent, for the error renderer, the access
+// log, metrics and metering, and applies the route's response policy (CORS)
+// to the final header, whoever wrote it: a relayed answer or the gateway's
+// own error. It also counts the bytes of a hijacked (WebSocket) connection,
+// and of the request body (see countBody). It unwraps for
+// http.ResponseController, so flushing, hijacking and deadlines keep
+// working.
 type responseWriter struct {
 	http.ResponseWriter
 	status      int
@@ -22,6 +30,37 @@ type responseWriter struct {
 	// before the client sees it and recorded in x for metering.
 	units string
 	x     *pipeline.Exchange
+	// cors is the matched route's CORS policy (nil for none) and origin
+	// the request's Origin header.
+	cors   *cors.Policy
+	origin string
+	// body counts the request body read from the client (nil without a
+	// body); conn counts the bytes of a hijacked connection.
+	body *countBody
+	conn *countConn
+}
+
+// bytesIn is what the request read from the client: its body, and what the
+// client sent on a hijacked connection after the handshake.
+func (w *responseWriter) bytesIn() int64 {
+	var n int64
+	if w.body != nil {
+		n = w.body.n.Load()
+	}
+	if w.conn != nil {
+		n += w.conn.in.Load()
+	}
+	return n
+}
+
+// bytesOut is what was written to the client: the response body, and what
+// the gateway wrote on a hijacked connection after the handshake answer.
+func (w *responseWriter) bytesOut() int64 {
+	n := w.bytes
+	if w.conn != nil {
+		n += w.conn.out.Load()
+	}
+	return n
 }
 
 var writerPool = sync.Pool{New: func() any { return new(responseWriter) }}
@@ -37,6 +76,9 @@ func (w *responseWriter) WriteHeader(code int) {
 		w.status = code
 		if w.units != "" {
 			w.takeUnits()
+		}
+		if w.cors != nil {
+			w.cors.Decorate(w.Header(), w.origin)
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)
@@ -76,14 +118,62 @@ func (w *responseWriter) Flush() {
 	}
 }
 
-// Hijack hands the connection over, for protocol upgrades.
+// Hijack hands the connection over, for protocol upgrades. The connection
+// returned counts the bytes read and written through it; the bytes the
+// server had already read past the request (buffered in brw) count as read
+// from the client. What is written through brw's Writer, the handshake
+// answer, is not counted.
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil && !w.wroteHeader {
+	if err != nil {
+		return c, brw, err
+	}
+	if !w.wroteHeader {
 		w.wroteHeader = true
 		w.status = http.StatusSwitchingProtocols
 	}
-	return c, brw, err
+	cc := &countConn{Conn: c}
+	if brw != nil {
+		cc.in.Add(int64(brw.Reader.Buffered()))
+	}
+	w.conn = cc
+	return cc, brw, nil
+}
+
+// countConn counts the bytes of a hijacked connection. It is read and
+// written from the copying goroutines, and read by the server once the
+// handler returned, hence atomics. It is its own allocation, not part of
+// the pooled writer, since a copy may still run when the writer is reused.
+type countConn struct {
+	net.Conn
+	in, out atomic.Int64
+}
+
+func (c *countConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.in.Add(int64(n))
+	return n, err
+}
+
+func (c *countConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.out.Add(int64(n))
+	return n, err
+}
+
+// countBody counts the request body bytes read from the client, whoever
+// reads them (proxy, lambda). The transport may read it on its own
+// goroutine, even after the handler returned, hence an atomic and an
+// allocation of its own.
+type countBody struct {
+	io.ReadCloser
+	n atomic.Int64
+}
+
+func (b *countBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 // Unwrap returns the underlying writer for http.ResponseController.

@@ -16,14 +16,16 @@ const Name = "cors"
 // Policy is one route's compiled CORS configuration. It is immutable and
 // safe for concurrent use.
 type Policy struct {
-	anyOrigin   bool
-	origins     map[string]bool
-	methods     string
-	methodSet   map[string]bool
-	headers     string
-	headerSet   map[string]bool
-	anyHeader   bool
-	expose      string
+	anyOrigin bool
+	origins   map[string]bool
+	methods   string
+	methodSet map[string]bool
+	headers   string
+	headerSet map[string]bool
+	anyHeader bool
+	// exposeValue is the Access-Control-Expose-Headers value, shared by
+	// every response (read-only).
+	exposeValue []string
 	credentials bool
 	maxAge      string
 }
@@ -57,11 +59,31 @@ func New(c *config.CORS, routeMethods []string) (*Policy, error) {
 		p.headerSet[strings.ToLower(h)] = true
 	}
 	p.headers = strings.Join(c.Headers, ", ")
-	p.expose = strings.Join(c.ExposeHeaders, ", ")
+	p.exposeValue = []string{exposeList(c.ExposeHeaders)}
 	if c.MaxAge > 0 {
 		p.maxAge = strconv.FormatInt(int64(c.MaxAge.D().Seconds()), 10)
 	}
 	return p, nil
+}
+
+// GatewayHeaders are the response headers the gateway itself sets that a
+// script needs to read: the request ID, and the rate limit's state and
+// back-off. None is CORS-safelisted, so every decorated response exposes
+// them, after the route's own expose_headers.
+var GatewayHeaders = []string{"X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
+
+// exposeList is the Access-Control-Expose-Headers value: the configured
+// names, then the gateway's own not already named (case-insensitively).
+func exposeList(configured []string) string {
+	seen := make(map[string]bool, len(configured)+len(GatewayHeaders))
+	var names []string
+	for _, n := range append(slices.Clone(configured), GatewayHeaders...) {
+		if k := strings.ToLower(n); !seen[k] {
+			seen[k] = true
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -134,62 +156,26 @@ func (p *Policy) Preflight(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// Middleware decorates actual cross-origin responses. Upstream CORS headers
-// are replaced, so a browser never sees two conflicting answers.
-func (p *Policy) Middleware(next pipeline.Handler) pipeline.Handler {
-	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		origin, ok := p.allowOrigin(r.Header.Get("Origin"))
-		if !ok {
-			return next.ServeHTTP(w, r)
-		}
-		return next.ServeHTTP(&writer{ResponseWriter: w, p: p, origin: origin}, r)
-	})
-}
-
-type writer struct {
-	http.ResponseWriter
-	p      *Policy
-	origin string
-	done   bool
-}
-
-func (w *writer) decorate() {
-	if w.done {
+// Decorate applies the policy to a final response header for a request
+// from origin (its Origin header): for an allowed origin, any
+// Access-Control-* header already there (an upstream's) is replaced by the
+// policy's, so a browser never sees two conflicting answers; for another
+// origin, or none, h is left as it is. The server calls it once per
+// response, for relayed answers and its own errors alike.
+func (p *Policy) Decorate(h http.Header, origin string) {
+	allowed, ok := p.allowOrigin(origin)
+	if !ok {
 		return
 	}
-	w.done = true
-	h := w.Header()
 	for k := range h {
 		if strings.HasPrefix(k, "Access-Control-") {
 			delete(h, k)
 		}
 	}
-	h.Set("Access-Control-Allow-Origin", w.origin)
+	h["Access-Control-Allow-Origin"] = []string{allowed}
 	h.Add("Vary", "Origin")
-	if w.p.credentials {
-		h.Set("Access-Control-Allow-Credentials", "true")
+	if p.credentials {
+		h["Access-Control-Allow-Credentials"] = []string{"true"}
 	}
-	if w.p.expose != "" {
-		h.Set("Access-Control-Expose-Headers", w.p.expose)
-	}
+	h["Access-Control-Expose-Headers"] = p.exposeValue
 }
-
-func (w *writer) WriteHeader(code int) {
-	if code >= 200 || code == http.StatusSwitchingProtocols {
-		w.decorate()
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *writer) Write(b []byte) (int, error) {
-	w.decorate()
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *writer) Flush() {
-	w.decorate()
-	http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Unwrap lets http.ResponseController reach the connection (hijack, deadlines).
-func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }

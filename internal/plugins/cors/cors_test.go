@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 	"time"
 
@@ -71,36 +72,49 @@ func TestPreflight(t *testing.T) {
 	}
 }
 
-func TestMiddlewareReplacesUpstreamHeaders(t *testing.T) {
-	p := policy(t, config.CORS{Origins: []string{"https://app.example.com"}, ExposeHeaders: []string{"X-Total"}})
-	next := pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		w.Header().Set("Access-Control-Allow-Origin", "*")
-		w.Header().Set("Access-Control-Allow-Credentials", "true")
-		w.WriteHeader(200)
-		return nil
-	})
-	h := p.Middleware(next)
-
-	r := httptest.NewRequest("GET", "/users/1", nil)
-	r.Header.Set("Origin", "https://app.example.com")
-	w := httptest.NewRecorder()
-	if err := h.ServeHTTP(w, r); err != nil {
-		t.Fatal(err)
+// TestDecorate: an allowed origin's response gets the policy's headers in
+// place of any upstream Access-Control-* header, and the gateway's own
+// headers are exposed after the configured ones; another origin's, or one
+// without Origin, is left untouched.
+func TestDecorate(t *testing.T) {
+	const gateway = "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
+	app := config.CORS{Origins: []string{"https://app.example.com"}, ExposeHeaders: []string{"X-Total"}}
+	tests := []struct {
+		name   string
+		cfg    config.CORS
+		origin string
+		// upstream are headers already in the response.
+		upstream http.Header
+		want     http.Header
+	}{
+		{"allowed origin replaces upstream CORS", app, "https://app.example.com",
+			http.Header{"Access-Control-Allow-Origin": {"*"}, "Access-Control-Allow-Credentials": {"true"}, "X-Total": {"3"}},
+			http.Header{"Access-Control-Allow-Origin": {"https://app.example.com"}, "Vary": {"Origin"},
+				"Access-Control-Expose-Headers": {"X-Total, " + gateway}, "X-Total": {"3"}}},
+		{"gateway error", app, "https://APP.example.com",
+			http.Header{"Retry-After": {"1"}, "Ratelimit-Limit": {"5"}},
+			http.Header{"Access-Control-Allow-Origin": {"https://APP.example.com"}, "Vary": {"Origin"},
+				"Access-Control-Expose-Headers": {"X-Total, " + gateway}, "Retry-After": {"1"}, "Ratelimit-Limit": {"5"}}},
+		{"other origin untouched", app, "https://evil.example",
+			http.Header{"Access-Control-Allow-Origin": {"*"}},
+			http.Header{"Access-Control-Allow-Origin": {"*"}}},
+		{"no origin untouched", app, "", http.Header{}, http.Header{}},
+		{"any origin", config.CORS{Origins: []string{"*"}}, "https://x.example", http.Header{},
+			http.Header{"Access-Control-Allow-Origin": {"*"}, "Vary": {"Origin"}, "Access-Control-Expose-Headers": {gateway}}},
+		{"credentials echo the origin", config.CORS{Origins: []string{"*"}, AllowCredentials: true, ExposeHeaders: []string{"x-request-id", "X-Total"}},
+			"https://x.example", http.Header{},
+			http.Header{"Access-Control-Allow-Origin": {"https://x.example"}, "Vary": {"Origin"}, "Access-Control-Allow-Credentials": {"true"},
+				"Access-Control-Expose-Headers": {"x-request-id, X-Total, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"}}},
 	}
-	if got := w.Header().Values("Access-Control-Allow-Origin"); len(got) != 1 || got[0] != "https://app.example.com" {
-		t.Fatalf("Allow-Origin = %q", got)
-	}
-	if w.Header().Get("Access-Control-Allow-Credentials") != "" || w.Header().Get("Access-Control-Expose-Headers") != "X-Total" {
-		t.Fatalf("headers = %v", w.Header())
-	}
-
-	// Without an Origin, or from another origin, the response passes untouched.
-	r = httptest.NewRequest("GET", "/users/1", nil)
-	r.Header.Set("Origin", "https://evil.example")
-	w = httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	if w.Header().Get("Access-Control-Allow-Origin") != "*" {
-		t.Fatalf("foreign origin response changed: %v", w.Header())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := policy(t, tt.cfg)
+			h := tt.upstream.Clone()
+			p.Decorate(h, tt.origin)
+			if !reflect.DeepEqual(h, tt.want) {
+				t.Errorf("header = %v\nwant     %v", h, tt.want)
+			}
+		})
 	}
 }
 

@@ -1,7 +1,10 @@
 // Package cors answers CORS preflight requests at the gateway and decorates
 // actual cross-origin responses, per the Fetch standard's CORS protocol.
 //
-// It runs in the Policy phase of a route's chain (before the terminal), and
-// its preflight answer is given by the server when a preflight is routed as
-// the request it announces. It imports only config and pipeline.
+// It is route data, not a step of the route's chain: the server applies
+// Decorate in one place, when a response's final header is written, so that
+// relayed answers and the gateway's own errors (401, 413, 429, 502, ...)
+// carry the same CORS headers; and it answers a preflight with Preflight
+// when one is routed as the request it announces. It imports only config
+// and pipeline.
 package cors
