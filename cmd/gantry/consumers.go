@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,33 +17,16 @@ import (
 	"github.com/gantry-dev/gantry/internal/store/open"
 )
 
-// openStore opens the storage a config file names. A relative SQLite path
-// is taken relative to the config file, so the gateway, the CLI and the
-// demo agree on one database whatever the working directory.
+// openStore opens the storage a config file names. config.Load has
+// already made a relative SQLite path relative to the config file, so the
+// gateway, the CLI and the demo agree on one database whatever the
+// working directory.
 func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
-	dsn := storageDSN(cfg)
-	st, err := open.Open(ctx, cfg.Storage.Driver, dsn)
+	st, err := open.Open(ctx, cfg.Storage.Driver, cfg.Storage.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s storage: %w", cfg.Storage.Driver, err)
 	}
 	return st, nil
-}
-
-func storageDSN(cfg *config.Config) string {
-	dsn := cfg.Storage.DSN
-	if cfg.Storage.Driver == "sqlite" && !strings.HasPrefix(dsn, "file:") && dsn != ":memory:" {
-		dsn = nextToConfig(cfg, dsn)
-	}
-	return dsn
-}
-
-// nextToConfig resolves a relative path against the config file's
-// directory, so a gateway started from anywhere finds the same files.
-func nextToConfig(cfg *config.Config, p string) string {
-	if filepath.IsAbs(p) || cfg.File == "" {
-		return p
-	}
-	return filepath.Join(filepath.Dir(cfg.File), p)
 }
 
 // isHelp reports whether arg asks for help.
