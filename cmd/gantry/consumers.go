@@ -38,6 +38,29 @@ func isHelp(arg string) bool {
 	return false
 }
 
+// parseOrHelp parses args with fs; asked for help (-h, --help), it prints
+// fs's usage to stdout instead of the error output and returns
+// flag.ErrHelp, which the caller answers with exit status 0.
+func parseOrHelp(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	errOut := fs.Output()
+	usage := fs.Usage
+	if usage == nil {
+		usage = fs.PrintDefaults
+	}
+	fs.Usage = func() {}
+	defer func() { fs.Usage = usage }()
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		usage()
+		fs.SetOutput(errOut)
+	case err != nil:
+		usage()
+	}
+	return err
+}
+
 // storeCommand parses `gantry GROUP SUB [flags] ARGS...` for the storage
 // commands. Everything about the command line is settled before any
 // configuration is read: help (`gantry GROUP -h`, `gantry GROUP SUB -h`)

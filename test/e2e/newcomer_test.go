@@ -122,6 +122,8 @@ func TestStoreCommandHelpWithoutConfig(t *testing.T) {
 		{[]string{"consumers", "--help"}, 0, "gantry consumers list"},
 		{[]string{"keys", "create", "-h"}, 0, "-config file"},
 		{[]string{"consumers", "create", "-h"}, 0, "-plan plan"},
+		{[]string{"usage", "-h"}, 0, "gantry usage [-c FILE]"},
+		{[]string{"invoice", "-h"}, 0, "gantry invoice"},
 		{[]string{"consumers", "frob"}, 2, `unknown command "frob"`},
 		{[]string{"keys", "create", "--nope", "x"}, 2, "flag provided but not defined: -nope"},
 		{[]string{"keys", "revoke", "acme"}, 2, "want 2 argument(s)"},
