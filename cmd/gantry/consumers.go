@@ -91,25 +91,19 @@ func storeCommand(group, usage string, args []string, stdout, stderr io.Writer, 
 	if flags != nil {
 		flags(sub, fs)
 	}
-	fs.Usage = func() {}
-	printUsage := func(w io.Writer) {
-		fmt.Fprint(w, usage)
-		fmt.Fprintf(w, "\nFlags of gantry %s %s:\n", group, sub)
-		fs.SetOutput(w)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\nFlags of gantry %s %s:\n", usage, group, sub)
 		fs.PrintDefaults()
-		fs.SetOutput(stderr)
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseOrHelp(fs, args[1:], stdout); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			printUsage(stdout)
 			return nil, nil, nil, exitOK
 		}
-		printUsage(stderr)
 		return nil, nil, nil, exitUsage
 	}
 	if fs.NArg() != nargs {
 		fmt.Fprintf(stderr, "gantry %s %s: want %d argument(s), got %d\n\n", group, sub, nargs, fs.NArg())
-		printUsage(stderr)
+		fs.Usage()
 		return nil, nil, nil, exitUsage
 	}
 	cfg, st, code = loadStore(*path, stderr)
