@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,74 +17,121 @@ import (
 	"github.com/gantry-dev/gantry/internal/store/open"
 )
 
-// openStore opens the storage a config file names. A relative SQLite path
-// is taken relative to the config file, so the gateway, the CLI and the
-// demo agree on one database whatever the working directory.
+// openStore opens the storage a config file names. config.Load has
+// already made a relative SQLite path relative to the config file, so the
+// gateway, the CLI and the demo agree on one database whatever the
+// working directory.
 func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
-	dsn := storageDSN(cfg)
-	st, err := open.Open(ctx, cfg.Storage.Driver, dsn)
+	st, err := open.Open(ctx, cfg.Storage.Driver, cfg.Storage.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s storage: %w", cfg.Storage.Driver, err)
 	}
 	return st, nil
 }
 
-func storageDSN(cfg *config.Config) string {
-	dsn := cfg.Storage.DSN
-	if cfg.Storage.Driver == "sqlite" && !strings.HasPrefix(dsn, "file:") && dsn != ":memory:" {
-		dsn = nextToConfig(cfg, dsn)
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
 	}
-	return dsn
+	return false
 }
 
-// nextToConfig resolves a relative path against the config file's
-// directory, so a gateway started from anywhere finds the same files.
-func nextToConfig(cfg *config.Config, p string) string {
-	if filepath.IsAbs(p) || cfg.File == "" {
-		return p
+// parseOrHelp parses args with fs; asked for help (-h, --help), it prints
+// fs's usage to stdout instead of the error output and returns
+// flag.ErrHelp, which the caller answers with exit status 0.
+func parseOrHelp(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	errOut := fs.Output()
+	usage := fs.Usage
+	if usage == nil {
+		usage = fs.PrintDefaults
 	}
-	return filepath.Join(filepath.Dir(cfg.File), p)
+	fs.Usage = func() {}
+	defer func() { fs.Usage = usage }()
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		usage()
+		fs.SetOutput(errOut)
+	case err != nil:
+		usage()
+	}
+	return err
 }
 
-// storeCommand parses the common flags of the storage commands and opens
-// the configured storage.
-func storeCommand(name string, args []string, stderr io.Writer, extra func(fs *flag.FlagSet)) (store.Store, *flag.FlagSet, int) {
-	fs := flag.NewFlagSet("gantry "+name, flag.ContinueOnError)
+// storeCommand parses `gantry GROUP SUB [flags] ARGS...` for the storage
+// commands. Everything about the command line is settled before any
+// configuration is read: help (`gantry GROUP -h`, `gantry GROUP SUB -h`)
+// is printed to stdout with status 0, a bad command line is reported on
+// stderr with status 2, and only then is the config loaded and the
+// storage opened. subs maps each subcommand to its number of positional
+// arguments; flags adds a subcommand's own flags. st is nil when the
+// command is finished, with code its exit status.
+func storeCommand(group, usage string, args []string, stdout, stderr io.Writer, subs map[string]int, flags func(sub string, fs *flag.FlagSet)) (st store.Store, cfg *config.Config, fs *flag.FlagSet, code int) {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return nil, nil, nil, exitUsage
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, usage)
+		return nil, nil, nil, exitOK
+	}
+	sub := args[0]
+	nargs, ok := subs[sub]
+	if !ok {
+		fmt.Fprintf(stderr, "gantry %s: unknown command %q\n\n%s", group, sub, usage)
+		return nil, nil, nil, exitUsage
+	}
+	fs = flag.NewFlagSet("gantry "+group+" "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "gantry.yaml", "configuration `file`")
 	fs.StringVar(path, "c", "gantry.yaml", "configuration `file` (shorthand)")
-	if extra != nil {
-		extra(fs)
+	if flags != nil {
+		flags(sub, fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, exitUsage
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\nFlags of gantry %s %s:\n", usage, group, sub)
+		fs.PrintDefaults()
 	}
-	_, st, code := loadStore(*path, stderr)
-	return st, fs, code
+	if err := parseOrHelp(fs, args[1:], stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, nil, nil, exitOK
+		}
+		return nil, nil, nil, exitUsage
+	}
+	if fs.NArg() != nargs {
+		fmt.Fprintf(stderr, "gantry %s %s: want %d argument(s), got %d\n\n", group, sub, nargs, fs.NArg())
+		fs.Usage()
+		return nil, nil, nil, exitUsage
+	}
+	cfg, st, code = loadStore(*path, stderr)
+	return st, cfg, fs, code
 }
 
 const consumersUsage = `Usage:
   gantry consumers create [-c FILE] [--plan PLAN] [--groups a,b] ID
   gantry consumers list   [-c FILE] [--json]
   gantry consumers delete [-c FILE] ID
+
+The plan must be one the configuration defines, as with the admin API.
 `
 
 func cmdConsumers(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, consumersUsage)
-		return exitUsage
-	}
 	var plan, groups string
 	var asJSON bool
-	st, fs, code := storeCommand("consumers "+args[0], args[1:], stderr, func(fs *flag.FlagSet) {
-		switch args[0] {
-		case "create":
-			fs.StringVar(&plan, "plan", "", "the consumer's `plan`")
-			fs.StringVar(&groups, "groups", "", "comma-separated `groups`")
-		case "list":
-			fs.BoolVar(&asJSON, "json", false, "print JSON")
-		}
-	})
+	st, cfg, fs, code := storeCommand("consumers", consumersUsage, args, stdout, stderr,
+		map[string]int{"create": 1, "list": 0, "delete": 1},
+		func(sub string, fs *flag.FlagSet) {
+			switch sub {
+			case "create":
+				fs.StringVar(&plan, "plan", "", "the consumer's `plan`, one the configuration defines")
+				fs.StringVar(&groups, "groups", "", "comma-separated `groups`")
+			case "list":
+				fs.BoolVar(&asJSON, "json", false, "print JSON")
+			}
+		})
 	if st == nil {
 		return code
 	}
@@ -94,11 +140,12 @@ func cmdConsumers(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	switch args[0] {
 	case "create":
-		if fs.NArg() != 1 {
-			fmt.Fprint(stderr, consumersUsage)
-			return exitUsage
-		}
 		c := store.Consumer{ID: fs.Arg(0), Plan: plan, Groups: splitList(groups), Source: store.SourceAPI}
+		// The admin API's own check: the CLI accepts and refuses the same.
+		if err := config.CheckNewConsumer(cfg.Plans, c.ID, c.Plan, c.Groups); err != nil {
+			fmt.Fprintf(stderr, "gantry consumers create: %v\n", err)
+			return exitConfig
+		}
 		if err := st.CreateConsumer(ctx, c); err != nil {
 			return storeFailure(stderr, err)
 		}
@@ -121,17 +168,10 @@ func cmdConsumers(args []string, stdout, stderr io.Writer) int {
 		}
 		tw.Flush()
 	case "delete":
-		if fs.NArg() != 1 {
-			fmt.Fprint(stderr, consumersUsage)
-			return exitUsage
-		}
 		if err := st.DeleteConsumer(ctx, fs.Arg(0)); err != nil {
 			return storeFailure(stderr, err)
 		}
 		fmt.Fprintf(stdout, "deleted consumer %s\n", fs.Arg(0))
-	default:
-		fmt.Fprint(stderr, consumersUsage)
-		return exitUsage
 	}
 	return exitOK
 }
@@ -143,19 +183,16 @@ const keysUsage = `Usage:
 `
 
 func cmdKeys(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, keysUsage)
-		return exitUsage
-	}
-	st, fs, code := storeCommand("keys "+args[0], args[1:], stderr, nil)
+	st, _, fs, code := storeCommand("keys", keysUsage, args, stdout, stderr,
+		map[string]int{"create": 1, "list": 1, "revoke": 2}, nil)
 	if st == nil {
 		return code
 	}
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	switch {
-	case args[0] == "create" && fs.NArg() == 1:
+	switch args[0] {
+	case "create":
 		plain, k, err := keyauth.Generate()
 		if err != nil {
 			fmt.Fprintf(stderr, "gantry: %v\n", err)
@@ -166,7 +203,7 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 			return storeFailure(stderr, err)
 		}
 		fmt.Fprintf(stdout, "key id: %s\nkey:    %s\n(the key is shown only now; store it safely)\n", k.ID, plain)
-	case args[0] == "list" && fs.NArg() == 1:
+	case "list":
 		ks, err := st.ListKeys(ctx, fs.Arg(0))
 		if err != nil {
 			return storeFailure(stderr, err)
@@ -181,14 +218,11 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Source, k.CreatedAt.UTC().Format(time.RFC3339), rev)
 		}
 		tw.Flush()
-	case args[0] == "revoke" && fs.NArg() == 2:
+	case "revoke":
 		if err := st.RevokeKey(ctx, fs.Arg(0), fs.Arg(1)); err != nil {
 			return storeFailure(stderr, err)
 		}
 		fmt.Fprintf(stdout, "revoked key %s of %s\n", fs.Arg(1), fs.Arg(0))
-	default:
-		fmt.Fprint(stderr, keysUsage)
-		return exitUsage
 	}
 	return exitOK
 }

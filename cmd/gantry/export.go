@@ -20,11 +20,10 @@ func startExport(ctx context.Context, cfg *config.Config, logger *slog.Logger, m
 	if x == nil {
 		return nil, nil, nil
 	}
-	dir := nextToConfig(cfg, x.SpoolDir)
 	exp, err := export.New(export.Options{
 		URL:           x.URL,
 		BatchSize:     x.BatchSize,
-		SpoolDir:      dir,
+		SpoolDir:      x.SpoolDir, // relative to the config file (config.Load)
 		MaxSpoolBytes: int64(x.SpoolMaxBytes),
 		Timeout:       x.Timeout.D(),
 		Token:         x.Token,

@@ -37,6 +37,7 @@ Without --period: the current UTC month.
 
 // usageFlags are the parsed flags of gantry usage.
 type usageFlags struct {
+	help   bool // -h: the usage went to stdout
 	config string
 	query  store.UsageQuery
 	format string
@@ -47,10 +48,10 @@ var flagOf = map[string]string{"consumer": "--consumer", "from": "--from", "to":
 
 // parseUsageFlags reads gantry usage's flags; a problem is printed to
 // stderr and reported as false.
-func parseUsageFlags(args []string, stderr io.Writer, now time.Time) (usageFlags, bool) {
+func parseUsageFlags(args []string, stdout, stderr io.Writer, now time.Time) (usageFlags, bool) {
 	fs := flag.NewFlagSet("gantry usage", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usageCmdUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usageCmdUsage); fs.PrintDefaults() }
 	var f usageFlags
 	var consumer, from, to, groupBy string
 	fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`")
@@ -60,7 +61,8 @@ func parseUsageFlags(args []string, stderr io.Writer, now time.Time) (usageFlags
 	fs.StringVar(&to, "to", "", "end `date`, exclusive (default: the first of next month)")
 	fs.StringVar(&groupBy, "group-by", "", "group by day, hour or route (default: one total per consumer)")
 	fs.StringVar(&f.format, "format", "table", "output: table, json or csv")
-	if err := fs.Parse(args); err != nil {
+	if err := parseOrHelp(fs, args, stdout); err != nil {
+		f.help = errors.Is(err, flag.ErrHelp)
 		return f, false
 	}
 	if fs.NArg() > 0 {
@@ -92,8 +94,11 @@ func parseUsageFlags(args []string, stderr io.Writer, now time.Time) (usageFlags
 }
 
 func cmdUsage(args []string, stdout, stderr io.Writer) int {
-	f, ok := parseUsageFlags(args, stderr, time.Now())
-	if !ok {
+	f, ok := parseUsageFlags(args, stdout, stderr, time.Now())
+	switch {
+	case f.help:
+		return exitOK
+	case !ok:
 		return exitUsage
 	}
 	_, st, code := loadStore(f.config, stderr)
@@ -127,16 +132,17 @@ func cmdUsage(args []string, stdout, stderr io.Writer) int {
 
 // invoiceFlags are the parsed flags of gantry invoice.
 type invoiceFlags struct {
+	help     bool // -h: the usage went to stdout
 	config   string
 	consumer string
 	period   billing.Period
 	format   string
 }
 
-func parseInvoiceFlags(args []string, stderr io.Writer, now time.Time) (invoiceFlags, bool) {
+func parseInvoiceFlags(args []string, stdout, stderr io.Writer, now time.Time) (invoiceFlags, bool) {
 	fs := flag.NewFlagSet("gantry invoice", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, invoiceCmdUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), invoiceCmdUsage); fs.PrintDefaults() }
 	var f invoiceFlags
 	var period string
 	fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`")
@@ -144,7 +150,8 @@ func parseInvoiceFlags(args []string, stderr io.Writer, now time.Time) (invoiceF
 	fs.StringVar(&f.consumer, "consumer", "", "the consumer `id` (required)")
 	fs.StringVar(&period, "period", "", "the month, `YYYY-MM` (default: this month, UTC)")
 	fs.StringVar(&f.format, "format", "table", "output: table or json")
-	if err := fs.Parse(args); err != nil {
+	if err := parseOrHelp(fs, args, stdout); err != nil {
+		f.help = errors.Is(err, flag.ErrHelp)
 		return f, false
 	}
 	switch {
@@ -171,8 +178,11 @@ func parseInvoiceFlags(args []string, stderr io.Writer, now time.Time) (invoiceF
 }
 
 func cmdInvoice(args []string, stdout, stderr io.Writer) int {
-	f, ok := parseInvoiceFlags(args, stderr, time.Now())
-	if !ok {
+	f, ok := parseInvoiceFlags(args, stdout, stderr, time.Now())
+	switch {
+	case f.help:
+		return exitOK
+	case !ok:
 		return exitUsage
 	}
 	cfg, st, code := loadStore(f.config, stderr)

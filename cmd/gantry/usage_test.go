@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,7 @@ func TestParseUsageFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			got, ok := parseUsageFlags(tt.args, &stderr, cliNow)
+			got, ok := parseUsageFlags(tt.args, io.Discard, &stderr, cliNow)
 			if tt.wantErr != "" {
 				if ok || !strings.Contains(stderr.String(), tt.wantErr) {
 					t.Fatalf("parseUsageFlags(%q) = %v, stderr %q, want %q", tt.args, ok, stderr.String(), tt.wantErr)
@@ -101,7 +102,7 @@ func TestParseInvoiceFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			got, ok := parseInvoiceFlags(tt.args, &stderr, cliNow)
+			got, ok := parseInvoiceFlags(tt.args, io.Discard, &stderr, cliNow)
 			if tt.wantErr != "" {
 				if ok || !strings.Contains(stderr.String(), tt.wantErr) {
 					t.Fatalf("parseInvoiceFlags(%q) = %v, stderr %q, want %q", tt.args, ok, stderr.String(), tt.wantErr)

@@ -5,15 +5,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"regexp"
 
+	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
 	"github.com/gantry-dev/gantry/internal/store"
 )
-
-// consumerID is what an API-created consumer may be called: it ends up in
-// headers, metrics and invoices.
-var consumerID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$`)
 
 type consumerBody struct {
 	ID     string   `json:"id"`
@@ -31,22 +27,16 @@ func (a *api) createConsumer(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &b) {
 		return
 	}
-	if !consumerID.MatchString(b.ID) {
-		writeError(w, http.StatusBadRequest, "bad_request", "id: want 1-128 characters of letters, digits, _ . @ -, starting with a letter or digit")
-		return
-	}
-	if b.Plan != "" && !a.gw.HasPlan(b.Plan) {
-		writeError(w, http.StatusBadRequest, "bad_request", "plan: no plan named "+quote(b.Plan))
-		return
-	}
 	if b.Groups == nil {
 		b.Groups = []string{}
 	}
-	for _, g := range b.Groups {
-		if g == "" || len(g) > 128 {
-			writeError(w, http.StatusBadRequest, "bad_request", "groups: names must be 1-128 characters")
-			return
-		}
+	var plans map[string]*config.Plan
+	if b.Plan != "" {
+		plans = a.currentPlans()
+	}
+	if err := config.CheckNewConsumer(plans, b.ID, b.Plan, b.Groups); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
 	}
 	c := store.Consumer{ID: b.ID, Plan: b.Plan, Groups: b.Groups, Source: store.SourceAPI}
 	if err := a.store.CreateConsumer(r.Context(), c); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -77,6 +78,9 @@ func parse(data []byte, file string, lookup func(string) (string, bool)) (*Confi
 	}
 	cfg.Lines, cfg.File = d.lines, file
 	cfg.SetDefaults()
+	if file != "" {
+		cfg.resolvePaths(filepath.Dir(file))
+	}
 
 	ps := d.problems
 	var vps Problems

@@ -57,8 +57,8 @@ func (c *Config) validateUpstreams(l *problemList) {
 			}
 			positive(l, hp+".interval", int64(h.Interval), "a duration like \"10s\"")
 			positive(l, hp+".timeout", int64(h.Timeout), "a duration like \"2s\"")
-			if h.Timeout > 0 && h.Interval > 0 && h.Timeout >= h.Interval {
-				l.add(hp+".timeout", "%s must be shorter than interval %s", h.Timeout, h.Interval)
+			if h.Timeout > 0 && h.Interval > 0 && h.Timeout > h.Interval {
+				l.add(hp+".timeout", "%s must not exceed interval %s", h.Timeout, h.Interval)
 			}
 			atLeastOne(l, hp+".unhealthy_after", h.UnhealthyAfter)
 			atLeastOne(l, hp+".healthy_after", h.HealthyAfter)

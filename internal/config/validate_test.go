@@ -233,9 +233,15 @@ func TestValidate(t *testing.T) {
 		{name: "hash_on bad", mutate: func(c *Config) { c.Upstreams["users"].Balancer = "hash"; c.Upstreams["users"].HashOn = "body" }, wantPath: "upstreams.users.hash_on", wantMsg: "header:NAME, cookie:NAME"},
 		{name: "hash_on unused with round robin", mutate: func(c *Config) { c.Upstreams["users"].HashOn = "ip" }},
 		{name: "health check defaults", mutate: func(c *Config) { c.Upstreams["users"].HealthCheck = &HealthCheck{} }},
-		{name: "health check timeout over interval", mutate: func(c *Config) {
+		{name: "health check timeout equal to interval", mutate: func(c *Config) {
 			c.Upstreams["users"].HealthCheck = &HealthCheck{Interval: sec(2), Timeout: sec(2)}
-		}, wantPath: "upstreams.users.health_check.timeout", wantMsg: "shorter than interval 2s"},
+		}},
+		{name: "health check timeout just under interval", mutate: func(c *Config) {
+			c.Upstreams["users"].HealthCheck = &HealthCheck{Interval: sec(2), Timeout: sec(2) - 1}
+		}},
+		{name: "health check timeout over interval", mutate: func(c *Config) {
+			c.Upstreams["users"].HealthCheck = &HealthCheck{Interval: sec(2), Timeout: sec(2) + 1}
+		}, wantPath: "upstreams.users.health_check.timeout", wantMsg: "must not exceed interval 2s"},
 		{name: "health check relative path", mutate: func(c *Config) { c.Upstreams["users"].HealthCheck = &HealthCheck{Path: "healthz"} }, wantPath: "upstreams.users.health_check.path", wantMsg: "starting with /"},
 		{name: "health check negative threshold", mutate: func(c *Config) { c.Upstreams["users"].HealthCheck = &HealthCheck{HealthyAfter: -1} }, wantPath: "upstreams.users.health_check.healthy_after", wantMsg: "at least 1"},
 		{name: "passive negative", mutate: func(c *Config) { c.Upstreams["users"].Passive = &Passive{Failures: -1} }, wantPath: "upstreams.users.passive.failures", wantMsg: "at least 1"},

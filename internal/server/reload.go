@@ -3,13 +3,11 @@ package server
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"reflect"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/config/watch"
 )
 
 // ReloadResult describes the last reload attempt.
@@ -89,52 +87,12 @@ func (s *Server) staticChanges(cfg *config.Config) []string {
 	return out
 }
 
-// Watch reloads when the config file changes on disk, until ctx ends.
-// Editors and config-management tools replace files by rename, so the
-// directory is watched, and bursts of events are coalesced.
+// Watch reloads when the config file changes on disk, until ctx ends:
+// written in place, replaced by a rename, or swapped through a symlink
+// (Kubernetes ConfigMap); see package watch.
 func (s *Server) Watch(ctx context.Context) error {
 	if s.configPath == "" {
 		return nil
 	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return err
-	}
-	abs, err := filepath.Abs(s.configPath)
-	if err != nil {
-		w.Close()
-		return err
-	}
-	if err := w.Add(filepath.Dir(abs)); err != nil {
-		w.Close()
-		return err
-	}
-	go func() {
-		defer w.Close()
-		const settle = 200 * time.Millisecond
-		timer := time.NewTimer(time.Hour)
-		timer.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				if filepath.Clean(ev.Name) == abs && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
-					timer.Reset(settle)
-				}
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				s.log.Warn("config file watch", "error", err)
-			case <-timer.C:
-				s.Reload()
-			}
-		}
-	}()
-	return nil
+	return watch.File(ctx, s.configPath, s.log, func() { s.Reload() })
 }

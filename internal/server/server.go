@@ -306,12 +306,6 @@ func (s *Server) syncConsumers(cfg *config.Config) error {
 	return nil
 }
 
-// HasPlan reports whether the running configuration defines plan.
-func (s *Server) HasPlan(plan string) bool {
-	_, ok := s.gen.Load().cfg.Plans[plan]
-	return ok
-}
-
 // KeyCreated makes a just-created key usable at once on this node, even
 // if a client tried it moments before.
 func (s *Server) KeyCreated(hash []byte) {

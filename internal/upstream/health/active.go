@@ -55,7 +55,7 @@ func Start(ctx context.Context, pool *upstream.Pool, log *slog.Logger) *Checker 
 	if c.interval <= 0 {
 		c.interval = 10 * time.Second
 	}
-	if c.timeout <= 0 || c.timeout >= c.interval {
+	if c.timeout <= 0 || c.timeout > c.interval {
 		c.timeout = min(2*time.Second, c.interval/2)
 	}
 	c.client = c.newClient(false)
