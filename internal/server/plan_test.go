@@ -6,10 +6,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -67,6 +71,7 @@ routes:
 	}{
 		{"valid", srv(""), nil},
 		{"valid tls", srv(tlsWith(certA, keyA)), nil},
+		{"valid api_key", srv("") + "    auth: [api_key]\n", nil},
 		{"tls cert missing", srv(tlsWith(missing, keyA)), []string{"server.tls.cert_file"}},
 		{"tls key missing", srv(tlsWith(certA, missing)), []string{"server.tls.key_file"}},
 		{"tls both missing", srv(tlsWith(missing, missing)), []string{"server.tls.cert_file", "server.tls.key_file"}},
@@ -196,4 +201,37 @@ routes:
 	st.fail = nil
 	want = append(want, []string{"bob"})
 	check("accepted", true, s.Reload(), 2)
+}
+
+// TestPlanContactsNothing checks that a plan (what `gantry validate` runs)
+// does not fetch a JWKS, used by a route or not.
+func TestPlanContactsNothing(t *testing.T) {
+	var fetches atomic.Int64
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Write([]byte(`{"keys": []}`))
+	}))
+	defer idp.Close()
+	cfg := parseConfig(t, fmt.Sprintf(`version: 1
+server:
+  listen: "127.0.0.1:0"
+auth:
+  jwt:
+    - {name: used, jwks_url: %q, algorithms: [RS256]}
+    - {name: unused, jwks_url: %q, algorithms: [ES256]}
+upstreams:
+  app: {targets: [{url: "http://127.0.0.1:1"}]}
+routes:
+  - name: app
+    match: {path_prefix: /}
+    upstream: app
+    auth: [jwt:used, api_key]
+`, idp.URL+"/a", idp.URL+"/b"))
+	if err := Plan(cfg); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := fetches.Load(); n != 0 {
+		t.Fatalf("Plan fetched a JWKS %d times, want 0", n)
+	}
 }
