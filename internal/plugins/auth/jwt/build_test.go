@@ -77,3 +77,13 @@ func writeTestFile(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// buildStarted is Build, then Start.
+func buildStarted(ctx context.Context, c *config.JWT, res Resolver, opts Options) (*Provider, error) {
+	p, err := Build(c, res, opts)
+	if err != nil {
+		return nil, err
+	}
+	p.Start(ctx)
+	return p, nil
+}

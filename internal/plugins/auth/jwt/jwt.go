@@ -86,16 +86,6 @@ type forwardClaim struct {
 	claim, header string
 }
 
-// New builds the provider for c and starts it: Build, then Start.
-func New(ctx context.Context, c *config.JWT, res Resolver, opts Options) (*Provider, error) {
-	p, err := Build(c, res, opts)
-	if err != nil {
-		return nil, err
-	}
-	p.Start(ctx)
-	return p, nil
-}
-
 // KeyFileError is Build's error for a public_key_file that cannot be read
 // or holds no usable public key, so callers can report it at that key.
 type KeyFileError struct {

@@ -34,3 +34,13 @@ func TestBuildTouchesNothing(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// buildStarted is Build, then Start.
+func buildStarted(ctx context.Context, o Options) (*Authenticator, error) {
+	a, err := Build(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	a.Start()
+	return a, nil
+}

@@ -95,18 +95,6 @@ type Authenticator struct {
 	oddErr   throttle
 }
 
-// New validates o and starts the change-feed poller, which runs until ctx
-// ends or Close is called: Build, then Start. It does not touch storage
-// before returning.
-func New(ctx context.Context, o Options) (*Authenticator, error) {
-	a, err := Build(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	a.Start()
-	return a, nil
-}
-
 // Build validates o and makes the authenticator without starting
 // anything: no goroutine, no storage access. Start starts its change-feed
 // poller, which runs until ctx ends or Close is called; lookups run under
