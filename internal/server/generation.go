@@ -52,6 +52,8 @@ type generation struct {
 	// rows, written by activate.
 	consumers []store.Consumer
 	keys      []store.APIKey
+	// handlers are the routes' handlers, whose metrics swap binds.
+	handlers []*routeHandler
 }
 
 // retire stops what the generation started: health checkers and DNS
@@ -86,6 +88,7 @@ func (g *generation) targetKeys() []upstream.Key {
 // routeHandler is what the router holds for each route: the pre-built chain
 // plus the per-route settings the server applies around it.
 type routeHandler struct {
+	name    string
 	chain   pipeline.Handler
 	cors    *cors.Policy
 	metrics *telemetry.RouteMetrics
@@ -162,7 +165,11 @@ func (s *Server) plan(cfg *config.Config) (*generation, error) {
 	set, ps := s.auth.plan(cfg)
 	problems = append(problems, ps...)
 	plansLimit := planLimits(cfg)
+	var handlers []*routeHandler
 	build := func(rc *config.Route, rt *router.Route) (pipeline.Handler, error) {
+		// Its metrics are bound by swap: a plan that never serves adds no
+		// series.
+		h := &routeHandler{name: rc.Name, units: rc.UnitsHeader}
 		term, err := s.terminal(cfg, rc, rt, pools, trusted)
 		if err != nil {
 			return nil, err
@@ -195,7 +202,7 @@ func (s *Server) plan(cfg *config.Config) (*generation, error) {
 		mws = append(mws, bodyLimit(maxBody))
 		if rc.RateLimit != nil || (len(rc.Auth) > 0 && plansLimit) {
 			rl := ratelimit.Config{Counter: s.counter, Route: rc.Name, Limit: rc.RateLimit, Plans: cfg.Plans,
-				OnLimited: s.metrics.Route(rc.Name).RateLimited}
+				OnLimited: func() { h.metrics.RateLimited() }}
 			mw, err := ratelimit.New(rl)
 			if err != nil {
 				return nil, err
@@ -209,12 +216,10 @@ func (s *Server) plan(cfg *config.Config) (*generation, error) {
 			}
 			mws = append(mws, policy.Middleware)
 		}
-		return &routeHandler{
-			chain:   pipeline.Chain(admit(term), mws...),
-			cors:    policy,
-			metrics: s.metrics.Route(rc.Name),
-			units:   rc.UnitsHeader,
-		}, nil
+		h.chain = pipeline.Chain(admit(term), mws...)
+		h.cors = policy
+		handlers = append(handlers, h)
+		return h, nil
 	}
 	table, err := router.Compile(cfg, build)
 	if err != nil {
@@ -229,7 +234,7 @@ func (s *Server) plan(cfg *config.Config) (*generation, error) {
 		return nil, cfg.Locate(problems)
 	}
 	return &generation{cfg: cfg, table: table, pools: pools, subjects: configSubjects(cfg), auth: set, cert: cert,
-		consumers: consumers, keys: keys}, nil
+		consumers: consumers, keys: keys, handlers: handlers}, nil
 }
 
 // errAuthUnusable marks a route whose authentication could not be built;
@@ -270,6 +275,9 @@ func (s *Server) activate(g *generation) error {
 // It cannot fail: everything that can was done by plan and activate.
 // Requests already running keep the generation they loaded.
 func (s *Server) swap(g *generation) {
+	for _, h := range g.handlers {
+		h.metrics = s.metrics.Route(h.name)
+	}
 	s.genSeq++
 	g.id = s.genSeq
 	g.loaded = time.Now()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/store"
+	"github.com/gantry-dev/gantry/internal/telemetry"
 )
 
 // writePair writes t's test certificate and its key as PEM files in dir.
@@ -233,5 +234,60 @@ routes:
 	time.Sleep(50 * time.Millisecond)
 	if n := fetches.Load(); n != 0 {
 		t.Fatalf("Plan fetched a JWKS %d times, want 0", n)
+	}
+}
+
+// TestRefusedReloadAddsNoRouteSeries checks that a reload refused at plan
+// leaves the metrics as they were: the refused file's new route gets no
+// series, while an accepted one does.
+func TestRefusedReloadAddsNoRouteSeries(t *testing.T) {
+	const file = `version: 1
+server:
+  listen: "127.0.0.1:0"
+upstreams:
+  app: {targets: [{url: "http://127.0.0.1:1"}]}
+%s
+routes:
+  - name: app
+    match: {path_prefix: /}
+    upstream: app
+  - name: ghost
+    match: {path_prefix: /ghost}
+    upstream: app
+`
+	path := filepath.Join(t.TempDir(), "gantry.yaml")
+	writeFile(t, path, strings.Replace(fmt.Sprintf(file, ""), "  - name: ghost\n    match: {path_prefix: /ghost}\n    upstream: app\n", "", 1))
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := telemetry.NewMetrics()
+	s, err := New(Options{Config: cfg, ConfigPath: path, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	series := func() string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+	if !strings.Contains(series(), `route="app"`) {
+		t.Fatalf("no series for the serving route:\n%s", series())
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	writeFile(t, path, fmt.Sprintf(file, `  fn: {lambda: {function: f, region: us-east-1}}`))
+	if res := s.Reload(); res.OK {
+		t.Fatal("reload accepted a lambda upstream without credentials")
+	}
+	if strings.Contains(series(), `route="ghost"`) {
+		t.Errorf("a refused reload added series for its route ghost")
+	}
+	writeFile(t, path, fmt.Sprintf(file, ""))
+	if res := s.Reload(); !res.OK {
+		t.Fatalf("reload refused: %v", res.Error)
+	}
+	if !strings.Contains(series(), `route="ghost"`) {
+		t.Errorf("an accepted reload added no series for its route ghost")
 	}
 }
