@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/aggregate"
@@ -159,9 +160,7 @@ func (s *Server) plan(cfg *config.Config) (*generation, error) {
 	cert, ps := planTLS(cfg.Server.TLS)
 	problems = append(problems, ps...)
 	consumers, keys, err := keyauth.ConfigConsumers(cfg.Consumers)
-	if err != nil {
-		problems = append(problems, config.Problem{Path: "consumers", Message: err.Error()})
-	}
+	problems = append(problems, consumerProblems(err)...)
 	set, ps := s.auth.plan(cfg)
 	problems = append(problems, ps...)
 	plansLimit := planLimits(cfg)
@@ -235,6 +234,27 @@ func (s *Server) plan(cfg *config.Config) (*generation, error) {
 	}
 	return &generation{cfg: cfg, table: table, pools: pools, subjects: configSubjects(cfg), auth: set, cert: cert,
 		consumers: consumers, keys: keys, handlers: handlers}, nil
+}
+
+// consumerProblems places keyauth.ConfigConsumers' errors, which start
+// with their key path ("consumers[0].api_keys[1].hash: ..."), at that path.
+func consumerProblems(err error) config.Problems {
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var ps config.Problems
+	for _, e := range errs {
+		path, msg, ok := strings.Cut(e.Error(), ": ")
+		if !ok || !strings.HasPrefix(path, "consumers[") {
+			path, msg = "consumers", e.Error()
+		}
+		ps = append(ps, config.Problem{Path: path, Message: msg})
+	}
+	return ps
 }
 
 // errAuthUnusable marks a route whose authentication could not be built;

@@ -291,3 +291,22 @@ routes:
 		t.Errorf("an accepted reload added no series for its route ghost")
 	}
 }
+
+func TestConsumerProblems(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{errors.New("consumers[1].api_keys[0].hash: not hex"), "consumers[1].api_keys[0].hash: not hex"},
+		{errors.Join(errors.New("consumers[0].api_keys[0]: set exactly one of hash or key"), errors.New("consumers[2].api_keys[1].hash: short")),
+			"consumers[0].api_keys[0]: set exactly one of hash or key\nconsumers[2].api_keys[1].hash: short"},
+		{errors.New("something else"), "consumers: something else"},
+	}
+	for _, tt := range tests {
+		ps := consumerProblems(tt.err)
+		if got := ps.Error(); len(ps) > 0 && got != tt.want || len(ps) == 0 && tt.want != "" {
+			t.Errorf("consumerProblems(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
