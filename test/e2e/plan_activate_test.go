@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bufio"
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	_ "modernc.org/sqlite"
 
 	"github.com/gantry-dev/gantry/internal/store/storetest"
 	"github.com/gantry-dev/gantry/internal/testkit"
@@ -82,6 +87,144 @@ routes:
 			}
 			if st, b := g.Admin("GET", "/admin/consumers/alice", ""); st != 200 {
 				t.Errorf("GET alice = %d %s, want 200", st, b)
+			}
+		})
+	}
+}
+
+// TestFailedActivationSwapsNothing holds the storage's write lock while a
+// reload swaps alice for bob and adds a route: the storage write, the last
+// step of activation, fails, so the reload is refused, storage still holds
+// alice and the new route is not served.
+func TestFailedActivationSwapsNothing(t *testing.T) {
+	storages := map[string]struct {
+		section func(t *testing.T) (yaml, dsn string)
+		lock    func(t *testing.T, dsn string) (unlock func())
+	}{
+		"sqlite": {
+			section: func(t *testing.T) (string, string) {
+				p := filepath.Join(t.TempDir(), "gantry.db")
+				return fmt.Sprintf("storage: {driver: sqlite, dsn: %q}\n", p), p
+			},
+			lock: func(t *testing.T, dsn string) func() {
+				db, err := sql.Open("sqlite", dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conn, err := db.Conn(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+					t.Fatal(err)
+				}
+				return func() {
+					conn.ExecContext(context.Background(), "ROLLBACK")
+					conn.Close()
+					db.Close()
+				}
+			},
+		},
+		"postgres": {
+			section: func(t *testing.T) (string, string) {
+				dsn := storetest.PostgresDSN(t)
+				return fmt.Sprintf("storage: {driver: postgres, dsn: %q}\n", dsn), dsn
+			},
+			lock: func(t *testing.T, dsn string) func() {
+				ctx := context.Background()
+				conn, err := pgx.Connect(ctx, dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tx, err := conn.Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := tx.Exec(ctx, "LOCK TABLE consumers IN EXCLUSIVE MODE"); err != nil {
+					t.Fatal(err)
+				}
+				return func() {
+					tx.Rollback(ctx)
+					conn.Close(ctx)
+				}
+			},
+		},
+	}
+	for name, st := range storages {
+		t.Run(name, func(t *testing.T) {
+			e := testkit.NewEcho(t, "app")
+			section, dsn := st.section(t)
+			const aliceKey = "alice-key-5e1d0c9b8a"
+			g := testkit.Start(t, base(section+fmt.Sprintf(`consumers:
+  - id: alice
+    api_keys: [{key: %q}]
+upstreams:
+  app: {targets: [{url: %q}]}
+routes:
+  - name: keyed
+    match: {path_prefix: /}
+    upstream: app
+    auth: [api_key]
+`, aliceKey, e.URL)))
+			waitStatus(t, g.URL+"/x", aliceKey, 200, 2*time.Second)
+
+			// The lock is taken first: the file watcher reloads on the
+			// rewrite, and that reload must meet it.
+			unlock := st.lock(t, dsn)
+			before := time.Now()
+			rewriteConfig(t, g.ConfigPath, "id: alice", "id: bob")
+			rewriteConfig(t, g.ConfigPath, "routes:\n", "routes:\n  - name: open\n    match: {path_prefix: /open}\n    upstream: app\n")
+			var last struct {
+				At    time.Time `json:"at"`
+				OK    bool      `json:"ok"`
+				Error string    `json:"error"`
+			}
+			for deadline := time.Now().Add(25 * time.Second); ; {
+				status, body := g.Admin("GET", "/admin/status", "")
+				var res struct {
+					LastReload *struct {
+						At    time.Time `json:"at"`
+						OK    bool      `json:"ok"`
+						Error string    `json:"error"`
+					} `json:"last_reload"`
+				}
+				if err := json.Unmarshal(body, &res); err != nil || status != 200 || res.LastReload == nil {
+					t.Fatalf("GET /admin/status = %d %s", status, body)
+				}
+				if res.LastReload.At.After(before) {
+					last = *res.LastReload
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no reload reported after the rewrite: %s", body)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			unlock()
+			if last.OK || !strings.Contains(last.Error, "storing the config file's consumers") {
+				t.Fatalf("reload under a storage lock: ok=%v error %q, want refused at the storage write", last.OK, last.Error)
+			}
+			if st, b := g.Admin("GET", "/admin/consumers/alice", ""); st != 200 {
+				t.Errorf("after the refused reload GET alice = %d %s, want 200", st, b)
+			}
+			if st, b := g.Admin("GET", "/admin/consumers/bob", ""); st != 404 {
+				t.Errorf("after the refused reload GET bob = %d %s, want 404", st, b)
+			}
+			if r := get(t, g.URL+"/open"); r.Status != 401 {
+				t.Errorf("GET /open after the refused reload = %d, want 401 (the old route, with its key check)", r.Status)
+			}
+			if r := get(t, g.URL+"/x", "X-API-Key: "+aliceKey); r.Status != 200 {
+				t.Errorf("alice's key after the refused reload = %d %s, want 200", r.Status, r.Body)
+			}
+			// With the lock gone the same file is accepted.
+			if status, body := g.Admin("POST", "/admin/reload", ""); status != 200 {
+				t.Fatalf("reload without the lock = %d %s", status, body)
+			}
+			if r := get(t, g.URL+"/open"); r.Status != 200 {
+				t.Errorf("GET /open after the accepted reload = %d, want 200", r.Status)
+			}
+			if st, b := g.Admin("GET", "/admin/consumers/bob", ""); st != 200 {
+				t.Errorf("after the accepted reload GET bob = %d %s, want 200", st, b)
 			}
 		})
 	}
