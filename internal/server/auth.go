@@ -53,9 +53,10 @@ type authSet struct {
 	freshJWTs map[*jwt.Provider]config.JWT
 }
 
-// plan builds or reuses every method cfg's routes use and checks every
-// auth.jwt provider, used or not, so that a file run would refuse is
-// refused here. Problems are reported at their own key path.
+// plan builds or reuses every method cfg's routes use, and builds every
+// auth.jwt provider, used or not, so that a broken one is refused before
+// a route comes to use it. Problems are reported at their own key path
+// (auth.jwt[0].public_key_file). It starts nothing and registers nothing.
 func (a *authRegistry) plan(cfg *config.Config) (*authSet, config.Problems) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
