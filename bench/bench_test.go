@@ -42,7 +42,7 @@ func loadAndCompile(t *testing.T, name string, data []byte) error {
 	if err != nil {
 		t.Fatalf("config.Load(%s): %v", name, err)
 	}
-	return server.Compile(cfg)
+	return server.Plan(cfg)
 }
 
 // Every scenario's config must be one the gateway runs, as

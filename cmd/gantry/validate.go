@@ -9,7 +9,8 @@ import (
 	"github.com/gantry-dev/gantry/internal/server"
 )
 
-// cmdValidate runs decode → Validate → Compile and discards the result.
+// cmdValidate runs decode → Validate → plan (server.Plan, the pure step of
+// every start and reload) and discards the result.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gantry validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -26,7 +27,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(*path)
 	if err == nil {
-		err = server.Compile(cfg)
+		err = server.Plan(cfg)
 	}
 	if err != nil {
 		fmt.Fprintf(stdout, "%v\n", err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -20,13 +21,19 @@ import (
 // holds fetched keys and a refresh loop, the key authenticator a warm cache,
 // and neither should start cold because an unrelated route changed. A
 // method is rebuilt only when its own configuration changes.
+//
+// A generation's methods go through three steps. plan builds what the
+// configuration needs, reusing the registry's methods and building the
+// others cold (no goroutine, no network, no storage). start starts what
+// plan built (the JWKS first fetch, the key cache's change feed). commit
+// registers them as the serving generation's and closes what it dropped;
+// discard closes what a generation that will never serve built.
 type authRegistry struct {
 	ctx   context.Context
 	store store.Store
 	s     *Server
 
-	// Every method alive, in use by the serving generation or just built
-	// for the next; retain closes the rest.
+	// Every method the serving generation uses; commit closes the rest.
 	mu   sync.Mutex
 	keys map[*keyauth.Authenticator]config.APIKeyAuth
 	jwts map[*jwt.Provider]config.JWT
@@ -36,36 +43,141 @@ func newAuthRegistry(ctx context.Context, st store.Store, s *Server) *authRegist
 	return &authRegistry{ctx: ctx, store: st, s: s, keys: map[*keyauth.Authenticator]config.APIKeyAuth{}, jwts: map[*jwt.Provider]config.JWT{}}
 }
 
-// authSet is what one generation uses; kept to close what the next one
-// drops.
+// authSet is what one generation uses, by name, and which of those methods
+// its plan built (fresh: not started, not registered).
 type authSet struct {
 	keys *keyauth.Authenticator
 	jwts map[string]*jwt.Provider
+
+	freshKeys *config.APIKeyAuth
+	freshJWTs map[*jwt.Provider]config.JWT
 }
 
-// methods returns the route's authentication methods, building or reusing
-// them. Building does I/O (JWKS, storage), so validation-only compiles pass
-// dry=true and get none.
-func (a *authRegistry) methods(cfg *config.Config, rc *config.Route, set *authSet) ([]auth.Method, error) {
+// plan builds or reuses every method cfg's routes use, and builds every
+// auth.jwt provider, used or not, so that a broken one is refused before
+// a route comes to use it. Problems are reported at their own key path
+// (auth.jwt[0].public_key_file). It starts nothing and registers nothing.
+func (a *authRegistry) plan(cfg *config.Config) (*authSet, config.Problems) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	set := &authSet{jwts: map[string]*jwt.Provider{}, freshJWTs: map[*jwt.Provider]config.JWT{}}
+	var ps config.Problems
+	used := map[string]bool{}
+	keyRoute := -1
+	for i, rc := range cfg.Routes {
+		for _, m := range rc.Auth {
+			if m == "api_key" && keyRoute < 0 {
+				keyRoute = i
+			}
+			used[m] = true
+		}
+	}
+	for i, jc := range cfg.Auth.JWT {
+		if jc == nil {
+			continue
+		}
+		p, fresh, err := a.jwt(jc)
+		if err != nil {
+			path := fmt.Sprintf("auth.jwt[%d]", i)
+			var kf *jwt.KeyFileError
+			if errors.As(err, &kf) {
+				path += ".public_key_file"
+			}
+			ps = append(ps, config.Problem{Path: path, Message: err.Error()})
+			continue
+		}
+		if !used["jwt:"+jc.Name] {
+			// Checked, never started: nothing to keep.
+			if fresh {
+				p.Close()
+			}
+			continue
+		}
+		set.jwts[jc.Name] = p
+		if fresh {
+			set.freshJWTs[p] = *jc
+		}
+	}
+	if keyRoute >= 0 {
+		want := config.APIKeyAuth{Header: "X-API-Key"}
+		if cfg.Auth.APIKey != nil {
+			want = *cfg.Auth.APIKey
+		}
+		k, fresh, err := a.keyAuth(want)
+		switch {
+		case err != nil:
+			path := "auth.api_key"
+			if cfg.Auth.APIKey == nil {
+				path = fmt.Sprintf("routes[%d].auth", keyRoute)
+			}
+			ps = append(ps, config.Problem{Path: path, Message: err.Error()})
+		default:
+			set.keys = k
+			if fresh {
+				set.freshKeys = &want
+			}
+		}
+	}
+	if len(ps) > 0 {
+		set.discard()
+		return nil, ps
+	}
+	return set, nil
+}
+
+// keyAuth returns the registry's key authenticator for want, or builds one
+// (fresh).
+func (a *authRegistry) keyAuth(want config.APIKeyAuth) (k *keyauth.Authenticator, fresh bool, err error) {
+	if a.store == nil {
+		return nil, false, fmt.Errorf("api_key authentication needs storage")
+	}
+	for k, c := range a.keys {
+		if c == want {
+			return k, false, nil
+		}
+	}
+	k, err = keyauth.Build(a.ctx, keyauth.Options{Header: want.Header, Query: want.Query, Store: a.store, Logger: a.s.log})
+	return k, err == nil, err
+}
+
+// jwt returns the registry's provider for jc, or builds one (fresh).
+func (a *authRegistry) jwt(jc *config.JWT) (p *jwt.Provider, fresh bool, err error) {
+	for p, c := range a.jwts {
+		if reflect.DeepEqual(c, *jc) {
+			return p, false, nil
+		}
+	}
+	p, err = jwt.Build(jc, subjectResolver{a.s}, jwt.Options{Logger: a.s.log})
+	return p, err == nil, err
+}
+
+// start starts what set's plan built: the key cache's change feed and
+// each JWKS provider's first fetch (waiting for it, up to its timeout).
+func (a *authRegistry) start(set *authSet) {
+	if set.freshKeys != nil {
+		set.keys.Start()
+	}
+	for p := range set.freshJWTs {
+		p.Start(a.ctx)
+	}
+}
+
+// methods returns the route's authentication methods from set.
+func (set *authSet) methods(rc *config.Route) ([]auth.Method, error) {
 	var out []auth.Method
 	for _, m := range rc.Auth {
 		switch {
 		case m == "api_key":
-			k, err := a.keyAuth(cfg)
-			if err != nil {
-				return nil, err
+			if set.keys == nil {
+				return nil, fmt.Errorf("api_key authentication is not usable")
 			}
-			set.keys = k
-			out = append(out, keyMethod{k})
+			out = append(out, keyMethod{set.keys})
 		case strings.HasPrefix(m, "jwt:"):
 			name := strings.TrimPrefix(m, "jwt:")
-			p, err := a.jwt(cfg, name)
-			if err != nil {
-				return nil, err
+			p := set.jwts[name]
+			if p == nil {
+				return nil, fmt.Errorf("no jwt provider %q", name)
 			}
-			set.jwts[name] = p
 			out = append(out, jwtMethod{p})
 		default:
 			return nil, fmt.Errorf("unknown auth method %q", m)
@@ -74,53 +186,37 @@ func (a *authRegistry) methods(cfg *config.Config, rc *config.Route, set *authSe
 	return out, nil
 }
 
-func (a *authRegistry) keyAuth(cfg *config.Config) (*keyauth.Authenticator, error) {
-	if a.store == nil {
-		return nil, fmt.Errorf("api_key authentication needs storage")
+// discard closes the methods set's plan built, for a generation that will
+// never serve; methods it reused keep serving.
+func (set *authSet) discard() {
+	if set == nil {
+		return
 	}
-	want := config.APIKeyAuth{Header: "X-API-Key"}
-	if cfg.Auth.APIKey != nil {
-		want = *cfg.Auth.APIKey
+	if set.freshKeys != nil {
+		set.keys.Close()
 	}
-	for k, c := range a.keys {
-		if c == want {
-			return k, nil
-		}
+	for p := range set.freshJWTs {
+		p.Close()
 	}
-	k, err := keyauth.New(a.ctx, keyauth.Options{Header: want.Header, Query: want.Query, Store: a.store, Logger: a.s.log})
-	if err != nil {
-		return nil, err
-	}
-	a.keys[k] = want
-	return k, nil
 }
 
-func (a *authRegistry) jwt(cfg *config.Config, name string) (*jwt.Provider, error) {
-	var jc *config.JWT
-	for _, j := range cfg.Auth.JWT {
-		if j.Name == name {
-			jc = j
-		}
+// commit makes set the serving generation's methods: what its plan built
+// joins the registry, and every method set does not use is closed.
+func (a *authRegistry) commit(set *authSet) {
+	a.mu.Lock()
+	if set.freshKeys != nil {
+		a.keys[set.keys] = *set.freshKeys
 	}
-	if jc == nil {
-		return nil, fmt.Errorf("no jwt provider %q", name)
+	for p, c := range set.freshJWTs {
+		a.jwts[p] = c
 	}
-	for p, c := range a.jwts {
-		if reflect.DeepEqual(c, *jc) {
-			return p, nil
-		}
-	}
-	p, err := jwt.New(a.ctx, jc, subjectResolver{a.s}, jwt.Options{Logger: a.s.log})
-	if err != nil {
-		return nil, err
-	}
-	a.jwts[p] = *jc
-	return p, nil
+	set.freshKeys, set.freshJWTs = nil, nil
+	a.mu.Unlock()
+	a.retain(set)
 }
 
 // retain closes every method that set (the serving generation's) does not
-// use: those a new generation dropped, or those built for a generation that
-// failed to compile.
+// use.
 func (a *authRegistry) retain(set *authSet) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -194,3 +290,8 @@ func configSubjects(cfg *config.Config) map[string]*pipeline.Consumer {
 	}
 	return m
 }
+
+// unopenedStore stands for the storage `gantry validate` does not open:
+// plan builds the key authenticator against it and never calls it, and a
+// validated plan is never activated. Any call would panic.
+type unopenedStore struct{ store.Store }

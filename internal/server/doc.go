@@ -8,8 +8,12 @@
 // both ways, hijacked (WebSocket) connections included. It observes every
 // finished request for metrics and the access log.
 //
-// On the control path it is the last step: config.Load → Validate →
-// router.Compile → Server.swap. Reloads build a whole new generation off to
-// the side and swap it in atomically; requests in flight finish on the
+// On the control path it is the last step: config.Load → Validate → plan
+// (pure: every pool, plugin, key file, certificate and route chain, via
+// router.Compile; what `gantry validate` runs) → activate (JWKS first
+// fetch, key cache feed, then the config consumers into storage) → swap
+// (cannot fail). Reloads build a whole new generation off to the side and
+// swap it in atomically; a failure before the swap changes nothing the
+// running generation depends on. Requests in flight finish on the
 // generation they started with.
 package server

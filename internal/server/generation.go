@@ -2,11 +2,14 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/aggregate"
@@ -15,11 +18,12 @@ import (
 	"github.com/gantry-dev/gantry/internal/lambda"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/plugins/auth"
-	"github.com/gantry-dev/gantry/internal/plugins/auth/jwt"
+	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
 	"github.com/gantry-dev/gantry/internal/plugins/cors"
 	"github.com/gantry-dev/gantry/internal/plugins/ratelimit"
 	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/router"
+	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/upstream"
 	"github.com/gantry-dev/gantry/internal/upstream/health"
@@ -27,7 +31,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
-// generation is one compiled configuration: immutable once built, served
+// generation is one planned configuration: immutable once built, served
 // until a reload swaps in the next one.
 type generation struct {
 	id     uint64
@@ -41,16 +45,30 @@ type generation struct {
 	subjects map[string]*pipeline.Consumer
 	// auth holds the authentication methods this generation uses.
 	auth *authSet
+	// cert is server.tls's certificate, nil without TLS. Only the first
+	// generation's is served (server is restart-only), but every plan
+	// loads it so that a file that would not start is refused.
+	cert *tls.Certificate
+	// consumers and keys are the config file's consumers as storage
+	// rows, written by activate.
+	consumers []store.Consumer
+	keys      []store.APIKey
+	// handlers are the routes' handlers, whose metrics swap binds.
+	handlers []*routeHandler
 }
 
 // retire stops what the generation started: health checkers and DNS
 // refreshers.
-func (g *generation) retire() { g.cancel() }
+func (g *generation) retire() {
+	if g.cancel != nil {
+		g.cancel()
+	}
+}
 
 // start runs what the generation needs while in force: each pool's DNS
 // refresher and active health checks, under the generation's context so
 // that retire stops them. It also publishes the targets' health gauges.
-// Compiles for validation never call it.
+// Plans for validation never reach it.
 func (g *generation) start(log *slog.Logger) {
 	for _, name := range sortedNames(g.pools) {
 		p := g.pools[name]
@@ -59,8 +77,8 @@ func (g *generation) start(log *slog.Logger) {
 	}
 }
 
-// keys lists the upstream state keys of the generation's targets.
-func (g *generation) keys() []upstream.Key {
+// targetKeys lists the upstream state keys of the generation's targets.
+func (g *generation) targetKeys() []upstream.Key {
 	var out []upstream.Key
 	for _, p := range g.pools {
 		out = append(out, p.Keys()...)
@@ -72,6 +90,7 @@ func (g *generation) keys() []upstream.Key {
 // plus the per-route response policy the server applies around it (CORS,
 // units), to relayed answers and gateway errors alike.
 type routeHandler struct {
+	name    string
 	chain   pipeline.Handler
 	cors    *cors.Policy
 	metrics *telemetry.RouteMetrics
@@ -83,21 +102,29 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	return h.chain.ServeHTTP(w, r)
 }
 
-// Compile builds a generation from cfg without serving it; it is what
-// `gantry validate` and every reload run. All problems are returned at once.
-func Compile(cfg *config.Config) error {
+// Plan builds everything a generation of cfg needs, as a reload or a
+// start would, and discards it: what `gantry validate` runs. It does no
+// I/O beyond reading the files cfg names. All problems are returned at
+// once, at their key paths.
+func Plan(cfg *config.Config) error {
 	// A throwaway State: validating must not touch the running targets.
-	s := &Server{transports: proxy.NewTransports(), metrics: telemetry.NewMetrics(), state: upstream.NewState(upstream.StateOptions{}), dry: true,
-		counter: counter.NewMemory(counter.MemoryOptions{})}
+	s := &Server{transports: proxy.NewTransports(), metrics: telemetry.NewMetrics(), state: upstream.NewState(upstream.StateOptions{}),
+		counter: counter.NewMemory(counter.MemoryOptions{}), log: slog.New(slog.DiscardHandler)}
 	defer s.counter.Close()
-	g, err := s.compile(cfg)
+	// Storage is opened by run only; the plan never touches it.
+	s.auth = newAuthRegistry(context.Background(), unopenedStore{}, s)
+	g, err := s.plan(cfg)
 	if err == nil {
-		g.retire()
+		g.auth.discard()
 	}
 	return err
 }
 
-func (s *Server) compile(cfg *config.Config) (*generation, error) {
+// plan is the pure step of a reload or a start: it builds every pool,
+// plugin, key file, certificate and route chain of cfg, with no goroutine,
+// no network and no storage write, and reports every problem at its key
+// path. What it builds serves nothing until activate and swap.
+func (s *Server) plan(cfg *config.Config) (*generation, error) {
 	var problems config.Problems
 	pools := make(map[string]*upstream.Pool, len(cfg.Upstreams))
 	names := make([]string, 0, len(cfg.Upstreams))
@@ -131,16 +158,29 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 		}
 	}
 
-	set := &authSet{jwts: map[string]*jwt.Provider{}}
+	cert, ps := planTLS(cfg.Server.TLS)
+	problems = append(problems, ps...)
+	consumers, keys, err := keyauth.ConfigConsumers(cfg.Consumers)
+	problems = append(problems, consumerProblems(err)...)
+	set, ps := s.auth.plan(cfg)
+	problems = append(problems, ps...)
 	plansLimit := planLimits(cfg)
+	var handlers []*routeHandler
 	build := func(rc *config.Route, rt *router.Route) (pipeline.Handler, error) {
+		// Its metrics are bound by swap: a plan that never serves adds no
+		// series.
+		h := &routeHandler{name: rc.Name, units: rc.UnitsHeader}
 		term, err := s.terminal(cfg, rc, rt, pools, trusted)
 		if err != nil {
 			return nil, err
 		}
 		var mws []pipeline.Middleware
-		if len(rc.Auth) > 0 && !s.dry {
-			methods, err := s.auth.methods(cfg, rc, set)
+		if len(rc.Auth) > 0 {
+			if set == nil {
+				// Reported at the provider's own key path.
+				return nil, errAuthUnusable
+			}
+			methods, err := set.methods(rc)
 			if err != nil {
 				return nil, err
 			}
@@ -162,7 +202,7 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 		mws = append(mws, bodyLimit(maxBody))
 		if rc.RateLimit != nil || (len(rc.Auth) > 0 && plansLimit) {
 			rl := ratelimit.Config{Counter: s.counter, Route: rc.Name, Limit: rc.RateLimit, Plans: cfg.Plans,
-				OnLimited: s.metrics.Route(rc.Name).RateLimited}
+				OnLimited: func() { h.metrics.RateLimited() }}
 			mw, err := ratelimit.New(rl)
 			if err != nil {
 				return nil, err
@@ -178,41 +218,93 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 				return nil, err
 			}
 		}
-		return &routeHandler{
-			chain:   pipeline.Chain(admit(term), mws...),
-			cors:    policy,
-			metrics: s.metrics.Route(rc.Name),
-			units:   rc.UnitsHeader,
-		}, nil
+		h.chain = pipeline.Chain(admit(term), mws...)
+		h.cors = policy
+		handlers = append(handlers, h)
+		return h, nil
 	}
 	table, err := router.Compile(cfg, build)
 	if err != nil {
-		if ps, ok := err.(config.Problems); ok {
-			problems = append(problems, ps...)
+		if rps, ok := err.(config.Problems); ok {
+			problems = append(problems, withoutUnusable(rps)...)
 		} else {
 			problems = append(problems, config.Problem{Path: "routes", Message: err.Error()})
 		}
 	}
 	if len(problems) > 0 {
-		if s.auth != nil {
-			// Close what this failed compile built; keep what serves now.
-			cur := &authSet{}
-			if g := s.gen.Load(); g != nil {
-				cur = g.auth
-			}
-			s.auth.retain(cur)
-		}
+		set.discard()
 		return nil, cfg.Locate(problems)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.genSeq++
-	return &generation{id: s.genSeq, cfg: cfg, table: table, pools: pools, loaded: time.Now(), ctx: ctx, cancel: cancel,
-		subjects: configSubjects(cfg), auth: set}, nil
+	return &generation{cfg: cfg, table: table, pools: pools, subjects: configSubjects(cfg), auth: set, cert: cert,
+		consumers: consumers, keys: keys, handlers: handlers}, nil
+}
+
+// consumerProblems places keyauth.ConfigConsumers' errors, which start
+// with their key path ("consumers[0].api_keys[1].hash: ..."), at that path.
+func consumerProblems(err error) config.Problems {
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var ps config.Problems
+	for _, e := range errs {
+		path, msg, ok := strings.Cut(e.Error(), ": ")
+		if !ok || !strings.HasPrefix(path, "consumers[") {
+			path, msg = "consumers", e.Error()
+		}
+		ps = append(ps, config.Problem{Path: path, Message: msg})
+	}
+	return ps
+}
+
+// errAuthUnusable marks a route whose authentication could not be built;
+// the cause is reported where it belongs (auth.jwt[0].public_key_file),
+// not again at every route.
+var errAuthUnusable = errors.New("authentication is not usable")
+
+func withoutUnusable(ps config.Problems) config.Problems {
+	out := ps[:0:0]
+	for _, p := range ps {
+		if p.Message != errAuthUnusable.Error() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// activate is the second step: it starts what the plan built and writes
+// what must be shared, in that order: the authentication methods the plan
+// built (JWKS first fetch, the key cache's change feed), then the config
+// file's consumers into storage, last, so that a failure leaves storage
+// as the serving generation knows it. On failure what activate started is
+// closed and g must not be swapped in.
+func (s *Server) activate(g *generation) error {
+	s.auth.start(g.auth)
+	if s.store != nil {
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		defer cancel()
+		if err := s.store.SyncConfig(ctx, g.consumers, g.keys); err != nil {
+			g.auth.discard()
+			return fmt.Errorf("storing the config file's consumers: %w", err)
+		}
+	}
+	return nil
 }
 
 // swap makes g the generation new requests see, and retires the old one.
+// It cannot fail: everything that can was done by plan and activate.
 // Requests already running keep the generation they loaded.
 func (s *Server) swap(g *generation) {
+	for _, h := range g.handlers {
+		h.metrics = s.metrics.Route(h.name)
+	}
+	s.genSeq++
+	g.id = s.genSeq
+	g.loaded = time.Now()
+	g.ctx, g.cancel = context.WithCancel(context.Background())
 	old := s.gen.Swap(g)
 	if old != nil {
 		old.retire()
@@ -220,15 +312,13 @@ func (s *Server) swap(g *generation) {
 	// Targets the new generation no longer has are forgotten, so reloads
 	// do not accumulate state. Before start: from then on the DNS
 	// refreshers add and drop addresses themselves.
-	s.state.Retain(g.keys())
+	s.state.Retain(g.targetKeys())
 	names := make([]string, len(g.cfg.Routes))
 	for i, rc := range g.cfg.Routes {
 		names[i] = rc.Name
 	}
 	s.websockets.Retain(names)
-	if s.auth != nil {
-		s.auth.retain(g.auth)
-	}
+	s.auth.commit(g.auth)
 	g.start(s.log)
 	s.metrics.SetGeneration(g.id)
 	if s.meter != nil {

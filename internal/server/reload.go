@@ -21,26 +21,28 @@ type ReloadResult struct {
 	Restart []string `json:"restart_required,omitempty"`
 }
 
-// Reload re-reads the config file, compiles it off to the side and swaps it
-// in. On any problem the running generation stays in force and the problems
-// are returned. Reloads are serialised.
+// Reload re-reads the config file, plans the new generation off to the
+// side, activates it and swaps it in: Load → plan → activate → swap. On a
+// problem at any step the running generation stays in force, nothing it
+// depends on has changed (storage is written last, by activate), and the
+// problems are returned. Reloads are serialised.
 func (s *Server) Reload() ReloadResult {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	res := ReloadResult{At: time.Now()}
 	cfg, err := config.Load(s.configPath)
+	var g *generation
 	if err == nil {
-		err = s.syncConsumers(cfg)
+		g, err = s.plan(cfg)
 	}
 	if err == nil {
-		var g *generation
-		g, err = s.compile(cfg)
-		if err == nil {
-			res.Restart = s.staticChanges(cfg)
-			s.swap(g)
-			res.OK = true
-			res.Generation = g.id
-		}
+		err = s.activate(g)
+	}
+	if err == nil {
+		res.Restart = s.staticChanges(cfg)
+		s.swap(g)
+		res.OK = true
+		res.Generation = g.id
 	}
 	if err != nil {
 		res.Error = err.Error()

@@ -16,7 +16,6 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/counter"
-	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
 	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/telemetry"
@@ -63,15 +62,16 @@ type Server struct {
 	// state is the runtime state of every upstream target; it outlives
 	// generations.
 	state *upstream.State
-	// store and auth serve authentication; dry marks a validation-only
-	// server that must not do I/O.
+	// store and auth serve authentication.
 	store store.Store
 	meter *usage.Meter
 	// counter decides rate limits and quotas for every generation.
 	counter counter.Counter
 	auth    *authRegistry
-	dry     bool
-	cancel  context.CancelFunc
+	// cert is server.tls's certificate, as the first generation's plan
+	// loaded it (server.tls is restart-only).
+	cert   *tls.Certificate
+	cancel context.CancelFunc
 	// ctx ends at Shutdown; the server's background work runs under it.
 	ctx context.Context
 	ids *idSource
@@ -148,16 +148,16 @@ func New(o Options) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.ctx, s.cancel = ctx, cancel
 	s.auth = newAuthRegistry(ctx, o.Store, s)
-	if err := s.syncConsumers(o.Config); err != nil {
-		cancel()
-		return nil, err
+	g, err := s.plan(o.Config)
+	if err == nil {
+		err = s.activate(g)
 	}
-	g, err := s.compile(o.Config)
 	if err != nil {
 		s.auth.close()
 		cancel()
 		return nil, err
 	}
+	s.cert = g.cert
 	s.swap(g)
 	s.lastReload = reloadStatus{At: time.Now(), OK: true}
 	return s, nil
@@ -213,13 +213,12 @@ func (s *Server) Listen() error {
 	s.mu.Unlock()
 
 	if t := s.static.server.TLS; t != nil {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
+		if s.cert == nil {
 			ln.Close()
-			return fmt.Errorf("server.tls: loading certificate: %w", err)
+			return fmt.Errorf("server.tls: no certificate loaded")
 		}
 		tcfg := &tls.Config{
-			Certificates: []tls.Certificate{cert},
+			Certificates: []tls.Certificate{*s.cert},
 			MinVersion:   tls.VersionTLS12,
 			NextProtos:   []string{"h2", "http/1.1"},
 		}
@@ -287,24 +286,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // InFlight returns the number of requests being served.
 func (s *Server) InFlight() int64 { return s.metrics.InFlight() }
-
-// syncConsumers makes the config file's consumers and keys the storage's
-// config rows, so every node sharing the storage sees them.
-func (s *Server) syncConsumers(cfg *config.Config) error {
-	if s.store == nil {
-		return nil
-	}
-	cs, ks, err := keyauth.ConfigConsumers(cfg.Consumers)
-	if err != nil {
-		return fmt.Errorf("consumers: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.store.SyncConfig(ctx, cs, ks); err != nil {
-		return fmt.Errorf("storing the config file's consumers: %w", err)
-	}
-	return nil
-}
 
 // KeyCreated makes a just-created key usable at once on this node, even
 // if a client tried it moments before.

@@ -7,7 +7,7 @@
 //
 //	server → router → route chain → terminal (proxy) → upstream.Pool.Pick → upstream
 //
-// On the control path, server compiles one Pool per configured upstream for
+// On the control path, server plans one Pool per configured upstream for
 // every config generation (NewPool) and calls Pool.Start when the generation
 // is put in force; package health runs the active checks.
 //

@@ -205,7 +205,7 @@ func newProvider(tb testing.TB, c *config.JWT, res Resolver, opts Options) *Prov
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
 	}
-	p, err := New(context.Background(), c, res, opts)
+	p, err := buildStarted(context.Background(), c, res, opts)
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}

@@ -86,13 +86,21 @@ type forwardClaim struct {
 	claim, header string
 }
 
-// New builds the provider for c. A secret is used as is and a key file is
-// read now; a failure there is an error. A JWKS is fetched now, waiting at
-// most one fetch timeout (5 s by default) or until ctx is done; when that
-// fails New still succeeds: the failure is logged, the fetch is retried in
-// the background, and tokens are refused until keys arrive. ctx bounds
-// only this first wait; the background refresh runs until Close.
-func New(ctx context.Context, c *config.JWT, res Resolver, opts Options) (*Provider, error) {
+// KeyFileError is Build's error for a public_key_file that cannot be read
+// or holds no usable public key, so callers can report it at that key.
+type KeyFileError struct {
+	Path string
+	Err  error
+}
+
+func (e *KeyFileError) Error() string { return e.Err.Error() }
+func (e *KeyFileError) Unwrap() error { return e.Err }
+
+// Build makes the provider for c without starting anything: no goroutine,
+// no network. A secret is used as is and a key file is read now; a failure
+// there is an error (a *KeyFileError for the file). A JWKS provider has no
+// keys until Start fetches them.
+func Build(c *config.JWT, res Resolver, opts Options) (*Provider, error) {
 	if c == nil {
 		return nil, errors.New("jwt provider: no config")
 	}
@@ -143,7 +151,7 @@ func New(ctx context.Context, c *config.JWT, res Resolver, opts Options) (*Provi
 		popts = append(popts, jwtv5.WithAudience(c.Audiences...))
 	}
 	p.parser = jwtv5.NewParser(popts...)
-	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 
 	switch {
 	case c.Secret != "":
@@ -152,20 +160,36 @@ func New(ctx context.Context, c *config.JWT, res Resolver, opts Options) (*Provi
 		set, err := loadPEM(c.PublicKeyFile)
 		if err != nil {
 			p.cancel()
-			return nil, fmt.Errorf("jwt provider %q: %w", c.Name, err)
+			return nil, &KeyFileError{Path: c.PublicKeyFile, Err: fmt.Errorf("jwt provider %q: %w", c.Name, err)}
 		}
 		p.keys.Store(set)
 	default:
 		p.initJWKS(c.JWKSURL, opts.HTTPClient)
-		first := p.startFetch(false)
-		p.wg.Add(1)
-		go p.refreshLoop(first)
-		select {
-		case <-first.done:
-		case <-ctx.Done():
-		}
 	}
 	return p, nil
+}
+
+// Start puts a built provider to work. For a JWKS it fetches the keys
+// now, waiting at most one fetch timeout (5 s by default) or until ctx is
+// done, and starts the background refresh; a failed first fetch is logged
+// and retried in the background, and tokens are refused until keys arrive.
+// ctx bounds only this first wait; the refresh runs until Close. For a
+// secret or a key file there is nothing to start. Start is called once;
+// after Close it does nothing.
+func (p *Provider) Start(ctx context.Context) {
+	if p.jwksURL == "" {
+		return
+	}
+	first := p.startFetch(false)
+	if first == nil {
+		return
+	}
+	p.wg.Add(1)
+	go p.refreshLoop(first)
+	select {
+	case <-first.done:
+	case <-ctx.Done():
+	}
 }
 
 // checkConfig repeats the checks of config.Validate that keep tokens safe,

@@ -242,10 +242,10 @@ func TestNewRefusesUnsafeConfig(t *testing.T) {
 			t.Parallel()
 			cfg := tt.cfg
 			cfg.Name = "corp"
-			p, err := New(context.Background(), &cfg, nil, Options{Logger: quietLogger()})
+			p, err := buildStarted(context.Background(), &cfg, nil, Options{Logger: quietLogger()})
 			if err == nil {
 				p.Close()
-				t.Fatalf("New() succeeded, want an error containing %q", tt.want)
+				t.Fatalf("buildStarted() succeeded, want an error containing %q", tt.want)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("New() error = %v, want it to contain %q", err, tt.want)

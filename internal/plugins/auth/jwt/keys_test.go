@@ -167,15 +167,15 @@ func TestPublicKeyFile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := &config.JWT{Name: "file", PublicKeyFile: tt.path, Algorithms: tt.algs, ConsumerClaim: "sub", Issuer: "https://id.example.com/"}
-			p, err := New(t.Context(), cfg, nil, Options{Now: clock.Now, Logger: quietLogger()})
+			p, err := buildStarted(t.Context(), cfg, nil, Options{Now: clock.Now, Logger: quietLogger()})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("New() error = %v, want %q", err, tt.wantErr)
+					t.Fatalf("buildStarted() error = %v, want %q", err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("New() error = %v", err)
+				t.Fatalf("buildStarted() error = %v", err)
 			}
 			defer p.Close()
 			if _, _, ok, err := p.Authenticate(bearerRequest(tt.token)); !ok {

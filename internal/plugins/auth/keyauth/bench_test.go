@@ -16,7 +16,7 @@ func benchAuth(b *testing.B, n int, query string) (*Authenticator, []string) {
 	b.Helper()
 	st := newMemStore()
 	st.consumers["acme"] = store.Consumer{ID: "acme", Plan: "pro", Groups: []string{"partners"}}
-	a, err := New(b.Context(), Options{Store: st, Query: query, PollInterval: time.Hour})
+	a, err := buildStarted(b.Context(), Options{Store: st, Query: query, PollInterval: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -138,7 +138,7 @@ func TestChangeFeedReset(t *testing.T) {
 func TestCloseStopsPoller(t *testing.T) {
 	t.Parallel()
 	st := newMemStore()
-	a, err := New(context.Background(), Options{Store: st, PollInterval: 5 * time.Millisecond})
+	a, err := buildStarted(context.Background(), Options{Store: st, PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

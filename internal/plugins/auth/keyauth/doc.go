@@ -5,8 +5,10 @@
 // It is one method of the Auth phase of a route's chain: the auth plugin
 // calls Authenticator.Authenticate on the request path and records the
 // consumer on the Exchange. On the control path one Authenticator is built
-// with New over the configured store.Store and stopped with Close; its cache
-// does not depend on the route table, so it can outlive config reloads.
+// with Build over the configured store.Store (touching neither storage nor
+// goroutines, so a plan can be discarded), started with Start and stopped
+// with Close; its cache does not depend on the route table, so it can
+// outlive config reloads.
 //
 // Keys are random (Generate: 192 bits from crypto/rand), shown once, and
 // stored only as their SHA-256 hash with a short non-secret prefix. A

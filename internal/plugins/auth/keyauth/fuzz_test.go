@@ -29,7 +29,7 @@ func FuzzExtract(f *testing.F) {
 	f.Add("gk_a", "api+key=1;api_key=2&api_key")
 	f.Add("\x00\xff", "%")
 
-	a, err := New(f.Context(), Options{Store: st, Query: "api_key", PollInterval: time.Hour})
+	a, err := buildStarted(f.Context(), Options{Store: st, Query: "api_key", PollInterval: time.Hour})
 	if err != nil {
 		f.Fatal(err)
 	}

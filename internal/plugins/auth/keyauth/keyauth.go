@@ -95,9 +95,11 @@ type Authenticator struct {
 	oddErr   throttle
 }
 
-// New validates o and starts the change-feed poller, which runs until ctx
-// ends or Close is called. It does not touch storage before returning.
-func New(ctx context.Context, o Options) (*Authenticator, error) {
+// Build validates o and makes the authenticator without starting
+// anything: no goroutine, no storage access. Start starts its change-feed
+// poller, which runs until ctx ends or Close is called; lookups run under
+// ctx too.
+func Build(ctx context.Context, o Options) (*Authenticator, error) {
 	var errs []error
 	if o.Store == nil {
 		errs = append(errs, errors.New("keyauth: Options.Store is required"))
@@ -155,9 +157,14 @@ func New(ctx context.Context, o Options) (*Authenticator, error) {
 		synced:    make(chan struct{}),
 	}
 	a.ctx, a.cancel = context.WithCancel(ctx)
+	return a, nil
+}
+
+// Start starts the change-feed poller, which keeps the cache in step with
+// storage (and first reads the feed to its end). Call it once.
+func (a *Authenticator) Start() {
 	a.wg.Add(1)
 	go a.run()
-	return a, nil
 }
 
 // validToken reports whether s is an RFC 9110 token, as header names are.

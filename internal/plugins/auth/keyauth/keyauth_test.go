@@ -65,9 +65,9 @@ func newAuth(t *testing.T, st store.Store, o Options) (*Authenticator, *logSink)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(sink, nil))
 	}
-	a, err := New(t.Context(), o)
+	a, err := buildStarted(t.Context(), o)
 	if err != nil {
-		t.Fatalf("New() error = %v", err)
+		t.Fatalf("buildStarted() error = %v", err)
 	}
 	t.Cleanup(a.Close)
 	// Let the first read of the feed, which replays its history, pass:
@@ -529,7 +529,7 @@ func TestNewRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			a, err := New(t.Context(), tt.o)
+			a, err := buildStarted(t.Context(), tt.o)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("New() error = %v, want it to mention %q", err, tt.want)
 			}
