@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -132,6 +133,7 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 
 	set := &authSet{jwts: map[string]*jwt.Provider{}}
 	plansLimit := planLimits(cfg)
+	claims := claimHeaders(cfg)
 	build := func(rc *config.Route, rt *router.Route) (pipeline.Handler, error) {
 		term, err := s.terminal(cfg, rc, rt, pools, trusted)
 		if err != nil {
@@ -143,13 +145,9 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 			if err != nil {
 				return nil, err
 			}
-			var strip []string
-			for _, m := range methods {
-				if p, ok := m.(jwtMethod); ok {
-					strip = append(strip, p.ForwardedHeaders()...)
-				}
-			}
-			mws = append(mws, auth.New(auth.Config{Methods: methods, AllowGroups: rc.AllowGroups, Strip: strip}))
+			mws = append(mws, auth.New(auth.Config{Methods: methods, AllowGroups: rc.AllowGroups, Strip: claims}))
+		} else if len(claims) > 0 {
+			mws = append(mws, stripHeaders(claims))
 		}
 		// The body limit comes after authentication, so a refused body is
 		// the consumer's refused request (in usage too), and before the
@@ -230,6 +228,36 @@ func (s *Server) swap(g *generation) {
 	s.metrics.SetGeneration(g.id)
 	if s.meter != nil {
 		s.meter.SetVersions(usage.ConfigVersions(g.cfg))
+	}
+}
+
+// claimHeaders returns the canonical names of every header a JWT
+// provider's forward_claims sets. They are the gateway's own on every
+// route, not only on routes of that provider: an upstream that reads
+// X-User-Sub behind one route is often the upstream of another, public or
+// keyed, route too, and must never get a client's copy from it (#13).
+func claimHeaders(cfg *config.Config) []string {
+	var hs []string
+	for _, j := range cfg.Auth.JWT {
+		for _, h := range j.ForwardClaims {
+			h = http.CanonicalHeaderKey(h)
+			if !slices.Contains(hs, h) {
+				hs = append(hs, h)
+			}
+		}
+	}
+	slices.Sort(hs)
+	return hs
+}
+
+// stripHeaders removes the named request headers, in any case, on a
+// route without auth, where no credential can set them.
+func stripHeaders(names []string) pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			auth.StripFold(r.Header, names)
+			return next.ServeHTTP(w, r)
+		})
 	}
 }
 

@@ -258,6 +258,10 @@ func headerCases(g *gateway) []tcase {
 			want: "200", up: upWant{equal: map[string]string{"X-Consumer-ID": "acme", "X-Consumer-Groups": "partners"}}},
 		{class: 7, name: "Connection: X-User-Sub (a forwarded claim)", send: "GET /keyed/x HTTP/1.1\r\nHost: conformance.test\r\nAuthorization: Bearer " + jwtHS256(goodClaims(), jwtSecret) + "\r\nConnection: X-User-Sub, close\r\n\r\n",
 			want: "200", up: upWant{equal: map[string]string{"X-User-Sub": "client-acme", "X-Consumer-ID": "acme"}}},
+		spoof(7, "X-User-Sub (a forwarded claim) on a public route", "X-User-Sub: admin\r\nx-user-sub: admin", upWant{absent: []string{"X-User-Sub"}},
+			"the claim header is the gateway's on every route: its upstream often serves a public route too"),
+		{class: 7, name: "X-User-Sub (a forwarded claim) on a key-only route", send: "GET /admin/x HTTP/1.1\r\nHost: conformance.test\r\nX-API-Key: " + apiKey + "\r\nX-User-Sub: admin\r\nConnection: close\r\n\r\n",
+			want: "200", up: upWant{absent: []string{"X-User-Sub"}, equal: map[string]string{"X-Consumer-ID": "acme"}}},
 	}
 }
 

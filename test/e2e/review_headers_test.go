@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/gantry-dev/gantry/internal/testkit"
+)
+
+const reviewKey = "gk_review_0123456789abcdef"
+
+// reviewHeadersGateway has a JWT provider forwarding two claims, a route
+// of that provider, a route authenticating by API key only and a public
+// route, all to one upstream.
+func reviewHeadersGateway(t *testing.T) (*testkit.Gantry, *testkit.Echo) {
+	t.Helper()
+	e := testkit.NewEcho(t, "app")
+	g := testkit.Start(t, fmt.Sprintf(`version: 1
+admin:
+  listen: "127.0.0.1:0"
+server:
+  listen: "127.0.0.1:0"
+auth:
+  api_key: {header: X-API-Key}
+  jwt:
+    - name: corp
+      secret: "0123456789abcdef0123456789abcdef-review"
+      algorithms: [HS256]
+      forward_claims: {sub: X-User-Sub, scope: X-User-Scope}
+consumers:
+  - id: acme
+    api_keys: [{key: %q}]
+upstreams:
+  app:
+    targets: [{url: %q}]
+routes:
+  - name: jwt
+    match: {path_prefix: /jwt}
+    upstream: app
+    auth: ["jwt:corp"]
+  - name: keyed
+    match: {path_prefix: /keyed}
+    upstream: app
+    auth: [api_key]
+  - name: public
+    match: {path_prefix: /}
+    upstream: app
+`, reviewKey, e.URL))
+	return g, e
+}
+
+// TestReviewClaimHeadersEveryRoute: the headers of forward_claims are the
+// gateway's own on every route, not only on the routes of their provider.
+// An upstream behind a JWT route that trusts X-User-Sub is often behind a
+// public or key-only route too, and must never get a client's copy there.
+func TestReviewClaimHeadersEveryRoute(t *testing.T) {
+	g, e := reviewHeadersGateway(t)
+	tests := []struct {
+		name, path string
+		headers    []string
+	}{
+		{"public route", "/x", []string{"X-User-Sub: admin", "X-User-Scope: admin:all"}},
+		{"key-only route", "/keyed/x", []string{"X-API-Key: " + reviewKey, "X-User-Sub: admin", "X-User-Scope: admin:all"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.Reset()
+			req := "GET " + tt.path + " HTTP/1.1\r\nHost: review.test\r\n" + strings.Join(tt.headers, "\r\n") + "\r\nConnection: close\r\n\r\n"
+			res := reviewSend(t, g.Addr, req)
+			if res.Status != 200 {
+				t.Fatalf("status %d, body %s", res.Status, res.Body)
+			}
+			seen := res.seen(t)
+			for _, h := range []string{"X-User-Sub", "X-User-Scope"} {
+				if v, ok := seen.Header[h]; ok {
+					t.Errorf("upstream got the client's %s: %q", h, v)
+				}
+			}
+		})
+	}
+}
+
+// reviewSend sends one raw request and returns the one answer.
+func reviewSend(t *testing.T, addr, req string) response {
+	t.Helper()
+	resps, bodies, _ := raw(t, addr, req)
+	if len(resps) != 1 {
+		t.Fatalf("%d answers to %q", len(resps), req)
+	}
+	return response{Status: resps[0].StatusCode, Header: resps[0].Header, Body: []byte(bodies[0])}
+}
