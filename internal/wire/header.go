@@ -169,3 +169,18 @@ func HasToken(vs []string, token string) bool {
 	}
 	return false
 }
+
+// CutAuthScheme splits an Authorization value into its scheme and the
+// rest (RFC 9110 §11.4), trimmed of spaces and tabs. The scheme ends at
+// the first space or tab: many upstreams split credentials on any
+// whitespace (Python's str.split, Django REST framework), so a value such
+// as "Bearer<TAB>token" must be read as a bearer token here too, or a
+// token the gateway did not verify would reach them.
+func CutAuthScheme(v string) (scheme, rest string) {
+	v = strings.Trim(v, " \t")
+	i := strings.IndexAny(v, " \t")
+	if i < 0 {
+		return v, ""
+	}
+	return v[:i], strings.Trim(v[i+1:], " \t")
+}

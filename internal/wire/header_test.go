@@ -193,3 +193,23 @@ func TestDropForwarding(t *testing.T) {
 		})
 	}
 }
+
+func TestCutAuthScheme(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ v, scheme, rest string }{
+		{"Bearer a.b.c", "Bearer", "a.b.c"},
+		{"Bearer\ta.b.c", "Bearer", "a.b.c"},
+		{" \tBearer \t a.b.c \t", "Bearer", "a.b.c"},
+		{"Bearer", "Bearer", ""},
+		{"Bearer ", "Bearer", ""},
+		{"Basic eA==", "Basic", "eA=="},
+		{"Bearer a b", "Bearer", "a b"},
+		{"", "", ""},
+	}
+	for _, tt := range tests {
+		scheme, rest := CutAuthScheme(tt.v)
+		if scheme != tt.scheme || rest != tt.rest {
+			t.Errorf("CutAuthScheme(%q) = %q, %q, want %q, %q", tt.v, scheme, rest, tt.scheme, tt.rest)
+		}
+	}
+}

@@ -39,6 +39,10 @@ routes:
     match: {path_prefix: /jwt}
     upstream: app
     auth: ["jwt:corp"]
+  - name: both
+    match: {path_prefix: /both}
+    upstream: app
+    auth: [api_key, "jwt:corp"]
   - name: keyed
     match: {path_prefix: /keyed}
     upstream: app

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // Name is the plugin's name in configuration.
@@ -205,7 +206,7 @@ func dropBearer(h http.Header) {
 	vs := h["Authorization"]
 	keep := vs[:0:0]
 	for _, v := range vs {
-		scheme, _, _ := strings.Cut(strings.TrimLeft(v, " \t"), " ")
+		scheme, _ := wire.CutAuthScheme(v)
 		if !strings.EqualFold(scheme, "Bearer") {
 			keep = append(keep, v)
 		}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // MaxKeyLen is the longest key looked up. Generated keys are 35 bytes and
@@ -78,8 +80,8 @@ func (x *extractor) extract(r *http.Request) (key string, present bool, err erro
 func (x *extractor) credential(v string) string {
 	v = strings.TrimSpace(v)
 	if x.header == "Authorization" {
-		if scheme, rest, _ := strings.Cut(v, " "); strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(rest)
+		if scheme, rest := wire.CutAuthScheme(v); strings.EqualFold(scheme, "Bearer") {
+			return rest
 		}
 	}
 	return v
@@ -95,8 +97,8 @@ func (x *extractor) bearerTokens(vs []string) bool {
 		return false
 	}
 	for _, v := range vs {
-		scheme, rest, _ := strings.Cut(strings.TrimSpace(v), " ")
-		if !strings.EqualFold(scheme, "Bearer") || strings.Count(strings.TrimSpace(rest), ".") != 2 {
+		scheme, rest := wire.CutAuthScheme(v)
+		if !strings.EqualFold(scheme, "Bearer") || strings.Count(rest, ".") != 2 {
 			return false
 		}
 	}
