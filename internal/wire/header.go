@@ -5,18 +5,38 @@ import (
 	"strings"
 )
 
-// DropAmbiguousHeaders deletes every header whose name contains '_' or
-// '.', as NGINX does by default for '_' (underscores_in_headers off):
-// proxies and frameworks that map '_', '.' and '-' to the same variable
-// (CGI, PHP, several web frameworks) would otherwise let X_Consumer_ID or
-// X.Consumer.ID stand in for X-Consumer-ID. It does not allocate.
+// DropAmbiguousHeaders deletes every header whose name holds anything but
+// letters, digits and '-', as NGINX does by default (ignore_invalid_headers
+// on, underscores_in_headers off): servers that turn header names into
+// variables map '-' and other punctuation to '_' (CGI, PHP, several web
+// frameworks; lighttpd maps every byte that is not a letter or digit), so
+// X_Consumer_ID, X.Consumer.ID or X-Consumer+ID would otherwise stand in
+// for X-Consumer-ID. It does not allocate.
 func DropAmbiguousHeaders(h http.Header) {
 	for k := range h {
-		if strings.IndexByte(k, '_') >= 0 || strings.IndexByte(k, '.') >= 0 {
+		if !plainName(k) {
 			delete(h, k)
 		}
 	}
 }
+
+// plainName reports whether k holds only ASCII letters, digits and '-'.
+func plainName(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if !plainByte[k[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// plainByte marks the bytes plainName accepts.
+var plainByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
+	}
+	return t
+}()
 
 // DropConnectionListed removes from request headers h the fields the
 // client named in Connection (RFC 9110 §7.6.1: they are meant for this hop

@@ -94,3 +94,35 @@ func reviewSend(t *testing.T, addr, req string) response {
 	}
 	return response{Status: resps[0].StatusCode, Header: resps[0].Header, Body: []byte(bodies[0])}
 }
+
+// TestReviewHeaderNamesPunctuation: a header name with any byte but a
+// letter, a digit or '-' is dropped, as NGINX does by default. lighttpd's
+// CGI and FastCGI turn every other byte into '_', so X-Consumer+ID would
+// reach a PHP upstream as HTTP_X_CONSUMER_ID, the gateway's own header.
+func TestReviewHeaderNamesPunctuation(t *testing.T) {
+	g, e := reviewHeadersGateway(t)
+	names := []string{"X-Consumer+ID", "X-Consumer~ID", "X-Consumer!ID", "X-Consumer*ID", "X-Consumer#ID", "X-Consumer$ID",
+		"X-Consumer%ID", "X-Consumer&ID", "X-Consumer'ID", "X-Consumer^ID", "X-Consumer`ID", "X-Consumer|ID", "X-User+Sub"}
+	var hs []string
+	for _, n := range names {
+		hs = append(hs, n+": admin")
+	}
+	e.Reset()
+	req := "GET /keyed/x HTTP/1.1\r\nHost: review.test\r\nX-API-Key: " + reviewKey + "\r\n" + strings.Join(hs, "\r\n") + "\r\nX-Plain-2: kept\r\nConnection: close\r\n\r\n"
+	res := reviewSend(t, g.Addr, req)
+	if res.Status != 200 {
+		t.Fatalf("status %d, body %s", res.Status, res.Body)
+	}
+	seen := res.seen(t)
+	for k, v := range seen.Header {
+		if strings.ContainsAny(k, "+~!*#$%&'^`|") {
+			t.Errorf("upstream got %s: %q", k, v)
+		}
+	}
+	if got := seen.Header["X-Consumer-Id"]; len(got) != 1 || got[0] != "acme" {
+		t.Errorf("X-Consumer-ID = %q, want [acme]", got)
+	}
+	if got := seen.Header["X-Plain-2"]; len(got) != 1 || got[0] != "kept" {
+		t.Errorf("X-Plain-2 = %q, want [kept]", got)
+	}
+}
