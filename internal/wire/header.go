@@ -11,10 +11,13 @@ import (
 // variables map '-' and other punctuation to '_' (CGI, PHP, several web
 // frameworks; lighttpd maps every byte that is not a letter or digit), so
 // X_Consumer_ID, X.Consumer.ID or X-Consumer+ID would otherwise stand in
-// for X-Consumer-ID. It does not allocate.
+// for X-Consumer-ID. It also deletes Proxy, whatever its case: CGI
+// turns it into HTTP_PROXY, which many HTTP clients of a CGI upstream take
+// for their outgoing proxy ("httpoxy", CVE-2016-5385 to 5388); no client
+// has a reason to send it. It does not allocate.
 func DropAmbiguousHeaders(h http.Header) {
 	for k := range h {
-		if !plainName(k) {
+		if !plainName(k) || len(k) == len("Proxy") && strings.EqualFold(k, "Proxy") {
 			delete(h, k)
 		}
 	}

@@ -37,9 +37,12 @@ func TestDropAmbiguousHeaders(t *testing.T) {
 		"X-Request-Id-2":   {"1"},
 		"Dnt":              {"1"},
 		"x-lower-case":     {"1"},
+		"Proxy":            {"http://evil.example:8080"},
+		"proxy":            {"http://evil.example:8080"},
+		"Proxy-Id":         {"kept"},
 	}
 	DropAmbiguousHeaders(h)
-	want := http.Header{"X-Consumer-Id": {"globex"}, "Accept": {"*/*"}, "X-Api-Key": {"k"}, "X-Request-Id-2": {"1"}, "Dnt": {"1"}, "x-lower-case": {"1"}}
+	want := http.Header{"X-Consumer-Id": {"globex"}, "Accept": {"*/*"}, "X-Api-Key": {"k"}, "X-Request-Id-2": {"1"}, "Dnt": {"1"}, "x-lower-case": {"1"}, "Proxy-Id": {"kept"}}
 	if diff := cmp.Diff(want, h); diff != "" {
 		t.Errorf("headers (-want +got):\n%s", diff)
 	}

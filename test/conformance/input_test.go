@@ -240,6 +240,8 @@ func headerCases(g *gateway) []tcase {
 		spoof(9, "X-Consumer+ID, X-Consumer~ID and other punctuation", "X-Consumer+ID: admin\r\nX-Consumer~ID: admin\r\nX-Consumer!ID: admin\r\nX-Consumer*ID: admin",
 			upWant{absent: []string{"X-Consumer+ID", "X-Consumer~ID", "X-Consumer!ID", "X-Consumer*ID", "X-Consumer-ID"}},
 			"NGINX 1.22: dropped (ignore_invalid_headers on: letters, digits and '-' only); lighttpd's CGI and FastCGI read them as HTTP_X_CONSUMER_ID"),
+		spoof(9, "Proxy (httpoxy)", "Proxy: http://evil.example:8080", upWant{absent: []string{"Proxy"}},
+			"httpoxy (CVE-2016-5385..5388): CGI reads it as HTTP_PROXY; Apache and NGINX advise removing it at the proxy"),
 		spoof(9, "X-Forwarded-For", "X-Forwarded-For: 203.0.113.7", upWant{equal: map[string]string{"X-Forwarded-For": "127.0.0.1"}}, "NGINX $proxy_add_x_forwarded_for appends; Envoy replaces from untrusted peers"),
 		spoof(9, "X-Forwarded-Host", "X-Forwarded-Host: evil.example", upWant{equal: map[string]string{"X-Forwarded-Host": "conformance.test"}}, ""),
 		spoof(9, "X-Forwarded-Proto", "X-Forwarded-Proto: https", upWant{equal: map[string]string{"X-Forwarded-Proto": "http"}}, "Envoy: set from the connection unless trusted"),

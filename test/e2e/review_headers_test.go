@@ -126,3 +126,21 @@ func TestReviewHeaderNamesPunctuation(t *testing.T) {
 		t.Errorf("X-Plain-2 = %q, want [kept]", got)
 	}
 }
+
+// TestReviewProxyHeader: a client's Proxy header never reaches an
+// upstream. CGI turns it into HTTP_PROXY, which many HTTP clients of a
+// CGI upstream take for their outgoing proxy (httpoxy).
+func TestReviewProxyHeader(t *testing.T) {
+	g, _ := reviewHeadersGateway(t)
+	res := reviewSend(t, g.Addr, "GET /x HTTP/1.1\r\nHost: review.test\r\nProxy: http://evil.example:8080\r\nProxy-Id: kept\r\nConnection: close\r\n\r\n")
+	if res.Status != 200 {
+		t.Fatalf("status %d, body %s", res.Status, res.Body)
+	}
+	seen := res.seen(t)
+	if v, ok := seen.Header["Proxy"]; ok {
+		t.Errorf("upstream got Proxy: %q", v)
+	}
+	if got := seen.Header["Proxy-Id"]; len(got) != 1 || got[0] != "kept" {
+		t.Errorf("Proxy-Id = %q, want [kept]", got)
+	}
+}
