@@ -115,7 +115,11 @@ var connectionOptions = [...]string{"close", "keep-alive", "upgrade", "te", "tra
 // (RFC 7239), X-Original-Forwarded-For and X-Real-IP, and X-Original-URL
 // and X-Rewrite-URL (frameworks such as Symfony and IIS's URL Rewrite take
 // them for the request path, which would let a client pass a path the
-// gateway never matched), whatever their case.
+// gateway never matched), and the client-address fields CDNs and load
+// balancers set (Client-IP, X-Client-IP, True-Client-IP,
+// CF-Connecting-IP, Fastly-Client-IP, X-Cluster-Client-IP: many
+// applications read HTTP_CLIENT_IP before X-Forwarded-For), whatever their
+// case.
 // The server calls it for requests from peers outside
 // server.trusted_proxies: upstreams that trust such fields (to build
 // redirects, decide on HTTPS, log a client address) get only what the
@@ -129,16 +133,26 @@ func DropForwarding(h http.Header) {
 }
 
 func forwarding(k string) bool {
-	if len(k) < len("X-Real-Ip") || k[0]|0x20 != 'x' && k[0]|0x20 != 'f' {
+	if len(k) < len("Client-Ip") {
 		return false
 	}
-	const xf = "X-Forwarded-"
-	if len(k) > len(xf) && strings.EqualFold(k[:len(xf)], xf) {
-		return true
+	switch k[0] | 0x20 {
+	case 'x':
+		const xf = "X-Forwarded-"
+		if len(k) > len(xf) && strings.EqualFold(k[:len(xf)], xf) {
+			return true
+		}
+		return strings.EqualFold(k, "X-Real-Ip") || strings.EqualFold(k, "X-Original-Forwarded-For") ||
+			strings.EqualFold(k, "X-Original-Url") || strings.EqualFold(k, "X-Rewrite-Url") ||
+			strings.EqualFold(k, "X-Client-Ip") || strings.EqualFold(k, "X-Cluster-Client-Ip")
+	case 'f':
+		return strings.EqualFold(k, "Forwarded") || strings.EqualFold(k, "Fastly-Client-Ip")
+	case 'c':
+		return strings.EqualFold(k, "Client-Ip") || strings.EqualFold(k, "Cf-Connecting-Ip")
+	case 't':
+		return strings.EqualFold(k, "True-Client-Ip")
 	}
-	return strings.EqualFold(k, "Forwarded") || strings.EqualFold(k, "X-Real-Ip") ||
-		strings.EqualFold(k, "X-Original-Forwarded-For") ||
-		strings.EqualFold(k, "X-Original-Url") || strings.EqualFold(k, "X-Rewrite-Url")
+	return false
 }
 
 // StripUpgrade keeps a WebSocket handshake and removes every other protocol

@@ -194,14 +194,17 @@ func TestDropForwarding(t *testing.T) {
 				"X-Forwarded-Scheme": {"https"}, "X-Forwarded-Ssl": {"on"}, "X-Forwarded-Uri": {"/admin"},
 				"X-Original-Forwarded-For": {"1.2.3.4"}, "X-Real-Ip": {"1.2.3.4"}, "Forwarded": {"for=1.2.3.4"},
 				"x-forwarded-port": {"1"}, "X-Original-Url": {"/admin"}, "x-rewrite-url": {"/admin"},
-				"Accept": {"*/*"},
+				"Client-Ip": {"1.2.3.4"}, "X-Client-Ip": {"1.2.3.4"}, "True-Client-Ip": {"1.2.3.4"},
+				"Cf-Connecting-Ip": {"1.2.3.4"}, "Fastly-Client-Ip": {"1.2.3.4"}, "X-Cluster-Client-Ip": {"1.2.3.4"},
+				"true-client-ip": {"1.2.3.4"},
+				"Accept":         {"*/*"},
 			},
 			want: http.Header{"Accept": {"*/*"}},
 		},
 		{
 			name: "look-alikes stay",
-			in:   http.Header{"X-Forwarded": {"1"}, "X-Forwardedx-For": {"2"}, "X-Original-Urls": {"/a"}},
-			want: http.Header{"X-Forwarded": {"1"}, "X-Forwardedx-For": {"2"}, "X-Original-Urls": {"/a"}},
+			in:   http.Header{"X-Forwarded": {"1"}, "X-Forwardedx-For": {"2"}, "X-Original-Urls": {"/a"}, "Client-Ips": {"3"}, "Cache-Control": {"no-cache"}, "Te": {"trailers"}},
+			want: http.Header{"X-Forwarded": {"1"}, "X-Forwardedx-For": {"2"}, "X-Original-Urls": {"/a"}, "Client-Ips": {"3"}, "Cache-Control": {"no-cache"}, "Te": {"trailers"}},
 		},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -142,5 +143,31 @@ func TestReviewProxyHeader(t *testing.T) {
 	}
 	if got := seen.Header["Proxy-Id"]; len(got) != 1 || got[0] != "kept" {
 		t.Errorf("Proxy-Id = %q, want [kept]", got)
+	}
+}
+
+// TestReviewClientAddressHeaders: from a peer outside trusted_proxies, the
+// client-address headers of CDNs and load balancers are removed like
+// X-Real-IP. Rails' remote_ip and many PHP applications read
+// HTTP_CLIENT_IP before X-Forwarded-For.
+func TestReviewClientAddressHeaders(t *testing.T) {
+	g, _ := reviewHeadersGateway(t)
+	names := []string{"Client-IP", "X-Client-IP", "True-Client-IP", "CF-Connecting-IP", "Fastly-Client-IP", "X-Cluster-Client-IP"}
+	var hs []string
+	for _, n := range names {
+		hs = append(hs, n+": 10.0.0.1")
+	}
+	res := reviewSend(t, g.Addr, "GET /x HTTP/1.1\r\nHost: review.test\r\n"+strings.Join(hs, "\r\n")+"\r\nConnection: close\r\n\r\n")
+	if res.Status != 200 {
+		t.Fatalf("status %d, body %s", res.Status, res.Body)
+	}
+	seen := res.seen(t)
+	for _, n := range names {
+		if v, ok := seen.Header[http.CanonicalHeaderKey(n)]; ok {
+			t.Errorf("upstream got %s: %q from an untrusted peer", n, v)
+		}
+	}
+	if got := seen.Header["X-Real-Ip"]; len(got) != 1 || got[0] != "127.0.0.1" {
+		t.Errorf("X-Real-IP = %q, want [127.0.0.1]", got)
 	}
 }
