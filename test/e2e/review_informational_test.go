@@ -40,7 +40,7 @@ routes:
 	big := strings.Repeat("a", 70<<10)
 	tests := []struct {
 		name, req string
-		want     []int
+		want      []int
 	}{
 		{"HTTP/1.1 GET (control)", "GET /x HTTP/1.1\r\nHost: review.test\r\nConnection: close\r\n\r\n", []int{103, 200}},
 		{"HTTP/1.0 GET", "GET /x HTTP/1.0\r\nHost: review.test\r\n\r\n", []int{200}},
