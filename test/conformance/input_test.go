@@ -59,6 +59,15 @@ routes:
     match: {path_prefix: /keyed}
     upstream: app
     auth: [api_key, "jwt:corp"]
+  - name: files
+    match: {path_prefix: /files}
+    upstream: app
+    allow_encoded_slash: true
+  - name: stripped
+    match: {path_prefix: /s}
+    strip_prefix: /s
+    upstream: app
+    allow_encoded_slash: true
   - name: public
     match: {path_prefix: /}
     upstream: app
@@ -220,6 +229,13 @@ func pathCases() []tcase {
 		try("/admin%2f..", "400|401", "an encoded slash is refused unless the route allows it"),
 		try("/public/..;/admin/x", "400|401", "Tomcat reads /admin/x; docs/config.md refuses ..;"),
 		try("/ADMIN/x", "", "NGINX 1.22: prefix locations are case-sensitive, the catch-all serves /ADMIN/x unchanged"),
+		try("/files/..%2F..%2Fadmin/x", "400", "allow_encoded_slash route: Tomcat with ALLOW_ENCODED_SLASH reads /admin/x (CVE-2007-0450)"),
+		try("/files/..%5C..%5Cadmin/x", "400", "allow_encoded_slash route: IIS reads \\ as /"),
+		try("/files/..\\..\\admin/x", "400", "allow_encoded_slash route: a raw backslash, IIS reads /admin/x"),
+		try("/s/%2Fadmin/x", "400", "allow_encoded_slash route with strip_prefix: /%2Fadmin/x decoded is //admin/x, merged /admin/x"),
+		try("/s/..%2Fadmin/x", "400", "allow_encoded_slash route with strip_prefix: /..%2Fadmin/x decoded is /admin/x"),
+		{class: 8, name: "/files/a%2Fb.txt on an allow_encoded_slash route (control)", send: "GET /files/a%2Fb.txt HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\n\r\n",
+			want: "200", up: upWant{uri: "/files/a%2Fb.txt"}},
 		{class: 8, name: "/admin/x with a key (control)", send: "GET /admin/x HTTP/1.1\r\nHost: conformance.test\r\nX-API-Key: " + apiKey + "\r\nConnection: close\r\n\r\n",
 			want: "200", up: upWant{uri: "/admin/x", equal: map[string]string{"X-Consumer-ID": "acme"}, absent: []string{"X-API-Key"}}},
 	}
