@@ -341,6 +341,10 @@ func hygieneCases() []tcase {
 	return []tcase{
 		{class: 10, name: "TRACE", send: "TRACE /public/x HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\n\r\n",
 			want: "405", code: "method_not_allowed", up: upWant{nothing: true}, anchor: "NGINX 1.22: 405 for TRACE, always"},
+		{class: 10, name: "trace in lower case", send: "trace /public/x HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\n\r\n",
+			want: "400", code: "bad_request", up: upWant{nothing: true}, anchor: "NGINX 1.22: 400 (client sent invalid method); Django, Werkzeug and Symfony upper-case it to TRACE"},
+		{class: 10, name: "get in lower case on a protected prefix", send: "get /admin/x HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\n\r\n",
+			want: "400|401", code: "*", up: upWant{nothing: true}, anchor: "NGINX 1.22: 400 (client sent invalid method)"},
 		{class: 10, name: "CONNECT", send: "CONNECT internal:22 HTTP/1.1\r\nHost: internal:22\r\n\r\n",
 			want: "405", code: "method_not_allowed", up: upWant{nothing: true}, anchor: "NGINX 1.22: 405 (since 1.21.1)"},
 		{class: 10, name: "malformed request line", send: "GET /public/x HTTP/1.1 extra\r\nHost: conformance.test\r\n\r\n",
