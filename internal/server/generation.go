@@ -17,6 +17,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/plugins/auth"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/jwt"
+	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
 	"github.com/gantry-dev/gantry/internal/plugins/cors"
 	"github.com/gantry-dev/gantry/internal/plugins/ratelimit"
 	"github.com/gantry-dev/gantry/internal/proxy"
@@ -149,6 +150,11 @@ func (s *Server) compile(cfg *config.Config) (*generation, error) {
 		} else if len(claims) > 0 {
 			mws = append(mws, stripHeaders(claims))
 		}
+		if k := cfg.Auth.APIKey; k != nil && !slices.Contains(rc.Auth, "api_key") {
+			// The key method removes the key where it reads it; a route
+			// without it removes it unread: a key is never forwarded.
+			mws = append([]pipeline.Middleware{stripKey(k.Header, k.Query)}, mws...)
+		}
 		// The body limit comes after authentication, so a refused body is
 		// the consumer's refused request (in usage too), and before the
 		// limits, so it costs no token.
@@ -256,6 +262,17 @@ func stripHeaders(names []string) pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			auth.StripFold(r.Header, names)
+			return next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// stripKey removes the API key header and query parameter on a route whose
+// auth does not read keys.
+func stripKey(header, query string) pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			keyauth.StripKey(r, header, query)
 			return next.ServeHTTP(w, r)
 		})
 	}

@@ -328,6 +328,8 @@ func credentialCases() []tcase {
 		deny("valid key + JWT signed with another secret", req("X-API-Key: "+apiKey, "Authorization: Bearer "+jwtHS256(goodClaims(), "another-secret-0123456789abcdef0123")), ""),
 		deny("valid JWT + wrong key", req("X-API-Key: gk_wrong_0123456789abcdef", "Authorization: Bearer "+jwtHS256(goodClaims(), jwtSecret)), ""),
 		deny("no credential", req("X-Note: none"), ""),
+		{class: 6, name: "an API key on a public route is not forwarded", send: "GET /public/x HTTP/1.1\r\nHost: conformance.test\r\nX-API-Key: " + apiKey + "\r\nConnection: close\r\n\r\n",
+			want: "200", up: upWant{absent: []string{"X-API-Key"}}},
 		deny("valid key + forged JWT after a tab", req("X-API-Key: "+apiKey, "Authorization: Bearer\t"+jwtNone(goodClaims())),
 			"Django REST framework and Python's str.split read Bearer<TAB>token as a bearer token"),
 		{class: 6, name: "key-only route: a JWT after a tab is not forwarded", send: "GET /admin/x HTTP/1.1\r\nHost: conformance.test\r\nX-API-Key: " + apiKey + "\r\nAuthorization: Bearer\t" + jwtNone(goodClaims()) + "\r\nConnection: close\r\n\r\n",

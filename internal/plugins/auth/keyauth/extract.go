@@ -105,6 +105,20 @@ func (x *extractor) bearerTokens(vs []string) bool {
 	return true
 }
 
+// StripKey removes an API key from r without reading it: the header (unless
+// it is Authorization, which other credentials share) and the query
+// parameter query (when not empty), as a route whose auth does not read
+// keys must, so that a key is never forwarded (#13).
+func StripKey(r *http.Request, header, query string) {
+	x := extractor{header: http.CanonicalHeaderKey(header), query: query}
+	if x.header != "" && x.header != "Authorization" {
+		delete(r.Header, x.header)
+	}
+	if x.query != "" && r.URL != nil && r.URL.RawQuery != "" {
+		_, _ = x.stripQuery(r)
+	}
+}
+
 // stripQuery removes the key parameter from r.URL.RawQuery, and from
 // r.RequestURI (which access logs may print), and returns its value.
 func (x *extractor) stripQuery(r *http.Request) (string, error) {
