@@ -198,8 +198,12 @@ func hiddenSegment(d []byte) bool {
 		if next >= 0 {
 			piece = d[:next]
 		}
-		if len(piece) == 0 || string(piece) == "." || string(piece) == ".." ||
-			bytes.HasPrefix(piece, dotParam) || bytes.HasPrefix(piece, dotDotParam) {
+		// Judged without its ";" parameters, as the route was matched
+		// and as Tomcat reads it: "a%2F;x" hides an empty piece.
+		if k := bytes.IndexByte(piece, ';'); k >= 0 {
+			piece = piece[:k]
+		}
+		if len(piece) == 0 || string(piece) == "." || string(piece) == ".." {
 			return true
 		}
 		if next < 0 {
