@@ -454,6 +454,8 @@ func checkHeaderName(l *problemList, p, name string, fromClient bool) {
 		l.add(p, "want a header name (letters, digits and -), got %q", name)
 	case fromClient && strings.Contains(name, "_"):
 		l.add(p, "header %q would never arrive: request headers with _ in the name are dropped; use - instead", name)
+	case fromClient && strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "":
+		l.add(p, "header %q would never arrive: request headers with anything but letters, digits and - in the name are dropped", name)
 	}
 }
 

@@ -273,6 +273,8 @@ func TestValidate(t *testing.T) {
 		{name: "route host wildcard in middle", mutate: func(c *Config) { c.Routes[0].Match.Hosts = []string{"api.*.com"} }, wantPath: "routes[0].match.hosts[0]", wantMsg: "wildcard"},
 		{name: "route header match", mutate: func(c *Config) { c.Routes[0].Match.Headers = map[string]string{"X-Tenant": "acme"} }},
 		{name: "route header match underscore", mutate: func(c *Config) { c.Routes[0].Match.Headers = map[string]string{"X_Tenant": "acme"} }, wantPath: "routes[0].match.headers.X_Tenant", wantMsg: "dropped"},
+		{name: "route header match dot", mutate: func(c *Config) { c.Routes[0].Match.Headers = map[string]string{"X.Tenant": "acme"} }, wantPath: "routes[0].match.headers.X.Tenant", wantMsg: "dropped"},
+		{name: "api key header with plus", mutate: func(c *Config) { c.Auth.APIKey = &APIKeyAuth{Header: "X-Api+Key"} }, wantPath: "auth.api_key.header", wantMsg: "dropped"},
 		{name: "route version without versioning", mutate: func(c *Config) { c.Routes[0].Match.Version = "v2" }, wantPath: "routes[0].match.version", wantMsg: "needs a versioning section"},
 		{name: "route version with versioning", mutate: func(c *Config) {
 			c.Routes[0].Match.Version = "v2"

@@ -267,6 +267,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 			a.tried = tried
 		}
 		a.w.ResponseWriter = w
+		a.w.http10 = !r.ProtoAtLeast(1, 1)
 		t.Begin()
 		a.start = time.Now()
 		var aborted, taken bool

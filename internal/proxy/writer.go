@@ -27,6 +27,9 @@ type responseWriter struct {
 	// ws, set for an upgrade the upstream accepted, wraps the hijacked
 	// connection.
 	ws *wsConn
+	// http10 is set when the client's request is HTTP/1.0, which has no
+	// 1xx answers.
+	http10 bool
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -35,6 +38,11 @@ func (w *responseWriter) WriteHeader(code int) {
 	// not touch w's fields.
 	if code >= 200 || code == http.StatusSwitchingProtocols {
 		w.started = true
+	} else if code >= 100 && w.http10 {
+		// RFC 9110 §15.2: never send a 1xx answer to an HTTP/1.0 client.
+		// It cannot tell one from the final answer: it would take the
+		// upstream's 103 for the answer, and the real one for its body.
+		return
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -166,6 +167,7 @@ func (s *Server) plan(cfg *config.Config) (*generation, error) {
 	problems = append(problems, ps...)
 	plansLimit := planLimits(cfg)
 	var handlers []*routeHandler
+	claims := claimHeaders(cfg)
 	build := func(rc *config.Route, rt *router.Route) (pipeline.Handler, error) {
 		// Its metrics are bound by swap: a plan that never serves adds no
 		// series.
@@ -184,13 +186,14 @@ func (s *Server) plan(cfg *config.Config) (*generation, error) {
 			if err != nil {
 				return nil, err
 			}
-			var strip []string
-			for _, m := range methods {
-				if p, ok := m.(jwtMethod); ok {
-					strip = append(strip, p.ForwardedHeaders()...)
-				}
-			}
-			mws = append(mws, auth.New(auth.Config{Methods: methods, AllowGroups: rc.AllowGroups, Strip: strip}))
+			mws = append(mws, auth.New(auth.Config{Methods: methods, AllowGroups: rc.AllowGroups, Strip: claims}))
+		} else if len(claims) > 0 {
+			mws = append(mws, stripHeaders(claims))
+		}
+		if k := cfg.Auth.APIKey; k != nil && !slices.Contains(rc.Auth, "api_key") {
+			// The key method removes the key where it reads it; a route
+			// without it removes it unread: a key is never forwarded.
+			mws = append([]pipeline.Middleware{stripKey(k.Header, k.Query)}, mws...)
 		}
 		// The body limit comes after authentication, so a refused body is
 		// the consumer's refused request (in usage too), and before the
@@ -323,6 +326,47 @@ func (s *Server) swap(g *generation) {
 	s.metrics.SetGeneration(g.id)
 	if s.meter != nil {
 		s.meter.SetVersions(usage.ConfigVersions(g.cfg))
+	}
+}
+
+// claimHeaders returns the canonical names of every header a JWT
+// provider's forward_claims sets. They are the gateway's own on every
+// route, not only on routes of that provider: an upstream that reads
+// X-User-Sub behind one route is often the upstream of another, public or
+// keyed, route too, and must never get a client's copy from it (#13).
+func claimHeaders(cfg *config.Config) []string {
+	var hs []string
+	for _, j := range cfg.Auth.JWT {
+		for _, h := range j.ForwardClaims {
+			h = http.CanonicalHeaderKey(h)
+			if !slices.Contains(hs, h) {
+				hs = append(hs, h)
+			}
+		}
+	}
+	slices.Sort(hs)
+	return hs
+}
+
+// stripHeaders removes the named request headers, in any case, on a
+// route without auth, where no credential can set them.
+func stripHeaders(names []string) pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			auth.StripFold(r.Header, names)
+			return next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// stripKey removes the API key header and query parameter on a route whose
+// auth does not read keys.
+func stripKey(header, query string) pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			keyauth.StripKey(r, header, query)
+			return next.ServeHTTP(w, r)
+		})
 	}
 }
 

@@ -196,6 +196,18 @@ var errMatrixParams = pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadReq
 
 var errH2Path = pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, `HTTP/2 :path must be a path starting with "/"`)
 
+var errLowerMethod = pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "request method must be upper case")
+
+// lowerMethod reports whether m holds a lower-case ASCII letter.
+func lowerMethod(m string) bool {
+	for i := 0; i < len(m); i++ {
+		if 'a' <= m[i] && m[i] <= 'z' {
+			return true
+		}
+	}
+	return false
+}
+
 var errClientGone = &pipeline.HTTPError{Status: pipeline.StatusClientClosed, Code: pipeline.CodeClientClosed, Message: "the client went away before the request was sent"}
 
 var errNotFound = pipeline.Errorf(http.StatusNotFound, pipeline.CodeNotFound, "no route matches the request")
@@ -210,6 +222,14 @@ func checkRequest(r *http.Request) error {
 		// OPTIONS, which the gateway does not serve); an absolute URI
 		// there is malformed, and Go's server would route its path.
 		return errH2Path
+	}
+	if lowerMethod(r.Method) {
+		// Methods are case-sensitive (RFC 9110 §9.1): "delete" is not
+		// DELETE to the router, so it would pass a route that protects
+		// DELETE, yet Django, Werkzeug and Symfony upper-case the method
+		// and serve it as DELETE ("trace" as TRACE). NGINX refuses such
+		// methods with 400; so does the gateway.
+		return errLowerMethod
 	}
 	if r.Method == http.MethodConnect {
 		e := pipeline.Errorf(http.StatusMethodNotAllowed, pipeline.CodeMethodNotAllowed, "CONNECT is not supported")

@@ -5,18 +5,41 @@ import (
 	"strings"
 )
 
-// DropAmbiguousHeaders deletes every header whose name contains '_' or
-// '.', as NGINX does by default for '_' (underscores_in_headers off):
-// proxies and frameworks that map '_', '.' and '-' to the same variable
-// (CGI, PHP, several web frameworks) would otherwise let X_Consumer_ID or
-// X.Consumer.ID stand in for X-Consumer-ID. It does not allocate.
+// DropAmbiguousHeaders deletes every header whose name holds anything but
+// letters, digits and '-', as NGINX does by default (ignore_invalid_headers
+// on, underscores_in_headers off): servers that turn header names into
+// variables map '-' and other punctuation to '_' (CGI, PHP, several web
+// frameworks; lighttpd maps every byte that is not a letter or digit), so
+// X_Consumer_ID, X.Consumer.ID or X-Consumer+ID would otherwise stand in
+// for X-Consumer-ID. It also deletes Proxy, whatever its case: CGI
+// turns it into HTTP_PROXY, which many HTTP clients of a CGI upstream take
+// for their outgoing proxy ("httpoxy", CVE-2016-5385 to 5388); no client
+// has a reason to send it. It does not allocate.
 func DropAmbiguousHeaders(h http.Header) {
 	for k := range h {
-		if strings.IndexByte(k, '_') >= 0 || strings.IndexByte(k, '.') >= 0 {
+		if !plainName(k) || len(k) == len("Proxy") && strings.EqualFold(k, "Proxy") {
 			delete(h, k)
 		}
 	}
 }
+
+// plainName reports whether k holds only ASCII letters, digits and '-'.
+func plainName(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if !plainByte[k[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// plainByte marks the bytes plainName accepts.
+var plainByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
+	}
+	return t
+}()
 
 // DropConnectionListed removes from request headers h the fields the
 // client named in Connection (RFC 9110 §7.6.1: they are meant for this hop
@@ -92,7 +115,11 @@ var connectionOptions = [...]string{"close", "keep-alive", "upgrade", "te", "tra
 // (RFC 7239), X-Original-Forwarded-For and X-Real-IP, and X-Original-URL
 // and X-Rewrite-URL (frameworks such as Symfony and IIS's URL Rewrite take
 // them for the request path, which would let a client pass a path the
-// gateway never matched), whatever their case.
+// gateway never matched), and the client-address fields CDNs and load
+// balancers set (Client-IP, X-Client-IP, True-Client-IP,
+// CF-Connecting-IP, Fastly-Client-IP, X-Cluster-Client-IP: many
+// applications read HTTP_CLIENT_IP before X-Forwarded-For), whatever their
+// case.
 // The server calls it for requests from peers outside
 // server.trusted_proxies: upstreams that trust such fields (to build
 // redirects, decide on HTTPS, log a client address) get only what the
@@ -106,16 +133,26 @@ func DropForwarding(h http.Header) {
 }
 
 func forwarding(k string) bool {
-	if len(k) < len("X-Real-Ip") || k[0]|0x20 != 'x' && k[0]|0x20 != 'f' {
+	if len(k) < len("Client-Ip") {
 		return false
 	}
-	const xf = "X-Forwarded-"
-	if len(k) > len(xf) && strings.EqualFold(k[:len(xf)], xf) {
-		return true
+	switch k[0] | 0x20 {
+	case 'x':
+		const xf = "X-Forwarded-"
+		if len(k) > len(xf) && strings.EqualFold(k[:len(xf)], xf) {
+			return true
+		}
+		return strings.EqualFold(k, "X-Real-Ip") || strings.EqualFold(k, "X-Original-Forwarded-For") ||
+			strings.EqualFold(k, "X-Original-Url") || strings.EqualFold(k, "X-Rewrite-Url") ||
+			strings.EqualFold(k, "X-Client-Ip") || strings.EqualFold(k, "X-Cluster-Client-Ip")
+	case 'f':
+		return strings.EqualFold(k, "Forwarded") || strings.EqualFold(k, "Fastly-Client-Ip")
+	case 'c':
+		return strings.EqualFold(k, "Client-Ip") || strings.EqualFold(k, "Cf-Connecting-Ip")
+	case 't':
+		return strings.EqualFold(k, "True-Client-Ip")
 	}
-	return strings.EqualFold(k, "Forwarded") || strings.EqualFold(k, "X-Real-Ip") ||
-		strings.EqualFold(k, "X-Original-Forwarded-For") ||
-		strings.EqualFold(k, "X-Original-Url") || strings.EqualFold(k, "X-Rewrite-Url")
+	return false
 }
 
 // StripUpgrade keeps a WebSocket handshake and removes every other protocol
@@ -168,4 +205,19 @@ func HasToken(vs []string, token string) bool {
 		}
 	}
 	return false
+}
+
+// CutAuthScheme splits an Authorization value into its scheme and the
+// rest (RFC 9110 §11.4), trimmed of spaces and tabs. The scheme ends at
+// the first space or tab: many upstreams split credentials on any
+// whitespace (Python's str.split, Django REST framework), so a value such
+// as "Bearer<TAB>token" must be read as a bearer token here too, or a
+// token the gateway did not verify would reach them.
+func CutAuthScheme(v string) (scheme, rest string) {
+	v = strings.Trim(v, " \t")
+	i := strings.IndexAny(v, " \t")
+	if i < 0 {
+		return v, ""
+	}
+	return v[:i], strings.Trim(v[i+1:], " \t")
 }

@@ -10,18 +10,39 @@ import (
 func TestDropAmbiguousHeaders(t *testing.T) {
 	t.Parallel()
 	h := http.Header{
-		"X_consumer_id":   {"acme"},
-		"X-Consumer-Id":   {"globex"},
-		"_":               {"x"},
-		"Accept":          {"*/*"},
-		"X-Api-Key":       {"k"},
-		"Content_length_": {"1"},
-		"X.consumer.id":   {"admin"},
-		"X-Consumer.Id":   {"admin"},
-		".":               {"x"},
+		"X_consumer_id":    {"acme"},
+		"X-Consumer-Id":    {"globex"},
+		"_":                {"x"},
+		"Accept":           {"*/*"},
+		"X-Api-Key":        {"k"},
+		"Content_length_":  {"1"},
+		"X.consumer.id":    {"admin"},
+		"X-Consumer.Id":    {"admin"},
+		".":                {"x"},
+		"X-Consumer+id":    {"admin"},
+		"X-Consumer~id":    {"admin"},
+		"X-Consumer!id":    {"admin"},
+		"X-Consumer*id":    {"admin"},
+		"X-Consumer#id":    {"admin"},
+		"X-Consumer$id":    {"admin"},
+		"X-Consumer%id":    {"admin"},
+		"X-Consumer&id":    {"admin"},
+		"X-Consumer'id":    {"admin"},
+		"X-Consumer^id":    {"admin"},
+		"X-Consumer`id":    {"admin"},
+		"X-Consumer|id":    {"admin"},
+		"X-Consumer@id":    {"admin"},
+		"X-Consumer[id":    {"admin"},
+		"X-Consumer\x7fid": {"admin"},
+		"X-Request-Id-2":   {"1"},
+		"Dnt":              {"1"},
+		"x-lower-case":     {"1"},
+		"Proxy":            {"http://evil.example:8080"},
+		"proxy":            {"http://evil.example:8080"},
+		"Proxy-Id":         {"kept"},
 	}
 	DropAmbiguousHeaders(h)
-	want := http.Header{"X-Consumer-Id": {"globex"}, "Accept": {"*/*"}, "X-Api-Key": {"k"}}
+	want := http.Header{"X-Consumer-Id": {"globex"}, "Accept": {"*/*"}, "X-Api-Key": {"k"}, "X-Request-Id-2": {"1"}, "Dnt": {"1"}, "x-lower-case": {"1"}, "Proxy-Id": {"kept"}}
 	if diff := cmp.Diff(want, h); diff != "" {
 		t.Errorf("headers (-want +got):\n%s", diff)
 	}
@@ -173,14 +194,17 @@ func TestDropForwarding(t *testing.T) {
 				"X-Forwarded-Scheme": {"https"}, "X-Forwarded-Ssl": {"on"}, "X-Forwarded-Uri": {"/admin"},
 				"X-Original-Forwarded-For": {"1.2.3.4"}, "X-Real-Ip": {"1.2.3.4"}, "Forwarded": {"for=1.2.3.4"},
 				"x-forwarded-port": {"1"}, "X-Original-Url": {"/admin"}, "x-rewrite-url": {"/admin"},
-				"Accept": {"*/*"},
+				"Client-Ip": {"1.2.3.4"}, "X-Client-Ip": {"1.2.3.4"}, "True-Client-Ip": {"1.2.3.4"},
+				"Cf-Connecting-Ip": {"1.2.3.4"}, "Fastly-Client-Ip": {"1.2.3.4"}, "X-Cluster-Client-Ip": {"1.2.3.4"},
+				"true-client-ip": {"1.2.3.4"},
+				"Accept":         {"*/*"},
 			},
 			want: http.Header{"Accept": {"*/*"}},
 		},
 		{
 			name: "look-alikes stay",
-			in:   http.Header{"X-Forwarded": {"1"}, "X-Forwardedx-For": {"2"}, "X-Original-Urls": {"/a"}},
-			want: http.Header{"X-Forwarded": {"1"}, "X-Forwardedx-For": {"2"}, "X-Original-Urls": {"/a"}},
+			in:   http.Header{"X-Forwarded": {"1"}, "X-Forwardedx-For": {"2"}, "X-Original-Urls": {"/a"}, "Client-Ips": {"3"}, "Cache-Control": {"no-cache"}, "Te": {"trailers"}},
+			want: http.Header{"X-Forwarded": {"1"}, "X-Forwardedx-For": {"2"}, "X-Original-Urls": {"/a"}, "Client-Ips": {"3"}, "Cache-Control": {"no-cache"}, "Te": {"trailers"}},
 		},
 	}
 	for _, tt := range tests {
@@ -191,5 +215,25 @@ func TestDropForwarding(t *testing.T) {
 				t.Errorf("headers (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestCutAuthScheme(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ v, scheme, rest string }{
+		{"Bearer a.b.c", "Bearer", "a.b.c"},
+		{"Bearer\ta.b.c", "Bearer", "a.b.c"},
+		{" \tBearer \t a.b.c \t", "Bearer", "a.b.c"},
+		{"Bearer", "Bearer", ""},
+		{"Bearer ", "Bearer", ""},
+		{"Basic eA==", "Basic", "eA=="},
+		{"Bearer a b", "Bearer", "a b"},
+		{"", "", ""},
+	}
+	for _, tt := range tests {
+		scheme, rest := CutAuthScheme(tt.v)
+		if scheme != tt.scheme || rest != tt.rest {
+			t.Errorf("CutAuthScheme(%q) = %q, %q, want %q, %q", tt.v, scheme, rest, tt.scheme, tt.rest)
+		}
 	}
 }

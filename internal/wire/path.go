@@ -166,11 +166,72 @@ func rebuild(p string) (string, bool, error) {
 	if trailing || len(out) == 0 {
 		out = append(out, '/')
 	}
+	if encoded && hiddenSegments(out) {
+		return "", false, pathError("empty or dot segment behind an encoded slash")
+	}
 	if string(out) == p {
 		return p, encoded, nil
 	}
 	return string(out), encoded, nil
 }
+
+// hiddenSegment reports whether d, a canonical segment, holds an encoded
+// slash or backslash next to an empty, "." or ".." piece: "..%2Fadmin",
+// "%2Fadmin", "a%5C..". Such a segment is one segment here (on a route
+// with allow_encoded_slash), but an upstream that decodes %2F or reads a
+// backslash as a slash (Tomcat with ALLOW_ENCODED_SLASH, IIS) resolves it
+// to another path, /admin under /files/..%2Fadmin, or under /%2Fadmin
+// once strip_prefix removed what was in front.
+func hiddenSegment(d []byte) bool {
+	if !bytes.Contains(d, encSlash) && !bytes.Contains(d, encBackslash) {
+		return false
+	}
+	for {
+		piece := d
+		next := -1
+		for i := 0; i+3 <= len(d); i++ {
+			if d[i] == '%' && (d[i+1] == '2' && d[i+2] == 'F' || d[i+1] == '5' && d[i+2] == 'C') {
+				next = i
+				break
+			}
+		}
+		if next >= 0 {
+			piece = d[:next]
+		}
+		// Judged without its ";" parameters, as the route was matched
+		// and as Tomcat reads it: "a%2F;x" hides an empty piece.
+		if k := bytes.IndexByte(piece, ';'); k >= 0 {
+			piece = piece[:k]
+		}
+		if len(piece) == 0 || string(piece) == "." || string(piece) == ".." {
+			return true
+		}
+		if next < 0 {
+			return false
+		}
+		d = d[next+3:]
+	}
+}
+
+// hiddenSegments reports whether a segment of the canonical path p is a
+// hiddenSegment.
+func hiddenSegments(p []byte) bool {
+	for len(p) > 0 {
+		p = p[1:] // the '/' before the segment
+		seg := p
+		if j := bytes.IndexByte(p, '/'); j >= 0 {
+			seg, p = p[:j], p[j:]
+		} else {
+			p = nil
+		}
+		if hiddenSegment(seg) {
+			return true
+		}
+	}
+	return false
+}
+
+var encSlash, encBackslash = []byte("%2F"), []byte("%5C")
 
 // appendSegment appends the canonical form of one raw path segment.
 func appendSegment(out []byte, seg string, encoded *bool) ([]byte, error) {

@@ -49,11 +49,25 @@ func TestCanonical(t *testing.T) {
 		{target: "/a//../b", want: "/b"},
 
 		// Encoded slashes and backslashes stay encoded.
-		{target: "/public/..%2fadmin", want: "/public/..%2Fadmin", encoded: true},
-		{target: "/public/%2e%2e%2fadmin", want: "/public/..%2Fadmin", encoded: true},
-		{target: "/a/%2e%2e%2f", want: "/a/..%2F", encoded: true},
+		// A dot or empty piece behind an encoded slash or backslash: an
+		// upstream that decodes %2F (or reads \ as /) resolves it.
+		{target: "/public/..%2fadmin", wantErr: true},
+		{target: "/public/%2e%2e%2fadmin", wantErr: true},
+		{target: "/a/%2e%2e%2f", wantErr: true},
+		{target: "/files/%2Fadmin", wantErr: true},
+		{target: "/files/a%2F", wantErr: true},
+		{target: "/files/a%2F%2Fb", wantErr: true},
+		{target: "/files/a%2F.%2Fb", wantErr: true},
+		{target: "/files/a%5C..%5Cb", wantErr: true},
+		{target: "/files/..;x%2Fb", wantErr: true},
+		{target: "/0\\;", wantErr: true},
+		{target: "/files/a%2F;x", wantErr: true},
+		{target: "/files/a;x%2Fb", want: "/files/a;x%2Fb", encoded: true},
+		{target: "/files/a%2Fb%2Fc.txt", want: "/files/a%2Fb%2Fc.txt", encoded: true},
+		{target: "/files/a%2F...%2Fb", want: "/files/a%2F...%2Fb", encoded: true},
+		{target: "/files/%252F..%252Fb", want: "/files/%252F..%252Fb"},
 		{target: "/files/a%2Fb", want: "/files/a%2Fb", encoded: true},
-		{target: "/public\\..\\admin", want: "/public%5C..%5Cadmin", encoded: true},
+		{target: "/public\\..\\admin", wantErr: true},
 		{target: "/a%5cb", want: "/a%5Cb", encoded: true},
 		{target: "/a%2F/../b", want: "/b", encoded: true},
 

@@ -59,6 +59,15 @@ routes:
     match: {path_prefix: /keyed}
     upstream: app
     auth: [api_key, "jwt:corp"]
+  - name: files
+    match: {path_prefix: /files}
+    upstream: app
+    allow_encoded_slash: true
+  - name: stripped
+    match: {path_prefix: /s}
+    strip_prefix: /s
+    upstream: app
+    allow_encoded_slash: true
   - name: public
     match: {path_prefix: /}
     upstream: app
@@ -220,6 +229,13 @@ func pathCases() []tcase {
 		try("/admin%2f..", "400|401", "an encoded slash is refused unless the route allows it"),
 		try("/public/..;/admin/x", "400|401", "Tomcat reads /admin/x; docs/config.md refuses ..;"),
 		try("/ADMIN/x", "", "NGINX 1.22: prefix locations are case-sensitive, the catch-all serves /ADMIN/x unchanged"),
+		try("/files/..%2F..%2Fadmin/x", "400", "allow_encoded_slash route: Tomcat with ALLOW_ENCODED_SLASH reads /admin/x (CVE-2007-0450)"),
+		try("/files/..%5C..%5Cadmin/x", "400", "allow_encoded_slash route: IIS reads \\ as /"),
+		try("/files/..\\..\\admin/x", "400", "allow_encoded_slash route: a raw backslash, IIS reads /admin/x"),
+		try("/s/%2Fadmin/x", "400", "allow_encoded_slash route with strip_prefix: /%2Fadmin/x decoded is //admin/x, merged /admin/x"),
+		try("/s/..%2Fadmin/x", "400", "allow_encoded_slash route with strip_prefix: /..%2Fadmin/x decoded is /admin/x"),
+		{class: 8, name: "/files/a%2Fb.txt on an allow_encoded_slash route (control)", send: "GET /files/a%2Fb.txt HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\n\r\n",
+			want: "200", up: upWant{uri: "/files/a%2Fb.txt"}},
 		{class: 8, name: "/admin/x with a key (control)", send: "GET /admin/x HTTP/1.1\r\nHost: conformance.test\r\nX-API-Key: " + apiKey + "\r\nConnection: close\r\n\r\n",
 			want: "200", up: upWant{uri: "/admin/x", equal: map[string]string{"X-Consumer-ID": "acme"}, absent: []string{"X-API-Key"}}},
 	}
@@ -237,6 +253,11 @@ func headerCases(g *gateway) []tcase {
 		spoof(9, "X-Consumer-ID", "X-Consumer-ID: admin", upWant{absent: []string{"X-Consumer-ID"}}, ""),
 		spoof(9, "X_Consumer_ID", "X_Consumer_ID: admin", upWant{absent: []string{"X_Consumer_ID", "X-Consumer-ID"}}, "NGINX 1.22: dropped (underscores_in_headers off)"),
 		spoof(9, "X.Consumer.ID", "X.Consumer.ID: admin", upWant{absent: []string{"X.Consumer.ID", "X-Consumer-ID"}}, "NGINX 1.22: dropped (ignore_invalid_headers on); CGI and PHP read it as X_CONSUMER_ID"),
+		spoof(9, "X-Consumer+ID, X-Consumer~ID and other punctuation", "X-Consumer+ID: admin\r\nX-Consumer~ID: admin\r\nX-Consumer!ID: admin\r\nX-Consumer*ID: admin",
+			upWant{absent: []string{"X-Consumer+ID", "X-Consumer~ID", "X-Consumer!ID", "X-Consumer*ID", "X-Consumer-ID"}},
+			"NGINX 1.22: dropped (ignore_invalid_headers on: letters, digits and '-' only); lighttpd's CGI and FastCGI read them as HTTP_X_CONSUMER_ID"),
+		spoof(9, "Proxy (httpoxy)", "Proxy: http://evil.example:8080", upWant{absent: []string{"Proxy"}},
+			"httpoxy (CVE-2016-5385..5388): CGI reads it as HTTP_PROXY; Apache and NGINX advise removing it at the proxy"),
 		spoof(9, "X-Forwarded-For", "X-Forwarded-For: 203.0.113.7", upWant{equal: map[string]string{"X-Forwarded-For": "127.0.0.1"}}, "NGINX $proxy_add_x_forwarded_for appends; Envoy replaces from untrusted peers"),
 		spoof(9, "X-Forwarded-Host", "X-Forwarded-Host: evil.example", upWant{equal: map[string]string{"X-Forwarded-Host": "conformance.test"}}, ""),
 		spoof(9, "X-Forwarded-Proto", "X-Forwarded-Proto: https", upWant{equal: map[string]string{"X-Forwarded-Proto": "http"}}, "Envoy: set from the connection unless trusted"),
@@ -248,6 +269,9 @@ func headerCases(g *gateway) []tcase {
 		spoof(9, "X-Original-Forwarded-For", "X-Original-Forwarded-For: 203.0.113.7", upWant{absent: []string{"X-Original-Forwarded-For"}}, "ingress-nginx reads it as the client address"),
 		spoof(9, "X-Original-URL", "X-Original-URL: /admin/x", upWant{absent: []string{"X-Original-URL"}}, "Symfony and IIS URL Rewrite take it for the request path"),
 		spoof(9, "X-Rewrite-URL", "X-Rewrite-URL: /admin/x", upWant{absent: []string{"X-Rewrite-URL"}}, "Symfony takes it for the request path"),
+		spoof(9, "Client-IP, True-Client-IP, CF-Connecting-IP and kin", "Client-IP: 203.0.113.7\r\nX-Client-IP: 203.0.113.7\r\nTrue-Client-IP: 203.0.113.7\r\nCF-Connecting-IP: 203.0.113.7\r\nFastly-Client-IP: 203.0.113.7\r\nX-Cluster-Client-IP: 203.0.113.7",
+			upWant{absent: []string{"Client-IP", "X-Client-IP", "True-Client-IP", "CF-Connecting-IP", "Fastly-Client-IP", "X-Cluster-Client-IP"}},
+			"Rails' remote_ip and many PHP applications read HTTP_CLIENT_IP before X-Forwarded-For; CDNs set the others"),
 		spoof(9, "X-Real-IP", "X-Real-IP: 203.0.113.7", upWant{equal: map[string]string{"X-Real-IP": "127.0.0.1"}}, ""),
 		spoof(9, "Forwarded", "Forwarded: for=203.0.113.7;proto=https", upWant{absent: []string{"Forwarded"}}, "RFC 7239; Envoy passes it unless told otherwise"),
 		spoof(7, "Connection: X-Forwarded-For", "Connection: X-Forwarded-For, X-Real-IP", upWant{equal: map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"}}, "RFC 9110 §7.6.1 lets a proxy drop them; the gateway's own headers stay"),
@@ -258,6 +282,10 @@ func headerCases(g *gateway) []tcase {
 			want: "200", up: upWant{equal: map[string]string{"X-Consumer-ID": "acme", "X-Consumer-Groups": "partners"}}},
 		{class: 7, name: "Connection: X-User-Sub (a forwarded claim)", send: "GET /keyed/x HTTP/1.1\r\nHost: conformance.test\r\nAuthorization: Bearer " + jwtHS256(goodClaims(), jwtSecret) + "\r\nConnection: X-User-Sub, close\r\n\r\n",
 			want: "200", up: upWant{equal: map[string]string{"X-User-Sub": "client-acme", "X-Consumer-ID": "acme"}}},
+		spoof(7, "X-User-Sub (a forwarded claim) on a public route", "X-User-Sub: admin\r\nx-user-sub: admin", upWant{absent: []string{"X-User-Sub"}},
+			"the claim header is the gateway's on every route: its upstream often serves a public route too"),
+		{class: 7, name: "X-User-Sub (a forwarded claim) on a key-only route", send: "GET /admin/x HTTP/1.1\r\nHost: conformance.test\r\nX-API-Key: " + apiKey + "\r\nX-User-Sub: admin\r\nConnection: close\r\n\r\n",
+			want: "200", up: upWant{absent: []string{"X-User-Sub"}, equal: map[string]string{"X-Consumer-ID": "acme"}}},
 	}
 }
 
@@ -300,6 +328,12 @@ func credentialCases() []tcase {
 		deny("valid key + JWT signed with another secret", req("X-API-Key: "+apiKey, "Authorization: Bearer "+jwtHS256(goodClaims(), "another-secret-0123456789abcdef0123")), ""),
 		deny("valid JWT + wrong key", req("X-API-Key: gk_wrong_0123456789abcdef", "Authorization: Bearer "+jwtHS256(goodClaims(), jwtSecret)), ""),
 		deny("no credential", req("X-Note: none"), ""),
+		{class: 6, name: "an API key on a public route is not forwarded", send: "GET /public/x HTTP/1.1\r\nHost: conformance.test\r\nX-API-Key: " + apiKey + "\r\nConnection: close\r\n\r\n",
+			want: "200", up: upWant{absent: []string{"X-API-Key"}}},
+		deny("valid key + forged JWT after a tab", req("X-API-Key: "+apiKey, "Authorization: Bearer\t"+jwtNone(goodClaims())),
+			"Django REST framework and Python's str.split read Bearer<TAB>token as a bearer token"),
+		{class: 6, name: "key-only route: a JWT after a tab is not forwarded", send: "GET /admin/x HTTP/1.1\r\nHost: conformance.test\r\nX-API-Key: " + apiKey + "\r\nAuthorization: Bearer\t" + jwtNone(goodClaims()) + "\r\nConnection: close\r\n\r\n",
+			want: "200", up: upWant{absent: []string{"Authorization"}, equal: map[string]string{"X-Consumer-ID": "acme"}}},
 	}
 }
 
@@ -309,6 +343,10 @@ func hygieneCases() []tcase {
 	return []tcase{
 		{class: 10, name: "TRACE", send: "TRACE /public/x HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\n\r\n",
 			want: "405", code: "method_not_allowed", up: upWant{nothing: true}, anchor: "NGINX 1.22: 405 for TRACE, always"},
+		{class: 10, name: "trace in lower case", send: "trace /public/x HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\n\r\n",
+			want: "400", code: "bad_request", up: upWant{nothing: true}, anchor: "NGINX 1.22: 400 (client sent invalid method); Django, Werkzeug and Symfony upper-case it to TRACE"},
+		{class: 10, name: "get in lower case on a protected prefix", send: "get /admin/x HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\n\r\n",
+			want: "400|401", code: "*", up: upWant{nothing: true}, anchor: "NGINX 1.22: 400 (client sent invalid method)"},
 		{class: 10, name: "CONNECT", send: "CONNECT internal:22 HTTP/1.1\r\nHost: internal:22\r\n\r\n",
 			want: "405", code: "method_not_allowed", up: upWant{nothing: true}, anchor: "NGINX 1.22: 405 (since 1.21.1)"},
 		{class: 10, name: "malformed request line", send: "GET /public/x HTTP/1.1 extra\r\nHost: conformance.test\r\n\r\n",

@@ -44,6 +44,9 @@ func misbehave(r *upRequest) action {
 		return action{bytes: answerWith(r, 204, poison)}
 	case "/misbehave/304-body":
 		return action{bytes: answerWith(r, 304, poison)}
+	case "/misbehave/103":
+		// Early hints before the answer.
+		return action{bytes: append([]byte("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"), answer(r)...)}
 	case "/misbehave/close":
 		return action{close: true}
 	case "/misbehave/answer-close":
@@ -97,6 +100,21 @@ func TestUpstreamFraming(t *testing.T) {
 			check: func(result, []*upRequest) string {
 				res := exchangeRaw(g.Addr, post("/posted", "Content-Length: 3\r\nX-Tag: posted\r\nConnection: close\r\n", "abc"), wireOpts{})
 				return ownReply("/posted", "posted", res)
+			}},
+		{class: 1, name: "103 Early Hints to an HTTP/1.1 client (control)", send: req("GET", "/misbehave/103"),
+			check: func(res result, _ []*upRequest) string {
+				if len(res.Replies) != 2 || res.Replies[0].Status != 103 || res.Replies[1].Status != 200 {
+					return fmt.Sprintf("want 103 then 200, got %s", res)
+				}
+				return ""
+			}},
+		{class: 1, name: "103 Early Hints never reach an HTTP/1.0 client", send: "GET /misbehave/103 HTTP/1.0\r\nHost: conformance.test\r\nConnection: keep-alive\r\n\r\n",
+			want: "200", after: next, anchor: "RFC 9110 §15.2: a server MUST NOT send a 1xx answer to an HTTP/1.0 client",
+			check: func(res result, _ []*upRequest) string {
+				if len(res.Replies) != 1 || res.Replies[0].Status != 200 || string(res.Replies[0].Body) != "{\"path\":\"/misbehave/103\"}\n" {
+					return fmt.Sprintf("want one 200 with its own body, got %s", res)
+				}
+				return ""
 			}},
 		{class: 1, name: "close without answering", send: req("GET", "/misbehave/close"), want: "502", code: "bad_gateway", after: next},
 		{class: 1, name: "answer then close", send: req("GET", "/misbehave/answer-close"), want: "200", after: next},

@@ -95,6 +95,13 @@ func TestTimeoutsAndAborts(t *testing.T) {
 			anchor: "NGINX 1.22: logs 400 (client prematurely closed connection), aborts the upstream request"},
 		{class: 3, name: "whole body in time (control)", send: head("/upload/ok", "Content-Length: 3\r\nConnection: close\r\n") + "abc",
 			want: "200", up: upWant{uri: "/upload/ok"}},
+		{class: 3, name: "aggregate route: body stalls past read_timeout", send: head("/aggp/u1", "Content-Length: 10\r\n") + "abc",
+			want: "408|closed", never: []string{"2xx"}, code: "request_timeout", up: upWant{nothing: true}, anchor: nginxTimeout},
+		{class: 2, name: "aggregate route: broken chunked body", send: head("/aggp/u1", "Transfer-Encoding: chunked\r\n") + "3\nabc\r\n0\r\n\r\n",
+			want: "400", never: []string{"2xx", "502"}, code: "bad_request", close: true, up: upWant{nothing: true},
+			anchor: "NGINX 1.22: a location that answers without the body still discards it, and answers 400 to broken framing"},
+		{class: 2, name: "aggregate route: body shorter than Content-Length, then half-close", send: head("/aggp/u1", "Content-Length: 10\r\n") + "abc",
+			opts: wireOpts{halfClose: true}, want: "400|closed", never: []string{"2xx", "502"}, up: upWant{nothing: true}},
 	}
 	g.run(t, slow, true)
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // Name is the plugin's name in configuration.
@@ -64,9 +65,7 @@ func New(c Config) pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			x := pipeline.ExchangeOf(r)
-			for _, h := range c.Strip {
-				r.Header.Del(h)
-			}
+			stripFold(r.Header, c.Strip)
 			cons, fwd, err := authenticate(r, c.Methods)
 			if err != nil {
 				var he *pipeline.HTTPError
@@ -171,6 +170,25 @@ func inGroups(c *pipeline.Consumer, allowed []string) bool {
 	return false
 }
 
+// StripFold deletes the headers named in names from h whatever the case of
+// their keys: net/http leaves some keys uncanonicalized, and a client's
+// copy must not survive under one of them.
+func StripFold(h http.Header, names []string) { stripFold(h, names) }
+
+func stripFold(h http.Header, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	for k := range h {
+		for _, n := range names {
+			if strings.EqualFold(k, n) {
+				delete(h, k)
+				break
+			}
+		}
+	}
+}
+
 // bearerVerified reports whether the route verifies bearer tokens: then a
 // request that got this far either presented none or had its token
 // verified.
@@ -188,7 +206,7 @@ func dropBearer(h http.Header) {
 	vs := h["Authorization"]
 	keep := vs[:0:0]
 	for _, v := range vs {
-		scheme, _, _ := strings.Cut(strings.TrimLeft(v, " \t"), " ")
+		scheme, _ := wire.CutAuthScheme(v)
 		if !strings.EqualFold(scheme, "Bearer") {
 			keep = append(keep, v)
 		}

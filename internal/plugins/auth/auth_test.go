@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,4 +134,33 @@ func hdr(kv ...string) map[string][]string {
 		h[k] = append(h[k], kv[i+1])
 	}
 	return h
+}
+
+// TestDropBearer: on a route whose methods verify no bearer token, every
+// Authorization value using the Bearer scheme is removed, whatever
+// whitespace follows the scheme; other schemes stay.
+func TestDropBearer(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		values []string
+		want   []string
+	}{
+		{"bearer", []string{"Bearer a.b.c"}, nil},
+		{"scheme case", []string{"bEARER a.b.c"}, nil},
+		{"tab after the scheme", []string{"Bearer\ta.b.c"}, nil},
+		{"scheme alone", []string{"Bearer"}, nil},
+		{"basic stays", []string{"Basic eA==", "Bearer\ta.b.c"}, []string{"Basic eA=="}},
+		{"a scheme that only starts with Bearer stays", []string{"Bearerx a.b.c"}, []string{"Bearerx a.b.c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := http.Header{"Authorization": tt.values}
+			dropBearer(h)
+			if got := h["Authorization"]; !slices.Equal(got, tt.want) {
+				t.Errorf("dropBearer(%q) left %q, want %q", tt.values, got, tt.want)
+			}
+		})
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // maxTokenBytes bounds the work one Authorization header can cause. Large
@@ -51,14 +53,14 @@ var (
 func bearer(h http.Header) (tok string, present bool, err error) {
 	vals := h["Authorization"]
 	for _, v := range vals {
-		scheme, rest, _ := strings.Cut(v, " ")
+		scheme, rest := wire.CutAuthScheme(v)
 		if !strings.EqualFold(scheme, "Bearer") {
 			continue
 		}
 		if len(vals) > 1 {
 			return "", true, errAmbiguous
 		}
-		tok = strings.Trim(rest, " \t")
+		tok = rest
 		if !wellFormed(tok) {
 			return "", true, errMalformed
 		}

@@ -25,6 +25,8 @@ func TestExtractAuthorization(t *testing.T) {
 		{name: "bare key", header: "Authorization", values: []string{testKey}, wantKey: testKey, present: true},
 		{name: "a JWT is not a key", header: "Authorization", values: []string{"Bearer " + jwtLike}, wantLeft: true},
 		{name: "a signed JWT is not a key", header: "Authorization", values: []string{"Bearer a.b.c"}, wantLeft: true},
+		{name: "bearer key after a tab", header: "Authorization", values: []string{"Bearer\t" + testKey}, wantKey: testKey, present: true},
+		{name: "a JWT after a tab is not a key", header: "Authorization", values: []string{"Bearer\ta.b.c"}, wantLeft: true},
 		{name: "bearer without value", header: "Authorization", values: []string{"Bearer "}},
 		{name: "other header: Authorization untouched", header: "X-Api-Key", values: []string{"Bearer " + testKey}, wantLeft: true},
 		{name: "other header: Bearer is part of the key", header: "X-Api-Key", values: []string{"Bearer " + testKey}, wantKey: "Bearer " + testKey, present: true},

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // MaxKeyLen is the longest key looked up. Generated keys are 35 bytes and
@@ -78,8 +80,8 @@ func (x *extractor) extract(r *http.Request) (key string, present bool, err erro
 func (x *extractor) credential(v string) string {
 	v = strings.TrimSpace(v)
 	if x.header == "Authorization" {
-		if scheme, rest, _ := strings.Cut(v, " "); strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(rest)
+		if scheme, rest := wire.CutAuthScheme(v); strings.EqualFold(scheme, "Bearer") {
+			return rest
 		}
 	}
 	return v
@@ -95,12 +97,26 @@ func (x *extractor) bearerTokens(vs []string) bool {
 		return false
 	}
 	for _, v := range vs {
-		scheme, rest, _ := strings.Cut(strings.TrimSpace(v), " ")
-		if !strings.EqualFold(scheme, "Bearer") || strings.Count(strings.TrimSpace(rest), ".") != 2 {
+		scheme, rest := wire.CutAuthScheme(v)
+		if !strings.EqualFold(scheme, "Bearer") || strings.Count(rest, ".") != 2 {
 			return false
 		}
 	}
 	return true
+}
+
+// StripKey removes an API key from r without reading it: the header (unless
+// it is Authorization, which other credentials share) and the query
+// parameter query (when not empty), as a route whose auth does not read
+// keys must, so that a key is never forwarded (#13).
+func StripKey(r *http.Request, header, query string) {
+	x := extractor{header: http.CanonicalHeaderKey(header), query: query}
+	if x.header != "" && x.header != "Authorization" {
+		delete(r.Header, x.header)
+	}
+	if x.query != "" && r.URL != nil && r.URL.RawQuery != "" {
+		_, _ = x.stripQuery(r)
+	}
 }
 
 // stripQuery removes the key parameter from r.URL.RawQuery, and from
