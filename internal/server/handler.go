@@ -11,6 +11,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/plugins/cors"
 	"github.com/gantry-dev/gantry/internal/proxy"
+	"github.com/gantry-dev/gantry/internal/route"
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
@@ -27,7 +28,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w := writerPool.Get().(*responseWriter)
 	*w = responseWriter{ResponseWriter: rw}
 	s.metrics.RequestStarted()
-	var rh *routeHandler
+	var rh *route.Route
 	var err error
 	defer func() {
 		p := recover()
@@ -41,7 +42,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 }
 
 // serve is the request path proper: hygiene, route match, route chain.
-func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange) (*routeHandler, error) {
+func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange) (*route.Route, error) {
 	err := checkRequest(r)
 	// After the hygiene, which may have removed a hop-by-hop
 	// X-Forwarded-For; before the answer, so that even a refused request
@@ -88,12 +89,12 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 		return nil, e
 	}
 	rt := res.Route
-	rh := rt.Handler.(*routeHandler)
+	rh := g.routes[rt.Index]
 	x.RouteName = rt.Name
-	if rh.cors != nil {
+	if rh.CORS != nil {
 		// From here on every answer is the route's, the gateway's errors
 		// included: the writer applies its CORS policy to each.
-		w.cors, w.origin = rh.cors, r.Header.Get("Origin")
+		w.cors, w.origin = rh.CORS, r.Header.Get("Origin")
 	}
 	x.Params = res.Params
 	x.Version = res.Version
@@ -108,8 +109,8 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 	if matrix {
 		x.Path = wire.MatrixSuffix(path, x.Path)
 	}
-	if rh.units != "" {
-		w.units, w.x = rh.units, x
+	if rh.Units != "" {
+		w.units, w.x = rh.Units, x
 	}
 	if r.ProtoMajor == 2 {
 		// Go's HTTP/2 server starts this handler on a goroutine that
@@ -132,12 +133,12 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 		w.body = &countBody{ReadCloser: out.Body}
 		out.Body = w.body
 	}
-	return rh, rh.chain.ServeHTTP(w, out)
+	return rh, rh.ServeHTTP(w, out)
 }
 
 // finish renders a failure, observes the request once, and aborts the
 // connection when a response that had started cannot be completed.
-func (s *Server) finish(w *responseWriter, r *http.Request, x *pipeline.Exchange, rh *routeHandler, err error, panicked bool) {
+func (s *Server) finish(w *responseWriter, r *http.Request, x *pipeline.Exchange, rh *route.Route, err error, panicked bool) {
 	started := w.wroteHeader
 	if err != nil {
 		writeError(w, x, err)
@@ -182,12 +183,12 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request, g *generation
 	if res.Route == nil {
 		return nil, false
 	}
-	rh := res.Route.Handler.(*routeHandler)
-	if rh.cors == nil {
+	rh := g.routes[res.Route.Index]
+	if rh.CORS == nil {
 		return nil, false
 	}
 	x.RouteName = res.Route.Name
-	return rh.cors.Preflight(w, r), true
+	return rh.CORS.Preflight(w, r), true
 }
 
 var errEncodedSlash = pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "encoded slash or backslash in path")
@@ -241,34 +242,6 @@ func checkRequest(r *http.Request) error {
 	// Before anything sets a header of the gateway's own: what the client
 	// named in Connection must not take those with it.
 	wire.DropConnectionListed(r.Header)
-	return nil
-}
-
-// bodyLimit is limitBody as a step of a route's chain.
-func bodyLimit(limit int64) pipeline.Middleware {
-	return func(next pipeline.Handler) pipeline.Handler {
-		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			if err := limitBody(w, r, limit); err != nil {
-				return err
-			}
-			return next.ServeHTTP(w, r)
-		})
-	}
-}
-
-// limitBody answers 413 for a declared length over the limit before anything
-// reaches the upstream, and caps bodies of unknown length while they stream.
-func limitBody(w http.ResponseWriter, r *http.Request, limit int64) error {
-	if limit <= 0 || r.Body == nil || r.Body == http.NoBody {
-		return nil
-	}
-	if r.ContentLength > limit {
-		e := pipeline.Errorf(http.StatusRequestEntityTooLarge, pipeline.CodeBodyTooLarge, "request body is larger than %d bytes", limit)
-		// The unread body would otherwise be drained; closing is cheaper.
-		e.Close = true
-		return e
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	return nil
 }
 

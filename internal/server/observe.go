@@ -5,16 +5,17 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/route"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/usage"
 )
 
 // observe records a finished request in metrics, usage and the access log.
-func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *routeHandler) {
+func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *route.Route) {
 	now := time.Now()
 	d := now.Sub(x.Start)
 	if rh != nil {
-		rh.metrics.Observe(r.Method, x.Status, d)
+		rh.Metrics().Observe(r.Method, x.Status, d)
 		if s.meter != nil {
 			rec := usage.FromExchange(x, now)
 			s.meter.Record(&rec)

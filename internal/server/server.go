@@ -17,6 +17,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/counter"
 	"github.com/gantry-dev/gantry/internal/proxy"
+	"github.com/gantry-dev/gantry/internal/route"
 	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/upstream"
@@ -67,7 +68,7 @@ type Server struct {
 	meter *usage.Meter
 	// counter decides rate limits and quotas for every generation.
 	counter counter.Counter
-	auth    *authRegistry
+	auth    *route.AuthRegistry
 	// cert is server.tls's certificate, as the first generation's plan
 	// loaded it (server.tls is restart-only).
 	cert   *tls.Certificate
@@ -147,13 +148,13 @@ func New(o Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.ctx, s.cancel = ctx, cancel
-	s.auth = newAuthRegistry(ctx, o.Store, s)
+	s.auth = route.NewAuthRegistry(ctx, o.Store, o.Logger, subjectResolver{s})
 	g, err := s.plan(o.Config)
 	if err == nil {
 		err = s.activate(g)
 	}
 	if err != nil {
-		s.auth.close()
+		s.auth.Close()
 		cancel()
 		return nil, err
 	}
@@ -276,7 +277,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.transports.CloseIdle()
 	if s.auth != nil {
-		s.auth.close()
+		s.auth.Close()
 	}
 	if s.cancel != nil {
 		s.cancel()
@@ -291,6 +292,6 @@ func (s *Server) InFlight() int64 { return s.metrics.InFlight() }
 // if a client tried it moments before.
 func (s *Server) KeyCreated(hash []byte) {
 	if s.auth != nil {
-		s.auth.keyCreated(hash)
+		s.auth.KeyCreated(hash)
 	}
 }

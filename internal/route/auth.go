@@ -1,9 +1,10 @@
-package server
+package route
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"reflect"
 	"strings"
@@ -17,21 +18,23 @@ import (
 	"github.com/gantry-dev/gantry/internal/store"
 )
 
-// authRegistry keeps authentication methods across reloads: a JWT provider
+// AuthRegistry keeps authentication methods across reloads: a JWT provider
 // holds fetched keys and a refresh loop, the key authenticator a warm cache,
 // and neither should start cold because an unrelated route changed. A
 // method is rebuilt only when its own configuration changes.
 //
-// A generation's methods go through three steps. plan builds what the
+// A generation's methods go through three steps. Plan builds what the
 // configuration needs, reusing the registry's methods and building the
-// others cold (no goroutine, no network, no storage). start starts what
-// plan built (the JWKS first fetch, the key cache's change feed). commit
+// others cold (no goroutine, no network, no storage). Start starts what
+// Plan built (the JWKS first fetch, the key cache's change feed). Commit
 // registers them as the serving generation's and closes what it dropped;
-// discard closes what a generation that will never serve built.
-type authRegistry struct {
-	ctx   context.Context
-	store store.Store
-	s     *Server
+// AuthSet.Discard closes what a generation that will never serve built.
+// It is safe for concurrent use.
+type AuthRegistry struct {
+	ctx      context.Context
+	store    store.Store
+	log      *slog.Logger
+	subjects jwt.Resolver
 
 	// Every method the serving generation uses; commit closes the rest.
 	mu   sync.Mutex
@@ -39,13 +42,16 @@ type authRegistry struct {
 	jwts map[*jwt.Provider]config.JWT
 }
 
-func newAuthRegistry(ctx context.Context, st store.Store, s *Server) *authRegistry {
-	return &authRegistry{ctx: ctx, store: st, s: s, keys: map[*keyauth.Authenticator]config.APIKeyAuth{}, jwts: map[*jwt.Provider]config.JWT{}}
+// NewAuthRegistry returns an empty registry. Key authenticators it builds
+// read st and run under ctx; JWT providers map subjects to consumers
+// through subjects.
+func NewAuthRegistry(ctx context.Context, st store.Store, log *slog.Logger, subjects jwt.Resolver) *AuthRegistry {
+	return &AuthRegistry{ctx: ctx, store: st, log: log, subjects: subjects, keys: map[*keyauth.Authenticator]config.APIKeyAuth{}, jwts: map[*jwt.Provider]config.JWT{}}
 }
 
-// authSet is what one generation uses, by name, and which of those methods
+// AuthSet is what one generation uses, by name, and which of those methods
 // its plan built (fresh: not started, not registered).
-type authSet struct {
+type AuthSet struct {
 	keys *keyauth.Authenticator
 	jwts map[string]*jwt.Provider
 
@@ -53,14 +59,14 @@ type authSet struct {
 	freshJWTs map[*jwt.Provider]config.JWT
 }
 
-// plan builds or reuses every method cfg's routes use, and builds every
+// Plan builds or reuses every method cfg's routes use, and builds every
 // auth.jwt provider, used or not, so that a broken one is refused before
 // a route comes to use it. Problems are reported at their own key path
 // (auth.jwt[0].public_key_file). It starts nothing and registers nothing.
-func (a *authRegistry) plan(cfg *config.Config) (*authSet, config.Problems) {
+func (a *AuthRegistry) Plan(cfg *config.Config) (*AuthSet, config.Problems) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	set := &authSet{jwts: map[string]*jwt.Provider{}, freshJWTs: map[*jwt.Provider]config.JWT{}}
+	set := &AuthSet{jwts: map[string]*jwt.Provider{}, freshJWTs: map[*jwt.Provider]config.JWT{}}
 	var ps config.Problems
 	used := map[string]bool{}
 	keyRoute := -1
@@ -119,7 +125,7 @@ func (a *authRegistry) plan(cfg *config.Config) (*authSet, config.Problems) {
 		}
 	}
 	if len(ps) > 0 {
-		set.discard()
+		set.Discard()
 		return nil, ps
 	}
 	return set, nil
@@ -127,7 +133,7 @@ func (a *authRegistry) plan(cfg *config.Config) (*authSet, config.Problems) {
 
 // keyAuth returns the registry's key authenticator for want, or builds one
 // (fresh).
-func (a *authRegistry) keyAuth(want config.APIKeyAuth) (k *keyauth.Authenticator, fresh bool, err error) {
+func (a *AuthRegistry) keyAuth(want config.APIKeyAuth) (k *keyauth.Authenticator, fresh bool, err error) {
 	if a.store == nil {
 		return nil, false, fmt.Errorf("api_key authentication needs storage")
 	}
@@ -136,24 +142,24 @@ func (a *authRegistry) keyAuth(want config.APIKeyAuth) (k *keyauth.Authenticator
 			return k, false, nil
 		}
 	}
-	k, err = keyauth.Build(a.ctx, keyauth.Options{Header: want.Header, Query: want.Query, Store: a.store, Logger: a.s.log})
+	k, err = keyauth.Build(a.ctx, keyauth.Options{Header: want.Header, Query: want.Query, Store: a.store, Logger: a.log})
 	return k, err == nil, err
 }
 
 // jwt returns the registry's provider for jc, or builds one (fresh).
-func (a *authRegistry) jwt(jc *config.JWT) (p *jwt.Provider, fresh bool, err error) {
+func (a *AuthRegistry) jwt(jc *config.JWT) (p *jwt.Provider, fresh bool, err error) {
 	for p, c := range a.jwts {
 		if reflect.DeepEqual(c, *jc) {
 			return p, false, nil
 		}
 	}
-	p, err = jwt.Build(jc, subjectResolver{a.s}, jwt.Options{Logger: a.s.log})
+	p, err = jwt.Build(jc, a.subjects, jwt.Options{Logger: a.log})
 	return p, err == nil, err
 }
 
-// start starts what set's plan built: the key cache's change feed and
+// Start starts what set's plan built: the key cache's change feed and
 // each JWKS provider's first fetch (waiting for it, up to its timeout).
-func (a *authRegistry) start(set *authSet) {
+func (a *AuthRegistry) Start(set *AuthSet) {
 	if set.freshKeys != nil {
 		set.keys.Start()
 	}
@@ -163,7 +169,7 @@ func (a *authRegistry) start(set *authSet) {
 }
 
 // methods returns the route's authentication methods from set.
-func (set *authSet) methods(rc *config.Route) ([]auth.Method, error) {
+func (set *AuthSet) methods(rc *config.Route) ([]auth.Method, error) {
 	var out []auth.Method
 	for _, m := range rc.Auth {
 		switch {
@@ -186,9 +192,9 @@ func (set *authSet) methods(rc *config.Route) ([]auth.Method, error) {
 	return out, nil
 }
 
-// discard closes the methods set's plan built, for a generation that will
+// Discard closes the methods set's plan built, for a generation that will
 // never serve; methods it reused keep serving.
-func (set *authSet) discard() {
+func (set *AuthSet) Discard() {
 	if set == nil {
 		return
 	}
@@ -200,9 +206,9 @@ func (set *authSet) discard() {
 	}
 }
 
-// commit makes set the serving generation's methods: what its plan built
+// Commit makes set the serving generation's methods: what its plan built
 // joins the registry, and every method set does not use is closed.
-func (a *authRegistry) commit(set *authSet) {
+func (a *AuthRegistry) Commit(set *AuthSet) {
 	a.mu.Lock()
 	if set.freshKeys != nil {
 		a.keys[set.keys] = *set.freshKeys
@@ -217,7 +223,7 @@ func (a *authRegistry) commit(set *authSet) {
 
 // retain closes every method that set (the serving generation's) does not
 // use.
-func (a *authRegistry) retain(set *authSet) {
+func (a *AuthRegistry) retain(set *AuthSet) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	keep := map[*jwt.Provider]bool{}
@@ -238,10 +244,11 @@ func (a *authRegistry) retain(set *authSet) {
 	}
 }
 
-func (a *authRegistry) close() { a.retain(&authSet{}) }
+// Close closes every method the registry holds.
+func (a *AuthRegistry) Close() { a.retain(&AuthSet{}) }
 
-// keyCreated tells the key caches a key was just created.
-func (a *authRegistry) keyCreated(hash []byte) {
+// KeyCreated tells the key caches a key was just created.
+func (a *AuthRegistry) KeyCreated(hash []byte) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for k := range a.keys {
@@ -265,33 +272,3 @@ func (keyMethod) Credential() auth.Credential { return auth.APIKey }
 type jwtMethod struct{ *jwt.Provider }
 
 func (jwtMethod) Credential() auth.Credential { return auth.Bearer }
-
-// subjectResolver maps JWT subjects to the consumers of the generation
-// serving now, so a reused provider sees consumer changes at once.
-type subjectResolver struct{ s *Server }
-
-func (r subjectResolver) BySubject(provider, subject string) (*pipeline.Consumer, bool) {
-	g := r.s.gen.Load()
-	if g == nil {
-		return nil, false
-	}
-	c, ok := g.subjects[subject]
-	return c, ok
-}
-
-// configSubjects indexes the config file's consumers by JWT subject.
-func configSubjects(cfg *config.Config) map[string]*pipeline.Consumer {
-	m := map[string]*pipeline.Consumer{}
-	for _, c := range cfg.Consumers {
-		pc := &pipeline.Consumer{ID: c.ID, Plan: c.Plan, Groups: c.Groups}
-		for _, s := range c.JWTSubjects {
-			m[s] = pc
-		}
-	}
-	return m
-}
-
-// unopenedStore stands for the storage `gantry validate` does not open:
-// plan builds the key authenticator against it and never calls it, and a
-// validated plan is never activated. Any call would panic.
-type unopenedStore struct{ store.Store }

@@ -1,0 +1,144 @@
+package route
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/counter"
+	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/plugins/cors"
+	"github.com/gantry-dev/gantry/internal/proxy"
+	"github.com/gantry-dev/gantry/internal/telemetry"
+	"github.com/gantry-dev/gantry/internal/upstream"
+)
+
+// Env is what every step and terminal of a generation's routes is built
+// from: one value per plan, shared by all its routes and read-only while
+// they are built.
+type Env struct {
+	// Config is the generation's configuration.
+	Config *config.Config
+	// Logger is the process log.
+	Logger *slog.Logger
+	// Metrics receives request and upstream metrics.
+	Metrics *telemetry.Metrics
+	// Counter decides rate limits and quotas.
+	Counter counter.Counter
+	// Pools are the generation's upstream pools, by upstream name (see
+	// Pools); lambda upstreams have none.
+	Pools map[string]*upstream.Pool
+	// Transports and WebSockets are shared by every generation.
+	Transports *proxy.Transports
+	WebSockets *proxy.WebSockets
+	// Trusted are the peers whose forwarding headers are believed.
+	Trusted []netip.Prefix
+	// Auth holds the authentication methods the generation's plan built;
+	// nil when they could not be built (reported at their own key paths).
+	Auth *AuthSet
+
+	// claims and plansLimit are derived from Config once, by Prepare.
+	claims     []string
+	plansLimit bool
+}
+
+// Prepare derives from Config what every route's recipe reads; call it
+// once, before the first Build.
+func (env *Env) Prepare() {
+	env.claims = claimHeaders(env.Config)
+	env.plansLimit = planLimits(env.Config)
+}
+
+// Route is one route's handler as the router holds it: the pre-built
+// chain, plus the response policy the server applies around it to relayed
+// answers and gateway errors alike. It is immutable once bound.
+type Route struct {
+	// Name is the route's name.
+	Name string
+	// CORS is the route's CORS policy, nil for none.
+	CORS *cors.Policy
+	// Units is the route's units_header, "" for none.
+	Units string
+
+	chain pipeline.Handler
+	// metrics is written once, by Bind, before the route serves.
+	metrics *telemetry.RouteMetrics
+}
+
+var _ pipeline.Handler = (*Route)(nil)
+
+// ServeHTTP runs the route's chain.
+func (rt *Route) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	return rt.chain.ServeHTTP(w, r)
+}
+
+// Bind gives the route its metrics handle. It is called when the route's
+// generation is swapped in, so a plan that never serves adds no series.
+func (rt *Route) Bind(m *telemetry.Metrics) { rt.metrics = m.Route(rt.Name) }
+
+// Metrics returns the handle Bind gave.
+func (rt *Route) Metrics() *telemetry.RouteMetrics { return rt.metrics }
+
+// A step builds one phase of a route's chain from the environment, or
+// returns nil when the route has no such step. rt is the route being
+// built, for steps that report to its metrics once it serves.
+type step func(env *Env, rc *config.Route, rt *Route) (pipeline.Middleware, error)
+
+// recipe is the order of a route's chain, outermost first; the terminal
+// comes after the last step.
+var recipe = []struct {
+	name  string
+	build step
+}{
+	// A route without the api_key method removes the key unread, so a
+	// key is never forwarded.
+	{"strip_key", stripKeyStep},
+	// Sets the consumer; every credential presented must verify.
+	{"auth", authStep},
+	// After authentication, so a refused body is the consumer's refused
+	// request (in usage too); before the limits, so it costs no token.
+	{"body_limit", bodyLimitStep},
+	// The route's bucket, the plan's bucket and the plan's quota, one
+	// all-or-nothing question.
+	{"rate_limit", rateLimitStep},
+	// Passed every gate: counts against quotas and may be billed.
+	{"admit", admitStep},
+}
+
+// Build builds the route rc, at position index of the configuration's
+// routes, from env: its terminal, then its chain in recipe order, and its
+// response policy. It does no I/O and starts nothing.
+func Build(env *Env, rc *config.Route, index int) (*Route, error) {
+	rt := &Route{Name: rc.Name, Units: rc.UnitsHeader}
+	term, err := terminal(env, rc, index)
+	if err != nil {
+		return nil, err
+	}
+	mws := make([]pipeline.Middleware, 0, len(recipe))
+	for _, s := range recipe {
+		mw, err := s.build(env, rc, rt)
+		if err != nil {
+			return nil, err
+		}
+		if mw != nil {
+			mws = append(mws, mw)
+		}
+	}
+	// CORS is not a step of the chain but route data: the server's
+	// recorder applies it to every answer of the route, its own errors
+	// included.
+	if rc.CORS != nil {
+		if rt.CORS, err = cors.New(rc.CORS, rc.Match.Methods); err != nil {
+			return nil, err
+		}
+	}
+	rt.chain = pipeline.Chain(term, mws...)
+	return rt, nil
+}
+
+// ErrAuthUnusable marks a route whose authentication could not be built;
+// the cause is reported where it belongs (auth.jwt[0].public_key_file),
+// not again at every route.
+var ErrAuthUnusable = errors.New("authentication is not usable")
