@@ -38,17 +38,6 @@ type Env struct {
 	// Auth holds the authentication methods the generation's plan built;
 	// nil when they could not be built (reported at their own key paths).
 	Auth *AuthSet
-
-	// claims and plansLimit are derived from Config once, by Prepare.
-	claims     []string
-	plansLimit bool
-}
-
-// Prepare derives from Config what every route's recipe reads; call it
-// once, before the first Build.
-func (env *Env) Prepare() {
-	env.claims = claimHeaders(env.Config)
-	env.plansLimit = planLimits(env.Config)
 }
 
 // Route is one route's handler as the router holds it: the pre-built

@@ -42,7 +42,6 @@ func TestRecipeSteps(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			env := &Env{Config: tt.cfg, Counter: mem, Auth: tt.auth}
-			env.Prepare()
 			var got []string
 			for _, s := range recipe {
 				mw, err := s.build(env, &tt.rc, &Route{Name: tt.rc.Name})
@@ -63,7 +62,6 @@ func TestRecipeSteps(t *testing.T) {
 func TestAuthStepUnusable(t *testing.T) {
 	t.Parallel()
 	env := &Env{Config: &config.Config{}}
-	env.Prepare()
 	_, err := authStep(env, &config.Route{Name: "orders", Auth: []string{"jwt:corp"}}, &Route{})
 	if !errors.Is(err, ErrAuthUnusable) {
 		t.Errorf("authStep() = %v, want %v", err, ErrAuthUnusable)

@@ -32,11 +32,12 @@ func stripKeyStep(env *Env, rc *config.Route, _ *Route) (pipeline.Middleware, er
 // auth, where no credential can set them, it removes the JWT claim headers
 // instead.
 func authStep(env *Env, rc *config.Route, _ *Route) (pipeline.Middleware, error) {
+	claims := claimHeaders(env.Config)
 	if len(rc.Auth) == 0 {
-		if len(env.claims) == 0 {
+		if len(claims) == 0 {
 			return nil, nil
 		}
-		return stripHeaders(env.claims), nil
+		return stripHeaders(claims), nil
 	}
 	if env.Auth == nil {
 		// Reported at the provider's own key path.
@@ -46,7 +47,7 @@ func authStep(env *Env, rc *config.Route, _ *Route) (pipeline.Middleware, error)
 	if err != nil {
 		return nil, err
 	}
-	return auth.New(auth.Config{Methods: methods, AllowGroups: rc.AllowGroups, Strip: env.claims}), nil
+	return auth.New(auth.Config{Methods: methods, AllowGroups: rc.AllowGroups, Strip: claims}), nil
 }
 
 // stripHeaders removes the named request headers, in any case.
@@ -95,7 +96,7 @@ func limitBody(w http.ResponseWriter, r *http.Request, limit int64) error {
 // rateLimitStep applies the route's rate limit and, on routes with
 // authentication, the consumer's plan limits and quota.
 func rateLimitStep(env *Env, rc *config.Route, rt *Route) (pipeline.Middleware, error) {
-	if rc.RateLimit == nil && (len(rc.Auth) == 0 || !env.plansLimit) {
+	if rc.RateLimit == nil && (len(rc.Auth) == 0 || !planLimits(env.Config)) {
 		return nil, nil
 	}
 	return ratelimit.New(ratelimit.Config{Counter: env.Counter, Route: rc.Name, Limit: rc.RateLimit, Plans: env.Config.Plans,

@@ -118,7 +118,6 @@ func (s *Server) plan(cfg *config.Config) (*generation, error) {
 	problems = append(problems, ps...)
 	env := &route.Env{Config: cfg, Logger: s.log, Metrics: s.metrics, Counter: s.counter, Pools: pools,
 		Transports: s.transports, WebSockets: s.websockets, Trusted: trusted, Auth: set}
-	env.Prepare()
 	routes := make([]*route.Route, len(cfg.Routes))
 	table, err := router.Compile(cfg, func(rc *config.Route, rt *router.Route) (pipeline.Handler, error) {
 		r, err := route.Build(env, rc, rt.Index)
