@@ -16,6 +16,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/aggregate"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/counter"
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/lambda"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/plugins/auth"
@@ -154,7 +155,7 @@ func (s *Server) plan(cfg *config.Config) (*generation, error) {
 	trusted := s.trusted
 	if trusted == nil {
 		var err error
-		if trusted, err = proxy.ParseTrusted(cfg.Server.TrustedProxies); err != nil {
+		if trusted, err = forward.ParseTrusted(cfg.Server.TrustedProxies); err != nil {
 			problems = append(problems, config.Problem{Path: "server.trusted_proxies", Message: err.Error()})
 		}
 	}
