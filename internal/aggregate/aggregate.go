@@ -185,7 +185,7 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 		if cl.method == "" {
 			cl.method = http.MethodGet
 		}
-		cl.unsentOnly = !idempotent(cl.method)
+		cl.unsentOnly = !forward.Idempotent(cl.method)
 		if t := c.Timeout.D(); t > 0 && t < h.timeout {
 			cl.timeout = t
 		}
@@ -219,16 +219,6 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 		return nil, out
 	}
 	return h, nil
-}
-
-// idempotent reports whether a call with this method may be retried (RFC
-// 9110, section 9.2.2).
-func idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
 }
 
 // run is one request's aggregate: what the calls read (snapshotted from the

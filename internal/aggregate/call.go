@@ -228,8 +228,8 @@ func (rn *run) fetch(ctx context.Context, c *call, ob *outbound) (any, int64, ti
 		if !again || !retry || n >= c.retries || ctx.Err() != nil {
 			return nil, 0, 0, err
 		}
-		next, perr := c.pool.Pick(rn.in, tried[:n+1])
-		if perr != nil || !c.pool.Budget().Withdraw() {
+		next := c.pool.Retry(rn.in, tried[:n+1])
+		if next == nil {
 			return nil, 0, 0, err
 		}
 		t = next

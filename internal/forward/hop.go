@@ -8,10 +8,10 @@ import (
 )
 
 // CopyEndToEnd copies the end-to-end headers of the client's request into
-// dst, for the proxy's direct way and terminals that build their own
-// request (lambda): what ReverseProxy strips (hop-by-hop headers and those the client
-// named in Connection, Forwarded and X-Forwarded-*) and what only the
-// gateway sets (StripOwned) stay out. TE: trailers is kept, as
+// dst, for the proxy's direct way and for terminals that build their own
+// request (lambda). What ReverseProxy strips (hop-by-hop headers and those
+// the client named in Connection, Forwarded and X-Forwarded-*) and what only
+// the gateway sets (StripOwned) stay out. TE: trailers is kept, as
 // ReverseProxy keeps it. Value slices are shared, capped so that an append
 // by a header rule copies them.
 func CopyEndToEnd(dst, src http.Header) {

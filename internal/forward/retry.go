@@ -16,6 +16,17 @@ import (
 // whatever the configuration says (config validation allows 0 to 10).
 const MaxRetries = 10
 
+// Idempotent reports whether a request with this method may be sent again
+// after it may have reached a target (RFC 9110, section 9.2.2: GET, HEAD,
+// OPTIONS, PUT, DELETE). TRACE is never proxied, on purpose.
+func Idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
 // RetryStatus reports whether an upstream answer may be retried elsewhere:
 // 502, 503 and 504 say the target (or something behind it) could not serve
 // the request, so another target may. Other 5xx come from the application

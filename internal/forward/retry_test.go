@@ -49,3 +49,19 @@ func TestRetryStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestIdempotent(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		method string
+		want   bool
+	}{
+		{"GET", true}, {"HEAD", true}, {"OPTIONS", true}, {"PUT", true}, {"DELETE", true},
+		{"POST", false}, {"PATCH", false}, {"TRACE", false}, {"CONNECT", false}, {"get", false},
+	}
+	for _, tt := range tests {
+		if got := Idempotent(tt.method); got != tt.want {
+			t.Errorf("Idempotent(%q) = %v, want %v", tt.method, got, tt.want)
+		}
+	}
+}

@@ -30,11 +30,7 @@ func (h *handler) retryable(r *http.Request) bool {
 	if h.retries == 0 || r.Header.Get("Upgrade") != "" {
 		return false
 	}
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return h.retryAny
+	return h.retryAny || forward.Idempotent(r.Method)
 }
 
 // bufferBody reads r's body for replay when it is at most MaxReplayBody. A
@@ -91,11 +87,7 @@ func (h *handler) nextTarget(a *attempt) *upstream.Target {
 	if !a.canRetry || a.in.Context().Err() != nil {
 		return nil
 	}
-	t, err := h.pool.Pick(a.in, a.tried)
-	if err != nil || !h.pool.Budget().Withdraw() {
-		return nil
-	}
-	return t
+	return h.pool.Retry(a.in, a.tried)
 }
 
 // report feeds a finished attempt back to its target: latency, status and
