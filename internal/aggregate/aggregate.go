@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/upstream"
@@ -71,7 +72,7 @@ type handler struct {
 	anyFlatten bool
 	// reqRules and resRules are the route's request_headers and
 	// response_headers.
-	reqRules, resRules *proxy.HeaderRules
+	reqRules, resRules *forward.Rules
 	trusted            []netip.Prefix
 	log                *slog.Logger
 	maxBytes           int64
@@ -140,10 +141,10 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 		ps = append(ps, Problem{path, fmt.Sprintf(format, args...)})
 	}
 	var err error
-	if h.reqRules, err = proxy.CompileHeaderRules(rc.RequestHeaders, true); err != nil {
+	if h.reqRules, err = forward.CompileRules(rc.RequestHeaders, true); err != nil {
 		addProblem("request_headers", "%v", err)
 	}
-	if h.resRules, err = proxy.CompileHeaderRules(rc.ResponseHeaders, false); err != nil {
+	if h.resRules, err = forward.CompileRules(rc.ResponseHeaders, false); err != nil {
 		addProblem("response_headers", "%v", err)
 	}
 	trs := deps.Transports
@@ -176,7 +177,7 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 			method:   c.Method,
 			pool:     pool,
 			tr:       trs.Get(connect, response),
-			retries:  min(max(up.Retries, 0), proxy.MaxRetries),
+			retries:  min(max(up.Retries, 0), forward.MaxRetries),
 			optional: c.Optional,
 			raw:      len(c.Select) == 0 && len(c.Rename) == 0 && !c.Flatten && len(s.dependents) == 0,
 			ttl:      c.Cache.D(),
@@ -184,7 +185,7 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 		if cl.method == "" {
 			cl.method = http.MethodGet
 		}
-		cl.unsentOnly = !idempotent(cl.method)
+		cl.unsentOnly = !forward.Idempotent(cl.method)
 		if t := c.Timeout.D(); t > 0 && t < h.timeout {
 			cl.timeout = t
 		}
@@ -218,16 +219,6 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 		return nil, out
 	}
 	return h, nil
-}
-
-// idempotent reports whether a call with this method may be retried (RFC
-// 9110, section 9.2.2).
-func idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
 }
 
 // run is one request's aggregate: what the calls read (snapshotted from the
@@ -273,7 +264,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	x.Upstream = "aggregate"
 	if err := discardBody(r); err != nil {
-		return proxy.BodyError(x, r, err)
+		return forward.BodyError(x, r, err)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
@@ -421,7 +412,7 @@ func (h *handler) failure(r *http.Request, ce *callError) *pipeline.HTTPError {
 func (h *handler) baseHeader(r *http.Request, x *pipeline.Exchange) http.Header {
 	hd := make(http.Header, 8)
 	hd["Accept"] = []string{"application/json"}
-	proxy.SetForwarded(hd, r, x, h.trusted, 0)
+	forward.SetHeaders(hd, r, x, h.trusted)
 	// The route's rules come last: the operator has the final word.
 	h.reqRules.Apply(hd)
 	return hd

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gantry-dev/gantry/internal/proxy"
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/upstream"
 )
 
@@ -217,7 +217,7 @@ func (rn *run) fetch(ctx context.Context, c *call, ob *outbound) (any, int64, ti
 	if err != nil {
 		return nil, 0, 0, &callError{call: c.name, reason: "no healthy upstream target", err: err}
 	}
-	var tried [proxy.MaxRetries + 1]*upstream.Target
+	var tried [forward.MaxRetries + 1]*upstream.Target
 	for n := 0; ; n++ {
 		tried[n] = t
 		rn.attempts.Add(1)
@@ -228,8 +228,8 @@ func (rn *run) fetch(ctx context.Context, c *call, ob *outbound) (any, int64, ti
 		if !again || !retry || n >= c.retries || ctx.Err() != nil {
 			return nil, 0, 0, err
 		}
-		next, perr := c.pool.Pick(rn.in, tried[:n+1])
-		if perr != nil || !c.pool.Budget().Withdraw() {
+		next := c.pool.Retry(rn.in, tried[:n+1])
+		if next == nil {
 			return nil, 0, 0, err
 		}
 		t = next
@@ -253,7 +253,7 @@ func (rn *run) attempt(ctx context.Context, c *call, t *upstream.Target, ob *out
 		ce, o, again := rn.transportFailure(ctx, c, err)
 		if c.unsentOnly {
 			// Not idempotent: only a call the target never saw goes again.
-			again = ctx.Err() == nil && proxy.NotSent(err)
+			again = ctx.Err() == nil && forward.NotSent(err)
 		}
 		t.Report(rtt, 0, o)
 		return nil, 0, 0, again, ce
@@ -274,7 +274,7 @@ func (rn *run) attempt(ctx context.Context, c *call, t *upstream.Target, ob *out
 		t.Report(rtt, status, o)
 		// 502, 503 and 504 say the target could not serve the request, so
 		// another one may; other statuses come from the application.
-		again := !c.unsentOnly && (status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout)
+		again := !c.unsentOnly && forward.RetryStatus(status)
 		return nil, 0, 0, again, &callError{call: c.name, reason: fmt.Sprintf("upstream answered %d", status)}
 	}
 	if ct := res.Header.Get("Content-Type"); !isJSON(ct) {
@@ -353,12 +353,12 @@ func (rn *run) transportFailure(ctx context.Context, c *call, err error) (*callE
 		ce.reason = "cannot connect to upstream"
 	case errors.As(err, &ne) && ne.Timeout():
 		ce.reason, ce.timeout = "upstream did not answer in time", true
-	case proxy.Retryable(err):
+	case forward.Retryable(err):
 		ce.reason = "upstream closed the connection"
 	default:
 		ce.reason = "upstream sent no valid response"
 	}
-	return ce, upstream.Failure, proxy.Retryable(err)
+	return ce, upstream.Failure, forward.Retryable(err)
 }
 
 // stopped explains why a call ended because ctx did: a time limit (504) or

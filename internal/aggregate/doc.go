@@ -22,7 +22,7 @@
 // passive ejection, per-target metrics), the shared transports of package
 // proxy with the upstream's timeouts, and retries on another target for
 // idempotent methods, and for others only when nothing of the call was
-// written (proxy.NotSent), within the upstream's retries and retry budget. Calls
+// written (forward.NotSent), within the upstream's retries and retry budget. Calls
 // carry X-Request-ID, X-Consumer-ID, X-Consumer-Groups, X-Forwarded-* and
 // X-Real-IP as the proxy sets them; the client's own headers are not
 // forwarded. An answer must be 2xx JSON (application/json or +json) of at

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
-	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
@@ -149,8 +149,8 @@ func (h *handler) event(r *http.Request, x *pipeline.Exchange, body []byte) ([]b
 	}
 	// The headers an upstream would get, as the proxy builds them.
 	hd := make(http.Header, len(r.Header)+8)
-	proxy.CopyEndToEnd(hd, r.Header)
-	proxy.SetForwarded(hd, r, x, h.trusted, 0)
+	forward.CopyEndToEnd(hd, r.Header)
+	forward.SetHeaders(hd, r, x, h.trusted)
 	h.reqRules.Apply(hd)
 	var cookies []string
 	var headers map[string]string
@@ -190,7 +190,7 @@ func (h *handler) event(r *http.Request, x *pipeline.Exchange, body []byte) ([]b
 		},
 	}
 	if e.RequestContext.HTTP.SourceIP == "" {
-		e.RequestContext.HTTP.SourceIP = proxy.ClientIP(r, h.trusted)
+		e.RequestContext.HTTP.SourceIP = forward.ClientIP(r, h.trusted)
 	}
 	if len(x.Params) > 0 {
 		e.PathParameters = make(map[string]string, len(x.Params))
@@ -348,8 +348,8 @@ func rawAnswer(payload []byte) *answer {
 // X-Request-Id and RateLimit-* win, and the framing is the gateway's.
 func (h *handler) write(w http.ResponseWriter, x *pipeline.Exchange, a *answer) error {
 	dst := w.Header()
-	proxy.RemoveHopByHop(a.header)
-	proxy.DropGatewayOwned(dst, a.header)
+	forward.RemoveHopByHop(a.header)
+	forward.DropGatewayOwned(dst, a.header)
 	for k, vv := range a.header {
 		if !wire.ValidFieldName(k) {
 			continue

@@ -20,6 +20,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/telemetry"
@@ -57,8 +58,8 @@ type handler struct {
 	creds    *aws.Credentials
 	signer   *v4.Signer
 	trusted  []netip.Prefix
-	reqRules *proxy.HeaderRules
-	resRules *proxy.HeaderRules
+	reqRules *forward.Rules
+	resRules *forward.Rules
 	log      *slog.Logger
 	now      func() time.Time
 	// rest sends payload format 1.0 events, with resource as the route's
@@ -126,10 +127,10 @@ func New(name string, up *config.Upstream, rt *config.Route, opts Options) (pipe
 	}
 	if rt != nil {
 		var err error
-		if h.reqRules, err = proxy.CompileHeaderRules(rt.RequestHeaders, true); err != nil {
+		if h.reqRules, err = forward.CompileRules(rt.RequestHeaders, true); err != nil {
 			return nil, fmt.Errorf("request_headers: %w", err)
 		}
-		if h.resRules, err = proxy.CompileHeaderRules(rt.ResponseHeaders, false); err != nil {
+		if h.resRules, err = forward.CompileRules(rt.ResponseHeaders, false); err != nil {
 			return nil, fmt.Errorf("response_headers: %w", err)
 		}
 	}
@@ -237,7 +238,7 @@ func readBody(x *pipeline.Exchange, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, MaxPayload+1))
 	switch {
 	case err != nil:
-		return nil, proxy.BodyError(x, r, err)
+		return nil, forward.BodyError(x, r, err)
 	case len(b) > MaxPayload:
 		return nil, tooLarge()
 	}
@@ -253,7 +254,7 @@ func tooLarge() *pipeline.HTTPError {
 // failures: the client gone (499), the response timeout (504), anything
 // else (502).
 func (h *handler) failure(r *http.Request, x *pipeline.Exchange, err error) error {
-	he := proxy.Classify(r, err)
+	he := forward.Classify(err, errors.Is(r.Context().Err(), context.Canceled), false)
 	x.Err = he
 	return he
 }

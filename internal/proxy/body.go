@@ -1,13 +1,9 @@
 package proxy
 
 import (
-	"errors"
 	"io"
-	"net"
-	"net/http"
-	"os"
 
-	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/forward"
 )
 
 // A request body is the client's: when reading it fails (chunked framing
@@ -17,60 +13,17 @@ import (
 // is read (requestBody, bufferBody, readBody), the attempt is not held
 // against the target (no passive failure, no retry, no
 // gantry_upstream_requests_total count) and the client is answered by
-// classifyBody.
-
-// asBodyError wraps err, a failure to read the client's body, in a
-// *pipeline.BodyError unless it already is one.
-func asBodyError(err error) *pipeline.BodyError {
-	var be *pipeline.BodyError
-	if errors.As(err, &be) {
-		return be
-	}
-	return &pipeline.BodyError{Err: err}
-}
+// forward.ClassifyBody.
 
 // readBody reads a body of known length n whole, before any upstream is
 // contacted: a body that is cut, late or malformed is then the client's
-// answer (classifyBody) and never reaches a target, and a slow client holds
+// answer (forward.ClassifyBody) and never reaches a target, and a slow client holds
 // no upstream connection while it uploads. n must be at most
 // MaxReplayBody (h1.MaxBody).
 func readBody(body io.Reader, n int64) ([]byte, error) {
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(body, buf); err != nil {
-		return nil, asBodyError(err)
+		return nil, forward.AsBodyError(err)
 	}
 	return buf, nil
-}
-
-// classifyBody turns a failure to read the client's body into the client's
-// answer: over the limit 413, cut by the server's read_timeout 408, ended
-// before its declared length 400, the client gone (canceled, and nothing
-// of the above) 499, anything else (framing net/http refused) 400. Every
-// answer but 499 closes the connection: the rest of the body cannot be
-// framed. Messages never carry the parser's words.
-func classifyBody(err error, canceled bool) *pipeline.HTTPError {
-	e := func(status int, msg string) *pipeline.HTTPError {
-		return &pipeline.HTTPError{Status: status, Code: pipeline.CodeFor(status), Message: msg, Close: true, Err: err}
-	}
-	var (
-		mbe *http.MaxBytesError
-		ne  net.Error
-	)
-	switch {
-	case errors.As(err, &mbe):
-		return e(http.StatusRequestEntityTooLarge, "request body is larger than the limit")
-	case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		// The server's read_timeout: the client may well be there, waiting
-		// for an answer (RFC 9110 §15.5.9).
-		return e(http.StatusRequestTimeout, "request body was not received in time")
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		// The client ended (or half-closed) the connection mid-body; as
-		// NGINX, answer 400 in case it still reads.
-		return e(http.StatusBadRequest, "request body ended before it was complete")
-	case canceled:
-		he := e(pipeline.StatusClientClosed, "client closed the request")
-		he.Close = false
-		return he
-	}
-	return e(http.StatusBadRequest, "request body is malformed")
 }

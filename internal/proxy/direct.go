@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/h1"
 	"github.com/gantry-dev/gantry/internal/wire"
 )
@@ -84,12 +85,12 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 	u.RawQuery, u.ForceQuery = in.URL.RawQuery, in.URL.ForceQuery
 
 	hd := o.hdr
-	copyEndToEnd(hd, in.Header)
-	SetForwarded(hd, in, x, h.trusted, 0)
-	h.reqRules.apply(hd)
+	forward.CopyEndToEnd(hd, in.Header)
+	forward.SetHeaders(hd, in, x, h.trusted)
+	h.reqRules.Apply(hd)
 	host := t.Host
-	if h.reqRules != nil && h.reqRules.host != "" {
-		host = h.reqRules.host
+	if rh := h.reqRules.Host(); rh != "" {
+		host = rh
 	}
 	o.req = http.Request{
 		Method: in.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
@@ -112,7 +113,7 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 		a.err = err
 		return false, true
 	}
-	removeHopByHop(res.Header)
+	forward.RemoveHopByHop(res.Header)
 	if err := h.onResponse(a, res); err != nil {
 		_ = res.Body.Close()
 		a.err = err
@@ -221,57 +222,6 @@ func copyBody(w *responseWriter, body io.Reader, flush bool) error {
 		}
 	}
 }
-
-// copyEndToEnd copies the end-to-end headers of the client's request into
-// dst: what ReverseProxy strips (hop-by-hop headers and those the client
-// named in Connection, Forwarded and X-Forwarded-*) and what only the
-// gateway sets (stripOwned) stay out. TE: trailers is kept, as
-// ReverseProxy keeps it. Value slices are shared, capped so that an append
-// by a header rule copies them.
-func copyEndToEnd(dst, src http.Header) {
-	listed := src["Connection"]
-	for k, vv := range src {
-		switch k {
-		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-			"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port":
-			continue
-		}
-		if owned(k) || (len(listed) > 0 && wire.HasToken(listed, k)) {
-			continue
-		}
-		dst[k] = vv[:len(vv):len(vv)]
-	}
-	if wire.HasToken(src["Te"], "trailers") {
-		dst["Te"] = teTrailers
-	}
-}
-
-var teTrailers = []string{"trailers"}
-
-// CopyEndToEnd copies the end-to-end headers of a client's request into
-// dst, as the proxy does for its upstream request, for terminals that build
-// their own (lambda): hop-by-hop headers, those named in Connection,
-// Forwarded, X-Forwarded-* and the headers only the gateway sets stay out.
-func CopyEndToEnd(dst, src http.Header) { copyEndToEnd(dst, src) }
-
-// removeHopByHop deletes from a response header what ReverseProxy deletes:
-// the headers named in Connection and the hop-by-hop ones of RFC 9110.
-func removeHopByHop(h http.Header) {
-	for _, v := range h["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				delete(h, http.CanonicalHeaderKey(f))
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		delete(h, k)
-	}
-}
-
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
 // eventStream reports whether a Content-Type is text/event-stream, whose
 // events must not wait in a buffer.

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 )
 
@@ -141,7 +142,7 @@ func parityGateway(tb testing.TB, h pipeline.Handler, gr gatewayRequest) (*httpt
 	tb.Helper()
 	done := make(chan exchangeView, 1)
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		x := &pipeline.Exchange{ID: "gw-req-1", Path: gr.path, ClientIP: ClientIP(r, nil), Consumer: gr.consumer}
+		x := &pipeline.Exchange{ID: "gw-req-1", Path: gr.path, ClientIP: forward.ClientIP(r, nil), Consumer: gr.consumer}
 		if x.Path == "" {
 			x.Path = r.URL.Path
 		}

@@ -5,6 +5,11 @@
 // Both paths build the same outbound request and relay the answer by the
 // same rules; parity tests hold them to it.
 //
+// The rules it shares with the other terminals (trusted peers, client IP,
+// X-Forwarded-*, hop-by-hop and gateway-owned headers, header rules, error
+// classification, when a retry is safe) live in package forward; this
+// package applies them and owns the attempts.
+//
 // On the request path it is the last step of a route chain:
 //
 //	server → router → route chain → terminal (proxy) → upstream.Pool.Pick → upstream
@@ -14,7 +19,7 @@
 // Exchange.Path and capped the body. The handler picks a target, builds the
 // outbound request (target URL, Host, X-Forwarded-*, X-Request-ID,
 // X-Consumer-*, route header rules), streams both bodies without buffering,
-// and classifies a failure in one place (classify): dial error, reset or bad
+// and classifies a failure by the gateway's one rule (forward.Classify): dial error, reset or bad
 // answer → 502, response timeout → 504, client gone → 499, body over the
 // limit → 413. It records Upstream, Target, Attempts, Status, WebSocket and
 // Err on the Exchange; the bytes to and from the client are the server's
@@ -65,7 +70,7 @@
 //
 // Any other request (POST, PATCH, ...) gets those extra attempts too, but
 // only after a failure before any byte of it was written to the target
-// (NotSent: a dial error such as a refused connection, or a pooled
+// (forward.NotSent: a dial error such as a refused connection, or a pooled
 // connection found dead before writing), which the target cannot have acted
 // on, as NGINX and Envoy decide; its body must be of known length and at
 // most MaxReplayBody (read into memory first), and each such retry draws on

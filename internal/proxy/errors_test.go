@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -198,49 +197,6 @@ func TestAbortAfterHeaders(t *testing.T) {
 		}
 	})
 }
-
-func TestClassify(t *testing.T) {
-	t.Parallel()
-	refused := &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{}}
-	tests := []struct {
-		name     string
-		err      error
-		canceled bool
-		tooLarge bool
-		want     int
-	}{
-		{"canceled wins", context.Canceled, true, false, 499},
-		{"canceled over anything", errors.New("write: broken pipe"), true, true, 499},
-		{"max bytes", &http.MaxBytesError{Limit: 10}, false, false, 413},
-		{"max bytes seen by the body", errors.New("write error"), false, true, 413},
-		{"deadline", context.DeadlineExceeded, false, false, 504},
-		{"dial", refused, false, false, 502},
-		{"dial refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, false, false, 502},
-		{"dial timeout", &net.OpError{Op: "dial", Err: timeoutErr{}}, false, false, 502},
-		{"response header timeout", timeoutErr{}, false, false, 504},
-		{"reset", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, false, false, 502},
-		{"eof", io.ErrUnexpectedEOF, false, false, 502},
-		{"malformed", errors.New(`malformed HTTP response "SSH-2.0"`), false, false, 502},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got := classify(tt.err, tt.canceled, tt.tooLarge)
-			if got.Status != tt.want || got.Code != pipeline.CodeFor(tt.want) {
-				t.Errorf("classify(%v) = %d %s, want %d", tt.err, got.Status, got.Code, tt.want)
-			}
-			if !errors.Is(got, tt.err) {
-				t.Errorf("classify(%v) lost the cause", tt.err)
-			}
-		})
-	}
-}
-
-type timeoutErr struct{}
-
-func (timeoutErr) Error() string   { return "i/o timeout" }
-func (timeoutErr) Timeout() bool   { return true }
-func (timeoutErr) Temporary() bool { return true }
 
 // Client gone in the middle of a streamed response: recorded as 499, not
 // aborted twice.

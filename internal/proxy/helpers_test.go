@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/upstream"
 )
@@ -96,7 +97,7 @@ func startGateway(tb testing.TB, h pipeline.Handler) (*httptest.Server, <-chan *
 	tb.Helper()
 	done := make(chan *pipeline.Exchange, 64)
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		x := &pipeline.Exchange{ID: "gw-req-1", Path: r.URL.Path, TLS: r.TLS != nil, ClientIP: ClientIP(r, nil)}
+		x := &pipeline.Exchange{ID: "gw-req-1", Path: r.URL.Path, TLS: r.TLS != nil, ClientIP: forward.ClientIP(r, nil)}
 		err := h.ServeHTTP(w, r.WithContext(pipeline.WithExchange(r.Context(), x)))
 		if err != nil && x.Err == nil {
 			x.Err = err

@@ -13,10 +13,10 @@ import (
 	"net/netip"
 	"net/textproto"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/h1"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/telemetry"
@@ -54,8 +54,8 @@ type handler struct {
 	// fast is the HTTP/1.1 client of the direct path (direct.go); nil
 	// sends everything through rp.
 	fast     *h1.Transport
-	reqRules *headerRules
-	resRules *headerRules
+	reqRules *forward.Rules
+	resRules *forward.Rules
 	trusted  []netip.Prefix
 	escape   func(string) string
 	// retries is the upstream's extra attempts; retryAny is the route's
@@ -76,10 +76,6 @@ type handler struct {
 
 var _ pipeline.Handler = (*handler)(nil)
 
-// MaxRetries bounds the extra attempts of one request, whatever the
-// configuration says (config validation allows 0 to 10).
-const MaxRetries = 10
-
 // bodySettle bounds the wait for the transport to finish with a request
 // body whose client went away or timed out (requestBody.settle); only such
 // requests wait.
@@ -96,7 +92,7 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 	if up == nil {
 		up = &config.Upstream{}
 	}
-	h := &handler{pool: pool, trusted: opts.TrustedProxies, escape: opts.EscapePath, retries: min(max(up.Retries, 0), MaxRetries),
+	h := &handler{pool: pool, trusted: opts.TrustedProxies, escape: opts.EscapePath, retries: min(max(up.Retries, 0), forward.MaxRetries),
 		websockets: opts.WebSockets, clock: monotonic, wsLimits: wsLimits{idle: config.DefaultWebSocketIdleTimeout.D()}}
 	if h.escape == nil {
 		h.escape = defaultEscape
@@ -108,10 +104,10 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 		}
 		h.retryAny = rt.RetryNonIdempotent
 		var err error
-		if h.reqRules, err = compileRules(rt.RequestHeaders, true); err != nil {
+		if h.reqRules, err = forward.CompileRules(rt.RequestHeaders, true); err != nil {
 			return nil, fmt.Errorf("request_headers: %w", err)
 		}
-		if h.resRules, err = compileRules(rt.ResponseHeaders, false); err != nil {
+		if h.resRules, err = forward.CompileRules(rt.ResponseHeaders, false); err != nil {
 			return nil, fmt.Errorf("response_headers: %w", err)
 		}
 	}
@@ -226,7 +222,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	if (retry || unsentOnly) && body != nil {
 		var ok bool
 		if replay, body, ok, err = bufferBody(r); err != nil {
-			return bodyError(x, r, err)
+			return forward.BodyError(x, r, err)
 		}
 		retry, unsentOnly = retry && ok, unsentOnly && ok
 	}
@@ -245,7 +241,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		// The direct path sends bodies of known length up to h1.MaxBody:
 		// read it whole first (readBody).
 		if replay, err = readBody(body, r.ContentLength); err != nil {
-			return bodyError(x, r, err)
+			return forward.BodyError(x, r, err)
 		}
 		body = nil
 	}
@@ -261,7 +257,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 			a.tried = a.first[:]
 		} else {
 			if tried == nil {
-				tried = append(make([]*upstream.Target, 0, MaxRetries+1), first)
+				tried = append(make([]*upstream.Target, 0, forward.MaxRetries+1), first)
 			}
 			tried = append(tried, t)
 			a.tried = tried
@@ -381,7 +377,7 @@ func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
 			// The client's body failed under a started answer: gone (499,
 			// nothing more to send), or still there (a read timeout) and
 			// owed an aborted connection, never a clean end.
-			if classifyBody(failed, canceled).Status == pipeline.StatusClientClosed {
+			if forward.ClassifyBody(failed, canceled).Status == pipeline.StatusClientClosed {
 				x.Status = pipeline.StatusClientClosed
 			}
 		case canceled || a.w.err != nil:
@@ -391,7 +387,7 @@ func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
 		return fmt.Errorf("%w: %w", http.ErrAbortHandler, cause)
 	}
 	if failed != nil {
-		he := classifyBody(failed, canceled)
+		he := forward.ClassifyBody(failed, canceled)
 		x.Err = he
 		if he.Status == pipeline.StatusClientClosed {
 			x.Status = he.Status
@@ -401,7 +397,7 @@ func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
 	if a.err == nil {
 		return nil
 	}
-	he := classify(a.err, canceled, a.body.tooLarge.Load())
+	he := forward.Classify(a.err, canceled, a.body.tooLarge.Load())
 	x.Err = he
 	if he.Status == pipeline.StatusClientClosed {
 		x.Status = he.Status
@@ -433,57 +429,12 @@ func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 	out.Host = t.Host
 
 	hd := out.Header
-	stripOwned(hd)
-	SetForwarded(hd, in, x, h.trusted, 0)
+	forward.StripOwned(hd)
+	forward.SetHeaders(hd, in, x, h.trusted)
 	// The route's rules come last: the operator has the final word.
-	h.reqRules.apply(hd)
-	if h.reqRules != nil && h.reqRules.host != "" {
-		out.Host = h.reqRules.host
-	}
-}
-
-// SetForwarded sets the headers the gateway gives every upstream request
-// made for in: X-Forwarded-For/-Host/-Proto/-Port, X-Real-Ip, X-Request-Id and,
-// after authentication, X-Consumer-Id and -Groups. extra reserves room in
-// the shared backing array for values the caller sets after it. Proxied
-// routes and aggregate calls both use it, so upstreams see one contract.
-func SetForwarded(hd http.Header, in *http.Request, x *pipeline.Exchange, trusted []netip.Prefix, extra int) {
-	// One backing array for the values: one allocation instead of one per
-	// header. Each value gets a full slice expression, so an append by a
-	// later rule cannot overwrite its neighbour.
-	vals := make([]string, 0, 8+extra)
-	set := func(k, v string) {
-		vals = append(vals, v)
-		n := len(vals)
-		hd[k] = vals[n-1 : n : n]
-	}
-	set("X-Forwarded-For", forwardedFor(in, trusted))
-	if in.Host != "" {
-		set("X-Forwarded-Host", in.Host)
-	}
-	if x.TLS {
-		set("X-Forwarded-Proto", "https")
-	} else {
-		set("X-Forwarded-Proto", "http")
-	}
-	// The port the client connected to, as -Host and -Proto describe
-	// that connection: never a client's or a proxy's value.
-	if p := localPort(in); p != "" {
-		set("X-Forwarded-Port", p)
-	}
-	clientIP := x.ClientIP
-	if clientIP == "" {
-		clientIP = ClientIP(in, trusted)
-	}
-	set("X-Real-Ip", clientIP)
-	if x.ID != "" {
-		set("X-Request-Id", x.ID)
-	}
-	if c := x.Consumer; c != nil {
-		set("X-Consumer-Id", c.ID)
-		if len(c.Groups) > 0 {
-			set("X-Consumer-Groups", strings.Join(c.Groups, ","))
-		}
+	h.reqRules.Apply(hd)
+	if host := h.reqRules.Host(); host != "" {
+		out.Host = host
 	}
 }
 
@@ -509,7 +460,7 @@ func (h *handler) modifyResponse(res *http.Response) error {
 // the gateway's headers win over the upstream's.
 func (h *handler) onResponse(a *attempt, res *http.Response) error {
 	a.rtt, a.status = time.Since(a.start), res.StatusCode
-	if retryStatus(res.StatusCode) && a.canRetry && !a.unsentOnly {
+	if forward.RetryStatus(res.StatusCode) && a.canRetry && !a.unsentOnly {
 		if a.next = h.nextTarget(a); a.next != nil {
 			// ReverseProxy closes the body and calls errorHandler; nothing
 			// reaches the client.
@@ -539,8 +490,8 @@ func (h *handler) onResponse(a *attempt, res *http.Response) error {
 		// A trailers-only response: the status is in the header.
 		h.grpc.Observe(grpcStatus(res.Header))
 	}
-	dropGatewayOwned(a.w.Header(), res.Header)
-	h.resRules.apply(res.Header)
+	forward.DropGatewayOwned(a.w.Header(), res.Header)
+	h.resRules.Apply(res.Header)
 	return nil
 }
 

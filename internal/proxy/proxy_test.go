@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/google/go-cmp/cmp"
 )
@@ -80,7 +81,7 @@ func TestForwardCustomEscape(t *testing.T) {
 func TestForwardedHeaders(t *testing.T) {
 	t.Parallel()
 	up := echoUpstream(t)
-	trusted, err := ParseTrusted([]string{"10.0.0.0/8", "::1"})
+	trusted, err := forward.ParseTrusted([]string{"10.0.0.0/8", "::1"})
 	if err != nil {
 		t.Fatal(err)
 	}

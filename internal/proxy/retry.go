@@ -5,13 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"syscall"
 	"time"
 
-	"github.com/gantry-dev/gantry/internal/h1"
-	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/upstream"
 )
 
@@ -33,11 +30,7 @@ func (h *handler) retryable(r *http.Request) bool {
 	if h.retries == 0 || r.Header.Get("Upgrade") != "" {
 		return false
 	}
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return h.retryAny
+	return h.retryAny || forward.Idempotent(r.Method)
 }
 
 // bufferBody reads r's body for replay when it is at most MaxReplayBody. A
@@ -54,7 +47,7 @@ func bufferBody(r *http.Request) (replay []byte, body io.ReadCloser, ok bool, er
 	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, MaxReplayBody+1))
 	if err != nil {
-		return nil, nil, false, asBodyError(err)
+		return nil, nil, false, forward.AsBodyError(err)
 	}
 	if len(buf) > MaxReplayBody {
 		return nil, readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}, false, nil
@@ -70,25 +63,6 @@ type readCloser struct {
 	io.Closer
 }
 
-// bodyError answers a failure to read the client's body before any
-// attempt (see classifyBody) and records it in x.
-func bodyError(x *pipeline.Exchange, r *http.Request, err error) error {
-	he := classifyBody(asBodyError(err), errors.Is(r.Context().Err(), context.Canceled))
-	x.Err = he
-	if he.Status == pipeline.StatusClientClosed {
-		x.Status = he.Status
-	}
-	return he
-}
-
-// retryStatus reports whether an upstream answer may be retried elsewhere:
-// 502, 503 and 504 say the target (or something behind it) could not serve
-// the request, so another target may. Other 5xx come from the application
-// and would most likely fail again.
-func retryStatus(code int) bool {
-	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
-}
-
 // retryAfterError reports whether a's transport failure may be retried: the
 // request never got an answer, nothing went to the client, the client is
 // still there, and the failure is a connect error or a connection the
@@ -101,45 +75,9 @@ func (h *handler) retryAfterError(a *attempt) bool {
 		return false
 	}
 	if a.unsentOnly {
-		return NotSent(a.err)
+		return forward.NotSent(a.err)
 	}
-	return Retryable(a.err)
-}
-
-// NotSent reports whether a transport error says that no byte of the
-// request reached the target: connecting failed (net/http's Transport
-// returns the dialer's *net.OpError, Op "dial"), or the HTTP/1.1 client
-// found its connection dead before writing (h1.NotSentError). Such a
-// request may go to another target whatever its method, as NGINX and
-// Envoy send it: the target cannot have acted on it.
-func NotSent(err error) bool {
-	var ns *h1.NotSentError
-	if errors.As(err, &ns) {
-		return true
-	}
-	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "dial"
-}
-
-// Retryable reports whether a transport error leaves the request safe to
-// send to another target: the connection failed, or the upstream closed or
-// reset it before answering. Timeouts are not: the upstream may still be
-// working. Aggregate calls follow the same rule.
-func Retryable(err error) bool {
-	var be *pipeline.BodyError
-	if errors.As(err, &be) {
-		// The client's body failed: no target would do better.
-		return false
-	}
-	if _, ok := connectFailure(err); ok {
-		return true
-	}
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return false
-	}
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	return forward.Retryable(a.err)
 }
 
 // nextTarget picks the target of a's retry, nil when there is none: no
@@ -149,11 +87,7 @@ func (h *handler) nextTarget(a *attempt) *upstream.Target {
 	if !a.canRetry || a.in.Context().Err() != nil {
 		return nil
 	}
-	t, err := h.pool.Pick(a.in, a.tried)
-	if err != nil || !h.pool.Budget().Withdraw() {
-		return nil
-	}
-	return t
+	return h.pool.Retry(a.in, a.tried)
 }
 
 // report feeds a finished attempt back to its target: latency, status and

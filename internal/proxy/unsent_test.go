@@ -3,18 +3,15 @@ package proxy
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/config"
-	"github.com/gantry-dev/gantry/internal/h1"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 )
 
@@ -200,29 +197,5 @@ func TestRetryUnsentLimits(t *testing.T) {
 				t.Errorf("attempts %d, good target hits %d; want 1 and 0", x.Attempts, good.hits.Load())
 			}
 		})
-	}
-}
-
-func TestNotSent(t *testing.T) {
-	t.Parallel()
-	dial := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
-	tests := []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"dial error", dial, true},
-		{"wrapped dial error", fmt.Errorf("round trip: %w", dial), true},
-		{"h1 NotSentError", &h1.NotSentError{Err: syscall.EPIPE}, true},
-		{"h1 NotSentError around a dial error", &h1.NotSentError{Err: dial}, true},
-		{"read error", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, false},
-		{"write error", &net.OpError{Op: "write", Net: "tcp", Err: syscall.EPIPE}, false},
-		{"end of stream", io.EOF, false},
-		{"unexpected end of stream", io.ErrUnexpectedEOF, false},
-	}
-	for _, tt := range tests {
-		if got := NotSent(tt.err); got != tt.want {
-			t.Errorf("NotSent(%s) = %v, want %v", tt.name, got, tt.want)
-		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 )
@@ -133,7 +134,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		if errors.As(err, &mbe) {
 			b.tooLarge.Store(true)
 		}
-		be := asBodyError(err)
+		be := forward.AsBodyError(err)
 		b.failed.CompareAndSwap(nil, be)
 		return n, be
 	}

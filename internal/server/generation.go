@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/counter"
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
 	"github.com/gantry-dev/gantry/internal/proxy"
@@ -105,7 +106,7 @@ func (s *Server) plan(cfg *config.Config) (*generation, error) {
 	trusted := s.trusted
 	if trusted == nil {
 		var err error
-		if trusted, err = proxy.ParseTrusted(cfg.Server.TrustedProxies); err != nil {
+		if trusted, err = forward.ParseTrusted(cfg.Server.TrustedProxies); err != nil {
 			problems = append(problems, config.Problem{Path: "server.trusted_proxies", Message: err.Error()})
 		}
 	}

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/plugins/cors"
-	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/route"
 	"github.com/gantry-dev/gantry/internal/wire"
 )
@@ -47,7 +47,7 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 	// After the hygiene, which may have removed a hop-by-hop
 	// X-Forwarded-For; before the answer, so that even a refused request
 	// is logged with its client's address.
-	x.ClientIP = proxy.ClientIP(r, s.trusted)
+	x.ClientIP = forward.ClientIP(r, s.trusted)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 		return nil, errOverloaded
 	}
 	defer s.admit.release()
-	if !proxy.TrustedPeer(r, s.trusted) {
+	if !forward.TrustedPeer(r, s.trusted) {
 		wire.DropForwarding(r.Header)
 	}
 	path, encodedSlash, err := wire.CanonicalPath(r)

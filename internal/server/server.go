@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/counter"
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/route"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -122,7 +123,7 @@ func New(o Options) (*Server, error) {
 	if o.Metrics == nil {
 		o.Metrics = telemetry.NewMetrics()
 	}
-	trusted, err := proxy.ParseTrusted(o.Config.Server.TrustedProxies)
+	trusted, err := forward.ParseTrusted(o.Config.Server.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
 	}

@@ -1,4 +1,4 @@
-package proxy
+package forward
 
 import (
 	"net/http"
@@ -147,4 +147,35 @@ func FuzzParseTrusted(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestTrustedPeer(t *testing.T) {
+	t.Parallel()
+	trusted, err := ParseTrusted([]string{"10.0.0.0/8", "::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		remote  string
+		trusted []string
+		want    bool
+	}{
+		{"10.1.2.3:40000", []string{"10.0.0.0/8"}, true},
+		{"[::1]:5", []string{"::1"}, true},
+		{"[::ffff:10.1.2.3]:5", []string{"10.0.0.0/8"}, true},
+		{"203.0.113.9:5", []string{"10.0.0.0/8"}, false},
+		{"garbage", []string{"10.0.0.0/8"}, false},
+		{"10.1.2.3:40000", nil, false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tt.remote
+		list := trusted
+		if tt.trusted == nil {
+			list = nil
+		}
+		if got := TrustedPeer(r, list); got != tt.want {
+			t.Errorf("TrustedPeer(%q, %v) = %v, want %v", tt.remote, tt.trusted, got, tt.want)
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package proxy
+package forward
 
 import (
 	"errors"
@@ -11,9 +11,10 @@ import (
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
-// headerRules is a route's request_headers or response_headers, compiled:
-// names canonical, order fixed (remove, then set, then add).
-type headerRules struct {
+// Rules are a route's request_headers or response_headers, compiled: names
+// canonical, order fixed (remove, then set, then add). Rules are immutable
+// and safe for concurrent use.
+type Rules struct {
 	remove []string
 	set    []headerValue
 	add    []headerValue
@@ -32,9 +33,9 @@ var framing = map[string]bool{
 	"Trailer": true, "Upgrade": true, "Keep-Alive": true, "Proxy-Connection": true,
 }
 
-// compileRules checks and compiles hr; request is true for request_headers.
+// CompileRules checks and compiles hr; request is true for request_headers.
 // It returns nil when hr has no rules.
-func compileRules(hr *config.HeaderRules, request bool) (*headerRules, error) {
+func CompileRules(hr *config.HeaderRules, request bool) (*Rules, error) {
 	if hr == nil || len(hr.Set)+len(hr.Add)+len(hr.Remove) == 0 {
 		return nil, nil
 	}
@@ -72,7 +73,7 @@ func compileRules(hr *config.HeaderRules, request bool) (*headerRules, error) {
 		slices.SortFunc(out, func(a, b headerValue) int { return strings.Compare(a.name, b.name) })
 		return out
 	}
-	r := &headerRules{}
+	r := &Rules{}
 	for _, name := range hr.Remove {
 		if c, ok := checkName("remove", name); ok {
 			r.remove = append(r.remove, c)
@@ -93,21 +94,8 @@ func compileRules(hr *config.HeaderRules, request bool) (*headerRules, error) {
 	return r, nil
 }
 
-// HeaderRules are a route's compiled request_headers or response_headers,
-// for terminals other than the proxy (aggregates) to apply the same way.
-type HeaderRules = headerRules
-
-// CompileHeaderRules checks and compiles hr as the proxy does; request is
-// true for request_headers. It returns nil when hr has no rules.
-func CompileHeaderRules(hr *config.HeaderRules, request bool) (*HeaderRules, error) {
-	return compileRules(hr, request)
-}
-
 // Apply changes h: remove, then set, then add; a nil r does nothing.
-func (r *headerRules) Apply(h http.Header) { r.apply(h) }
-
-// apply changes h; a nil r does nothing.
-func (r *headerRules) apply(h http.Header) {
+func (r *Rules) Apply(h http.Header) {
 	if r == nil {
 		return
 	}
@@ -122,11 +110,20 @@ func (r *headerRules) apply(h http.Header) {
 	}
 }
 
-// stripOwned removes the headers only the gateway may set, whatever case
+// Host returns the request Host a rule "set: {Host: ...}" asks for, "" when
+// none does (the target's stays); a nil r returns "".
+func (r *Rules) Host() string {
+	if r == nil {
+		return ""
+	}
+	return r.host
+}
+
+// StripOwned removes the headers only the gateway may set, whatever case
 // the client used: auth fills X-Consumer-* from the Exchange, and
 // X-Real-IP is the client address the gateway trusts. Proxy-Authorization
 // is meant for this hop and is never passed on.
-func stripOwned(h http.Header) {
+func StripOwned(h http.Header) {
 	for k := range h {
 		if owned(k) {
 			delete(h, k)
@@ -145,12 +142,12 @@ func owned(k string) bool {
 	return false
 }
 
-// dropGatewayOwned deletes from res, an upstream's response header, what
+// DropGatewayOwned deletes from res, an upstream's response header, what
 // the gateway already set in out, the client's response header: the
 // server answers every response with its X-Request-ID, which an upstream
 // that echoes it must not make appear twice, and the rate-limit plugin's
 // RateLimit-* fields win over an upstream's.
-func dropGatewayOwned(out, res http.Header) {
+func DropGatewayOwned(out, res http.Header) {
 	if _, ok := out["X-Request-Id"]; ok {
 		delete(res, "X-Request-Id")
 	}

@@ -1,4 +1,4 @@
-package proxy
+package forward
 
 import (
 	"errors"
@@ -6,9 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
-	"sync/atomic"
 )
 
 // ParseTrusted parses server.trusted_proxies: CIDRs ("10.0.0.0/8") or bare
@@ -165,29 +163,4 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 		}
 	}
 	return false
-}
-
-// localPort returns the port of the gateway's listener that r came in on,
-// as text, or "" when r's context does not say (a request not made by
-// net/http's server).
-func localPort(r *http.Request) string {
-	a, _ := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
-	if a == nil {
-		return ""
-	}
-	if c := lastPort.Load(); c != nil && c.port == a.Port {
-		return c.text
-	}
-	c := &portText{port: a.Port, text: strconv.Itoa(a.Port)}
-	lastPort.Store(c)
-	return c.text
-}
-
-// lastPort caches the text of the last port localPort formatted: a gateway
-// listens on one port, so requests do not allocate it.
-var lastPort atomic.Pointer[portText]
-
-type portText struct {
-	port int
-	text string
 }

@@ -1,4 +1,4 @@
-package proxy
+package forward
 
 import (
 	"context"
@@ -13,14 +13,14 @@ import (
 	"github.com/gantry-dev/gantry/internal/pipeline"
 )
 
-// classify turns a failure before the response started into the status the
+// Classify turns a failure before the response started into the status the
 // client is answered with. It is the one place that maps upstream errors
-// (style guide §7). Messages go to clients, so they never carry addresses or
+// (style guide §7) for every terminal. Messages go to clients, so they never carry addresses or
 // the upstream's own words; the cause stays in Err for the log.
 //
 // canceled is true when the client's context was canceled; tooLarge when the
 // request body went over its limit while streaming.
-func classify(err error, canceled, tooLarge bool) *pipeline.HTTPError {
+func Classify(err error, canceled, tooLarge bool) *pipeline.HTTPError {
 	e := func(status int, msg string) *pipeline.HTTPError {
 		return &pipeline.HTTPError{Status: status, Code: pipeline.CodeFor(status), Message: msg, Err: err}
 	}

@@ -1,0 +1,54 @@
+package forward
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gantry-dev/gantry/internal/wire"
+)
+
+// CopyEndToEnd copies the end-to-end headers of the client's request into
+// dst, for the proxy's direct way and for terminals that build their own
+// request (lambda). What ReverseProxy strips (hop-by-hop headers and those
+// the client named in Connection, Forwarded and X-Forwarded-*) and what only
+// the gateway sets (StripOwned) stay out. TE: trailers is kept, as
+// ReverseProxy keeps it. Value slices are shared, capped so that an append
+// by a header rule copies them.
+func CopyEndToEnd(dst, src http.Header) {
+	listed := src["Connection"]
+	for k, vv := range src {
+		switch k {
+		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+			"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port":
+			continue
+		}
+		if owned(k) || (len(listed) > 0 && wire.HasToken(listed, k)) {
+			continue
+		}
+		dst[k] = vv[:len(vv):len(vv)]
+	}
+	if wire.HasToken(src["Te"], "trailers") {
+		dst["Te"] = teTrailers
+	}
+}
+
+var teTrailers = []string{"trailers"}
+
+// RemoveHopByHop deletes from a response header what ReverseProxy deletes:
+// the headers named in Connection and the hop-by-hop ones of RFC 9110.
+func RemoveHopByHop(h http.Header) {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				delete(h, http.CanonicalHeaderKey(f))
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
+
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
