@@ -200,17 +200,6 @@ func (p *Pattern) Names() []string { return append([]string(nil), p.names...) }
 // exactly one path.
 func (p *Pattern) Static() bool { return len(p.names) == 0 }
 
-// literals counts literal segments, for ordering and golden dumps.
-func (p *Pattern) literals() int {
-	n := 0
-	for _, sg := range p.segs {
-		if sg.kind == segLiteral {
-			n++
-		}
-	}
-	return n
-}
-
 // Match reports whether path matches p and returns the parameters in
 // pattern order (nil for a static pattern). Values are substrings of path.
 func (p *Pattern) Match(path string) ([]pipeline.Param, bool) {

@@ -132,7 +132,8 @@ func TestMetricsArePrivate(t *testing.T) {
 
 func TestRouteHandleReused(t *testing.T) {
 	m := NewMetrics()
-	if m.Route("orders") != m.Route("orders") {
+	first, second := m.Route("orders"), m.Route("orders")
+	if first != second {
 		t.Error("Route(orders) returned two handles")
 	}
 	if m.Route("orders") == m.Route("users") {
