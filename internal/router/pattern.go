@@ -66,8 +66,8 @@ type Pattern struct {
 	names []string
 }
 
-// ParsePattern parses a match.path pattern.
-func ParsePattern(s string) (*Pattern, error) {
+// parsePattern parses a match.path pattern.
+func parsePattern(s string) (*Pattern, error) {
 	fail := func(off int, format string, args ...any) (*Pattern, error) {
 		return nil, &PatternError{Kind: "path", Text: s, Offset: off, Reason: fmt.Sprintf(format, args...)}
 	}

@@ -378,8 +378,8 @@ func TestStorageOutage(t *testing.T) {
 	unknown, _, _ := Generate()
 	_, ok, err = a.Authenticate(keyRequest(unknown))
 	var he *pipeline.HTTPError
-	if ok || !errors.As(err, &he) || he.Status != 503 || he.Code != CodeStorageUnavailable || !errors.Is(err, ErrStorageUnavailable) {
-		t.Fatalf("unknown key while down: %v, %v; want 503 %s", ok, err, CodeStorageUnavailable)
+	if ok || !errors.As(err, &he) || he.Status != 503 || he.Code != codeStorageUnavailable || !errors.Is(err, ErrStorageUnavailable) {
+		t.Fatalf("unknown key while down: %v, %v; want 503 %s", ok, err, codeStorageUnavailable)
 	}
 	if he.Header.Get("Retry-After") == "" {
 		t.Errorf("503 without Retry-After")

@@ -30,7 +30,7 @@ func TestGenerateFormat(t *testing.T) {
 	if !keyRe.MatchString(plain) {
 		t.Errorf("Generate() key does not match %s (len %d)", keyRe, len(plain))
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(plain, KeyPrefix))
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(plain, keyPrefix))
 	if err != nil || len(raw) != keyBytes {
 		t.Errorf("key body decodes to %d bytes (err %v), want %d", len(raw), err, keyBytes)
 	}
@@ -86,7 +86,7 @@ func TestGenerateEntropy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, err := base64.RawURLEncoding.DecodeString(plain[len(KeyPrefix):])
+		raw, err := base64.RawURLEncoding.DecodeString(plain[len(keyPrefix):])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +139,7 @@ func TestParseConfigHash(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := ParseConfigHash(tt.in)
+			got, err := parseConfigHash(tt.in)
 			if !tt.ok {
 				if err == nil || !errors.Is(err, ErrBadHash) {
 					t.Errorf("ParseConfigHash(%q) error = %v, want ErrBadHash", tt.in, err)
