@@ -133,7 +133,7 @@ func TestUsersList(t *testing.T) {
 	s := startTest(t)
 	for _, addr := range []string{s.Addrs.Users, s.Addrs.Users2} {
 		_, body := get(t, "GET", "http://"+addr+"/users", nil)
-		var got []User
+		var got []user
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatalf("body %s: %v", body, err)
 		}

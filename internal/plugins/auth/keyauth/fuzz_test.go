@@ -19,7 +19,7 @@ import (
 func FuzzExtract(f *testing.F) {
 	st := newMemStore()
 	st.consumers["acme"] = store.Consumer{ID: "acme", Plan: "pro"}
-	st.keys = append(st.keys, store.APIKey{ID: "key_fuzz", ConsumerID: "acme", Hash: Hash(testKey)})
+	st.keys = append(st.keys, store.APIKey{ID: "key_fuzz", ConsumerID: "acme", Hash: hash(testKey)})
 	f.Add("", "")
 	f.Add(testKey, "")
 	f.Add("", "api_key="+testKey)

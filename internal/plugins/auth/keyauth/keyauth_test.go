@@ -189,7 +189,7 @@ func TestAuthenticate(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range []string{good, revoked, hex.EncodeToString(Hash(good)), hex.EncodeToString(Hash(revoked))} {
+	for _, k := range []string{good, revoked, hex.EncodeToString(hash(good)), hex.EncodeToString(hash(revoked))} {
 		if strings.Contains(sink.String(), k) {
 			t.Errorf("log mentions a key or its hash: %s", sink)
 		}
@@ -422,7 +422,7 @@ func TestStorageOutage(t *testing.T) {
 	if _, _, err := a.Authenticate(keyRequest(unknown)); statusOf(err) != 401 {
 		t.Errorf("unknown key after the outage: %v, want 401", err)
 	}
-	for _, s := range []string{key, unknown, hex.EncodeToString(Hash(key))} {
+	for _, s := range []string{key, unknown, hex.EncodeToString(hash(key))} {
 		if strings.Contains(sink.String(), s) {
 			t.Errorf("log mentions a key or its hash:\n%s", sink)
 		}

@@ -51,7 +51,7 @@ func Generate() (plaintext string, k store.APIKey, err error) {
 	k = store.APIKey{
 		ID:     id,
 		Prefix: plaintext[len(keyPrefix) : len(keyPrefix)+prefixLen],
-		Hash:   Hash(plaintext),
+		Hash:   hash(plaintext),
 		Source: store.SourceAPI,
 	}
 	return plaintext, k, nil
@@ -67,10 +67,10 @@ func newID() (string, error) {
 	return "key_" + idEncoding.EncodeToString(b[:])[:12], nil
 }
 
-// Hash returns the SHA-256 digest of plaintext, the form keys are stored and
+// hash returns the SHA-256 digest of plaintext, the form keys are stored and
 // looked up in. A fast unsalted hash is enough for keys of 128 bits or more:
 // there is nothing to guess a dictionary against.
-func Hash(plaintext string) []byte {
+func hash(plaintext string) []byte {
 	sum := sha256.Sum256([]byte(plaintext))
 	return sum[:]
 }
@@ -116,7 +116,7 @@ func ConfigConsumers(cs []*config.Consumer) ([]store.Consumer, []store.APIKey, e
 			var h []byte
 			switch {
 			case ck.Key != "" && ck.Hash == "":
-				h = Hash(ck.Key)
+				h = hash(ck.Key)
 			case ck.Hash != "" && ck.Key == "":
 				var err error
 				if h, err = parseConfigHash(ck.Hash); err != nil {

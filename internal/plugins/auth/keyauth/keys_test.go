@@ -44,7 +44,7 @@ func TestGenerateFormat(t *testing.T) {
 	if !bytes.Equal(k.Hash, sum[:]) {
 		t.Errorf("Hash = %x, want sha256 of the key", k.Hash)
 	}
-	if !bytes.Equal(Hash(plain), sum[:]) {
+	if !bytes.Equal(hash(plain), sum[:]) {
 		t.Errorf("Hash(key) differs from sha256")
 	}
 	if k.Source != store.SourceAPI || k.ConsumerID != "" || k.RevokedAt != nil {
@@ -177,7 +177,7 @@ func TestConfigConsumers(t *testing.T) {
 	test, _ := hex.DecodeString("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
 	wantKeys := []store.APIKey{
 		{ID: "cfg_9f86d081884c7d65", ConsumerID: "acme", Hash: test, Source: store.SourceConfig},
-		{ID: "cfg_" + hex.EncodeToString(Hash(plain)[:8]), ConsumerID: "acme", Hash: Hash(plain), Source: store.SourceConfig},
+		{ID: "cfg_" + hex.EncodeToString(hash(plain)[:8]), ConsumerID: "acme", Hash: hash(plain), Source: store.SourceConfig},
 	}
 	if d := cmp.Diff(wantKeys, keys); d != "" {
 		t.Errorf("keys (-want +got):\n%s", d)
