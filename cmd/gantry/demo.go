@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +17,13 @@ import (
 	"github.com/gantry-dev/gantry/internal/telemetry"
 )
 
+const demoCmdUsage = `Usage:
+  gantry demo [--data DIR] [--access-log DEST] [--log-level LEVEL] [--log-format FORMAT]
+
+Starts sample services and the gateway in front of them.
+
+`
+
 // cmdDemo starts the sample services and the gateway in front of them with
 // the built-in quickstart config, written to a data directory so that
 // editing it there reloads the demo live.
@@ -28,7 +36,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs.Lookup("log-level").DefValue = "warn"
 	f.logLevel = "warn"
 	f.logFormat = "text"
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = func() { fmt.Fprint(fs.Output(), demoCmdUsage); fs.PrintDefaults() }
+	if err := parseOrHelp(fs, args, stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
 		return exitUsage
 	}
 	if fs.NArg() > 0 {

@@ -39,12 +39,23 @@ func (f *runFlags) register(fs *flag.FlagSet, withConfig bool) {
 	fs.StringVar(&f.logFormat, "log-format", "json", "process log format: json or text")
 }
 
+const runCmdUsage = `Usage:
+  gantry run [-c FILE] [--access-log DEST] [--log-level LEVEL] [--log-format FORMAT]
+
+Serves until SIGINT or SIGTERM; SIGHUP reloads the configuration.
+
+`
+
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gantry run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), runCmdUsage); fs.PrintDefaults() }
 	var f runFlags
 	f.register(fs, true)
-	if err := fs.Parse(args); err != nil {
+	if err := parseOrHelp(fs, args, stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
 		return exitUsage
 	}
 	if fs.NArg() > 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,14 @@ import (
 	"github.com/gantry-dev/gantry/internal/server"
 )
 
+const validateCmdUsage = `Usage:
+  gantry validate [-c FILE | FILE]
+
+Checks a configuration file as gantry run would at start: prints ok and
+exits 0, or prints the problems and exits 1.
+
+`
+
 // cmdValidate runs decode → Validate → plan (server.Plan, the pure step of
 // every start and reload) and discards the result.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
@@ -16,7 +25,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "gantry.yaml", "configuration `file`")
 	fs.StringVar(path, "c", "gantry.yaml", "configuration `file` (shorthand)")
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = func() { fmt.Fprint(fs.Output(), validateCmdUsage); fs.PrintDefaults() }
+	if err := parseOrHelp(fs, args, stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
 		return exitUsage
 	}
 	if fs.NArg() == 1 && *path == "gantry.yaml" {

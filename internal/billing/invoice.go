@@ -13,9 +13,9 @@ import (
 
 // Invoice items.
 const (
-	ItemMonthlyFee = "monthly_fee"
-	ItemOverage    = "overage"
-	ItemUnits      = "units"
+	itemMonthlyFee = "monthly_fee"
+	itemOverage    = "overage"
+	itemUnits      = "units"
 )
 
 // Invoice is what a consumer owes for one month.
@@ -54,7 +54,7 @@ type Usage struct {
 	Units    int64 `json:"units"`
 }
 
-// Compute prices one month of usage with pr (nil: no pricing, an invoice
+// compute prices one month of usage with pr (nil: no pricing, an invoice
 // without lines and a total of "0.00"):
 //
 //	monthly_fee                                   when the plan has one
@@ -64,7 +64,7 @@ type Usage struct {
 // Each line is rounded to the cent, half away from zero, and the total is
 // the sum of the rounded lines, so the lines always add up to it. Amounts
 // keep two decimals whatever the currency.
-func Compute(pr *config.Pricing, u Usage) (currency string, lines []Line, total string, err error) {
+func compute(pr *config.Pricing, u Usage) (currency string, lines []Line, total string, err error) {
 	lines = []Line{}
 	sum := decimal.Zero
 	if pr == nil {
@@ -80,7 +80,7 @@ func Compute(pr *config.Pricing, u Usage) (currency string, lines []Line, total 
 		if err != nil {
 			return "", nil, "", err
 		}
-		add(ItemMonthlyFee, nil, fee)
+		add(itemMonthlyFee, nil, fee)
 	}
 	if pr.Per1000Over != "" {
 		price, err := amount("per_1000_over", pr.Per1000Over)
@@ -88,7 +88,7 @@ func Compute(pr *config.Pricing, u Usage) (currency string, lines []Line, total 
 			return "", nil, "", err
 		}
 		over := max(0, u.Billable-max(0, pr.IncludedRequests))
-		add(ItemOverage, &over, decimal.NewFromInt(thousands(over)).Mul(price))
+		add(itemOverage, &over, decimal.NewFromInt(thousands(over)).Mul(price))
 	}
 	if pr.Per1000Units != "" {
 		price, err := amount("per_1000_units", pr.Per1000Units)
@@ -96,7 +96,7 @@ func Compute(pr *config.Pricing, u Usage) (currency string, lines []Line, total 
 			return "", nil, "", err
 		}
 		units := max(0, u.Units)
-		add(ItemUnits, &units, decimal.NewFromInt(thousands(units)).Mul(price))
+		add(itemUnits, &units, decimal.NewFromInt(thousands(units)).Mul(price))
 	}
 	return pr.Currency, lines, sum.StringFixed(2), nil
 }
@@ -145,7 +145,7 @@ func ForConsumer(ctx context.Context, src Source, plans map[string]*config.Plan,
 		pr = pl.Pricing
 	}
 	inv := Invoice{Consumer: c.ID, Period: p.String(), Plan: c.Plan, Usage: u}
-	if inv.Currency, inv.Lines, inv.Total, err = Compute(pr, u); err != nil {
+	if inv.Currency, inv.Lines, inv.Total, err = compute(pr, u); err != nil {
 		return Invoice{}, fmt.Errorf("invoicing %s: plan %s: %w", consumer, c.Plan, err)
 	}
 	return inv, nil

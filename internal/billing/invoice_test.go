@@ -126,7 +126,7 @@ func TestCompute(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cur, lines, total, err := Compute(tt.pricing, tt.usage)
+			cur, lines, total, err := compute(tt.pricing, tt.usage)
 			if err != nil {
 				t.Fatalf("Compute(): %v", err)
 			}
@@ -139,7 +139,7 @@ func TestCompute(t *testing.T) {
 		})
 	}
 
-	if _, _, _, err := Compute(&config.Pricing{MonthlyFee: "4x"}, Usage{}); err == nil {
+	if _, _, _, err := compute(&config.Pricing{MonthlyFee: "4x"}, Usage{}); err == nil {
 		t.Error("Compute() with an invalid amount = nil error")
 	}
 }
@@ -278,7 +278,7 @@ func BenchmarkCompute(b *testing.B) {
 	pr := &config.Pricing{Currency: "USD", MonthlyFee: "49.00", IncludedRequests: 1_000_000, Per1000Over: "0.50", Per1000Units: "0.02"}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, _, err := Compute(pr, Usage{Billable: 1_002_500, Units: 4_500_000}); err != nil {
+		if _, _, _, err := compute(pr, Usage{Billable: 1_002_500, Units: 4_500_000}); err != nil {
 			b.Fatal(err)
 		}
 	}

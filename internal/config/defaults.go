@@ -7,24 +7,24 @@ import (
 
 // Defaults, as documented on the config fields.
 const (
-	DefaultListen            = ":8080"
-	DefaultAdminListen       = "127.0.0.1:9080"
-	DefaultMaxHeaderBytes    = Size(64 << 10)
-	DefaultMaxBodyBytes      = Size(10 << 20)
-	DefaultReadHeaderTimeout = Duration(5 * time.Second)
-	DefaultReadTimeout       = Duration(60 * time.Second)
-	DefaultIdleTimeout       = Duration(120 * time.Second)
-	DefaultShutdownGrace     = Duration(15 * time.Second)
-	// DefaultMaxConnections bounds the client connections open at once.
-	DefaultMaxConnections   = 10000
-	DefaultSQLiteDSN        = "./data/gantry.db"
-	DefaultBatchWindow      = Duration(50 * time.Millisecond)
-	DefaultFlushInterval    = Duration(time.Second)
-	DefaultExportBatchSize  = 500
-	DefaultAPIKeyHeader     = "X-API-Key"
-	DefaultConsumerClaim    = "sub"
-	DefaultConnectTimeout   = Duration(2 * time.Second)
-	DefaultResponseTimeout  = Duration(30 * time.Second)
+	defaultListen            = ":8080"
+	defaultAdminListen       = "127.0.0.1:9080"
+	defaultMaxHeaderBytes    = Size(64 << 10)
+	defaultMaxBodyBytes      = Size(10 << 20)
+	defaultReadHeaderTimeout = Duration(5 * time.Second)
+	defaultReadTimeout       = Duration(60 * time.Second)
+	defaultIdleTimeout       = Duration(120 * time.Second)
+	defaultShutdownGrace     = Duration(15 * time.Second)
+	// defaultMaxConnections bounds the client connections open at once.
+	defaultMaxConnections   = 10000
+	defaultSQLiteDSN        = "./data/gantry.db"
+	defaultBatchWindow      = Duration(50 * time.Millisecond)
+	defaultFlushInterval    = Duration(time.Second)
+	defaultExportBatchSize  = 500
+	defaultAPIKeyHeader     = "X-API-Key"
+	defaultConsumerClaim    = "sub"
+	defaultConnectTimeout   = Duration(2 * time.Second)
+	defaultResponseTimeout  = Duration(30 * time.Second)
 	DefaultAggregateTimeout = Duration(5 * time.Second)
 	// DefaultWebSocketIdleTimeout applies to routes without a websocket
 	// section too.
@@ -51,7 +51,7 @@ func (c *Config) SetDefaults() {
 			c.Auth.JWT[i] = j
 		}
 		if j.ConsumerClaim == "" && !c.has(index("auth.jwt", i)+".consumer_claim") {
-			j.ConsumerClaim = DefaultConsumerClaim
+			j.ConsumerClaim = defaultConsumerClaim
 		}
 	}
 	for name, p := range c.Plans {
@@ -88,38 +88,38 @@ func (c *Config) SetDefaults() {
 		c.Auth.APIKey = &APIKeyAuth{}
 	}
 	if a := c.Auth.APIKey; a != nil && a.Header == "" && !c.has("auth.api_key.header") {
-		a.Header = DefaultAPIKeyHeader
+		a.Header = defaultAPIKeyHeader
 	}
 }
 
 func (c *Config) serverDefaults() {
 	s, l := &c.Server, &c.Server.Limits
-	setString(c, &s.Listen, "server.listen", DefaultListen)
-	setSize(c, &l.MaxHeaderBytes, "server.limits.max_header_bytes", DefaultMaxHeaderBytes)
-	setSize(c, &l.MaxBodyBytes, "server.limits.max_body_bytes", DefaultMaxBodyBytes)
-	setDuration(c, &l.ReadHeaderTimeout, "server.limits.read_header_timeout", DefaultReadHeaderTimeout)
-	setDuration(c, &l.ReadTimeout, "server.limits.read_timeout", DefaultReadTimeout)
-	setDuration(c, &l.IdleTimeout, "server.limits.idle_timeout", DefaultIdleTimeout)
-	setInt(c, &l.MaxConnections, "server.limits.max_connections", DefaultMaxConnections)
-	setDuration(c, &s.ShutdownGrace, "server.shutdown_grace", DefaultShutdownGrace)
-	setString(c, &c.Admin.Listen, "admin.listen", DefaultAdminListen)
+	setString(c, &s.Listen, "server.listen", defaultListen)
+	setSize(c, &l.MaxHeaderBytes, "server.limits.max_header_bytes", defaultMaxHeaderBytes)
+	setSize(c, &l.MaxBodyBytes, "server.limits.max_body_bytes", defaultMaxBodyBytes)
+	setDuration(c, &l.ReadHeaderTimeout, "server.limits.read_header_timeout", defaultReadHeaderTimeout)
+	setDuration(c, &l.ReadTimeout, "server.limits.read_timeout", defaultReadTimeout)
+	setDuration(c, &l.IdleTimeout, "server.limits.idle_timeout", defaultIdleTimeout)
+	setInt(c, &l.MaxConnections, "server.limits.max_connections", defaultMaxConnections)
+	setDuration(c, &s.ShutdownGrace, "server.shutdown_grace", defaultShutdownGrace)
+	setString(c, &c.Admin.Listen, "admin.listen", defaultAdminListen)
 }
 
 func (c *Config) backendDefaults() {
 	setString(c, &c.Storage.Driver, "storage.driver", "sqlite")
 	if c.Storage.Driver == "sqlite" {
-		setString(c, &c.Storage.DSN, "storage.dsn", DefaultSQLiteDSN)
+		setString(c, &c.Storage.DSN, "storage.dsn", defaultSQLiteDSN)
 	}
 	k := &c.Counters
 	setString(c, &k.Driver, "counters.driver", "memory")
 	setString(c, &k.OnFailure, "counters.on_failure", "allow")
 	setString(c, &k.Sync, "counters.sync", "exact")
-	setDuration(c, &k.BatchWindow, "counters.batch_window", DefaultBatchWindow)
+	setDuration(c, &k.BatchWindow, "counters.batch_window", defaultBatchWindow)
 	setString(c, &k.KeyPrefix, "counters.key_prefix", "gantry")
-	setDuration(c, &c.Usage.FlushInterval, "usage.flush_interval", DefaultFlushInterval)
+	setDuration(c, &c.Usage.FlushInterval, "usage.flush_interval", defaultFlushInterval)
 	if e := c.Usage.Export; e != nil {
 		if e.BatchSize == 0 && !c.has("usage.export.batch_size") {
-			e.BatchSize = DefaultExportBatchSize
+			e.BatchSize = defaultExportBatchSize
 		}
 		setString(c, &e.SpoolDir, "usage.export.spool_dir", "./data/export-spool")
 		if e.SpoolMaxBytes == 0 {
@@ -144,8 +144,8 @@ func (c *Config) rateLimitDefaults(rl *RateLimit, path, defKey string) {
 }
 
 func (c *Config) upstreamDefaults(u *Upstream, path string) {
-	setDuration(c, &u.Timeouts.Connect, path+".timeouts.connect", DefaultConnectTimeout)
-	setDuration(c, &u.Timeouts.Response, path+".timeouts.response", DefaultResponseTimeout)
+	setDuration(c, &u.Timeouts.Connect, path+".timeouts.connect", defaultConnectTimeout)
+	setDuration(c, &u.Timeouts.Response, path+".timeouts.response", defaultResponseTimeout)
 	if u.Lambda != nil {
 		setString(c, &u.Lambda.PayloadFormat, path+".lambda.payload_format", "2.0")
 		return

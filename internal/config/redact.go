@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// RedactedText is what replaces a secret in a redacted config.
-const RedactedText = "[redacted]"
+// redactedText is what replaces a secret in a redacted config.
+const redactedText = "[redacted]"
 
 // Redacted returns a deep copy of c with secrets replaced by "[redacted]":
 // the admin token, JWT secrets, plaintext API keys, and passwords in the
@@ -40,7 +40,7 @@ func (c *Config) Redacted() *Config {
 
 func redact(s *string) {
 	if *s != "" {
-		*s = RedactedText
+		*s = redactedText
 	}
 }
 
@@ -49,7 +49,7 @@ var dsnPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`)
 // redactURL hides the password in scheme://user:password@host URLs and in
 // key=value DSNs ("host=db password=secret").
 func redactURL(s string) string {
-	s = dsnPassword.ReplaceAllString(s, "${1}"+RedactedText)
+	s = dsnPassword.ReplaceAllString(s, "${1}"+redactedText)
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
 		return s
@@ -66,7 +66,7 @@ func redactURL(s string) string {
 	if !hasPassword {
 		return s
 	}
-	return scheme + "://" + user + ":" + RedactedText + authority[at:] + path
+	return scheme + "://" + user + ":" + redactedText + authority[at:] + path
 }
 
 // deepCopy copies v and everything it points to. Config holds only

@@ -32,8 +32,8 @@ func (d Duration) String() string {
 	return s
 }
 
-// ParseDuration parses a non-negative Go duration ("250ms", "1h30m") or "0".
-func ParseDuration(s string) (Duration, error) {
+// parseDuration parses a non-negative Go duration ("250ms", "1h30m") or "0".
+func parseDuration(s string) (Duration, error) {
 	v, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil {
 		return 0, fmt.Errorf("invalid duration %q: want a number with a unit (ms, s, m, h) like \"250ms\", \"2s\" or \"1m30s\"", s)
@@ -56,7 +56,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		}
 		return fmt.Errorf("invalid duration %s: a duration needs a unit, like \"%ss\" or \"%sms\"", n.Value, n.Value, n.Value)
 	}
-	v, err := ParseDuration(n.Value)
+	v, err := parseDuration(n.Value)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return errors.New("want a duration string like \"2s\"")
 	}
-	v, err := ParseDuration(s)
+	v, err := parseDuration(s)
 	if err != nil {
 		return err
 	}
@@ -103,8 +103,8 @@ var sizeUnits = []struct {
 	{"B", 1},
 }
 
-// ParseSize parses "64KiB", "10MiB", "512KB", "1024B" or plain "1024".
-func ParseSize(s string) (Size, error) {
+// parseSize parses "64KiB", "10MiB", "512KB", "1024B" or plain "1024".
+func parseSize(s string) (Size, error) {
 	t := strings.TrimSpace(s)
 	mult := int64(1)
 	for _, u := range sizeUnits {
@@ -145,7 +145,7 @@ func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return errors.New("want a size like \"64KiB\", \"10MiB\" or a number of bytes")
 	}
-	v, err := ParseSize(n.Value)
+	v, err := parseSize(n.Value)
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func (s *Size) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &str); err != nil {
 		str = string(b)
 	}
-	v, err := ParseSize(str)
+	v, err := parseSize(str)
 	if err != nil {
 		return err
 	}
@@ -179,12 +179,12 @@ func (s *Size) UnmarshalJSON(b []byte) error {
 // prints as written.
 type Decimal string
 
-// DecimalScale is the number of fractional digits a Decimal may have.
-const DecimalScale = 6
+// decimalScale is the number of fractional digits a Decimal may have.
+const decimalScale = 6
 
-// ParseDecimal checks and canonicalises s: leading zeros are dropped and a
+// parseDecimal checks and canonicalises s: leading zeros are dropped and a
 // bare fraction gets its zero (".5" -> "0.5").
-func ParseDecimal(s string) (Decimal, error) {
+func parseDecimal(s string) (Decimal, error) {
 	t := strings.TrimSpace(s)
 	if strings.HasPrefix(t, "-") {
 		return "", fmt.Errorf("invalid amount %q: must not be negative", s)
@@ -194,8 +194,8 @@ func ParseDecimal(s string) (Decimal, error) {
 	if !digits(intPart) && intPart != "" || !digits(frac) && frac != "" || intPart == "" && frac == "" || hasDot && frac == "" {
 		return "", fmt.Errorf("invalid amount %q: want a plain decimal number like \"49.00\" or \"0.5\"", s)
 	}
-	if len(frac) > DecimalScale {
-		return "", fmt.Errorf("invalid amount %q: at most %d digits after the point", s, DecimalScale)
+	if len(frac) > decimalScale {
+		return "", fmt.Errorf("invalid amount %q: at most %d digits after the point", s, decimalScale)
 	}
 	intPart = strings.TrimLeft(intPart, "0")
 	if len(intPart) > 12 {
@@ -213,12 +213,12 @@ func ParseDecimal(s string) (Decimal, error) {
 // Micros returns d in millionths (49.5 -> 49500000). It returns 0 for an
 // empty or invalid Decimal; Validate rejects those first.
 func (d Decimal) Micros() int64 {
-	v, err := ParseDecimal(string(d))
+	v, err := parseDecimal(string(d))
 	if err != nil {
 		return 0
 	}
 	intPart, frac, _ := strings.Cut(string(v), ".")
-	frac += strings.Repeat("0", DecimalScale-len(frac))
+	frac += strings.Repeat("0", decimalScale-len(frac))
 	i, _ := strconv.ParseInt(intPart, 10, 64)
 	f, _ := strconv.ParseInt(frac, 10, 64)
 	return i*1_000_000 + f
@@ -229,7 +229,7 @@ func (d *Decimal) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return errors.New("want an amount like \"49.00\"")
 	}
-	v, err := ParseDecimal(n.Value)
+	v, err := parseDecimal(n.Value)
 	if err != nil {
 		return err
 	}

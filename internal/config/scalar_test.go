@@ -59,7 +59,7 @@ func TestDurationString(t *testing.T) {
 		if got := d.String(); got != tt.want {
 			t.Errorf("Duration(%d).String() = %q, want %q", tt.d, got, tt.want)
 		}
-		back, err := ParseDuration(d.String())
+		back, err := parseDuration(d.String())
 		if err != nil || back != d {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v", d.String(), back, err, d)
 		}
@@ -95,7 +95,7 @@ func TestSizeParse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			t.Parallel()
-			got, err := ParseSize(tt.in)
+			got, err := parseSize(tt.in)
 			checkErr(t, err, tt.wantErr)
 			if tt.wantErr == "" && got != tt.want {
 				t.Errorf("ParseSize(%q) = %d, want %d", tt.in, got, tt.want)

@@ -356,7 +356,7 @@ func checkDecimal(l *problemList, p string, d Decimal) {
 	if d == "" {
 		return
 	}
-	if _, err := ParseDecimal(string(d)); err != nil {
+	if _, err := parseDecimal(string(d)); err != nil {
 		l.add(p, "%v", err)
 	}
 }

@@ -116,7 +116,7 @@ func (l *leases) get(tag, name string) *lease {
 
 // leaseSet is the leases of one decision, locked in id order.
 type leaseSet struct {
-	l [MaxBuckets + 1]*lease
+	l [maxBuckets + 1]*lease
 	n int
 }
 
@@ -158,7 +158,7 @@ func (l *leases) take(ctx context.Context, req Request) Decision {
 // try decides req; ok is false when a lease was dropped meanwhile and the
 // decision must start over.
 func (l *leases) try(ctx context.Context, req *Request) (d Decision, ok bool) {
-	var es [MaxBuckets + 1]*lease
+	var es [maxBuckets + 1]*lease
 	var set leaseSet
 	for i := 0; i < req.N; i++ {
 		es[i] = l.get(req.Buckets[i].Tag, req.Buckets[i].Name)
@@ -168,7 +168,7 @@ func (l *leases) try(ctx context.Context, req *Request) (d Decision, ok bool) {
 	var qe *lease
 	if q.Limit > 0 {
 		qe = l.get(q.Tag, q.Name)
-		es[MaxBuckets] = qe
+		es[maxBuckets] = qe
 		set.add(qe)
 	}
 	if set.lock() {
@@ -207,8 +207,8 @@ func (l *leases) try(ctx context.Context, req *Request) (d Decision, ok bool) {
 		if at := e.at(e.spent + 1); e.spent >= e.n || at > now {
 			d.Allowed = false
 			w := time.Duration(max(at-now, 0))
-			if d.Reason == ReasonNone || w > d.RetryAfter {
-				d.Reason, d.Bucket, d.RetryAfter = ReasonRate, i, w
+			if d.Reason == reasonNone || w > d.RetryAfter {
+				d.Reason, d.Bucket, d.RetryAfter = reasonRate, i, w
 			}
 		}
 	}
@@ -269,7 +269,7 @@ func quotaLeaseMax(limit int64) int64 { return min(max(1, limit/100), 1000) }
 // quota in need. On a Cluster, keys of different tags may live on
 // different nodes: each tag's leases are asked for on their own, which
 // changes nothing else, as leases do not depend on each other.
-func (l *leases) refill(ctx context.Context, req *Request, es *[MaxBuckets + 1]*lease, need part) error {
+func (l *leases) refill(ctx context.Context, req *Request, es *[maxBuckets + 1]*lease, need part) error {
 	if !l.r.split {
 		return l.refillPart(ctx, req, es, need)
 	}
@@ -283,12 +283,12 @@ func (l *leases) refill(ctx context.Context, req *Request, es *[MaxBuckets + 1]*
 }
 
 // refillPart is one lease script over part need of req.
-func (l *leases) refillPart(ctx context.Context, req *Request, es *[MaxBuckets + 1]*lease, need part) error {
-	var keyBuf [MaxBuckets + 1]string
-	var argBuf [5 + 3*MaxBuckets]any
+func (l *leases) refillPart(ctx context.Context, req *Request, es *[maxBuckets + 1]*lease, need part) error {
+	var keyBuf [maxBuckets + 1]string
+	var argBuf [5 + 3*maxBuckets]any
 	keys, args := keyBuf[:0], argBuf[:0]
 	args = append(args, l.r.nowArg(), 0, int64(0), "", int64(0))
-	var idx [MaxBuckets]int
+	var idx [maxBuckets]int
 	nb := 0
 	for i := 0; i < req.N; i++ {
 		if need.buckets&(1<<i) == 0 {
@@ -306,7 +306,7 @@ func (l *leases) refillPart(ctx context.Context, req *Request, es *[MaxBuckets +
 		nb++
 	}
 	args[1] = nb
-	q, qe := &req.Quota, es[MaxBuckets]
+	q, qe := &req.Quota, es[maxBuckets]
 	if need.quota {
 		if qe.qLeased {
 			qe.qSize *= 2

@@ -17,7 +17,7 @@ func batchedNodes(t *testing.T, f *redisFixture, n int, o RedisOptions) ([]*Redi
 	hooks := make([]*countHook, n)
 	for i := range nodes {
 		client, hook := f.client(t, RedisOptions{Timeout: time.Second, DialTimeout: time.Second})
-		o.Client, o.Sync = client, SyncBatched
+		o.Client, o.Sync = client, syncBatched
 		nodes[i], hooks[i] = f.counter(t, o), hook
 	}
 	return nodes, hooks
@@ -65,7 +65,7 @@ func TestBatchedSplit(t *testing.T) {
 	var req Request
 	req.Add(Bucket{Tag: "198.51.100.20", Name: "r:orders:ip", Rate: Rate{Requests: 1000, Per: time.Second, Burst: 10}})
 	req.Add(Bucket{Tag: "acme", Name: "p:gold", Rate: Rate{Requests: 1000, Per: time.Second, Burst: 20}})
-	req.Quota = Quota{Tag: "acme", Name: "q:day", Limit: 15, Per: PeriodDay}
+	req.Quota = Quota{Tag: "acme", Name: "q:day", Limit: 15, Per: periodDay}
 	if got := hammer(t, nodes, req, 8); got != 10 {
 		t.Fatalf("admitted %d, want 10 (the route's burst)", got)
 	}
@@ -132,7 +132,7 @@ func TestBatchedQuota(t *testing.T) {
 	clock := newFakeClock(t0)
 	nodes, _ := batchedNodes(t, f, 3, RedisOptions{Now: clock.Now, BatchWindow: 50 * time.Millisecond})
 	var req Request
-	req.Quota = Quota{Tag: "acme", Name: "q:day", Limit: 1000, Per: PeriodDay}
+	req.Quota = Quota{Tag: "acme", Name: "q:day", Limit: 1000, Per: periodDay}
 	admitted := 0
 	for range 10 {
 		admitted += hammer(t, nodes, req, 20)

@@ -16,7 +16,7 @@ func benchRequests(n int) []Request {
 		tag := fmt.Sprintf("consumer-%d", i)
 		out[i].Add(Bucket{Tag: tag, Name: "p:gold", Rate: Rate{Requests: 1 << 40, Per: time.Second, Burst: 1 << 40}})
 		out[i].Add(Bucket{Tag: tag, Name: "r:orders:c", Rate: Rate{Requests: 1 << 40, Per: time.Second, Burst: 1 << 40}})
-		out[i].Quota = Quota{Tag: tag, Name: "q:month", Limit: 1 << 60, Per: PeriodMonth}
+		out[i].Quota = Quota{Tag: tag, Name: "q:month", Limit: 1 << 60, Per: periodMonth}
 	}
 	return out
 }
@@ -68,8 +68,8 @@ func BenchmarkMemoryTake(b *testing.B) {
 // round trip per decision (reported as roundtrips/op); batched mode
 // decides from leases and reports the commands it sends per decision.
 func BenchmarkRedisTake(b *testing.B) {
-	for _, sync := range []Sync{SyncExact, SyncBatched} {
-		name := map[Sync]string{SyncExact: "exact", SyncBatched: "batched"}[sync]
+	for _, sync := range []Sync{syncExact, syncBatched} {
+		name := map[Sync]string{syncExact: "exact", syncBatched: "batched"}[sync]
 		b.Run(name, func(b *testing.B) {
 			for _, parallel := range []bool{false, true} {
 				b.Run(fmt.Sprintf("parallel=%v", parallel), func(b *testing.B) {

@@ -107,9 +107,9 @@ func TestBreakerUnreachable(t *testing.T) {
 		for _, c := range []struct {
 			mode FailureMode
 			sync Sync
-		}{{FailAllow, SyncExact}, {FailDeny, SyncExact}, {FailAllow, SyncBatched}, {FailDeny, SyncBatched}} {
+		}{{FailAllow, syncExact}, {FailDeny, syncExact}, {FailAllow, syncBatched}, {FailDeny, syncBatched}} {
 			mode := c.mode
-			t.Run(fmt.Sprintf("%s/deny=%v/batched=%v", tt.name, mode == FailDeny, c.sync == SyncBatched), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/deny=%v/batched=%v", tt.name, mode == FailDeny, c.sync == syncBatched), func(t *testing.T) {
 				lines := &lineCounter{}
 				st := newStates()
 				var errs atomic.Int64
@@ -142,7 +142,7 @@ func TestBreakerUnreachable(t *testing.T) {
 					if !d.Degraded || d.Allowed != (mode == FailAllow) {
 						t.Fatalf("decision %d: %+v, want the fallback", i, d)
 					}
-					if mode == FailDeny && (d.Reason != ReasonUnavailable || d.RetryAfter != time.Second) {
+					if mode == FailDeny && (d.Reason != reasonUnavailable || d.RetryAfter != time.Second) {
 						t.Fatalf("deny fallback %+v, want ReasonUnavailable with RetryAfter 1s", d)
 					}
 				}

@@ -49,20 +49,20 @@ type Period uint8
 
 // The quota periods.
 const (
-	PeriodHour Period = iota + 1
-	PeriodDay
-	PeriodMonth
+	periodHour Period = iota + 1
+	periodDay
+	periodMonth
 )
 
 // ParsePeriod reads hour, day or month.
 func ParsePeriod(s string) (Period, bool) {
 	switch s {
 	case "hour":
-		return PeriodHour, true
+		return periodHour, true
 	case "day":
-		return PeriodDay, true
+		return periodDay, true
 	case "month":
-		return PeriodMonth, true
+		return periodMonth, true
 	}
 	return 0, false
 }
@@ -70,11 +70,11 @@ func ParsePeriod(s string) (Period, bool) {
 // String returns hour, day or month.
 func (p Period) String() string {
 	switch p {
-	case PeriodHour:
+	case periodHour:
 		return "hour"
-	case PeriodDay:
+	case periodDay:
 		return "day"
-	case PeriodMonth:
+	case periodMonth:
 		return "month"
 	}
 	return "invalid"
@@ -84,10 +84,10 @@ func (p Period) String() string {
 func (p Period) Bounds(t time.Time) (start, end time.Time) {
 	t = t.UTC()
 	switch p {
-	case PeriodHour:
+	case periodHour:
 		start = t.Truncate(time.Hour)
 		return start, start.Add(time.Hour)
-	case PeriodDay:
+	case periodDay:
 		start = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 		return start, start.AddDate(0, 0, 1)
 	default:
@@ -107,14 +107,14 @@ type Quota struct {
 	Per   Period
 }
 
-// MaxBuckets is how many buckets one decision can check.
-const MaxBuckets = 4
+// maxBuckets is how many buckets one decision can check.
+const maxBuckets = 4
 
 // Request is what one decision checks: up to MaxBuckets buckets and an
 // optional quota. It is a value with fixed-size storage so that building
 // one and passing it through the Counter interface does not allocate.
 type Request struct {
-	Buckets [MaxBuckets]Bucket
+	Buckets [maxBuckets]Bucket
 	// N is how many of Buckets are in use.
 	N     int
 	Quota Quota
@@ -122,7 +122,7 @@ type Request struct {
 
 // Add appends b; it reports false when the request is full.
 func (r *Request) Add(b Bucket) bool {
-	if r.N == MaxBuckets {
+	if r.N == maxBuckets {
 		return false
 	}
 	r.Buckets[r.N] = b
@@ -135,14 +135,14 @@ type Reason uint8
 
 // The reasons a decision refuses.
 const (
-	ReasonNone Reason = iota
-	// ReasonRate: a bucket had no token.
-	ReasonRate
+	reasonNone Reason = iota
+	// reasonRate: a bucket had no token.
+	reasonRate
 	// ReasonQuota: the quota of the period is used up.
 	ReasonQuota
-	// ReasonUnavailable: the counters could not be reached and on_failure
+	// reasonUnavailable: the counters could not be reached and on_failure
 	// is deny.
-	ReasonUnavailable
+	reasonUnavailable
 )
 
 // State describes one bucket or quota after a decision.
@@ -165,7 +165,7 @@ type Decision struct {
 	// RetryAfter is, when refused, how long until the request could pass.
 	RetryAfter time.Duration
 	// Buckets holds the state of the request's buckets, in order.
-	Buckets [MaxBuckets]State
+	Buckets [maxBuckets]State
 	// Quota is the quota's state, when the request had one.
 	Quota State
 	// Degraded is set when the counters could not be consulted and the
@@ -196,8 +196,8 @@ const (
 	FailDeny
 )
 
-// ParseFailureMode reads allow or deny (counters.on_failure).
-func ParseFailureMode(s string) (FailureMode, bool) {
+// parseFailureMode reads allow or deny (counters.on_failure).
+func parseFailureMode(s string) (FailureMode, bool) {
 	switch s {
 	case "allow", "":
 		return FailAllow, true
@@ -210,7 +210,7 @@ func ParseFailureMode(s string) (FailureMode, bool) {
 // fallback is the decision under on_failure.
 func fallback(m FailureMode) Decision {
 	if m == FailDeny {
-		return Decision{Reason: ReasonUnavailable, RetryAfter: time.Second, Degraded: true}
+		return Decision{Reason: reasonUnavailable, RetryAfter: time.Second, Degraded: true}
 	}
 	return Decision{Allowed: true, Degraded: true}
 }

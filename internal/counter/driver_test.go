@@ -126,7 +126,7 @@ func TestBucket(t *testing.T) {
 							}
 							if last.Allowed {
 								admitted++
-							} else if last.Reason != ReasonRate || last.RetryAfter <= 0 {
+							} else if last.Reason != reasonRate || last.RetryAfter <= 0 {
 								t.Fatalf("step %d: refusal %+v, want ReasonRate with a RetryAfter", i, last)
 							}
 						}
@@ -177,7 +177,7 @@ func TestExactUnderConcurrency(t *testing.T) {
 func TestAllOrNothing(t *testing.T) {
 	plan := Bucket{Tag: "acme", Name: "p:gold", Rate: Rate{Requests: 5, Per: time.Hour, Burst: 5}}
 	route := Bucket{Tag: "acme", Name: "r:orders:c", Rate: Rate{Requests: 3, Per: time.Hour, Burst: 3}}
-	quota := func(n int64) Quota { return Quota{Tag: "acme", Name: "q:day", Limit: n, Per: PeriodDay} }
+	quota := func(n int64) Quota { return Quota{Tag: "acme", Name: "q:day", Limit: n, Per: periodDay} }
 	for _, dr := range drivers() {
 		t.Run(dr.name, func(t *testing.T) {
 			t.Run("stricter bucket wins, the other keeps its tokens", func(t *testing.T) {
@@ -189,7 +189,7 @@ func TestAllOrNothing(t *testing.T) {
 					t.Fatalf("plan 5 + route 3: admitted %d, want 3", got)
 				}
 				d := c.Take(context.Background(), both)
-				if d.Allowed || d.Reason != ReasonRate || d.Bucket != 1 {
+				if d.Allowed || d.Reason != reasonRate || d.Bucket != 1 {
 					t.Fatalf("refusal %+v, want ReasonRate by bucket 1", d)
 				}
 				if d.Buckets[0].Remaining != 2 || d.Buckets[1].Remaining != 0 {
@@ -211,7 +211,7 @@ func TestAllOrNothing(t *testing.T) {
 					t.Fatalf("admitted %d, want 3", got)
 				}
 				d := c.Take(context.Background(), req)
-				if d.Allowed || d.Reason != ReasonRate || d.Bucket != 0 {
+				if d.Allowed || d.Reason != reasonRate || d.Bucket != 0 {
 					t.Fatalf("refusal %+v, want ReasonRate by bucket 0", d)
 				}
 				if d.Buckets[1].Remaining != 2 || d.Quota.Remaining != 7 {
@@ -275,19 +275,19 @@ func TestQuotaPeriods(t *testing.T) {
 		at      time.Time
 		wantEnd time.Time
 	}{
-		{"hour", PeriodHour, time.Date(2026, 11, 3, 10, 59, 59, 0, time.UTC), time.Date(2026, 11, 3, 11, 0, 0, 0, time.UTC)},
-		{"hour at its start", PeriodHour, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC), time.Date(2026, 11, 3, 11, 0, 0, 0, time.UTC)},
-		{"day", PeriodDay, time.Date(2026, 11, 3, 18, 30, 0, 0, time.UTC), time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC)},
-		{"day at new year", PeriodDay, time.Date(2026, 12, 31, 23, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{"month december to january", PeriodMonth, time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{"month january", PeriodMonth, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC)},
-		{"month february, leap year", PeriodMonth, time.Date(2028, 2, 28, 12, 0, 0, 0, time.UTC), time.Date(2028, 3, 1, 0, 0, 0, 0, time.UTC)},
-		{"month february, common year", PeriodMonth, time.Date(2027, 2, 28, 12, 0, 0, 0, time.UTC), time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)},
-		{"month february 2100, not leap", PeriodMonth, time.Date(2100, 2, 28, 23, 0, 0, 0, time.UTC), time.Date(2100, 3, 1, 0, 0, 0, 0, time.UTC)},
-		{"month february 2000, leap", PeriodMonth, time.Date(2000, 2, 29, 23, 0, 0, 0, time.UTC), time.Date(2000, 3, 1, 0, 0, 0, 0, time.UTC)},
-		{"day of a leap day", PeriodDay, time.Date(2028, 2, 29, 5, 0, 0, 0, time.UTC), time.Date(2028, 3, 1, 0, 0, 0, 0, time.UTC)},
-		{"month of 30 days", PeriodMonth, time.Date(2026, 11, 30, 23, 59, 59, 999999000, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)},
-		{"month from another zone", PeriodMonth, time.Date(2026, 12, 1, 0, 30, 0, 0, time.FixedZone("CET", 3600)), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)},
+		{"hour", periodHour, time.Date(2026, 11, 3, 10, 59, 59, 0, time.UTC), time.Date(2026, 11, 3, 11, 0, 0, 0, time.UTC)},
+		{"hour at its start", periodHour, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC), time.Date(2026, 11, 3, 11, 0, 0, 0, time.UTC)},
+		{"day", periodDay, time.Date(2026, 11, 3, 18, 30, 0, 0, time.UTC), time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC)},
+		{"day at new year", periodDay, time.Date(2026, 12, 31, 23, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"month december to january", periodMonth, time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"month january", periodMonth, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC)},
+		{"month february, leap year", periodMonth, time.Date(2028, 2, 28, 12, 0, 0, 0, time.UTC), time.Date(2028, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{"month february, common year", periodMonth, time.Date(2027, 2, 28, 12, 0, 0, 0, time.UTC), time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{"month february 2100, not leap", periodMonth, time.Date(2100, 2, 28, 23, 0, 0, 0, time.UTC), time.Date(2100, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{"month february 2000, leap", periodMonth, time.Date(2000, 2, 29, 23, 0, 0, 0, time.UTC), time.Date(2000, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{"day of a leap day", periodDay, time.Date(2028, 2, 29, 5, 0, 0, 0, time.UTC), time.Date(2028, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{"month of 30 days", periodMonth, time.Date(2026, 11, 30, 23, 59, 59, 999999000, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)},
+		{"month from another zone", periodMonth, time.Date(2026, 12, 1, 0, 30, 0, 0, time.FixedZone("CET", 3600)), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)},
 	}
 	for _, dr := range drivers() {
 		t.Run(dr.name, func(t *testing.T) {
@@ -336,10 +336,10 @@ func TestQuotaPeriodsEveryMonth(t *testing.T) {
 					for _, at := range []time.Time{start, start.AddDate(0, 1, 0).Add(-time.Second)} {
 						clock.Set(at)
 						var req Request
-						req.Quota = Quota{Tag: fmt.Sprintf("c-%d-%d", y, m), Name: "q:month", Limit: 1, Per: PeriodMonth}
+						req.Quota = Quota{Tag: fmt.Sprintf("c-%d-%d", y, m), Name: "q:month", Limit: 1, Per: periodMonth}
 						c.Take(context.Background(), req)
 						d := c.Take(context.Background(), req)
-						if _, end := PeriodMonth.Bounds(at); d.Allowed || d.RetryAfter != end.Sub(at) {
+						if _, end := periodMonth.Bounds(at); d.Allowed || d.RetryAfter != end.Sub(at) {
 							t.Fatalf("%v: allowed %v, RetryAfter %v; want refused with %v", at, d.Allowed, d.RetryAfter, end.Sub(at))
 						}
 					}

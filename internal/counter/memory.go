@@ -25,8 +25,8 @@ type MemoryOptions struct {
 
 // Defaults of MemoryOptions.
 const (
-	DefaultMaxKeys    = 1 << 20
-	DefaultSweepEvery = time.Minute
+	defaultMaxKeys    = 1 << 20
+	defaultSweepEvery = time.Minute
 )
 
 // shardCount spreads keys over independent locks; a decision locks only the
@@ -70,10 +70,10 @@ func NewMemory(o MemoryOptions) *Memory {
 		o.Now = time.Now
 	}
 	if o.MaxKeys <= 0 {
-		o.MaxKeys = DefaultMaxKeys
+		o.MaxKeys = defaultMaxKeys
 	}
 	if o.SweepEvery <= 0 {
-		o.SweepEvery = DefaultSweepEvery
+		o.SweepEvery = defaultSweepEvery
 	}
 	m := &Memory{
 		now:      o.Now,
@@ -108,7 +108,7 @@ func (m *Memory) mono(t time.Time) int64 { return int64(t.Sub(m.epoch)) }
 // lockSet is the shards one decision holds, locked in ascending order so
 // that two decisions never wait on each other in a cycle.
 type lockSet struct {
-	idx [MaxBuckets + 1]uint8
+	idx [maxBuckets + 1]uint8
 	n   int
 }
 
@@ -129,7 +129,7 @@ func (l *lockSet) add(i uint8) {
 func (m *Memory) Take(_ context.Context, req Request) Decision {
 	t := m.now()
 	now, wall := m.mono(t), t.UnixNano()
-	var shardIdx [MaxBuckets + 1]uint8
+	var shardIdx [maxBuckets + 1]uint8
 	var locks lockSet
 	for i := 0; i < req.N; i++ {
 		shardIdx[i] = m.shardOf(req.Buckets[i].Tag, req.Buckets[i].Name)
@@ -137,17 +137,17 @@ func (m *Memory) Take(_ context.Context, req Request) Decision {
 	}
 	q := &req.Quota
 	if q.Limit > 0 {
-		shardIdx[MaxBuckets] = m.shardOf(q.Tag, q.Name)
-		locks.add(shardIdx[MaxBuckets])
+		shardIdx[maxBuckets] = m.shardOf(q.Tag, q.Name)
+		locks.add(shardIdx[maxBuckets])
 	}
 	for i := 0; i < locks.n; i++ {
 		m.shards[locks.idx[i]].mu.Lock()
 	}
 
 	d := Decision{Allowed: true}
-	var gs [MaxBuckets]gcra
-	var tats [MaxBuckets]int64
-	var cells [MaxBuckets]*int64
+	var gs [maxBuckets]gcra
+	var tats [maxBuckets]int64
+	var cells [maxBuckets]*int64
 	for i := 0; i < req.N; i++ {
 		b := &req.Buckets[i]
 		g := newGCRA(b.Rate)
@@ -159,13 +159,13 @@ func (m *Memory) Take(_ context.Context, req Request) Decision {
 		if _, ok := g.admit(tat, now); !ok {
 			d.Allowed = false
 			w := time.Duration(g.wait(tat, now))
-			if d.Reason == ReasonNone || w > d.RetryAfter {
-				d.Reason, d.Bucket, d.RetryAfter = ReasonRate, i, w
+			if d.Reason == reasonNone || w > d.RetryAfter {
+				d.Reason, d.Bucket, d.RetryAfter = reasonRate, i, w
 			}
 		}
 	}
 	if q.Limit > 0 {
-		s := &m.shards[shardIdx[MaxBuckets]]
+		s := &m.shards[shardIdx[maxBuckets]]
 		k := key{q.Tag, q.Name}
 		qc := s.quotas[k]
 		if qc.end <= wall {

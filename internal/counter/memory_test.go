@@ -45,7 +45,7 @@ func TestMemorySweep(t *testing.T) {
 	defer m.Close()
 	var req Request
 	req.Add(Bucket{Tag: "acme", Name: "p:gold", Rate: Rate{Requests: 10, Per: time.Second, Burst: 10}})
-	req.Quota = Quota{Tag: "acme", Name: "q:day", Limit: 100, Per: PeriodDay}
+	req.Quota = Quota{Tag: "acme", Name: "q:day", Limit: 100, Per: periodDay}
 	admitCount(t, m, req, 3)
 	m.Sweep()
 	if b, q := m.Len(); b != 1 || q != 1 {
@@ -73,9 +73,9 @@ func TestMemoryQuotaRestore(t *testing.T) {
 		r.Quota = Quota{Tag: tag, Name: name, Limit: limit, Per: per}
 		return r
 	}
-	admitCount(t, m, quota("acme", "q:month", 1000, PeriodMonth), 7)
-	admitCount(t, m, quota("10.0.0.1}:x", "q:day", 1000, PeriodDay), 2)
-	admitCount(t, m, quota("globex", "q:hour", 5, PeriodHour), 5)
+	admitCount(t, m, quota("acme", "q:month", 1000, periodMonth), 7)
+	admitCount(t, m, quota("10.0.0.1}:x", "q:day", 1000, periodDay), 2)
+	admitCount(t, m, quota("globex", "q:hour", 5, periodHour), 5)
 	saved := m.QuotaCounts()
 	m.Close()
 	slices.SortFunc(saved, func(a, b store.QuotaCount) int { return strings.Compare(a.Key, b.Key) })
@@ -96,13 +96,13 @@ func TestMemoryQuotaRestore(t *testing.T) {
 		store.QuotaCount{Key: "{initech}:q:day", PeriodEnd: t0.Add(-time.Hour), Count: 99}, // ended
 		store.QuotaCount{Key: "no braces", PeriodEnd: t0.AddDate(1, 0, 0), Count: 99},
 	))
-	if got := admitCount(t, m2, quota("acme", "q:month", 10, PeriodMonth), 10); got != 3 {
+	if got := admitCount(t, m2, quota("acme", "q:month", 10, periodMonth), 10); got != 3 {
 		t.Fatalf("acme after restore: admitted %d, want 3", got)
 	}
-	if got := admitCount(t, m2, quota("10.0.0.1}:x", "q:day", 3, PeriodDay), 10); got != 1 {
+	if got := admitCount(t, m2, quota("10.0.0.1}:x", "q:day", 3, periodDay), 10); got != 1 {
 		t.Fatalf("tag with a brace after restore: admitted %d, want 1", got)
 	}
-	if got := admitCount(t, m2, quota("globex", "q:hour", 5, PeriodHour), 1); got != 0 {
+	if got := admitCount(t, m2, quota("globex", "q:hour", 5, periodHour), 1); got != 0 {
 		t.Fatalf("globex after restore: admitted %d, want 0", got)
 	}
 	if _, q := m2.Len(); q != 3 {
@@ -110,7 +110,7 @@ func TestMemoryQuotaRestore(t *testing.T) {
 	}
 	// The hour ends: globex starts afresh.
 	clock.Add(30 * time.Minute)
-	if got := admitCount(t, m2, quota("globex", "q:hour", 5, PeriodHour), 10); got != 5 {
+	if got := admitCount(t, m2, quota("globex", "q:hour", 5, periodHour), 10); got != 5 {
 		t.Fatalf("globex next hour: admitted %d, want 5", got)
 	}
 }

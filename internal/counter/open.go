@@ -22,11 +22,11 @@ func Open(c config.Counters, h Hooks) (Counter, error) {
 	case "memory", "":
 		return NewMemory(MemoryOptions{}), nil
 	case "redis":
-		mode, ok := ParseFailureMode(c.OnFailure)
+		mode, ok := parseFailureMode(c.OnFailure)
 		if !ok {
 			return nil, fmt.Errorf("counters.on_failure: want allow or deny, got %q", c.OnFailure)
 		}
-		sync, ok := ParseSync(c.Sync)
+		sync, ok := parseSync(c.Sync)
 		if !ok {
 			return nil, fmt.Errorf("counters.sync: want exact or batched, got %q", c.Sync)
 		}

@@ -18,20 +18,20 @@ type Sync uint8
 
 // The sync modes.
 const (
-	// SyncExact makes one Redis round trip per decision.
-	SyncExact Sync = iota
-	// SyncBatched decides locally from leases of the shared budget and
+	// syncExact makes one Redis round trip per decision.
+	syncExact Sync = iota
+	// syncBatched decides locally from leases of the shared budget and
 	// settles with Redis when a lease runs out and every batch window.
-	SyncBatched
+	syncBatched
 )
 
-// ParseSync reads exact or batched (counters.sync).
-func ParseSync(s string) (Sync, bool) {
+// parseSync reads exact or batched (counters.sync).
+func parseSync(s string) (Sync, bool) {
 	switch s {
 	case "exact", "":
-		return SyncExact, true
+		return syncExact, true
 	case "batched":
-		return SyncBatched, true
+		return syncBatched, true
 	}
 	return 0, false
 }
@@ -81,32 +81,32 @@ type RedisOptions struct {
 
 // Defaults of RedisOptions.
 const (
-	DefaultPrefix      = "gantry"
-	DefaultBatchWindow = 50 * time.Millisecond
-	DefaultDialTimeout = 150 * time.Millisecond
-	DefaultTimeout     = 100 * time.Millisecond
-	DefaultProbeMin    = 100 * time.Millisecond
-	DefaultProbeMax    = 2 * time.Second
+	defaultPrefix      = "gantry"
+	defaultBatchWindow = 50 * time.Millisecond
+	defaultDialTimeout = 150 * time.Millisecond
+	defaultTimeout     = 100 * time.Millisecond
+	defaultProbeMin    = 100 * time.Millisecond
+	defaultProbeMax    = 2 * time.Second
 )
 
 func (o *RedisOptions) setDefaults() {
 	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
+		o.Prefix = defaultPrefix
 	}
 	if o.BatchWindow <= 0 {
-		o.BatchWindow = DefaultBatchWindow
+		o.BatchWindow = defaultBatchWindow
 	}
 	if o.DialTimeout <= 0 {
-		o.DialTimeout = DefaultDialTimeout
+		o.DialTimeout = defaultDialTimeout
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
+		o.Timeout = defaultTimeout
 	}
 	if o.ProbeMin <= 0 {
-		o.ProbeMin = DefaultProbeMin
+		o.ProbeMin = defaultProbeMin
 	}
 	if o.ProbeMax < o.ProbeMin {
-		o.ProbeMax = max(DefaultProbeMax, o.ProbeMin)
+		o.ProbeMax = max(defaultProbeMax, o.ProbeMin)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -152,7 +152,7 @@ func NewRedis(o RedisOptions) (*Redis, error) {
 		// Unreachable at start: no request should wait to find out.
 		r.br.failNow(err)
 	}
-	if o.Sync == SyncBatched {
+	if o.Sync == syncBatched {
 		r.leases = newLeases(r, o.BatchWindow)
 	}
 	return r, nil
@@ -198,9 +198,9 @@ func (r *Redis) nowArg() string {
 
 func periodArg(p Period) string {
 	switch p {
-	case PeriodHour:
+	case periodHour:
 		return "h"
-	case PeriodDay:
+	case periodDay:
 		return "d"
 	}
 	return "m"
@@ -255,11 +255,11 @@ func allOf(req *Request) part {
 // decide runs decideScript over part p of req. The Decision's bucket
 // states are filled for p's buckets only.
 func (r *Redis) decide(ctx context.Context, req *Request, p part) (Decision, error) {
-	var keyBuf [MaxBuckets + 1]string
-	var argBuf [4 + 2*MaxBuckets]any
+	var keyBuf [maxBuckets + 1]string
+	var argBuf [4 + 2*maxBuckets]any
 	keys, args := keyBuf[:0], argBuf[:0]
 	args = append(args, r.nowArg(), 0, int64(0), "")
-	var idx [MaxBuckets]int
+	var idx [maxBuckets]int
 	nb := 0
 	for i := 0; i < req.N; i++ {
 		if p.buckets&(1<<i) == 0 {
@@ -308,8 +308,8 @@ func (r *Redis) decide(ctx context.Context, req *Request, p part) (Decision, err
 // byTag splits part p of req into parts of one tag each, in the order the
 // tags first appear: on a Cluster, one script reaches the keys of one tag
 // only.
-func byTag(req *Request, p part) (parts [MaxBuckets + 1]part, n int) {
-	var tags [MaxBuckets + 1]string
+func byTag(req *Request, p part) (parts [maxBuckets + 1]part, n int) {
+	var tags [maxBuckets + 1]string
 	group := func(tag string) *part {
 		for i := range n {
 			if tags[i] == tag {
@@ -337,7 +337,7 @@ func byTag(req *Request, p part) (parts [MaxBuckets + 1]part, n int) {
 // taken only when everything admits.
 func (r *Redis) takeSplit(ctx context.Context, req Request, parts []part) Decision {
 	out := Decision{Allowed: true}
-	var admitted [MaxBuckets + 1]part
+	var admitted [maxBuckets + 1]part
 	na := 0
 	for _, p := range parts {
 		d, err := r.decide(ctx, &req, p)
@@ -390,7 +390,7 @@ func merge(out, d *Decision, req *Request, p part) {
 	}
 	out.Allowed = false
 	switch {
-	case d.Reason == ReasonQuota, out.Reason == ReasonNone, out.Reason == ReasonRate && d.RetryAfter > out.RetryAfter:
+	case d.Reason == ReasonQuota, out.Reason == reasonNone, out.Reason == reasonRate && d.RetryAfter > out.RetryAfter:
 		out.Reason, out.Bucket, out.RetryAfter = d.Reason, d.Bucket, d.RetryAfter
 	}
 }

@@ -57,7 +57,7 @@ func TestRedisOneRoundTrip(t *testing.T) {
 	var req Request
 	req.Add(Bucket{Tag: "acme", Name: "p:gold", Rate: Rate{Requests: 1000, Per: time.Second, Burst: 1000}})
 	req.Add(Bucket{Tag: "acme", Name: "r:orders:c", Rate: Rate{Requests: 100, Per: time.Second, Burst: 100}})
-	req.Quota = Quota{Tag: "acme", Name: "q:month", Limit: 1 << 40, Per: PeriodMonth}
+	req.Quota = Quota{Tag: "acme", Name: "q:month", Limit: 1 << 40, Per: periodMonth}
 	c.Take(context.Background(), req) // loads the script
 	cmds, trips := hook.cmds.Load(), hook.trips.Load()
 	const n = 50
@@ -77,7 +77,7 @@ func TestRedisKeys(t *testing.T) {
 	c := f.counter(t, RedisOptions{})
 	var req Request
 	req.Add(Bucket{Tag: "acme", Name: "p:gold", Rate: Rate{Requests: 10, Per: time.Minute, Burst: 10}})
-	req.Quota = Quota{Tag: "acme", Name: "q:day", Limit: 100, Per: PeriodDay}
+	req.Quota = Quota{Tag: "acme", Name: "q:day", Limit: 100, Per: periodDay}
 	if !c.Take(context.Background(), req).Allowed {
 		t.Fatal("refused")
 	}
@@ -137,7 +137,7 @@ func TestParseFailureMode(t *testing.T) {
 		{"block", 0, false},
 	}
 	for _, tt := range tests {
-		if got, ok := ParseFailureMode(tt.in); got != tt.want || ok != tt.ok {
+		if got, ok := parseFailureMode(tt.in); got != tt.want || ok != tt.ok {
 			t.Errorf("ParseFailureMode(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
@@ -149,13 +149,13 @@ func TestParseSync(t *testing.T) {
 		want Sync
 		ok   bool
 	}{
-		{"", SyncExact, true},
-		{"exact", SyncExact, true},
-		{"batched", SyncBatched, true},
+		{"", syncExact, true},
+		{"exact", syncExact, true},
+		{"batched", syncBatched, true},
 		{"lazy", 0, false},
 	}
 	for _, tt := range tests {
-		if got, ok := ParseSync(tt.in); got != tt.want || ok != tt.ok {
+		if got, ok := parseSync(tt.in); got != tt.want || ok != tt.ok {
 			t.Errorf("ParseSync(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}

@@ -79,10 +79,10 @@ func Examples(gateway, admin string) []Example {
 	}
 }
 
-// CurlLines returns Examples as lines ready to paste into a shell: each
+// curlLines returns Examples as lines ready to paste into a shell: each
 // command preceded by a "# " comment saying what it shows, and a blank line
 // between examples.
-func CurlLines(gateway, admin string) []string {
+func curlLines(gateway, admin string) []string {
 	ex := Examples(gateway, admin)
 	lines := make([]string, 0, 3*len(ex))
 	for i, e := range ex {
@@ -102,7 +102,7 @@ func Banner(w io.Writer, gateway, admin string) error {
 	fmt.Fprintf(&b, "  gateway    %s\n", baseURL(gateway))
 	fmt.Fprintf(&b, "  admin API  %s\n\n", baseURL(admin))
 	fmt.Fprintf(&b, "Try these in another terminal:\n\n")
-	for _, l := range CurlLines(gateway, admin) {
+	for _, l := range curlLines(gateway, admin) {
 		if l != "" {
 			b.WriteString("  ")
 			b.WriteString(l)

@@ -32,7 +32,7 @@ func TestBaseURL(t *testing.T) {
 }
 
 func TestCurlLinesShape(t *testing.T) {
-	lines := CurlLines(":8080", "127.0.0.1:9080")
+	lines := curlLines(":8080", "127.0.0.1:9080")
 	if len(lines) == 0 {
 		t.Fatal("CurlLines() is empty")
 	}
@@ -57,7 +57,7 @@ func TestCurlLinesShape(t *testing.T) {
 }
 
 func TestCurlLinesCoverTheTour(t *testing.T) {
-	all := strings.Join(CurlLines(GatewayAddr, AdminAddr), "\n")
+	all := strings.Join(curlLines(gatewayAddr, adminAddr), "\n")
 	for _, want := range []string{
 		"8080/users\n",
 		"/users/1",
@@ -94,7 +94,7 @@ var gatewayURL = regexp.MustCompile(`(?:http|ws)://127\.0\.0\.1:8080[^ ']*`)
 func TestExamplesMatchQuickstartRoutes(t *testing.T) {
 	q := loadQuickstart(t)
 	version := regexp.MustCompile(`^/v\d+(/|$)`)
-	for _, e := range Examples(GatewayAddr, AdminAddr) {
+	for _, e := range Examples(gatewayAddr, adminAddr) {
 		for _, raw := range gatewayURL.FindAllString(e.Command, -1) {
 			u, err := url.Parse(raw)
 			if err != nil {
@@ -157,10 +157,10 @@ func TestBanner(t *testing.T) {
 }
 
 func TestServiceLines(t *testing.T) {
-	s := &Services{Addrs: DefaultAddrs()}
+	s := &Services{Addrs: defaultAddrs()}
 	lines := s.ServiceLines()
 	all := strings.Join(lines, "\n")
-	for _, addr := range []string{UsersAddr, Users2Addr, OrdersAddr, OrdersLegacyAddr, ChatAddr, FunctionAddr} {
+	for _, addr := range []string{usersAddr, users2Addr, ordersAddr, ordersLegacyAddr, chatAddr, functionAddr} {
 		if !strings.Contains(all, addr) {
 			t.Errorf("ServiceLines() lacks %s:\n%s", addr, all)
 		}

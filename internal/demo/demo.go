@@ -15,24 +15,24 @@ import (
 // The fixed loopback addresses of the sample services and of the gateway,
 // as written in examples/quickstart.yaml.
 const (
-	// UsersAddr serves the first users instance (weight 3 in the quickstart).
-	UsersAddr = "127.0.0.1:9101"
-	// Users2Addr serves the second users instance (weight 1), same data.
-	Users2Addr = "127.0.0.1:9102"
-	// OrdersAddr serves orders API v2 (upstream "orders").
-	OrdersAddr = "127.0.0.1:9201"
-	// OrdersLegacyAddr serves orders API v1 (upstream "orders-legacy").
-	OrdersLegacyAddr = "127.0.0.1:9202"
-	// ChatAddr serves the WebSocket echo at /ws/chat (upstream "chat").
-	ChatAddr = "127.0.0.1:9301"
-	// FunctionAddr serves a stand-in of the Lambda invoke API with one
+	// usersAddr serves the first users instance (weight 3 in the quickstart).
+	usersAddr = "127.0.0.1:9101"
+	// users2Addr serves the second users instance (weight 1), same data.
+	users2Addr = "127.0.0.1:9102"
+	// ordersAddr serves orders API v2 (upstream "orders").
+	ordersAddr = "127.0.0.1:9201"
+	// ordersLegacyAddr serves orders API v1 (upstream "orders-legacy").
+	ordersLegacyAddr = "127.0.0.1:9202"
+	// chatAddr serves the WebSocket echo at /ws/chat (upstream "chat").
+	chatAddr = "127.0.0.1:9301"
+	// functionAddr serves a stand-in of the Lambda invoke API with one
 	// function, greeter (upstream "greeter").
-	FunctionAddr = "127.0.0.1:9401"
+	functionAddr = "127.0.0.1:9401"
 
-	// GatewayAddr is server.listen in the quickstart config.
-	GatewayAddr = "127.0.0.1:8080"
-	// AdminAddr is admin.listen in the quickstart config.
-	AdminAddr = "127.0.0.1:9080"
+	// gatewayAddr is server.listen in the quickstart config.
+	gatewayAddr = "127.0.0.1:8080"
+	// adminAddr is admin.listen in the quickstart config.
+	adminAddr = "127.0.0.1:9080"
 )
 
 // Names the services answer with in X-Served-By.
@@ -59,15 +59,15 @@ type Addrs struct {
 	Function     string
 }
 
-// DefaultAddrs returns the fixed addresses the quickstart config expects.
-func DefaultAddrs() Addrs {
+// defaultAddrs returns the fixed addresses the quickstart config expects.
+func defaultAddrs() Addrs {
 	return Addrs{
-		Users:        UsersAddr,
-		Users2:       Users2Addr,
-		Orders:       OrdersAddr,
-		OrdersLegacy: OrdersLegacyAddr,
-		Chat:         ChatAddr,
-		Function:     FunctionAddr,
+		Users:        usersAddr,
+		Users2:       users2Addr,
+		Orders:       ordersAddr,
+		OrdersLegacy: ordersLegacyAddr,
+		Chat:         chatAddr,
+		Function:     functionAddr,
 	}
 }
 
@@ -111,13 +111,13 @@ type Services struct {
 // (DefaultAddrs). They run until ctx is done or Close is called. logger may
 // be nil.
 func Start(ctx context.Context, logger *slog.Logger) (*Services, error) {
-	return StartAt(ctx, logger, DefaultAddrs())
+	return startAt(ctx, logger, defaultAddrs())
 }
 
-// StartAt is Start on the given addresses. Either every service starts or
+// startAt is Start on the given addresses. Either every service starts or
 // none does: when one address cannot be bound, the listeners already open
 // are closed and the error is a *ListenError.
-func StartAt(ctx context.Context, logger *slog.Logger, addrs Addrs) (*Services, error) {
+func startAt(ctx context.Context, logger *slog.Logger, addrs Addrs) (*Services, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

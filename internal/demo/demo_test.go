@@ -27,7 +27,7 @@ var anyPort = Addrs{
 
 func startTest(t *testing.T) *Services {
 	t.Helper()
-	s, err := StartAt(t.Context(), nil, anyPort)
+	s, err := startAt(t.Context(), nil, anyPort)
 	if err != nil {
 		t.Fatalf("StartAt() error = %v", err)
 	}
@@ -133,7 +133,7 @@ func TestUsersList(t *testing.T) {
 	s := startTest(t)
 	for _, addr := range []string{s.Addrs.Users, s.Addrs.Users2} {
 		_, body := get(t, "GET", "http://"+addr+"/users", nil)
-		var got []User
+		var got []user
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatalf("body %s: %v", body, err)
 		}
@@ -256,7 +256,7 @@ func TestStartPortTaken(t *testing.T) {
 	addrs := anyPort
 	addrs.Users = free
 	addrs.Orders = taken.Addr().String()
-	s, err := StartAt(t.Context(), nil, addrs)
+	s, err := startAt(t.Context(), nil, addrs)
 	if err == nil {
 		s.Close()
 		t.Fatal("StartAt() on a port in use succeeded")
@@ -311,7 +311,7 @@ func TestStartRefusesNonLoopback(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			addrs := anyPort
 			addrs.Chat = tt.addr
-			s, err := StartAt(t.Context(), nil, addrs)
+			s, err := startAt(t.Context(), nil, addrs)
 			if err == nil {
 				s.Close()
 				t.Fatalf("StartAt(Chat: %q) succeeded, want an error", tt.addr)
@@ -335,16 +335,16 @@ func TestStartDefaultAddrs(t *testing.T) {
 		t.Fatalf("Start() error = %v", err)
 	}
 	defer s.Close()
-	if d := cmp.Diff(DefaultAddrs(), s.Addrs); d != "" {
+	if d := cmp.Diff(defaultAddrs(), s.Addrs); d != "" {
 		t.Errorf("Addrs mismatch (-want +got):\n%s", d)
 	}
 	for _, u := range []string{
-		"http://" + UsersAddr + "/users/2",
-		"http://" + Users2Addr + "/users/2",
-		"http://" + OrdersAddr + "/orders/7",
-		"http://" + OrdersLegacyAddr + "/orders/7",
-		"http://" + ChatAddr + "/healthz",
-		"http://" + FunctionAddr + "/healthz",
+		"http://" + usersAddr + "/users/2",
+		"http://" + users2Addr + "/users/2",
+		"http://" + ordersAddr + "/orders/7",
+		"http://" + ordersLegacyAddr + "/orders/7",
+		"http://" + chatAddr + "/healthz",
+		"http://" + functionAddr + "/healthz",
 	} {
 		if resp, body := get(t, "GET", u, nil); resp.StatusCode != 200 {
 			t.Errorf("GET %s = %d %s, want 200", u, resp.StatusCode, body)
@@ -353,7 +353,7 @@ func TestStartDefaultAddrs(t *testing.T) {
 }
 
 func TestCloseEndsStreamsAndStopsServing(t *testing.T) {
-	s, err := StartAt(t.Context(), nil, anyPort)
+	s, err := startAt(t.Context(), nil, anyPort)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +382,7 @@ func TestCloseEndsStreamsAndStopsServing(t *testing.T) {
 
 func TestContextEndStopsServices(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
-	s, err := StartAt(ctx, nil, anyPort)
+	s, err := startAt(ctx, nil, anyPort)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,12 @@ type order struct {
 	id     int
 	userID int
 	status string
-	items  []Item
+	items  []item
 	placed string
 }
 
-// Item is one line of an order in API v2.
-type Item struct {
+// item is one line of an order in API v2.
+type item struct {
 	SKU       string `json:"sku"`
 	Name      string `json:"name"`
 	Quantity  int    `json:"quantity"`
@@ -32,59 +32,59 @@ func (o order) cents() int64 {
 	return c
 }
 
-// OrderV1 is the legacy shape: the total as a decimal string, no currency.
-type OrderV1 struct {
+// orderV1 is the legacy shape: the total as a decimal string, no currency.
+type orderV1 struct {
 	ID     int    `json:"id"`
 	Total  string `json:"total"`
 	Status string `json:"status"`
 }
 
-// OrderV2 is the current shape: money in integer cents with its currency,
+// orderV2 is the current shape: money in integer cents with its currency,
 // the owner and the lines of the order.
-type OrderV2 struct {
+type orderV2 struct {
 	ID        int    `json:"id"`
 	Version   string `json:"version"`
 	UserID    int    `json:"user_id"`
 	Status    string `json:"status"`
-	Total     Money  `json:"total"`
-	Items     []Item `json:"items"`
+	Total     money  `json:"total"`
+	Items     []item `json:"items"`
 	CreatedAt string `json:"created_at"`
 }
 
-// Money is an amount in the currency's minor unit.
-type Money struct {
+// money is an amount in the currency's minor unit.
+type money struct {
 	AmountCents int64  `json:"amount_cents"`
 	Currency    string `json:"currency"`
 }
 
 var seedOrders = []order{
-	{id: 3, userID: 2, status: "delivered", placed: "2026-03-02T09:14:00Z", items: []Item{
+	{id: 3, userID: 2, status: "delivered", placed: "2026-03-02T09:14:00Z", items: []item{
 		{SKU: "KB-210", Name: "Mechanical keyboard", Quantity: 1, UnitCents: 8900},
 	}},
-	{id: 5, userID: 1, status: "delivered", placed: "2026-03-11T16:40:00Z", items: []Item{
+	{id: 5, userID: 1, status: "delivered", placed: "2026-03-11T16:40:00Z", items: []item{
 		{SKU: "NB-001", Name: "Squared notebook", Quantity: 3, UnitCents: 450},
 	}},
-	{id: 7, userID: 1, status: "shipped", placed: "2026-04-01T11:05:00Z", items: []Item{
+	{id: 7, userID: 1, status: "shipped", placed: "2026-04-01T11:05:00Z", items: []item{
 		{SKU: "BK-101", Name: "Notes on the Analytical Engine", Quantity: 1, UnitCents: 1490},
 		{SKU: "PN-002", Name: "Fountain pen ink", Quantity: 1, UnitCents: 500},
 	}},
-	{id: 8, userID: 3, status: "processing", placed: "2026-04-03T08:22:00Z", items: []Item{
+	{id: 8, userID: 3, status: "processing", placed: "2026-04-03T08:22:00Z", items: []item{
 		{SKU: "EN-100", Name: "Enigma puzzle box", Quantity: 1, UnitCents: 3450},
 	}},
-	{id: 9, userID: 5, status: "cancelled", placed: "2026-04-05T19:57:00Z", items: []Item{
+	{id: 9, userID: 5, status: "cancelled", placed: "2026-04-05T19:57:00Z", items: []item{
 		{SKU: "MG-011", Name: "Apollo guidance mug", Quantity: 2, UnitCents: 1200},
 	}},
 }
 
-func (o order) v1() OrderV1 {
+func (o order) v1() orderV1 {
 	c := o.cents()
-	return OrderV1{ID: o.id, Total: fmt.Sprintf("%d.%02d", c/100, c%100), Status: o.status}
+	return orderV1{ID: o.id, Total: fmt.Sprintf("%d.%02d", c/100, c%100), Status: o.status}
 }
 
-func (o order) v2() OrderV2 {
-	return OrderV2{
+func (o order) v2() orderV2 {
+	return orderV2{
 		ID: o.id, Version: "v2", UserID: o.userID, Status: o.status,
-		Total: Money{AmountCents: o.cents(), Currency: "EUR"},
+		Total: money{AmountCents: o.cents(), Currency: "EUR"},
 		Items: o.items, CreatedAt: o.placed,
 	}
 }

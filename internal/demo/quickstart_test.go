@@ -65,11 +65,11 @@ func loadQuickstart(t *testing.T) quickstart {
 
 func TestQuickstartListensWhereTheDemoSays(t *testing.T) {
 	q := loadQuickstart(t)
-	if q.Server.Listen != GatewayAddr {
-		t.Errorf("server.listen = %q, want %q", q.Server.Listen, GatewayAddr)
+	if q.Server.Listen != gatewayAddr {
+		t.Errorf("server.listen = %q, want %q", q.Server.Listen, gatewayAddr)
 	}
-	if q.Admin.Listen != AdminAddr {
-		t.Errorf("admin.listen = %q, want %q", q.Admin.Listen, AdminAddr)
+	if q.Admin.Listen != adminAddr {
+		t.Errorf("admin.listen = %q, want %q", q.Admin.Listen, adminAddr)
 	}
 	if q.Admin.Token != "" {
 		t.Errorf("admin.token = %q, want none: the demo must start without environment variables", q.Admin.Token)
@@ -82,10 +82,10 @@ func TestQuickstartUpstreamsAreTheDemoServices(t *testing.T) {
 		Weight int
 	}
 	want := map[string][]target{
-		"users":         {{"http://" + UsersAddr, 3}, {"http://" + Users2Addr, 0}},
-		"orders":        {{"http://" + OrdersAddr, 0}},
-		"orders-legacy": {{"http://" + OrdersLegacyAddr, 0}},
-		"chat":          {{"http://" + ChatAddr, 0}},
+		"users":         {{"http://" + usersAddr, 3}, {"http://" + users2Addr, 0}},
+		"orders":        {{"http://" + ordersAddr, 0}},
+		"orders-legacy": {{"http://" + ordersLegacyAddr, 0}},
+		"chat":          {{"http://" + chatAddr, 0}},
 	}
 	got := map[string][]target{}
 	functions := map[string]string{}
@@ -100,7 +100,7 @@ func TestQuickstartUpstreamsAreTheDemoServices(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("upstreams mismatch (-want +got):\n%s", d)
 	}
-	wantFunctions := map[string]string{"greeter": functionName + " at http://" + FunctionAddr}
+	wantFunctions := map[string]string{"greeter": functionName + " at http://" + functionAddr}
 	if d := cmp.Diff(wantFunctions, functions); d != "" {
 		t.Errorf("lambda upstreams mismatch (-want +got):\n%s", d)
 	}
@@ -152,11 +152,11 @@ func TestQuickstartUsesOnlyBuiltFeatures(t *testing.T) {
 func TestQuickstartRoutesReachServedPaths(t *testing.T) {
 	s := startTest(t)
 	actual := map[string]string{
-		UsersAddr:        s.Addrs.Users,
-		Users2Addr:       s.Addrs.Users2,
-		OrdersAddr:       s.Addrs.Orders,
-		OrdersLegacyAddr: s.Addrs.OrdersLegacy,
-		ChatAddr:         s.Addrs.Chat,
+		usersAddr:        s.Addrs.Users,
+		users2Addr:       s.Addrs.Users2,
+		ordersAddr:       s.Addrs.Orders,
+		ordersLegacyAddr: s.Addrs.OrdersLegacy,
+		chatAddr:         s.Addrs.Chat,
 	}
 	q := loadQuickstart(t)
 	probe := func(t *testing.T, upstream, method, path string) {

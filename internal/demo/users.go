@@ -7,15 +7,15 @@ import (
 	"time"
 )
 
-// User is one account of the users service.
-type User struct {
+// user is one account of the users service.
+type user struct {
 	ID    int    `json:"id"`
 	Name  string `json:"name"`
 	Email string `json:"email"`
 }
 
 // seedUsers is the users service's data, the same on both instances.
-var seedUsers = []User{
+var seedUsers = []user{
 	{ID: 1, Name: "Ada Lovelace", Email: "ada@example.com"},
 	{ID: 2, Name: "Grace Hopper", Email: "grace@example.com"},
 	{ID: 3, Name: "Alan Turing", Email: "alan@example.com"},
@@ -48,7 +48,7 @@ type echoReply struct {
 
 // newUsers returns the users service; name is its X-Served-By value.
 func newUsers(name string) http.Handler {
-	byID := make(map[string]User, len(seedUsers))
+	byID := make(map[string]user, len(seedUsers))
 	for _, u := range seedUsers {
 		byID[fmt.Sprint(u.ID)] = u
 	}

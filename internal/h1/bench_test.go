@@ -29,7 +29,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 	}{
 		{"h1", &Transport{}},
-		{"net-http", &http.Transport{MaxIdleConnsPerHost: DefaultMaxIdlePerAddr, DisableCompression: true}},
+		{"net-http", &http.Transport{MaxIdleConnsPerHost: defaultMaxIdlePerAddr, DisableCompression: true}},
 	}
 	for _, c := range clients {
 		b.Run("client="+c.name+"/serial", func(b *testing.B) {

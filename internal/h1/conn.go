@@ -136,7 +136,7 @@ func (p *pool) closeIdle() {
 func (p *pool) dial(ctx context.Context, t *Transport) (*conn, error) {
 	d := net.Dialer{Timeout: t.DialTimeout, KeepAlive: t.KeepAlive}
 	if d.Timeout <= 0 {
-		d.Timeout = DefaultDialTimeout
+		d.Timeout = defaultDialTimeout
 	}
 	nc, err := d.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
@@ -357,12 +357,12 @@ func (t *Transport) idleTimeout() time.Duration {
 	if t.IdleConnTimeout > 0 {
 		return t.IdleConnTimeout
 	}
-	return DefaultIdleConnTimeout
+	return defaultIdleConnTimeout
 }
 
 func (t *Transport) maxIdle() int {
 	if t.MaxIdlePerAddr > 0 {
 		return t.MaxIdlePerAddr
 	}
-	return DefaultMaxIdlePerAddr
+	return defaultMaxIdlePerAddr
 }

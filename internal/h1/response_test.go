@@ -305,7 +305,7 @@ func TestResponseHeaderLimit(t *testing.T) {
 		{"far over", 1 << 10, 64 << 10, true},
 		// A line longer than the read buffer, within the default limit.
 		{"long line", 0, 10 << 10, false},
-		{"over the default", 0, DefaultMaxHeaderBytes + 1, true},
+		{"over the default", 0, defaultMaxHeaderBytes + 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

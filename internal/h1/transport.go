@@ -41,10 +41,10 @@ const MaxBody = 64 << 10
 
 // Defaults for the zero fields of Transport.
 const (
-	DefaultDialTimeout     = 2 * time.Second
-	DefaultIdleConnTimeout = 90 * time.Second
-	DefaultMaxIdlePerAddr  = 256
-	DefaultMaxHeaderBytes  = 1 << 20
+	defaultDialTimeout     = 2 * time.Second
+	defaultIdleConnTimeout = 90 * time.Second
+	defaultMaxIdlePerAddr  = 256
+	defaultMaxHeaderBytes  = 1 << 20
 	// max1xx bounds the informational answers read before the final one.
 	max1xx = 5
 	// watchAfter is how long a request runs before its context is watched
@@ -293,7 +293,7 @@ func (t *Transport) maxHeaderBytes() int64 {
 	if t.MaxResponseHeaderBytes > 0 {
 		return t.MaxResponseHeaderBytes
 	}
-	return DefaultMaxHeaderBytes
+	return defaultMaxHeaderBytes
 }
 
 func (t *Transport) pool(addr string) *pool {

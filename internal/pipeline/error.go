@@ -12,7 +12,7 @@ const (
 	CodeNotFound          = "not_found"
 	CodeMethodNotAllowed  = "method_not_allowed"
 	CodeBadRequest        = "bad_request"
-	CodeRequestTimeout    = "request_timeout"
+	codeRequestTimeout    = "request_timeout"
 	CodeUnauthorized      = "unauthorized"
 	CodeForbidden         = "forbidden"
 	CodeRateLimited       = "rate_limited"
@@ -110,7 +110,7 @@ func CodeFor(status int) string {
 	case http.StatusNotFound:
 		return CodeNotFound
 	case http.StatusRequestTimeout:
-		return CodeRequestTimeout
+		return codeRequestTimeout
 	case http.StatusMethodNotAllowed:
 		return CodeMethodNotAllowed
 	case http.StatusRequestEntityTooLarge:

@@ -147,11 +147,11 @@ func WithExchange(ctx context.Context, x *Exchange) context.Context {
 	return context.WithValue(ctx, exchangeKey{}, x)
 }
 
-// ExchangeFrom returns the Exchange carried by ctx, or nil.
-func ExchangeFrom(ctx context.Context) *Exchange {
+// exchangeFrom returns the Exchange carried by ctx, or nil.
+func exchangeFrom(ctx context.Context) *Exchange {
 	x, _ := ctx.Value(exchangeKey{}).(*Exchange)
 	return x
 }
 
 // ExchangeOf is ExchangeFrom(r.Context()).
-func ExchangeOf(r *http.Request) *Exchange { return ExchangeFrom(r.Context()) }
+func ExchangeOf(r *http.Request) *Exchange { return exchangeFrom(r.Context()) }

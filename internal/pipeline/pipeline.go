@@ -30,11 +30,3 @@ func Chain(h Handler, mws ...Middleware) Handler {
 	}
 	return h
 }
-
-// Adapt wraps a standard http.Handler; it never returns an error.
-func Adapt(h http.Handler) Handler {
-	return HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		h.ServeHTTP(w, r)
-		return nil
-	})
-}

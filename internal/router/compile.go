@@ -97,7 +97,7 @@ func compileRoute(cfg *config.Config, at string, i int, rc *config.Route, ver *v
 	case m.Path != "" && m.PathPrefix != "":
 		add(at+".match", "path and path_prefix exclude each other; set one")
 	case m.Path != "":
-		p, err := ParsePattern(m.Path)
+		p, err := parsePattern(m.Path)
 		if err != nil {
 			add(at+".match.path", "%s", err)
 			break

@@ -66,8 +66,8 @@ type Pattern struct {
 	names []string
 }
 
-// ParsePattern parses a match.path pattern.
-func ParsePattern(s string) (*Pattern, error) {
+// parsePattern parses a match.path pattern.
+func parsePattern(s string) (*Pattern, error) {
 	fail := func(off int, format string, args ...any) (*Pattern, error) {
 		return nil, &PatternError{Kind: "path", Text: s, Offset: off, Reason: fmt.Sprintf(format, args...)}
 	}
@@ -199,17 +199,6 @@ func (p *Pattern) Names() []string { return append([]string(nil), p.names...) }
 // Static reports whether the pattern has no parameters, so it matches
 // exactly one path.
 func (p *Pattern) Static() bool { return len(p.names) == 0 }
-
-// literals counts literal segments, for ordering and golden dumps.
-func (p *Pattern) literals() int {
-	n := 0
-	for _, sg := range p.segs {
-		if sg.kind == segLiteral {
-			n++
-		}
-	}
-	return n
-}
 
 // Match reports whether path matches p and returns the parameters in
 // pattern order (nil for a static pattern). Values are substrings of path.

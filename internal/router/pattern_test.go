@@ -50,7 +50,7 @@ func TestParsePattern(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := ParsePattern(tt.in)
+			p, err := parsePattern(tt.in)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("ParsePattern(%q) error = %v, want %q", tt.in, err, tt.wantErr)
@@ -105,7 +105,7 @@ func TestPatternMatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.pattern+" "+tt.path, func(t *testing.T) {
 			t.Parallel()
-			pat, err := ParsePattern(tt.pattern)
+			pat, err := parsePattern(tt.pattern)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -212,7 +212,7 @@ func FuzzParsePattern(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		p, err := ParsePattern(s)
+		p, err := parsePattern(s)
 		if err != nil {
 			var pe *PatternError
 			if pe, _ = err.(*PatternError); pe == nil || pe.Offset > len(s) {
@@ -223,7 +223,7 @@ func FuzzParsePattern(f *testing.F) {
 		if got := p.String(); got != s {
 			t.Fatalf("ParsePattern(%q).String() = %q", s, got)
 		}
-		q, err := ParsePattern(p.String())
+		q, err := parsePattern(p.String())
 		if err != nil || q.String() != s {
 			t.Fatalf("reparse of %q = %v, %v", s, q, err)
 		}

@@ -64,8 +64,8 @@ func TestForwardPath(t *testing.T) {
 
 func TestParseTemplate(t *testing.T) {
 	t.Parallel()
-	users, _ := ParsePattern("/users/{id}")
-	files, _ := ParsePattern("/files/{path...}")
+	users, _ := parsePattern("/users/{id}")
+	files, _ := parsePattern("/files/{path...}")
 	tests := []struct {
 		name    string
 		tpl     string

@@ -14,8 +14,8 @@ import (
 
 // Defaults of NewAccessLog.
 const (
-	DefaultQueueSize     = 8192
-	DefaultFlushInterval = 100 * time.Millisecond
+	defaultQueueSize     = 8192
+	defaultFlushInterval = 100 * time.Millisecond
 )
 
 // Field caps keep one hostile request from writing a huge line.
@@ -52,10 +52,10 @@ type Entry struct {
 	Partial []string
 }
 
-// EntryFrom builds the entry of a finished request from its Exchange, the
+// entryFrom builds the entry of a finished request from its Exchange, the
 // request and the time it took. It reads no header but User-Agent and not
 // the query string. It allocates only for the error text, when there is one.
-func EntryFrom(x *pipeline.Exchange, r *http.Request, d time.Duration) Entry {
+func entryFrom(x *pipeline.Exchange, r *http.Request, d time.Duration) Entry {
 	e := Entry{
 		Time:      x.Start,
 		RequestID: x.ID,
@@ -105,9 +105,9 @@ type Option func(*AccessLog)
 // WithMetrics counts dropped lines in m's gantry_access_log_dropped_total.
 func WithMetrics(m *Metrics) Option { return func(a *AccessLog) { a.metrics = m } }
 
-// WithQueueSize sets how many lines may wait for the writer (default
-// DefaultQueueSize); more are dropped.
-func WithQueueSize(n int) Option {
+// withQueueSize sets how many lines may wait for the writer (default
+// defaultQueueSize); more are dropped.
+func withQueueSize(n int) Option {
 	return func(a *AccessLog) {
 		if n > 0 {
 			a.queue = make(chan *line, n)
@@ -115,9 +115,9 @@ func WithQueueSize(n int) Option {
 	}
 }
 
-// WithFlushInterval sets the longest time a written line may sit in the
+// withFlushInterval sets the longest time a written line may sit in the
 // buffer (default DefaultFlushInterval).
-func WithFlushInterval(d time.Duration) Option {
+func withFlushInterval(d time.Duration) Option {
 	return func(a *AccessLog) {
 		if d > 0 {
 			a.flushEvery = d
@@ -132,13 +132,13 @@ func NewAccessLog(w io.Writer, opts ...Option) *AccessLog {
 		w:          w,
 		quit:       make(chan struct{}),
 		done:       make(chan struct{}),
-		flushEvery: DefaultFlushInterval,
+		flushEvery: defaultFlushInterval,
 	}
 	for _, o := range opts {
 		o(a)
 	}
 	if a.queue == nil {
-		a.queue = make(chan *line, DefaultQueueSize)
+		a.queue = make(chan *line, defaultQueueSize)
 	}
 	go a.run()
 	return a

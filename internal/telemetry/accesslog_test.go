@@ -184,7 +184,7 @@ func TestAccessLogHostileValues(t *testing.T) {
 func TestAccessLogCloseFlushesEverything(t *testing.T) {
 	var out syncBuffer
 	// An hour-long interval: only Close can have flushed.
-	a := NewAccessLog(&out, WithFlushInterval(time.Hour))
+	a := NewAccessLog(&out, withFlushInterval(time.Hour))
 	const n = 3000
 	for i := range n {
 		a.Log(&Entry{Time: start, RequestID: "r", Path: "/orders", Status: 200 + i%3})
@@ -216,7 +216,7 @@ func TestAccessLogCloseFlushesEverything(t *testing.T) {
 
 func TestAccessLogFlushesPeriodically(t *testing.T) {
 	var out syncBuffer
-	a := NewAccessLog(&out, WithFlushInterval(10*time.Millisecond))
+	a := NewAccessLog(&out, withFlushInterval(10*time.Millisecond))
 	defer a.Close()
 	a.Log(&Entry{Path: "/users/7"})
 	deadline := time.Now().Add(5 * time.Second)
@@ -247,7 +247,7 @@ func TestAccessLogDropsWhenWriterBlocks(t *testing.T) {
 	w := &blockingWriter{entered: make(chan struct{}), release: make(chan struct{})}
 	m := NewMetrics()
 	const queue = 4
-	a := NewAccessLog(w, WithQueueSize(queue), WithFlushInterval(time.Millisecond), WithMetrics(m))
+	a := NewAccessLog(w, withQueueSize(queue), withFlushInterval(time.Millisecond), WithMetrics(m))
 	a.Log(&Entry{Path: "/first"})
 	select {
 	case <-w.entered:
@@ -309,7 +309,7 @@ func TestEntryFrom(t *testing.T) {
 		Upstream: "users", Target: "http://127.0.0.1:9101", Status: 504,
 		BytesIn: 3, BytesOut: 120, Err: errors.New("upstream timeout"),
 	}
-	got := EntryFrom(x, r, 30*time.Second)
+	got := entryFrom(x, r, 30*time.Second)
 	want := Entry{
 		Time: start, RequestID: "01JD5Z", Route: "users", Method: "DELETE",
 		Path: "/users/7", Status: 504, BytesIn: 3, BytesOut: 120,

@@ -62,9 +62,9 @@ func methodIndex(m string) int {
 	return methodOther
 }
 
-// MethodLabel returns the metric label for a request method: the method
+// methodLabel returns the metric label for a request method: the method
 // itself when it is one of the standard methods, else "OTHER".
-func MethodLabel(m string) string { return methodLabels[methodIndex(m)] }
+func methodLabel(m string) string { return methodLabels[methodIndex(m)] }
 
 const (
 	minStatus = 100
@@ -85,9 +85,9 @@ var statusLabels = func() [maxStatus - minStatus + 1]string {
 // server never records; one label keeps such bugs from minting series.
 const statusOutOfRange = "0"
 
-// StatusLabel returns the metric label for a status code: its decimal form
+// statusLabel returns the metric label for a status code: its decimal form
 // for 100-599, else "0". It does not allocate.
-func StatusLabel(code int) string {
+func statusLabel(code int) string {
 	if code < minStatus || code > maxStatus {
 		return statusOutOfRange
 	}
@@ -159,6 +159,6 @@ func (t *counterTable) lookup(mi, code int) prometheus.Counter {
 	if t.method {
 		lv = append(lv, methodLabels[mi])
 	}
-	lv = append(lv, StatusLabel(code))
+	lv = append(lv, statusLabel(code))
 	return t.vec.WithLabelValues(lv...)
 }

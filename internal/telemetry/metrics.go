@@ -12,10 +12,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// DurationBuckets are the bounds, in seconds, of the request duration
+// durationBuckets are the bounds, in seconds, of the request duration
 // histogram: from half a millisecond (a cached or rejected request) to ten
 // seconds (a slow upstream).
-var DurationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+var durationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // Metrics is the gateway's set of Prometheus metrics on a private registry.
 // It is safe for concurrent use. The zero value is not usable; call
@@ -72,7 +72,7 @@ func NewMetrics() *Metrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gantry_request_duration_seconds",
 			Help:    "Time from receiving a request to finishing its answer, by route.",
-			Buckets: DurationBuckets,
+			Buckets: durationBuckets,
 		}, []string{"route"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gantry_rate_limited_total",
@@ -446,10 +446,10 @@ func (wm *WebSocketMetrics) MessagesOut(n int64) {
 	wm.out.Add(float64(n))
 }
 
-// GRPCStatusUnknown labels a gRPC response whose grpc-status was missing or
+// grpcStatusUnknown labels a gRPC response whose grpc-status was missing or
 // not one of the standard codes 0 (OK) to 16 (UNAUTHENTICATED): one label
 // for all of them, so an upstream cannot mint series.
-const GRPCStatusUnknown = "unknown"
+const grpcStatusUnknown = "unknown"
 
 const (
 	grpcMaxCode = 16
@@ -461,7 +461,7 @@ var grpcLabels = func() [grpcUnknown + 1]string {
 	for i := range grpcMaxCode + 1 {
 		t[i] = strconv.Itoa(i)
 	}
-	t[grpcUnknown] = GRPCStatusUnknown
+	t[grpcUnknown] = grpcStatusUnknown
 	return t
 }()
 

@@ -132,7 +132,8 @@ func TestMetricsArePrivate(t *testing.T) {
 
 func TestRouteHandleReused(t *testing.T) {
 	m := NewMetrics()
-	if m.Route("orders") != m.Route("orders") {
+	first, second := m.Route("orders"), m.Route("orders")
+	if first != second {
 		t.Error("Route(orders) returned two handles")
 	}
 	if m.Route("orders") == m.Route("users") {
@@ -151,7 +152,7 @@ func TestMethodLabel(t *testing.T) {
 		{"get", "OTHER"}, {"PROPFIND", "OTHER"}, {"", "OTHER"}, {"GET ", "OTHER"},
 	}
 	for _, tt := range tests {
-		if got := MethodLabel(tt.in); got != tt.want {
+		if got := methodLabel(tt.in); got != tt.want {
 			t.Errorf("MethodLabel(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
@@ -166,11 +167,11 @@ func TestStatusLabel(t *testing.T) {
 		{0, "0"}, {99, "0"}, {600, "0"}, {-1, "0"}, {1000, "0"},
 	}
 	for _, tt := range tests {
-		if got := StatusLabel(tt.in); got != tt.want {
+		if got := statusLabel(tt.in); got != tt.want {
 			t.Errorf("StatusLabel(%d) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { _ = StatusLabel(404) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { _ = statusLabel(404) }); n != 0 {
 		t.Errorf("StatusLabel allocates %v times, want 0", n)
 	}
 }

@@ -79,7 +79,7 @@ func NewPool(name string, cfg *config.Upstream, st *State) (*Pool, error) {
 			errs = append(errs, fmt.Errorf("targets[%d]: empty target", i))
 			continue
 		}
-		t, err := NewTarget(tc.URL, tc.Weight)
+		t, err := newTarget(tc.URL, tc.Weight)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("targets[%d]: %w", i, err))
 			continue

@@ -34,7 +34,7 @@ func TestNewTarget(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tg, err := NewTarget(tt.url, tt.weight)
+			tg, err := newTarget(tt.url, tt.weight)
 			if err != nil {
 				t.Fatalf("NewTarget(%q) error: %v", tt.url, err)
 			}
@@ -67,13 +67,13 @@ func TestNewTargetErrors(t *testing.T) {
 		{"fragment", "http://users.internal/#x", 1, "fragment"},
 		{"empty port", "http://users.internal:", 1, "empty port"},
 		{"negative weight", "http://users.internal", -1, "negative"},
-		{"huge weight", "http://users.internal", MaxWeight + 1, "at most"},
+		{"huge weight", "http://users.internal", maxWeight + 1, "at most"},
 		{"garbage", "http://[::1", 1, "invalid url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := NewTarget(tt.url, tt.weight)
+			_, err := newTarget(tt.url, tt.weight)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("NewTarget(%q) error = %v, want one containing %q", tt.url, err, tt.wantErr)
 			}
@@ -168,7 +168,7 @@ func FuzzNewTarget(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		tg, err := NewTarget(raw, 1)
+		tg, err := newTarget(raw, 1)
 		if err != nil {
 			return
 		}

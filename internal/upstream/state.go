@@ -33,8 +33,8 @@ type StateOptions struct {
 	ResolveEvery time.Duration
 }
 
-// DefaultResolveEvery is how often hostname targets are re-resolved.
-const DefaultResolveEvery = 30 * time.Second
+// defaultResolveEvery is how often hostname targets are re-resolved.
+const defaultResolveEvery = 30 * time.Second
 
 // State is the runtime state of every target of every upstream (health,
 // passive ejection, in-flight count and latency) and every upstream's retry
@@ -64,7 +64,7 @@ func NewState(o StateOptions) *State {
 		s.resolver = net.DefaultResolver
 	}
 	if s.resolveEvery <= 0 {
-		s.resolveEvery = DefaultResolveEvery
+		s.resolveEvery = defaultResolveEvery
 	}
 	return s
 }
@@ -162,10 +162,10 @@ func (s *State) Len() int {
 	return len(s.m)
 }
 
-// Decay is the time constant of the latency estimate: an observation's
+// decay is the time constant of the latency estimate: an observation's
 // weight falls to 1/e after Decay (a half-life of about 7s), the 10s that
 // Finagle's and Linkerd's peak EWMA use.
-const Decay = 10 * time.Second
+const decay = 10 * time.Second
 
 // failurePenalty is the latency a failed attempt counts as, so that a target
 // that fails fast (connection refused) does not look like the fastest one to
@@ -234,7 +234,7 @@ func (ts *TargetState) Cost() float64 {
 	if td <= 0 {
 		return c
 	}
-	return c * math.Exp(-float64(td)/float64(Decay))
+	return c * math.Exp(-float64(td)/float64(decay))
 }
 
 // observe adds one latency sample. Peak EWMA (Finagle's PeakEwma,
@@ -249,7 +249,7 @@ func (ts *TargetState) observe(rtt time.Duration) {
 	now := monoNow()
 	c := math.Float64frombits(ts.cost.Load())
 	td := max(now-ts.stamp.Load(), 0)
-	w := math.Exp(-float64(td) / float64(Decay))
+	w := math.Exp(-float64(td) / float64(decay))
 	if r := float64(rtt); r > c {
 		c = r
 	} else {

@@ -247,7 +247,7 @@ func TestPeakEWMA(t *testing.T) {
 		t.Errorf("Cost() after 50ms then 1ms = %v, want still about 50ms", got)
 	}
 	// Ten seconds later the estimate has decayed by 1/e.
-	ts.stamp.Add(-int64(Decay))
+	ts.stamp.Add(-int64(decay))
 	if got := time.Duration(ts.Cost()); got < 16*time.Millisecond || got > 20*time.Millisecond {
 		t.Errorf("Cost() one decay period later = %v, want about 18ms", got)
 	}
@@ -256,7 +256,7 @@ func TestPeakEWMA(t *testing.T) {
 	if got := time.Duration(ts.Cost()); got < 18*time.Millisecond || got > 20*time.Millisecond {
 		t.Errorf("Cost() after a 1ms sample one period later = %v, want about 19ms", got)
 	}
-	tg, _ := NewTarget("http://127.0.0.1:9101", 1)
+	tg, _ := newTarget("http://127.0.0.1:9101", 1)
 	tg.Report(time.Millisecond, 0, Failure)
 	if got := time.Duration(tg.Cost()); got < failurePenalty*99/100 {
 		t.Errorf("Cost() after a fast failure = %v, want the %v penalty", got, failurePenalty)

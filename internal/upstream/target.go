@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// MaxWeight bounds a target's weight, so that the balancer's running sums
+// maxWeight bounds a target's weight, so that the balancer's running sums
 // cannot overflow.
-const MaxWeight = 1_000_000
+const maxWeight = 1_000_000
 
 // Target is one instance of an upstream, as one generation's pool knows it.
 // Its runtime state (health, in-flight, latency) lives in the shared State
@@ -127,15 +127,15 @@ func (t *Target) Report(rtt time.Duration, status int, o Outcome) {
 	}
 }
 
-// NewTarget parses a target URL ("http://10.0.0.7:8080", "https://api.internal/base",
+// newTarget parses a target URL ("http://10.0.0.7:8080", "https://api.internal/base",
 // "h2c://127.0.0.1:9000"). Weight 0 means the default, 1. The target has
 // state of its own until a pool binds it to a State.
-func NewTarget(raw string, weight int) (*Target, error) {
+func newTarget(raw string, weight int) (*Target, error) {
 	switch {
 	case weight < 0:
 		return nil, fmt.Errorf("weight %d: must not be negative", weight)
-	case weight > MaxWeight:
-		return nil, fmt.Errorf("weight %d: must be at most %d", weight, MaxWeight)
+	case weight > maxWeight:
+		return nil, fmt.Errorf("weight %d: must be at most %d", weight, maxWeight)
 	case weight == 0:
 		weight = 1
 	}

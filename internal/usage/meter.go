@@ -24,15 +24,15 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultFlushInterval = time.Second
-	DefaultFlushTimeout  = 10 * time.Second
-	DefaultGrace         = 2 * time.Second
-	// DefaultMaxPending bounds the buckets held in memory: about 120 MB at
+	defaultFlushInterval = time.Second
+	defaultFlushTimeout  = 10 * time.Second
+	defaultGrace         = 2 * time.Second
+	// defaultMaxPending bounds the buckets held in memory: about 120 MB at
 	// the most (240 bytes a bucket), and, for 1,000 busy (consumer, route)
 	// pairs, over eight hours of storage outage.
-	DefaultMaxPending = 500_000
-	// PruneEvery is how often rows past the retention are deleted.
-	PruneEvery = time.Hour
+	defaultMaxPending = 500_000
+	// pruneEvery is how often rows past the retention are deleted.
+	pruneEvery = time.Hour
 )
 
 // Ledger is where the meter writes: store.Store is one.
@@ -101,8 +101,8 @@ const (
 // sealedForever marks a shard of a closed Meter: it takes no more records.
 const sealedForever = math.MaxInt64
 
-// OtherVersion is recorded in place of an API version that no route names.
-const OtherVersion = "other"
+// otherVersion is recorded in place of an API version that no route names.
+const otherVersion = "other"
 
 // Meter counts requests in memory and writes the totals to a Ledger. It is
 // safe for concurrent use.
@@ -207,21 +207,21 @@ func New(o Options) (*Meter, error) {
 		return nil, errors.New("usage meter: no ledger")
 	}
 	if o.NodeID == "" {
-		o.NodeID = NewNodeID()
+		o.NodeID = newNodeID()
 	}
 	if o.FlushInterval <= 0 {
-		o.FlushInterval = DefaultFlushInterval
+		o.FlushInterval = defaultFlushInterval
 	}
 	if o.FlushTimeout <= 0 {
-		o.FlushTimeout = DefaultFlushTimeout
+		o.FlushTimeout = defaultFlushTimeout
 	}
 	if o.Grace < 0 {
 		o.Grace = 0
 	} else if o.Grace == 0 {
-		o.Grace = DefaultGrace
+		o.Grace = defaultGrace
 	}
 	if o.MaxPending <= 0 {
-		o.MaxPending = DefaultMaxPending
+		o.MaxPending = defaultMaxPending
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -239,10 +239,10 @@ func New(o Options) (*Meter, error) {
 	return m, nil
 }
 
-// NewNodeID returns the host name and 8 random hex digits: readable in the
+// newNodeID returns the host name and 8 random hex digits: readable in the
 // ledger, and new for every process, so a restarted gateway never
 // overwrites its predecessor's rows.
-func NewNodeID() string {
+func newNodeID() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "gantry"
@@ -353,7 +353,7 @@ func (m *Meter) Record(r *Record) {
 func (m *Meter) newEntry(sh *shard, pair, h uint64, b int64, r *Record) *entry {
 	version := r.Version
 	if !(*m.versions.Load())[version] {
-		version = OtherVersion
+		version = otherVersion
 		h = mix(pair, m.strHash(version))
 		if e := sh.find(h, b, r.Consumer, r.Route, version); e != nil {
 			return e
@@ -582,7 +582,7 @@ func (m *Meter) prune(ctx context.Context) {
 		m.o.Logger.Warn("deleting old usage failed", "error", err)
 		return
 	}
-	m.nextPrune = now.Add(PruneEvery)
+	m.nextPrune = now.Add(pruneEvery)
 	if n > 0 {
 		m.o.Logger.Info("deleted old usage", "rows", n, "retention", m.o.Retention.String())
 	}

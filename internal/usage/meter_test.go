@@ -591,7 +591,7 @@ func TestBucketID(t *testing.T) {
 }
 
 func TestNewNodeID(t *testing.T) {
-	a, b := NewNodeID(), NewNodeID()
+	a, b := newNodeID(), newNodeID()
 	if a == b {
 		t.Errorf("NewNodeID() twice = %q both times", a)
 	}
@@ -636,7 +636,7 @@ func TestVersions(t *testing.T) {
 		}
 		return out
 	}
-	want := map[string]int64{"v1": 1, "v2": 2, "": 1, OtherVersion: 1003}
+	want := map[string]int64{"v1": 1, "v2": 2, "": 1, otherVersion: 1003}
 	if diff := cmp.Diff(want, byVersion()); diff != "" {
 		t.Errorf("requests by version mismatch (-want +got):\n%s", diff)
 	}
@@ -650,7 +650,7 @@ func TestVersions(t *testing.T) {
 	clk.set("2026-11-03T10:01:30Z")
 	send("v1")
 	mustFlush(t, m)
-	want = map[string]int64{"v1": 2, "v2": 3, "": 1, "v3": 1, OtherVersion: 1004}
+	want = map[string]int64{"v1": 2, "v2": 3, "": 1, "v3": 1, otherVersion: 1004}
 	if diff := cmp.Diff(want, byVersion()); diff != "" {
 		t.Errorf("after SetVersions, requests by version mismatch (-want +got):\n%s", diff)
 	}
@@ -695,7 +695,7 @@ func TestHashCollisions(t *testing.T) {
 		add(&want, r)
 		v := r.Version
 		if v == "v9" {
-			v = OtherVersion
+			v = otherVersion
 		}
 		keys[bucketKey{r.Consumer, r.Route, v, i % 4 / 2}] = true
 	}

@@ -39,23 +39,23 @@ func ParseQuery(v url.Values, now time.Time) (store.UsageQuery, error) {
 	var err error
 	fromSet, toSet := v.Get("from") != "", v.Get("to") != ""
 	if fromSet {
-		if q.From, err = ParseTime(v.Get("from")); err != nil {
+		if q.From, err = parseTime(v.Get("from")); err != nil {
 			return q, &ParamError{"from", err.Error()}
 		}
 	}
 	if toSet {
-		if q.To, err = ParseTime(v.Get("to")); err != nil {
+		if q.To, err = parseTime(v.Get("to")); err != nil {
 			return q, &ParamError{"to", err.Error()}
 		}
 	}
-	month := MonthStart(now)
+	month := monthStart(now)
 	switch {
 	case !fromSet && !toSet:
 		q.From, q.To = month, month.AddDate(0, 1, 0)
 	case !toSet:
 		q.To = month.AddDate(0, 1, 0)
 	case !fromSet:
-		q.From = MonthStart(q.To.Add(-time.Nanosecond))
+		q.From = monthStart(q.To.Add(-time.Nanosecond))
 	}
 	if !q.From.Before(q.To) {
 		return q, &ParamError{"to", fmt.Sprintf("must be after from (%s)", q.From.Format(time.RFC3339))}
@@ -63,9 +63,9 @@ func ParseQuery(v url.Values, now time.Time) (store.UsageQuery, error) {
 	return q, nil
 }
 
-// ParseTime reads a date (YYYY-MM-DD, taken as midnight UTC) or an RFC
+// parseTime reads a date (YYYY-MM-DD, taken as midnight UTC) or an RFC
 // 3339 time, and returns it in UTC.
-func ParseTime(s string) (time.Time, error) {
+func parseTime(s string) (time.Time, error) {
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
 		return t, nil
 	}
@@ -76,8 +76,8 @@ func ParseTime(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// MonthStart returns midnight UTC of the first day of t's month (in UTC).
-func MonthStart(t time.Time) time.Time {
+// monthStart returns midnight UTC of the first day of t's month (in UTC).
+func monthStart(t time.Time) time.Time {
 	t = t.UTC()
 	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 }
@@ -120,13 +120,13 @@ func Report(ctx context.Context, src Querier, q store.UsageQuery) ([]Row, error)
 	}
 	rows := make([]Row, 0, len(totals))
 	for _, t := range totals {
-		rows = append(rows, NewRow(q, t))
+		rows = append(rows, newRow(q, t))
 	}
 	return rows, nil
 }
 
-// NewRow formats one total of q.
-func NewRow(q store.UsageQuery, t store.UsageTotal) Row {
+// newRow formats one total of q.
+func newRow(q store.UsageQuery, t store.UsageTotal) Row {
 	c := t.UsageCounts
 	r := Row{
 		Consumer: t.Consumer, Route: t.Route,
@@ -144,14 +144,14 @@ func NewRow(q store.UsageQuery, t store.UsageTotal) Row {
 	case store.GroupByHour:
 		r.Period = t.Period.UTC().Format(time.RFC3339)
 	default:
-		r.Period = Interval(q.From, q.To)
+		r.Period = interval(q.From, q.To)
 	}
 	return r
 }
 
-// Interval formats [from, to) as an ISO 8601 interval: dates when both are
+// interval formats [from, to) as an ISO 8601 interval: dates when both are
 // midnight UTC, RFC 3339 times otherwise.
-func Interval(from, to time.Time) string {
+func interval(from, to time.Time) string {
 	from, to = from.UTC(), to.UTC()
 	if from.Equal(from.Truncate(24*time.Hour)) && to.Equal(to.Truncate(24*time.Hour)) {
 		return from.Format(time.DateOnly) + "/" + to.Format(time.DateOnly)
@@ -159,14 +159,14 @@ func Interval(from, to time.Time) string {
 	return from.Format(time.RFC3339Nano) + "/" + to.Format(time.RFC3339Nano)
 }
 
-// CSVHeader names the columns WriteCSV writes, as the JSON fields.
-var CSVHeader = []string{"consumer", "period", "route", "requests", "billable", "units", "errors",
+// csvHeader names the columns WriteCSV writes, as the JSON fields.
+var csvHeader = []string{"consumer", "period", "route", "requests", "billable", "units", "errors",
 	"bytes_in", "bytes_out", "admitted", "ws_messages_in", "ws_messages_out", "ws_seconds", "avg_latency_ms"}
 
 // WriteCSV writes rows as CSV (RFC 4180) under a header line.
 func WriteCSV(w io.Writer, rows []Row) error {
 	cw := csv.NewWriter(w)
-	cw.Write(CSVHeader)
+	cw.Write(csvHeader)
 	for _, r := range rows {
 		cw.Write(r.fields())
 	}

@@ -16,10 +16,10 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// Settle is how long the watcher waits after the last event before it
+// settle is how long the watcher waits after the last event before it
 // looks at the file, so a burst of events (an editor's save, the
 // kubelet's swap) makes one change.
-const Settle = 200 * time.Millisecond
+const settle = 200 * time.Millisecond
 
 // state is what a change is judged by: the file the path resolves to
 // through every symlink, and a digest of its content.
@@ -103,7 +103,7 @@ func File(ctx context.Context, path string, log *slog.Logger, changed func()) er
 				if !ok {
 					return
 				}
-				timer.Reset(Settle)
+				timer.Reset(settle)
 			case err, ok := <-w.Errors:
 				if !ok {
 					return

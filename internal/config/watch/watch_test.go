@@ -114,7 +114,7 @@ func TestFile(t *testing.T) {
 			},
 			change: func(t *testing.T, dir, path string) {
 				os.Remove(path)
-				time.Sleep(3 * Settle)
+				time.Sleep(3 * settle)
 				write(t, path, "v2")
 			},
 			want: 1,
@@ -130,7 +130,7 @@ func TestFile(t *testing.T) {
 			layout: configMap,
 			change: func(t *testing.T, dir, path string) {
 				swap(t, dir, "..2026_2", "v2")
-				time.Sleep(3 * Settle)
+				time.Sleep(3 * settle)
 				swap(t, dir, "..2026_3", "v3")
 			},
 			want: 2,
@@ -178,7 +178,7 @@ func TestFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.change(t, dir, path)
-			deadline := time.After(5 * Settle)
+			deadline := time.After(5 * settle)
 			got := 0
 		wait:
 			for {

@@ -10,9 +10,6 @@ import (
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
-// Name is the plugin's name in configuration.
-const Name = "auth"
-
 // Method is one way to authenticate: an API key or a JWT provider.
 type Method interface {
 	// Authenticate returns ok=false with no error when r carries no

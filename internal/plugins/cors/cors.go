@@ -10,9 +10,6 @@ import (
 	"github.com/gantry-dev/gantry/internal/pipeline"
 )
 
-// Name is the plugin's name in configuration.
-const Name = "cors"
-
 // Policy is one route's compiled CORS configuration. It is immutable and
 // safe for concurrent use.
 type Policy struct {
@@ -66,18 +63,18 @@ func New(c *config.CORS, routeMethods []string) (*Policy, error) {
 	return p, nil
 }
 
-// GatewayHeaders are the response headers the gateway itself sets that a
+// gatewayHeaders are the response headers the gateway itself sets that a
 // script needs to read: the request ID, and the rate limit's state and
 // back-off. None is CORS-safelisted, so every decorated response exposes
 // them, after the route's own expose_headers.
-var GatewayHeaders = []string{"X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
+var gatewayHeaders = []string{"X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
 
 // exposeList is the Access-Control-Expose-Headers value: the configured
 // names, then the gateway's own not already named (case-insensitively).
 func exposeList(configured []string) string {
-	seen := make(map[string]bool, len(configured)+len(GatewayHeaders))
+	seen := make(map[string]bool, len(configured)+len(gatewayHeaders))
 	var names []string
-	for _, n := range append(slices.Clone(configured), GatewayHeaders...) {
+	for _, n := range append(slices.Clone(configured), gatewayHeaders...) {
 		if k := strings.ToLower(n); !seen[k] {
 			seen[k] = true
 			names = append(names, n)

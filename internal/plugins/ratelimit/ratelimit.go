@@ -19,9 +19,6 @@ import (
 	"github.com/gantry-dev/gantry/internal/pipeline"
 )
 
-// Name is the plugin's name.
-const Name = "ratelimit"
-
 // Config is one route's rate limiting.
 type Config struct {
 	// Counter decides. One serves the whole gateway, across routes and

@@ -11,28 +11,28 @@ import (
 
 // Drivers accepted by Open.
 const (
-	DriverSQLite   = "sqlite"
-	DriverPostgres = "postgres"
+	driverSQLite   = "sqlite"
+	driverPostgres = "postgres"
 )
 
-// DefaultSQLitePath is the database file used when driver is sqlite (or
+// defaultSQLitePath is the database file used when driver is sqlite (or
 // empty) and dsn is empty.
-const DefaultSQLitePath = "./data/gantry.db"
+const defaultSQLitePath = "./data/gantry.db"
 
 // Open opens the store for driver ("sqlite", the default when empty, or
 // "postgres") at dsn and applies pending migrations. The caller closes it.
 func Open(ctx context.Context, driver, dsn string) (store.Store, error) {
 	switch driver {
-	case "", DriverSQLite:
+	case "", driverSQLite:
 		if dsn == "" {
-			dsn = DefaultSQLitePath
+			dsn = defaultSQLitePath
 		}
 		s, err := sqlite.Open(ctx, dsn)
 		if err != nil {
 			return nil, err
 		}
 		return s, nil
-	case DriverPostgres:
+	case driverPostgres:
 		if dsn == "" {
 			return nil, fmt.Errorf("opening postgres store: storage.dsn is required")
 		}

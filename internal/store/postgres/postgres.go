@@ -15,14 +15,14 @@ import (
 	"github.com/gantry-dev/gantry/internal/store/sqlstore"
 )
 
-// WriteLockKey is the pg_advisory_xact_lock key every write transaction
+// writeLockKey is the pg_advisory_xact_lock key every write transaction
 // takes ("gantry" in ASCII). Another application using the same key on the
 // same database would only slow gantry's writes down.
-const WriteLockKey int64 = 0x67616e747279
+const writeLockKey int64 = 0x67616e747279
 
-// Retention is how long change-feed entries are kept; older ones are
+// retention is how long change-feed entries are kept; older ones are
 // pruned at open.
-const Retention = 7 * 24 * time.Hour
+const retention = 7 * 24 * time.Hour
 
 // Store is a store.Store in PostgreSQL. It is safe for concurrent use.
 type Store struct {
@@ -54,7 +54,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("opening postgres store %s: %w", where(cfg), err)
 	}
 	s := &Store{Store: sqlstore.New(d), pool: pool}
-	if err := s.PruneChanges(ctx, time.Now().Add(-Retention)); err != nil {
+	if err := s.PruneChanges(ctx, time.Now().Add(-retention)); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("opening postgres store %s: %w", where(cfg), err)
 	}
@@ -80,7 +80,7 @@ func (d driver) Write(ctx context.Context, fn func(sqlstore.Querier) error) erro
 	}
 	// A no-op after Commit.
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, WriteLockKey); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLockKey); err != nil {
 		return fmt.Errorf("taking write lock: %w", err)
 	}
 	if err := fn(querier{tx}); err != nil {

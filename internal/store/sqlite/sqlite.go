@@ -20,9 +20,9 @@ import (
 	"github.com/gantry-dev/gantry/internal/store/sqlstore"
 )
 
-// Retention is how long change-feed entries are kept; older ones are
+// retention is how long change-feed entries are kept; older ones are
 // pruned at open.
-const Retention = 7 * 24 * time.Hour
+const retention = 7 * 24 * time.Hour
 
 // Store is a store.Store in a SQLite file. It is safe for concurrent use.
 type Store struct {
@@ -86,7 +86,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("opening sqlite store %s: %w", path, err)
 	}
 	s := &Store{Store: sqlstore.New(d), d: d}
-	if err := s.PruneChanges(ctx, time.Now().Add(-Retention)); err != nil {
+	if err := s.PruneChanges(ctx, time.Now().Add(-retention)); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("opening sqlite store %s: %w", path, err)
 	}

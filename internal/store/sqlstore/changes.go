@@ -8,8 +8,8 @@ import (
 	"github.com/gantry-dev/gantry/internal/store"
 )
 
-// MaxChanges caps one page of Changes.
-const MaxChanges = 10000
+// maxChanges caps one page of Changes.
+const maxChanges = 10000
 
 // Changes returns changes with Seq > after, oldest first (at most limit,
 // capped at MaxChanges), and the newest Seq seen: the last one returned, or
@@ -25,7 +25,7 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]store.Ch
 		}
 		return nil, head, nil
 	}
-	limit = min(limit, MaxChanges)
+	limit = min(limit, maxChanges)
 	rows, err := r.Query(ctx, `SELECT seq, kind, consumer_id, key_hash FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, after, fmt.Errorf("reading changes after %d: %w", after, err)

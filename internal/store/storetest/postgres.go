@@ -16,7 +16,7 @@ import (
 // Environment variables read by PostgresDSN.
 const (
 	EnvPostgresDSN     = "GANTRY_TEST_POSTGRES_DSN"
-	EnvRequireServices = "GANTRY_TEST_REQUIRE_SERVICES"
+	envRequireServices = "GANTRY_TEST_REQUIRE_SERVICES"
 )
 
 // PostgresDSN returns a DSN for the database named by
@@ -77,8 +77,8 @@ func withSearchPath(dsn, schema string) string {
 
 func unavailable(t testing.TB, why string) {
 	t.Helper()
-	if os.Getenv(EnvRequireServices) == "1" {
-		t.Fatalf("%s (and %s=1)", why, EnvRequireServices)
+	if os.Getenv(envRequireServices) == "1" {
+		t.Fatalf("%s (and %s=1)", why, envRequireServices)
 	}
 	t.Skip(why)
 }

@@ -56,7 +56,7 @@ type Picker interface {
 const (
 	RoundRobin = "round_robin"
 	LeastConn  = "least_conn"
-	P2CEWMA    = "p2c_ewma"
+	p2CEWMA    = "p2c_ewma"
 	Hash       = "hash"
 )
 
@@ -73,13 +73,13 @@ func New(kind, hashOn string, members []Member) (Picker, error) {
 	}
 	switch kind {
 	case "", RoundRobin:
-		return NewRoundRobin(members), nil
+		return newRoundRobin(members), nil
 	case LeastConn:
-		return NewLeastConn(members), nil
-	case P2CEWMA:
-		return NewP2C(members), nil
+		return newLeastConn(members), nil
+	case p2CEWMA:
+		return newP2C(members), nil
 	case Hash:
-		return NewHash(members, hashOn)
+		return newHash(members, hashOn)
 	}
 	return nil, fmt.Errorf("unknown balancer %q: want round_robin, least_conn, p2c_ewma or hash", kind)
 }

@@ -163,7 +163,7 @@ func TestSkips(t *testing.T) {
 		{RoundRobin, "", []int{1, 1, 1}},
 		{RoundRobin, "", []int{5, 1, 2}},
 		{LeastConn, "", []int{1, 2, 1}},
-		{P2CEWMA, "", []int{1, 1, 1}},
+		{p2CEWMA, "", []int{1, 1, 1}},
 		{Hash, "header:X-User-ID", []int{1, 1, 1}},
 		{Hash, "ip", []int{3, 1, 1}},
 	}
@@ -257,7 +257,7 @@ func TestLeastConn(t *testing.T) {
 func TestP2C(t *testing.T) {
 	t.Parallel()
 	ms, fs := members(1, 1, 1)
-	p := mustNew(t, P2CEWMA, "", ms)
+	p := mustNew(t, p2CEWMA, "", ms)
 	fs[0].setCost(float64(50e6)) // 50 ms
 	fs[1].setCost(1e6)
 	fs[2].setCost(1e6)
@@ -281,7 +281,7 @@ func TestP2C(t *testing.T) {
 	}
 	// An unmeasured member with work in flight loses to a measured one.
 	ms2, fs2 := members(1, 1)
-	p2 := mustNew(t, P2CEWMA, "", ms2)
+	p2 := mustNew(t, p2CEWMA, "", ms2)
 	fs2[0].inflight.Store(1)
 	fs2[1].setCost(5e6)
 	for range 100 {
@@ -369,7 +369,7 @@ func TestHashConsistency(t *testing.T) {
 			moved, toNew := 0, 0
 			downMoved := 0
 			for i := range keys {
-				k := Sum(fmt.Sprint("user-", i))
+				k := sum(fmt.Sprint("user-", i))
 				a, b := before.lookup(k, 0), after.lookup(k, 0)
 				if a != b {
 					moved++
@@ -405,7 +405,7 @@ func TestHashWeights(t *testing.T) {
 	p := mustNew(t, Hash, "header:X-User-ID", ms).(*hash)
 	got := [2]int{}
 	for i := range 20000 {
-		got[p.lookup(Sum(fmt.Sprint("user-", i)), 0)]++
+		got[p.lookup(sum(fmt.Sprint("user-", i)), 0)]++
 	}
 	if share := float64(got[0]) / 20000; share < 0.70 || share > 0.80 {
 		t.Errorf("weight 3 of 4 got %.2f of the keys, want about 0.75", share)
@@ -427,7 +427,7 @@ func TestZeroAllocs(t *testing.T) {
 	r.Header.Set("Cookie", "theme=dark; session=s-42")
 	r = r.WithContext(pipeline.WithExchange(r.Context(), &pipeline.Exchange{ClientIP: "192.0.2.7", Consumer: &pipeline.Consumer{ID: "acme"}}))
 	tests := []struct{ kind, hashOn string }{
-		{RoundRobin, ""}, {LeastConn, ""}, {P2CEWMA, ""},
+		{RoundRobin, ""}, {LeastConn, ""}, {p2CEWMA, ""},
 		{Hash, "header:X-User-ID"}, {Hash, "cookie:session"}, {Hash, "query:tenant"}, {Hash, "ip"}, {Hash, "consumer"},
 	}
 	for _, tt := range tests {
@@ -513,7 +513,7 @@ func TestShareWithOneDown(t *testing.T) {
 		{"round_robin 1:3:1, a down", RoundRobin, "", []int{1, 3, 1}, 0, false, map[string]float64{"b": .75, "c": .25}, .001},
 		{"round_robin 4 equal, b down", RoundRobin, "", []int{1, 1, 1, 1}, 1, false, map[string]float64{"a": 1. / 3, "c": 1. / 3, "d": 1. / 3}, .001},
 		{"least_conn, a down", LeastConn, "", []int{1, 1, 1}, 0, false, map[string]float64{"b": .5, "c": .5}, .05},
-		{"p2c_ewma, a down", P2CEWMA, "", []int{1, 1, 1}, 0, false, map[string]float64{"b": .5, "c": .5}, .05},
+		{"p2c_ewma, a down", p2CEWMA, "", []int{1, 1, 1}, 0, false, map[string]float64{"b": .5, "c": .5}, .05},
 		{"hash, a down", Hash, "header:X-User-ID", []int{1, 1, 1}, 0, false, map[string]float64{"b": .5, "c": .5}, .08},
 	}
 	for _, tt := range tests {

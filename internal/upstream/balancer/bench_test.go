@@ -13,7 +13,7 @@ func BenchmarkPick(b *testing.B) {
 	r.Header.Set("X-User-ID", "user-42")
 	r = r.WithContext(pipeline.WithExchange(r.Context(), &pipeline.Exchange{ClientIP: "192.0.2.7"}))
 	kinds := []struct{ kind, hashOn string }{
-		{RoundRobin, ""}, {"round_robin_weighted", ""}, {LeastConn, ""}, {P2CEWMA, ""}, {Hash, "header:X-User-ID"},
+		{RoundRobin, ""}, {"round_robin_weighted", ""}, {LeastConn, ""}, {p2CEWMA, ""}, {Hash, "header:X-User-ID"},
 	}
 	for _, k := range kinds {
 		for _, n := range []int{2, 3, 5, 10} {

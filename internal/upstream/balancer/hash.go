@@ -21,7 +21,7 @@ const (
 	maxPoints       = 1 << 16
 )
 
-// NewHash returns the hash Picker: a consistent-hash ring keyed by the
+// newHash returns the hash Picker: a consistent-hash ring keyed by the
 // request as hashOn says (header:NAME, cookie:NAME, query:NAME, ip or
 // consumer). A key always lands on the same member while that member is
 // available; when it is not, the key moves to the next member clockwise on
@@ -35,7 +35,7 @@ const (
 // The ring is placed by each member's Key with FNV-1a, never by a random
 // seed: every gateway instance, and every restart, maps a key to the same
 // target.
-func NewHash(members []Member, hashOn string) (Picker, error) {
+func newHash(members []Member, hashOn string) (Picker, error) {
 	h := &hash{members: members}
 	kind, name, _ := strings.Cut(hashOn, ":")
 	switch {
@@ -93,7 +93,7 @@ func buildRing(members []Member) []point {
 	for i, m := range members {
 		n := max(1, int(float64(m.Weight*pointsPerWeight)*scale))
 		for v := range n {
-			ring = append(ring, point{hash: Sum(m.Key + "-" + strconv.Itoa(v)), member: int32(i)})
+			ring = append(ring, point{hash: sum(m.Key + "-" + strconv.Itoa(v)), member: int32(i)})
 		}
 	}
 	slices.SortFunc(ring, func(a, b point) int {
@@ -164,7 +164,7 @@ func (h *hash) keyHash(r *http.Request) uint64 {
 		// Spread keyless requests rather than piling them on one member.
 		return mix(h.next.Add(1))
 	}
-	return Sum(key)
+	return sum(key)
 }
 
 func clientIP(r *http.Request) string {
@@ -212,10 +212,10 @@ func queryValue(raw, name string) string {
 	return ""
 }
 
-// Sum is the ring's hash: 64-bit FNV-1a with a final avalanche (MurmurHash3's
+// sum is the ring's hash: 64-bit FNV-1a with a final avalanche (MurmurHash3's
 // fmix64), because plain FNV-1a spreads short similar keys ("user-1",
 // "user-2") poorly over the high bits.
-func Sum(s string) uint64 {
+func sum(s string) uint64 {
 	const (
 		offset = 14695981039346656037
 		prime  = 1099511628211

@@ -2,12 +2,12 @@ package balancer
 
 import "net/http"
 
-// NewLeastConn returns the least_conn Picker: the member with the fewest
+// newLeastConn returns the least_conn Picker: the member with the fewest
 // attempts in flight relative to its weight (in-flight / weight, so a
 // weight-2 target takes twice the concurrency of a weight-1 one). Ties are
 // broken uniformly at random, so idle members share the load instead of the
 // first one taking every request.
-func NewLeastConn(members []Member) Picker { return &leastConn{members: members} }
+func newLeastConn(members []Member) Picker { return &leastConn{members: members} }
 
 type leastConn struct{ members []Member }
 

@@ -5,14 +5,14 @@ import (
 	"net/http"
 )
 
-// NewP2C returns the p2c_ewma Picker, Finagle's and Linkerd's "power of two
+// newP2C returns the p2c_ewma Picker, Finagle's and Linkerd's "power of two
 // choices" over a peak-EWMA latency: pick two distinct members at random
 // and send to the one with the lower load, where load is the member's cost
 // (latency estimate) times its in-flight attempts plus one. Two random
 // choices avoid the herd behaviour of always taking the global best, and
 // the in-flight factor reacts before the latency average does. Weights are
 // ignored.
-func NewP2C(members []Member) Picker { return &p2c{members: members} }
+func newP2C(members []Member) Picker { return &p2c{members: members} }
 
 type p2c struct{ members []Member }
 

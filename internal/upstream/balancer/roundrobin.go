@@ -6,9 +6,9 @@ import (
 	"sync/atomic"
 )
 
-// NewRoundRobin returns the round_robin Picker: a plain counter when all
+// newRoundRobin returns the round_robin Picker: a plain counter when all
 // weights are equal, smooth weighted round robin otherwise.
-func NewRoundRobin(members []Member) Picker {
+func newRoundRobin(members []Member) Picker {
 	for _, m := range members[1:] {
 		if m.Weight != members[0].Weight {
 			return &smoothRoundRobin{members: members, current: make([]int64, len(members))}

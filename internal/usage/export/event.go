@@ -11,12 +11,12 @@ import (
 )
 
 const (
-	// EventType is the CloudEvents type of every usage event.
-	EventType = "gantry.request.usage"
-	// AnonymousSubject is the subject of usage by requests without a
+	// eventType is the CloudEvents type of every usage event.
+	eventType = "gantry.request.usage"
+	// anonymousSubject is the subject of usage by requests without a
 	// consumer. Consumer ids cannot contain parentheses, so it never
 	// collides with one.
-	AnonymousSubject = "(anonymous)"
+	anonymousSubject = "(anonymous)"
 
 	specVersion     = "1.0"
 	dataContentType = "application/json"
@@ -86,16 +86,16 @@ type Usage struct {
 func NewEvent(b Bucket) Event {
 	id := b.ID
 	if id == "" {
-		id = BucketID(b.Node, b.Start, b.Consumer, b.Route, b.Version)
+		id = bucketID(b.Node, b.Start, b.Consumer, b.Route, b.Version)
 	}
 	subject := b.Consumer
 	if subject == "" {
-		subject = AnonymousSubject
+		subject = anonymousSubject
 	}
 	return Event{
 		ID:      id,
 		Source:  "gantry/" + b.Node,
-		Type:    EventType,
+		Type:    eventType,
 		Subject: subject,
 		Time:    b.Start.UTC(),
 		Data: Usage{
@@ -108,11 +108,11 @@ func NewEvent(b Bucket) Event {
 	}
 }
 
-// BucketID is the deterministic event id of a bucket: 32 hex digits of a
+// bucketID is the deterministic event id of a bucket: 32 hex digits of a
 // SHA-256 over the node id, the minute (Unix seconds) and the consumer,
 // route and version, each string length-prefixed so that ("a/b", "c") and
 // ("a", "b/c") differ. It matches the meter's bucket id.
-func BucketID(node string, start time.Time, consumer, route, version string) string {
+func bucketID(node string, start time.Time, consumer, route, version string) string {
 	h := sha256.New()
 	var buf [binary.MaxVarintLen64]byte
 	field := func(s string) {

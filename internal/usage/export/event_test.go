@@ -69,7 +69,7 @@ func TestNewEvent(t *testing.T) {
 		sameIDAs    *Bucket // nil: the id must differ from base's
 	}{
 		{name: "same key, other totals", b: with(base, func(b *Bucket) { b.Requests = 9 }), wantSubject: "acme", wantSource: "gantry/gw-1", sameIDAs: &base},
-		{name: "anonymous", b: with(base, func(b *Bucket) { b.Consumer = "" }), wantSubject: AnonymousSubject, wantSource: "gantry/gw-1"},
+		{name: "anonymous", b: with(base, func(b *Bucket) { b.Consumer = "" }), wantSubject: anonymousSubject, wantSource: "gantry/gw-1"},
 		{name: "other node", b: with(base, func(b *Bucket) { b.Node = "gw-2" }), wantSubject: "acme", wantSource: "gantry/gw-2"},
 		{name: "other minute", b: with(base, func(b *Bucket) { b.Start = start.Add(time.Minute) }), wantSubject: "acme", wantSource: "gantry/gw-1"},
 		{name: "other route", b: with(base, func(b *Bucket) { b.Route = "users" }), wantSubject: "acme", wantSource: "gantry/gw-1"},
@@ -83,9 +83,9 @@ func TestNewEvent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ev := NewEvent(tt.b)
-			if ev.Subject != tt.wantSubject || ev.Source != tt.wantSource || ev.Type != EventType {
+			if ev.Subject != tt.wantSubject || ev.Source != tt.wantSource || ev.Type != eventType {
 				t.Errorf("NewEvent() subject, source, type = %q, %q, %q; want %q, %q, %q",
-					ev.Subject, ev.Source, ev.Type, tt.wantSubject, tt.wantSource, EventType)
+					ev.Subject, ev.Source, ev.Type, tt.wantSubject, tt.wantSource, eventType)
 			}
 			if got := ev.ID == baseID; got != (tt.sameIDAs != nil) {
 				t.Errorf("NewEvent().ID = %s, base id %s: equal = %v, want %v", ev.ID, baseID, got, tt.sameIDAs != nil)
@@ -108,7 +108,7 @@ func TestBucketIDStable(t *testing.T) {
 	// Ids already sent must never change meaning: a receiver deduplicates
 	// across versions of Gantry. The meter's Bucket.ID gives the same value.
 	start := time.Date(2026, 11, 3, 12, 4, 0, 0, time.UTC)
-	if got, want := BucketID("gw-1-7f3a", start, "acme", "orders", "v2"), "c811de4a715b83a8d87eb190e32e307e"; got != want {
+	if got, want := bucketID("gw-1-7f3a", start, "acme", "orders", "v2"), "c811de4a715b83a8d87eb190e32e307e"; got != want {
 		t.Errorf("BucketID() = %s, want %s", got, want)
 	}
 }

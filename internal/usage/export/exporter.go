@@ -19,11 +19,11 @@ import (
 
 // Defaults for Options fields left zero.
 const (
-	DefaultBatchSize     = 500
-	DefaultMaxSpoolBytes = 1 << 30
-	DefaultTimeout       = 10 * time.Second
-	DefaultMinBackoff    = 250 * time.Millisecond
-	DefaultMaxBackoff    = 30 * time.Second
+	defaultBatchSize     = 500
+	defaultMaxSpoolBytes = 1 << 30
+	defaultTimeout       = 10 * time.Second
+	defaultMinBackoff    = 250 * time.Millisecond
+	defaultMaxBackoff    = 30 * time.Second
 )
 
 // Options configures an Exporter.
@@ -163,11 +163,11 @@ func New(o Options) (*Exporter, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	setDefault(&o.BatchSize, DefaultBatchSize)
-	setDefault(&o.MaxSpoolBytes, DefaultMaxSpoolBytes)
-	setDefault(&o.Timeout, DefaultTimeout)
-	setDefault(&o.MinBackoff, DefaultMinBackoff)
-	setDefault(&o.MaxBackoff, DefaultMaxBackoff)
+	setDefault(&o.BatchSize, defaultBatchSize)
+	setDefault(&o.MaxSpoolBytes, defaultMaxSpoolBytes)
+	setDefault(&o.Timeout, defaultTimeout)
+	setDefault(&o.MinBackoff, defaultMinBackoff)
+	setDefault(&o.MaxBackoff, defaultMaxBackoff)
 	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
 	if o.Client == nil {
 		o.Client = &http.Client{}

@@ -9,10 +9,10 @@ import (
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
-// MaxKeyLen is the longest key looked up. Generated keys are 35 bytes and
+// maxKeyLen is the longest key looked up. Generated keys are 35 bytes and
 // config keys are short strings; anything past this is garbage or an attempt
 // to make the gateway hash megabytes, refused without a lookup.
-const MaxKeyLen = 256
+const maxKeyLen = 256
 
 // Reasons a presented key is refused. They never quote the key.
 var (
@@ -66,7 +66,7 @@ func (x *extractor) extract(r *http.Request) (key string, present bool, err erro
 	default:
 		err = ErrAmbiguousKey
 	}
-	if err == nil && len(key) > MaxKeyLen {
+	if err == nil && len(key) > maxKeyLen {
 		err = ErrInvalidKey
 	}
 	if err != nil {
@@ -177,7 +177,7 @@ func stripParam(q, name string) (rest, val string, found bool, err error) {
 			first = false
 			continue
 		}
-		if len(v) > 3*MaxKeyLen {
+		if len(v) > 3*maxKeyLen {
 			err = ErrInvalidKey
 			continue
 		}

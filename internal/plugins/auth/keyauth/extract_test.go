@@ -13,7 +13,7 @@ const testKey = "gk_Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1"
 
 func TestExtract(t *testing.T) {
 	t.Parallel()
-	long := strings.Repeat("k", MaxKeyLen+1)
+	long := strings.Repeat("k", maxKeyLen+1)
 	tests := []struct {
 		name      string
 		query     string // Options.Query

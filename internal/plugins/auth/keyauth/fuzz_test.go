@@ -19,7 +19,7 @@ import (
 func FuzzExtract(f *testing.F) {
 	st := newMemStore()
 	st.consumers["acme"] = store.Consumer{ID: "acme", Plan: "pro"}
-	st.keys = append(st.keys, store.APIKey{ID: "key_fuzz", ConsumerID: "acme", Hash: Hash(testKey)})
+	st.keys = append(st.keys, store.APIKey{ID: "key_fuzz", ConsumerID: "acme", Hash: hash(testKey)})
 	f.Add("", "")
 	f.Add(testKey, "")
 	f.Add("", "api_key="+testKey)
@@ -86,7 +86,7 @@ func FuzzParseConfigHash(f *testing.F) {
 	f.Add("sha256:")
 	f.Add("sha256:9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A0G")
 	f.Fuzz(func(t *testing.T, s string) {
-		b, err := ParseConfigHash(s)
+		b, err := parseConfigHash(s)
 		if err != nil {
 			return
 		}

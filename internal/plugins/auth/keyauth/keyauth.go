@@ -20,10 +20,10 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultHeader       = "X-API-Key"
-	DefaultPollInterval = 250 * time.Millisecond
-	DefaultCacheTTL     = 5 * time.Minute
-	DefaultNegativeTTL  = 2 * time.Second
+	defaultHeader       = "X-API-Key"
+	defaultPollInterval = 250 * time.Millisecond
+	defaultCacheTTL     = 5 * time.Minute
+	defaultNegativeTTL  = 2 * time.Second
 )
 
 const (
@@ -34,9 +34,9 @@ const (
 	staleRetry = time.Second
 	// logEvery spaces out repeated storage-failure log lines.
 	logEvery = time.Minute
-	// CodeStorageUnavailable is the error code of the 503 answered when a
+	// codeStorageUnavailable is the error code of the 503 answered when a
 	// key not seen before cannot be checked.
-	CodeStorageUnavailable = "storage_unavailable"
+	codeStorageUnavailable = "storage_unavailable"
 )
 
 // ErrStorageUnavailable wraps the storage failure behind a 503.
@@ -105,7 +105,7 @@ func Build(ctx context.Context, o Options) (*Authenticator, error) {
 		errs = append(errs, errors.New("keyauth: Options.Store is required"))
 	}
 	if o.Header == "" {
-		o.Header = DefaultHeader
+		o.Header = defaultHeader
 	}
 	if !validToken(o.Header) {
 		errs = append(errs, fmt.Errorf("keyauth: header %q is not a valid header name", o.Header))
@@ -120,9 +120,9 @@ func Build(ctx context.Context, o Options) (*Authenticator, error) {
 		v    *time.Duration
 		def  time.Duration
 	}{
-		{"PollInterval", &o.PollInterval, DefaultPollInterval},
-		{"CacheTTL", &o.CacheTTL, DefaultCacheTTL},
-		{"NegativeTTL", &o.NegativeTTL, DefaultNegativeTTL},
+		{"PollInterval", &o.PollInterval, defaultPollInterval},
+		{"CacheTTL", &o.CacheTTL, defaultCacheTTL},
+		{"NegativeTTL", &o.NegativeTTL, defaultNegativeTTL},
 	} {
 		switch {
 		case *d.v < 0:
@@ -209,10 +209,10 @@ func (a *Authenticator) Authenticate(r *http.Request) (cons *pipeline.Consumer, 
 // hashKey is sha256.Sum256 of key, copied through a stack buffer: the
 // plain []byte(key) conversion would allocate for keys over 32 bytes.
 func hashKey(key string) digest {
-	if len(key) > MaxKeyLen {
+	if len(key) > maxKeyLen {
 		return sha256.Sum256([]byte(key))
 	}
-	var buf [MaxKeyLen]byte
+	var buf [maxKeyLen]byte
 	n := copy(buf[:], key)
 	return sha256.Sum256(buf[:n])
 }
@@ -310,7 +310,7 @@ func unauthorized(err error) error {
 func unavailable(err error) error {
 	return &pipeline.HTTPError{
 		Status:  http.StatusServiceUnavailable,
-		Code:    CodeStorageUnavailable,
+		Code:    codeStorageUnavailable,
 		Message: "API keys cannot be checked right now",
 		Header:  http.Header{"Retry-After": {"1"}},
 		Err:     err,

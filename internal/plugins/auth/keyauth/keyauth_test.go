@@ -189,7 +189,7 @@ func TestAuthenticate(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range []string{good, revoked, hex.EncodeToString(Hash(good)), hex.EncodeToString(Hash(revoked))} {
+	for _, k := range []string{good, revoked, hex.EncodeToString(hash(good)), hex.EncodeToString(hash(revoked))} {
 		if strings.Contains(sink.String(), k) {
 			t.Errorf("log mentions a key or its hash: %s", sink)
 		}
@@ -378,8 +378,8 @@ func TestStorageOutage(t *testing.T) {
 	unknown, _, _ := Generate()
 	_, ok, err = a.Authenticate(keyRequest(unknown))
 	var he *pipeline.HTTPError
-	if ok || !errors.As(err, &he) || he.Status != 503 || he.Code != CodeStorageUnavailable || !errors.Is(err, ErrStorageUnavailable) {
-		t.Fatalf("unknown key while down: %v, %v; want 503 %s", ok, err, CodeStorageUnavailable)
+	if ok || !errors.As(err, &he) || he.Status != 503 || he.Code != codeStorageUnavailable || !errors.Is(err, ErrStorageUnavailable) {
+		t.Fatalf("unknown key while down: %v, %v; want 503 %s", ok, err, codeStorageUnavailable)
 	}
 	if he.Header.Get("Retry-After") == "" {
 		t.Errorf("503 without Retry-After")
@@ -422,7 +422,7 @@ func TestStorageOutage(t *testing.T) {
 	if _, _, err := a.Authenticate(keyRequest(unknown)); statusOf(err) != 401 {
 		t.Errorf("unknown key after the outage: %v, want 401", err)
 	}
-	for _, s := range []string{key, unknown, hex.EncodeToString(Hash(key))} {
+	for _, s := range []string{key, unknown, hex.EncodeToString(hash(key))} {
 		if strings.Contains(sink.String(), s) {
 			t.Errorf("log mentions a key or its hash:\n%s", sink)
 		}

@@ -19,12 +19,12 @@ import (
 // base64url encoding of keyBytes random bytes: 32 characters, 192 bits.
 // base64url needs no escaping in headers or query strings.
 const (
-	KeyPrefix = "gk_"
+	keyPrefix = "gk_"
 	keyBytes  = 24
-	// PrefixLen is how many characters after KeyPrefix are kept in
+	// prefixLen is how many characters after KeyPrefix are kept in
 	// APIKey.Prefix for display. They are not secret, which leaves
 	// 192-48 = 144 secret bits, still above the 128 the contract asks for.
-	PrefixLen = 8
+	prefixLen = 8
 	// hashScheme is how config files spell a key given by its hash.
 	hashScheme = "sha256:"
 )
@@ -47,11 +47,11 @@ func Generate() (plaintext string, k store.APIKey, err error) {
 	if err != nil {
 		return "", store.APIKey{}, err
 	}
-	plaintext = KeyPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	plaintext = keyPrefix + base64.RawURLEncoding.EncodeToString(b[:])
 	k = store.APIKey{
 		ID:     id,
-		Prefix: plaintext[len(KeyPrefix) : len(KeyPrefix)+PrefixLen],
-		Hash:   Hash(plaintext),
+		Prefix: plaintext[len(keyPrefix) : len(keyPrefix)+prefixLen],
+		Hash:   hash(plaintext),
 		Source: store.SourceAPI,
 	}
 	return plaintext, k, nil
@@ -67,10 +67,10 @@ func newID() (string, error) {
 	return "key_" + idEncoding.EncodeToString(b[:])[:12], nil
 }
 
-// Hash returns the SHA-256 digest of plaintext, the form keys are stored and
+// hash returns the SHA-256 digest of plaintext, the form keys are stored and
 // looked up in. A fast unsalted hash is enough for keys of 128 bits or more:
 // there is nothing to guess a dictionary against.
-func Hash(plaintext string) []byte {
+func hash(plaintext string) []byte {
 	sum := sha256.Sum256([]byte(plaintext))
 	return sum[:]
 }
@@ -78,9 +78,9 @@ func Hash(plaintext string) []byte {
 // ErrBadHash is returned by ParseConfigHash for a malformed value.
 var ErrBadHash = errors.New(`want "sha256:" followed by 64 hex digits`)
 
-// ParseConfigHash decodes a config file's key hash, "sha256:" and 64 hex
+// parseConfigHash decodes a config file's key hash, "sha256:" and 64 hex
 // digits of either case, into the 32-byte digest.
-func ParseConfigHash(s string) ([]byte, error) {
+func parseConfigHash(s string) ([]byte, error) {
 	hx, ok := strings.CutPrefix(s, hashScheme)
 	if !ok || len(hx) != 2*sha256.Size {
 		return nil, ErrBadHash
@@ -116,10 +116,10 @@ func ConfigConsumers(cs []*config.Consumer) ([]store.Consumer, []store.APIKey, e
 			var h []byte
 			switch {
 			case ck.Key != "" && ck.Hash == "":
-				h = Hash(ck.Key)
+				h = hash(ck.Key)
 			case ck.Hash != "" && ck.Key == "":
 				var err error
-				if h, err = ParseConfigHash(ck.Hash); err != nil {
+				if h, err = parseConfigHash(ck.Hash); err != nil {
 					errs = append(errs, fmt.Errorf("consumers[%d].api_keys[%d].hash: %w", i, j, err))
 					continue
 				}

@@ -30,7 +30,7 @@ func TestGenerateFormat(t *testing.T) {
 	if !keyRe.MatchString(plain) {
 		t.Errorf("Generate() key does not match %s (len %d)", keyRe, len(plain))
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(plain, KeyPrefix))
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(plain, keyPrefix))
 	if err != nil || len(raw) != keyBytes {
 		t.Errorf("key body decodes to %d bytes (err %v), want %d", len(raw), err, keyBytes)
 	}
@@ -44,7 +44,7 @@ func TestGenerateFormat(t *testing.T) {
 	if !bytes.Equal(k.Hash, sum[:]) {
 		t.Errorf("Hash = %x, want sha256 of the key", k.Hash)
 	}
-	if !bytes.Equal(Hash(plain), sum[:]) {
+	if !bytes.Equal(hash(plain), sum[:]) {
 		t.Errorf("Hash(key) differs from sha256")
 	}
 	if k.Source != store.SourceAPI || k.ConsumerID != "" || k.RevokedAt != nil {
@@ -86,7 +86,7 @@ func TestGenerateEntropy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, err := base64.RawURLEncoding.DecodeString(plain[len(KeyPrefix):])
+		raw, err := base64.RawURLEncoding.DecodeString(plain[len(keyPrefix):])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +139,7 @@ func TestParseConfigHash(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := ParseConfigHash(tt.in)
+			got, err := parseConfigHash(tt.in)
 			if !tt.ok {
 				if err == nil || !errors.Is(err, ErrBadHash) {
 					t.Errorf("ParseConfigHash(%q) error = %v, want ErrBadHash", tt.in, err)
@@ -177,7 +177,7 @@ func TestConfigConsumers(t *testing.T) {
 	test, _ := hex.DecodeString("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
 	wantKeys := []store.APIKey{
 		{ID: "cfg_9f86d081884c7d65", ConsumerID: "acme", Hash: test, Source: store.SourceConfig},
-		{ID: "cfg_" + hex.EncodeToString(Hash(plain)[:8]), ConsumerID: "acme", Hash: Hash(plain), Source: store.SourceConfig},
+		{ID: "cfg_" + hex.EncodeToString(hash(plain)[:8]), ConsumerID: "acme", Hash: hash(plain), Source: store.SourceConfig},
 	}
 	if d := cmp.Diff(wantKeys, keys); d != "" {
 		t.Errorf("keys (-want +got):\n%s", d)
