@@ -56,6 +56,7 @@ func TestClientBodyFailure(t *testing.T) {
 			h, _ := s.build(t, calls(&config.AggregateCall{Name: "user", Upstream: "users", Path: "/u"}))
 			x := params("1")
 			x.ID = "req-body"
+			//lint:ignore SA1019 a recorder built by hand keeps Code 0 until a status is written
 			rec := &httptest.ResponseRecorder{HeaderMap: make(http.Header), Body: new(bytes.Buffer)}
 			r := httptest.NewRequest(http.MethodPost, "/dashboard/1", nil)
 			r.Body = tt.body(rec)

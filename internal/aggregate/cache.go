@@ -128,13 +128,6 @@ func (c *cache) remove(el *list.Element) {
 	c.size -= e.size
 }
 
-// len returns the number of cached answers.
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.items)
-}
-
 // cacheTTL returns how long an answer with header h may be cached, at most
 // ttl: 0 when Cache-Control says no-store, private or no-cache, or the
 // answer sets a cookie; shortened by s-maxage or max-age (the gateway is a

@@ -203,3 +203,10 @@ func TestCacheTTL(t *testing.T) {
 		}
 	}
 }
+
+// len returns the number of cached answers.
+func (c *cache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.items)
+}
