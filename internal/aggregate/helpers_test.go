@@ -122,7 +122,6 @@ func params(userID string) *pipeline.Exchange {
 	return &pipeline.Exchange{Params: []pipeline.Param{{Name: "user_id", Value: userID}}}
 }
 
-
 // httpError returns err as an HTTPError, failing the test otherwise.
 func httpError(tb testing.TB, err error) *pipeline.HTTPError {
 	tb.Helper()
