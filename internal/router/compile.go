@@ -9,20 +9,20 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/config"
-	"github.com/gantry-dev/gantry/internal/pipeline"
 )
 
-// BuildFunc builds the handler of one route: its plugins chained in front of
-// its terminal. rt is the compiled route without its Handler; when the
-// route's match has problems, the compiled match fields may be zero, but
-// build is still called so that every problem is reported at once.
+// BuildFunc builds what serves one route (its plugins chained in front of
+// its terminal) and keeps it by rt.Index: the table holds only what the
+// router matches. When the route's match has problems, the compiled match
+// fields of rt may be zero, but build is still called so that every
+// problem is reported at once.
 //
 // An error is reported at "routes[i]". A config.Problems error is taken as
 // is, its problems' paths being full key paths ("" meaning "routes[i]").
-type BuildFunc func(rc *config.Route, rt *Route) (pipeline.Handler, error)
+type BuildFunc func(rc *config.Route, rt *Route) error
 
 // Compile compiles cfg.Routes, with cfg.Versioning, into a Table, calling
-// build (which may be nil, leaving handlers nil) for each route. On failure
+// build (which may be nil) for each route. On failure
 // it returns every problem as config.Problems, each with its key path
 // ("routes[3].match.path") and line, and no table.
 //
@@ -44,11 +44,9 @@ func Compile(cfg *config.Config, build BuildFunc) (*Table, error) {
 		}
 		rt, ok := compileRoute(cfg, at, i, rc, t.ver, &ps)
 		if build != nil {
-			h, err := build(rc, rt)
-			if err != nil {
+			if err := build(rc, rt); err != nil {
 				ps = append(ps, buildProblems(cfg, at, err)...)
 			}
-			rt.Handler = h
 		}
 		if ok {
 			t.routes = append(t.routes, rt)

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/config"
-	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -172,18 +171,18 @@ func TestCompileBuild(t *testing.T) {
 		},
 	}
 	var built []string
-	build := func(rc *config.Route, rt *Route) (pipeline.Handler, error) {
+	build := func(rc *config.Route, rt *Route) error {
 		built = append(built, rt.Name)
 		switch rc.Name {
 		case "orders":
-			return nil, config.Problems{{Path: "routes[1].rate_limit", Message: "requests must be > 0"}, {Message: "no upstream"}}
+			return config.Problems{{Path: "routes[1].rate_limit", Message: "requests must be > 0"}, {Message: "no upstream"}}
 		case "completions":
-			return nil, errors.New(`upstream "orders" is not usable`)
+			return errors.New(`upstream "orders" is not usable`)
 		}
 		if rt.Pattern == nil || rt.Pattern.String() != "/users/{id}" {
 			t.Errorf("build got route %+v without its compiled pattern", rt)
 		}
-		return pipeline.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }), nil
+		return nil
 	}
 	_, err := Compile(cfg, build)
 	var ps config.Problems
@@ -203,13 +202,14 @@ func TestCompileBuild(t *testing.T) {
 		t.Errorf("built routes (-want +got):\n%s", diff)
 	}
 
-	// Without problems the handlers end up on the routes.
+	// Without problems every route is built and in the table, by index.
+	built = nil
 	tbl, err := Compile(&config.Config{Routes: cfg.Routes[:1]}, build)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rs := tbl.Routes(); len(rs) != 1 || rs[0].Handler == nil || rs[0].Name != "users" {
-		t.Errorf("Routes() = %v, want users with its handler", rs)
+	if rs := tbl.Routes(); len(rs) != 1 || rs[0].Index != 0 || rs[0].Name != "users" || len(built) != 1 {
+		t.Errorf("Routes() = %v after building %v, want users at index 0", rs, built)
 	}
 }
 

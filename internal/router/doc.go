@@ -21,6 +21,7 @@
 // ForwardPath returns unescaped paths; escaping them for the upstream URL is
 // the caller's job.
 //
-// The package must not import server, proxy or any plugin: it sees route
-// handlers only as pipeline.Handler values built by the caller's BuildFunc.
+// The package must not import server, route, proxy or any plugin: it
+// matches, and the caller's BuildFunc keeps what serves each route, found
+// again by the matched Route's Index.
 package router

@@ -19,8 +19,6 @@ type Route struct {
 	Index int
 	// Config is the route's configuration. Read only.
 	Config *config.Route
-	// Handler serves the route's requests; it is what BuildFunc returned.
-	Handler pipeline.Handler
 
 	// Pattern is the parsed match.path; nil for a prefix route.
 	Pattern *Pattern

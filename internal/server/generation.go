@@ -120,13 +120,13 @@ func (s *Server) plan(cfg *config.Config) (*generation, error) {
 	env := &route.Env{Config: cfg, Logger: s.log, Metrics: s.metrics, Counter: s.counter, Pools: pools,
 		Transports: s.transports, WebSockets: s.websockets, Trusted: trusted, Auth: set}
 	routes := make([]*route.Route, len(cfg.Routes))
-	table, err := router.Compile(cfg, func(rc *config.Route, rt *router.Route) (pipeline.Handler, error) {
+	table, err := router.Compile(cfg, func(rc *config.Route, rt *router.Route) error {
 		r, err := route.Build(env, rc, rt.Index)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		routes[rt.Index] = r
-		return r, nil
+		return nil
 	})
 	if err != nil {
 		if rps, ok := err.(config.Problems); ok {
