@@ -59,6 +59,9 @@ func New(c Config) pipeline.Middleware {
 	for _, m := range c.Methods {
 		challenges = append(challenges, m.Challenge())
 	}
+	// A token no method of this route verifies is never forwarded (#13):
+	// the upstream may take it at its word.
+	dropTokens := !verifiesBearer(c.Methods)
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			x := pipeline.ExchangeOf(r)
@@ -81,9 +84,7 @@ func New(c Config) pipeline.Middleware {
 				x.Consumer = cons
 				return pipeline.Errorf(http.StatusForbidden, pipeline.CodeForbidden, "consumer is not allowed on this route")
 			}
-			if !bearerVerified(c.Methods) {
-				// A token no method of this route verified is never
-				// forwarded (#13): the upstream may take it at its word.
+			if dropTokens {
 				dropBearer(r.Header)
 			}
 			for _, kv := range fwd {
@@ -106,18 +107,9 @@ var errNoCredentials = errors.New("no credentials")
 // A presented credential whose method could not check it (storage down:
 // 5xx) answers that error.
 func authenticate(r *http.Request, methods []Method) (*pipeline.Consumer, [][2]string, error) {
-	type outcome struct {
-		c   *pipeline.Consumer
-		fwd [][2]string
-		ok  bool
-		err error
-	}
-	var buf [4]outcome
-	out := buf[:0]
-	if len(methods) > len(buf) {
-		out = make([]outcome, 0, len(methods))
-	}
-	out = out[:len(methods)]
+	first := len(methods) // the first method in the list that verified
+	var cons *pipeline.Consumer
+	var fwd [][2]string
 	var failed error
 	for _, kind := range [...]Credential{APIKey, Bearer} {
 		verified := false
@@ -126,12 +118,13 @@ func authenticate(r *http.Request, methods []Method) (*pipeline.Consumer, [][2]s
 			if m.Credential() != kind || verified {
 				continue
 			}
-			c, fwd, ok, err := m.Authenticate(r)
-			out[i] = outcome{c, fwd, ok, err}
+			c, f, ok, err := m.Authenticate(r)
 			if err != nil && kindErr == nil {
 				kindErr = err
 			}
-			verified = ok
+			if verified = ok; ok && i < first {
+				first, cons, fwd = i, c, f
+			}
 		}
 		if verified || kindErr == nil {
 			continue
@@ -144,15 +137,13 @@ func authenticate(r *http.Request, methods []Method) (*pipeline.Consumer, [][2]s
 			failed = kindErr
 		}
 	}
-	if failed != nil {
+	switch {
+	case failed != nil:
 		return nil, nil, failed
+	case first == len(methods):
+		return nil, nil, errNoCredentials
 	}
-	for _, o := range out {
-		if o.ok {
-			return o.c, o.fwd, nil
-		}
-	}
-	return nil, nil, errNoCredentials
+	return cons, fwd, nil
 }
 
 func inGroups(c *pipeline.Consumer, allowed []string) bool {
@@ -186,10 +177,10 @@ func stripFold(h http.Header, names []string) {
 	}
 }
 
-// bearerVerified reports whether the route verifies bearer tokens: then a
+// verifiesBearer reports whether the route verifies bearer tokens: then a
 // request that got this far either presented none or had its token
 // verified.
-func bearerVerified(methods []Method) bool {
+func verifiesBearer(methods []Method) bool {
 	for _, m := range methods {
 		if m.Credential() == Bearer {
 			return true
