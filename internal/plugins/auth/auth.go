@@ -65,7 +65,7 @@ func New(c Config) pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			x := pipeline.ExchangeOf(r)
-			stripFold(r.Header, c.Strip)
+			StripFold(r.Header, c.Strip)
 			cons, fwd, err := authenticate(r, c.Methods)
 			if err != nil {
 				var he *pipeline.HTTPError
@@ -161,9 +161,7 @@ func inGroups(c *pipeline.Consumer, allowed []string) bool {
 // StripFold deletes the headers named in names from h whatever the case of
 // their keys: net/http leaves some keys uncanonicalized, and a client's
 // copy must not survive under one of them.
-func StripFold(h http.Header, names []string) { stripFold(h, names) }
-
-func stripFold(h http.Header, names []string) {
+func StripFold(h http.Header, names []string) {
 	if len(names) == 0 {
 		return
 	}
