@@ -29,6 +29,8 @@ func TestCheckNewConsumer(t *testing.T) {
 		{name: "id with slash", id: "ac/me", want: "id: "},
 		{name: "empty group", id: "acme", groups: []string{""}, want: "groups: names must be 1-128 characters"},
 		{name: "group too long", id: "acme", groups: []string{long}, want: "groups: "},
+		{name: "group with a comma", id: "acme", groups: []string{"a,b"}, want: "groups: "},
+		{name: "group with a space", id: "acme", groups: []string{"a b"}, want: "groups: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -285,7 +285,7 @@ func (c *Config) validateConsumers(l *problemList) {
 			l.add(p+".plan", "unknown plan %q (known: %s)", co.Plan, known(c.Plans))
 		}
 		for k, g := range co.Groups {
-			if g == "" || strings.ContainsAny(g, ", \t") {
+			if !validGroup(g) {
 				l.add(index(p+".groups", k), "want a group name without commas or spaces, got %q", g)
 			}
 		}
@@ -330,6 +330,10 @@ func (c *Config) validateConsumers(l *problemList) {
 		}
 	}
 }
+
+// validGroup reports whether g can name a group: not empty, and no comma
+// or blank, since X-Consumer-Groups carries the groups joined by commas.
+func validGroup(g string) bool { return g != "" && !strings.ContainsAny(g, ", \t") }
 
 var (
 	// labelRe is what a name that becomes a metric label or a reference
