@@ -24,6 +24,13 @@ func symlink(t *testing.T, target, link string) {
 	}
 }
 
+// plainFile writes dir/gantry.yaml and returns its path.
+func plainFile(t *testing.T, dir string) string {
+	p := filepath.Join(dir, "gantry.yaml")
+	write(t, p, "v1")
+	return p
+}
+
 // configMap lays dir out as a Kubernetes ConfigMap volume does and
 // returns the config's path: dir/gantry.yaml -> ..data/gantry.yaml,
 // dir/..data -> ..2026_1, dir/..2026_1/gantry.yaml.
@@ -61,22 +68,14 @@ func TestFile(t *testing.T) {
 		want   int // calls of changed
 	}{
 		{
-			name: "in-place write",
-			layout: func(t *testing.T, dir string) string {
-				p := filepath.Join(dir, "gantry.yaml")
-				write(t, p, "v1")
-				return p
-			},
+			name:   "in-place write",
+			layout: plainFile,
 			change: func(t *testing.T, dir, path string) { write(t, path, "v2") },
 			want:   1,
 		},
 		{
-			name: "rename over the file",
-			layout: func(t *testing.T, dir string) string {
-				p := filepath.Join(dir, "gantry.yaml")
-				write(t, p, "v1")
-				return p
-			},
+			name:   "rename over the file",
+			layout: plainFile,
 			change: func(t *testing.T, dir, path string) {
 				write(t, path+".tmp", "v2")
 				if err := os.Rename(path+".tmp", path); err != nil {
@@ -86,32 +85,20 @@ func TestFile(t *testing.T) {
 			want: 1,
 		},
 		{
-			name: "same content saved again",
-			layout: func(t *testing.T, dir string) string {
-				p := filepath.Join(dir, "gantry.yaml")
-				write(t, p, "v1")
-				return p
-			},
+			name:   "same content saved again",
+			layout: plainFile,
 			change: func(t *testing.T, dir, path string) { write(t, path, "v1") },
 			want:   0,
 		},
 		{
-			name: "another file in the directory",
-			layout: func(t *testing.T, dir string) string {
-				p := filepath.Join(dir, "gantry.yaml")
-				write(t, p, "v1")
-				return p
-			},
+			name:   "another file in the directory",
+			layout: plainFile,
 			change: func(t *testing.T, dir, path string) { write(t, filepath.Join(dir, "other.yaml"), "x") },
 			want:   0,
 		},
 		{
-			name: "removed, then back with new content",
-			layout: func(t *testing.T, dir string) string {
-				p := filepath.Join(dir, "gantry.yaml")
-				write(t, p, "v1")
-				return p
-			},
+			name:   "removed, then back with new content",
+			layout: plainFile,
 			change: func(t *testing.T, dir, path string) {
 				os.Remove(path)
 				time.Sleep(3 * settle)
