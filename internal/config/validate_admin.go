@@ -46,7 +46,9 @@ func checkHostPort(s string) error {
 		}
 		host, port = h, p
 	}
-	if port != "" {
+	// "host:" has an empty port, which the admin guard does not accept:
+	// refused here rather than ignored there.
+	if port != "" || strings.HasSuffix(s, ":") {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("want a port number 1-65535, got %q", port)
 		}

@@ -22,6 +22,8 @@ func TestValidateAdminAllowed(t *testing.T) {
 		{name: "wildcard host", hosts: []string{"*.example.com"}, wantPath: "admin.allowed_hosts[0]", wantMsg: "want a host name"},
 		{name: "empty host", hosts: []string{""}, wantPath: "admin.allowed_hosts[0]", wantMsg: "want a host name"},
 		{name: "bad port", hosts: []string{"admin.example.com:0"}, wantPath: "admin.allowed_hosts[0]", wantMsg: "port number"},
+		{name: "empty port", hosts: []string{"admin.example.com:"}, wantPath: "admin.allowed_hosts[0]", wantMsg: "port number"},
+		{name: "origin with an empty port", origins: []string{"https://console.example.com:"}, wantPath: "admin.allowed_origins[0]", wantMsg: "port number"},
 		{name: "bare IPv6", hosts: []string{"fd00::5"}, wantPath: "admin.allowed_hosts[0]", wantMsg: "in brackets"},
 		{name: "origin without scheme", origins: []string{"console.example.com"}, wantPath: "admin.allowed_origins[0]", wantMsg: "want an origin"},
 		{name: "origin with a path", origins: []string{"https://console.example.com/"}, wantPath: "admin.allowed_origins[0]", wantMsg: "no path"},
