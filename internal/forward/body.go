@@ -29,8 +29,9 @@ func AsBodyError(err error) *pipeline.BodyError {
 	return &pipeline.BodyError{Err: err}
 }
 
-// BodyError answers a failure to read in's body before any attempt (see
-// ClassifyBody) and records it in x.
+// BodyError answers a failure to read in's body before the response
+// started, whether before any attempt or during one (see ClassifyBody), and
+// records it in x.
 func BodyError(x *pipeline.Exchange, in *http.Request, err error) error {
 	he := ClassifyBody(AsBodyError(err), errors.Is(in.Context().Err(), context.Canceled))
 	x.Err = he

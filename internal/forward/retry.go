@@ -51,14 +51,19 @@ func NotSent(err error) bool {
 }
 
 // Retryable reports whether a transport error leaves the request safe to
-// send to another target: the connection failed, or the upstream closed or
-// reset it before answering. Timeouts are not: the upstream may still be
-// working. Aggregate calls follow the same rule.
+// send to another target: nothing of it was sent (NotSent), the connection
+// failed, or the upstream closed or reset it before answering. Timeouts
+// after sending are not: the upstream may still be working. An idempotent
+// request is thus retried at least whenever a request that is not would be.
+// Aggregate calls follow the same rule.
 func Retryable(err error) bool {
 	var be *pipeline.BodyError
 	if errors.As(err, &be) {
 		// The client's body failed: no target would do better.
 		return false
+	}
+	if NotSent(err) {
+		return true
 	}
 	if _, ok := connectFailure(err); ok {
 		return true

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 
@@ -30,6 +31,28 @@ func TestNotSent(t *testing.T) {
 	for _, tt := range tests {
 		if got := NotSent(tt.err); got != tt.want {
 			t.Errorf("NotSent(%s) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestRetryableWhenNotSent: a request of which nothing was written may go
+// elsewhere whatever failed it, so an idempotent one is never retried less
+// than one that is not (which retries on NotSent alone).
+func TestRetryableWhenNotSent(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"h1 NotSentError around a broken pipe", &h1.NotSentError{Err: syscall.EPIPE}, true},
+		{"h1 NotSentError around a write timeout", &h1.NotSentError{Err: os.ErrDeadlineExceeded}, true},
+		{"broken pipe after sending", &net.OpError{Op: "write", Net: "tcp", Err: syscall.EPIPE}, false},
+		{"timeout after sending", os.ErrDeadlineExceeded, false},
+	}
+	for _, tt := range tests {
+		if got := Retryable(tt.err); got != tt.want {
+			t.Errorf("Retryable(%s) = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

@@ -28,7 +28,7 @@ func TestIdleConnectionsSweptWithoutTraffic(t *testing.T) {
 
 	tr := &Transport{IdleConnTimeout: 50 * time.Millisecond}
 	for range 2 {
-		res, err := tr.RoundTrip(mustRequest(t, srv.URL))
+		res, err := tr.RoundTrip(newRequest(t, http.MethodGet, srv.URL, ""))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func TestIdleConnectionsSweptWithoutTraffic(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// The pool still works afterwards, and the sweep rearms.
-	res, err := tr.RoundTrip(mustRequest(t, srv.URL))
+	res, err := tr.RoundTrip(newRequest(t, http.MethodGet, srv.URL, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,13 +58,4 @@ func TestIdleConnectionsSweptWithoutTraffic(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func mustRequest(t *testing.T, url string) *http.Request {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return req
 }

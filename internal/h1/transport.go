@@ -163,7 +163,6 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 		return nil, err
 	}
 	p := t.pool(req.URL.Host)
-	replay := replayable(req)
 	for {
 		c, err := p.get(ctx, t)
 		if err != nil {
@@ -184,7 +183,7 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 			closeBody(req)
 			return nil, &NotSentError{Err: err}
 		}
-		if !c.reused || !c.fresh() || !staleConn(err) || !replay || ctx.Err() != nil {
+		if !c.reused || !c.fresh() || !staleConn(err) || !replayable(req) || ctx.Err() != nil {
 			closeBody(req)
 			return nil, ctxErr(ctx, err)
 		}

@@ -1,19 +1,18 @@
 package proxy
 
 import (
+	"bytes"
 	"io"
+	"net/http"
 
 	"github.com/gantry-dev/gantry/internal/forward"
 )
 
-// A request body is the client's: when reading it fails (chunked framing
-// net/http refuses, a body shorter than its Content-Length, an HTTP/2
-// stream ending before its content-length, read_timeout, the client gone,
-// the body limit), the failure is wrapped in a *pipeline.BodyError where it
-// is read (requestBody, bufferBody, readBody), the attempt is not held
-// against the target (no passive failure, no retry, no
-// gantry_upstream_requests_total count) and the client is answered by
-// forward.ClassifyBody.
+// A request body is the client's: a failure to read it is wrapped in a
+// *pipeline.BodyError where it is read (requestBody, bufferBody,
+// readBody) and answered by forward.ClassifyBody (see package forward).
+// A body is buffered at most once per request: by bufferBody when it may be
+// sent again, else by readBody for the direct path.
 
 // readBody reads a body of known length n whole, before any upstream is
 // contacted: a body that is cut, late or malformed is then the client's
@@ -26,4 +25,34 @@ func readBody(body io.Reader, n int64) ([]byte, error) {
 		return nil, forward.AsBodyError(err)
 	}
 	return buf, nil
+}
+
+// bufferBody reads r's body for replay when it is at most MaxReplayBody. A
+// larger one is returned as body (what was read, then the rest) with ok
+// false: it streams, and the request gets no retry. A read error is a
+// *pipeline.BodyError.
+func bufferBody(r *http.Request) (replay []byte, body io.ReadCloser, ok bool, err error) {
+	if r.ContentLength > MaxReplayBody {
+		return nil, r.Body, false, nil
+	}
+	if r.ContentLength > 0 {
+		replay, err = readBody(r.Body, r.ContentLength)
+		return replay, nil, err == nil, err
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, MaxReplayBody+1))
+	if err != nil {
+		return nil, nil, false, forward.AsBodyError(err)
+	}
+	if len(buf) > MaxReplayBody {
+		return nil, readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}, false, nil
+	}
+	if buf == nil {
+		buf = []byte{}
+	}
+	return buf, nil, true, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,18 +15,6 @@ import (
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 )
-
-// closedAddr returns a loopback address nobody listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 func TestUpstreamErrors(t *testing.T) {
 	t.Parallel()
@@ -64,7 +51,7 @@ func TestUpstreamErrors(t *testing.T) {
 		want     int
 		wantCode string
 	}{
-		{name: "connection refused", target: "http://" + closedAddr(t), want: 502, wantCode: pipeline.CodeBadGateway},
+		{name: "connection refused", target: deadURL(t), want: 502, wantCode: pipeline.CodeBadGateway},
 		{name: "not http", target: garbage.URL, want: 502, wantCode: pipeline.CodeBadGateway},
 		{name: "untrusted tls", target: tlsUp.URL, want: 502, wantCode: pipeline.CodeBadGateway},
 		{name: "response timeout", target: slow.URL, timeouts: config.Timeouts{Response: config.Duration(100 * time.Millisecond)}, want: 504, wantCode: pipeline.CodeUpstreamTimeout},

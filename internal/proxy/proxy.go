@@ -387,12 +387,7 @@ func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
 		return fmt.Errorf("%w: %w", http.ErrAbortHandler, cause)
 	}
 	if failed != nil {
-		he := forward.ClassifyBody(failed, canceled)
-		x.Err = he
-		if he.Status == pipeline.StatusClientClosed {
-			x.Status = he.Status
-		}
-		return he
+		return forward.BodyError(x, r, failed)
 	}
 	if a.err == nil {
 		return nil

@@ -1,10 +1,8 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -31,36 +29,6 @@ func (h *handler) retryable(r *http.Request) bool {
 		return false
 	}
 	return h.retryAny || forward.Idempotent(r.Method)
-}
-
-// bufferBody reads r's body for replay when it is at most MaxReplayBody. A
-// larger one is returned as body (what was read, then the rest) with ok
-// false: it streams, and the request gets no retry. A read error is a
-// *pipeline.BodyError.
-func bufferBody(r *http.Request) (replay []byte, body io.ReadCloser, ok bool, err error) {
-	if r.ContentLength > MaxReplayBody {
-		return nil, r.Body, false, nil
-	}
-	if r.ContentLength > 0 {
-		replay, err = readBody(r.Body, r.ContentLength)
-		return replay, nil, err == nil, err
-	}
-	buf, err := io.ReadAll(io.LimitReader(r.Body, MaxReplayBody+1))
-	if err != nil {
-		return nil, nil, false, forward.AsBodyError(err)
-	}
-	if len(buf) > MaxReplayBody {
-		return nil, readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}, false, nil
-	}
-	if buf == nil {
-		buf = []byte{}
-	}
-	return buf, nil, true, nil
-}
-
-type readCloser struct {
-	io.Reader
-	io.Closer
 }
 
 // retryAfterError reports whether a's transport failure may be retried: the

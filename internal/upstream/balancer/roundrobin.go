@@ -54,21 +54,20 @@ func (rr *roundRobin) Pick(_ *http.Request, tried Tried) int {
 		return -1
 	}
 	want := int((rr.spill.Add(1) - 1) % uint64(k))
+	// first is the answer when a member went down between the two scans.
+	first := -1
 	for i := range rr.members {
 		if usable(rr.members, i, tried) {
 			if want == 0 {
 				return i
 			}
+			if first < 0 {
+				first = i
+			}
 			want--
 		}
 	}
-	// A member went down between the two scans: take any that is left.
-	for i := range rr.members {
-		if usable(rr.members, i, tried) {
-			return i
-		}
-	}
-	return -1
+	return first
 }
 
 // smoothRoundRobin is NGINX's smooth weighted round robin
