@@ -69,7 +69,7 @@ func exchangeH2(addr string, h h2Stream) result {
 	for {
 		typ, fl, stream, payload, err := testkit.ReadH2Frame(br)
 		if err != nil {
-			res.Closed = isClosed(err)
+			res.Closed = testkit.IsClosed(err)
 			return res
 		}
 		switch typ {
