@@ -1,15 +1,15 @@
 package conformance
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/testkit"
 )
 
 // reply is one response the gateway sent.
@@ -80,37 +80,17 @@ func exchangeRaw(addr, payload string, opts wireOpts) result {
 	if wait == 0 {
 		wait = 3 * time.Second
 	}
+	// Later responses (a smuggled request's) come at once or never;
+	// pipelined requests are GETs in this suite.
 	method, _, _ := strings.Cut(payload, " ")
-	br := bufio.NewReader(c)
-	deadline := time.Now().Add(wait)
-	for {
-		c.SetReadDeadline(deadline)
-		resp, err := http.ReadResponse(br, &http.Request{Method: method})
-		if err != nil {
-			res.Closed = isClosed(err)
-			return res
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		rp := reply{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	resps, bodies, closed := testkit.ReadResponses(c, method, wait, 400*time.Millisecond)
+	for i, resp := range resps {
+		rp := reply{Status: resp.StatusCode, Header: resp.Header, Body: bodies[i]}
 		decodeError(&rp)
 		res.Replies = append(res.Replies, rp)
-		if err != nil {
-			res.Closed = isClosed(err)
-			return res
-		}
-		// Later responses (a smuggled request's) come at once or never.
-		deadline = time.Now().Add(400 * time.Millisecond)
-		method = "" // pipelined requests are GETs in this suite
 	}
-}
-
-func isClosed(err error) bool {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return false
-	}
-	return true
+	res.Closed = closed
+	return res
 }
 
 func decodeError(rp *reply) {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -25,33 +24,11 @@ func raw(t *testing.T, addr, payload string) (resps []*http.Response, bodies []s
 	if _, err := io.WriteString(c, payload); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	br := bufio.NewReader(c)
-	for {
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			var ne net.Error
-			closed = err == io.EOF || err == io.ErrUnexpectedEOF || !(errorsAs(err, &ne) && ne.Timeout())
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		resps = append(resps, resp)
+	resps, bs, closed := testkit.ReadResponses(c, "", 3*time.Second, 3*time.Second)
+	for _, b := range bs {
 		bodies = append(bodies, string(b))
-		if resp.Close {
-			_, err := br.ReadByte()
-			closed = err != nil
-			return
-		}
 	}
-}
-
-func errorsAs(err error, target *net.Error) bool {
-	ne, ok := err.(net.Error)
-	if ok {
-		*target = ne
-	}
-	return ok
+	return resps, bodies, closed
 }
 
 func hygieneGateway(t *testing.T) (*testkit.Gantry, *testkit.Echo) {

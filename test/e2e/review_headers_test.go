@@ -11,24 +11,14 @@ import (
 
 const reviewKey = "gk_review_0123456789abcdef"
 
-// reviewHeadersGateway has a JWT provider forwarding two claims, a route
-// of that provider, a route authenticating by API key only and a public
-// route, all to one upstream.
-func reviewHeadersGateway(t *testing.T) (*testkit.Gantry, *testkit.Echo) {
+// reviewGateway starts a gateway with the given auth section (its lines,
+// indented two spaces), one consumer acme holding reviewKey, one echo
+// upstream app and the given routes (list items, indented two spaces).
+func reviewGateway(t *testing.T, auth, routes string) (*testkit.Gantry, *testkit.Echo) {
 	t.Helper()
 	e := testkit.NewEcho(t, "app")
-	g := testkit.Start(t, fmt.Sprintf(`version: 1
-admin:
-  listen: "127.0.0.1:0"
-server:
-  listen: "127.0.0.1:0"
-auth:
-  api_key: {header: X-API-Key}
-  jwt:
-    - name: corp
-      secret: "0123456789abcdef0123456789abcdef-review"
-      algorithms: [HS256]
-      forward_claims: {sub: X-User-Sub, scope: X-User-Scope}
+	g := testkit.Start(t, base(fmt.Sprintf(`auth:
+%s
 consumers:
   - id: acme
     api_keys: [{key: %q}]
@@ -36,7 +26,22 @@ upstreams:
   app:
     targets: [{url: %q}]
 routes:
-  - name: jwt
+%s`, strings.TrimRight(auth, "\n"), reviewKey, e.URL, routes)))
+	return g, e
+}
+
+// reviewHeadersGateway has a JWT provider forwarding two claims, a route
+// of that provider, a route authenticating by API key only and a public
+// route, all to one upstream.
+func reviewHeadersGateway(t *testing.T) (*testkit.Gantry, *testkit.Echo) {
+	t.Helper()
+	return reviewGateway(t, `  api_key: {header: X-API-Key}
+  jwt:
+    - name: corp
+      secret: "0123456789abcdef0123456789abcdef-review"
+      algorithms: [HS256]
+      forward_claims: {sub: X-User-Sub, scope: X-User-Scope}
+`, `  - name: jwt
     match: {path_prefix: /jwt}
     upstream: app
     auth: ["jwt:corp"]
@@ -51,8 +56,7 @@ routes:
   - name: public
     match: {path_prefix: /}
     upstream: app
-`, reviewKey, e.URL))
-	return g, e
+`)
 }
 
 // TestReviewClaimHeadersEveryRoute: the headers of forward_claims are the

@@ -1,11 +1,6 @@
 package e2e
 
-import (
-	"fmt"
-	"testing"
-
-	"github.com/gantry-dev/gantry/internal/testkit"
-)
+import "testing"
 
 // TestReviewLowerCaseMethod: a method with a lower-case letter is refused
 // with 400, as NGINX does. Routes match methods case-sensitively, so
@@ -13,29 +8,14 @@ import (
 // the upstream through the public catch-all, where Django, Werkzeug and
 // Symfony upper-case it and delete; "trace" passed the TRACE refusal.
 func TestReviewLowerCaseMethod(t *testing.T) {
-	e := testkit.NewEcho(t, "app")
-	g := testkit.Start(t, fmt.Sprintf(`version: 1
-admin:
-  listen: "127.0.0.1:0"
-server:
-  listen: "127.0.0.1:0"
-auth:
-  api_key: {header: X-API-Key}
-consumers:
-  - id: acme
-    api_keys: [{key: %q}]
-upstreams:
-  app:
-    targets: [{url: %q}]
-routes:
-  - name: delete-orders
+	g, e := reviewGateway(t, "  api_key: {header: X-API-Key}", `  - name: delete-orders
     match: {path: /orders, methods: [DELETE]}
     upstream: app
     auth: [api_key]
   - name: public
     match: {path_prefix: /}
     upstream: app
-`, reviewKey, e.URL))
+`)
 	tests := []struct {
 		method string
 		status int

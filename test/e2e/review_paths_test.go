@@ -1,11 +1,6 @@
 package e2e
 
-import (
-	"fmt"
-	"testing"
-
-	"github.com/gantry-dev/gantry/internal/testkit"
-)
+import "testing"
 
 // TestReviewEncodedSlashTraversal: on a route with allow_encoded_slash, an
 // encoded slash or backslash next to an empty, "." or ".." piece is
@@ -15,22 +10,7 @@ import (
 // to /admin, which the gateway protects; so does /%2Fadmin once
 // strip_prefix removed what was in front of it.
 func TestReviewEncodedSlashTraversal(t *testing.T) {
-	e := testkit.NewEcho(t, "app")
-	g := testkit.Start(t, fmt.Sprintf(`version: 1
-admin:
-  listen: "127.0.0.1:0"
-server:
-  listen: "127.0.0.1:0"
-auth:
-  api_key: {header: X-API-Key}
-consumers:
-  - id: acme
-    api_keys: [{key: %q}]
-upstreams:
-  app:
-    targets: [{url: %q}]
-routes:
-  - name: admin
+	g, e := reviewGateway(t, "  api_key: {header: X-API-Key}", `  - name: admin
     match: {path_prefix: /admin}
     upstream: app
     auth: [api_key]
@@ -43,7 +23,7 @@ routes:
     strip_prefix: /s
     upstream: app
     allow_encoded_slash: true
-`, reviewKey, e.URL))
+`)
 	tests := []struct {
 		target string
 		status int
