@@ -47,16 +47,11 @@ Serves until SIGINT or SIGTERM; SIGHUP reloads the configuration.
 `
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gantry run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), runCmdUsage); fs.PrintDefaults() }
+	fs := newFlagSet("gantry run", runCmdUsage, stderr)
 	var f runFlags
 	f.register(fs, true)
-	if err := parseOrHelp(fs, args, stdout); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "gantry run: unexpected argument %q\n", fs.Arg(0))
