@@ -117,12 +117,12 @@ type Meter struct {
 	// counted since the last OnDrop.
 	pending atomic.Int64
 	dropped atomic.Int64
-	// buffering mirrors failing for readers outside flushMu (/readyz).
-	buffering atomic.Bool
+	// failing is whether the last write to the ledger failed; flushes
+	// (under flushMu) write it, /readyz reads it without the lock.
+	failing atomic.Bool
 
 	// flushMu serialises flushes; the fields after it belong to it.
 	flushMu   sync.Mutex
-	failing   bool
 	dropping  bool
 	nextPrune time.Time
 
@@ -263,7 +263,7 @@ func (m *Meter) NodeID() string { return m.o.NodeID }
 
 // Buffering reports whether the last write to the ledger failed, so that
 // counts wait in memory (at most MaxPending buckets) until one succeeds.
-func (m *Meter) Buffering() bool { return m.buffering.Load() }
+func (m *Meter) Buffering() bool { return m.failing.Load() }
 
 // Pending returns the number of buckets held in memory.
 func (m *Meter) Pending() int { return int(m.pending.Load()) }
@@ -539,14 +539,12 @@ func (m *Meter) report(todo, written int, err error, abandoned bool) {
 	}
 	switch {
 	case abandoned:
-	case err != nil && !m.failing:
-		m.failing = true
-		m.buffering.Store(true)
+	case err != nil && !m.failing.Load():
+		m.failing.Store(true)
 		m.o.Logger.Warn("usage cannot be written to storage; keeping counts in memory and retrying",
 			"error", err, "pending_buckets", m.Pending(), "max_pending", m.o.MaxPending)
-	case err == nil && m.failing:
-		m.failing = false
-		m.buffering.Store(false)
+	case err == nil && m.failing.Load():
+		m.failing.Store(false)
 		m.o.Logger.Info("usage is written to storage again", "rows", written)
 	}
 	n := m.dropped.Swap(0)
