@@ -47,7 +47,7 @@ type Options struct {
 	Ledger Ledger
 	// NodeID names this process in the ledger; it must differ from every
 	// other process writing the same database, including this one's
-	// predecessor. Default NewNodeID().
+	// predecessor. Default newNodeID().
 	NodeID string
 	// FlushInterval is how often Start's loop writes. Default 1s.
 	FlushInterval time.Duration
@@ -62,7 +62,7 @@ type Options struct {
 	MaxPending int
 	// Versions are the API versions recorded as such: those the routes
 	// name and the versioning default (see ConfigVersions). Clients choose
-	// the version they send, so any other is recorded as OtherVersion,
+	// the version they send, so any other is recorded as otherVersion,
 	// which keeps the number of buckets bounded. "" is always kept.
 	// SetVersions changes them on a reload.
 	Versions []string
@@ -348,7 +348,7 @@ func (m *Meter) Record(r *Record) {
 }
 
 // newEntry finds or adds the bucket for r's key in minute b, with an
-// unknown version replaced by OtherVersion; nil past MaxPending. Called
+// unknown version replaced by otherVersion; nil past MaxPending. Called
 // with sh locked.
 func (m *Meter) newEntry(sh *shard, pair, h uint64, b int64, r *Record) *entry {
 	version := r.Version
@@ -562,7 +562,7 @@ func (m *Meter) report(todo, written int, err error, abandoned bool) {
 	}
 }
 
-// prune deletes rows past the retention, at most once per PruneEvery (a
+// prune deletes rows past the retention, at most once per pruneEvery (a
 // minute after a failure).
 func (m *Meter) prune(ctx context.Context) {
 	if m.o.Retention <= 0 {
