@@ -29,38 +29,6 @@ func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 	return st, nil
 }
 
-// isHelp reports whether arg asks for help.
-func isHelp(arg string) bool {
-	switch arg {
-	case "-h", "-help", "--help", "help":
-		return true
-	}
-	return false
-}
-
-// parseOrHelp parses args with fs; asked for help (-h, --help), it prints
-// fs's usage to stdout instead of the error output and returns
-// flag.ErrHelp, which the caller answers with exit status 0.
-func parseOrHelp(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	errOut := fs.Output()
-	usage := fs.Usage
-	if usage == nil {
-		usage = fs.PrintDefaults
-	}
-	fs.Usage = func() {}
-	defer func() { fs.Usage = usage }()
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fs.SetOutput(stdout)
-		usage()
-		fs.SetOutput(errOut)
-	case err != nil:
-		usage()
-	}
-	return err
-}
-
 // storeCommand parses `gantry GROUP SUB [flags] ARGS...` for the storage
 // commands. Everything about the command line is settled before any
 // configuration is read: help (`gantry GROUP -h`, `gantry GROUP SUB -h`)
@@ -84,22 +52,14 @@ func storeCommand(group, usage string, args []string, stdout, stderr io.Writer, 
 		fmt.Fprintf(stderr, "gantry %s: unknown command %q\n\n%s", group, sub, usage)
 		return nil, nil, nil, exitUsage
 	}
-	fs = flag.NewFlagSet("gantry "+group+" "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs = newFlagSet("gantry "+group+" "+sub, usage+"\nFlags of gantry "+group+" "+sub+":\n", stderr)
 	path := fs.String("config", "gantry.yaml", "configuration `file`")
 	fs.StringVar(path, "c", "gantry.yaml", "configuration `file` (shorthand)")
 	if flags != nil {
 		flags(sub, fs)
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "%s\nFlags of gantry %s %s:\n", usage, group, sub)
-		fs.PrintDefaults()
-	}
-	if err := parseOrHelp(fs, args[1:], stdout); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, nil, nil, exitOK
-		}
-		return nil, nil, nil, exitUsage
+	if code, ok := parseFlags(fs, args[1:], stdout); !ok {
+		return nil, nil, nil, code
 	}
 	if fs.NArg() != nargs {
 		fmt.Fprintf(stderr, "gantry %s %s: want %d argument(s), got %d\n\n", group, sub, nargs, fs.NArg())

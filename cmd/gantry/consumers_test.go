@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -22,13 +20,7 @@ plans:
 	// Help and bad command lines never read a configuration: none exists
 	// in the working directory of the test.
 	none := filepath.Join(dir, "missing.yaml")
-	tests := []struct {
-		name   string
-		args   []string
-		code   int
-		stdout string // a substring of stdout
-		stderr string // a substring of stderr; "" means stderr stays empty
-	}{
+	tests := []cliCase{
 		{name: "consumers -h", args: []string{"consumers", "-h"}, code: exitOK, stdout: "gantry consumers create"},
 		{name: "consumers --help", args: []string{"consumers", "--help"}, code: exitOK, stdout: "gantry consumers list"},
 		{name: "consumers help", args: []string{"consumers", "help"}, code: exitOK, stdout: "gantry consumers delete"},
@@ -53,22 +45,5 @@ plans:
 		{name: "no plan", args: []string{"consumers", "create", "-c", cfg, "bob"}, code: exitOK, stdout: "created consumer bob"},
 		{name: "list", args: []string{"consumers", "list", "-c", cfg}, code: exitOK, stdout: "acme  pro"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := run(tt.args, &stdout, &stderr)
-			if code != tt.code {
-				t.Fatalf("gantry %q exited %d, want %d; stderr:\n%s", tt.args, code, tt.code, stderr.String())
-			}
-			if !strings.Contains(stdout.String(), tt.stdout) {
-				t.Errorf("stdout = %q, want it to contain %q", stdout.String(), tt.stdout)
-			}
-			if !strings.Contains(stderr.String(), tt.stderr) {
-				t.Errorf("stderr = %q, want it to contain %q", stderr.String(), tt.stderr)
-			}
-			if tt.stderr == "" && stderr.Len() != 0 {
-				t.Errorf("stderr = %q, want nothing (help goes to stdout)", stderr.String())
-			}
-		})
-	}
+	runCLICases(t, tests)
 }

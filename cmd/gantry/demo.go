@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,20 +26,15 @@ Starts sample services and the gateway in front of them.
 // the built-in quickstart config, written to a data directory so that
 // editing it there reloads the demo live.
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gantry demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("gantry demo", demoCmdUsage, stderr)
 	dataDir := fs.String("data", "", "`directory` for the demo's config and logs (default: a new temporary directory)")
 	var f runFlags
 	f.register(fs, false)
 	fs.Lookup("log-level").DefValue = "warn"
 	f.logLevel = "warn"
 	f.logFormat = "text"
-	fs.Usage = func() { fmt.Fprint(fs.Output(), demoCmdUsage); fs.PrintDefaults() }
-	if err := parseOrHelp(fs, args, stdout); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "gantry demo: unexpected argument %q\n", fs.Arg(0))

@@ -11,13 +11,7 @@ import (
 // status 0 and reads no configuration; a bad flag is still status 2.
 func TestCommandHelp(t *testing.T) {
 	none := filepath.Join(t.TempDir(), "missing.yaml")
-	tests := []struct {
-		name   string
-		args   []string
-		code   int
-		stdout string // a substring of stdout
-		stderr string // a substring of stderr; "" means stderr stays empty
-	}{
+	tests := []cliCase{
 		{name: "gantry -h", args: []string{"-h"}, code: exitOK, stdout: "gantry validate"},
 		{name: "gantry --help", args: []string{"--help"}, code: exitOK, stdout: "gantry run"},
 		{name: "gantry help", args: []string{"help"}, code: exitOK, stdout: "gantry demo"},
@@ -34,6 +28,21 @@ func TestCommandHelp(t *testing.T) {
 		{name: "demo bad flag", args: []string{"demo", "--nope"}, code: exitUsage, stderr: "gantry demo [--data DIR]"},
 		{name: "unknown command", args: []string{"frob"}, code: exitUsage, stderr: `unknown command "frob"`},
 	}
+	runCLICases(t, tests)
+}
+
+// cliCase is one command line given to run and what it must answer.
+type cliCase struct {
+	name   string
+	args   []string
+	code   int
+	stdout string // a substring of stdout
+	stderr string // a substring of stderr; "" means stderr stays empty
+}
+
+// runCLICases runs each case through run, as the binary's main does.
+func runCLICases(t *testing.T, tests []cliCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

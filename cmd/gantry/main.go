@@ -59,7 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
-	case "help", "-h", "--help", "-help":
+	}
+	if isHelp(args[0]) {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}

@@ -47,16 +47,11 @@ Serves until SIGINT or SIGTERM; SIGHUP reloads the configuration.
 `
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gantry run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), runCmdUsage); fs.PrintDefaults() }
+	fs := newFlagSet("gantry run", runCmdUsage, stderr)
 	var f runFlags
 	f.register(fs, true)
-	if err := parseOrHelp(fs, args, stdout); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "gantry run: unexpected argument %q\n", fs.Arg(0))
@@ -185,13 +180,7 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		ready(gw.Addr(), admLn.Addr())
 	}
 
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			gw.Reload()
-			continue
-		}
-		break
-	}
+	awaitStop(gw, sigs, nil)
 	lameDuck(gw, cfg.Server.DrainDelay.D(), sigs, logger)
 	grace := cfg.Server.ShutdownGrace.D()
 	logger.Info("shutting down", "grace", grace.String(), "in_flight", gw.InFlight())
@@ -234,17 +223,23 @@ func lameDuck(gw *server.Server, delay time.Duration, sigs <-chan os.Signal, log
 	logger.Info("lame duck: serving on while load balancers notice /readyz", "drain_delay", delay.String())
 	t := time.NewTimer(delay)
 	defer t.Stop()
+	if sig := awaitStop(gw, sigs, t.C); sig != nil {
+		logger.Info("second stop signal: ending the lame duck early", "signal", sig.String())
+	}
+}
+
+// awaitStop reloads gw on every SIGHUP until SIGINT or SIGTERM arrives,
+// which it returns, or until timeout (nil: never) fires, reported as nil.
+func awaitStop(gw *server.Server, sigs <-chan os.Signal, timeout <-chan time.Time) os.Signal {
 	for {
 		select {
-		case <-t.C:
-			return
+		case <-timeout:
+			return nil
 		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
-				gw.Reload()
-				continue
+			if sig != syscall.SIGHUP {
+				return sig
 			}
-			logger.Info("second stop signal: ending the lame duck early", "signal", sig.String())
-			return
+			gw.Reload()
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -49,9 +48,7 @@ var flagOf = map[string]string{"consumer": "--consumer", "from": "--from", "to":
 // parseUsageFlags reads gantry usage's flags; a problem is printed to
 // stderr and reported as false.
 func parseUsageFlags(args []string, stdout, stderr io.Writer, now time.Time) (usageFlags, bool) {
-	fs := flag.NewFlagSet("gantry usage", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), usageCmdUsage); fs.PrintDefaults() }
+	fs := newFlagSet("gantry usage", usageCmdUsage, stderr)
 	var f usageFlags
 	var consumer, from, to, groupBy string
 	fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`")
@@ -61,8 +58,8 @@ func parseUsageFlags(args []string, stdout, stderr io.Writer, now time.Time) (us
 	fs.StringVar(&to, "to", "", "end `date`, exclusive (default: the first of next month)")
 	fs.StringVar(&groupBy, "group-by", "", "group by day, hour or route (default: one total per consumer)")
 	fs.StringVar(&f.format, "format", "table", "output: table, json or csv")
-	if err := parseOrHelp(fs, args, stdout); err != nil {
-		f.help = errors.Is(err, flag.ErrHelp)
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		f.help = code == exitOK
 		return f, false
 	}
 	if fs.NArg() > 0 {
@@ -140,9 +137,7 @@ type invoiceFlags struct {
 }
 
 func parseInvoiceFlags(args []string, stdout, stderr io.Writer, now time.Time) (invoiceFlags, bool) {
-	fs := flag.NewFlagSet("gantry invoice", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), invoiceCmdUsage); fs.PrintDefaults() }
+	fs := newFlagSet("gantry invoice", invoiceCmdUsage, stderr)
 	var f invoiceFlags
 	var period string
 	fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`")
@@ -150,8 +145,8 @@ func parseInvoiceFlags(args []string, stdout, stderr io.Writer, now time.Time) (
 	fs.StringVar(&f.consumer, "consumer", "", "the consumer `id` (required)")
 	fs.StringVar(&period, "period", "", "the month, `YYYY-MM` (default: this month, UTC)")
 	fs.StringVar(&f.format, "format", "table", "output: table or json")
-	if err := parseOrHelp(fs, args, stdout); err != nil {
-		f.help = errors.Is(err, flag.ErrHelp)
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		f.help = code == exitOK
 		return f, false
 	}
 	switch {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -21,16 +19,11 @@ exits 0, or prints the problems and exits 1.
 // cmdValidate runs decode → Validate → plan (server.Plan, the pure step of
 // every start and reload) and discards the result.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gantry validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("gantry validate", validateCmdUsage, stderr)
 	path := fs.String("config", "gantry.yaml", "configuration `file`")
 	fs.StringVar(path, "c", "gantry.yaml", "configuration `file` (shorthand)")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), validateCmdUsage); fs.PrintDefaults() }
-	if err := parseOrHelp(fs, args, stdout); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	if fs.NArg() == 1 && *path == "gantry.yaml" {
 		*path = fs.Arg(0)

@@ -143,7 +143,7 @@ func TestBreakerUnreachable(t *testing.T) {
 						t.Fatalf("decision %d: %+v, want the fallback", i, d)
 					}
 					if mode == FailDeny && (d.Reason != reasonUnavailable || d.RetryAfter != time.Second) {
-						t.Fatalf("deny fallback %+v, want ReasonUnavailable with RetryAfter 1s", d)
+						t.Fatalf("deny fallback %+v, want reasonUnavailable with RetryAfter 1s", d)
 					}
 				}
 				if got := st.list(); len(got) != 1 || got[0] {

@@ -110,7 +110,7 @@ type Quota struct {
 // maxBuckets is how many buckets one decision can check.
 const maxBuckets = 4
 
-// Request is what one decision checks: up to MaxBuckets buckets and an
+// Request is what one decision checks: up to maxBuckets buckets and an
 // optional quota. It is a value with fixed-size storage so that building
 // one and passing it through the Counter interface does not allocate.
 type Request struct {
@@ -160,7 +160,7 @@ type State struct {
 type Decision struct {
 	Allowed bool
 	Reason  Reason
-	// Bucket is the index of the refusing bucket when Reason is ReasonRate.
+	// Bucket is the index of the refusing bucket when Reason is reasonRate.
 	Bucket int
 	// RetryAfter is, when refused, how long until the request could pass.
 	RetryAfter time.Duration

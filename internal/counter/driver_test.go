@@ -127,7 +127,7 @@ func TestBucket(t *testing.T) {
 							if last.Allowed {
 								admitted++
 							} else if last.Reason != reasonRate || last.RetryAfter <= 0 {
-								t.Fatalf("step %d: refusal %+v, want ReasonRate with a RetryAfter", i, last)
+								t.Fatalf("step %d: refusal %+v, want reasonRate with a RetryAfter", i, last)
 							}
 						}
 						if admitted != s.admitted {
@@ -190,7 +190,7 @@ func TestAllOrNothing(t *testing.T) {
 				}
 				d := c.Take(context.Background(), both)
 				if d.Allowed || d.Reason != reasonRate || d.Bucket != 1 {
-					t.Fatalf("refusal %+v, want ReasonRate by bucket 1", d)
+					t.Fatalf("refusal %+v, want reasonRate by bucket 1", d)
 				}
 				if d.Buckets[0].Remaining != 2 || d.Buckets[1].Remaining != 0 {
 					t.Fatalf("remaining %d, %d; want 2, 0", d.Buckets[0].Remaining, d.Buckets[1].Remaining)
@@ -212,7 +212,7 @@ func TestAllOrNothing(t *testing.T) {
 				}
 				d := c.Take(context.Background(), req)
 				if d.Allowed || d.Reason != reasonRate || d.Bucket != 0 {
-					t.Fatalf("refusal %+v, want ReasonRate by bucket 0", d)
+					t.Fatalf("refusal %+v, want reasonRate by bucket 0", d)
 				}
 				if d.Buckets[1].Remaining != 2 || d.Quota.Remaining != 7 {
 					t.Fatalf("plan remaining %d, quota remaining %d; want 2 and 7", d.Buckets[1].Remaining, d.Quota.Remaining)

@@ -138,7 +138,7 @@ func TestParseFailureMode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		if got, ok := parseFailureMode(tt.in); got != tt.want || ok != tt.ok {
-			t.Errorf("ParseFailureMode(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
+			t.Errorf("parseFailureMode(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
 }

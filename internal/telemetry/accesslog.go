@@ -116,7 +116,7 @@ func withQueueSize(n int) Option {
 }
 
 // withFlushInterval sets the longest time a written line may sit in the
-// buffer (default DefaultFlushInterval).
+// buffer (default defaultFlushInterval).
 func withFlushInterval(d time.Duration) Option {
 	return func(a *AccessLog) {
 		if d > 0 {

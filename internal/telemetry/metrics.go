@@ -204,7 +204,7 @@ func (m *Metrics) Route(name string) *RouteMetrics {
 	return rm
 }
 
-// Observe records one finished request: its method (see MethodLabel), the
+// Observe records one finished request: its method (see methodLabel), the
 // status sent to the client and its duration. After a (method, status) pair
 // has been seen once it performs no map lookup and no allocation. A nil
 // handle records nothing.
@@ -453,7 +453,7 @@ const grpcStatusUnknown = "unknown"
 
 const (
 	grpcMaxCode = 16
-	grpcUnknown = grpcMaxCode + 1 // the index of GRPCStatusUnknown
+	grpcUnknown = grpcMaxCode + 1 // the index of grpcStatusUnknown
 )
 
 var grpcLabels = func() [grpcUnknown + 1]string {

@@ -153,7 +153,7 @@ func TestMethodLabel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		if got := methodLabel(tt.in); got != tt.want {
-			t.Errorf("MethodLabel(%q) = %q, want %q", tt.in, got, tt.want)
+			t.Errorf("methodLabel(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
@@ -168,11 +168,11 @@ func TestStatusLabel(t *testing.T) {
 	}
 	for _, tt := range tests {
 		if got := statusLabel(tt.in); got != tt.want {
-			t.Errorf("StatusLabel(%d) = %q, want %q", tt.in, got, tt.want)
+			t.Errorf("statusLabel(%d) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = statusLabel(404) }); n != 0 {
-		t.Errorf("StatusLabel allocates %v times, want 0", n)
+		t.Errorf("statusLabel allocates %v times, want 0", n)
 	}
 }
 

@@ -47,7 +47,7 @@ type Options struct {
 	Ledger Ledger
 	// NodeID names this process in the ledger; it must differ from every
 	// other process writing the same database, including this one's
-	// predecessor. Default NewNodeID().
+	// predecessor. Default newNodeID().
 	NodeID string
 	// FlushInterval is how often Start's loop writes. Default 1s.
 	FlushInterval time.Duration
@@ -62,7 +62,7 @@ type Options struct {
 	MaxPending int
 	// Versions are the API versions recorded as such: those the routes
 	// name and the versioning default (see ConfigVersions). Clients choose
-	// the version they send, so any other is recorded as OtherVersion,
+	// the version they send, so any other is recorded as otherVersion,
 	// which keeps the number of buckets bounded. "" is always kept.
 	// SetVersions changes them on a reload.
 	Versions []string
@@ -117,12 +117,12 @@ type Meter struct {
 	// counted since the last OnDrop.
 	pending atomic.Int64
 	dropped atomic.Int64
-	// buffering mirrors failing for readers outside flushMu (/readyz).
-	buffering atomic.Bool
+	// failing is whether the last write to the ledger failed; flushes
+	// (under flushMu) write it, /readyz reads it without the lock.
+	failing atomic.Bool
 
 	// flushMu serialises flushes; the fields after it belong to it.
 	flushMu   sync.Mutex
-	failing   bool
 	dropping  bool
 	nextPrune time.Time
 
@@ -263,7 +263,7 @@ func (m *Meter) NodeID() string { return m.o.NodeID }
 
 // Buffering reports whether the last write to the ledger failed, so that
 // counts wait in memory (at most MaxPending buckets) until one succeeds.
-func (m *Meter) Buffering() bool { return m.buffering.Load() }
+func (m *Meter) Buffering() bool { return m.failing.Load() }
 
 // Pending returns the number of buckets held in memory.
 func (m *Meter) Pending() int { return int(m.pending.Load()) }
@@ -348,7 +348,7 @@ func (m *Meter) Record(r *Record) {
 }
 
 // newEntry finds or adds the bucket for r's key in minute b, with an
-// unknown version replaced by OtherVersion; nil past MaxPending. Called
+// unknown version replaced by otherVersion; nil past MaxPending. Called
 // with sh locked.
 func (m *Meter) newEntry(sh *shard, pair, h uint64, b int64, r *Record) *entry {
 	version := r.Version
@@ -539,14 +539,12 @@ func (m *Meter) report(todo, written int, err error, abandoned bool) {
 	}
 	switch {
 	case abandoned:
-	case err != nil && !m.failing:
-		m.failing = true
-		m.buffering.Store(true)
+	case err != nil && !m.failing.Load():
+		m.failing.Store(true)
 		m.o.Logger.Warn("usage cannot be written to storage; keeping counts in memory and retrying",
 			"error", err, "pending_buckets", m.Pending(), "max_pending", m.o.MaxPending)
-	case err == nil && m.failing:
-		m.failing = false
-		m.buffering.Store(false)
+	case err == nil && m.failing.Load():
+		m.failing.Store(false)
 		m.o.Logger.Info("usage is written to storage again", "rows", written)
 	}
 	n := m.dropped.Swap(0)
@@ -564,7 +562,7 @@ func (m *Meter) report(todo, written int, err error, abandoned bool) {
 	}
 }
 
-// prune deletes rows past the retention, at most once per PruneEvery (a
+// prune deletes rows past the retention, at most once per pruneEvery (a
 // minute after a failure).
 func (m *Meter) prune(ctx context.Context) {
 	if m.o.Retention <= 0 {

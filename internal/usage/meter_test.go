@@ -593,10 +593,10 @@ func TestBucketID(t *testing.T) {
 func TestNewNodeID(t *testing.T) {
 	a, b := newNodeID(), newNodeID()
 	if a == b {
-		t.Errorf("NewNodeID() twice = %q both times", a)
+		t.Errorf("newNodeID() twice = %q both times", a)
 	}
 	if !regexp.MustCompile(`^[!-~]+-[0-9a-f]{8}$`).MatchString(a) {
-		t.Errorf("NewNodeID() = %q, want host-8hex", a)
+		t.Errorf("newNodeID() = %q, want host-8hex", a)
 	}
 	m, err := New(Options{Ledger: newFakeLedger()})
 	if err != nil {
