@@ -1,10 +1,8 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/testkit"
@@ -35,7 +33,7 @@ func TestServeHTTPKeyNeverForwarded(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := testkit.NewEcho(t, "app")
-			cfg := parseConfig(t, fmt.Sprintf(`version: 1
+			s := newServer(t, fmt.Sprintf(`version: 1
 admin:
   listen: "127.0.0.1:0"
 server:
@@ -49,17 +47,7 @@ routes:
     match: {path_prefix: /}
     upstream: app
 `, tt.header, e.URL))
-			s, err := New(Options{Config: cfg})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Shutdown(context.Background()) })
-			r := httptest.NewRequest("GET", tt.path, nil)
-			for k, v := range tt.reqHeader {
-				r.Header[k] = v
-			}
-			rec := httptest.NewRecorder()
-			s.ServeHTTP(rec, r)
+			rec := serve(s, newRequest("GET", tt.path, nil, tt.reqHeader))
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status %d, body %s", rec.Code, rec.Body)
 			}

@@ -1,10 +1,8 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -17,7 +15,7 @@ import (
 // or on a public route.
 func TestServeHTTPClaimHeadersEveryRoute(t *testing.T) {
 	e := testkit.NewEcho(t, "app")
-	cfg := parseConfig(t, fmt.Sprintf(`version: 1
+	s := newServer(t, fmt.Sprintf(`version: 1
 admin:
   listen: "127.0.0.1:0"
 server:
@@ -45,11 +43,6 @@ routes:
     upstream: app
 `, hygieneSecret, hygieneSecret, e.URL))
 	tok := hygieneToken(t)
-	s, err := New(Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	tests := []struct {
 		name   string
 		path   string
@@ -63,12 +56,7 @@ routes:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e.Reset()
-			r := httptest.NewRequest("GET", tt.path, nil)
-			for k, v := range tt.header {
-				r.Header[k] = v
-			}
-			rec := httptest.NewRecorder()
-			s.ServeHTTP(rec, r)
+			rec := serve(s, newRequest("GET", tt.path, nil, tt.header))
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status %d, body %s", rec.Code, rec.Body)
 			}

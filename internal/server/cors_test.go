@@ -30,7 +30,7 @@ func TestServeHTTPCORSOnEveryAnswer(t *testing.T) {
 	}
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
-	cfg := parseConfig(t, fmt.Sprintf(`version: 1
+	s := newServer(t, fmt.Sprintf(`version: 1
 admin:
   listen: "127.0.0.1:0"
 server:
@@ -66,11 +66,6 @@ routes:
     upstream: dead
     cors: {origins: ["https://app.example.com"]}
 `, hygieneSecret, e.URL, dead))
-	s, err := New(Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	// Spend the limited route's one token.
 	if res := serveOnce(t, s, "GET", "/limited/a"); res.StatusCode != 200 {
 		t.Fatalf("first request on the limited route = %d", res.StatusCode)
@@ -110,8 +105,7 @@ routes:
 				if origin != "" {
 					r.Header.Set("Origin", origin)
 				}
-				rec := httptest.NewRecorder()
-				s.ServeHTTP(rec, r)
+				rec := serve(s, r)
 				h := rec.Result().Header
 				if rec.Code != tt.status {
 					t.Fatalf("status = %d, want %d (%s)", rec.Code, tt.status, rec.Body)

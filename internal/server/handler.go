@@ -43,7 +43,9 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 // serve is the request path proper: hygiene, route match, route chain.
 func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange) (*route.Route, error) {
-	err := checkRequest(r)
+	// Only a trusted proxy may tell the gateway about the client's
+	// connection; the hygiene drops what anyone else says of it.
+	err := checkRequest(r, !forward.TrustedPeer(r, s.trusted))
 	// After the hygiene, which may have removed a hop-by-hop
 	// X-Forwarded-For; before the answer, so that even a refused request
 	// is logged with its client's address.
@@ -58,9 +60,6 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 		return nil, errOverloaded
 	}
 	defer s.admit.release()
-	if !forward.TrustedPeer(r, s.trusted) {
-		wire.DropForwarding(r.Header)
-	}
 	path, encodedSlash, err := wire.CanonicalPath(r)
 	if err != nil {
 		return nil, pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "invalid request path: %v", err)
@@ -213,8 +212,10 @@ var errClientGone = &pipeline.HTTPError{Status: pipeline.StatusClientClosed, Cod
 
 var errNotFound = pipeline.Errorf(http.StatusNotFound, pipeline.CodeNotFound, "no route matches the request")
 
-// checkRequest applies the request hygiene that precedes routing.
-func checkRequest(r *http.Request) error {
+// checkRequest applies the request hygiene that precedes routing. For a
+// peer that is not a trusted proxy (untrusted), it also drops the fields
+// that speak about the client's connection (wire.DropForwarding).
+func checkRequest(r *http.Request, untrusted bool) error {
 	if err := wire.Check(r); err != nil {
 		return err
 	}
@@ -237,7 +238,8 @@ func checkRequest(r *http.Request) error {
 		e.Header = http.Header{"Allow": {"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}}
 		return e
 	}
-	wire.DropAmbiguousHeaders(r.Header)
+	// One pass over the header names for both removals.
+	wire.ScrubHeaders(r.Header, untrusted)
 	wire.StripUpgrade(r.Header)
 	// Before anything sets a header of the gateway's own: what the client
 	// named in Connection must not take those with it.

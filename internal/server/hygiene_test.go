@@ -23,7 +23,7 @@ const hygieneSecret = "0123456789abcdef0123456789abcdef-unit-secret"
 func hygieneServer(t *testing.T) (*Server, *testkit.Echo) {
 	t.Helper()
 	e := testkit.NewEcho(t, "app")
-	cfg := parseConfig(t, fmt.Sprintf(`version: 1
+	s := newServer(t, fmt.Sprintf(`version: 1
 admin:
   listen: "127.0.0.1:0"
 server:
@@ -46,11 +46,6 @@ routes:
     auth: [jwt:corp]
     request_headers: {set: {X-Gateway: gantry}}
 `, hygieneSecret, e.URL))
-	s, err := New(Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	return s, e
 }
 
@@ -131,12 +126,9 @@ func TestServeHTTPOwnedHeaders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e.Reset()
-			r := httptest.NewRequest("GET", "/orders/7", nil)
+			r := newRequest("GET", "/orders/7", nil, tt.header)
 			r.RemoteAddr = tt.remote
 			r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443}))
-			for k, v := range tt.header {
-				r.Header[k] = v
-			}
 			r.Header.Set("Authorization", "Bearer "+tok)
 			r.Header.Set("X-Request-Id", "req-hyg")
 			rec := httptest.NewRecorder()
@@ -164,7 +156,7 @@ func TestServeHTTPOwnedHeaders(t *testing.T) {
 // and that encoded spaces are refused.
 func TestServeHTTPPaths(t *testing.T) {
 	e := testkit.NewEcho(t, "app")
-	cfg := parseConfig(t, fmt.Sprintf(`version: 1
+	s := newServer(t, fmt.Sprintf(`version: 1
 admin:
   listen: "127.0.0.1:0"
 server:
@@ -197,11 +189,6 @@ routes:
     match: {path_prefix: /}
     upstream: app
 `, hygieneSecret, e.URL))
-	s, err := New(Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	tests := []struct {
 		target string
 		status int
@@ -224,8 +211,7 @@ routes:
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
 			e.Reset()
-			rec := httptest.NewRecorder()
-			s.ServeHTTP(rec, httptest.NewRequest("GET", tt.target, nil))
+			rec := serve(s, httptest.NewRequest("GET", tt.target, nil))
 			if rec.Code != tt.status {
 				t.Fatalf("status %d, want %d (body %s)", rec.Code, tt.status, rec.Body)
 			}
@@ -247,16 +233,11 @@ routes:
 // token.
 func TestServeHTTPProtocol(t *testing.T) {
 	e := testkit.NewEcho(t, "app")
-	cfg := parseConfig(t, gatewayConfig(e.URL, `  - name: app
+	s := newServer(t, gatewayConfig(e.URL, `  - name: app
     match: {path_prefix: /}
     upstream: app
     rate_limit: {requests: 1, per: 1h, key: ip}
 `))
-	s, err := New(Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	h2 := func(target string) *http.Request {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0

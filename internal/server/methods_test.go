@@ -30,9 +30,7 @@ func TestServeHTTPLowerCaseMethod(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
 			e.Reset()
-			r := httptest.NewRequest(tt.method, "/orders/7", nil)
-			rec := httptest.NewRecorder()
-			s.ServeHTTP(rec, r)
+			rec := serve(s, httptest.NewRequest(tt.method, "/orders/7", nil))
 			if rec.Code != tt.status {
 				t.Fatalf("status %d, want %d; body %s", rec.Code, tt.status, rec.Body)
 			}

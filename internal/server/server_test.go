@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +47,35 @@ func parseConfig(t testing.TB, yaml string) *config.Config {
 		t.Fatalf("config.Parse: %v", err)
 	}
 	return cfg
+}
+
+// newServer starts a Server on the config yaml, shut down when the test
+// ends.
+func newServer(t *testing.T, yaml string) *Server {
+	t.Helper()
+	s, err := New(Options{Config: parseConfig(t, yaml)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return s
+}
+
+// newRequest is httptest.NewRequest with header's fields added under their
+// keys as given: a test may send a name that is not canonical.
+func newRequest(method, target string, body io.Reader, header http.Header) *http.Request {
+	r := httptest.NewRequest(method, target, body)
+	for k, v := range header {
+		r.Header[k] = v
+	}
+	return r
+}
+
+// serve serves r and returns what the server answered.
+func serve(s *Server, r *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, r)
+	return rec
 }
 
 func TestHostOf(t *testing.T) {

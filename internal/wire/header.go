@@ -15,9 +15,14 @@ import (
 // turns it into HTTP_PROXY, which many HTTP clients of a CGI upstream take
 // for their outgoing proxy ("httpoxy", CVE-2016-5385 to 5388); no client
 // has a reason to send it. It does not allocate.
-func DropAmbiguousHeaders(h http.Header) {
+func DropAmbiguousHeaders(h http.Header) { ScrubHeaders(h, false) }
+
+// ScrubHeaders is DropAmbiguousHeaders and, when forwarding is set,
+// DropForwarding, in one pass over h. It does not allocate.
+func ScrubHeaders(h http.Header, forwarding bool) {
 	for k := range h {
-		if !plainName(k) || len(k) == len("Proxy") && strings.EqualFold(k, "Proxy") {
+		if !plainName(k) || len(k) == len("Proxy") && strings.EqualFold(k, "Proxy") ||
+			forwarding && forwardingName(k) {
 			delete(h, k)
 		}
 	}
@@ -126,13 +131,14 @@ var connectionOptions = [...]string{"close", "keep-alive", "upgrade", "te", "tra
 // gateway sets itself. It does not allocate.
 func DropForwarding(h http.Header) {
 	for k := range h {
-		if forwarding(k) {
+		if forwardingName(k) {
 			delete(h, k)
 		}
 	}
 }
 
-func forwarding(k string) bool {
+// forwardingName reports whether k names a field DropForwarding removes.
+func forwardingName(k string) bool {
 	if len(k) < len("Client-Ip") {
 		return false
 	}

@@ -218,6 +218,23 @@ func TestDropForwarding(t *testing.T) {
 	}
 }
 
+func TestScrubHeaders(t *testing.T) {
+	t.Parallel()
+	in := func() http.Header {
+		return http.Header{"X_User": {"a"}, "Proxy": {"p"}, "X-Forwarded-For": {"1.2.3.4"}, "X-Real-Ip": {"1.2.3.4"}, "Accept": {"*/*"}}
+	}
+	h := in()
+	ScrubHeaders(h, true)
+	if diff := cmp.Diff(http.Header{"Accept": {"*/*"}}, h); diff != "" {
+		t.Errorf("forwarding dropped (-want +got):\n%s", diff)
+	}
+	h = in()
+	ScrubHeaders(h, false)
+	if diff := cmp.Diff(http.Header{"X-Forwarded-For": {"1.2.3.4"}, "X-Real-Ip": {"1.2.3.4"}, "Accept": {"*/*"}}, h); diff != "" {
+		t.Errorf("forwarding kept (-want +got):\n%s", diff)
+	}
+}
+
 func TestCutAuthScheme(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ v, scheme, rest string }{
