@@ -92,6 +92,12 @@ func (c *Config) SetDefaults() {
 	}
 }
 
+// The serving engines of plain HTTP/1.1 connections (server.engine).
+const (
+	EngineGantry  = "gantry"
+	EngineNetHTTP = "net/http"
+)
+
 func (c *Config) serverDefaults() {
 	s, l := &c.Server, &c.Server.Limits
 	setString(c, &s.Listen, "server.listen", defaultListen)
@@ -102,6 +108,7 @@ func (c *Config) serverDefaults() {
 	setDuration(c, &l.IdleTimeout, "server.limits.idle_timeout", defaultIdleTimeout)
 	setInt(c, &l.MaxConnections, "server.limits.max_connections", defaultMaxConnections)
 	setDuration(c, &s.ShutdownGrace, "server.shutdown_grace", defaultShutdownGrace)
+	setString(c, &s.Engine, "server.engine", EngineGantry)
 	setString(c, &c.Admin.Listen, "admin.listen", defaultAdminListen)
 }
 

@@ -63,6 +63,7 @@ func (c *Config) validateServer(l *problemList) {
 	notNegative(l, "server.limits.max_concurrent_requests", int64(lim.MaxConcurrentRequests))
 	notNegative(l, "server.shutdown_grace", int64(s.ShutdownGrace))
 	notNegative(l, "server.drain_delay", int64(s.DrainDelay))
+	oneOf(l, "server.engine", s.Engine, EngineGantry, EngineNetHTTP)
 
 	a := c.Admin
 	checkListen(l, "admin.listen", a.Listen)

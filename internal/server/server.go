@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/counter"
+	"github.com/gantry-dev/gantry/internal/engine"
 	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/route"
@@ -89,9 +90,12 @@ type Server struct {
 	genSeq     uint64
 	lastReload reloadStatus
 
-	mu       sync.Mutex
-	httpSrv  *http.Server
-	h2Srv    *http.Server
+	mu      sync.Mutex
+	httpSrv *http.Server
+	h2Srv   *http.Server
+	// engine serves plain HTTP/1.1 when server.engine is "gantry";
+	// httpSrv then serves only the cleartext HTTP/2 it hands over.
+	engine   *engine.Server
 	listener net.Listener
 	addr     net.Addr
 }
@@ -231,8 +235,40 @@ func (s *Server) Listen() error {
 		go s.serveListener(h1, wire.NewListener(h1ln))
 		return nil
 	}
+	if s.static.server.Engine == config.EngineGantry {
+		s.serveEngine(h1, ln, lim)
+		return nil
+	}
 	go s.serveListener(h1, wire.NewListener(ln))
 	return nil
+}
+
+// serveEngine serves ln with the gateway's own HTTP/1.1 server; the
+// connections that open with the HTTP/2 preface go on to h1, which speaks
+// cleartext HTTP/2.
+func (s *Server) serveEngine(h1 *http.Server, ln net.Listener, lim config.Limits) {
+	h2c := newChanListener(ln.Addr())
+	eng := &engine.Server{
+		Handler:           s.clientHandler(),
+		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
+		ReadTimeout:       lim.ReadTimeout.D(),
+		WriteTimeout:      lim.WriteTimeout.D(),
+		IdleTimeout:       lim.IdleTimeout.D(),
+		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
+		H2C:               func(c net.Conn) { h2c.push(c) },
+		Refuse:            wire.Refusal,
+		Logger:            s.log,
+	}
+	s.mu.Lock()
+	s.engine = eng
+	s.mu.Unlock()
+	go s.serveListener(h1, h2c)
+	go func() {
+		if err := eng.Serve(ln); err != nil && !errors.Is(err, engine.ErrServerClosed) {
+			s.log.Error("client listener stopped", "error", err)
+		}
+		h2c.Close()
+	}()
 }
 
 func (s *Server) serveListener(srv *http.Server, ln net.Listener) {
@@ -253,9 +289,15 @@ func (s *Server) Addr() net.Addr {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.mu.Lock()
-	h1, h2, ln := s.httpSrv, s.h2Srv, s.listener
+	h1, h2, ln, eng := s.httpSrv, s.h2Srv, s.listener, s.engine
 	s.mu.Unlock()
 	var errs []error
+	if eng != nil {
+		if err := eng.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+			eng.Close()
+		}
+	}
 	for _, srv := range []*http.Server{h1, h2} {
 		if srv == nil {
 			continue

@@ -114,6 +114,11 @@ func Start(t testing.TB, yaml string, env ...string) *Gantry {
 // StartFile is Start with an existing config file.
 func StartFile(t testing.TB, path string, env ...string) *Gantry {
 	t.Helper()
+	if e := os.Getenv("GANTRY_TEST_ENGINE"); e != "" {
+		if err := withEngine(path, e); err != nil {
+			t.Fatal(err)
+		}
+	}
 	g := &Gantry{t: t, ConfigPath: path, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	g.Cmd = exec.Command(Binary(t), "run", "--config", path)
 	// Race-built binaries sleep 1 s at exit unless told not to.

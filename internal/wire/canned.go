@@ -75,7 +75,7 @@ func (c *conn) Write(p []byte) (int, error) {
 	if !ok {
 		return c.Conn.Write(p)
 	}
-	if _, err := c.Conn.Write(jsonAnswer(status, text)); err != nil {
+	if _, err := c.Conn.Write(Refusal(status, text)); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -115,8 +115,11 @@ func parseCanned(p []byte) (status int, text string, ok bool) {
 	return 0, "", false
 }
 
-// jsonAnswer is the contract's error response for a canned answer.
-func jsonAnswer(status int, text string) []byte {
+// Refusal is the contract's error response, whole, to a request refused
+// before any handler ran (net/http's canned answers, the gateway's own
+// HTTP/1.1 server's refusals): status, the message text ("" for "malformed
+// request") and Connection: close.
+func Refusal(status int, text string) []byte {
 	// The client's request is at fault whatever the status (505 is for an
 	// HTTP version the server does not speak).
 	code := pipeline.CodeBadRequest

@@ -1,0 +1,531 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Connection states, for Shutdown.
+const (
+	stateActive int32 = iota // reading or serving a request
+	stateIdle                // waiting for a request's first byte
+	stateClosed              // closed by Shutdown or Close
+)
+
+const (
+	// bufSize is the size of a connection's read and write buffers.
+	bufSize = 4 << 10
+	// maxPostHandlerRead is how much of a request body the handler left
+	// unread the server reads and drops to keep the connection; more
+	// closes it (net/http's figure).
+	maxPostHandlerRead = 256 << 10
+	// watchAfter is how long a request runs before the server starts to
+	// watch its connection for the client going away.
+	watchAfter = 100 * time.Millisecond
+)
+
+// h2Preface opens every HTTP/2 connection with prior knowledge.
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// aLongTimeAgo is a deadline in the past: it wakes a blocked read at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufSize) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
+)
+
+// conn is one client connection: the goroutine of serve owns it, but for
+// the watch (a read started for a long request, under wmu) and Shutdown
+// (state).
+type conn struct {
+	s       *Server
+	rwc     net.Conn
+	remote  string
+	baseCtx context.Context
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	state   atomic.Int32
+
+	// scratch and ends are the header reader's reused storage, hbuf
+	// the response header's, out the response body's buffer.
+	scratch []byte
+	ends    []int
+	hbuf    []byte
+	out     []byte
+	date    dateCache
+	// lastPOST: the request before was a POST (see serve).
+	lastPOST bool
+	hijacked bool
+
+	// The watch of the current request, under wmu.
+	wmu         sync.Mutex
+	timer       *time.Timer
+	cancel      context.CancelFunc
+	running     bool // a handler runs
+	bodyDone    bool // its body was read to the end, or it has none
+	quiet       bool // and nothing of a next request is buffered
+	watchWanted bool // the request has run for watchAfter
+	watching    bool // a watch read is in progress
+	aborting    bool // the server is stopping the watch read
+	gone        bool // the watch saw the client go away
+	watchDone   chan struct{}
+
+	// cmu orders the body reader's 100 Continue with the answer's header.
+	cmu      sync.Mutex
+	answered bool // the final answer's header went out
+}
+
+func (s *Server) newConn(rwc net.Conn) *conn {
+	c := &conn{s: s, rwc: rwc, remote: rwc.RemoteAddr().String(), watchDone: make(chan struct{}, 1)}
+	c.baseCtx = context.WithValue(context.Background(), http.LocalAddrContextKey, rwc.LocalAddr())
+	c.state.Store(stateIdle)
+	return c
+}
+
+// serve reads and serves requests until the connection ends.
+func (c *conn) serve() {
+	c.br = readerPool.Get().(*bufio.Reader)
+	c.br.Reset(c.rwc)
+	c.bw = writerPool.Get().(*bufio.Writer)
+	c.bw.Reset(c.rwc)
+	defer func() {
+		if p := recover(); p != nil && p != http.ErrAbortHandler {
+			c.logPanic(p)
+		}
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		if !c.hijacked {
+			c.bw.Flush()
+			c.rwc.Close()
+			c.br.Reset(nil)
+			readerPool.Put(c.br)
+			c.bw.Reset(nil)
+			writerPool.Put(c.bw)
+		}
+		c.s.forget(c)
+	}()
+	first := true
+	for {
+		if !c.awaitRequest(first) {
+			return
+		}
+		if first {
+			first = false
+			if c.isH2Preface() {
+				c.handOver()
+				return
+			}
+		}
+		if !c.serveOne() {
+			return
+		}
+	}
+}
+
+// awaitRequest waits for the first byte of the next request, within the
+// idle timeout (the header timeout for a connection's first request), and
+// marks the connection active. It reports false when the connection is to
+// end.
+func (c *conn) awaitRequest(first bool) bool {
+	if c.br.Buffered() == 0 {
+		if c.bw.Buffered() > 0 {
+			if c.bw.Flush() != nil {
+				return false
+			}
+		}
+		c.state.Store(stateIdle)
+		if c.s.shutdown.Load() {
+			return false
+		}
+		d := c.s.idleTimeout()
+		if first {
+			d = c.s.ReadHeaderTimeout
+			if d == 0 {
+				d = c.s.ReadTimeout
+			}
+		}
+		if d > 0 {
+			c.rwc.SetReadDeadline(time.Now().Add(d))
+		} else {
+			c.rwc.SetReadDeadline(time.Time{})
+		}
+		if _, err := c.br.Peek(1); err != nil {
+			return false
+		}
+		if !c.state.CompareAndSwap(stateIdle, stateActive) {
+			return false // closed by Shutdown meanwhile
+		}
+	} else {
+		c.state.Store(stateActive)
+	}
+	if c.lastPOST {
+		// RFC 9112 §2.2: a server should ignore empty lines before a
+		// request line; net/http drops up to four CR or LF bytes after
+		// a POST, for old clients that add a CRLF after the body.
+		n := c.br.Buffered()
+		if n > 4 {
+			n = 4
+		}
+		peek, _ := c.br.Peek(n)
+		i := 0
+		for i < len(peek) && (peek[i] == '\r' || peek[i] == '\n') {
+			i++
+		}
+		c.br.Discard(i)
+		c.lastPOST = false
+		if c.br.Buffered() == 0 {
+			if _, err := c.br.Peek(1); err != nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isH2Preface reports whether the connection opens with the HTTP/2
+// preface, reading no more than the preface.
+func (c *conn) isH2Preface() bool {
+	for n := 1; n <= len(h2Preface); n++ {
+		if c.br.Buffered() < n {
+			// Wait for one more byte only while what came is a prefix.
+			if _, err := c.br.Peek(n); err != nil {
+				return false
+			}
+		}
+		b, _ := c.br.Peek(n)
+		if b[n-1] != h2Preface[n-1] {
+			return false
+		}
+	}
+	return true
+}
+
+// handOver gives the connection, with what was read of it, to the HTTP/2
+// server.
+func (c *conn) handOver() {
+	if c.s.H2C == nil {
+		c.refuse(errUnsupported)
+		return
+	}
+	c.rwc.SetReadDeadline(time.Time{})
+	n := c.br.Buffered()
+	buffered, _ := c.br.Peek(n)
+	rc := &replayConn{Conn: c.rwc, pending: append([]byte(nil), buffered...)}
+	c.hijacked = true
+	c.s.forget(c)
+	c.br.Reset(nil)
+	readerPool.Put(c.br)
+	c.bw.Reset(nil)
+	writerPool.Put(c.bw)
+	c.s.H2C(rc)
+}
+
+// serveOne reads one request and answers it. It reports whether the
+// connection may carry another.
+func (c *conn) serveOne() bool {
+	t0 := time.Now()
+	var hdrDeadline, wholeDeadline time.Time
+	if d := c.s.ReadHeaderTimeout; d > 0 {
+		hdrDeadline = t0.Add(d)
+	}
+	if d := c.s.ReadTimeout; d > 0 {
+		wholeDeadline = t0.Add(d)
+	}
+	if hdrDeadline.IsZero() || (!wholeDeadline.IsZero() && wholeDeadline.Before(hdrDeadline)) {
+		hdrDeadline = wholeDeadline
+	}
+	c.rwc.SetReadDeadline(hdrDeadline)
+
+	h, scratch, ends, err := readHead(c.br, c.scratch, c.ends, c.s.maxHeader())
+	c.scratch, c.ends = scratch, ends
+	if len(c.scratch) > 8*bufSize {
+		c.scratch = nil // do not keep a huge block's buffer
+	}
+	if err != nil {
+		var rf *refusal
+		if errors.As(err, &rf) {
+			c.refuse(rf)
+		}
+		return false
+	}
+	r, err := parseRequest(h)
+	if err != nil {
+		var rf *refusal
+		if errors.As(err, &rf) {
+			c.refuse(rf)
+		}
+		return false
+	}
+	if !hdrDeadline.Equal(wholeDeadline) {
+		c.rwc.SetReadDeadline(wholeDeadline)
+	}
+	if d := c.s.WriteTimeout; d > 0 {
+		c.rwc.SetWriteDeadline(time.Now().Add(d))
+	}
+	r.RemoteAddr = c.remote
+	c.lastPOST = r.Method == http.MethodPost
+
+	var b *body
+	switch {
+	case r.ContentLength > 0:
+		b = &body{c: c, br: c.br, remaining: r.ContentLength, req: r}
+	case r.ContentLength < 0:
+		b = &body{c: c, br: c.br, chunked: true, req: r}
+	}
+	if ex := r.Header["Expect"]; len(ex) > 0 {
+		switch {
+		case !hasToken(ex, "100-continue"):
+			if ex[0] != "" {
+				c.refuse(errExpectation)
+				return false
+			}
+		case r.ProtoAtLeast(1, 1) && b != nil:
+			b.expect = true
+		}
+	}
+
+	ctx, cancel := context.WithCancel(c.baseCtx)
+	r = r.WithContext(ctx)
+	if b != nil {
+		r.Body = b
+	} else {
+		r.Body = http.NoBody
+	}
+	w := &response{c: c, req: r, body: b, header: make(http.Header, 4), contentLength: -1}
+	w.wants10KeepAlive = r.ProtoMajor == 1 && r.ProtoMinor == 0 && !r.Close
+
+	c.begin(cancel, b == nil)
+	ok := c.run(w, r)
+	c.end()
+	cancel()
+	if c.hijacked {
+		return false
+	}
+	if !ok {
+		// The handler aborted the answer: whatever was written goes
+		// out, and the connection ends so the client sees it cut.
+		c.bw.Flush()
+		return false
+	}
+	if !w.finish() {
+		return false
+	}
+	if c.gone || r.Close || w.closeAfter || c.s.shutdown.Load() {
+		c.bw.Flush()
+		if b != nil && !c.gone && !b.done() {
+			// The client may still be sending the body: closing now
+			// would reset the connection and lose the answer.
+			c.closeWriteAndDrain()
+		}
+		return false
+	}
+	return true
+}
+
+// closeWriteAndDrain ends the connection's sending side and reads what the
+// client still sends, for a while, so that the close does not reset the
+// connection before the client read the answer (net/http waits 500 ms).
+func (c *conn) closeWriteAndDrain() {
+	tc, ok := c.rwc.(interface{ CloseWrite() error })
+	if !ok {
+		return
+	}
+	tc.CloseWrite()
+	c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.Copy(io.Discard, c.rwc)
+}
+
+// run runs the handler and reports whether it returned normally.
+func (c *conn) run(w *response, r *http.Request) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler {
+				c.logPanic(p)
+			}
+			ok = false
+		}
+	}()
+	c.s.Handler.ServeHTTP(w, r)
+	return true
+}
+
+func (c *conn) logPanic(p any) {
+	if c.s.Logger != nil {
+		c.s.Logger.Error("panic serving a connection", "remote", c.remote, "panic", p, "stack", string(debug.Stack()))
+	}
+}
+
+// refuse answers a request refused before any handler and lets the client
+// read the answer before the connection closes.
+func (c *conn) refuse(rf *refusal) {
+	var b []byte
+	if c.s.Refuse != nil {
+		b = c.s.Refuse(rf.status, rf.msg)
+	} else {
+		text := strconv.Itoa(rf.status) + " " + http.StatusText(rf.status) + ": " + rf.msg
+		b = []byte("HTTP/1.1 " + strconv.Itoa(rf.status) + " " + http.StatusText(rf.status) +
+			"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: " +
+			strconv.Itoa(len(text)) + "\r\n\r\n" + text)
+	}
+	if d := c.s.WriteTimeout; d > 0 {
+		c.rwc.SetWriteDeadline(time.Now().Add(d))
+	} else {
+		c.rwc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	}
+	c.bw.Write(b)
+	if c.bw.Flush() == nil {
+		c.closeWriteAndDrain()
+	}
+}
+
+// writeContinue sends 100 Continue, unless the final answer has started.
+func (c *conn) writeContinue() error {
+	c.cmu.Lock()
+	defer c.cmu.Unlock()
+	if c.answered {
+		return nil
+	}
+	c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	return c.bw.Flush()
+}
+
+// begin starts the watch clock of a request.
+func (c *conn) begin(cancel context.CancelFunc, noBody bool) {
+	c.wmu.Lock()
+	c.cancel = cancel
+	c.running = true
+	c.bodyDone = noBody
+	c.quiet = noBody && c.br.Buffered() == 0
+	c.watchWanted, c.watching, c.aborting = false, false, false
+	c.wmu.Unlock()
+	c.cmu.Lock()
+	c.answered = false
+	c.cmu.Unlock()
+	if c.timer == nil {
+		c.timer = time.AfterFunc(watchAfter, c.watchDue)
+	} else {
+		c.timer.Reset(watchAfter)
+	}
+}
+
+// watchDue runs when a request has run for watchAfter: from now on a read
+// watches the connection, once the body is in.
+func (c *conn) watchDue() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.running {
+		return
+	}
+	c.watchWanted = true
+	c.startWatchLocked()
+}
+
+// bodyEOF is called by the body reader at the body's end, on the goroutine
+// that read it.
+func (c *conn) bodyEOF() {
+	quiet := c.br.Buffered() == 0
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.bodyDone, c.quiet = true, quiet
+	c.startWatchLocked()
+}
+
+func (c *conn) startWatchLocked() {
+	if c.running && c.watchWanted && c.bodyDone && c.quiet && !c.watching {
+		c.watching = true
+		go c.watch()
+	}
+}
+
+// watch reads the connection while a handler runs, to learn that the
+// client went away (end of stream, reset): then the request's context is
+// canceled. A byte that arrives (a pipelined next request) stays in the
+// reader; so does the watch's end when the server stops it.
+func (c *conn) watch() {
+	// The request's read deadline is for its body, which is in: a long
+	// answer must not look like a client gone.
+	c.rwc.SetReadDeadline(time.Time{})
+	_, err := c.br.Peek(1)
+	c.wmu.Lock()
+	if err != nil && !c.aborting {
+		c.gone = true
+		c.cancel()
+	}
+	c.watching = false
+	c.wmu.Unlock()
+	c.watchDone <- struct{}{}
+}
+
+// end stops the watch of the request whose handler returned (or hijacked
+// the connection). Only the serving goroutine calls it.
+func (c *conn) end() {
+	c.timer.Stop()
+	c.wmu.Lock()
+	c.running = false
+	w := c.watching
+	if w {
+		c.aborting = true
+	}
+	c.wmu.Unlock()
+	if w {
+		c.rwc.SetReadDeadline(aLongTimeAgo)
+		<-c.watchDone
+		if !c.gone {
+			// The aborted read may have left an error in the reader
+			// (bufio keeps none past Peek), and the next read sets its
+			// own deadline.
+			c.rwc.SetReadDeadline(time.Time{})
+		}
+	}
+}
+
+// hijack hands the connection to the handler.
+func (c *conn) hijack() (net.Conn, *bufio.ReadWriter) {
+	c.end()
+	c.hijacked = true
+	c.s.forget(c)
+	c.rwc.SetDeadline(time.Time{})
+	return c.rwc, bufio.NewReadWriter(c.br, c.bw)
+}
+
+// replayConn is a connection whose first reads return bytes already read
+// from it.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// lost records that the connection failed under a request body: the
+// request's context ends, and the connection is not reused.
+func (c *conn) lost(err error) {
+	var ne net.Error
+	timeout := errors.As(err, &ne) && ne.Timeout()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.running {
+		// A read timeout is the server's limit, not a client gone: the
+		// client may still read the 408.
+		c.gone = c.gone || !timeout
+		c.cancel()
+	}
+}

@@ -1,0 +1,421 @@
+package engine
+
+import (
+	"bufio"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// refusal is a request the parser refuses before any handler runs: the
+// status and the message of the contract's JSON error. The connection is
+// closed after it.
+type refusal struct {
+	status int
+	msg    string
+}
+
+func (r *refusal) Error() string { return r.msg }
+
+func badRequest(msg string) *refusal { return &refusal{http.StatusBadRequest, msg} }
+
+var (
+	errTooLarge     = &refusal{http.StatusRequestHeaderFieldsTooLarge, "request header block is larger than the limit"}
+	errBareLF       = badRequest("request line or header line ends with a bare LF")
+	errBareCR       = badRequest("request has a bare CR")
+	errObsFold      = badRequest("request has a folded header line (obs-fold)")
+	errHeaderLine   = badRequest("request has a malformed header line")
+	errHeaderName   = badRequest("request has an invalid header name")
+	errHeaderValue  = badRequest("request has an invalid header value")
+	errRequestLine  = badRequest("malformed request line")
+	errMethod       = badRequest("invalid request method")
+	errTarget       = badRequest("invalid request target")
+	errVersion      = badRequest("malformed HTTP version")
+	errNoHost       = badRequest("missing required Host header")
+	errManyHosts    = badRequest("too many Host headers")
+	errBadHost      = badRequest("malformed Host header")
+	errCLTE         = badRequest("request has both Transfer-Encoding and Content-Length")
+	errTE10         = badRequest("HTTP/1.0 request has Transfer-Encoding")
+	errBadCL        = badRequest("request has an invalid Content-Length")
+	errDupCL        = badRequest("request has conflicting Content-Length values")
+	errTrailerKey   = badRequest("request announces a trailer it may not have")
+	errUnsupported  = &refusal{http.StatusHTTPVersionNotSupported, "unsupported HTTP version"}
+	errTECoding     = &refusal{http.StatusNotImplemented, "unsupported transfer encoding"}
+	errExpectation  = &refusal{http.StatusExpectationFailed, "unsupported Expect header"}
+	errEmptyRequest = errors.New("connection closed before a request")
+)
+
+// head is a request's header block as read: the request line and the
+// header lines, each without its CRLF, in one string that every parsed
+// value slices (one allocation for all of them).
+type head struct {
+	block string
+	// line is the request line's end in block; lines are the header
+	// lines' ends.
+	line  int
+	lines []int
+}
+
+// readHead reads one request's header block from br into scratch (reused
+// by the caller) and returns it. max bounds the block, CRLFs included.
+// Lines must end in CRLF; a bare CR anywhere is refused.
+func readHead(br *bufio.Reader, scratch []byte, ends []int, max int) (head, []byte, []int, error) {
+	buf := scratch[:0]
+	ends = ends[:0]
+	for {
+		start := len(buf)
+		for {
+			frag, err := br.ReadSlice('\n')
+			if len(buf)+len(frag) > max {
+				return head{}, buf, ends, errTooLarge
+			}
+			buf = append(buf, frag...)
+			if err == nil {
+				break
+			}
+			if err == bufio.ErrBufferFull {
+				continue
+			}
+			if len(buf) == 0 {
+				return head{}, buf, ends, errEmptyRequest
+			}
+			return head{}, buf, ends, err
+		}
+		// buf[start:] is one line with its LF.
+		n := len(buf) - 1
+		if n == start || buf[n-1] != '\r' {
+			return head{}, buf, ends, errBareLF
+		}
+		if i := indexByte(buf[start:n-1], '\r'); i >= 0 {
+			return head{}, buf, ends, errBareCR
+		}
+		buf = buf[:n-1]
+		if len(buf) == start {
+			// The empty line ends the block.
+			if len(ends) == 0 {
+				// An empty request line.
+				return head{}, buf, ends, errRequestLine
+			}
+			break
+		}
+		ends = append(ends, len(buf))
+	}
+	h := head{block: string(buf), line: ends[0], lines: ends[1:]}
+	return h, buf, ends, nil
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// parseRequest builds the request of h: what net/http's server builds from
+// the same bytes, or a refusal. It does not set Body, ctx or RemoteAddr.
+func parseRequest(h head) (*http.Request, error) {
+	line := h.block[:h.line]
+	method, rest, ok1 := strings.Cut(line, " ")
+	target, proto, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 {
+		return nil, errRequestLine
+	}
+	if !validToken(method) {
+		return nil, errMethod
+	}
+	major, minor, ok := parseVersion(proto)
+	if !ok {
+		return nil, errVersion
+	}
+	if major != 1 {
+		return nil, errUnsupported
+	}
+	r := &http.Request{Method: method, RequestURI: target, Proto: proto, ProtoMajor: major, ProtoMinor: minor}
+	if proto == "HTTP/1.1" {
+		r.Proto = "HTTP/1.1"
+	}
+	raw := target
+	authority := method == http.MethodConnect && !strings.HasPrefix(raw, "/")
+	if authority {
+		raw = "http://" + raw
+	}
+	u, err := url.ParseRequestURI(raw)
+	if err != nil {
+		return nil, errTarget
+	}
+	if authority {
+		u.Scheme = ""
+	}
+	r.URL = u
+
+	hdr, err := parseHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	r.Header = hdr
+
+	// Host (RFC 9112 §3.2): exactly one on HTTP/1.1, valid; an
+	// absolute-form target's authority wins over it.
+	hosts, haveHost := hdr["Host"]
+	switch {
+	case len(hosts) > 1:
+		return nil, errManyHosts
+	case r.ProtoAtLeast(1, 1) && !haveHost && method != http.MethodConnect:
+		return nil, errNoHost
+	case len(hosts) == 1 && !validHost(hosts[0]):
+		return nil, errBadHost
+	}
+	r.Host = u.Host
+	if r.Host == "" && len(hosts) == 1 {
+		r.Host = hosts[0]
+	}
+	delete(hdr, "Host")
+
+	if pragma := hdr["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" {
+		if _, ok := hdr["Cache-Control"]; !ok {
+			hdr["Cache-Control"] = []string{"no-cache"}
+		}
+	}
+
+	if err := framing(r); err != nil {
+		return nil, err
+	}
+	r.Close = shouldClose(r)
+	return r, nil
+}
+
+// framing reads the body framing of r from its header: ContentLength,
+// TransferEncoding and Trailer, refusing what could be read two ways.
+func framing(r *http.Request) error {
+	hdr := r.Header
+	te, haveTE := hdr["Transfer-Encoding"]
+	cls := hdr["Content-Length"]
+	if haveTE {
+		if !r.ProtoAtLeast(1, 1) {
+			return errTE10
+		}
+		if len(cls) > 0 {
+			return errCLTE
+		}
+		if len(te) != 1 || !strings.EqualFold(te[0], "chunked") {
+			return errTECoding
+		}
+		delete(hdr, "Transfer-Encoding")
+		r.TransferEncoding = chunkedTE
+		r.ContentLength = -1
+		if vv, ok := hdr["Trailer"]; ok {
+			delete(hdr, "Trailer")
+			tr := make(http.Header)
+			for _, v := range vv {
+				for k := range strings.SplitSeq(v, ",") {
+					k = strings.Trim(k, " \t")
+					if k == "" {
+						continue
+					}
+					k = http.CanonicalHeaderKey(k)
+					switch k {
+					case "Transfer-Encoding", "Trailer", "Content-Length":
+						return errTrailerKey
+					}
+					tr[k] = nil
+				}
+			}
+			if len(tr) > 0 {
+				r.Trailer = tr
+			}
+		}
+		return nil
+	}
+	if len(cls) == 0 {
+		return nil
+	}
+	first := cls[0]
+	for _, v := range cls[1:] {
+		if v != first {
+			return errDupCL
+		}
+	}
+	if len(cls) > 1 {
+		hdr["Content-Length"] = cls[:1]
+	}
+	n, ok := parseLength(first)
+	if !ok {
+		return errBadCL
+	}
+	r.ContentLength = n
+	return nil
+}
+
+var chunkedTE = []string{"chunked"}
+
+// parseLength parses a Content-Length value: digits only, within int64.
+func parseLength(s string) (int64, bool) {
+	if s == "" || len(s) > 19 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+		if n < 0 {
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// shouldClose reports whether the client asked for the connection to end
+// after this exchange: HTTP/1.0 without keep-alive, or Connection: close.
+func shouldClose(r *http.Request) bool {
+	conn := r.Header["Connection"]
+	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
+		return !hasToken(conn, "keep-alive")
+	}
+	return hasToken(conn, "close")
+}
+
+// hasToken reports whether the comma-separated lists vs hold token, in any
+// case.
+func hasToken(vs []string, token string) bool {
+	for _, v := range vs {
+		for len(v) > 0 {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.Trim(t, " \t"), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parseHeader parses h's header lines into a Header with canonical keys.
+// The values slice h.block.
+func parseHeader(h head) (http.Header, error) {
+	n := len(h.lines)
+	hdr := make(http.Header, n)
+	if n == 0 {
+		return hdr, nil
+	}
+	// One backing array for the first value of every key, as
+	// net/textproto does.
+	strs := make([]string, n)
+	start := h.line
+	for _, end := range h.lines {
+		line := h.block[start:end]
+		start = end
+		if line[0] == ' ' || line[0] == '\t' {
+			return nil, errObsFold
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon < 0 {
+			return nil, errHeaderLine
+		}
+		name := line[:colon]
+		if !validToken(name) {
+			return nil, errHeaderName
+		}
+		v := strings.Trim(line[colon+1:], " \t")
+		if !validValue(v) {
+			return nil, errHeaderValue
+		}
+		key := http.CanonicalHeaderKey(name)
+		if vv, ok := hdr[key]; ok {
+			hdr[key] = append(vv, v)
+			continue
+		}
+		strs[0] = v
+		hdr[key] = strs[:1:1]
+		strs = strs[1:]
+	}
+	return hdr, nil
+}
+
+// parseVersion parses "HTTP/x.y" as net/http does.
+func parseVersion(v string) (major, minor int, ok bool) {
+	switch v {
+	case "HTTP/1.1":
+		return 1, 1, true
+	case "HTTP/1.0":
+		return 1, 0, true
+	}
+	if len(v) != len("HTTP/X.Y") || !strings.HasPrefix(v, "HTTP/") || v[6] != '.' {
+		return 0, 0, false
+	}
+	maj, err1 := strconv.ParseUint(v[5:6], 10, 0)
+	min, err2 := strconv.ParseUint(v[7:8], 10, 0)
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return int(maj), int(min), true
+}
+
+// tchar is RFC 9110's token character set.
+var tchar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !tchar[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// validValue reports whether v holds no control character but HTAB (obs-text
+// is allowed, as net/http allows it).
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// hostByte is the set of bytes net/http accepts in a Host header.
+var hostByte = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!$%&'()*+,-.:;=[]_~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func validHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		if !hostByte[h[i]] {
+			return false
+		}
+	}
+	return true
+}
