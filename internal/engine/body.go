@@ -56,8 +56,8 @@ type body struct {
 	// a client cannot make the gateway read megabytes for a few bytes of
 	// data.
 	excess int64
-	sawEOF    bool
-	closed    bool
+	sawEOF bool
+	closed bool
 	// err is the error that ended the body early: every later Read
 	// returns it, and the connection is not reused.
 	err error
