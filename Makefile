@@ -6,8 +6,11 @@ GO ?= go
 build:
 	$(GO) build -o bin/gantry ./cmd/gantry
 
+# Everything on the default serving engine, then the suites that drive the
+# binary (end to end, conformance) again on net/http's (server.engine).
 test:
 	$(GO) test -race -count=1 -timeout 12m ./...
+	GANTRY_TEST_ENGINE=net/http $(GO) test -race -count=1 -timeout 12m ./test/...
 
 test-short:
 	$(GO) test -short ./...
