@@ -177,7 +177,7 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 			method:   c.Method,
 			pool:     pool,
 			tr:       trs.Get(connect, response),
-			retries:  min(max(up.Retries, 0), forward.MaxRetries),
+			retries:  min(max(up.Retries, 0), upstream.MaxRetries),
 			optional: c.Optional,
 			raw:      len(c.Select) == 0 && len(c.Rename) == 0 && !c.Flatten && len(s.dependents) == 0,
 			ttl:      c.Cache.D(),
