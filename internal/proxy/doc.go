@@ -23,9 +23,9 @@
 // X-Consumer-*, route header rules), streams both bodies without buffering,
 // and classifies a failure by the gateway's one rule (forward.Classify): dial error, reset or bad
 // answer → 502, response timeout → 504, client gone → 499, body over the
-// limit → 413. It records Upstream, Target, Attempts, Status, WebSocket and
-// Err on the Exchange; the bytes to and from the client are the server's
-// to count. A request whose body may be retried is buffered
+// limit → 413. It records Upstream, Target, Attempts and WebSocket on the
+// Exchange; the outcome (Status, Err) and the bytes to and from the client
+// are the server's to record, from the error the handler returns. A request whose body may be retried is buffered
 // (see below), and so is a body of known length up to 64 KiB going the
 // direct way (read whole before any upstream is contacted); every other
 // body streams.

@@ -204,7 +204,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	x.Upstream = h.pool.Name
 	at, err := h.pool.Attempts(r)
 	if err != nil {
-		x.Err = err
 		return &pipeline.HTTPError{Status: http.StatusServiceUnavailable, Code: pipeline.CodeNoHealthyUpstream, Message: "no healthy upstream target", Err: err}
 	}
 
@@ -225,14 +224,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	if (retry || unsentOnly) && body != nil {
 		var ok bool
 		if replay, body, ok, err = bufferBody(r); err != nil {
-			return forward.BodyError(x, r, err)
+			return forward.BodyError(r, err)
 		}
 		retry, unsentOnly = retry && ok, unsentOnly && ok
 	}
 	if errors.Is(r.Context().Err(), context.Canceled) {
 		// The client went away, or reset its HTTP/2 stream, before
 		// anything was sent: the upstream must not see the request.
-		x.Status = pipeline.StatusClientClosed
 		return &pipeline.HTTPError{Status: pipeline.StatusClientClosed, Code: pipeline.CodeClientClosed, Message: "client closed the request", Err: r.Context().Err()}
 	}
 	if retry || unsentOnly {
@@ -245,7 +243,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		// The direct path sends bodies of known length up to h1.MaxBody:
 		// read it whole first (readBody).
 		if replay, err = readBody(body, r.ContentLength); err != nil {
-			return forward.BodyError(x, r, err)
+			return forward.BodyError(r, err)
 		}
 		body = nil
 	}
@@ -325,9 +323,10 @@ func serve(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) (a
 	return false
 }
 
-// outcome decides what ServeHTTP returns once ReverseProxy is done.
+// outcome decides what ServeHTTP returns once ReverseProxy is done: the
+// server records the request's Status and Err from it (an
+// *pipeline.AbortedError when the client went away mid-answer).
 func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
-	x := a.x
 	canceled := errors.Is(r.Context().Err(), context.Canceled)
 	// A failed request body is the cause, whatever the transport returned
 	// (a context error, a write error, a reset stream).
@@ -359,33 +358,28 @@ func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
 		if cause == nil {
 			cause = errors.New("copying the upstream response failed")
 		}
-		x.Err = cause
+		err := fmt.Errorf("%w: %w", http.ErrAbortHandler, cause)
 		switch {
 		case failed != nil:
 			// The client's body failed under a started answer: gone (499,
 			// nothing more to send), or still there (a read timeout) and
 			// owed an aborted connection, never a clean end.
 			if forward.ClassifyBody(failed, canceled).Status == pipeline.StatusClientClosed {
-				x.Status = pipeline.StatusClientClosed
+				return &pipeline.AbortedError{Status: pipeline.StatusClientClosed, Err: err}
 			}
 		case canceled || a.w.err != nil:
 			// The client is gone; nobody reads what is left.
-			x.Status = pipeline.StatusClientClosed
+			return &pipeline.AbortedError{Status: pipeline.StatusClientClosed, Err: err}
 		}
-		return fmt.Errorf("%w: %w", http.ErrAbortHandler, cause)
+		return err
 	}
 	if failed != nil {
-		return forward.BodyError(x, r, failed)
+		return forward.BodyError(r, failed)
 	}
 	if a.err == nil {
 		return nil
 	}
-	he := forward.Classify(a.err, canceled, a.body.tooLarge.Load())
-	x.Err = he
-	if he.Status == pipeline.StatusClientClosed {
-		x.Status = he.Status
-	}
-	return he
+	return forward.Classify(a.err, canceled, a.body.tooLarge.Load())
 }
 
 // rewrite builds the outbound request. ReverseProxy has already removed the
@@ -451,7 +445,6 @@ func (h *handler) onResponse(a *attempt, res *http.Response) error {
 			return errRetry
 		}
 	}
-	a.x.Status = res.StatusCode
 	switch {
 	case res.StatusCode == http.StatusSwitchingProtocols:
 		// The body is the upgraded connection, which ReverseProxy needs
