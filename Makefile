@@ -15,11 +15,12 @@ test:
 test-short:
 	$(GO) test -short ./...
 
-# The suite against NGINX: installs nginx and wrk if missing, runs every
-# scenario on loopback and writes docs/benchmarks.md. QUICK=1 for a
-# smoke run of a minute or two.
+# The suite against NGINX and HAProxy: installs nginx, haproxy and wrk if
+# missing, runs every scenario on loopback and writes docs/benchmarks.md.
+# QUICK=1 for a smoke run of a minute or two; PEERS=go to build and measure
+# Caddy and Traefik too.
 bench:
-	BENCH_COMMAND="$(if $(filter 1,$(QUICK)),QUICK=1 )make bench" bench/run
+	BENCH_COMMAND="$(if $(filter 1,$(QUICK)),QUICK=1 )$(if $(PEERS),PEERS=$(PEERS) )make bench" bench/run
 
 # CPU, allocation and mutex profiles of the plain proxy path under load.
 bench-profile:

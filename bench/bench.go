@@ -1,6 +1,8 @@
 // Package bench holds the benchmark suite that `make bench` runs against
-// NGINX: the gateway configuration of each scenario, the NGINX reference
-// configuration, the wrk report script and the upstream's response. The
+// NGINX: the gateway configuration of each scenario, the configurations of
+// the reference proxies (NGINX and HAProxy, and with PEERS=go the Go peers
+// Caddy and Traefik, built from bench/peers), the wrk report script and
+// the upstream's response. The
 // programs live under bench/cmd: benchrun (the harness), upstream and
 // gantryprof (the gateway in-process with CPU and allocation profiles).
 //
@@ -12,6 +14,7 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"net"
 	"text/template"
 )
 
@@ -26,10 +29,12 @@ var Configs embed.FS
 //go:embed wrk/report.lua
 var WrkScript string
 
-//go:embed nginx.conf.tmpl
-var nginxTemplate string
+// The reference proxies' configuration templates, by name.
+//
+//go:embed nginx.conf.tmpl haproxy.cfg.tmpl Caddyfile.tmpl traefik.yaml.tmpl traefik-dynamic.yaml.tmpl
+var refTemplates embed.FS
 
-var nginxTmpl = template.Must(template.New("nginx.conf").Option("missingkey=error").Parse(nginxTemplate))
+var refTmpl = template.Must(template.New("").Option("missingkey=error").ParseFS(refTemplates, "*.tmpl"))
 
 // UpstreamBody is the upstream's answer to every request: 100 bytes of
 // JSON, the size the project's performance anchors were measured with.
@@ -39,26 +44,61 @@ var UpstreamBody = []byte(`{"id":42,"name":"Ada Lovelace","plan":"pro","active":
 // from BENCH_API_KEY.
 const APIKey = "bench-key-0123456789abcdef"
 
-// Nginx fills the NGINX reference configuration.
-type Nginx struct {
-	// Dir holds the pid file, error log and temp directories.
+// Proxy fills a reference proxy's configuration: the same settings for
+// each (NGINX, HAProxy, Caddy, Traefik), rendered by the method of its
+// name.
+type Proxy struct {
+	// Dir holds the pid file, error log, temp directories and the second
+	// file of a configuration in two (Traefik's dynamic one).
 	Dir string
-	// Listen is the host:port NGINX serves on.
+	// Listen is the host:port the proxy serves on.
 	Listen string
 	// Upstream is the host:port of the upstream.
 	Upstream string
-	// AccessLog is the access log file; "" turns logging off.
+	// AccessLog is the access log file; "" turns logging off. HAProxy
+	// logs on its stdout, which the harness points at this file.
 	AccessLog string
 }
 
-// Render returns the NGINX configuration file.
-func (n Nginx) Render() ([]byte, error) {
-	if n.Dir == "" || n.Listen == "" || n.Upstream == "" {
-		return nil, fmt.Errorf("nginx config: Dir, Listen and Upstream are required")
+// Nginx returns the NGINX configuration file.
+func (p Proxy) Nginx() ([]byte, error) { return p.render("nginx.conf.tmpl", nil) }
+
+// HAProxy returns the HAProxy configuration file.
+func (p Proxy) HAProxy() ([]byte, error) { return p.render("haproxy.cfg.tmpl", nil) }
+
+// Caddyfile returns Caddy's configuration in its Caddyfile format.
+func (p Proxy) Caddyfile() ([]byte, error) {
+	host, port, err := net.SplitHostPort(p.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("caddy config: %w", err)
+	}
+	return p.render("Caddyfile.tmpl", map[string]string{"Host": host, "Port": port})
+}
+
+// Traefik returns Traefik's static configuration and its dynamic one,
+// which the static one expects in Dir/traefik-dynamic.yaml.
+func (p Proxy) Traefik() (static, dynamic []byte, err error) {
+	if static, err = p.render("traefik.yaml.tmpl", nil); err != nil {
+		return nil, nil, err
+	}
+	if dynamic, err = p.render("traefik-dynamic.yaml.tmpl", nil); err != nil {
+		return nil, nil, err
+	}
+	return static, dynamic, nil
+}
+
+// render fills template name with p's fields plus extra.
+func (p Proxy) render(name string, extra map[string]string) ([]byte, error) {
+	if p.Dir == "" || p.Listen == "" || p.Upstream == "" {
+		return nil, fmt.Errorf("%s: Dir, Listen and Upstream are required", name)
+	}
+	data := map[string]string{"Dir": p.Dir, "Listen": p.Listen, "Upstream": p.Upstream, "AccessLog": p.AccessLog}
+	for k, v := range extra {
+		data[k] = v
 	}
 	var b bytes.Buffer
-	if err := nginxTmpl.Execute(&b, n); err != nil {
-		return nil, fmt.Errorf("rendering nginx config: %w", err)
+	if err := refTmpl.ExecuteTemplate(&b, name, data); err != nil {
+		return nil, fmt.Errorf("rendering %s: %w", name, err)
 	}
 	return b.Bytes(), nil
 }

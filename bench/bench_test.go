@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/server"
 )
@@ -89,63 +91,170 @@ func TestRoutesConfig(t *testing.T) {
 	}
 }
 
-func TestNginxRender(t *testing.T) {
+func TestProxyRender(t *testing.T) {
 	dir := t.TempDir()
+	on := Proxy{Dir: dir, Listen: "127.0.0.1:18080", Upstream: "127.0.0.1:19000", AccessLog: "/dev/null"}
+	off := Proxy{Dir: dir, Listen: "127.0.0.1:18080", Upstream: "127.0.0.1:19000"}
+	traefik := func(p Proxy) ([]byte, error) {
+		static, dynamic, err := p.Traefik()
+		return append(static, dynamic...), err
+	}
 	tests := []struct {
 		name      string
-		n         Nginx
+		render    func(Proxy) ([]byte, error)
+		p         Proxy
 		want      []string
-		wantErr   bool
 		notWanted string
+		wantErr   bool
 	}{
 		{
-			name: "access log",
-			n:    Nginx{Dir: dir, Listen: "127.0.0.1:18080", Upstream: "127.0.0.1:19000", AccessLog: "/dev/null"},
+			name: "nginx access log", render: Proxy.Nginx, p: on,
 			want: []string{"worker_processes 2;", "keepalive 64;", "server 127.0.0.1:19000;", "listen 127.0.0.1:18080 reuseport;", "access_log /dev/null combined buffer=64k flush=1s;", "pid " + dir + "/nginx.pid;"},
 		},
+		{name: "nginx no access log", render: Proxy.Nginx, p: off, want: []string{"access_log off;"}, notWanted: "combined"},
+		{name: "nginx missing upstream", render: Proxy.Nginx, p: Proxy{Dir: dir, Listen: "127.0.0.1:18080"}, wantErr: true},
 		{
-			name:      "no access log",
-			n:         Nginx{Dir: dir, Listen: "127.0.0.1:18080", Upstream: "127.0.0.1:19000"},
-			want:      []string{"access_log off;"},
-			notWanted: "combined",
+			name: "haproxy access log", render: Proxy.HAProxy, p: on,
+			want: []string{"nbthread 2", "bind 127.0.0.1:18080\n", "server app 127.0.0.1:19000 pool-max-conn 64", "http-reuse always",
+				"log stdout format raw local0", "option httplog", "option forwardfor",
+				"http-request set-header X-Request-ID %[unique-id]", "http-response set-header X-Request-ID %[unique-id]"},
 		},
-		{name: "missing upstream", n: Nginx{Dir: dir, Listen: "127.0.0.1:18080"}, wantErr: true},
+		{name: "haproxy no access log", render: Proxy.HAProxy, p: off, want: []string{"no log"}, notWanted: "httplog"},
+		{name: "haproxy missing listen", render: Proxy.HAProxy, p: Proxy{Dir: dir, Upstream: "127.0.0.1:19000"}, wantErr: true},
+		{
+			name: "caddy access log", render: Proxy.Caddyfile, p: on,
+			want: []string{"http://:18080 {", "bind 127.0.0.1", "reverse_proxy 127.0.0.1:19000 {", "keepalive_idle_conns_per_host 64",
+				"output file /dev/null {", "header_up X-Request-ID {http.request.uuid}", "storage file_system " + dir},
+		},
+		{name: "caddy no access log", render: Proxy.Caddyfile, p: off, notWanted: "log {"},
+		{name: "caddy listen without port", render: Proxy.Caddyfile, p: Proxy{Dir: dir, Listen: "127.0.0.1", Upstream: "127.0.0.1:19000"}, wantErr: true},
+		{
+			name: "traefik access log", render: traefik, p: on,
+			want: []string{`address: "127.0.0.1:18080"`, `filename: "` + dir + `/traefik-dynamic.yaml"`, `filePath: "/dev/null"`,
+				`- url: "http://127.0.0.1:19000"`, "maxIdleConnsPerHost: 64", "passHostHeader: false"},
+		},
+		{name: "traefik no access log", render: traefik, p: off, notWanted: "accessLog"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.n.Render()
+			got, err := tt.render(tt.p)
 			if (err != nil) != tt.wantErr {
-				t.Fatalf("Render() error = %v, wantErr %v", err, tt.wantErr)
+				t.Fatalf("render error = %v, wantErr %v", err, tt.wantErr)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(string(got), w) {
-					t.Errorf("Render() lacks %q:\n%s", w, got)
+					t.Errorf("render lacks %q:\n%s", w, got)
 				}
 			}
 			if tt.notWanted != "" && strings.Contains(string(got), tt.notWanted) {
-				t.Errorf("Render() contains %q", tt.notWanted)
+				t.Errorf("render contains %q:\n%s", tt.notWanted, got)
 			}
 		})
 	}
 }
 
-// nginx -t checks the rendered file for real where NGINX is installed.
-func TestNginxConfigAccepted(t *testing.T) {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		t.Skip("nginx is not installed; bench/run installs it")
-	}
-	dir := t.TempDir()
-	conf, err := Nginx{Dir: dir, Listen: "127.0.0.1:1", Upstream: "127.0.0.1:2", AccessLog: filepath.Join(dir, "access.log")}.Render()
+// The Traefik files must be YAML of the shape Traefik reads: a typo in
+// the indentation would leave the route out and every request a 404.
+func TestTraefikYAML(t *testing.T) {
+	static, dynamic, err := Proxy{Dir: "/d", Listen: "127.0.0.1:1", Upstream: "127.0.0.1:2", AccessLog: "/dev/null"}.Traefik()
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "nginx.conf")
+	var s struct {
+		EntryPoints map[string]struct{ Address string } `yaml:"entryPoints"`
+		Providers   struct{ File struct{ Filename string } }
+		AccessLog   struct {
+			FilePath string `yaml:"filePath"`
+		} `yaml:"accessLog"`
+	}
+	if err := yaml.Unmarshal(static, &s); err != nil {
+		t.Fatalf("static config: %v", err)
+	}
+	if s.EntryPoints["web"].Address != "127.0.0.1:1" || s.Providers.File.Filename != "/d/traefik-dynamic.yaml" || s.AccessLog.FilePath != "/dev/null" {
+		t.Errorf("static config = %+v", s)
+	}
+	var d struct {
+		HTTP struct {
+			Routers map[string]struct {
+				EntryPoints []string `yaml:"entryPoints"`
+				Service     string
+			}
+			Services map[string]struct {
+				LoadBalancer struct {
+					Servers          []struct{ URL string }
+					ServersTransport string `yaml:"serversTransport"`
+				} `yaml:"loadBalancer"`
+			}
+			ServersTransports map[string]struct {
+				MaxIdleConnsPerHost int `yaml:"maxIdleConnsPerHost"`
+			} `yaml:"serversTransports"`
+		}
+	}
+	if err := yaml.Unmarshal(dynamic, &d); err != nil {
+		t.Fatalf("dynamic config: %v", err)
+	}
+	r := d.HTTP.Routers["app"]
+	lb := d.HTTP.Services[r.Service].LoadBalancer
+	if len(r.EntryPoints) != 1 || r.EntryPoints[0] != "web" || len(lb.Servers) != 1 || lb.Servers[0].URL != "http://127.0.0.1:2" ||
+		d.HTTP.ServersTransports[lb.ServersTransport].MaxIdleConnsPerHost != 64 {
+		t.Errorf("dynamic config = %+v", d)
+	}
+}
+
+// checkConfig runs a proxy's own configuration check on the rendered
+// file where the proxy is installed (bench/run installs NGINX and HAProxy;
+// PEERS=go builds Caddy into bin/).
+func checkConfig(t *testing.T, name string, conf []byte, args func(path string) []string) {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/" + name); err != nil {
+			if bin, err = filepath.Abs(filepath.Join("..", "bin", name)); err != nil || !executable(bin) {
+				t.Skipf("%s is not installed", name)
+			}
+		}
+	}
+	path := filepath.Join(t.TempDir(), name+".conf")
 	if err := os.WriteFile(path, conf, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bin, "-t", "-q", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", path).CombinedOutput()
-	if err != nil {
-		t.Errorf("nginx -t: %v\n%s", err, out)
+	cmd := exec.Command(bin, args(path)...)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("%s %v: %v\n%s", bin, args(path), err, out)
 	}
+}
+
+func executable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+}
+
+func TestNginxConfigAccepted(t *testing.T) {
+	dir := t.TempDir()
+	conf, err := Proxy{Dir: dir, Listen: "127.0.0.1:1", Upstream: "127.0.0.1:2", AccessLog: filepath.Join(dir, "access.log")}.Nginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkConfig(t, "nginx", conf, func(path string) []string {
+		return []string{"-t", "-q", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", path}
+	})
+}
+
+func TestHAProxyConfigAccepted(t *testing.T) {
+	for _, log := range []string{"/dev/null", ""} {
+		conf, err := Proxy{Dir: t.TempDir(), Listen: "127.0.0.1:1", Upstream: "127.0.0.1:2", AccessLog: log}.HAProxy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkConfig(t, "haproxy", conf, func(path string) []string { return []string{"-c", "-q", "-f", path} })
+	}
+}
+
+func TestCaddyfileAccepted(t *testing.T) {
+	conf, err := Proxy{Dir: t.TempDir(), Listen: "127.0.0.1:1", Upstream: "127.0.0.1:2", AccessLog: "/dev/null"}.Caddyfile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkConfig(t, "caddy", conf, func(path string) []string { return []string{"validate", "--adapter", "caddyfile", "--config", path} })
 }

@@ -177,7 +177,7 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 			method:   c.Method,
 			pool:     pool,
 			tr:       trs.Get(connect, response),
-			retries:  min(max(up.Retries, 0), forward.MaxRetries),
+			retries:  min(max(up.Retries, 0), upstream.MaxRetries),
 			optional: c.Optional,
 			raw:      len(c.Select) == 0 && len(c.Rename) == 0 && !c.Flatten && len(s.dependents) == 0,
 			ttl:      c.Cache.D(),
@@ -264,7 +264,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	x.Upstream = "aggregate"
 	if err := discardBody(r); err != nil {
-		return forward.BodyError(x, r, err)
+		return forward.BodyError(r, err)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
@@ -284,12 +284,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		fatal = &callError{call: "", reason: "canceled", canceled: true}
 	}
 	if fatal != nil {
-		he := h.failure(r, fatal)
-		x.Err = he
-		if he.Status == pipeline.StatusClientClosed {
-			x.Status = he.Status
-		}
-		return he
+		return h.failure(r, fatal)
 	}
 	var partial []string
 	for i, c := range h.calls {

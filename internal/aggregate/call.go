@@ -209,69 +209,55 @@ func (rn *run) fetch(ctx context.Context, c *call, ob *outbound) (any, int64, ti
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	retry := c.retries > 0
-	if retry {
-		c.pool.Budget().Deposit()
-	}
-	t, err := c.pool.Pick(rn.in, nil)
+	at, err := c.pool.Attempts(rn.in)
 	if err != nil {
 		return nil, 0, 0, &callError{call: c.name, reason: "no healthy upstream target", err: err}
 	}
-	var tried [forward.MaxRetries + 1]*upstream.Target
-	for n := 0; ; n++ {
-		tried[n] = t
+	at.AllowRetries(c.retries)
+	for {
 		rn.attempts.Add(1)
-		v, size, ttl, again, err := rn.attempt(ctx, c, t, ob)
+		v, size, ttl, again, err := rn.attempt(ctx, c, &at, ob)
 		if err == nil {
 			return v, size, ttl, nil
 		}
-		if !again || !retry || n >= c.retries || ctx.Err() != nil {
+		if !again || ctx.Err() != nil || at.Next() == nil {
 			return nil, 0, 0, err
 		}
-		next := c.pool.Retry(rn.in, tried[:n+1])
-		if next == nil {
-			return nil, 0, 0, err
-		}
-		t = next
 	}
 }
 
-// attempt sends ob to t once and reads the answer. again reports whether
-// the failure may be retried on another target.
-func (rn *run) attempt(ctx context.Context, c *call, t *upstream.Target, ob *outbound) (v any, size int64, ttl time.Duration, again bool, err error) {
+// attempt sends ob once, to the next target of at, and reads the answer.
+// again reports whether the failure may be retried on another target.
+func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *outbound) (v any, size int64, ttl time.Duration, again bool, err error) {
+	t := at.Begin()
 	req := newRequest(ctx, c, t, ob)
 	tr := c.tr
 	if t.H2C {
 		tr = c.h2c
 	}
-	t.Begin()
-	defer t.Done()
-	start := time.Now()
 	res, err := tr.RoundTrip(req)
-	rtt := time.Since(start)
+	at.Answered()
 	if err != nil {
-		ce, o, again := rn.transportFailure(ctx, c, err)
+		ce, o, again := rn.transportFailure(ctx, c, 0, err)
 		if c.unsentOnly {
 			// Not idempotent: only a call the target never saw goes again.
 			again = ctx.Err() == nil && forward.NotSent(err)
 		}
-		t.Report(rtt, 0, o)
+		at.Done(0, o)
 		return nil, 0, 0, again, ce
 	}
 	defer res.Body.Close()
 	status := res.StatusCode
-	fail := func(o upstream.Outcome, format string, args ...any) (any, int64, time.Duration, bool, error) {
-		t.Report(rtt, status, o)
+	fail := func(format string, args ...any) (any, int64, time.Duration, bool, error) {
+		// The answer came but is not what the call wants: the target is
+		// not at fault.
+		at.Done(status, upstream.Classify(status, false, false, false))
 		return nil, 0, 0, false, &callError{call: c.name, reason: fmt.Sprintf(format, args...)}
 	}
 	if status < 200 || status > 299 {
-		o := upstream.Success
-		if status >= 500 {
-			o = upstream.Failure
-		}
 		// A little is read so the connection can be reused.
 		_, _ = io.CopyN(io.Discard, res.Body, 4<<10)
-		t.Report(rtt, status, o)
+		at.Done(status, upstream.Classify(status, false, false, false))
 		// 502, 503 and 504 say the target could not serve the request, so
 		// another one may; other statuses come from the application.
 		again := !c.unsentOnly && forward.RetryStatus(status)
@@ -279,27 +265,27 @@ func (rn *run) attempt(ctx context.Context, c *call, t *upstream.Target, ob *out
 	}
 	if ct := res.Header.Get("Content-Type"); !isJSON(ct) {
 		if ct == "" {
-			return fail(upstream.Success, "upstream answered without a Content-Type, not JSON")
+			return fail("upstream answered without a Content-Type, not JSON")
 		}
-		return fail(upstream.Success, "upstream answered %q, not JSON", mediaType(ct))
+		return fail("upstream answered %q, not JSON", mediaType(ct))
 	}
 	max := rn.h.maxBytes
 	if res.ContentLength > max {
-		return fail(upstream.Success, "answer of %d bytes is larger than the limit of %d", res.ContentLength, max)
+		return fail("answer of %d bytes is larger than the limit of %d", res.ContentLength, max)
 	}
 	v, size, err = decode(res.Body, c.raw, max, res.ContentLength)
 	switch {
 	case err == nil:
 	case errors.Is(err, errTooLarge):
-		return fail(upstream.Success, "answer is larger than the limit of %d bytes", max)
+		return fail("answer is larger than the limit of %d bytes", max)
 	case errors.Is(err, errNotJSON):
-		return fail(upstream.Success, "answer is not valid JSON")
+		return fail("answer is not valid JSON")
 	default:
-		ce, o, _ := rn.transportFailure(ctx, c, err)
-		t.Report(rtt, status, o)
+		ce, o, _ := rn.transportFailure(ctx, c, status, err)
+		at.Done(status, o)
 		return nil, 0, 0, false, ce
 	}
-	t.Report(rtt, status, upstream.Success)
+	at.Done(status, upstream.Classify(status, false, false, false))
 	if c.ttl > 0 {
 		ttl = cacheTTL(res.Header, c.ttl)
 	}
@@ -333,17 +319,16 @@ func newRequest(ctx context.Context, c *call, t *upstream.Target, ob *outbound) 
 	return req.WithContext(ctx)
 }
 
-// transportFailure classifies a failure to get or read an answer: the
-// client-safe reason, what it says about the target, and whether another
-// target may be tried, by the proxy's retry rule.
-func (rn *run) transportFailure(ctx context.Context, c *call, err error) (*callError, upstream.Outcome, bool) {
+// transportFailure classifies a failure to get or read an answer (status
+// is the answer's, 0 for none): the client-safe reason, what it says about
+// the target, and whether another target may be tried, by the proxy's
+// retry rule. A call that a time limit ended counts against the target; one
+// called off (client gone, a required call failed) does not.
+func (rn *run) transportFailure(ctx context.Context, c *call, status int, err error) (*callError, upstream.Outcome, bool) {
 	if ctx.Err() != nil {
 		ce := rn.stopped(c, ctx)
 		ce.err = err
-		if ce.timeout {
-			return ce, upstream.Failure, false
-		}
-		return ce, upstream.Canceled, false
+		return ce, upstream.Classify(status, false, !ce.timeout, true), false
 	}
 	ce := &callError{call: c.name, err: err}
 	var oe *net.OpError
@@ -358,7 +343,7 @@ func (rn *run) transportFailure(ctx context.Context, c *call, err error) (*callE
 	default:
 		ce.reason = "upstream sent no valid response"
 	}
-	return ce, upstream.Failure, forward.Retryable(err)
+	return ce, upstream.Classify(status, false, false, true), forward.Retryable(err)
 }
 
 // stopped explains why a call ended because ctx did: a time limit (504) or

@@ -17,12 +17,14 @@
 // running call, FanOutConcurrency per running fan-out, and every one has
 // ended when ServeHTTP returns.
 //
-// Every request goes through the upstream's pool as proxied requests do:
-// Pick (balancer, health), Target.Begin/Report/Done (in-flight, latency,
-// passive ejection, per-target metrics), the shared transports of package
-// proxy with the upstream's timeouts, and retries on another target for
-// idempotent methods, and for others only when nothing of the call was
-// written (forward.NotSent), within the upstream's retries and retry budget. Calls
+// Every request goes through the upstream's pool as proxied requests do,
+// by the same attempt loop, upstream.Attempts: the first pick (balancer,
+// health), Begin/Done with the outcome by upstream.Classify (in-flight,
+// latency, passive ejection, per-target metrics), the shared transports of
+// package proxy with the upstream's timeouts, and retries on another target
+// (Attempts.Next) for idempotent methods, and for others only when nothing
+// of the call was written (forward.NotSent), within the upstream's retries
+// and retry budget. Calls
 // carry X-Request-ID, X-Consumer-ID, X-Consumer-Groups, X-Forwarded-* and
 // X-Real-IP as the proxy sets them; the client's own headers are not
 // forwarded. An answer must be 2xx JSON (application/json or +json) of at

@@ -30,15 +30,9 @@ func AsBodyError(err error) *pipeline.BodyError {
 }
 
 // BodyError answers a failure to read in's body before the response
-// started, whether before any attempt or during one (see ClassifyBody), and
-// records it in x.
-func BodyError(x *pipeline.Exchange, in *http.Request, err error) error {
-	he := ClassifyBody(AsBodyError(err), errors.Is(in.Context().Err(), context.Canceled))
-	x.Err = he
-	if he.Status == pipeline.StatusClientClosed {
-		x.Status = he.Status
-	}
-	return he
+// started, whether before any attempt or during one (see ClassifyBody).
+func BodyError(in *http.Request, err error) error {
+	return ClassifyBody(AsBodyError(err), errors.Is(in.Context().Err(), context.Canceled))
 }
 
 // ClassifyBody turns a failure to read the client's body into the client's

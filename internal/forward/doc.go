@@ -25,8 +25,8 @@
 //   - failures (errors.go, body.go, retry.go): Classify maps an upstream
 //     failure to 499, 502, 504 or 413 in one place; ClassifyBody and
 //     BodyError answer a client whose body failed; Idempotent, NotSent,
-//     Retryable, RetryStatus and MaxRetries say when another target may
-//     be tried.
+//     Retryable and RetryStatus say when another target may be tried
+//     (how many times, and which, is upstream.Attempts' to say).
 //
 // It must not pick targets, hold connections, report to passive health or
 // write responses: those stay with the terminals, the upstream pools and

@@ -12,10 +12,6 @@ import (
 	"github.com/gantry-dev/gantry/internal/pipeline"
 )
 
-// MaxRetries bounds the extra attempts of one request or aggregate call,
-// whatever the configuration says (config validation allows 0 to 10).
-const MaxRetries = 10
-
 // Idempotent reports whether a request with this method may be sent again
 // after it may have reached a target (RFC 9110, section 9.2.2: GET, HEAD,
 // OPTIONS, PUT, DELETE). TRACE is never proxied, on purpose.

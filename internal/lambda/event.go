@@ -346,7 +346,7 @@ func rawAnswer(payload []byte) *answer {
 // write sends a to the client. The function's headers are filtered as the
 // proxy filters an upstream's: hop-by-hop fields go, the gateway's
 // X-Request-Id and RateLimit-* win, and the framing is the gateway's.
-func (h *handler) write(w http.ResponseWriter, x *pipeline.Exchange, a *answer) error {
+func (h *handler) write(w http.ResponseWriter, a *answer) error {
 	dst := w.Header()
 	forward.RemoveHopByHop(a.header)
 	forward.DropGatewayOwned(dst, a.header)
@@ -365,12 +365,13 @@ func (h *handler) write(w http.ResponseWriter, x *pipeline.Exchange, a *answer) 
 		a.body = nil
 	}
 	dst["Content-Length"] = []string{strconv.Itoa(len(a.body))}
-	x.Status = a.status
 	w.WriteHeader(a.status)
-	_, err := w.Write(a.body)
-	if err != nil {
+	if len(a.body) == 0 {
+		return nil
+	}
+	if _, err := w.Write(a.body); err != nil {
 		// The client is gone; there is nobody to answer.
-		x.Err, x.Status = err, pipeline.StatusClientClosed
+		return &pipeline.AbortedError{Status: pipeline.StatusClientClosed, Err: err}
 	}
 	return nil
 }

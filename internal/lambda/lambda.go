@@ -158,9 +158,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	x.Upstream, x.Target, x.Attempts = h.upstream, h.function, 1
 
-	body, err := readBody(x, r)
+	body, err := readBody(r)
 	if err != nil {
-		x.Err = err
 		return err
 	}
 	event, err := h.event(r, x, body)
@@ -173,7 +172,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	res, err := h.invoke(ctx, event)
 	if err != nil {
 		h.count(0)
-		return h.failure(r, x, err)
+		return failure(r, err)
 	}
 	// The invoke API's status: a function's own statusCode is the
 	// client's answer, counted in the request metrics.
@@ -181,25 +180,25 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	defer res.Body.Close()
 	payload, err := io.ReadAll(io.LimitReader(res.Body, MaxPayload+1))
 	if err != nil {
-		return h.failure(r, x, err)
+		return failure(r, err)
 	}
 	switch {
 	case res.StatusCode == http.StatusTooManyRequests:
-		return h.fail(x, http.StatusServiceUnavailable, "lambda function throttled", fmt.Errorf("invoke answered 429: %s", clip(payload)))
+		return fail(http.StatusServiceUnavailable, "lambda function throttled", fmt.Errorf("invoke answered 429: %s", clip(payload)))
 	case res.StatusCode != http.StatusOK:
-		return h.fail(x, http.StatusBadGateway, "lambda invoke failed", fmt.Errorf("invoke answered %d: %s", res.StatusCode, clip(payload)))
+		return fail(http.StatusBadGateway, "lambda invoke failed", fmt.Errorf("invoke answered %d: %s", res.StatusCode, clip(payload)))
 	case len(payload) > MaxPayload:
-		return h.fail(x, http.StatusBadGateway, "lambda function answer too large", fmt.Errorf("answer over %d bytes", MaxPayload))
+		return fail(http.StatusBadGateway, "lambda function answer too large", fmt.Errorf("answer over %d bytes", MaxPayload))
 	case res.Header.Get("X-Amz-Function-Error") != "":
 		h.log.Warn("lambda function failed", "upstream", h.upstream, "function", h.function,
 			"request_id", x.ID, "error_type", res.Header.Get("X-Amz-Function-Error"), "payload", string(clip(payload)))
-		return h.fail(x, http.StatusBadGateway, "lambda function failed", errors.New("function error: "+res.Header.Get("X-Amz-Function-Error")))
+		return fail(http.StatusBadGateway, "lambda function failed", errors.New("function error: "+res.Header.Get("X-Amz-Function-Error")))
 	}
 	ans, err := parseAnswer(payload)
 	if err != nil {
-		return h.fail(x, http.StatusBadGateway, "lambda function answered "+err.Error(), err)
+		return fail(http.StatusBadGateway, "lambda function answered "+err.Error(), err)
 	}
-	return h.write(w, x, ans)
+	return h.write(w, ans)
 }
 
 // invoke sends the event to the invoke API, signed when there are
@@ -228,7 +227,7 @@ func (h *handler) count(status int) {
 
 // readBody reads the client's body, at most MaxPayload bytes; a failure
 // to read it is answered as the proxy answers it.
-func readBody(x *pipeline.Exchange, r *http.Request) ([]byte, error) {
+func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
@@ -238,7 +237,7 @@ func readBody(x *pipeline.Exchange, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, MaxPayload+1))
 	switch {
 	case err != nil:
-		return nil, forward.BodyError(x, r, err)
+		return nil, forward.BodyError(r, err)
 	case len(b) > MaxPayload:
 		return nil, tooLarge()
 	}
@@ -253,16 +252,12 @@ func tooLarge() *pipeline.HTTPError {
 // failure answers a failed invocation as the proxy classifies upstream
 // failures: the client gone (499), the response timeout (504), anything
 // else (502).
-func (h *handler) failure(r *http.Request, x *pipeline.Exchange, err error) error {
-	he := forward.Classify(err, errors.Is(r.Context().Err(), context.Canceled), false)
-	x.Err = he
-	return he
+func failure(r *http.Request, err error) error {
+	return forward.Classify(err, errors.Is(r.Context().Err(), context.Canceled), false)
 }
 
-func (h *handler) fail(x *pipeline.Exchange, status int, msg string, err error) error {
-	he := &pipeline.HTTPError{Status: status, Code: pipeline.CodeFor(status), Message: msg, Err: err}
-	x.Err = he
-	return he
+func fail(status int, msg string, err error) error {
+	return &pipeline.HTTPError{Status: status, Code: pipeline.CodeFor(status), Message: msg, Err: err}
 }
 
 // clip bounds what a log line quotes of an answer.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -136,8 +137,9 @@ func TestEventAndSigning(t *testing.T) {
 	if got := w.Header()["X-Request-Id"]; len(got) != 1 || got[0] != "req-1" {
 		t.Errorf("X-Request-Id = %q, want the gateway's only", got)
 	}
-	// BytesIn and BytesOut are the server's to count, not the function's.
-	if x.Status != 201 || x.Upstream != "thumbs" || x.Target != "thumbnailer" || x.BytesIn != 0 || x.BytesOut != 0 {
+	// Status, Err, BytesIn and BytesOut are the server's to record, not
+	// the function's.
+	if x.Status != 0 || x.Err != nil || x.Upstream != "thumbs" || x.Target != "thumbnailer" || x.BytesIn != 0 || x.BytesOut != 0 {
 		t.Errorf("exchange = status %d upstream %q target %q in %d out %d", x.Status, x.Upstream, x.Target, x.BytesIn, x.BytesOut)
 	}
 }
@@ -374,5 +376,34 @@ func TestBodyReadFailures(t *testing.T) {
 				t.Errorf("ServeHTTP() = %v, want status %d", err, tt.want)
 			}
 		})
+	}
+}
+
+// failingWriter is a client that went away: every body write fails.
+type failingWriter struct {
+	*httptest.ResponseRecorder
+	err error
+}
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+func TestClientGoneWhileAnswering(t *testing.T) {
+	t.Parallel()
+	api := newInvokeAPI(t, answerJSON(`{"statusCode":200,"body":"hello"}`))
+	h := newHandler(t, api, nil, nil)
+	r := httptest.NewRequest("GET", "/x", nil)
+	x := &pipeline.Exchange{ID: "req-1"}
+	gone := errors.New("write: broken pipe")
+	w := failingWriter{httptest.NewRecorder(), gone}
+	err := h.ServeHTTP(w, r.WithContext(pipeline.WithExchange(r.Context(), x)))
+	ae, ok := errors.AsType[*pipeline.AbortedError](err)
+	if !ok || ae.Status != pipeline.StatusClientClosed || ae.Err != gone {
+		t.Fatalf("ServeHTTP() error = %T %v, want an *AbortedError with 499 and the write error", err, err)
+	}
+	if err.Error() != gone.Error() || !errors.Is(err, http.ErrAbortHandler) {
+		t.Errorf("error %q (abort %v), want the write error's text wrapping http.ErrAbortHandler", err, errors.Is(err, http.ErrAbortHandler))
+	}
+	if x.Status != 0 || x.Err != nil {
+		t.Errorf("Exchange = %d %v; the outcome is the server's to record", x.Status, x.Err)
 	}
 }

@@ -16,7 +16,10 @@ import (
 // step writes through) counts the bytes both ways, on plain and hijacked
 // connections alike, and applies the route's response policy (CORS) to
 // relayed answers and gateway errors alike. Terminals and plugins never
-// write byte counts.
+// write byte counts, Status or Err: they report how the request ended by
+// the error they return (nil, an *HTTPError not yet written, an
+// *AbortedError or any error after the answer started), and the server
+// records it (see Outcome).
 //
 // An Exchange belongs to its request's goroutine; steps that fan out (the
 // aggregate terminal) must not write it from other goroutines.
@@ -56,9 +59,8 @@ type Exchange struct {
 	// Written by: the terminal.
 	Attempts int
 	// Status is the status sent to the client (499 when it went away first).
-	// Written by: the terminal or the error renderer when it knows the
-	// outcome the recorder cannot see (499, a gateway error); otherwise the
-	// server from its recorder, at the end.
+	// Written by: server, at the end, only: Outcome of what the handler
+	// chain returned and the status its recorder saw sent.
 	Status int
 	// BytesIn counts the bytes read from the client: the request body, and
 	// on a hijacked (WebSocket) connection every byte the client sent after
@@ -70,9 +72,9 @@ type Exchange struct {
 	// Written by: server, from its recorder, at the end; nobody else.
 	BytesIn  int64
 	BytesOut int64
-	// Err is the failure that ended the request, if any.
-	// Written by: the step that failed (terminal, plugin) and the server's
-	// error renderer, which records what it renders.
+	// Err is the failure that ended the request, if any: the error the
+	// handler chain returned (or the server's own, such as a panic's 500).
+	// Written by: server, at the end, only, with Status (see Outcome).
 	Err error
 	// TLS is true when the client connection is TLS (X-Forwarded-Proto https).
 	// Written by: server, at the start.
@@ -80,9 +82,11 @@ type Exchange struct {
 
 	// Admitted is set when the request passed every gate (authentication,
 	// rate limits, quota) and reached the route's terminal handler. Only
-	// admitted requests count against quotas and can be billed.
-	// Written by: the route's admit step; cleared by the server when the
-	// gateway refused the body.
+	// admitted requests count against quotas and can be billed; the server
+	// meters as not admitted an admitted request whose body the gateway
+	// refused (over the limit, or failed to read), reading this field and
+	// the error the chain returned.
+	// Written by: the route's admit step, only.
 	Admitted bool
 	// Units is what the upstream reported in the route's units_header,
 	// when UnitsSet; otherwise the request counts one unit.

@@ -150,7 +150,7 @@ func parityGateway(tb testing.TB, h pipeline.Handler, gr gatewayRequest) (*httpt
 		for k, vv := range gr.header {
 			w.Header()[k] = append([]string(nil), vv...)
 		}
-		err := h.ServeHTTP(w, r.WithContext(pipeline.WithExchange(r.Context(), x)))
+		err := serveGateway(h, w, r, x)
 		v := viewExchange(h, r, x, err)
 		select {
 		case done <- v:
@@ -613,15 +613,15 @@ func TestDirectFailureParity(t *testing.T) {
 	}{
 		{name: "closed without an answer", method: "GET",
 			answer: hijack(func(net.Conn, *bufio.ReadWriter) {}),
-			want:   exchangeView{Attempts: 1, Err: true, ErrStatus: http.StatusBadGateway}},
+			want:   exchangeView{Attempts: 1, Status: http.StatusBadGateway, Err: true, ErrStatus: http.StatusBadGateway}},
 		{name: "reset without an answer", method: "POST", body: `{"sku":"A-1"}`,
 			answer: hijack(func(c net.Conn, _ *bufio.ReadWriter) { reset(c) }),
-			want:   exchangeView{Attempts: 1, Err: true, ErrStatus: http.StatusBadGateway}},
+			want:   exchangeView{Attempts: 1, Status: http.StatusBadGateway, Err: true, ErrStatus: http.StatusBadGateway}},
 		{name: "garbage answer", method: "GET",
 			answer: hijack(func(_ net.Conn, brw *bufio.ReadWriter) { brw.WriteString("SSH-2.0-OpenSSH_9.6\r\n\r\n"); brw.Flush() }),
-			want:   exchangeView{Attempts: 1, Err: true, ErrStatus: http.StatusBadGateway}},
+			want:   exchangeView{Attempts: 1, Status: http.StatusBadGateway, Err: true, ErrStatus: http.StatusBadGateway}},
 		{name: "response timeout", method: "GET", timeout: 100 * time.Millisecond, hang: true,
-			want: exchangeView{Attempts: 1, Err: true, ErrStatus: http.StatusGatewayTimeout}},
+			want: exchangeView{Attempts: 1, Status: http.StatusGatewayTimeout, Err: true, ErrStatus: http.StatusGatewayTimeout}},
 		{name: "client canceled", method: "GET", hang: true, cancel: true,
 			want: exchangeView{Attempts: 1, Status: pipeline.StatusClientClosed, Err: true, ErrStatus: pipeline.StatusClientClosed}},
 		{name: "closed mid-body", method: "GET", answer: partial(false),
@@ -696,7 +696,7 @@ func TestDirectFailureParity(t *testing.T) {
 				if tt.cancelOnWrite {
 					w = &cancelingWriter{rec, cancel}
 				}
-				err := h.ServeHTTP(w, r.WithContext(pipeline.WithExchange(ctx, x)))
+				err := serveGateway(h, w, r.WithContext(ctx), x)
 				v := viewExchange(h, r, x, err)
 				if tt.hang && !tt.cancel {
 					<-arrived

@@ -8,7 +8,9 @@
 // The rules it shares with the other terminals (trusted peers, client IP,
 // X-Forwarded-*, hop-by-hop and gateway-owned headers, header rules, error
 // classification, when a retry is safe) live in package forward; this
-// package applies them and owns the attempts.
+// package applies them. The attempt loop itself (first target, tried
+// targets, retry budget, reports) is upstream.Attempts, which aggregate
+// calls run too; the proxy decides whether each failure may be retried.
 //
 // On the request path it is the last step of a route chain:
 //
@@ -21,9 +23,9 @@
 // X-Consumer-*, route header rules), streams both bodies without buffering,
 // and classifies a failure by the gateway's one rule (forward.Classify): dial error, reset or bad
 // answer → 502, response timeout → 504, client gone → 499, body over the
-// limit → 413. It records Upstream, Target, Attempts, Status, WebSocket and
-// Err on the Exchange; the bytes to and from the client are the server's
-// to count. A request whose body may be retried is buffered
+// limit → 413. It records Upstream, Target, Attempts and WebSocket on the
+// Exchange; the outcome (Status, Err) and the bytes to and from the client
+// are the server's to record, from the error the handler returns. A request whose body may be retried is buffered
 // (see below), and so is a body of known length up to 64 KiB going the
 // direct way (read whole before any upstream is contacted); every other
 // body streams.
@@ -48,11 +50,12 @@
 //     last) are set after hop-by-hop stripping, so naming them in
 //     Connection cannot remove them.
 //
-// Attempts and retries: every attempt is reported to its target
-// (upstream.Target.Begin, Report, Done): in-flight count, latency to the
-// response header, and success or failure for passive ejection and
-// gantry_upstream_requests_total. A request gets up to the upstream's
-// retries extra attempts, each on a target it has not tried, when
+// Attempts and retries: every attempt runs through upstream.Attempts and is
+// reported to its target (Begin, Done): in-flight count, latency to the
+// response header, and the outcome by upstream.Classify (success, failure
+// for passive ejection and gantry_upstream_requests_total, or canceled when
+// the client's side failed). A request gets up to the upstream's retries
+// extra attempts, each on a target it has not tried (Attempts.Next), when
 //   - its method is idempotent (GET, HEAD, OPTIONS, PUT, DELETE), or the
 //     route sets retry_non_idempotent, and it is not a protocol upgrade;
 //   - its body can be replayed: none, or at most MaxReplayBody (64 KiB),

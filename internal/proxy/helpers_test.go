@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -71,15 +73,65 @@ func newRecorder() *httptest.ResponseRecorder {
 }
 
 // call runs h directly for r with x in its context (x.Path defaults to the
-// request path).
+// request path), and records the outcome in x as package server does.
 func call(h pipeline.Handler, r *http.Request, x *pipeline.Exchange) (*httptest.ResponseRecorder, error) {
 	if x.Path == "" {
 		x.Path = r.URL.Path
 	}
 	rec := newRecorder()
-	err := h.ServeHTTP(rec, r.WithContext(pipeline.WithExchange(r.Context(), x)))
+	err := serveGateway(h, rec, r, x)
 	return rec, err
 }
+
+// serveGateway runs h for r with x in its context and records x.Status and
+// x.Err as package server does, from the returned error and the status
+// sent (pipeline.Outcome): the proxy writes neither.
+func serveGateway(h pipeline.Handler, w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
+	gw := &gatewayWriter{ResponseWriter: w}
+	err := h.ServeHTTP(gw, r.WithContext(pipeline.WithExchange(r.Context(), x)))
+	x.Status, x.Err = pipeline.Outcome(gw.status, err)
+	return err
+}
+
+// gatewayWriter records the final status sent to the client, as package
+// server's recorder does.
+type gatewayWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *gatewayWriter) WriteHeader(code int) {
+	// 1xx answers come from the transport's goroutine and are not final:
+	// they must not touch status.
+	if (code >= 200 || code == http.StatusSwitchingProtocols) && w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *gatewayWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *gatewayWriter) FlushError() error {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *gatewayWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return c, brw, err
+}
+
+func (w *gatewayWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func decodeSeen(tb testing.TB, body string) seen {
 	tb.Helper()
@@ -99,10 +151,7 @@ func startGateway(tb testing.TB, h pipeline.Handler) (*httptest.Server, <-chan *
 	done := make(chan *pipeline.Exchange, 64)
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		x := &pipeline.Exchange{ID: "gw-req-1", Path: r.URL.Path, TLS: r.TLS != nil, ClientIP: forward.ClientIP(r, nil)}
-		err := h.ServeHTTP(w, r.WithContext(pipeline.WithExchange(r.Context(), x)))
-		if err != nil && x.Err == nil {
-			x.Err = err
-		}
+		err := serveGateway(h, w, r, x)
 		select {
 		case done <- x:
 		default:

@@ -92,7 +92,7 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 	if up == nil {
 		up = &config.Upstream{}
 	}
-	h := &handler{pool: pool, trusted: opts.TrustedProxies, escape: opts.EscapePath, retries: min(max(up.Retries, 0), forward.MaxRetries),
+	h := &handler{pool: pool, trusted: opts.TrustedProxies, escape: opts.EscapePath, retries: min(max(up.Retries, 0), upstream.MaxRetries),
 		websockets: opts.WebSockets, clock: monotonic, wsLimits: wsLimits{idle: config.DefaultWebSocketIdleTimeout.D()}}
 	if h.escape == nil {
 		h.escape = defaultEscape
@@ -162,23 +162,26 @@ type attempt struct {
 	// err is the error ReverseProxy reported to ErrorHandler.
 	err error
 
-	// in is the client's request; tried the targets of this and earlier
+	// in is the client's request; at the request's attempt loop (first
+	// target, tried targets, retry budget, reports), shared by its
 	// attempts.
-	in    *http.Request
-	tried []*upstream.Target
-	first [1]*upstream.Target
-	// canRetry says whether another attempt is allowed at all (method,
-	// body, attempts left); unsentOnly limits it to a failure before any
-	// byte of the request was written (a request that is not idempotent);
-	// next is the target it goes to once decided.
-	canRetry   bool
+	in *http.Request
+	at *upstream.Attempts
+	// unsentOnly limits a retry to a failure before any byte of the
+	// request was written (a request that is not idempotent); next is the
+	// target the retry goes to once decided.
 	unsentOnly bool
 	next       *upstream.Target
-	// start is when the attempt began, rtt the time to its response
-	// header, status the status the upstream answered (0 for none).
-	start  time.Time
-	rtt    time.Duration
+	// status is the status the upstream answered (0 for none).
 	status int
+}
+
+// request is what ServeHTTP allocates once a request is sent: its attempt
+// loop and its first attempt, together, so that a first attempt costs one
+// allocation; only retries allocate another attempt.
+type request struct {
+	at    upstream.Attempts
+	first attempt
 }
 
 type attemptKey struct{}
@@ -199,9 +202,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		return pipeline.Errorf(http.StatusInternalServerError, pipeline.CodeInternal, "request reached the proxy without an exchange")
 	}
 	x.Upstream = h.pool.Name
-	t, err := h.pool.Pick(r, nil)
+	at, err := h.pool.Attempts(r)
 	if err != nil {
-		x.Err = err
 		return &pipeline.HTTPError{Status: http.StatusServiceUnavailable, Code: pipeline.CodeNoHealthyUpstream, Message: "no healthy upstream target", Err: err}
 	}
 
@@ -222,50 +224,36 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	if (retry || unsentOnly) && body != nil {
 		var ok bool
 		if replay, body, ok, err = bufferBody(r); err != nil {
-			return forward.BodyError(x, r, err)
+			return forward.BodyError(r, err)
 		}
 		retry, unsentOnly = retry && ok, unsentOnly && ok
 	}
 	if errors.Is(r.Context().Err(), context.Canceled) {
 		// The client went away, or reset its HTTP/2 stream, before
 		// anything was sent: the upstream must not see the request.
-		x.Status = pipeline.StatusClientClosed
 		return &pipeline.HTTPError{Status: pipeline.StatusClientClosed, Code: pipeline.CodeClientClosed, Message: "client closed the request", Err: r.Context().Err()}
 	}
 	if retry || unsentOnly {
-		h.pool.Budget().Deposit()
+		at.AllowRetries(h.retries)
 	}
 
+	first := at.Target()
 	useDirect := h.fast != nil && direct(r)
-	if useDirect && body != nil && replay == nil && r.ContentLength > 0 && !t.H2C && t.Scheme == "http" {
+	if useDirect && body != nil && replay == nil && r.ContentLength > 0 && !first.H2C && first.Scheme == "http" {
 		// The direct path sends bodies of known length up to h1.MaxBody:
 		// read it whole first (readBody).
 		if replay, err = readBody(body, r.ContentLength); err != nil {
-			return forward.BodyError(x, r, err)
+			return forward.BodyError(r, err)
 		}
 		body = nil
 	}
-	// The targets tried so far; a first attempt keeps its one in the
-	// attempt itself, so only retries allocate the list.
-	first := t
-	var tried []*upstream.Target
-	for n := 1; ; n++ {
-		x.Target, x.Attempts = t.Name, n
-		a := &attempt{x: x, target: t, in: r, canRetry: (retry || unsentOnly) && n <= h.retries, unsentOnly: unsentOnly}
-		if n == 1 {
-			a.first[0] = t
-			a.tried = a.first[:]
-		} else {
-			if tried == nil {
-				tried = append(make([]*upstream.Target, 0, forward.MaxRetries+1), first)
-			}
-			tried = append(tried, t)
-			a.tried = tried
-		}
+	rq := &request{at: at}
+	for a := &rq.first; ; a = new(attempt) {
+		t := rq.at.Begin()
+		x.Target, x.Attempts = t.Name, rq.at.N()
+		a.x, a.target, a.in, a.at, a.unsentOnly = x, t, r, &rq.at, unsentOnly
 		a.w.ResponseWriter = w
 		a.w.http10 = !r.ProtoAtLeast(1, 1)
-		t.Begin()
-		a.start = time.Now()
 		var aborted, taken bool
 		if useDirect && !t.H2C && t.Scheme == "http" {
 			aborted, taken = h.serveDirect(a, replay, body, r.ContentLength)
@@ -274,7 +262,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 			aborted = h.serveRP(a, replay, body)
 		}
 		h.report(a)
-		t.Done()
 		// The bytes to and from the client are the server's to count
 		// (Exchange.BytesIn, BytesOut), on plain and hijacked connections
 		// alike.
@@ -287,7 +274,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		if a.next == nil {
 			return h.outcome(r, a, aborted)
 		}
-		t = a.next
 	}
 }
 
@@ -337,9 +323,10 @@ func serve(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) (a
 	return false
 }
 
-// outcome decides what ServeHTTP returns once ReverseProxy is done.
+// outcome decides what ServeHTTP returns once ReverseProxy is done: the
+// server records the request's Status and Err from it (an
+// *pipeline.AbortedError when the client went away mid-answer).
 func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
-	x := a.x
 	canceled := errors.Is(r.Context().Err(), context.Canceled)
 	// A failed request body is the cause, whatever the transport returned
 	// (a context error, a write error, a reset stream).
@@ -371,33 +358,28 @@ func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
 		if cause == nil {
 			cause = errors.New("copying the upstream response failed")
 		}
-		x.Err = cause
+		err := fmt.Errorf("%w: %w", http.ErrAbortHandler, cause)
 		switch {
 		case failed != nil:
 			// The client's body failed under a started answer: gone (499,
 			// nothing more to send), or still there (a read timeout) and
 			// owed an aborted connection, never a clean end.
 			if forward.ClassifyBody(failed, canceled).Status == pipeline.StatusClientClosed {
-				x.Status = pipeline.StatusClientClosed
+				return &pipeline.AbortedError{Status: pipeline.StatusClientClosed, Err: err}
 			}
 		case canceled || a.w.err != nil:
 			// The client is gone; nobody reads what is left.
-			x.Status = pipeline.StatusClientClosed
+			return &pipeline.AbortedError{Status: pipeline.StatusClientClosed, Err: err}
 		}
-		return fmt.Errorf("%w: %w", http.ErrAbortHandler, cause)
+		return err
 	}
 	if failed != nil {
-		return forward.BodyError(x, r, failed)
+		return forward.BodyError(r, failed)
 	}
 	if a.err == nil {
 		return nil
 	}
-	he := forward.Classify(a.err, canceled, a.body.tooLarge.Load())
-	x.Err = he
-	if he.Status == pipeline.StatusClientClosed {
-		x.Status = he.Status
-	}
-	return he
+	return forward.Classify(a.err, canceled, a.body.tooLarge.Load())
 }
 
 // rewrite builds the outbound request. ReverseProxy has already removed the
@@ -454,15 +436,15 @@ func (h *handler) modifyResponse(res *http.Response) error {
 // reaches the client), gRPC and WebSocket answers get their accounting, and
 // the gateway's headers win over the upstream's.
 func (h *handler) onResponse(a *attempt, res *http.Response) error {
-	a.rtt, a.status = time.Since(a.start), res.StatusCode
-	if forward.RetryStatus(res.StatusCode) && a.canRetry && !a.unsentOnly {
+	a.at.Answered()
+	a.status = res.StatusCode
+	if forward.RetryStatus(res.StatusCode) && !a.unsentOnly {
 		if a.next = h.nextTarget(a); a.next != nil {
 			// ReverseProxy closes the body and calls errorHandler; nothing
 			// reaches the client.
 			return errRetry
 		}
 	}
-	a.x.Status = res.StatusCode
 	switch {
 	case res.StatusCode == http.StatusSwitchingProtocols:
 		// The body is the upgraded connection, which ReverseProxy needs

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/upstream"
@@ -38,7 +37,7 @@ func (h *handler) retryable(r *http.Request) bool {
 // retried: the upstream may still be working on the request, and each retry
 // would add a full timeout to the client's wait.
 func (h *handler) retryAfterError(a *attempt) bool {
-	if !a.canRetry || a.err == nil || errors.Is(a.err, errRetry) || a.w.started || a.in.Context().Err() != nil ||
+	if a.err == nil || errors.Is(a.err, errRetry) || a.w.started || a.in.Context().Err() != nil ||
 		a.body.failed.Load() != nil {
 		return false
 	}
@@ -48,37 +47,26 @@ func (h *handler) retryAfterError(a *attempt) bool {
 	return forward.Retryable(a.err)
 }
 
-// nextTarget picks the target of a's retry, nil when there is none: no
-// untried healthy target, the client is gone, or the upstream's retry
+// nextTarget picks the target of a's retry, nil when there is none: the
+// request may not go again (method, body, retries used up), no untried
+// healthy target is left, the client is gone, or the upstream's retry
 // budget is spent.
 func (h *handler) nextTarget(a *attempt) *upstream.Target {
-	if !a.canRetry || a.in.Context().Err() != nil {
+	if a.in.Context().Err() != nil {
 		return nil
 	}
-	return h.pool.Retry(a.in, a.tried)
+	return a.at.Next()
 }
 
-// report feeds a finished attempt back to its target: latency, status and
-// whether it counts as a failure for passive ejection.
+// report ends a finished attempt and feeds it back to its target: latency,
+// status and whether it counts as a failure for passive ejection, by the
+// rule aggregate calls share (upstream.Classify). A failed client body
+// (malformed, cut, late, too large) says nothing about the target, whatever
+// it made of it; nor does a client that went away or sent too much, unless
+// the target answered 5xx first.
 func (h *handler) report(a *attempt) {
-	rtt := a.rtt
-	if a.status == 0 {
-		rtt = time.Since(a.start)
-	}
-	o := upstream.Success
-	switch {
-	case a.body.failed.Load() != nil:
-		// The client's body failed (malformed, cut, late, too large):
-		// whatever the target made of it says nothing about the target.
-		o = upstream.Canceled
-	case a.status >= 500:
-		o = upstream.Failure
-	case errors.Is(a.in.Context().Err(), context.Canceled) || a.body.tooLarge.Load():
-		// The client went away or sent too much: nothing to hold against
-		// the target.
-		o = upstream.Canceled
-	case a.status == 0 && a.err != nil, a.res.err != nil:
-		o = upstream.Failure
-	}
-	a.target.Report(rtt, a.status, o)
+	a.at.Done(a.status, upstream.Classify(a.status,
+		a.body.failed.Load() != nil,
+		errors.Is(a.in.Context().Err(), context.Canceled) || a.body.tooLarge.Load(),
+		a.status == 0 && a.err != nil || a.res.err != nil))
 }

@@ -6,8 +6,10 @@
 // only place that writes gateway error responses, and it owns every
 // response: its one recorder (responseWriter) applies the route's CORS
 // policy to relayed answers and gateway errors alike and counts the bytes
-// both ways, hijacked (WebSocket) connections included. It observes every
-// finished request for metrics and the access log.
+// both ways, hijacked (WebSocket) connections included. It is the one
+// writer of Exchange.Status and Exchange.Err (pipeline.Outcome of what the
+// chain returned and what its recorder saw sent), and it observes every
+// finished request for metrics, usage and the access log.
 //
 // On the control path it is the last step: config.Load → Validate → plan
 // (pure: every pool, plugin, key file, certificate and route chain, via

@@ -11,20 +11,23 @@ import (
 
 // writeError answers the client with the contract's JSON error body, unless
 // the response has already started, in which case the connection is aborted
-// by the caller.
+// by the caller. It only reads x (for its ID): the caller records the
+// outcome (pipeline.Outcome).
 func writeError(w *responseWriter, x *pipeline.Exchange, err error) {
+	if w.wroteHeader {
+		return
+	}
+	if _, ok := errors.AsType[*pipeline.AbortedError](err); ok {
+		// An answer that could not be completed: nothing to render.
+		return
+	}
 	var he *pipeline.HTTPError
 	if !errors.As(err, &he) {
 		he = pipeline.Error(http.StatusInternalServerError, err)
 		he.Message = "internal error"
 	}
-	x.Err = err
 	if he.Status == pipeline.StatusClientClosed {
-		// Nobody is listening; record and write nothing.
-		x.Status = he.Status
-		return
-	}
-	if w.wroteHeader {
+		// Nobody is listening; write nothing.
 		return
 	}
 	h := w.Header()

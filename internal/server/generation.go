@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -79,18 +80,53 @@ func (g *generation) targetKeys() []upstream.Key {
 	return out
 }
 
+// planner holds exactly what a plan reads: the parts of the running
+// process a generation's routes are built over. Run gets it from its
+// Server (Server.planner), validate builds it from inert parts (Plan);
+// both then run the same plan, so they refuse the same files.
+type planner struct {
+	log     *slog.Logger
+	metrics *telemetry.Metrics
+	counter counter.Counter
+	// state is the upstream targets' runtime state the pools join.
+	state      *upstream.State
+	transports *proxy.Transports
+	websockets *proxy.WebSockets
+	// trusted are the peers whose forwarding headers are believed; nil
+	// takes them from the planned file's server.trusted_proxies.
+	trusted []netip.Prefix
+	auth    authPlanner
+}
+
+// authPlanner is the planning part of route.AuthRegistry: it builds or
+// reuses a generation's authentication methods and starts nothing.
+type authPlanner interface {
+	Plan(cfg *config.Config) (*route.AuthSet, config.Problems)
+}
+
+// planner returns the planner of the running server: its shared state,
+// counters and authentication registry.
+func (s *Server) planner() planner {
+	return planner{log: s.log, metrics: s.metrics, counter: s.counter, state: s.state, transports: s.transports,
+		websockets: s.websockets, trusted: s.trusted, auth: s.auth}
+}
+
 // Plan builds everything a generation of cfg needs, as a reload or a
 // start would, and discards it: what `gantry validate` runs. It does no
 // I/O beyond reading the files cfg names. All problems are returned at
 // once, at their key paths.
 func Plan(cfg *config.Config) error {
-	// A throwaway State: validating must not touch the running targets.
-	s := &Server{transports: proxy.NewTransports(), metrics: telemetry.NewMetrics(), state: upstream.NewState(upstream.StateOptions{}),
-		counter: counter.NewMemory(counter.MemoryOptions{}), log: slog.New(slog.DiscardHandler)}
-	defer s.counter.Close()
-	// Storage is opened by run only; the plan never touches it.
-	s.auth = route.NewAuthRegistry(context.Background(), unopenedStore{}, s.log, subjectResolver{s})
-	g, err := s.plan(cfg)
+	log := slog.New(slog.DiscardHandler)
+	// Private, throwaway parts: validating touches no running target or
+	// counter.
+	ctr := counter.NewMemory(counter.MemoryOptions{})
+	defer ctr.Close()
+	// Storage is opened by run only; the plan never touches it, and a
+	// validated plan is never started.
+	auth := route.NewAuthRegistry(context.Background(), unopenedStore{}, log, noSubjects{})
+	p := planner{log: log, metrics: telemetry.NewMetrics(), counter: ctr, state: upstream.NewState(upstream.StateOptions{}),
+		transports: proxy.NewTransports(), websockets: proxy.NewWebSockets(), auth: auth}
+	g, err := p.plan(cfg)
 	if err == nil {
 		g.auth.Discard()
 	}
@@ -101,9 +137,9 @@ func Plan(cfg *config.Config) error {
 // plugin, key file, certificate and route chain of cfg, with no goroutine,
 // no network and no storage write, and reports every problem at its key
 // path. What it builds serves nothing until activate and swap.
-func (s *Server) plan(cfg *config.Config) (*generation, error) {
-	pools, problems := route.Pools(cfg, s.state)
-	trusted := s.trusted
+func (p planner) plan(cfg *config.Config) (*generation, error) {
+	pools, problems := route.Pools(cfg, p.state)
+	trusted := p.trusted
 	if trusted == nil {
 		var err error
 		if trusted, err = forward.ParseTrusted(cfg.Server.TrustedProxies); err != nil {
@@ -115,10 +151,10 @@ func (s *Server) plan(cfg *config.Config) (*generation, error) {
 	problems = append(problems, ps...)
 	consumers, keys, err := keyauth.ConfigConsumers(cfg.Consumers)
 	problems = append(problems, consumerProblems(err)...)
-	set, ps := s.auth.Plan(cfg)
+	set, ps := p.auth.Plan(cfg)
 	problems = append(problems, ps...)
-	env := &route.Env{Config: cfg, Logger: s.log, Metrics: s.metrics, Counter: s.counter, Pools: pools,
-		Transports: s.transports, WebSockets: s.websockets, Trusted: trusted, Auth: set}
+	env := &route.Env{Config: cfg, Logger: p.log, Metrics: p.metrics, Counter: p.counter, Pools: pools,
+		Transports: p.transports, WebSockets: p.websockets, Trusted: trusted, Auth: set}
 	routes := make([]*route.Route, len(cfg.Routes))
 	table, err := router.Compile(cfg, func(rc *config.Route, rt *router.Route) error {
 		r, err := route.Build(env, rc, rt.Index)

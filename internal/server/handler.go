@@ -141,23 +141,17 @@ func (s *Server) finish(w *responseWriter, r *http.Request, x *pipeline.Exchange
 	started := w.wroteHeader
 	if err != nil {
 		writeError(w, x, err)
-		var be *pipeline.BodyError
-		if e, ok := err.(*pipeline.HTTPError); ok && (e.Code == pipeline.CodeBodyTooLarge || errors.As(err, &be)) {
-			// Refused by the gateway while the body streamed, or the
-			// client's body failed: never billed.
-			x.Admitted = false
-		}
 	}
-	if x.Status == 0 {
-		x.Status = w.status
-		if !w.wroteHeader {
-			x.Status = http.StatusOK
-		}
+	sent := 0
+	if w.wroteHeader {
+		sent = w.status
 	}
+	// The one place Status and Err are written.
+	x.Status, x.Err = pipeline.Outcome(sent, err)
 	x.BytesIn, x.BytesOut = w.bytesIn(), w.bytesOut()
 	wrote := w.wroteHeader
 	s.metrics.RequestDone()
-	s.observe(r, x, rh)
+	s.observe(r, x, rh, metered(x, err))
 	*w = responseWriter{}
 	writerPool.Put(w)
 	if (err != nil || panicked) && started && x.Status != pipeline.StatusClientClosed {
@@ -171,6 +165,22 @@ func (s *Server) finish(w *responseWriter, r *http.Request, x *pipeline.Exchange
 		// connection died under its body read, say).
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// metered reports whether a request counts as admitted in usage metering:
+// it passed every gate (x.Admitted), and the gateway did not refuse its body
+// (over the limit while it streamed, or the client's body failed), which is
+// never billed. It is the one place that decision is made.
+func metered(x *pipeline.Exchange, err error) bool {
+	if !x.Admitted {
+		return false
+	}
+	e, ok := err.(*pipeline.HTTPError)
+	if !ok {
+		return true
+	}
+	var be *pipeline.BodyError
+	return e.Code != pipeline.CodeBodyTooLarge && !errors.As(err, &be)
 }
 
 // preflight routes a CORS preflight as the request it announces; when that

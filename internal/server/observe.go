@@ -10,14 +10,16 @@ import (
 	"github.com/gantry-dev/gantry/internal/usage"
 )
 
-// observe records a finished request in metrics, usage and the access log.
-func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *route.Route) {
+// observe records a finished request in metrics, usage and the access log;
+// admitted is what usage counts as admitted (see metered).
+func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *route.Route, admitted bool) {
 	now := time.Now()
 	d := now.Sub(x.Start)
 	if rh != nil {
 		rh.Metrics().Observe(r.Method, x.Status, d)
 		if s.meter != nil {
 			rec := usage.FromExchange(x, now)
+			rec.Admitted = admitted
 			s.meter.Record(&rec)
 		}
 	} else {

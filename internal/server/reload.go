@@ -33,7 +33,7 @@ func (s *Server) Reload() ReloadResult {
 	cfg, err := config.Load(s.configPath)
 	var g *generation
 	if err == nil {
-		g, err = s.plan(cfg)
+		g, err = s.planner().plan(cfg)
 	}
 	if err == nil {
 		err = s.activate(g)

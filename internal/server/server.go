@@ -154,7 +154,7 @@ func New(o Options) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.ctx, s.cancel = ctx, cancel
 	s.auth = route.NewAuthRegistry(ctx, o.Store, o.Logger, subjectResolver{s})
-	g, err := s.plan(o.Config)
+	g, err := s.planner().plan(o.Config)
 	if err == nil {
 		err = s.activate(g)
 	}

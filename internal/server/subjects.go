@@ -31,6 +31,12 @@ func configSubjects(cfg *config.Config) map[string]*pipeline.Consumer {
 	return m
 }
 
+// noSubjects maps no subject: the resolver of JWT providers a validation
+// builds, which never serve.
+type noSubjects struct{}
+
+func (noSubjects) BySubject(provider, subject string) (*pipeline.Consumer, bool) { return nil, false }
+
 // unopenedStore stands for the storage `gantry validate` does not open:
 // plan builds the key authenticator against it and never calls it, and a
 // validated plan is never activated. Any call would panic.

@@ -150,21 +150,9 @@ func (p *Pool) HealthCheck() *config.HealthCheck { return p.health }
 
 // Budget returns the upstream's retry budget, shared by every route of the
 // upstream and, through the State, by every generation: a reload neither
-// refills nor resets it.
+// refills nor resets it. Attempts deposits into it and withdraws from it;
+// the accessor is for tests and tools that fill or drain it.
 func (p *Pool) Budget() *RetryBudget { return p.budget }
-
-// Retry returns the target for another attempt of r after the attempts to
-// tried: an untried healthy target, when the retry budget has a token for
-// it. It returns nil when there is no such target or no token. Proxied
-// requests and aggregate calls retry through it alike. It does not
-// allocate.
-func (p *Pool) Retry(r *http.Request, tried []*Target) *Target {
-	t, err := p.Pick(r, tried)
-	if err != nil || !p.budget.Withdraw() {
-		return nil
-	}
-	return t
-}
 
 // Keys returns the State keys the pool uses: its current targets' and its
 // configured targets' (which hold the DNS addresses of hostname targets).

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/google/go-cmp/cmp"
@@ -182,24 +181,4 @@ func FuzzNewTarget(f *testing.F) {
 			t.Fatalf("NewTarget(%q) accepted credentials", raw)
 		}
 	})
-}
-
-func TestPoolRetry(t *testing.T) {
-	t.Parallel()
-	p := newTestPool(t, 1, 1)
-	// A stopped clock: the budget refills with time.
-	at := time.Unix(1_800_000_000, 0)
-	p.budget = newRetryBudget(func() time.Time { return at })
-	first, second := p.Targets()[0], p.Targets()[1]
-	if got := p.Retry(nil, []*Target{first}); got != second {
-		t.Fatalf("Retry(tried %s) = %v, want %s", first.Name, got, second.Name)
-	}
-	if got := p.Retry(nil, []*Target{first, second}); got != nil {
-		t.Errorf("Retry(all tried) = %s, want nil", got.Name)
-	}
-	for p.Budget().Withdraw() {
-	}
-	if got := p.Retry(nil, []*Target{first}); got != nil {
-		t.Errorf("Retry() with the budget spent = %s, want nil", got.Name)
-	}
 }

@@ -92,65 +92,70 @@ routes:
 	}
 }
 
+// lockableStorages are the storage drivers the reload tests run against:
+// section is the config file's storage section on a fresh database, lock
+// takes the database's write lock (on the consumers table) from outside
+// the gateway until unlock, so that activation's storage write fails.
+var lockableStorages = map[string]struct {
+	section func(t *testing.T) (yaml, dsn string)
+	lock    func(t *testing.T, dsn string) (unlock func())
+}{
+	"sqlite": {
+		section: func(t *testing.T) (string, string) {
+			p := filepath.Join(t.TempDir(), "gantry.db")
+			return fmt.Sprintf("storage: {driver: sqlite, dsn: %q}\n", p), p
+		},
+		lock: func(t *testing.T, dsn string) func() {
+			db, err := sql.Open("sqlite", dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := db.Conn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+				t.Fatal(err)
+			}
+			return func() {
+				conn.ExecContext(context.Background(), "ROLLBACK")
+				conn.Close()
+				db.Close()
+			}
+		},
+	},
+	"postgres": {
+		section: func(t *testing.T) (string, string) {
+			dsn := storetest.PostgresDSN(t)
+			return fmt.Sprintf("storage: {driver: postgres, dsn: %q}\n", dsn), dsn
+		},
+		lock: func(t *testing.T, dsn string) func() {
+			ctx := context.Background()
+			conn, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(ctx, "LOCK TABLE consumers IN EXCLUSIVE MODE"); err != nil {
+				t.Fatal(err)
+			}
+			return func() {
+				tx.Rollback(ctx)
+				conn.Close(ctx)
+			}
+		},
+	},
+}
+
 // TestFailedActivationSwapsNothing holds the storage's write lock while a
 // reload swaps alice for bob and adds a route: the storage write, the last
 // step of activation, fails, so the reload is refused, storage still holds
 // alice and the new route is not served.
 func TestFailedActivationSwapsNothing(t *testing.T) {
-	storages := map[string]struct {
-		section func(t *testing.T) (yaml, dsn string)
-		lock    func(t *testing.T, dsn string) (unlock func())
-	}{
-		"sqlite": {
-			section: func(t *testing.T) (string, string) {
-				p := filepath.Join(t.TempDir(), "gantry.db")
-				return fmt.Sprintf("storage: {driver: sqlite, dsn: %q}\n", p), p
-			},
-			lock: func(t *testing.T, dsn string) func() {
-				db, err := sql.Open("sqlite", dsn)
-				if err != nil {
-					t.Fatal(err)
-				}
-				conn, err := db.Conn(context.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-					t.Fatal(err)
-				}
-				return func() {
-					conn.ExecContext(context.Background(), "ROLLBACK")
-					conn.Close()
-					db.Close()
-				}
-			},
-		},
-		"postgres": {
-			section: func(t *testing.T) (string, string) {
-				dsn := storetest.PostgresDSN(t)
-				return fmt.Sprintf("storage: {driver: postgres, dsn: %q}\n", dsn), dsn
-			},
-			lock: func(t *testing.T, dsn string) func() {
-				ctx := context.Background()
-				conn, err := pgx.Connect(ctx, dsn)
-				if err != nil {
-					t.Fatal(err)
-				}
-				tx, err := conn.Begin(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := tx.Exec(ctx, "LOCK TABLE consumers IN EXCLUSIVE MODE"); err != nil {
-					t.Fatal(err)
-				}
-				return func() {
-					tx.Rollback(ctx)
-					conn.Close(ctx)
-				}
-			},
-		},
-	}
-	for name, st := range storages {
+	for name, st := range lockableStorages {
 		t.Run(name, func(t *testing.T) {
 			e := testkit.NewEcho(t, "app")
 			section, dsn := st.section(t)
@@ -174,32 +179,7 @@ routes:
 			before := time.Now()
 			rewriteConfig(t, g.ConfigPath, "id: alice", "id: bob")
 			rewriteConfig(t, g.ConfigPath, "routes:\n", "routes:\n  - name: open\n    match: {path_prefix: /open}\n    upstream: app\n")
-			var last struct {
-				At    time.Time `json:"at"`
-				OK    bool      `json:"ok"`
-				Error string    `json:"error"`
-			}
-			for deadline := time.Now().Add(25 * time.Second); ; {
-				status, body := g.Admin("GET", "/admin/status", "")
-				var res struct {
-					LastReload *struct {
-						At    time.Time `json:"at"`
-						OK    bool      `json:"ok"`
-						Error string    `json:"error"`
-					} `json:"last_reload"`
-				}
-				if err := json.Unmarshal(body, &res); err != nil || status != 200 || res.LastReload == nil {
-					t.Fatalf("GET /admin/status = %d %s", status, body)
-				}
-				if res.LastReload.At.After(before) {
-					last = *res.LastReload
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("no reload reported after the rewrite: %s", body)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			last := awaitReload(t, g, before)
 			unlock()
 			if last.OK || !strings.Contains(last.Error, "storing the config file's consumers") {
 				t.Fatalf("reload under a storage lock: ok=%v error %q, want refused at the storage write", last.OK, last.Error)
@@ -345,4 +325,33 @@ func runVerdict(t *testing.T, path string) (started bool, output string) {
 		t.Errorf("gantry run exited %d, want 1:\n%s", cmd.ProcessState.ExitCode(), output)
 	}
 	return started, output
+}
+
+// reloadStatus is /admin/status's last_reload.
+type reloadStatus struct {
+	At    time.Time `json:"at"`
+	OK    bool      `json:"ok"`
+	Error string    `json:"error"`
+}
+
+// awaitReload waits for /admin/status to report a reload attempted after
+// since (the file watcher's, after a rewrite) and returns it.
+func awaitReload(t *testing.T, g *testkit.Gantry, since time.Time) reloadStatus {
+	t.Helper()
+	for deadline := time.Now().Add(25 * time.Second); ; {
+		status, body := g.Admin("GET", "/admin/status", "")
+		var res struct {
+			LastReload *reloadStatus `json:"last_reload"`
+		}
+		if err := json.Unmarshal(body, &res); err != nil || status != 200 || res.LastReload == nil {
+			t.Fatalf("GET /admin/status = %d %s", status, body)
+		}
+		if res.LastReload.At.After(since) {
+			return *res.LastReload
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload reported after the rewrite: %s", body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -325,6 +325,9 @@ func TestReport(t *testing.T) {
 	byKey["nginx"].runs = []measure{fakeRun(320000, 320000*17e-6, 1500, 3000, 0), fakeRun(330000, 330000*17e-6, 1400, 2900, 0)}
 	byKey["nginx"].rss = 19 << 20
 	byKey["nginx"].fixed = fixedOf(500*time.Microsecond, 1000)
+	byKey["haproxy"].runs = []measure{fakeRun(360000, 360000*15e-6, 1300, 2700, 0)}
+	byKey["haproxy"].rss = 12 << 20
+	byKey["haproxy"].fixed = fixedOf(450*time.Microsecond, 1000)
 	byKey["plain"].runs = []measure{fakeRun(192000, 192000*36e-6, 2500, 6000, 0)}
 	byKey["plain"].rss = 30 << 20
 	byKey["plain"].fixed = fixedOf(900*time.Microsecond, 1000)
@@ -336,7 +339,7 @@ func TestReport(t *testing.T) {
 
 	r := &report{
 		opts:      options{conns: 64, duration: 8 * time.Second, warmup: 2 * time.Second, rounds: 3, rate: 2000, rateDuration: 10 * time.Second, accessLog: "null", command: "make bench"},
-		machine:   machine{cpus: 2, cpuModel: "AMD EPYC", kernel: "6.1", memory: "24 GiB RAM", loadStart: "0.10 0.20 0.30", loadEnd: "1.9 1.0 0.5"},
+		machine:   machine{cpus: 2, cpuModel: "AMD EPYC", kernel: "6.1", memory: "24 GiB RAM", loadStart: "0.10 0.20 0.30", loadEnd: "1.9 1.0 0.5", nginxVersion: "nginx/1.22.1", haproxyVersion: "HAProxy 2.6.12", wrkVersion: "wrk 4.1.0"},
 		scenarios: list,
 		goBench:   &goBench{cases: []goBenchCase{{"static", 256, 0}, {"param", 286, 1}}},
 		date:      time.Date(2026, 11, 26, 3, 4, 0, 0, time.UTC),
@@ -347,6 +350,9 @@ func TestReport(t *testing.T) {
 		"Command: `make bench`",
 		"| NGINX, 2 workers | 40,625 [40,000–41,250] | 1.00× | 1.45 | 2.95 | 17.0 |",
 		"| gantry plain (1 route) | 24,000 [24,000–24,000] | 0.59× | 2.50 | 6.00 | 36.0 |",
+		"| HAProxy, 2 threads | 45,000 [45,000–45,000] | 1.11× | 1.30 | 2.70 | 15.0 | 16.0 | 12.0 | 0 |",
+		"| HAProxy, 2 threads | 0.450 | 0.450 | 0.250 | 0.250 | 30.0 |",
+		"; nginx/1.22.1; HAProxy 2.6.12; wrk 4.1.0.",
 		"| upstream direct (the limit) | 68,000 [68,000–68,000] | 1.67× | 0.80 | 2.00 | — | 16.0 | 17.0 (upstream) | 0 |",
 		"| gantry + API key + rate limit + metering | skipped (config refused: routes[0]: [rate_limit]: not supported yet \\| really) |",
 		"| gantry plain (1 route) | 0.900 | 0.900 | 0.700 | 0.700 | 30.0 |",
@@ -378,6 +384,55 @@ func TestReport(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("targets = %v, want %d of them", got, len(want))
+	}
+}
+
+// HAProxy always runs, whatever -only says; a Go peer only when its
+// binary is given.
+func TestSelectScenarios(t *testing.T) {
+	keys := func(o options) string {
+		var k []string
+		for _, s := range selectScenarios(scenarios(), o) {
+			k = append(k, s.key)
+		}
+		return strings.Join(k, ",")
+	}
+	tests := []struct {
+		name string
+		o    options
+		want string
+	}{
+		{name: "all", o: options{}, want: "direct,nginx,haproxy,goproxy,plain,auth,policy,aggregate,routes"},
+		{name: "only", o: options{only: "auth"}, want: "direct,nginx,haproxy,plain,auth"},
+		{name: "peers", o: options{only: "auth", caddy: "bin/caddy", traefik: "bin/traefik"}, want: "direct,nginx,haproxy,caddy,traefik,plain,auth"},
+		{name: "caddy only", o: options{only: "x", caddy: "bin/caddy"}, want: "direct,nginx,haproxy,caddy,plain"},
+	}
+	for _, tt := range tests {
+		if got := keys(tt.o); got != tt.want {
+			t.Errorf("%s: scenarios %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestVersions(t *testing.T) {
+	if got := haproxyVersion("HAProxy version 2.6.12-1+deb12u4 2025/10/17 - https://haproxy.org/\nStatus: long-term"); got != "HAProxy 2.6.12-1+deb12u4" {
+		t.Errorf("haproxyVersion = %q", got)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := moduleVersion(self, "github.com/gantry-dev/gantry"); got == "" || got == "(unknown version)" {
+		t.Errorf("moduleVersion of this test's own module = %q", got)
+	}
+	if got := moduleVersion(self, "github.com/caddyserver/caddy/v2"); got != "(unknown version)" {
+		t.Errorf("moduleVersion of a module not built in = %q", got)
+	}
+	if got := moduleVersion("/nonexistent", "github.com/caddyserver/caddy/v2"); got != "(unknown version)" {
+		t.Errorf("moduleVersion of no binary = %q", got)
+	}
+	if got := haproxyVersion("haproxy: not found"); got != "HAProxy (unknown version)" {
+		t.Errorf("haproxyVersion of an error = %q", got)
 	}
 }
 

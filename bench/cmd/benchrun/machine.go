@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"debug/buildinfo"
 	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +21,10 @@ type machine struct {
 	cpuModel, kernel, memory string
 	goVersion, gantryVersion string
 	nginxVersion, wrkVersion string
-	loadStart, loadEnd       string
+	// haproxyVersion, and the Go peers' when they run ("" when not).
+	haproxyVersion               string
+	caddyVersion, traefikVersion string
+	loadStart, loadEnd           string
 }
 
 func readMachine(o options) machine {
@@ -34,7 +39,55 @@ func readMachine(o options) machine {
 		wrkVersion:    wrkVersion(output(o.wrk, "-v")),
 		loadStart:     loadAverage(),
 	}
+	if o.haproxy != "" {
+		m.haproxyVersion = haproxyVersion(output(o.haproxy, "-v"))
+	}
+	if o.caddy != "" {
+		m.caddyVersion = "Caddy " + moduleVersion(o.caddy, "github.com/caddyserver/caddy/v2")
+	}
+	if o.traefik != "" {
+		m.traefikVersion = "Traefik " + moduleVersion(o.traefik, "github.com/traefik/traefik/v3")
+	}
 	return m
+}
+
+// software lists the reference proxies' versions for the report.
+func (m machine) software() string {
+	parts := []string{m.nginxVersion}
+	for _, v := range []string{m.haproxyVersion, m.caddyVersion, m.traefikVersion} {
+		if v != "" {
+			parts = append(parts, v)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+var haproxyVersionRE = regexp.MustCompile(`HAProxy version (\S+)`)
+
+// haproxyVersion picks the version from `haproxy -v`: "HAProxy version
+// 2.6.12-1+deb12u4 2025/10/17 - https://haproxy.org/".
+func haproxyVersion(out string) string {
+	if m := haproxyVersionRE.FindStringSubmatch(out); m != nil {
+		return "HAProxy " + m[1]
+	}
+	return "HAProxy (unknown version)"
+}
+
+// moduleVersion is the version of module path built into the Go binary
+// bin. The Go peers are built from bench/peers as dependencies of a module
+// of ours, so their own version commands know no release ("unknown",
+// "dev"); the build information does.
+func moduleVersion(bin, path string) string {
+	bi, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return "(unknown version)"
+	}
+	for _, m := range append([]*debug.Module{&bi.Main}, bi.Deps...) {
+		if m.Path == path {
+			return m.Version
+		}
+	}
+	return "(unknown version)"
 }
 
 func (m machine) summary() string {

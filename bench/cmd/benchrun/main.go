@@ -1,6 +1,7 @@
 // Command benchrun is the benchmark harness behind `make bench` (see
 // bench/run, which installs NGINX and wrk and builds the binaries first).
-// It starts an upstream, NGINX and one gateway per scenario on loopback,
+// It starts an upstream, NGINX, HAProxy, the Go peers it is given (Caddy,
+// Traefik) and one gateway per scenario on loopback,
 // measures them with wrk in interleaved rounds and at a fixed request rate,
 // prints a markdown report and writes it into docs/benchmarks.md between
 // markers. Every process it starts is stopped by PID on every way out.
@@ -26,7 +27,8 @@ import (
 // options are the harness's settings, from flags.
 type options struct {
 	gantry, gantryprof, upstream, goproxy string
-	nginx, wrk                            string
+	nginx, haproxy, wrk                   string
+	caddy, traefik                        string
 	root, doc, command, rev               string
 	quick                                 bool
 	rounds, conns                         int
@@ -47,6 +49,9 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.upstream, "upstream", "bin/bench-upstream", "upstream `binary`")
 	fs.StringVar(&o.goproxy, "goproxy", "bin/bench-goproxy", "reference Go proxy `binary`")
 	fs.StringVar(&o.nginx, "nginx", "nginx", "nginx `binary`")
+	fs.StringVar(&o.haproxy, "haproxy", "haproxy", "haproxy `binary` (the second reference)")
+	fs.StringVar(&o.caddy, "caddy", "", "caddy `binary`, a Go peer; empty: not measured (bench/run sets it with PEERS=go)")
+	fs.StringVar(&o.traefik, "traefik", "", "traefik `binary`, a Go peer; empty: not measured (bench/run sets it with PEERS=go)")
 	fs.StringVar(&o.wrk, "wrk", "wrk", "wrk `binary`")
 	fs.StringVar(&o.root, "root", ".", "repository `root` (for go test and the doc)")
 	fs.StringVar(&o.doc, "doc", "docs/benchmarks.md", "markdown `file` to write the results into, between markers; empty: print only")
@@ -59,8 +64,8 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "wrk warm-up per scenario before the rounds")
 	fs.DurationVar(&o.rateDuration, "rate-d", 10*time.Second, "duration of one fixed-rate run")
 	fs.Float64Var(&o.rate, "rate", 2000, "requests per second of the fixed-rate run")
-	fs.StringVar(&o.only, "only", "", "comma-separated scenario keys to run (direct, nginx and plain always run)")
-	fs.StringVar(&o.accessLog, "access-log", "null", "access logs of gantry and NGINX: null (formatted and written to /dev/null), file, or off")
+	fs.StringVar(&o.only, "only", "", "comma-separated scenario keys to run (direct, nginx, haproxy, plain and the Go peers given always run)")
+	fs.StringVar(&o.accessLog, "access-log", "null", "access logs of gantry and the reference proxies: null (formatted and written to /dev/null), file, or off")
 	fs.BoolVar(&o.goBench, "gobench", true, "run the router's 10,000-route Match benchmark")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs)")
 	fs.StringVar(&o.profile, "profile", "", "profile the plain scenario in-process and write the profiles into `dir`")

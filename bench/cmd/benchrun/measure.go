@@ -26,20 +26,7 @@ func (h *harness) bench(ctx context.Context) error {
 		return err
 	}
 
-	all := scenarios()
-	var want map[string]bool
-	if h.o.only != "" {
-		want = map[string]bool{}
-		for k := range strings.SplitSeq(h.o.only, ",") {
-			want[strings.TrimSpace(k)] = true
-		}
-	}
-	var list []*scenario
-	for _, s := range all {
-		if want == nil || want[s.key] || s.required {
-			list = append(list, s)
-		}
-	}
+	list := selectScenarios(scenarios(), h.o)
 
 	if err := h.startUpstream(); err != nil {
 		return err
@@ -54,8 +41,14 @@ func (h *harness) bench(ctx context.Context) error {
 			s.rssOf = func() []int { return []int{up} }
 		case kindNginx:
 			err = h.startNginx(s)
+		case kindHAProxy:
+			err = h.startHAProxy(ctx, s)
 		case kindGoProxy:
 			err = h.startGoProxy(s)
+		case kindCaddy:
+			err = h.startCaddy(ctx, s)
+		case kindTraefik:
+			err = h.startTraefik(ctx, s)
 		case kindGantry:
 			err = h.startGantry(s)
 		}
@@ -157,6 +150,29 @@ func (h *harness) bench(ctx context.Context) error {
 		logf("warning: %d errors across the runs", n)
 	}
 	return nil
+}
+
+// selectScenarios keeps the scenarios this run measures: those -only
+// names and those that always run, less the Go peers whose binary was not
+// given.
+func selectScenarios(all []*scenario, o options) []*scenario {
+	var want map[string]bool
+	if o.only != "" {
+		want = map[string]bool{}
+		for k := range strings.SplitSeq(o.only, ",") {
+			want[strings.TrimSpace(k)] = true
+		}
+	}
+	var list []*scenario
+	for _, s := range all {
+		if (s.kind == kindCaddy && o.caddy == "") || (s.kind == kindTraefik && o.traefik == "") {
+			continue // a Go peer runs only when its binary is given
+		}
+		if want == nil || want[s.key] || s.required || s.always {
+			list = append(list, s)
+		}
+	}
+	return list
 }
 
 func activeOf(list []*scenario) []*scenario {

@@ -64,7 +64,7 @@ func (r *report) markdown() string {
 	if o.rev != "" {
 		rev = " at " + o.rev
 	}
-	fmt.Fprintf(&b, "- Software: %s%s, built with %s; %s; %s.\n", r.machine.gantryVersion, rev, r.machine.goVersion, r.machine.nginxVersion, r.machine.wrkVersion)
+	fmt.Fprintf(&b, "- Software: %s%s, built with %s; %s; %s.\n", r.machine.gantryVersion, rev, r.machine.goVersion, r.machine.software(), r.machine.wrkVersion)
 	fmt.Fprintf(&b, "- Command: `%s`\n", o.command)
 	fmt.Fprintf(&b, "- Load: `wrk -t1 -c%d -d%s` per run after a %s warm-up, %d interleaved rounds (order rotated each round); access logs %s.\n\n",
 		o.conns, o.duration, o.warmup, o.rounds, accessLogWords(o.accessLog))
@@ -256,11 +256,11 @@ func replaceBlock(doc, block string) string {
 func accessLogWords(mode string) string {
 	switch mode {
 	case "null":
-		return "on for both proxies, formatted and written to /dev/null"
+		return "on for every proxy, formatted and written to /dev/null"
 	case "file":
-		return "on for both proxies, written to files"
+		return "on for every proxy, written to files"
 	}
-	return "off for both proxies"
+	return "off for every proxy"
 }
 
 func minMax(v []float64) (lo, hi float64) {

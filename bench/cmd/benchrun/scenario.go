@@ -13,7 +13,10 @@ type kind int
 const (
 	kindDirect kind = iota // nothing: the upstream's own limit
 	kindNginx
+	kindHAProxy // the second reference, beside NGINX
 	kindGoProxy // the standard library's reverse proxy, for reference
+	kindCaddy   // a Go peer (PEERS=go)
+	kindTraefik // a Go peer (PEERS=go)
 	kindGantry
 )
 
@@ -33,6 +36,8 @@ type scenario struct {
 	// required scenarios stop the run when they cannot be measured; the
 	// others are reported as skipped.
 	required bool
+	// always scenarios run whatever -only says (the required ones too).
+	always bool
 	// fixedRate scenarios are also measured at a fixed request rate.
 	fixedRate bool
 	// aggregate answers merge these call names instead of the upstream body.
@@ -77,7 +82,10 @@ func scenarios() []*scenario {
 	return []*scenario{
 		{key: "direct", title: "upstream direct (the limit)", kind: kindDirect, path: "/items/42", required: true, fixedRate: true},
 		{key: "nginx", title: "NGINX, 2 workers", kind: kindNginx, path: "/items/42", required: true, fixedRate: true},
+		{key: "haproxy", title: "HAProxy, 2 threads", kind: kindHAProxy, path: "/items/42", always: true, fixedRate: true},
 		{key: "goproxy", title: "Go httputil.ReverseProxy (reference)", kind: kindGoProxy, path: "/items/42"},
+		{key: "caddy", title: "Caddy (Go peer)", kind: kindCaddy, path: "/items/42", always: true, fixedRate: true},
+		{key: "traefik", title: "Traefik (Go peer)", kind: kindTraefik, path: "/items/42", always: true, fixedRate: true},
 		{key: "plain", title: "gantry plain (1 route)", kind: kindGantry, config: "plain.yaml", path: "/items/42", required: true, fixedRate: true},
 		{key: "auth", title: "gantry + API key", kind: kindGantry, config: "auth.yaml", path: "/items/42", header: key},
 		{key: "policy", title: "gantry + API key + rate limit + metering", kind: kindGantry, config: "policy.yaml", path: "/items/42", header: key, expectHeader: "RateLimit-Limit"},

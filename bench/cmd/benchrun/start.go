@@ -66,7 +66,7 @@ func (h *harness) startListener(name string, cmd *exec.Cmd) (*proc, string, erro
 }
 
 // freePort returns a loopback address nothing listens on right now, for
-// NGINX, which cannot report a port it picked itself.
+// the reference proxies, which cannot report a port they picked themselves.
 func freePort() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -100,7 +100,7 @@ func (h *harness) startNginx(s *scenario) error {
 	// Workers run as an unprivileged user when the harness is root; they
 	// only need to reach the temp directories.
 	os.Chmod(h.tmp, 0o755)
-	conf, err := bench.Nginx{Dir: dir, Listen: addr, Upstream: h.upstreamAddr, AccessLog: h.accessLogPath("nginx")}.Render()
+	conf, err := bench.Proxy{Dir: dir, Listen: addr, Upstream: h.upstreamAddr, AccessLog: h.accessLogPath("nginx")}.Nginx()
 	if err != nil {
 		return err
 	}
@@ -137,6 +137,125 @@ func (h *harness) startNginx(s *scenario) error {
 	s.url = "http://" + addr + s.path
 	s.pids = func() []int { return append([]int{master}, children(master)...) }
 	s.rssOf = func() []int { return children(master) }
+	return nil
+}
+
+// startHAProxy starts HAProxy in the foreground (-db: one process, two
+// threads), its access log on stdout into the access log file.
+func (h *harness) startHAProxy(ctx context.Context, s *scenario) error {
+	addr, dir, err := h.refDir("haproxy")
+	if err != nil {
+		return err
+	}
+	logPath := h.accessLogPath("haproxy")
+	conf, err := bench.Proxy{Dir: dir, Listen: addr, Upstream: h.upstreamAddr, AccessLog: logPath}.HAProxy()
+	if err != nil {
+		return err
+	}
+	confPath := h.path("haproxy.cfg")
+	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
+		return err
+	}
+	cmd := exec.Command(h.o.haproxy, "-db", "-f", confPath)
+	if logPath != "" {
+		f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close() // the child holds its own copy
+		cmd.Stdout = f
+	}
+	return h.startRef(ctx, s, "haproxy", cmd, addr)
+}
+
+// startCaddy starts Caddy (a Go peer) on its Caddyfile, with its data and
+// config directories in the run's temporary directory.
+func (h *harness) startCaddy(ctx context.Context, s *scenario) error {
+	addr, dir, err := h.refDir("caddy")
+	if err != nil {
+		return err
+	}
+	conf, err := bench.Proxy{Dir: dir, Listen: addr, Upstream: h.upstreamAddr, AccessLog: h.accessLogPath("caddy")}.Caddyfile()
+	if err != nil {
+		return err
+	}
+	confPath := h.path("Caddyfile")
+	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
+		return err
+	}
+	cmd := exec.Command(h.o.caddy, "run", "--config", confPath, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir)
+	return h.startRef(ctx, s, "caddy", cmd, addr)
+}
+
+// startTraefik starts Traefik (a Go peer) on its static configuration,
+// which points its file provider at the dynamic one.
+func (h *harness) startTraefik(ctx context.Context, s *scenario) error {
+	addr, dir, err := h.refDir("traefik")
+	if err != nil {
+		return err
+	}
+	static, dynamic, err := bench.Proxy{Dir: dir, Listen: addr, Upstream: h.upstreamAddr, AccessLog: h.accessLogPath("traefik")}.Traefik()
+	if err != nil {
+		return err
+	}
+	confPath := h.path("traefik.yaml")
+	if err := os.WriteFile(confPath, static, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "traefik-dynamic.yaml"), dynamic, 0o644); err != nil {
+		return err
+	}
+	cmd := exec.Command(h.o.traefik, "--configFile="+confPath)
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	return h.startRef(ctx, s, "traefik", cmd, addr)
+}
+
+// refDir picks a free address for a reference proxy and makes its
+// directory.
+func (h *harness) refDir(name string) (addr, dir string, err error) {
+	if addr, err = freePort(); err != nil {
+		return "", "", err
+	}
+	dir = h.path(name)
+	return addr, dir, os.MkdirAll(dir, 0o755)
+}
+
+// startRef starts a reference proxy that stays in the foreground as one
+// process (what it prints and does not send elsewhere goes to NAME.log)
+// and waits until a checked request goes through it: Traefik, for one,
+// listens before its file provider has loaded the route.
+func (h *harness) startRef(ctx context.Context, s *scenario, name string, cmd *exec.Cmd, addr string) error {
+	logFile, err := os.Create(h.path(name + ".log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	if cmd.Stdout == nil {
+		cmd.Stdout = logFile
+	}
+	cmd.Stderr = logFile
+	p, err := h.ps.start(name, cmd)
+	if err != nil {
+		return err
+	}
+	s.url = "http://" + addr + s.path
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := check(ctx, s)
+		if err == nil {
+			break
+		}
+		if p.exited() || time.Now().After(deadline) || ctx.Err() != nil {
+			l, _ := os.ReadFile(h.path(name + ".log"))
+			return fmt.Errorf("%s did not start: %v; %s", name, err, firstLines(string(l), 5))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.proc = p
+	pid := p.pid()
+	s.pids = func() []int { return []int{pid} }
+	s.rssOf = s.pids
 	return nil
 }
 
