@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -62,6 +63,7 @@ type conn struct {
 	ends    []int
 	hbuf    []byte
 	out     []byte
+	header  http.Header
 	date    dateCache
 	// lastPOST: the request before was a POST (see serve).
 	lastPOST bool
@@ -245,7 +247,13 @@ func (c *conn) serveOne() bool {
 	if hdrDeadline.IsZero() || (!wholeDeadline.IsZero() && wholeDeadline.Before(hdrDeadline)) {
 		hdrDeadline = wholeDeadline
 	}
-	c.rwc.SetReadDeadline(hdrDeadline)
+	// Setting a deadline costs a timer update: when the whole header
+	// block is already in the buffer, no read waits for it, and the
+	// deadline left by awaitRequest stands until the next one is set.
+	headerIn := headerBuffered(c.br)
+	if !headerIn {
+		c.rwc.SetReadDeadline(hdrDeadline)
+	}
 
 	h, scratch, ends, err := readHead(c.br, c.scratch, c.ends, c.s.maxHeader())
 	c.scratch, c.ends = scratch, ends
@@ -259,22 +267,27 @@ func (c *conn) serveOne() bool {
 		}
 		return false
 	}
-	r, err := parseRequest(h)
-	if err != nil {
+	var base http.Request
+	if err := parseRequest(h, &base); err != nil {
 		var rf *refusal
 		if errors.As(err, &rf) {
 			c.refuse(rf)
 		}
 		return false
 	}
-	if !hdrDeadline.Equal(wholeDeadline) {
+	if base.ContentLength != 0 && (headerIn || !hdrDeadline.Equal(wholeDeadline)) {
+		// The body's reads are bounded by read_timeout from the start
+		// of the request. Without a body no read happens until the
+		// next request (or the watch), which set their own.
 		c.rwc.SetReadDeadline(wholeDeadline)
 	}
 	if d := c.s.WriteTimeout; d > 0 {
 		c.rwc.SetWriteDeadline(time.Now().Add(d))
 	}
-	r.RemoteAddr = c.remote
-	c.lastPOST = r.Method == http.MethodPost
+	base.RemoteAddr = c.remote
+	c.lastPOST = base.Method == http.MethodPost
+	ctx, cancel := context.WithCancel(c.baseCtx)
+	r := base.WithContext(ctx)
 
 	var b *body
 	switch {
@@ -287,6 +300,7 @@ func (c *conn) serveOne() bool {
 		switch {
 		case !hasToken(ex, "100-continue"):
 			if ex[0] != "" {
+				cancel()
 				c.refuse(errExpectation)
 				return false
 			}
@@ -295,14 +309,19 @@ func (c *conn) serveOne() bool {
 		}
 	}
 
-	ctx, cancel := context.WithCancel(c.baseCtx)
-	r = r.WithContext(ctx)
 	if b != nil {
 		r.Body = b
 	} else {
 		r.Body = http.NoBody
 	}
-	w := &response{c: c, req: r, body: b, header: make(http.Header, 4), contentLength: -1}
+	// The header map is the connection's, emptied for each request: no
+	// handler may keep it past its return.
+	if c.header == nil {
+		c.header = make(http.Header, 8)
+	} else {
+		clear(c.header)
+	}
+	w := &response{c: c, req: r, body: b, header: c.header, contentLength: -1}
 	w.wants10KeepAlive = r.ProtoMajor == 1 && r.ProtoMinor == 0 && !r.Close
 
 	c.begin(cancel, b == nil)
@@ -529,3 +548,12 @@ func (c *conn) lost(err error) {
 		c.cancel()
 	}
 }
+
+// headerBuffered reports whether br holds a whole header block (up to the
+// empty line) already.
+func headerBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, crlfcrlf)
+}
+
+var crlfcrlf = []byte("\r\n\r\n")

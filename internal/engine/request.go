@@ -115,26 +115,28 @@ func indexByte(b []byte, c byte) int {
 	return -1
 }
 
-// parseRequest builds the request of h: what net/http's server builds from
-// the same bytes, or a refusal. It does not set Body, ctx or RemoteAddr.
-func parseRequest(h head) (*http.Request, error) {
+// parseRequest fills r with the request of h: what net/http's server
+// builds from the same bytes, or returns a refusal. It does not set Body,
+// the context or RemoteAddr. (The caller's r is a value the context's
+// WithContext copies once to the heap.)
+func parseRequest(h head, r *http.Request) error {
 	line := h.block[:h.line]
 	method, rest, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest, " ")
 	if !ok1 || !ok2 {
-		return nil, errRequestLine
+		return errRequestLine
 	}
 	if !validToken(method) {
-		return nil, errMethod
+		return errMethod
 	}
 	major, minor, ok := parseVersion(proto)
 	if !ok {
-		return nil, errVersion
+		return errVersion
 	}
 	if major != 1 {
-		return nil, errUnsupported
+		return errUnsupported
 	}
-	r := &http.Request{Method: method, RequestURI: target, Proto: proto, ProtoMajor: major, ProtoMinor: minor}
+	r.Method, r.RequestURI, r.Proto, r.ProtoMajor, r.ProtoMinor = method, target, proto, major, minor
 	if proto == "HTTP/1.1" {
 		r.Proto = "HTTP/1.1"
 	}
@@ -145,7 +147,7 @@ func parseRequest(h head) (*http.Request, error) {
 	}
 	u, err := url.ParseRequestURI(raw)
 	if err != nil {
-		return nil, errTarget
+		return errTarget
 	}
 	if authority {
 		u.Scheme = ""
@@ -154,7 +156,7 @@ func parseRequest(h head) (*http.Request, error) {
 
 	hdr, err := parseHeader(h)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.Header = hdr
 
@@ -163,11 +165,11 @@ func parseRequest(h head) (*http.Request, error) {
 	hosts, haveHost := hdr["Host"]
 	switch {
 	case len(hosts) > 1:
-		return nil, errManyHosts
+		return errManyHosts
 	case r.ProtoAtLeast(1, 1) && !haveHost && method != http.MethodConnect:
-		return nil, errNoHost
+		return errNoHost
 	case len(hosts) == 1 && !validHost(hosts[0]):
-		return nil, errBadHost
+		return errBadHost
 	}
 	r.Host = u.Host
 	if r.Host == "" && len(hosts) == 1 {
@@ -182,10 +184,10 @@ func parseRequest(h head) (*http.Request, error) {
 	}
 
 	if err := framing(r); err != nil {
-		return nil, err
+		return err
 	}
 	r.Close = shouldClose(r)
-	return r, nil
+	return nil
 }
 
 // framing reads the body framing of r from its header: ContentLength,
