@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptrace"
@@ -13,6 +14,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
@@ -37,6 +39,9 @@ type Options struct {
 	// Logger receives ReverseProxy's own diagnostics at debug level.
 	// Default: discard.
 	Logger *slog.Logger
+	// ErrorLog, when set, is used instead of ErrorLog(Logger, pool name),
+	// so that the routes of one upstream can share one.
+	ErrorLog *log.Logger
 	// Metrics, when set, receives the proxy's own metrics (WebSocket
 	// connections, gRPC statuses).
 	Metrics *telemetry.Metrics
@@ -66,12 +71,17 @@ type handler struct {
 	// route names the route in metrics and the WebSocket registry.
 	route      string
 	wsLimits   wsLimits
-	wsMetrics  *telemetry.WebSocketMetrics
 	websockets *WebSockets
 	// clock is the monotonic clock of WebSocket limits and durations.
 	clock func() time.Duration
-	// grpc counts gRPC statuses; nil without metrics.
-	grpc *telemetry.GRPCMetrics
+	// metrics is nil without metrics. The route's WebSocket and gRPC
+	// handles are looked up when first needed, not here: most routes
+	// never upgrade nor answer gRPC, and a table of 10,000 routes would
+	// otherwise hold 20,000 idle handles.
+	metrics *telemetry.Metrics
+	// grpc caches metrics.GRPC(route) once a gRPC response was seen;
+	// written by any request, always with the same handle.
+	grpc atomic.Pointer[telemetry.GRPCMetrics]
 }
 
 var _ pipeline.Handler = (*handler)(nil)
@@ -111,18 +121,15 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 			return nil, fmt.Errorf("response_headers: %w", err)
 		}
 	}
-	if m := opts.Metrics; m != nil {
-		h.wsMetrics, h.grpc = m.WebSocket(h.route), m.GRPC(h.route)
-	}
+	h.metrics = opts.Metrics
 	trs := opts.Transports
 	if trs == nil {
 		trs = NewTransports()
 	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	errLog := opts.ErrorLog
+	if errLog == nil {
+		errLog = ErrorLog(opts.Logger, pool.Name)
 	}
-	errLog := slog.NewLogLogger(logger.With("upstream", pool.Name).Handler(), slog.LevelDebug)
 	connect, response := up.Timeouts.Connect.D(), up.Timeouts.Response.D()
 	newRP := func(tr http.RoundTripper) *httputil.ReverseProxy {
 		return &httputil.ReverseProxy{
@@ -147,6 +154,16 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 		}
 	}
 	return h, nil
+}
+
+// ErrorLog returns the logger of ReverseProxy's own diagnostics for the
+// routes of the named upstream: logger at debug level, with the upstream's
+// name. A nil logger discards.
+func ErrorLog(logger *slog.Logger, upstream string) *log.Logger {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return slog.NewLogLogger(logger.With("upstream", upstream).Handler(), slog.LevelDebug)
 }
 
 func defaultEscape(p string) string { return (&url.URL{Path: p}).EscapedPath() }
@@ -474,20 +491,30 @@ func (h *handler) onResponse(a *attempt, res *http.Response) error {
 		a.res.rc = res.Body
 		res.Body = &a.res
 		// gRPC runs over HTTP/2 only; other responses pay one comparison.
-		if res.ProtoMajor == 2 && h.grpc != nil && isGRPC(res.Header) {
+		if res.ProtoMajor == 2 && h.metrics != nil && isGRPC(res.Header) {
 			if st, ok := res.Header["Grpc-Status"]; ok {
-				h.grpc.Observe(st[0])
+				h.grpcMetrics().Observe(st[0])
 			} else {
-				a.res.grpc, a.res.res = h.grpc, res
+				a.res.grpc, a.res.res = h.grpcMetrics(), res
 			}
 		}
-	case res.ProtoMajor == 2 && h.grpc != nil && isGRPC(res.Header):
+	case res.ProtoMajor == 2 && h.metrics != nil && isGRPC(res.Header):
 		// A trailers-only response: the status is in the header.
-		h.grpc.Observe(grpcStatus(res.Header))
+		h.grpcMetrics().Observe(grpcStatus(res.Header))
 	}
 	forward.DropGatewayOwned(a.w.Header(), res.Header)
 	h.resRules.Apply(res.Header)
 	return nil
+}
+
+// grpcMetrics returns the route's gRPC handle; h.metrics must be set.
+func (h *handler) grpcMetrics() *telemetry.GRPCMetrics {
+	if g := h.grpc.Load(); g != nil {
+		return g
+	}
+	g := h.metrics.GRPC(h.route)
+	h.grpc.Store(g)
+	return g
 }
 
 // errorHandler records the failure instead of writing a body: only package

@@ -2,6 +2,8 @@ package route
 
 import (
 	"fmt"
+	"log"
+	"log/slog"
 	"sort"
 
 	"github.com/gantry-dev/gantry/internal/aggregate"
@@ -42,6 +44,16 @@ func Pools(cfg *config.Config, st *upstream.State) (map[string]*upstream.Pool, c
 		pools[name] = p
 	}
 	return pools, problems
+}
+
+// ProxyLogs returns the diagnostic log of every pool's proxies, by
+// upstream name (see proxy.ErrorLog).
+func ProxyLogs(logger *slog.Logger, pools map[string]*upstream.Pool) map[string]*log.Logger {
+	logs := make(map[string]*log.Logger, len(pools))
+	for name := range pools {
+		logs[name] = proxy.ErrorLog(logger, name)
+	}
+	return logs
 }
 
 // terminal builds what ends a route's chain: the aggregate of several
@@ -86,6 +98,7 @@ func terminal(env *Env, rc *config.Route, index int) (pipeline.Handler, error) {
 		Transports:     env.Transports,
 		EscapePath:     wire.EscapePath,
 		Logger:         env.Logger,
+		ErrorLog:       env.ProxyLogs[rc.Upstream],
 		Metrics:        env.Metrics,
 		WebSockets:     env.WebSockets,
 	})
