@@ -19,16 +19,20 @@ import (
 // large configuration (10,000 routes: some 30 MB freed, at start and at
 // every reload). releaser watches the open connections and the
 // allocation rate and gives the memory back at once when a storm has
-// ebbed or the gateway has gone quiet.
+// ebbed or a busy spell has ended.
 
 // Defaults of the releaser: it looks every releaseEvery, and acts when the
 // open connections fell by at least releaseDrop and to at most half of
-// their peak since it last acted, or when the last tick allocated at most
-// releaseQuiet bytes while at least releaseIdle bytes of heap are garbage
-// or free but not returned.
+// their peak since it last acted, or when a busy spell has ended: a tick
+// allocated more than releaseBusy bytes since it last acted (or the
+// process started, compiling its configuration), the last one at most
+// releaseQuiet, and at least releaseIdle bytes of heap are garbage or free
+// but not returned. Steady traffic between the two rates never triggers
+// it, so the collector paces itself as usual.
 const (
 	releaseEvery = time.Second
 	releaseDrop  = 512
+	releaseBusy  = 8 << 20
 	releaseQuiet = 1 << 20
 	releaseIdle  = 2 << 20
 )
@@ -52,15 +56,18 @@ type releaser struct {
 	// free collects and returns free memory to the operating system.
 	free func()
 
-	drop        int64
-	quiet, idle uint64
+	drop              int64
+	busy, quiet, idle uint64
 
 	peak   int64
 	allocs uint64 // heap().allocs at the last tick
+	// spell is whether a tick was busy since the releaser last acted.
+	spell bool
 }
 
 func newReleaser(open func() int64) *releaser {
-	return &releaser{open: open, heap: readHeap, free: freeMemory, drop: releaseDrop, quiet: releaseQuiet, idle: releaseIdle}
+	return &releaser{open: open, heap: readHeap, free: freeMemory, drop: releaseDrop,
+		busy: releaseBusy, quiet: releaseQuiet, idle: releaseIdle, spell: true}
 }
 
 // tick looks at the open connections and the heap once and reports
@@ -68,18 +75,21 @@ func newReleaser(open func() int64) *releaser {
 func (r *releaser) tick() bool {
 	n := r.open()
 	h := r.heap()
-	quiet := h.allocs-r.allocs <= r.quiet
+	d := h.allocs - r.allocs
 	r.allocs = h.allocs
+	if d > r.busy {
+		r.spell = true
+	}
 	if n > r.peak {
 		r.peak = n
 	}
 	ebbed := r.peak-n >= r.drop && n <= r.peak/2
-	idle := quiet && h.unreturned >= r.idle
-	if !ebbed && !idle {
+	ended := r.spell && d <= r.quiet && h.unreturned >= r.idle
+	if !ebbed && !ended {
 		return false
 	}
 	r.free()
-	r.peak = n
+	r.peak, r.spell = n, false
 	return true
 }
 
@@ -134,7 +144,7 @@ func readHeap() heapState {
 // server pools its buffers there) is freed too, and returns every free page
 // to the operating system. It costs one stop-the-world pause per collection
 // (well under a millisecond) and the marking of the live heap, once per
-// storm or quiet spell.
+// storm or busy spell.
 func freeMemory() {
 	runtime.GC()
 	debug.FreeOSMemory()

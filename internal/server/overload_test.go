@@ -312,11 +312,25 @@ func TestReleaser(t *testing.T) {
 			want:       []bool{false, false, false},
 		},
 		{
-			name:       "trickle of requests",
-			open:       []int64{2, 2, 2},
-			allocs:     []uint64{0, 0, 2},
-			unreturned: []uint64{0, 1, 3},
-			want:       []bool{false, false, false},
+			name:       "trickle after start",
+			open:       []int64{2, 2, 2, 2, 2},
+			allocs:     []uint64{0, 0, 1, 1, 2},
+			unreturned: []uint64{30, 0, 1, 2, 3},
+			want:       []bool{true, false, false, false, false},
+		},
+		{
+			name:       "steady moderate load",
+			open:       []int64{8, 8, 8, 8},
+			allocs:     []uint64{4, 8, 12, 16},
+			unreturned: []uint64{6, 6, 6, 6},
+			want:       []bool{false, false, false, false},
+		},
+		{
+			name:       "reload while quiet",
+			open:       []int64{1, 1, 1, 1},
+			allocs:     []uint64{0, 40, 40, 40},
+			unreturned: []uint64{0, 35, 35, 0},
+			want:       []bool{false, false, true, false},
 		},
 	}
 	for _, tt := range tests {
