@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,9 +40,9 @@ type Options struct {
 	// Logger receives ReverseProxy's own diagnostics at debug level.
 	// Default: discard.
 	Logger *slog.Logger
-	// ErrorLog, when set, is used instead of ErrorLog(Logger, pool name),
-	// so that the routes of one upstream can share one.
-	ErrorLog *log.Logger
+	// Relays, when set, holds the ReverseProxies the routes of a
+	// generation share (see Relays); nil gives the handler its own.
+	Relays *Relays
 	// Metrics, when set, receives the proxy's own metrics (WebSocket
 	// connections, gRPC statuses).
 	Metrics *telemetry.Metrics
@@ -126,44 +127,77 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 	if trs == nil {
 		trs = NewTransports()
 	}
-	errLog := opts.ErrorLog
-	if errLog == nil {
-		errLog = ErrorLog(opts.Logger, pool.Name)
+	relays := opts.Relays
+	if relays == nil {
+		relays = NewRelays(opts.Logger)
 	}
 	connect, response := up.Timeouts.Connect.D(), up.Timeouts.Response.D()
-	newRP := func(tr http.RoundTripper) *httputil.ReverseProxy {
-		return &httputil.ReverseProxy{
-			Rewrite:        h.rewrite,
-			Transport:      tr,
-			ModifyResponse: h.modifyResponse,
-			ErrorHandler:   h.errorHandler,
-			BufferPool:     buffers,
-			ErrorLog:       errLog,
-			// 0: bodies of known length are not flushed early; event
-			// streams and bodies of unknown length are flushed after every
-			// write (ReverseProxy detects both).
-			FlushInterval: 0,
-		}
-	}
 	tr := trs.Get(connect, response)
-	h.rp, h.fast = newRP(tr), tr.fast
+	h.rp, h.fast = relays.get(pool.Name, tr), tr.fast
 	for _, t := range pool.Targets() {
 		if t.H2C {
-			h.rpH2C = newRP(trs.GetH2C(connect, response))
+			h.rpH2C = relays.get(pool.Name, trs.GetH2C(connect, response))
 			break
 		}
 	}
 	return h, nil
 }
 
-// ErrorLog returns the logger of ReverseProxy's own diagnostics for the
-// routes of the named upstream: logger at debug level, with the upstream's
-// name. A nil logger discards.
-func ErrorLog(logger *slog.Logger, upstream string) *log.Logger {
+// Relays holds the ReverseProxies of one generation's proxy handlers: one
+// per upstream and transport, shared by every route of that upstream. A
+// ReverseProxy holds nothing of a route: its hooks find the route's
+// handler through the attempt in the outbound request's context, so with
+// 10,000 routes there are a few of them, not 10,000. It is safe for
+// concurrent use.
+type Relays struct {
+	logger *slog.Logger
+	mu     sync.Mutex
+	rps    map[relayKey]*httputil.ReverseProxy
+	logs   map[string]*log.Logger
+}
+
+type relayKey struct {
+	upstream string
+	tr       *Transport
+}
+
+// NewRelays returns an empty set whose ReverseProxies log their own
+// diagnostics to logger at debug level, with the upstream's name; a nil
+// logger discards them.
+func NewRelays(logger *slog.Logger) *Relays {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return slog.NewLogLogger(logger.With("upstream", upstream).Handler(), slog.LevelDebug)
+	return &Relays{logger: logger, rps: make(map[relayKey]*httputil.ReverseProxy), logs: make(map[string]*log.Logger)}
+}
+
+// get returns the ReverseProxy of the named upstream's routes over tr.
+func (rs *Relays) get(upstream string, tr *Transport) *httputil.ReverseProxy {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	k := relayKey{upstream, tr}
+	if rp := rs.rps[k]; rp != nil {
+		return rp
+	}
+	errLog := rs.logs[upstream]
+	if errLog == nil {
+		errLog = slog.NewLogLogger(rs.logger.With("upstream", upstream).Handler(), slog.LevelDebug)
+		rs.logs[upstream] = errLog
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite:        rewrite,
+		Transport:      tr,
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   errorHandler,
+		BufferPool:     buffers,
+		ErrorLog:       errLog,
+		// 0: bodies of known length are not flushed early; event
+		// streams and bodies of unknown length are flushed after every
+		// write (ReverseProxy detects both).
+		FlushInterval: 0,
+	}
+	rs.rps[k] = rp
+	return rp
 }
 
 func defaultEscape(p string) string { return (&url.URL{Path: p}).EscapedPath() }
@@ -171,6 +205,8 @@ func defaultEscape(p string) string { return (&url.URL{Path: p}).EscapedPath() }
 // attempt is the state of one upstream attempt, shared by ServeHTTP and the
 // ReverseProxy callbacks through the outbound request's context.
 type attempt struct {
+	// h is the route's handler, for the hooks of the shared ReverseProxy.
+	h      *handler
 	x      *pipeline.Exchange
 	target *upstream.Target
 	w      responseWriter
@@ -268,7 +304,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	var tried []*upstream.Target
 	for n := 1; ; n++ {
 		x.Target, x.Attempts = t.Name, n
-		a := &attempt{x: x, target: t, in: r, canRetry: (retry || unsentOnly) && n <= h.retries, unsentOnly: unsentOnly}
+		a := &attempt{h: h, x: x, target: t, in: r, canRetry: (retry || unsentOnly) && n <= h.retries, unsentOnly: unsentOnly}
 		if n == 1 {
 			a.first[0] = t
 			a.tried = a.first[:]
@@ -420,10 +456,10 @@ func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
 // rewrite builds the outbound request. ReverseProxy has already removed the
 // hop-by-hop headers (and those the client named in Connection), Forwarded
 // and X-Forwarded-*, so everything set here reaches the upstream.
-func (h *handler) rewrite(pr *httputil.ProxyRequest) {
+func rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	a := attemptFrom(in.Context())
-	x, t := a.x, a.target
+	h, x, t := a.h, a.x, a.target
 
 	path := x.Path
 	if path == "" {
@@ -462,8 +498,9 @@ func setPath(u *url.URL, t *upstream.Target, path, raw string) {
 	u.Path, u.RawPath = t.BasePath+path, ""
 }
 
-func (h *handler) modifyResponse(res *http.Response) error {
-	return h.onResponse(attemptFrom(res.Request.Context()), res)
+func modifyResponse(res *http.Response) error {
+	a := attemptFrom(res.Request.Context())
+	return a.h.onResponse(a, res)
 }
 
 // onResponse handles the upstream's response header for both paths: a
@@ -519,7 +556,7 @@ func (h *handler) grpcMetrics() *telemetry.GRPCMetrics {
 
 // errorHandler records the failure instead of writing a body: only package
 // server renders errors.
-func (h *handler) errorHandler(_ http.ResponseWriter, r *http.Request, err error) {
+func errorHandler(_ http.ResponseWriter, r *http.Request, err error) {
 	if a := attemptFrom(r.Context()); a != nil && a.err == nil {
 		a.err = err
 	}

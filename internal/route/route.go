@@ -2,7 +2,6 @@ package route
 
 import (
 	"errors"
-	"log"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -32,9 +31,9 @@ type Env struct {
 	// Pools are the generation's upstream pools, by upstream name (see
 	// Pools); lambda upstreams have none.
 	Pools map[string]*upstream.Pool
-	// ProxyLogs are the proxies' diagnostic logs by upstream name (see
-	// ProxyLogs), one per upstream rather than one per route.
-	ProxyLogs map[string]*log.Logger
+	// Relays are the ReverseProxies the generation's proxy terminals
+	// share, one per upstream and transport rather than one per route.
+	Relays *proxy.Relays
 	// Transports and WebSockets are shared by every generation.
 	Transports *proxy.Transports
 	WebSockets *proxy.WebSockets

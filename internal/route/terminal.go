@@ -2,8 +2,6 @@ package route
 
 import (
 	"fmt"
-	"log"
-	"log/slog"
 	"sort"
 
 	"github.com/gantry-dev/gantry/internal/aggregate"
@@ -44,16 +42,6 @@ func Pools(cfg *config.Config, st *upstream.State) (map[string]*upstream.Pool, c
 		pools[name] = p
 	}
 	return pools, problems
-}
-
-// ProxyLogs returns the diagnostic log of every pool's proxies, by
-// upstream name (see proxy.ErrorLog).
-func ProxyLogs(logger *slog.Logger, pools map[string]*upstream.Pool) map[string]*log.Logger {
-	logs := make(map[string]*log.Logger, len(pools))
-	for name := range pools {
-		logs[name] = proxy.ErrorLog(logger, name)
-	}
-	return logs
 }
 
 // terminal builds what ends a route's chain: the aggregate of several
@@ -98,7 +86,7 @@ func terminal(env *Env, rc *config.Route, index int) (pipeline.Handler, error) {
 		Transports:     env.Transports,
 		EscapePath:     wire.EscapePath,
 		Logger:         env.Logger,
-		ErrorLog:       env.ProxyLogs[rc.Upstream],
+		Relays:         env.Relays,
 		Metrics:        env.Metrics,
 		WebSockets:     env.WebSockets,
 	})

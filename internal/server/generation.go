@@ -118,7 +118,7 @@ func (s *Server) plan(cfg *config.Config) (*generation, error) {
 	set, ps := s.auth.Plan(cfg)
 	problems = append(problems, ps...)
 	env := &route.Env{Config: cfg, Logger: s.log, Metrics: s.metrics, Counter: s.counter, Pools: pools,
-		ProxyLogs: route.ProxyLogs(s.log, pools), Transports: s.transports, WebSockets: s.websockets, Trusted: trusted, Auth: set}
+		Relays: proxy.NewRelays(s.log), Transports: s.transports, WebSockets: s.websockets, Trusted: trusted, Auth: set}
 	routes := make([]*route.Route, len(cfg.Routes))
 	table, err := router.Compile(cfg, func(rc *config.Route, rt *router.Route) error {
 		r, err := route.Build(env, rc, rt.Index)

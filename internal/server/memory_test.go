@@ -41,9 +41,9 @@ func routeBytes(tb testing.TB, n int) float64 {
 
 // A route that has not served costs its configuration, its compiled
 // match and its chain, not metric series (about 1.7 KiB of them, created
-// on its first request), idle WebSocket and gRPC handles, a logger of its
-// own or the key paths' lines of the file: 4.3 KiB per route before, about
-// 1.5 KiB now. The bound leaves room for the runtime's and the race
+// on its first request), idle WebSocket and gRPC handles, a ReverseProxy
+// and logger of its own or the key paths' lines of the file: 4.3 KiB per
+// route before, about 1.3 KiB now. The bound leaves room for the runtime's and the race
 // detector's variations, not for any of those to come back.
 func TestRouteMemory(t *testing.T) {
 	const n, budget = 2000, 2048
