@@ -3,7 +3,9 @@
 // plain HTTP/1.1 exchanges, over httputil.ReverseProxy (Rewrite, never
 // Director) with net/http's Transport for the rest (direct.go says which).
 // Both paths build the same outbound request and relay the answer by the
-// same rules; parity tests hold them to it.
+// same rules; parity tests hold them to it. The routes of one upstream
+// share one ReverseProxy per transport (Relays): its hooks find the
+// route's handler through the attempt, so a route costs its handler only.
 //
 // The rules it shares with the other terminals (trusted peers, client IP,
 // X-Forwarded-*, hop-by-hop and gateway-owned headers, header rules, error

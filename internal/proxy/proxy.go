@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptrace"
@@ -13,6 +14,8 @@ import (
 	"net/netip"
 	"net/textproto"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
@@ -37,6 +40,9 @@ type Options struct {
 	// Logger receives ReverseProxy's own diagnostics at debug level.
 	// Default: discard.
 	Logger *slog.Logger
+	// Relays, when set, holds the ReverseProxies the routes of a
+	// generation share (see Relays); nil gives the handler its own.
+	Relays *Relays
 	// Metrics, when set, receives the proxy's own metrics (WebSocket
 	// connections, gRPC statuses).
 	Metrics *telemetry.Metrics
@@ -66,12 +72,17 @@ type handler struct {
 	// route names the route in metrics and the WebSocket registry.
 	route      string
 	wsLimits   wsLimits
-	wsMetrics  *telemetry.WebSocketMetrics
 	websockets *WebSockets
 	// clock is the monotonic clock of WebSocket limits and durations.
 	clock func() time.Duration
-	// grpc counts gRPC statuses; nil without metrics.
-	grpc *telemetry.GRPCMetrics
+	// metrics is nil without metrics. The route's WebSocket and gRPC
+	// handles are looked up when first needed, not here: most routes
+	// never upgrade nor answer gRPC, and a table of 10,000 routes would
+	// otherwise hold 20,000 idle handles.
+	metrics *telemetry.Metrics
+	// grpc caches metrics.GRPC(route) once a gRPC response was seen;
+	// written by any request, always with the same handle.
+	grpc atomic.Pointer[telemetry.GRPCMetrics]
 }
 
 var _ pipeline.Handler = (*handler)(nil)
@@ -111,42 +122,82 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 			return nil, fmt.Errorf("response_headers: %w", err)
 		}
 	}
-	if m := opts.Metrics; m != nil {
-		h.wsMetrics, h.grpc = m.WebSocket(h.route), m.GRPC(h.route)
-	}
+	h.metrics = opts.Metrics
 	trs := opts.Transports
 	if trs == nil {
 		trs = NewTransports()
 	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	relays := opts.Relays
+	if relays == nil {
+		relays = NewRelays(opts.Logger)
 	}
-	errLog := slog.NewLogLogger(logger.With("upstream", pool.Name).Handler(), slog.LevelDebug)
 	connect, response := up.Timeouts.Connect.D(), up.Timeouts.Response.D()
-	newRP := func(tr http.RoundTripper) *httputil.ReverseProxy {
-		return &httputil.ReverseProxy{
-			Rewrite:        h.rewrite,
-			Transport:      tr,
-			ModifyResponse: h.modifyResponse,
-			ErrorHandler:   h.errorHandler,
-			BufferPool:     buffers,
-			ErrorLog:       errLog,
-			// 0: bodies of known length are not flushed early; event
-			// streams and bodies of unknown length are flushed after every
-			// write (ReverseProxy detects both).
-			FlushInterval: 0,
-		}
-	}
 	tr := trs.Get(connect, response)
-	h.rp, h.fast = newRP(tr), tr.fast
+	h.rp, h.fast = relays.get(pool.Name, tr), tr.fast
 	for _, t := range pool.Targets() {
 		if t.H2C {
-			h.rpH2C = newRP(trs.GetH2C(connect, response))
+			h.rpH2C = relays.get(pool.Name, trs.GetH2C(connect, response))
 			break
 		}
 	}
 	return h, nil
+}
+
+// Relays holds the ReverseProxies of one generation's proxy handlers: one
+// per upstream and transport, shared by every route of that upstream. A
+// ReverseProxy holds nothing of a route: its hooks find the route's
+// handler through the attempt in the outbound request's context, so with
+// 10,000 routes there are a few of them, not 10,000. It is safe for
+// concurrent use.
+type Relays struct {
+	logger *slog.Logger
+	mu     sync.Mutex
+	rps    map[relayKey]*httputil.ReverseProxy
+	logs   map[string]*log.Logger
+}
+
+type relayKey struct {
+	upstream string
+	tr       *Transport
+}
+
+// NewRelays returns an empty set whose ReverseProxies log their own
+// diagnostics to logger at debug level, with the upstream's name; a nil
+// logger discards them.
+func NewRelays(logger *slog.Logger) *Relays {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Relays{logger: logger, rps: make(map[relayKey]*httputil.ReverseProxy), logs: make(map[string]*log.Logger)}
+}
+
+// get returns the ReverseProxy of the named upstream's routes over tr.
+func (rs *Relays) get(upstream string, tr *Transport) *httputil.ReverseProxy {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	k := relayKey{upstream, tr}
+	if rp := rs.rps[k]; rp != nil {
+		return rp
+	}
+	errLog := rs.logs[upstream]
+	if errLog == nil {
+		errLog = slog.NewLogLogger(rs.logger.With("upstream", upstream).Handler(), slog.LevelDebug)
+		rs.logs[upstream] = errLog
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite:        rewrite,
+		Transport:      tr,
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   errorHandler,
+		BufferPool:     buffers,
+		ErrorLog:       errLog,
+		// 0: bodies of known length are not flushed early; event
+		// streams and bodies of unknown length are flushed after every
+		// write (ReverseProxy detects both).
+		FlushInterval: 0,
+	}
+	rs.rps[k] = rp
+	return rp
 }
 
 func defaultEscape(p string) string { return (&url.URL{Path: p}).EscapedPath() }
@@ -154,6 +205,8 @@ func defaultEscape(p string) string { return (&url.URL{Path: p}).EscapedPath() }
 // attempt is the state of one upstream attempt, shared by ServeHTTP and the
 // ReverseProxy callbacks through the outbound request's context.
 type attempt struct {
+	// h is the route's handler, for the hooks of the shared ReverseProxy.
+	h      *handler
 	x      *pipeline.Exchange
 	target *upstream.Target
 	w      responseWriter
@@ -251,7 +304,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	for a := &rq.first; ; a = new(attempt) {
 		t := rq.at.Begin()
 		x.Target, x.Attempts = t.Name, rq.at.N()
-		a.x, a.target, a.in, a.at, a.unsentOnly = x, t, r, &rq.at, unsentOnly
+		a.h, a.x, a.target, a.in, a.at, a.unsentOnly = h, x, t, r, &rq.at, unsentOnly
 		a.w.ResponseWriter = w
 		a.w.http10 = !r.ProtoAtLeast(1, 1)
 		var aborted, taken bool
@@ -385,10 +438,10 @@ func (h *handler) outcome(r *http.Request, a *attempt, aborted bool) error {
 // rewrite builds the outbound request. ReverseProxy has already removed the
 // hop-by-hop headers (and those the client named in Connection), Forwarded
 // and X-Forwarded-*, so everything set here reaches the upstream.
-func (h *handler) rewrite(pr *httputil.ProxyRequest) {
+func rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	a := attemptFrom(in.Context())
-	x, t := a.x, a.target
+	h, x, t := a.h, a.x, a.target
 
 	path := x.Path
 	if path == "" {
@@ -427,8 +480,9 @@ func setPath(u *url.URL, t *upstream.Target, path, raw string) {
 	u.Path, u.RawPath = t.BasePath+path, ""
 }
 
-func (h *handler) modifyResponse(res *http.Response) error {
-	return h.onResponse(attemptFrom(res.Request.Context()), res)
+func modifyResponse(res *http.Response) error {
+	a := attemptFrom(res.Request.Context())
+	return a.h.onResponse(a, res)
 }
 
 // onResponse handles the upstream's response header for both paths: a
@@ -456,25 +510,35 @@ func (h *handler) onResponse(a *attempt, res *http.Response) error {
 		a.res.rc = res.Body
 		res.Body = &a.res
 		// gRPC runs over HTTP/2 only; other responses pay one comparison.
-		if res.ProtoMajor == 2 && h.grpc != nil && isGRPC(res.Header) {
+		if res.ProtoMajor == 2 && h.metrics != nil && isGRPC(res.Header) {
 			if st, ok := res.Header["Grpc-Status"]; ok {
-				h.grpc.Observe(st[0])
+				h.grpcMetrics().Observe(st[0])
 			} else {
-				a.res.grpc, a.res.res = h.grpc, res
+				a.res.grpc, a.res.res = h.grpcMetrics(), res
 			}
 		}
-	case res.ProtoMajor == 2 && h.grpc != nil && isGRPC(res.Header):
+	case res.ProtoMajor == 2 && h.metrics != nil && isGRPC(res.Header):
 		// A trailers-only response: the status is in the header.
-		h.grpc.Observe(grpcStatus(res.Header))
+		h.grpcMetrics().Observe(grpcStatus(res.Header))
 	}
 	forward.DropGatewayOwned(a.w.Header(), res.Header)
 	h.resRules.Apply(res.Header)
 	return nil
 }
 
+// grpcMetrics returns the route's gRPC handle; h.metrics must be set.
+func (h *handler) grpcMetrics() *telemetry.GRPCMetrics {
+	if g := h.grpc.Load(); g != nil {
+		return g
+	}
+	g := h.metrics.GRPC(h.route)
+	h.grpc.Store(g)
+	return g
+}
+
 // errorHandler records the failure instead of writing a body: only package
 // server renders errors.
-func (h *handler) errorHandler(_ http.ResponseWriter, r *http.Request, err error) {
+func errorHandler(_ http.ResponseWriter, r *http.Request, err error) {
 	if a := attemptFrom(r.Context()); a != nil && a.err == nil {
 		a.err = err
 	}

@@ -110,7 +110,11 @@ type wsConn struct {
 // newWebSocket prepares the accounting of an upgrade the upstream accepted;
 // start begins it once the client's connection is hijacked.
 func (h *handler) newWebSocket(backend io.Closer) *wsConn {
-	return &wsConn{backend: backend, route: h.route, limits: h.wsLimits, metrics: h.wsMetrics, reg: h.websockets, clock: h.clock}
+	var wm *telemetry.WebSocketMetrics
+	if h.metrics != nil {
+		wm = h.metrics.WebSocket(h.route)
+	}
+	return &wsConn{backend: backend, route: h.route, limits: h.wsLimits, metrics: wm, reg: h.websockets, clock: h.clock}
 }
 
 // start wraps the hijacked client connection c; br is the server's reader,

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/counter"
@@ -30,6 +31,9 @@ type Env struct {
 	// Pools are the generation's upstream pools, by upstream name (see
 	// Pools); lambda upstreams have none.
 	Pools map[string]*upstream.Pool
+	// Relays are the ReverseProxies the generation's proxy terminals
+	// share, one per upstream and transport rather than one per route.
+	Relays *proxy.Relays
 	// Transports and WebSockets are shared by every generation.
 	Transports *proxy.Transports
 	WebSockets *proxy.WebSockets
@@ -52,8 +56,12 @@ type Route struct {
 	Units string
 
 	chain pipeline.Handler
-	// metrics is written once, by Bind, before the route serves.
-	metrics *telemetry.RouteMetrics
+	// bound is the metrics Bind gave, written once before the route
+	// serves.
+	bound *telemetry.Metrics
+	// metrics caches bound.Route(Name) from the route's first use
+	// on; any request may write it, always with the same handle.
+	metrics atomic.Pointer[telemetry.RouteMetrics]
 }
 
 var _ pipeline.Handler = (*Route)(nil)
@@ -63,12 +71,25 @@ func (rt *Route) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	return rt.chain.ServeHTTP(w, r)
 }
 
-// Bind gives the route its metrics handle. It is called when the route's
+// Bind gives the route its metrics. It is called when the route's
 // generation is swapped in, so a plan that never serves adds no series.
-func (rt *Route) Bind(m *telemetry.Metrics) { rt.metrics = m.Route(rt.Name) }
+func (rt *Route) Bind(m *telemetry.Metrics) { rt.bound = m }
 
-// Metrics returns the handle Bind gave.
-func (rt *Route) Metrics() *telemetry.RouteMetrics { return rt.metrics }
+// Metrics returns the route's handle in the metrics Bind gave, nil before
+// Bind. The handle is looked up on the route's first request, not at
+// Bind: a table of 10,000 routes would otherwise hold 10,000 handles
+// (and their map entries) for routes that may never serve.
+func (rt *Route) Metrics() *telemetry.RouteMetrics {
+	if rm := rt.metrics.Load(); rm != nil {
+		return rm
+	}
+	if rt.bound == nil {
+		return nil
+	}
+	rm := rt.bound.Route(rt.Name)
+	rt.metrics.Store(rm)
+	return rm
+}
 
 // A step builds one phase of a route's chain from the environment, or
 // returns nil when the route has no such step. rt is the route being

@@ -100,7 +100,7 @@ func rateLimitStep(env *Env, rc *config.Route, rt *Route) (pipeline.Middleware, 
 		return nil, nil
 	}
 	return ratelimit.New(ratelimit.Config{Counter: env.Counter, Route: rc.Name, Limit: rc.RateLimit, Plans: env.Config.Plans,
-		OnLimited: func() { rt.metrics.RateLimited() }})
+		OnLimited: func() { rt.Metrics().RateLimited() }})
 }
 
 // admitStep marks a request that passed every gate of its route

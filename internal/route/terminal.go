@@ -86,6 +86,7 @@ func terminal(env *Env, rc *config.Route, index int) (pipeline.Handler, error) {
 		Transports:     env.Transports,
 		EscapePath:     wire.EscapePath,
 		Logger:         env.Logger,
+		Relays:         env.Relays,
 		Metrics:        env.Metrics,
 		WebSockets:     env.WebSockets,
 	})

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -281,17 +282,56 @@ func scrapeValue(t *testing.T, m *telemetry.Metrics, name string) float64 {
 
 func TestReleaser(t *testing.T) {
 	t.Parallel()
+	const mib = 1 << 20
 	tests := []struct {
 		name string
 		open []int64 // connections open at each tick
-		want []bool  // whether that tick freed memory
+		// allocs and unreturned are the heap's state at each tick, MiB;
+		// nil is a busy heap with nothing to return.
+		allocs, unreturned []uint64
+		want               []bool // whether that tick freed memory
 	}{
-		{"quiet", []int64{0, 3, 5, 2, 0}, []bool{false, false, false, false, false}},
-		{"storm ebbs", []int64{100, 3000, 2000, 1400, 1400, 10}, []bool{false, false, false, true, false, true}},
-		{"storm ends at once", []int64{3000, 0, 0}, []bool{false, true, false}},
-		{"second storm", []int64{3000, 0, 2000, 100}, []bool{false, true, false, true}},
-		{"drop too small", []int64{600, 200, 100}, []bool{false, false, false}},
-		{"steady load", []int64{4000, 3500, 4100, 3000, 2500}, []bool{false, false, false, false, false}},
+		{name: "quiet", open: []int64{0, 3, 5, 2, 0}, want: []bool{false, false, false, false, false}},
+		{name: "storm ebbs", open: []int64{100, 3000, 2000, 1400, 1400, 10}, want: []bool{false, false, false, true, false, true}},
+		{name: "storm ends at once", open: []int64{3000, 0, 0}, want: []bool{false, true, false}},
+		{name: "second storm", open: []int64{3000, 0, 2000, 100}, want: []bool{false, true, false, true}},
+		{name: "drop too small", open: []int64{600, 200, 100}, want: []bool{false, false, false}},
+		{name: "steady load", open: []int64{4000, 3500, 4100, 3000, 2500}, want: []bool{false, false, false, false, false}},
+		{
+			name:       "busy spell ends",
+			open:       []int64{64, 64, 64, 0, 0, 0},
+			allocs:     []uint64{0, 80, 160, 200, 200, 200},
+			unreturned: []uint64{20, 30, 25, 30, 30, 0},
+			want:       []bool{true, false, false, false, true, false},
+		},
+		{
+			name:       "idle with little to return",
+			open:       []int64{1, 1, 1},
+			allocs:     []uint64{0, 0, 0},
+			unreturned: []uint64{1, 1, 1},
+			want:       []bool{false, false, false},
+		},
+		{
+			name:       "trickle after start",
+			open:       []int64{2, 2, 2, 2, 2},
+			allocs:     []uint64{0, 0, 1, 1, 2},
+			unreturned: []uint64{30, 0, 1, 2, 3},
+			want:       []bool{true, false, false, false, false},
+		},
+		{
+			name:       "steady moderate load",
+			open:       []int64{8, 8, 8, 8},
+			allocs:     []uint64{4, 8, 12, 16},
+			unreturned: []uint64{6, 6, 6, 6},
+			want:       []bool{false, false, false, false},
+		},
+		{
+			name:       "reload while quiet",
+			open:       []int64{1, 1, 1, 1},
+			allocs:     []uint64{0, 40, 40, 40},
+			unreturned: []uint64{0, 35, 35, 0},
+			want:       []bool{false, false, true, false},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -300,6 +340,12 @@ func TestReleaser(t *testing.T) {
 			freed := 0
 			r := newReleaser(func() int64 { return tt.open[i] })
 			r.free = func() { freed++ }
+			r.heap = func() heapState {
+				if tt.allocs == nil {
+					return heapState{allocs: uint64(i+1) * 100 * mib}
+				}
+				return heapState{allocs: tt.allocs[i] * mib, unreturned: tt.unreturned[i] * mib}
+			}
 			for i = range tt.open {
 				if got := r.tick(); got != tt.want[i] {
 					t.Errorf("tick %d with %d open = %v, want %v", i, tt.open[i], got, tt.want[i])
@@ -316,4 +362,26 @@ func TestReleaser(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readHeap reads the runtime's own numbers: allocation only grows, and
+// garbage left behind shows as unreturned until a collection.
+func TestReadHeap(t *testing.T) {
+	// No collection in between: it would turn the garbage into free
+	// pages, which the scavenger may return at any time.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	before := readHeap()
+	var sink [][]byte
+	for range 64 {
+		sink = append(sink, make([]byte, 64<<10))
+	}
+	sink = nil
+	after := readHeap()
+	if after.allocs < before.allocs+4<<20 {
+		t.Errorf("allocs grew by %d bytes after allocating 4 MiB", after.allocs-before.allocs)
+	}
+	if after.unreturned < 4<<20 {
+		t.Errorf("unreturned = %d bytes with 4 MiB of garbage, want at least 4 MiB", after.unreturned)
+	}
+	_ = sink
 }

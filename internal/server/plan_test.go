@@ -239,7 +239,8 @@ routes:
 
 // TestRefusedReloadAddsNoRouteSeries checks that a reload refused at plan
 // leaves the metrics as they were: the refused file's new route gets no
-// series, while an accepted one does.
+// series, while an accepted one's appear when it serves (a route's series
+// are created by its first request).
 func TestRefusedReloadAddsNoRouteSeries(t *testing.T) {
 	const file = `version: 1
 server:
@@ -272,6 +273,10 @@ routes:
 		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 		return rec.Body.String()
 	}
+	if strings.Contains(series(), `route="app"`) {
+		t.Errorf("series for route app before it served")
+	}
+	serve(s, httptest.NewRequest("GET", "/ghost", nil))
 	if !strings.Contains(series(), `route="app"`) {
 		t.Fatalf("no series for the serving route:\n%s", series())
 	}
@@ -280,6 +285,7 @@ routes:
 	if res := s.Reload(); res.OK {
 		t.Fatal("reload accepted a lambda upstream without credentials")
 	}
+	serve(s, httptest.NewRequest("GET", "/ghost", nil))
 	if strings.Contains(series(), `route="ghost"`) {
 		t.Errorf("a refused reload added series for its route ghost")
 	}
@@ -287,8 +293,9 @@ routes:
 	if res := s.Reload(); !res.OK {
 		t.Fatalf("reload refused: %v", res.Error)
 	}
+	serve(s, httptest.NewRequest("GET", "/ghost", nil))
 	if !strings.Contains(series(), `route="ghost"`) {
-		t.Errorf("an accepted reload added no series for its route ghost")
+		t.Errorf("an accepted reload's route ghost has no series after serving")
 	}
 }
 

@@ -31,7 +31,8 @@ import (
 type Options struct {
 	// ConfigPath is the file reloads re-read; "" disables file reloads.
 	ConfigPath string
-	// Config is the initial, already validated configuration.
+	// Config is the initial, already validated configuration. The server
+	// keeps it while it is in force and drops its Lines (see swap).
 	Config *config.Config
 	// Logger is the process log.
 	Logger *slog.Logger

@@ -153,7 +153,10 @@ func NewMetrics() *Metrics {
 	// Both results exist from the start so rate() and alerts see a zero.
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
+	// Unmatched requests have a series from the start: one histogram, and
+	// a 404 rate that reads zero rather than absent.
 	m.unmatched = m.Route("")
+	m.unmatched.load()
 	return m
 }
 
@@ -173,18 +176,29 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // RouteMetrics is the cached metrics handle of one route. It is safe for
 // concurrent use and outlives config generations: Metrics.Route returns the
 // same handle for the same name after a reload.
+//
+// A handle costs a few dozen bytes until its route serves: the route's
+// gantry_requests_total and gantry_request_duration_seconds series (a
+// histogram is about 1 KiB) are created by its first Observe, so a table
+// of 10,000 routes of which a few serve pays for a few.
 type RouteMetrics struct {
-	name     string
+	name   string
+	m      *Metrics
+	series atomic.Pointer[routeSeries]
+
+	rateLimited atomic.Pointer[prometheus.Counter]
+}
+
+// routeSeries are a route's request series, created on its first request.
+type routeSeries struct {
 	duration prometheus.Observer
 	requests *counterTable
-
-	rlVec       *prometheus.CounterVec
-	rateLimited atomic.Pointer[prometheus.Counter]
 }
 
 // Route returns the handle of the named route, creating it on first use.
 // Call it when a config generation is compiled, not per request. The name
-// "" is the handle of requests that match no route.
+// "" is the handle of requests that match no route. The route's series
+// appear on its first request (see RouteMetrics).
 //
 // A route dropped by a reload keeps its series: counters are cumulative, and
 // a route that comes back under the same name continues them.
@@ -194,14 +208,26 @@ func (m *Metrics) Route(name string) *RouteMetrics {
 	if rm, ok := m.routes[name]; ok {
 		return rm
 	}
-	rm := &RouteMetrics{
-		name:     name,
-		duration: m.duration.WithLabelValues(name),
-		requests: newCounterTable(m.requests, true, name),
-		rlVec:    m.rateLimited,
-	}
+	rm := &RouteMetrics{name: name, m: m}
 	m.routes[name] = rm
 	return rm
+}
+
+// load returns the route's series, creating them on first use. Two
+// requests racing to create them get the same: the vectors return the
+// same child for the same labels, and the first table stored wins.
+func (rm *RouteMetrics) load() *routeSeries {
+	if s := rm.series.Load(); s != nil {
+		return s
+	}
+	ns := &routeSeries{
+		duration: rm.m.duration.WithLabelValues(rm.name),
+		requests: newCounterTable(rm.m.requests, true, rm.name),
+	}
+	if rm.series.CompareAndSwap(nil, ns) {
+		return ns
+	}
+	return rm.series.Load()
 }
 
 // Observe records one finished request: its method (see methodLabel), the
@@ -212,8 +238,9 @@ func (rm *RouteMetrics) Observe(method string, status int, d time.Duration) {
 	if rm == nil {
 		return
 	}
-	rm.requests.counter(methodIndex(method), status).Inc()
-	rm.duration.Observe(d.Seconds())
+	s := rm.load()
+	s.requests.counter(methodIndex(method), status).Inc()
+	s.duration.Observe(d.Seconds())
 }
 
 // RateLimited counts one request of this route refused by a rate limit. Its
@@ -224,7 +251,7 @@ func (rm *RouteMetrics) RateLimited() {
 	}
 	c := rm.rateLimited.Load()
 	if c == nil {
-		nc := rm.rlVec.WithLabelValues(rm.name)
+		nc := rm.m.rateLimited.WithLabelValues(rm.name)
 		rm.rateLimited.CompareAndSwap(nil, &nc)
 		c = rm.rateLimited.Load()
 	}
