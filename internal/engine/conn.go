@@ -287,6 +287,9 @@ func (c *conn) serveOne() bool {
 	base.RemoteAddr = c.remote
 	c.lastPOST = base.Method == http.MethodPost
 	ctx, cancel := context.WithCancel(c.baseCtx)
+	if c.s.Context != nil {
+		ctx = c.s.Context(ctx)
+	}
 	r := base.WithContext(ctx)
 
 	var b *body

@@ -32,6 +32,11 @@ type Server struct {
 	// handler ran, from its status and message; the answer must ask for
 	// the connection to close. Nil answers in plain text.
 	Refuse func(status int, msg string) []byte
+	// Context, when set, derives each request's context from the one the
+	// engine made (canceled when the client goes away or the handler
+	// returns), before the request is built: what a handler would
+	// otherwise add with a copy of the request (WithContext).
+	Context func(context.Context) context.Context
 	// Logger receives what cannot be answered (panics other than
 	// http.ErrAbortHandler); nil discards it.
 	Logger *slog.Logger

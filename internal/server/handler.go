@@ -19,7 +19,14 @@ import (
 // exchange, route match, route chain; then one error renderer and one
 // observation for every request.
 func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	x := &pipeline.Exchange{Start: time.Now(), ID: requestID(r, s.ids)}
+	// The gateway's own HTTP/1.1 engine builds each request's context
+	// with an Exchange in it already (engineContext), which saves copying
+	// the request to carry one.
+	x := pipeline.ExchangeOf(r)
+	if x == nil {
+		x = &pipeline.Exchange{}
+	}
+	x.Start, x.ID = time.Now(), requestID(r, s.ids)
 	x.TLS = r.TLS != nil
 	// The canonical key set directly: Set would canonicalise
 	// "X-Request-ID" into a new string on every request.
@@ -124,10 +131,15 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 		// (or a client gone meanwhile): nothing may reach the upstream.
 		return rh, errClientGone
 	}
-	// The chain gets a copy: the server's own request must keep its body
-	// type, or Go would read (and 100-continue) a body nobody asked for
-	// before sending an early answer such as 401.
-	out := r.WithContext(pipeline.WithExchange(r.Context(), x))
+	// Under net/http the chain gets a copy: the server's own request must
+	// keep its body type, or Go would read (and 100-continue) a body
+	// nobody asked for before sending an early answer such as 401. The
+	// gateway's engine keeps its own reference to the body, and its
+	// request carries the Exchange already.
+	out := r
+	if pipeline.ExchangeOf(r) != x {
+		out = r.WithContext(pipeline.WithExchange(r.Context(), x))
+	}
 	if out.Body != nil && out.Body != http.NoBody {
 		w.body = &countBody{ReadCloser: out.Body}
 		out.Body = w.body

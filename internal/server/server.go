@@ -18,6 +18,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/counter"
 	"github.com/gantry-dev/gantry/internal/engine"
 	"github.com/gantry-dev/gantry/internal/forward"
+	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/route"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -244,6 +245,11 @@ func (s *Server) Listen() error {
 	return nil
 }
 
+// engineContext gives each request the engine reads its Exchange.
+func engineContext(ctx context.Context) context.Context {
+	return pipeline.WithExchange(ctx, &pipeline.Exchange{})
+}
+
 // serveEngine serves ln with the gateway's own HTTP/1.1 server; the
 // connections that open with the HTTP/2 preface go on to h1, which speaks
 // cleartext HTTP/2.
@@ -258,6 +264,7 @@ func (s *Server) serveEngine(h1 *http.Server, ln net.Listener, lim config.Limits
 		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
 		H2C:               func(c net.Conn) { h2c.push(c) },
 		Refuse:            wire.Refusal,
+		Context:           engineContext,
 		Logger:            s.log,
 	}
 	s.mu.Lock()
