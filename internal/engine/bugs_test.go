@@ -8,7 +8,9 @@ package engine
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -145,5 +147,106 @@ func TestBugRefusalWithoutDate(t *testing.T) {
 	}
 	if !strings.Contains(got, "\r\nDate: ") {
 		t.Errorf("default refusal without Date: %q", got)
+	}
+}
+
+// TestBugBodyReadAfterHandler: the engine does not close the request body
+// when the handler returns. When the connection then ends without the
+// body read to its end (the request said Connection: close, the unread
+// rest was over 256 KiB, or the handler enabled full duplex), serve puts
+// the connection's bufio.Reader back in the pool after Reset(nil), and a
+// goroutine the handler left reading r.Body (a proxy's transport still
+// sending the request body upstream is one) reads that pooled reader:
+// a nil-reader panic that takes the process down, or, once the reader
+// serves another connection, that connection's bytes. net/http closes the
+// body after the handler (later Reads fail with "http: invalid Read on
+// closed Body").
+func TestBugBodyReadAfterHandler(t *testing.T) {
+	for _, c := range []struct{ name, send string }{
+		{"Connection: close", "POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 10\r\n\r\nhello"},
+		{"unread body over 256 KiB", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n" + strings.Repeat("b", 1000)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			type result struct {
+				n     int
+				err   error
+				panic any
+			}
+			late := make(chan result, 1)
+			s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				go func() {
+					defer func() {
+						if p := recover(); p != nil {
+							late <- result{panic: p}
+						}
+					}()
+					time.Sleep(800 * time.Millisecond) // the connection is gone by then (its drain lasts 500 ms)
+					buf := make([]byte, 64)
+					n, err := r.Body.Read(buf)
+					late <- result{n: n, err: err}
+				}()
+				w.Write([]byte("answered"))
+			})}
+			addr := startEngine(t, s)
+			cl := dial(t, addr)
+			cl.send(c.send)
+			cl.mustRead("POST")
+			if !cl.closed(2 * time.Second) {
+				t.Fatal("connection not closed; the test's premise is wrong")
+			}
+			// Another connection that may get the pooled reader.
+			other := dial(t, addr)
+			other.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n")
+			var res result
+			select {
+			case res = <-late:
+			case <-time.After(3 * time.Second):
+				other.c.Close() // unblocks the late read
+				t.Fatal("r.Body.Read after the handler returned blocks: it reads the reader now serving another connection")
+			}
+			switch {
+			case res.panic != nil:
+				t.Errorf("r.Body.Read after the handler returned panics: %v", res.panic)
+			case res.err == nil || res.n > 0:
+				t.Errorf("r.Body.Read after the handler returned and the connection closed: %d bytes, %v; want an error", res.n, res.err)
+			}
+		})
+	}
+}
+
+// TestBugFullDuplexUnreadBody: a handler that enabled full duplex and
+// returned without reading its request body leaves the body on the
+// connection: send skips body.finish for full duplex and nothing after
+// the handler reads or drops the rest, so the connection is kept and the
+// body's bytes are parsed as the next request (here a smuggled GET is
+// served). net/http's server sees the body remains and closes the
+// connection instead.
+func TestBugFullDuplexUnreadBody(t *testing.T) {
+	smuggled := "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/smuggled" {
+			io.WriteString(w, "smuggled request served")
+			return
+		}
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+			panic(err)
+		}
+		io.WriteString(w, "ok")
+	})
+	send := "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: " + strconv.Itoa(len(smuggled)) + "\r\n\r\n" + smuggled
+	for _, engine := range []bool{false, true} {
+		var addr string
+		if engine {
+			addr = startEngine(t, &Server{Handler: h})
+		} else {
+			addr = startStd(t, &http.Server{Handler: h, ErrorLog: quietLog()})
+		}
+		got := exchange(t, addr, send)
+		if strings.Contains(got, "smuggled request served") {
+			if !engine {
+				t.Fatal("net/http serves it too; the test's premise is wrong")
+			}
+			t.Errorf("engine parses the unread body as a request: %q", got)
+		}
 	}
 }
