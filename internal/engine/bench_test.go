@@ -1,0 +1,84 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// BenchmarkServe measures one keep-alive connection over loopback: the
+// client writes a request and reads the whole answer, for the engine and
+// for net/http's server with the same handler. Allocations are the whole
+// process's; the client's reading allocates nothing.
+func BenchmarkServe(b *testing.B) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			io.Copy(io.Discard, r.Body)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"ok":true}`)
+	})
+	reqs := map[string]string{
+		"GET":  "GET /api/v1/items?id=42 HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: bench/1.0\r\nAccept: application/json\r\nAuthorization: Bearer abcdef\r\n\r\n",
+		"POST": "POST /api/v1/items HTTP/1.1\r\nHost: api.example.com\r\nContent-Type: application/json\r\nContent-Length: 1024\r\n\r\n" + strings.Repeat("p", 1024),
+	}
+	for _, kind := range []string{"GET", "POST"} {
+		for _, srv := range []string{"engine", "net-http"} {
+			b.Run(kind+"/"+srv, func(b *testing.B) {
+				var addr string
+				if srv == "engine" {
+					addr = startEngine(b, &Server{Handler: handler})
+				} else {
+					addr = startStd(b, &http.Server{Handler: handler, ErrorLog: quietLog()})
+				}
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				req := []byte(reqs[kind])
+				br := bufio.NewReader(c)
+				b.ReportAllocs()
+				b.SetBytes(int64(len(req)))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := c.Write(req); err != nil {
+						b.Fatal(err)
+					}
+					if err := readAnswer(br); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// readAnswer reads one answer with a Content-Length, allocating nothing.
+func readAnswer(br *bufio.Reader) error {
+	n := -1
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) == 2 {
+			break
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
+			n = 0
+			for _, c := range bytes.TrimSpace(v) {
+				n = n*10 + int(c-'0')
+			}
+		}
+	}
+	if n < 0 {
+		return io.ErrUnexpectedEOF
+	}
+	_, err := br.Discard(n)
+	return err
+}

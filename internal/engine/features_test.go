@@ -1,0 +1,423 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// serveBoth runs fn against the engine and against net/http's server, each
+// with handler h and the settings tune gives them.
+func serveBoth(t *testing.T, h http.Handler, tune func(*Server, *http.Server), fn func(t *testing.T, addr string, engine bool)) {
+	t.Run("engine", func(t *testing.T) {
+		s, std := &Server{Handler: h}, &http.Server{}
+		if tune != nil {
+			tune(s, std)
+		}
+		fn(t, startEngine(t, s), true)
+	})
+	t.Run("net/http", func(t *testing.T) {
+		s, std := &Server{}, &http.Server{Handler: h, ErrorLog: quietLog()}
+		if tune != nil {
+			tune(s, std)
+		}
+		fn(t, startStd(t, std), false)
+	})
+}
+
+// TestFlushMidBody: a flushed chunk reaches the client while the handler
+// still runs.
+func TestFlushMidBody(t *testing.T) {
+	release := make(chan struct{}, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+		io.WriteString(w, "second")
+	})
+	serveBoth(t, h, nil, func(t *testing.T, addr string, engine bool) {
+		cl := dial(t, addr)
+		cl.send(getA)
+		cl.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		res, err := http.ReadResponse(cl.br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.TransferEncoding) == 0 {
+			t.Errorf("flushed answer not chunked: %v", res.Header)
+		}
+		first := make([]byte, 5)
+		if _, err := io.ReadFull(res.Body, first); err != nil || string(first) != "first" {
+			t.Fatalf("first chunk before the handler returned: %q, %v", first, err)
+		}
+		release <- struct{}{}
+		rest, err := io.ReadAll(res.Body)
+		if err != nil || string(rest) != "second" {
+			t.Errorf("rest %q, %v", rest, err)
+		}
+	})
+}
+
+// TestExpectContinue: 100 Continue goes out when the handler reads the
+// body, not before; a handler that never reads gets no 100 and the
+// connection ends after its answer.
+func TestExpectContinue(t *testing.T) {
+	var reads atomic.Bool
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ignore" {
+			io.WriteString(w, "not read")
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+		reads.Store(true)
+		echoBody(w, r)
+	})
+	serveBoth(t, h, nil, func(t *testing.T, addr string, engine bool) {
+		cl := dial(t, addr)
+		cl.send("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+		a := cl.mustRead("POST")
+		if a.status != 100 {
+			t.Fatalf("first answer %d, want 100", a.status)
+		}
+		if !reads.Load() {
+			t.Errorf("100 Continue before the handler read the body")
+		}
+		cl.send("hello")
+		checkAnswer(t, 1, cl.mustRead("POST"), want{status: 200, framing: "length", body: "hello"})
+
+		cl = dial(t, addr)
+		cl.send("POST /ignore HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+		checkAnswer(t, 0, cl.mustRead("POST"), want{status: 200, framing: "length", body: "not read", close: true})
+		// net/http says close but waits for the client to close
+		// first; the engine closes.
+		if engine && !cl.closed(2*time.Second) {
+			t.Errorf("connection kept though the body was never sent")
+		}
+	})
+}
+
+// TestHijack: the handler gets the connection with the bytes the server
+// had already read after the request.
+func TestHijack(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		extra := make([]byte, 5)
+		io.ReadFull(brw, extra)
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\ngot:")
+		brw.Write(extra)
+		brw.Flush()
+	})
+	serveBoth(t, h, nil, func(t *testing.T, addr string, engine bool) {
+		got := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\nEXTRA")
+		if !strings.HasPrefix(got, "HTTP/1.1 101 ") || !strings.HasSuffix(got, "\r\n\r\ngot:EXTRA") {
+			t.Errorf("got %q", got)
+		}
+	})
+}
+
+// TestAbortHandler: panic(http.ErrAbortHandler) after part of the answer
+// went out cuts the answer and closes the connection.
+func TestAbortHandler(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(strings.Repeat("z", 10000)))
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	})
+	serveBoth(t, h, nil, func(t *testing.T, addr string, engine bool) {
+		cl := dial(t, addr)
+		cl.send(getA)
+		a, err := cl.read("GET")
+		if err == nil {
+			t.Fatalf("answer read whole (%d bytes), want it cut", len(a.body))
+		}
+		if a.status != 200 || len(a.body) < 4096 {
+			t.Errorf("status %d, %d bytes before the cut", a.status, len(a.body))
+		}
+		if !cl.closed(2 * time.Second) {
+			t.Errorf("connection open after an aborted answer")
+		}
+	})
+}
+
+// TestClientGone: a client that goes away cancels the context of a
+// request that runs long.
+func TestClientGone(t *testing.T) {
+	canceled := make(chan time.Time, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			canceled <- time.Now()
+		case <-time.After(5 * time.Second):
+			canceled <- time.Time{}
+		}
+	})
+	serveBoth(t, h, nil, func(t *testing.T, addr string, engine bool) {
+		cl := dial(t, addr)
+		cl.send(getA)
+		time.Sleep(20 * time.Millisecond)
+		gone := time.Now()
+		cl.c.Close()
+		at := <-canceled
+		if at.IsZero() {
+			t.Fatal("context not canceled within 5s of the client leaving")
+		}
+		if d := at.Sub(gone); d > watchAfter+500*time.Millisecond {
+			t.Errorf("context canceled %v after the client left", d)
+		}
+	})
+}
+
+// TestClientGoneAfterBody: the same once the request's body was read.
+func TestClientGoneAfterBody(t *testing.T) {
+	canceled := make(chan bool, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		select {
+		case <-r.Context().Done():
+			canceled <- true
+		case <-time.After(3 * time.Second):
+			canceled <- false
+		}
+	})
+	serveBoth(t, h, nil, func(t *testing.T, addr string, engine bool) {
+		cl := dial(t, addr)
+		cl.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
+		time.Sleep(150 * time.Millisecond)
+		cl.c.Close()
+		if !<-canceled {
+			t.Error("context not canceled after the client left")
+		}
+	})
+}
+
+// TestLongHandlerKeepsPipelined: the watch of a long request does not eat
+// a pipelined next request, nor cancel the first.
+func TestLongHandlerKeepsPipelined(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-r.Context().Done():
+				w.WriteHeader(499)
+				return
+			case <-time.After(3 * watchAfter):
+			}
+		}
+		io.WriteString(w, r.URL.Path)
+	})
+	serveBoth(t, h, nil, func(t *testing.T, addr string, engine bool) {
+		cl := dial(t, addr)
+		cl.send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+		time.Sleep(2 * watchAfter)
+		cl.send("GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+		checkAnswer(t, 0, cl.mustRead("GET"), want{status: 200, framing: "length", body: "/slow"})
+		checkAnswer(t, 1, cl.mustRead("GET"), want{status: 200, framing: "length", body: "/next"})
+	})
+}
+
+// TestReadHeaderTimeout: a header block that does not end in time closes
+// the connection, with no answer.
+func TestReadHeaderTimeout(t *testing.T) {
+	tune := func(s *Server, std *http.Server) {
+		s.ReadHeaderTimeout, std.ReadHeaderTimeout = 200*time.Millisecond, 200*time.Millisecond
+	}
+	serveBoth(t, http.HandlerFunc(hello), tune, func(t *testing.T, addr string, engine bool) {
+		cl := dial(t, addr)
+		start := time.Now()
+		cl.send("GET / HTTP/1.1\r\nHost: a\r\n")
+		time.Sleep(50 * time.Millisecond)
+		cl.send("X-Slow: 1\r\n")
+		if !cl.closed(2 * time.Second) {
+			t.Fatal("slow header block not cut")
+		}
+		if d := time.Since(start); d < 150*time.Millisecond {
+			t.Errorf("cut after %v, before the timeout", d)
+		}
+	})
+}
+
+// TestIdleTimeout: a kept-alive connection with no next request closes.
+func TestIdleTimeout(t *testing.T) {
+	tune := func(s *Server, std *http.Server) {
+		s.IdleTimeout, std.IdleTimeout = 200*time.Millisecond, 200*time.Millisecond
+	}
+	serveBoth(t, http.HandlerFunc(hello), tune, func(t *testing.T, addr string, engine bool) {
+		cl := dial(t, addr)
+		cl.send(getA)
+		checkAnswer(t, 0, cl.mustRead("GET"), want{status: 200, framing: "length", body: "hello"})
+		start := time.Now()
+		if !cl.closed(2 * time.Second) {
+			t.Fatal("idle connection not closed")
+		}
+		if d := time.Since(start); d < 150*time.Millisecond {
+			t.Errorf("closed after %v, before the idle timeout", d)
+		}
+	})
+}
+
+// TestWriteTimeout: an answer still being written past WriteTimeout fails
+// the handler's writes, and the client sees it cut.
+func TestWriteTimeout(t *testing.T) {
+	werr := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		chunk := []byte(strings.Repeat("w", 64<<10))
+		var err error
+		for i := 0; i < 64 && err == nil; i++ {
+			_, err = w.Write(chunk)
+		}
+		if err == nil {
+			err = http.NewResponseController(w).Flush()
+		}
+		werr <- err
+	})
+	tune := func(s *Server, std *http.Server) {
+		s.WriteTimeout, std.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond
+	}
+	serveBoth(t, h, tune, func(t *testing.T, addr string, engine bool) {
+		cl := dial(t, addr)
+		cl.send(getA)
+		if err := <-werr; err == nil {
+			t.Error("writes past WriteTimeout succeeded")
+		}
+		if a, err := cl.read("GET"); err == nil {
+			t.Errorf("whole answer read (%d bytes) past WriteTimeout", len(a.body))
+		}
+	})
+}
+
+// TestShutdown: Shutdown closes idle connections at once, lets an active
+// one finish its answer and closes it after, and refuses new ones.
+func TestShutdown(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			started <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, r.URL.Path)
+	})
+	s := &Server{Handler: h}
+	addr := startEngine(t, s)
+	idle := dial(t, addr)
+	idle.send(getA)
+	idle.mustRead("GET")
+	active := dial(t, addr)
+	active.send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-started
+
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	if !idle.closed(time.Second) {
+		t.Error("idle connection not closed by Shutdown")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) while a request runs", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		io.WriteString(c, getA)
+		if b, _ := bufio.NewReader(c).ReadByte(); b != 0 {
+			t.Error("a new connection is served after Shutdown")
+		}
+		c.Close()
+	}
+	close(release)
+	a := active.mustRead("GET")
+	if a.status != 200 || a.body != "/slow" {
+		t.Errorf("active request's answer: %d %q", a.status, a.body)
+	}
+	t.Logf("active answer during Shutdown: close=%v header %v", a.close, a.header)
+	if !active.closed(time.Second) {
+		t.Error("active connection not closed after its answer")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("Shutdown did not return after the last answer")
+	}
+}
+
+// TestShutdownDeadline: Shutdown gives up when its context ends.
+func TestShutdownDeadline(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	started := make(chan struct{}, 1)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+	})}
+	addr := startEngine(t, s)
+	cl := dial(t, addr)
+	cl.send(getA)
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != context.DeadlineExceeded {
+		t.Errorf("Shutdown = %v, want DeadlineExceeded", err)
+	}
+}
+
+// TestH2CPreface: a connection that opens with the HTTP/2 preface goes to
+// H2C with every byte, the preface included, even when it comes in
+// pieces.
+func TestH2CPreface(t *testing.T) {
+	for _, parts := range [][]string{
+		{h2Preface + "\x00\x00\x00\x04\x00\x00\x00\x00\x00"},
+		{"PRI * HTTP/2.0\r\n", "\r\nSM\r\n\r\n", "frames"},
+		{"P", "RI * HTTP/2.0\r\n\r\nSM\r\n\r", "\n"},
+	} {
+		got := make(chan string, 1)
+		s := &Server{Handler: http.HandlerFunc(hello), H2C: func(c net.Conn) {
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			b, _ := io.ReadAll(c)
+			got <- string(b)
+		}}
+		addr := startEngine(t, s)
+		cl := dial(t, addr)
+		for _, p := range parts {
+			cl.send(p)
+			time.Sleep(20 * time.Millisecond)
+		}
+		cl.c.(*net.TCPConn).CloseWrite()
+		want := strings.Join(parts, "")
+		if g := <-got; g != want {
+			t.Errorf("H2C got %q, want %q", g, want)
+		}
+	}
+}
+
+// TestH2CNil: without H2C the preface is refused with 505; a request line
+// that only starts like the preface is read as HTTP/1.x.
+func TestH2CNil(t *testing.T) {
+	addr := startEngine(t, &Server{Handler: http.HandlerFunc(hello)})
+	if got := exchange(t, addr, h2Preface); !strings.HasPrefix(got, "HTTP/1.1 505 ") {
+		t.Errorf("preface without H2C: %q", got)
+	}
+	if got := exchange(t, addr, "PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 505 ") {
+		t.Errorf("not quite the preface: %q", got)
+	}
+	if got := exchange(t, addr, "PRIX / HTTP/1.1\r\nHost: a\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 200 ") {
+		t.Errorf("PRIX method: %q", got)
+	}
+}
