@@ -7,20 +7,22 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Errors a request body's Read returns. They say the client's body is at
 // fault: the server never blames an upstream for them.
 var (
-	errBodyClosed    = errors.New("engine: read on a closed request body")
-	errChunkSize     = errors.New("malformed chunked body: invalid chunk size")
-	errChunkLine     = errors.New("malformed chunked body: chunk-size line too long")
-	errChunkLF       = errors.New("malformed chunked body: line ends with a bare LF")
-	errChunkCR       = errors.New("malformed chunked body: bare CR")
-	errChunkData     = errors.New("malformed chunked body: chunk data not followed by CRLF")
-	errChunkTrailer  = errors.New("malformed chunked body: malformed or oversized trailer")
-	errChunkExcess   = errors.New("malformed chunked body: too much besides data")
-	errUnexpectedEOF = io.ErrUnexpectedEOF
+	errBodyClosed       = errors.New("engine: read on a closed request body")
+	errBodyAfterHandler = errors.New("engine: request body read after its handler returned")
+	errChunkSize        = errors.New("malformed chunked body: invalid chunk size")
+	errChunkLine        = errors.New("malformed chunked body: chunk-size line too long")
+	errChunkLF          = errors.New("malformed chunked body: line ends with a bare LF")
+	errChunkCR          = errors.New("malformed chunked body: bare CR")
+	errChunkData        = errors.New("malformed chunked body: chunk data not followed by CRLF")
+	errChunkTrailer     = errors.New("malformed chunked body: malformed or oversized trailer")
+	errChunkExcess      = errors.New("malformed chunked body: too much besides data")
+	errUnexpectedEOF    = io.ErrUnexpectedEOF
 )
 
 const (
@@ -58,6 +60,8 @@ type body struct {
 	excess int64
 	sawEOF bool
 	closed bool
+	// sealed is set once the handler returned: reads fail from then on.
+	sealed atomic.Bool
 	// err is the error that ended the body early: every later Read
 	// returns it, and the connection is not reused.
 	err error
@@ -70,9 +74,14 @@ type body struct {
 
 // Read reads the body.
 func (b *body) Read(p []byte) (int, error) {
+	if b.sealed.Load() {
+		return 0, errBodyAfterHandler
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
+	case b.sealed.Load():
+		return 0, errBodyAfterHandler
 	case b.err != nil:
 		return 0, b.err
 	case b.sawEOF:

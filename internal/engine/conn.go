@@ -68,6 +68,9 @@ type conn struct {
 	// lastPOST: the request before was a POST (see serve).
 	lastPOST bool
 	hijacked bool
+	// readerBusy: a request body's read may still be in progress on br
+	// (a goroutine the handler left), so br must not go back to the pool.
+	readerBusy bool
 
 	// The watch of the current request, under wmu.
 	wmu         sync.Mutex
@@ -110,8 +113,10 @@ func (c *conn) serve() {
 		if !c.hijacked {
 			c.bw.Flush()
 			c.rwc.Close()
-			c.br.Reset(nil)
-			readerPool.Put(c.br)
+			if !c.readerBusy {
+				c.br.Reset(nil)
+				readerPool.Put(c.br)
+			}
 			c.bw.Reset(nil)
 			writerPool.Put(c.bw)
 		}
@@ -299,16 +304,15 @@ func (c *conn) serveOne() bool {
 	case r.ContentLength < 0:
 		b = &body{c: c, br: c.br, chunked: true, req: r}
 	}
-	if ex := r.Header["Expect"]; len(ex) > 0 {
-		switch {
-		case !hasToken(ex, "100-continue"):
-			if ex[0] != "" {
-				cancel()
-				c.refuse(errExpectation)
-				return false
-			}
-		case r.ProtoAtLeast(1, 1) && b != nil:
-			b.expect = true
+	if len(r.Header["Expect"]) > 0 {
+		cont, err := expectation(r)
+		if err != nil {
+			cancel()
+			c.refuse(errExpectation)
+			return false
+		}
+		if b != nil {
+			b.expect = cont
 		}
 	}
 
@@ -338,9 +342,17 @@ func (c *conn) serveOne() bool {
 		// The handler aborted the answer: whatever was written goes
 		// out, and the connection ends so the client sees it cut.
 		c.bw.Flush()
+		c.sealBody(b)
 		return false
 	}
 	if !w.finish() {
+		c.sealBody(b)
+		return false
+	}
+	if !c.sealBody(b) {
+		// A goroutine of the handler's still reads the body, or the
+		// handler left some of it (full duplex): nothing after it on
+		// the connection can be read as the next request.
 		return false
 	}
 	if c.gone || r.Close || w.closeAfter || c.s.shutdown.Load() {
@@ -397,7 +409,8 @@ func (c *conn) refuse(rf *refusal) {
 	} else {
 		text := strconv.Itoa(rf.status) + " " + http.StatusText(rf.status) + ": " + rf.msg
 		b = []byte("HTTP/1.1 " + strconv.Itoa(rf.status) + " " + http.StatusText(rf.status) +
-			"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: " +
+			"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nDate: " +
+			string(c.date.get()) + "\r\nContent-Length: " +
 			strconv.Itoa(len(text)) + "\r\n\r\n" + text)
 	}
 	if d := c.s.WriteTimeout; d > 0 {
@@ -560,3 +573,23 @@ func headerBuffered(br *bufio.Reader) bool {
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
+
+// sealBody ends b's use by the request: every later Read fails, so a
+// goroutine the handler left behind cannot read the connection's next
+// request or another connection's bytes. It reports whether b was read to
+// its end with no read in progress, the condition for reading another
+// request on the connection.
+func (c *conn) sealBody(b *body) bool {
+	if b == nil {
+		return true
+	}
+	if !b.mu.TryLock() {
+		// A Read is under way on br right now.
+		b.sealed.Store(true)
+		c.readerBusy = true
+		return false
+	}
+	defer b.mu.Unlock()
+	b.sealed.Store(true)
+	return b.sawEOF && b.err == nil
+}

@@ -22,7 +22,7 @@ type want struct {
 	header  map[string]string // exact values; "" means absent
 	trailer map[string]string
 	cut     bool // the body ends early: the read fails
-	noDate  bool // a refusal: the Refuse hook's answer, no Date (see bugs_test.go)
+	noDate  bool // a refusal by the test's Refuse hook, whose answer has no Date
 }
 
 // wireCase is a raw exchange: bytes in, answers out, and whether the

@@ -274,14 +274,51 @@ func parseLength(s string) (int64, bool) {
 }
 
 // shouldClose reports whether the client asked for the connection to end
-// after this exchange: HTTP/1.0 without keep-alive, or Connection: close.
+// after this exchange: Connection: close, or HTTP/1.0 without keep-alive.
 func shouldClose(r *http.Request) bool {
 	conn := r.Header["Connection"]
-	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
-		return !hasToken(conn, "keep-alive")
+	if hasToken(conn, "close") {
+		return true
 	}
-	return hasToken(conn, "close")
+	return r.ProtoMajor == 1 && r.ProtoMinor == 0 && !hasToken(conn, "keep-alive")
 }
+
+// expectation reads the request's Expect header as net/http's server does:
+// its first value only, holding the token 100-continue (bounded by space,
+// tab or comma) for an interim 100 before an HTTP/1.1 body; any other
+// expectation is refused with 417.
+func expectation(r *http.Request) (sendContinue bool, err error) {
+	var v string
+	if vv := r.Header["Expect"]; len(vv) > 0 {
+		v = vv[0]
+	}
+	switch {
+	case containsToken(v, "100-continue"):
+		return r.ProtoAtLeast(1, 1) && r.ContentLength != 0, nil
+	case v != "":
+		return false, errExpectation
+	}
+	return false, nil
+}
+
+// containsToken reports whether v holds token, in any case, between
+// boundaries (start, end, space, tab, comma).
+func containsToken(v, token string) bool {
+	for sp := 0; sp+len(token) <= len(v); sp++ {
+		if sp > 0 && !tokenBoundary(v[sp-1]) {
+			continue
+		}
+		if end := sp + len(token); end != len(v) && !tokenBoundary(v[end]) {
+			continue
+		}
+		if strings.EqualFold(v[sp:sp+len(token)], token) {
+			return true
+		}
+	}
+	return false
+}
+
+func tokenBoundary(b byte) bool { return b == ' ' || b == ',' || b == '\t' }
 
 // hasToken reports whether the comma-separated lists vs hold token, in any
 // case.

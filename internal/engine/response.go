@@ -313,6 +313,10 @@ func (w *response) send() {
 		hasCL = true
 	}
 
+	if c.s.shutdown.Load() {
+		// The connection ends after this answer: say so.
+		w.closeAfter = true
+	}
 	keepAlive10 := false
 	if w.wants10KeepAlive && (isHEAD || hasCL || !allowed) {
 		if w.connVals == nil {
@@ -418,8 +422,9 @@ func (w *response) FlushError() error {
 }
 
 // finish completes the answer after the handler returned: the header if
-// it has not gone out, the last chunk and trailers. It reports whether the
-// connection may carry another request.
+// it has not gone out, the last chunk and trailers. It reports false when
+// the answer could not be written; closeAfter says whether the connection
+// must end after it.
 func (w *response) finish() bool {
 	w.handlerDone = true
 	if !w.wroteHeader {
@@ -457,10 +462,7 @@ func (w *response) finish() bool {
 		// cut, not wait for the rest or read the next answer as it.
 		w.closeAfter = true
 	}
-	if w.fail(bw.Flush()) != nil {
-		return false
-	}
-	return !w.closeAfter
+	return w.fail(bw.Flush()) == nil
 }
 
 // Hijack hands the connection over (protocol upgrades).

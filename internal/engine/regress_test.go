@@ -1,12 +1,9 @@
 package engine
 
-// Engine bugs found by the differential and the raw-socket tests. Each
-// test here fails on the engine as it is; knownBug keeps the fuzz target
-// from stopping on the same inputs again. When a bug is fixed, its test
-// passes and its knownBug clause goes.
+// Regression tests for engine bugs the differential and the raw-socket
+// tests found (and were fixed): each failed on the engine as it was.
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -16,35 +13,12 @@ import (
 	"time"
 )
 
-// knownBug names the bug data hits, if any, from both readings of it.
-func knownBug(data []byte, e, n parsed) string {
-	head := data
-	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
-		head = data[:i]
-	}
-	lower := strings.ToLower(string(head))
-	// Bug 1: an HTTP/1.0 request whose Connection holds both keep-alive
-	// and close.
-	if e.err == nil && n.err == nil && e.req.ProtoMinor == 0 && n.req.Close && !e.req.Close {
-		return "HTTP/1.0 Connection: keep-alive, close read as keep-alive"
-	}
-	// Bug 2: several Expect fields, the first not 100-continue.
-	if strings.Count(lower, "\nexpect:") > 1 && (e.err == nil) != (n.err == nil) {
-		return "several Expect fields"
-	}
-	// Bug 3: 100-continue among other words of an Expect value.
-	if e.err == errExpectation && n.err == nil {
-		return "Expect value with 100-continue bounded by white space"
-	}
-	return ""
-}
-
-// TestBugHTTP10KeepAliveClose: "Connection: keep-alive, close" on
+// TestRegressHTTP10KeepAliveClose: "Connection: keep-alive, close" on
 // HTTP/1.0. net/http's shouldClose (transfer.go) closes when close is
 // present, whatever else is; the engine's shouldClose only asks whether
 // keep-alive is absent, so it keeps the connection open (and answers
 // "Connection: keep-alive") to a client that asked for close.
-func TestBugHTTP10KeepAliveClose(t *testing.T) {
+func TestRegressHTTP10KeepAliveClose(t *testing.T) {
 	data := []byte("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n")
 	e := engineParse(data)
 	if e.err != nil {
@@ -63,12 +37,12 @@ func TestBugHTTP10KeepAliveClose(t *testing.T) {
 	}
 }
 
-// TestBugSeveralExpect: "Expect: foo" then "Expect: 100-continue".
+// TestRegressSeveralExpect: "Expect: foo" then "Expect: 100-continue".
 // net/http's server looks at the first Expect value only (Header.get):
 // not 100-continue, so 417. The engine's check asks whether any value
 // holds 100-continue, so it runs the handler on a request carrying an
 // expectation it does not meet.
-func TestBugSeveralExpect(t *testing.T) {
+func TestRegressSeveralExpect(t *testing.T) {
 	data := []byte("POST / HTTP/1.1\r\nHost: a\r\nExpect: foo\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx")
 	if n := netHTTPParse(data); n.err == nil {
 		t.Fatal("net/http accepts; the test's premise is wrong")
@@ -78,12 +52,12 @@ func TestBugSeveralExpect(t *testing.T) {
 	}
 }
 
-// TestBugExpectTokenInWords: "Expect: foo 100-continue". net/http's
+// TestRegressExpectTokenInWords: "Expect: foo 100-continue". net/http's
 // hasToken finds 100-continue bounded by a space and accepts (and sends
 // 100 Continue); the engine splits on commas only and answers 417. Either
 // the engine reads it as net/http does, or doc.go lists it as a
 // deliberate difference and strictClasses learns it.
-func TestBugExpectTokenInWords(t *testing.T) {
+func TestRegressExpectTokenInWords(t *testing.T) {
 	data := []byte("POST / HTTP/1.1\r\nHost: a\r\nExpect: foo 100-continue\r\nContent-Length: 1\r\n\r\nx")
 	if n := netHTTPParse(data); n.err != nil {
 		t.Fatalf("net/http refuses (%v); the test's premise is wrong", n.err)
@@ -93,14 +67,14 @@ func TestBugExpectTokenInWords(t *testing.T) {
 	}
 }
 
-// TestBugShutdownConnectionClose: the answer of a request that runs when
+// TestRegressShutdownConnectionClose: the answer of a request that runs when
 // Shutdown starts goes out without "Connection: close", though the engine
 // closes the connection right after it (serveOne checks s.shutdown only
 // after the answer was sent). net/http's server says Connection: close
 // (doKeepAlives is false while shutting down). A client that pipelines or
 // reuses the connection at once sends a request into a closing
 // connection and must retry it; it should be told.
-func TestBugShutdownConnectionClose(t *testing.T) {
+func TestRegressShutdownConnectionClose(t *testing.T) {
 	for _, engine := range []bool{false, true} {
 		release := make(chan struct{})
 		started := make(chan struct{}, 1)
@@ -136,10 +110,10 @@ func TestBugShutdownConnectionClose(t *testing.T) {
 	}
 }
 
-// TestBugRefusalWithoutDate: the default refusal (Server.Refuse nil) has
+// TestRegressRefusalWithoutDate: the default refusal (Server.Refuse nil) has
 // no Date header; net/http's refusals have one, and RFC 9110 §6.6.1 wants
 // it from an origin server with a clock.
-func TestBugRefusalWithoutDate(t *testing.T) {
+func TestRegressRefusalWithoutDate(t *testing.T) {
 	addr := startEngine(t, &Server{Handler: http.HandlerFunc(hello)})
 	got := exchange(t, addr, "GET / HTTP/1.1\r\n\r\n")
 	if !strings.HasPrefix(got, "HTTP/1.1 400 ") {
@@ -150,7 +124,7 @@ func TestBugRefusalWithoutDate(t *testing.T) {
 	}
 }
 
-// TestBugBodyReadAfterHandler: the engine does not close the request body
+// TestRegressBodyReadAfterHandler: the engine does not close the request body
 // when the handler returns. When the connection then ends without the
 // body read to its end (the request said Connection: close, the unread
 // rest was over 256 KiB, or the handler enabled full duplex), serve puts
@@ -161,7 +135,7 @@ func TestBugRefusalWithoutDate(t *testing.T) {
 // serves another connection, that connection's bytes. net/http closes the
 // body after the handler (later Reads fail with "http: invalid Read on
 // closed Body").
-func TestBugBodyReadAfterHandler(t *testing.T) {
+func TestRegressBodyReadAfterHandler(t *testing.T) {
 	for _, c := range []struct{ name, send string }{
 		{"Connection: close", "POST / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 10\r\n\r\nhello"},
 		{"unread body over 256 KiB", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n" + strings.Repeat("b", 1000)},
@@ -214,14 +188,14 @@ func TestBugBodyReadAfterHandler(t *testing.T) {
 	}
 }
 
-// TestBugFullDuplexUnreadBody: a handler that enabled full duplex and
+// TestRegressFullDuplexUnreadBody: a handler that enabled full duplex and
 // returned without reading its request body leaves the body on the
 // connection: send skips body.finish for full duplex and nothing after
 // the handler reads or drops the rest, so the connection is kept and the
 // body's bytes are parsed as the next request (here a smuggled GET is
 // served). net/http's server sees the body remains and closes the
 // connection instead.
-func TestBugFullDuplexUnreadBody(t *testing.T) {
+func TestRegressFullDuplexUnreadBody(t *testing.T) {
 	smuggled := "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/smuggled" {
