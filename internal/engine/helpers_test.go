@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"log"
@@ -148,20 +147,6 @@ func exchange(t testing.TB, addr, data string) string {
 	c.c.SetReadDeadline(time.Now().Add(time.Second))
 	b, _ := io.ReadAll(c.br)
 	return string(b)
-}
-
-// waitFor polls cond for up to d.
-func waitFor(d time.Duration, cond func() bool) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	return true
 }
 
 func statusLine(raw string) string {
