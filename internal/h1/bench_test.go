@@ -125,7 +125,7 @@ func BenchmarkProbe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := &conn{nc: nc}
+	c := &conn{nc: nc, raw: nc}
 	defer c.close()
 	b.ReportAllocs()
 	for b.Loop() {
