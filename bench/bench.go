@@ -58,6 +58,13 @@ type Proxy struct {
 	// AccessLog is the access log file; "" turns logging off. HAProxy
 	// logs on its stdout, which the harness points at this file.
 	AccessLog string
+	// CertFile and KeyFile, when set, make the proxy serve HTTPS (TLS 1.3)
+	// with that certificate. NGINX only.
+	CertFile, KeyFile string
+	// UpstreamCA, when set, makes the proxy speak HTTPS to the upstream,
+	// verifying its certificate against this CA file for UpstreamName
+	// (required then), reusing TLS sessions. NGINX only.
+	UpstreamCA, UpstreamName string
 }
 
 // Nginx returns the NGINX configuration file.
@@ -92,7 +99,11 @@ func (p Proxy) render(name string, extra map[string]string) ([]byte, error) {
 	if p.Dir == "" || p.Listen == "" || p.Upstream == "" {
 		return nil, fmt.Errorf("%s: Dir, Listen and Upstream are required", name)
 	}
-	data := map[string]string{"Dir": p.Dir, "Listen": p.Listen, "Upstream": p.Upstream, "AccessLog": p.AccessLog}
+	if (p.CertFile == "") != (p.KeyFile == "") || (p.UpstreamCA != "" && p.UpstreamName == "") {
+		return nil, fmt.Errorf("%s: CertFile and KeyFile go together, and UpstreamCA needs UpstreamName", name)
+	}
+	data := map[string]string{"Dir": p.Dir, "Listen": p.Listen, "Upstream": p.Upstream, "AccessLog": p.AccessLog,
+		"CertFile": p.CertFile, "KeyFile": p.KeyFile, "UpstreamCA": p.UpstreamCA, "UpstreamName": p.UpstreamName}
 	for k, v := range extra {
 		data[k] = v
 	}

@@ -1,6 +1,9 @@
 package bench
 
 import (
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io/fs"
 	"os"
@@ -31,6 +34,13 @@ func setBenchEnv(t *testing.T) {
 	t.Setenv("BENCH_DATA", t.TempDir())
 	t.Setenv("BENCH_UPSTREAM", "http://127.0.0.1:9")
 	t.Setenv("BENCH_API_KEY", APIKey)
+	cert, key, err := SelfSigned(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BENCH_TLS_CERT", cert)
+	t.Setenv("BENCH_TLS_KEY", key)
+	t.Setenv("BENCH_UPSTREAM_TLS", "https://127.0.0.1:9")
 }
 
 // loadAndCompile runs what `gantry validate` runs on a config file.
@@ -57,7 +67,7 @@ func TestConfigsCompile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"configs/aggregate.yaml", "configs/auth.yaml", "configs/plain.yaml", "configs/policy.yaml"}
+	want := []string{"configs/aggregate.yaml", "configs/auth.yaml", "configs/https_front.yaml", "configs/https_upstream.yaml", "configs/plain.yaml", "configs/policy.yaml"}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Fatalf("configs = %v, want %v", names, want)
 	}
@@ -113,6 +123,20 @@ func TestProxyRender(t *testing.T) {
 		},
 		{name: "nginx no access log", render: Proxy.Nginx, p: off, want: []string{"access_log off;"}, notWanted: "combined"},
 		{name: "nginx missing upstream", render: Proxy.Nginx, p: Proxy{Dir: dir, Listen: "127.0.0.1:18080"}, wantErr: true},
+		{name: "nginx plain has no TLS", render: Proxy.Nginx, p: off, want: []string{"proxy_pass http://app;"}, notWanted: "ssl"},
+		{
+			name: "nginx HTTPS front", render: Proxy.Nginx, p: Proxy{Dir: dir, Listen: "127.0.0.1:18080", Upstream: "127.0.0.1:19000", CertFile: "/c.pem", KeyFile: "/k.pem"},
+			want:      []string{"listen 127.0.0.1:18080 ssl reuseport;", "ssl_certificate /c.pem;", "ssl_certificate_key /k.pem;", "ssl_protocols TLSv1.3;", "proxy_pass http://app;"},
+			notWanted: "proxy_ssl",
+		},
+		{
+			name: "nginx https upstream", render: Proxy.Nginx, p: Proxy{Dir: dir, Listen: "127.0.0.1:18080", Upstream: "127.0.0.1:19443", UpstreamCA: "/ca.pem", UpstreamName: "localhost"},
+			want: []string{"listen 127.0.0.1:18080 reuseport;", "server 127.0.0.1:19443;", "keepalive 64;", "proxy_pass https://app;", "proxy_ssl_verify on;",
+				"proxy_ssl_trusted_certificate /ca.pem;", "proxy_ssl_name localhost;", "proxy_ssl_server_name on;", "proxy_ssl_session_reuse on;"},
+			notWanted: "ssl_certificate ",
+		},
+		{name: "nginx certificate without key", render: Proxy.Nginx, p: Proxy{Dir: dir, Listen: "127.0.0.1:18080", Upstream: "127.0.0.1:19000", CertFile: "/c.pem"}, wantErr: true},
+		{name: "nginx upstream CA without name", render: Proxy.Nginx, p: Proxy{Dir: dir, Listen: "127.0.0.1:18080", Upstream: "127.0.0.1:19000", UpstreamCA: "/ca.pem"}, wantErr: true},
 		{
 			name: "haproxy access log", render: Proxy.HAProxy, p: on,
 			want: []string{"nbthread 2", "bind 127.0.0.1:18080\n", "server app 127.0.0.1:19000 pool-max-conn 64", "http-reuse always",
@@ -239,6 +263,55 @@ func TestNginxConfigAccepted(t *testing.T) {
 	checkConfig(t, "nginx", conf, func(path string) []string {
 		return []string{"-t", "-q", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", path}
 	})
+}
+
+// The TLS variants, with a certificate SelfSigned made: NGINX loads the
+// certificate, key and CA file when it checks.
+func TestNginxTLSConfigAccepted(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, err := SelfSigned(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []Proxy{
+		{Dir: dir, Listen: "127.0.0.1:1", Upstream: "127.0.0.1:2", CertFile: cert, KeyFile: key},
+		{Dir: dir, Listen: "127.0.0.1:1", Upstream: "127.0.0.1:2", UpstreamCA: cert, UpstreamName: CertName},
+	} {
+		conf, err := p.Nginx()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkConfig(t, "nginx", conf, func(path string) []string {
+			return []string{"-t", "-q", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", path}
+		})
+	}
+}
+
+// SelfSigned's certificate verifies for the name and the address the
+// scenarios use, with itself as the only root.
+func TestSelfSigned(t *testing.T) {
+	cert, key, err := SelfSigned(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := leaf.PublicKey.(*ecdsa.PublicKey); !ok || leaf.PublicKeyAlgorithm != x509.ECDSA {
+		t.Errorf("key is %T, want ECDSA", leaf.PublicKey)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	for _, name := range []string{CertName, "127.0.0.1"} {
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: name}); err != nil {
+			t.Errorf("Verify(%s): %v", name, err)
+		}
+	}
 }
 
 func TestHAProxyConfigAccepted(t *testing.T) {

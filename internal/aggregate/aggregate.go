@@ -176,7 +176,7 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 			name:     c.Name,
 			method:   c.Method,
 			pool:     pool,
-			tr:       trs.Get(connect, response),
+			tr:       trs.Upstream(up),
 			retries:  min(max(up.Retries, 0), upstream.MaxRetries),
 			optional: c.Optional,
 			raw:      len(c.Select) == 0 && len(c.Rename) == 0 && !c.Flatten && len(s.dependents) == 0,

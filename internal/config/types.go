@@ -281,7 +281,18 @@ type Upstream struct {
 	Retries int `yaml:"retries" json:"retries,omitempty"`
 	// Lambda makes the upstream a serverless function instead of targets.
 	Lambda *Lambda `yaml:"lambda" json:"lambda,omitempty"`
+	// Protocol is what the targets speak: "" or ProtocolAuto (http://
+	// targets HTTP/1.1, https:// targets h2 or HTTP/1.1 as ALPN decides,
+	// h2c:// targets HTTP/2), or ProtocolHTTP1 (HTTP/1.1 only, over TLS
+	// too; no h2c:// targets).
+	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
 }
+
+// Upstream protocols.
+const (
+	ProtocolAuto  = "auto"
+	ProtocolHTTP1 = "http1"
+)
 
 // Target is one instance of an upstream.
 type Target struct {

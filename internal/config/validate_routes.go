@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"maps"
 	"net/netip"
 	"net/url"
@@ -71,6 +72,20 @@ func (c *Config) validateUpstreams(l *problemList) {
 		positive(l, p+".timeouts.response", int64(u.Timeouts.Response), "a duration like \"30s\"")
 		if u.Retries < 0 || u.Retries > 10 {
 			l.add(p+".retries", "want 0 to 10 extra attempts, got %d", u.Retries)
+		}
+		switch u.Protocol {
+		case "", ProtocolAuto:
+		case ProtocolHTTP1:
+			if u.Lambda != nil {
+				l.add(p+".protocol", "applies to targets, not to a lambda function")
+			}
+			for i, t := range u.Targets {
+				if t != nil && strings.HasPrefix(strings.ToLower(t.URL), "h2c:") {
+					l.add(fmt.Sprintf("%s.targets[%d].url", p, i), "an h2c:// target speaks HTTP/2, not protocol http1")
+				}
+			}
+		default:
+			l.add(p+".protocol", "want auto or http1, got %q", u.Protocol)
 		}
 	}
 }

@@ -190,6 +190,16 @@ func TestValidate(t *testing.T) {
 			c.Upstreams["users"].Lambda = &Lambda{Function: "f", Region: "us-east-1"}
 		}, wantPath: "upstreams.users", wantMsg: "either targets or lambda"},
 		{name: "upstream neither", mutate: func(c *Config) { c.Upstreams["users"].Targets = nil }, wantPath: "upstreams.users", wantMsg: "set targets"},
+		{name: "upstream protocol http1", mutate: func(c *Config) {
+			c.Upstreams["users"].Protocol = "http1"
+			c.Upstreams["users"].Targets = []*Target{{URL: "https://users.internal"}}
+		}},
+		{name: "upstream protocol auto", mutate: func(c *Config) { c.Upstreams["users"].Protocol = "auto" }},
+		{name: "upstream protocol unknown", mutate: func(c *Config) { c.Upstreams["users"].Protocol = "h2" }, wantPath: "upstreams.users.protocol", wantMsg: "want auto or http1"},
+		{name: "upstream protocol http1 with h2c", mutate: func(c *Config) {
+			c.Upstreams["users"].Protocol = "http1"
+			c.Upstreams["users"].Targets = []*Target{{URL: "h2c://127.0.0.1:9000"}}
+		}, wantPath: "upstreams.users.targets[0].url", wantMsg: "speaks HTTP/2"},
 		{name: "upstream lambda", mutate: func(c *Config) {
 			c.Upstreams["thumbs"] = &Upstream{Lambda: &Lambda{Function: "thumbnailer", Region: "us-east-1", Endpoint: "http://127.0.0.1:9401"}}
 		}},

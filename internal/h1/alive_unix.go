@@ -27,7 +27,8 @@ type prober struct {
 func alive(c *conn) bool {
 	p := &c.prober
 	if p.fn == nil {
-		sc, ok := c.nc.(syscall.Conn)
+		// The TCP socket, under TLS too (see tls.go).
+		sc, ok := c.raw.(syscall.Conn)
 		if !ok {
 			return true
 		}

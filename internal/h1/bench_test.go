@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -56,6 +57,43 @@ func BenchmarkRoundTrip(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkRoundTripTLS is BenchmarkRoundTrip over TLS 1.3 kept alive,
+// HTTP/1.1 on both clients (ALPN offers only http/1.1 to a server that
+// would choose h2), from one goroutine.
+func BenchmarkRoundTripTLS(b *testing.B) {
+	payload := strings.Repeat("x", 100)
+	cert := newTestCert(b, "127.0.0.1")
+	srv, _ := newTLSServer(b, cert, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		io.WriteString(w, payload)
+	})
+	cfg := &tls.Config{RootCAs: cert.roots}
+	clients := []struct {
+		name string
+		rt   interface {
+			http.RoundTripper
+			CloseIdleConnections()
+		}
+	}{
+		{"h1", &Transport{TLSClientConfig: cfg}},
+		{"net-http", &http.Transport{MaxIdleConnsPerHost: defaultMaxIdlePerAddr, DisableCompression: true,
+			TLSClientConfig: &tls.Config{RootCAs: cert.roots, NextProtos: []string{"http/1.1"}}}},
+	}
+	for _, c := range clients {
+		b.Run("client="+c.name+"/serial", func(b *testing.B) {
+			defer c.rt.CloseIdleConnections()
+			req := newRequest(b, "GET", srv.URL+"/v1/orders/42", "")
+			buf := make([]byte, 512)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := roundTrip(c.rt, req, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }
@@ -125,7 +163,7 @@ func BenchmarkProbe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := &conn{nc: nc}
+	c := &conn{nc: nc, raw: nc}
 	defer c.close()
 	b.ReportAllocs()
 	for b.Loop() {

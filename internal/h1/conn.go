@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -14,6 +15,8 @@ import (
 // the warm ones are reused first and the cold ones age out.
 type pool struct {
 	addr string
+	// tls is the configuration of an https:// address, nil for http://.
+	tls  *tls.Config
 	mu   sync.Mutex
 	idle []*conn
 	// sweep closes the connections that outstayed the idle timeout while
@@ -142,7 +145,14 @@ func (p *pool) dial(ctx context.Context, t *Transport) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{nc: nc, pool: p, limit: -1}
+	c := &conn{nc: nc, raw: nc, pool: p, limit: -1}
+	if p.tls != nil {
+		tc, err := handshake(ctx, nc, p.tls, d.Timeout)
+		if err != nil {
+			return nil, err
+		}
+		c.nc, c.secure = tc, true
+	}
 	c.br = bufio.NewReaderSize(reader{c}, 4<<10)
 	c.bw = bufio.NewWriterSize(writer{c}, 4<<10)
 	return c, nil
@@ -150,10 +160,14 @@ func (p *pool) dial(ctx context.Context, t *Transport) (*conn, error) {
 
 // conn is one upstream connection, used by one request at a time.
 type conn struct {
-	nc   net.Conn
-	br   *bufio.Reader
-	bw   *bufio.Writer
-	pool *pool
+	// nc is what requests are written to and answers read from; raw is
+	// the TCP connection under it, the same one unless secure (TLS).
+	nc     net.Conn
+	raw    net.Conn
+	secure bool
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	pool   *pool
 	// idleAt is when it went back to the pool; reused says it came from
 	// there for the current request.
 	idleAt time.Time
@@ -187,6 +201,10 @@ type conn struct {
 	// failed with wrote 0 reached nobody.
 	wrote int64
 	werr  error
+	// rerr is the first error a read from the connection returned, even
+	// with bytes (crypto/tls returns a close_notify read with the data
+	// before it that way): such a connection is never pooled.
+	rerr error
 	prober
 }
 
@@ -208,6 +226,15 @@ func (c *conn) start(ctx context.Context, timeout time.Duration) {
 	d := now.Add(watchAfter)
 	if !c.until.IsZero() && c.until.Before(d) {
 		d = c.until
+	}
+	if c.secure {
+		// A TLS write that hits a deadline breaks the connection (see
+		// tls.go): no short window, the context is watched right away.
+		c.watching = false
+		_ = c.nc.SetDeadline(c.until)
+		c.deadline = !c.until.IsZero()
+		c.stop = context.AfterFunc(ctx, c.abort)
+		return
 	}
 	if dl, ok := ctx.Deadline(); ok && dl.Before(d) {
 		d = dl
@@ -286,9 +313,10 @@ func (c *conn) abort() { _ = c.nc.SetDeadline(time.Unix(1, 0)) }
 // release ends the current request: the connection goes back to the pool
 // when keep allows and the request's context did not abort it.
 func (c *conn) release(t *Transport, keep bool) {
-	if !c.unwatch() || !keep || c.br.Buffered() > 0 {
+	if !c.unwatch() || !keep || c.br.Buffered() > 0 || c.rerr != nil || (c.secure && !c.settled()) {
 		// An aborted connection has a past deadline; bytes past the
-		// response mean the upstream broke the framing.
+		// response mean the upstream broke the framing; a read error
+		// (an end of stream with the last bytes) ends the connection.
 		c.close()
 		return
 	}
@@ -322,6 +350,9 @@ func (r reader) Read(p []byte) (int, error) {
 	n, err := c.nc.Read(p)
 	for n == 0 && err != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.escalate() {
 		n, err = c.nc.Read(p)
+	}
+	if err != nil && c.rerr == nil {
+		c.rerr = err
 	}
 	c.read += int64(n)
 	if c.limit >= 0 {

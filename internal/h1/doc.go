@@ -1,4 +1,5 @@
-// Package h1 is the gateway's HTTP/1.1 client for plain-HTTP upstreams: an
+// Package h1 is the gateway's HTTP/1.1 client for plain-HTTP upstreams, and
+// for HTTP/1.1 over TLS when given a TLS configuration (tls.go): an
 // http.RoundTripper that writes the request and reads the response header
 // on the caller's goroutine, over a per-address pool of keep-alive
 // connections.
@@ -12,7 +13,8 @@
 // upstreams).
 //
 // What it does not do, it refuses with ErrUnsupported so the caller can use
-// net/http's Transport instead: TLS, HTTP/2, protocol upgrades, CONNECT,
+// net/http's Transport instead: TLS without a configuration, HTTP/2 (over
+// TLS, ALPN offers http/1.1 only), protocol upgrades, CONNECT,
 // request bodies of unknown length or larger than MaxBody (writing those
 // while the upstream may already answer needs a second goroutine),
 // Expect: 100-continue, proxies. Parsing is net/http's own

@@ -43,7 +43,7 @@ func FuzzWriteRequest(f *testing.F) {
 		if body != "" {
 			req.Body, req.ContentLength = io.NopCloser(strings.NewReader(body)), int64(len(body))
 		}
-		if !Supports(req) {
+		if !(&Transport{}).Supports(req) {
 			return
 		}
 		raw, err := write(req)

@@ -71,7 +71,7 @@ func TestSupports(t *testing.T) {
 			t.Parallel()
 			r := base()
 			tt.edit(r)
-			if got := Supports(r); got != tt.want {
+			if got := (&Transport{}).Supports(r); got != tt.want {
 				t.Errorf("Supports() = %v, want %v", got, tt.want)
 			}
 		})

@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -52,9 +53,9 @@ const (
 	watchAfter = 100 * time.Millisecond
 )
 
-// Transport is an HTTP/1.1 RoundTripper for http:// URLs. The zero value is
-// ready to use; set fields before the first request. Safe for concurrent
-// use.
+// Transport is an HTTP/1.1 RoundTripper for http:// URLs, and for https://
+// URLs when TLSClientConfig is set. The zero value is ready to use; set
+// fields before the first request. Safe for concurrent use.
 type Transport struct {
 	// DialTimeout bounds connecting; ResponseHeaderTimeout bounds writing
 	// the request and reading the response header (0: no bound other than
@@ -70,8 +71,19 @@ type Transport struct {
 	// KeepAlive is the TCP keep-alive period of new connections (0: Go's
 	// default, negative: off).
 	KeepAlive time.Duration
+	// TLSClientConfig, when set, lets the transport take https:// URLs
+	// (see tls.go); nil refuses them with ErrUnsupported. It is not
+	// modified: each address gets a clone whose ALPN offers http/1.1
+	// only and whose ServerName, when empty, is the URL's host.
+	TLSClientConfig *tls.Config
 
-	pools sync.Map // address → *pool
+	// pools and tlsPools map an address to its *pool, for http:// and
+	// https:// URLs.
+	pools, tlsPools sync.Map
+	// sessions is the TLS session cache of the https:// pools, created
+	// with the first one when TLSClientConfig has none.
+	sessionsOnce sync.Once
+	sessions     tls.ClientSessionCache
 	// now is the clock of idle times; nil means time.Now.
 	now func() time.Time
 }
@@ -80,9 +92,12 @@ var _ http.RoundTripper = (*Transport)(nil)
 
 // Supports reports whether RoundTrip would take req rather than refuse it
 // with ErrUnsupported.
-func Supports(req *http.Request) bool {
+func (t *Transport) Supports(req *http.Request) bool {
 	u := req.URL
-	if u == nil || u.Scheme != "http" || u.Host == "" || u.Opaque != "" || u.User != nil {
+	if u == nil || u.Host == "" || u.Opaque != "" || u.User != nil {
+		return false
+	}
+	if u.Scheme != "http" && (u.Scheme != "https" || t.TLSClientConfig == nil) {
 		return false
 	}
 	switch req.Method {
@@ -147,9 +162,9 @@ func (ti traceInformer) Informational(code int, h http.Header) error {
 // Send is RoundTrip with the context given apart from the request, so a
 // caller can reuse its request values, and informational answers passed to
 // info (nil: skipped). It returns ErrUnsupported, having sent nothing,
-// when Supports(req) is false.
+// when t.Supports(req) is false.
 func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) (*http.Response, error) {
-	if !Supports(req) {
+	if !t.Supports(req) {
 		return nil, ErrUnsupported
 	}
 	// Checked before a connection is taken: neither a refused request nor
@@ -162,7 +177,7 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 		closeBody(req)
 		return nil, err
 	}
-	p := t.pool(req.URL.Host)
+	p := t.pool(req.URL.Host, req.URL.Scheme == "https")
 	for {
 		c, err := p.get(ctx, t)
 		if err != nil {
@@ -295,39 +310,55 @@ func (t *Transport) maxHeaderBytes() int64 {
 	return defaultMaxHeaderBytes
 }
 
-func (t *Transport) pool(addr string) *pool {
-	if v, ok := t.pools.Load(addr); ok {
+func (t *Transport) pool(addr string, secure bool) *pool {
+	pools := &t.pools
+	if secure {
+		pools = &t.tlsPools
+	}
+	if v, ok := pools.Load(addr); ok {
 		return v.(*pool)
 	}
 	dialAddr := addr
 	if _, _, err := net.SplitHostPort(addr); err != nil {
-		// No port: the default, around a host that may be an IPv6
-		// literal in brackets.
+		// No port: the scheme's default, around a host that may be an
+		// IPv6 literal in brackets.
 		host := strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
-		dialAddr = net.JoinHostPort(host, "80")
+		port := "80"
+		if secure {
+			port = "443"
+		}
+		dialAddr = net.JoinHostPort(host, port)
 	}
-	v, _ := t.pools.LoadOrStore(addr, &pool{addr: dialAddr})
+	p := &pool{addr: dialAddr}
+	if secure {
+		p.tls = t.tlsConfig(dialAddr)
+	}
+	v, _ := pools.LoadOrStore(addr, p)
 	return v.(*pool)
 }
 
 // CloseIdleConnections closes the connections not in use.
 func (t *Transport) CloseIdleConnections() {
-	t.pools.Range(func(_, v any) bool {
-		v.(*pool).closeIdle()
-		return true
-	})
+	for _, pools := range []*sync.Map{&t.pools, &t.tlsPools} {
+		pools.Range(func(_, v any) bool {
+			v.(*pool).closeIdle()
+			return true
+		})
+	}
 }
 
 // IdleConns returns how many idle connections the pools hold.
 func (t *Transport) IdleConns() int {
 	n := 0
-	t.pools.Range(func(_, v any) bool {
-		p := v.(*pool)
-		p.mu.Lock()
-		n += len(p.idle)
-		p.mu.Unlock()
-		return true
-	})
+	for _, pools := range []*sync.Map{&t.pools, &t.tlsPools} {
+		pools.Range(func(_, v any) bool {
+			p := v.(*pool)
+			p.mu.Lock()
+			n += len(p.idle)
+			p.mu.Unlock()
+			return true
+		})
+	}
 	return n
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/h1"
+	"github.com/gantry-dev/gantry/internal/upstream"
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
@@ -24,7 +25,22 @@ import (
 // 100-byte answer cost about as much as the gateway's own work.
 //
 // Protocol upgrades, request bodies of unknown length or over h1.MaxBody,
-// Expect: 100-continue, https and h2c targets take ReverseProxy.
+// Expect: 100-continue and h2c targets take ReverseProxy, and so do https
+// targets unless their upstream is declared protocol http1.
+
+// directTarget reports whether the direct path may send to t. An https
+// target of an upstream that leaves the protocol to ALPN may speak h2 to
+// net/http's Transport, and an answer over h2 is not the same to clients as
+// one over HTTP/1.1 (its framing, trailers, 1xx and header normalization
+// differ), so only a declared HTTP/1.1 upstream, whose every request is
+// HTTP/1.1 over TLS on both paths, takes the direct path; its fast client
+// then has a TLS configuration.
+func (h *handler) directTarget(t *upstream.Target) bool {
+	if t.H2C {
+		return false
+	}
+	return t.Scheme == "http" || (t.Scheme == "https" && h.fast.TLSClientConfig != nil)
+}
 
 // direct reports whether r can take the direct path (its target decides
 // too: see serveDirect's caller).

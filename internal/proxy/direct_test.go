@@ -79,7 +79,21 @@ func (l *requestLog) take() []upstreamRequest {
 // whole request, then answers with answer.
 func recordingUpstream(tb testing.TB, l *requestLog, i int, answer http.HandlerFunc) *httptest.Server {
 	tb.Helper()
-	return newUpstream(tb, func(w http.ResponseWriter, r *http.Request) {
+	return newUpstream(tb, recording(l, i, answer))
+}
+
+// recordingUpstreamTLS is recordingUpstream over TLS, HTTP/2 enabled.
+func recordingUpstreamTLS(tb testing.TB, l *requestLog, i int, answer http.HandlerFunc) *httptest.Server {
+	tb.Helper()
+	return newUpstreamTLS(tb, recording(l, i, answer))
+}
+
+func recording(l *requestLog, i int, answer http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 1 {
+			http.Error(w, "not HTTP/1.1: "+r.Proto, http.StatusHTTPVersionNotSupported)
+			return
+		}
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			body = append(body, "<read error: "+err.Error()+">"...)
@@ -96,7 +110,7 @@ func recordingUpstream(tb testing.TB, l *requestLog, i int, answer http.HandlerF
 		})
 		l.mu.Unlock()
 		answer(w, r)
-	})
+	}
 }
 
 // exchangeView is what the handler left in the Exchange and returned.
@@ -115,7 +129,7 @@ type exchangeView struct {
 
 func viewExchange(h pipeline.Handler, r *http.Request, x *pipeline.Exchange, err error) exchangeView {
 	v := exchangeView{
-		Direct: h.(*handler).fast != nil && direct(r),
+		Direct: h.(*handler).fast != nil && direct(r) && h.(*handler).directTarget(h.(*handler).pool.Targets()[0]),
 		Status: x.Status, Attempts: x.Attempts, Target: x.Target,
 		Err: x.Err != nil, Aborted: errors.Is(err, http.ErrAbortHandler),
 	}
@@ -497,68 +511,85 @@ func TestDirectParity(t *testing.T) {
 		{name: "GET 500 not retried", retries: 1, req: clientRequest{method: "GET", target: "/users/7"},
 			answers: []http.HandlerFunc{answerStatus(http.StatusInternalServerError, `{"error":"boom"}`), answerJSON}},
 	}
+	// Over TLS, an upstream of protocol http1 takes the direct path too,
+	// from a server that would choose h2 if offered.
+	tlsOpts := opts
+	tlsOpts.Transports = tlsTransports(t)
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			answers := tt.answers
-			if len(answers) == 0 {
-				answers = []http.HandlerFunc{answerJSON}
+		for _, secure := range []bool{false, true} {
+			name, opts := tt.name, opts
+			if secure {
+				name, opts = "https/"+name, tlsOpts
 			}
-			log := &requestLog{}
-			var urls []string
-			for i, a := range answers {
-				urls = append(urls, recordingUpstream(t, log, i, a).URL)
-			}
-			newUp := func() *config.Upstream {
-				up := &config.Upstream{Retries: tt.retries}
-				for _, u := range urls {
-					up.Targets = append(up.Targets, &config.Target{URL: u, Weight: 1})
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				answers := tt.answers
+				if len(answers) == 0 {
+					answers = []http.HandlerFunc{answerJSON}
 				}
-				return up
-			}
-			hd, hrp := parityHandlers(t, newUp, tt.route, opts)
-
-			type run struct {
-				reqs []upstreamRequest
-				res  responseView
-				x    exchangeView
-			}
-			serve := func(h pipeline.Handler) run {
-				gw, done := parityGateway(t, h, tt.gw)
-				res := tt.req.do(t, client, gw.URL)
-				var x exchangeView
-				select {
-				case x = <-done:
-				case <-time.After(5 * time.Second):
-					t.Fatal("the handler did not return")
+				log := &requestLog{}
+				var urls []string
+				for i, a := range answers {
+					if secure {
+						urls = append(urls, recordingUpstreamTLS(t, log, i, a).URL)
+					} else {
+						urls = append(urls, recordingUpstream(t, log, i, a).URL)
+					}
 				}
-				return run{log.take(), res, x}
-			}
-			d, rp := serve(hd), serve(hrp)
+				newUp := func() *config.Upstream {
+					up := &config.Upstream{Retries: tt.retries}
+					if secure {
+						up.Protocol = config.ProtocolHTTP1
+					}
+					for _, u := range urls {
+						up.Targets = append(up.Targets, &config.Target{URL: u, Weight: 1})
+					}
+					return up
+				}
+				hd, hrp := parityHandlers(t, newUp, tt.route, opts)
 
-			if d.x.Direct == tt.viaRP {
-				t.Errorf("direct path applies = %v, want %v", d.x.Direct, !tt.viaRP)
-			}
-			if rp.x.Direct {
-				t.Error("the handler without the direct path took it")
-			}
-			d.x.Direct, rp.x.Direct = false, false
-			if diff := cmp.Diff(rp.reqs, d.reqs); diff != "" {
-				t.Errorf("upstream requests differ (-reverseproxy +direct):\n%s", diff)
-			}
-			if diff := cmp.Diff(rp.res, d.res); diff != "" {
-				t.Errorf("client responses differ (-reverseproxy +direct):\n%s", diff)
-			}
-			if diff := cmp.Diff(rp.x, d.x); diff != "" {
-				t.Errorf("exchanges differ (-reverseproxy +direct):\n%s", diff)
-			}
-			if len(d.reqs) == 0 {
-				t.Fatal("the upstream received nothing")
-			}
-			if tt.check != nil {
-				tt.check(t, d.reqs, d.res)
-			}
-		})
+				type run struct {
+					reqs []upstreamRequest
+					res  responseView
+					x    exchangeView
+				}
+				serve := func(h pipeline.Handler) run {
+					gw, done := parityGateway(t, h, tt.gw)
+					res := tt.req.do(t, client, gw.URL)
+					var x exchangeView
+					select {
+					case x = <-done:
+					case <-time.After(5 * time.Second):
+						t.Fatal("the handler did not return")
+					}
+					return run{log.take(), res, x}
+				}
+				d, rp := serve(hd), serve(hrp)
+
+				if d.x.Direct == tt.viaRP {
+					t.Errorf("direct path applies = %v, want %v", d.x.Direct, !tt.viaRP)
+				}
+				if rp.x.Direct {
+					t.Error("the handler without the direct path took it")
+				}
+				d.x.Direct, rp.x.Direct = false, false
+				if diff := cmp.Diff(rp.reqs, d.reqs); diff != "" {
+					t.Errorf("upstream requests differ (-reverseproxy +direct):\n%s", diff)
+				}
+				if diff := cmp.Diff(rp.res, d.res); diff != "" {
+					t.Errorf("client responses differ (-reverseproxy +direct):\n%s", diff)
+				}
+				if diff := cmp.Diff(rp.x, d.x); diff != "" {
+					t.Errorf("exchanges differ (-reverseproxy +direct):\n%s", diff)
+				}
+				if len(d.reqs) == 0 {
+					t.Fatal("the upstream received nothing")
+				}
+				if tt.check != nil {
+					tt.check(t, d.reqs, d.res)
+				}
+			})
+		}
 	}
 }
 

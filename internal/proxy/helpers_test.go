@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -33,6 +34,31 @@ func newUpstream(tb testing.TB, h http.HandlerFunc) *httptest.Server {
 	s := httptest.NewServer(h)
 	tb.Cleanup(s.Close)
 	return s
+}
+
+// newUpstreamTLS starts an upstream server over TLS, with HTTP/2 enabled
+// (ALPN prefers h2), closed when the test ends; tlsTransports trusts it.
+func newUpstreamTLS(tb testing.TB, h http.HandlerFunc) *httptest.Server {
+	tb.Helper()
+	s := httptest.NewUnstartedServer(h)
+	s.EnableHTTP2 = true
+	s.StartTLS()
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// tlsTransports returns a registry whose transports trust the
+// certificate of newUpstreamTLS's servers (httptest's own).
+func tlsTransports(tb testing.TB) *Transports {
+	tb.Helper()
+	s := httptest.NewTLSServer(http.NotFoundHandler())
+	defer s.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(s.Certificate())
+	trs := NewTransports()
+	trs.roots = roots
+	tb.Cleanup(trs.CloseIdle)
+	return trs
 }
 
 // echoUpstream answers every request with a JSON description of it.

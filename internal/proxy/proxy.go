@@ -58,7 +58,8 @@ type handler struct {
 	// when the pool has none): a ReverseProxy has one Transport.
 	rp, rpH2C *httputil.ReverseProxy
 	// fast is the HTTP/1.1 client of the direct path (direct.go); nil
-	// sends everything through rp.
+	// sends everything through rp. It takes https:// targets only for an
+	// upstream of protocol http1 (see directTarget).
 	fast     *h1.Transport
 	reqRules *forward.Rules
 	resRules *forward.Rules
@@ -132,7 +133,7 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 		relays = NewRelays(opts.Logger)
 	}
 	connect, response := up.Timeouts.Connect.D(), up.Timeouts.Response.D()
-	tr := trs.Get(connect, response)
+	tr := trs.Upstream(up)
 	h.rp, h.fast = relays.get(pool.Name, tr), tr.fast
 	for _, t := range pool.Targets() {
 		if t.H2C {
@@ -292,7 +293,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 
 	first := at.Target()
 	useDirect := h.fast != nil && direct(r)
-	if useDirect && body != nil && replay == nil && r.ContentLength > 0 && !first.H2C && first.Scheme == "http" {
+	if useDirect && body != nil && replay == nil && r.ContentLength > 0 && h.directTarget(first) {
 		// The direct path sends bodies of known length up to h1.MaxBody:
 		// read it whole first (readBody).
 		if replay, err = readBody(body, r.ContentLength); err != nil {
@@ -308,7 +309,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		a.w.ResponseWriter = w
 		a.w.http10 = !r.ProtoAtLeast(1, 1)
 		var aborted, taken bool
-		if useDirect && !t.H2C && t.Scheme == "http" {
+		if useDirect && h.directTarget(t) {
 			aborted, taken = h.serveDirect(a, replay, body, r.ContentLength)
 		}
 		if !taken {

@@ -1,11 +1,14 @@
 package proxy
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/h1"
 )
 
@@ -16,7 +19,7 @@ const (
 )
 
 // Transports hands out shared upstream transports, one per (connect timeout,
-// response timeout, protocol). Handlers of every config generation draw from
+// response timeout, protocol: negotiated, HTTP/1.1 only or h2c). Handlers of every config generation draw from
 // the same registry, so a reload reuses the warm connection pools and starts
 // no goroutines: 1,000 reloads of one config create no transport. A
 // transport is never dropped; the set is bounded by the distinct timeout
@@ -26,12 +29,17 @@ const (
 type Transports struct {
 	mu sync.Mutex
 	m  map[transportKey]*Transport
+	// roots are the certificate authorities https:// targets are verified
+	// against; nil (always, outside tests) means the system's.
+	roots *x509.CertPool
 }
 
-// Transport is an upstream transport: plain-HTTP/1.1 requests go through
-// the gateway's own client (package h1), which does the round trip on the
-// calling goroutine; TLS, HTTP/2, upgrades and streamed request bodies go
-// through net/http's Transport (Std).
+// Transport is an upstream transport: plain-HTTP/1.1 requests, and
+// HTTP/1.1 over TLS for an upstream declared protocol http1, go through the
+// gateway's own client (package h1), which does the round trip on the
+// calling goroutine; negotiated TLS (h2 or HTTP/1.1 by ALPN), HTTP/2,
+// upgrades and streamed request bodies go through net/http's Transport
+// (Std).
 type Transport struct {
 	Std  *http.Transport
 	fast *h1.Transport
@@ -39,7 +47,7 @@ type Transport struct {
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if t.fast != nil && h1.Supports(r) {
+	if t.fast != nil && t.fast.Supports(r) {
 		return t.fast.RoundTrip(r)
 	}
 	return t.Std.RoundTrip(r)
@@ -55,7 +63,7 @@ func (t *Transport) CloseIdleConnections() {
 
 type transportKey struct {
 	connect, response time.Duration
-	h2c               bool
+	h2c, http1        bool
 }
 
 // NewTransports returns an empty registry.
@@ -67,6 +75,17 @@ func NewTransports() *Transports {
 // given timeouts (0 means the default). HTTP/2 is negotiated over TLS.
 func (t *Transports) Get(connect, response time.Duration) *Transport {
 	return t.get(transportKey{connect: orDefault(connect, DefaultConnectTimeout), response: orDefault(response, DefaultResponseTimeout)})
+}
+
+// Upstream returns the shared transport of up's http:// and https://
+// targets: Get with its timeouts, or, for protocol http1, a transport that
+// speaks HTTP/1.1 only, over TLS too (ALPN offers http/1.1 alone, on both
+// of its clients), so that https:// requests take the gateway's own client
+// as http:// ones do.
+func (t *Transports) Upstream(up *config.Upstream) *Transport {
+	k := transportKey{connect: orDefault(up.Timeouts.Connect.D(), DefaultConnectTimeout), response: orDefault(up.Timeouts.Response.D(), DefaultResponseTimeout)}
+	k.http1 = up.Protocol == config.ProtocolHTTP1
+	return t.get(k)
 }
 
 // GetH2C returns the shared transport for h2c:// targets: HTTP/2 with prior
@@ -97,12 +116,12 @@ func (t *Transports) get(k transportKey) *Transport {
 	if tr, ok := t.m[k]; ok {
 		return tr
 	}
-	tr := newTransport(k)
+	tr := newTransport(k, t.roots)
 	t.m[k] = tr
 	return tr
 }
 
-func newTransport(k transportKey) *Transport {
+func newTransport(k transportKey, roots *x509.CertPool) *Transport {
 	d := &net.Dialer{Timeout: k.connect, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		// Upstreams are addressed directly; HTTP_PROXY in the gateway's
@@ -125,6 +144,8 @@ func newTransport(k transportKey) *Transport {
 		ForceAttemptHTTP2: true,
 		// Detect dead HTTP/2 connections instead of waiting on them.
 		HTTP2: &http.HTTP2Config{SendPingTimeout: 30 * time.Second},
+		// Both clients verify upstream certificates the same way.
+		TLSClientConfig: upstreamTLS(roots),
 	}
 	if k.h2c {
 		var p http.Protocols
@@ -133,14 +154,35 @@ func newTransport(k transportKey) *Transport {
 		tr.ForceAttemptHTTP2 = false
 		return &Transport{Std: tr}
 	}
-	return &Transport{Std: tr, fast: &h1.Transport{
+	fast := &h1.Transport{
 		DialTimeout:            k.connect,
 		ResponseHeaderTimeout:  k.response,
 		IdleConnTimeout:        tr.IdleConnTimeout,
 		MaxIdlePerAddr:         tr.MaxIdleConnsPerHost,
 		MaxResponseHeaderBytes: tr.MaxResponseHeaderBytes,
 		KeepAlive:              30 * time.Second,
-	}}
+	}
+	if k.http1 {
+		// HTTP/1.1 only: what h1 does not take (upgrades, streamed
+		// bodies) goes through Std, which must not negotiate h2 either.
+		var p http.Protocols
+		p.SetHTTP1(true)
+		tr.Protocols = &p
+		tr.ForceAttemptHTTP2 = false
+		tr.HTTP2 = nil
+		tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+		fast.TLSClientConfig = upstreamTLS(roots)
+	}
+	return &Transport{Std: tr, fast: fast}
+}
+
+// upstreamTLS is the TLS configuration of https:// targets: the system's
+// roots (SSL_CERT_FILE and SSL_CERT_DIR can name others), the target's
+// host as ServerName (both clients fill it in per connection), and TLS 1.2
+// at least, Go's default for clients made explicit. Each client gets its
+// own copy: net/http adds its ALPN protocols to the one it is given.
+func upstreamTLS(roots *x509.CertPool) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
 }
 
 func orDefault(d, def time.Duration) time.Duration {

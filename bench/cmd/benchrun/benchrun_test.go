@@ -336,6 +336,9 @@ func TestReport(t *testing.T) {
 	byKey["policy"].skip = "config refused: routes[0]: [rate_limit]: not supported yet | really"
 	byKey["aggregate"].skip = "config refused: not supported yet"
 	byKey["routes"].skip = "not run"
+	// The TLS rows are compared with the NGINX of their own setup.
+	byKey["nginx_https_front"].runs = []measure{fakeRun(300000, 300000*20e-6, 1600, 3200, 0)}
+	byKey["https_front"].runs = []measure{fakeRun(150000, 150000*40e-6, 2700, 6400, 0)}
 
 	r := &report{
 		opts:      options{conns: 64, duration: 8 * time.Second, warmup: 2 * time.Second, rounds: 3, rate: 2000, rateDuration: 10 * time.Second, accessLog: "null", command: "make bench"},
@@ -357,6 +360,9 @@ func TestReport(t *testing.T) {
 		"| gantry + API key + rate limit + metering | skipped (config refused: routes[0]: [rate_limit]: not supported yet \\| really) |",
 		"| gantry plain (1 route) | 0.900 | 0.900 | 0.700 | 0.700 | 30.0 |",
 		"| param | 286.0 | 1 |",
+		"| NGINX, HTTPS front (TLS 1.3) | 37,500 [37,500–37,500] | 1.00× |",
+		"| gantry, HTTPS front (TLS 1.3) | 18,750 [18,750–18,750] | 0.50× |",
+		"| gantry, https upstream (protocol http1) | skipped (not run) |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
@@ -402,10 +408,16 @@ func TestSelectScenarios(t *testing.T) {
 		o    options
 		want string
 	}{
-		{name: "all", o: options{}, want: "direct,nginx,haproxy,goproxy,plain,auth,policy,aggregate,routes"},
 		{name: "only", o: options{only: "auth"}, want: "direct,nginx,haproxy,plain,auth"},
 		{name: "peers", o: options{only: "auth", caddy: "bin/caddy", traefik: "bin/traefik"}, want: "direct,nginx,haproxy,caddy,traefik,plain,auth"},
 		{name: "caddy only", o: options{only: "x", caddy: "bin/caddy"}, want: "direct,nginx,haproxy,caddy,plain"},
+		{name: "quick leaves TLS out", o: options{quick: true}, want: "direct,nginx,haproxy,goproxy,plain,auth,policy,aggregate,routes"},
+		{name: "full run has TLS", o: options{}, want: "direct,nginx,haproxy,goproxy,plain,auth,policy,aggregate,routes," +
+			"nginx_https_front,https_front,nginx_https_upstream,https_upstream"},
+		{name: "TLS by group", o: options{quick: true, only: "https_front,https_upstream"},
+			want: "direct,nginx,haproxy,plain,nginx_https_front,https_front,nginx_https_upstream,https_upstream"},
+		{name: "TLS by key", o: options{only: "https_upstream"}, want: "direct,nginx,haproxy,plain,nginx_https_upstream,https_upstream"},
+		{name: "NGINX TLS alone", o: options{only: "nginx_https_front"}, want: "direct,nginx,haproxy,plain,nginx_https_front"},
 	}
 	for _, tt := range tests {
 		if got := keys(tt.o); got != tt.want {

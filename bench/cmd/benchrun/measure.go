@@ -31,6 +31,9 @@ func (h *harness) bench(ctx context.Context) error {
 	if err := h.startUpstream(); err != nil {
 		return err
 	}
+	if err := h.startTLS(list); err != nil {
+		return err
+	}
 	up := h.upstream.pid()
 	for _, s := range list {
 		var err error
@@ -51,6 +54,9 @@ func (h *harness) bench(ctx context.Context) error {
 			err = h.startTraefik(ctx, s)
 		case kindGantry:
 			err = h.startGantry(s)
+		}
+		if s.tlsFront {
+			s.client = h.tlsClient
 		}
 		if err == nil && s.skip == "" {
 			err = check(ctx, s)
@@ -84,7 +90,11 @@ func (h *harness) bench(ctx context.Context) error {
 			if s.skip != "" {
 				continue
 			}
-			m, err := h.saturate(ctx, s, up)
+			upPid := up
+			if s.tlsUpstream {
+				upPid = h.upstreamTLS.pid()
+			}
+			m, err := h.saturate(ctx, s, upPid)
 			if err != nil {
 				if s.required || ctx.Err() != nil {
 					return fmt.Errorf("%s, round %d: %w", s.title, r+1, err)
@@ -153,8 +163,9 @@ func (h *harness) bench(ctx context.Context) error {
 }
 
 // selectScenarios keeps the scenarios this run measures: those -only
-// names and those that always run, less the Go peers whose binary was not
-// given.
+// names (by key or group) and those that always run, less the Go peers
+// whose binary was not given; the opt-in ones (TLS) only when named or in
+// a full run.
 func selectScenarios(all []*scenario, o options) []*scenario {
 	var want map[string]bool
 	if o.only != "" {
@@ -168,7 +179,14 @@ func selectScenarios(all []*scenario, o options) []*scenario {
 		if (s.kind == kindCaddy && o.caddy == "") || (s.kind == kindTraefik && o.traefik == "") {
 			continue // a Go peer runs only when its binary is given
 		}
-		if want == nil || want[s.key] || s.required || s.always {
+		named := want[s.key] || (s.group != "" && want[s.group])
+		if s.optIn {
+			if named || (want == nil && !o.quick) {
+				list = append(list, s)
+			}
+			continue
+		}
+		if want == nil || named || s.required || s.always {
 			list = append(list, s)
 		}
 	}

@@ -45,7 +45,7 @@ func (h *harness) profile(ctx context.Context) error {
 		return err
 	}
 	cmd := exec.Command(h.o.gantryprof, "-c", path, "-access-log", orOff(h.accessLogPath("gantryprof")), "-out", dir, "-memprofilerate", strconv.Itoa(h.o.memProfileRate))
-	cmd.Env = h.gatewayEnv()
+	cmd.Env = h.gatewayEnv(s)
 	logFile, err := os.Create(h.path("gantryprof.log"))
 	if err != nil {
 		return err

@@ -84,9 +84,13 @@ func (r *report) markdown() string {
 			continue
 		}
 		lo, hi := minMax(s.rpsAll())
-		vs := "—"
-		if nginx != nil && nginx.rps() > 0 {
-			vs = fmt.Sprintf("%.2f×", s.rps()/nginx.rps())
+		vs, ref := "—", nginx
+		if s.vs != "" {
+			// The NGINX of the same setup (TLS front, https upstream).
+			ref = r.find(s.vs)
+		}
+		if ref != nil && ref.rps() > 0 {
+			vs = fmt.Sprintf("%.2f×", s.rps()/ref.rps())
 		}
 		cpu := fmt.Sprintf("%.1f", s.cpuPerRequest())
 		rss := fmt.Sprintf("%.1f", mib(s.rss))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"slices"
 	"time"
 
@@ -45,13 +46,27 @@ type scenario struct {
 	// expectHeader must be on the answer: proof that a policy is applied,
 	// not silently ignored.
 	expectHeader string
+	// group is a name -only selects the scenario by, beside its key: a
+	// gantry scenario and its NGINX counterpart share one.
+	group string
+	// optIn scenarios run in a full run (no -quick, no -only) and when
+	// -only names them or their group, not in a -quick one.
+	optIn bool
+	// tlsFront scenarios are served over HTTPS (TLS 1.3) with the run's
+	// certificate; tlsUpstream ones reach the upstream over HTTPS.
+	tlsFront, tlsUpstream bool
+	// vs is the key of the scenario the "vs NGINX" column divides by:
+	// the NGINX of the same setup ("" for the plain one).
+	vs string
 
-	// Set when started.
-	url   string
-	proc  *proc
-	skip  string
-	pids  func() []int // processes whose CPU is the proxy's
-	rssOf func() []int // processes whose RSS is reported
+	// Set when started; client, when set, is the one check uses (it
+	// trusts the run's certificate).
+	url    string
+	client *http.Client
+	proc   *proc
+	skip   string
+	pids   func() []int // processes whose CPU is the proxy's
+	rssOf  func() []int // processes whose RSS is reported
 
 	// Results.
 	runs []measure
@@ -91,6 +106,14 @@ func scenarios() []*scenario {
 		{key: "policy", title: "gantry + API key + rate limit + metering", kind: kindGantry, config: "policy.yaml", path: "/items/42", header: key, expectHeader: "RateLimit-Limit"},
 		{key: "aggregate", title: "gantry aggregate (3 calls)", kind: kindGantry, config: "aggregate.yaml", path: "/dashboard/42", aggregate: []string{"orders", "prefs", "user"}},
 		{key: "routes", title: "gantry, 10,000 routes", kind: kindGantry, routes: true, path: bench.RoutesTarget(routesN)},
+		{key: "nginx_https_front", group: "https_front", title: "NGINX, HTTPS front (TLS 1.3)", kind: kindNginx, path: "/items/42",
+			optIn: true, tlsFront: true, vs: "nginx_https_front"},
+		{key: "https_front", group: "https_front", title: "gantry, HTTPS front (TLS 1.3)", kind: kindGantry, config: "https_front.yaml", path: "/items/42",
+			optIn: true, tlsFront: true, vs: "nginx_https_front"},
+		{key: "nginx_https_upstream", group: "https_upstream", title: "NGINX, https upstream", kind: kindNginx, path: "/items/42",
+			optIn: true, tlsUpstream: true, vs: "nginx_https_upstream"},
+		{key: "https_upstream", group: "https_upstream", title: "gantry, https upstream (protocol http1)", kind: kindGantry, config: "https_upstream.yaml", path: "/items/42",
+			optIn: true, tlsUpstream: true, vs: "nginx_https_upstream"},
 	}
 }
 

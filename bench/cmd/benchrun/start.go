@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +28,47 @@ func (h *harness) startUpstream() error {
 	}
 	h.upstream, h.upstreamAddr = p, addr
 	return nil
+}
+
+// startTLS makes the run's certificate and starts the upstream serving
+// it, when list has a TLS scenario.
+func (h *harness) startTLS(list []*scenario) error {
+	need := false
+	for _, s := range list {
+		need = need || s.tlsFront || s.tlsUpstream
+	}
+	if !need {
+		return nil
+	}
+	dir := h.path("tls")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var err error
+	if h.certFile, h.keyFile, err = bench.SelfSigned(dir); err != nil {
+		return err
+	}
+	pem, err := os.ReadFile(h.certFile)
+	if err != nil {
+		return err
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	h.tlsClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	p, addr, err := h.startListener("upstream-tls", exec.Command(h.o.upstream, "-listen", "127.0.0.1:0", "-tls-cert", h.certFile, "-tls-key", h.keyFile))
+	if err != nil {
+		return err
+	}
+	h.upstreamTLS, h.upstreamTLSAddr = p, addr
+	return nil
+}
+
+// scheme is what clients use to reach s.
+func (s *scenario) scheme() string {
+	if s.tlsFront {
+		return "https://"
+	}
+	return "http://"
 }
 
 // startGoProxy starts the reference Go proxy in front of the upstream.
@@ -93,28 +136,38 @@ func (h *harness) startNginx(s *scenario) error {
 	if err != nil {
 		return err
 	}
-	dir := h.path("nginx")
+	// One directory, configuration and log per NGINX (the plain one is
+	// "nginx").
+	name := s.key
+	dir := h.path(name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	// Workers run as an unprivileged user when the harness is root; they
 	// only need to reach the temp directories.
 	os.Chmod(h.tmp, 0o755)
-	conf, err := bench.Proxy{Dir: dir, Listen: addr, Upstream: h.upstreamAddr, AccessLog: h.accessLogPath("nginx")}.Nginx()
+	px := bench.Proxy{Dir: dir, Listen: addr, Upstream: h.upstreamAddr, AccessLog: h.accessLogPath(name)}
+	if s.tlsFront {
+		px.CertFile, px.KeyFile = h.certFile, h.keyFile
+	}
+	if s.tlsUpstream {
+		px.Upstream, px.UpstreamCA, px.UpstreamName = h.upstreamTLSAddr, h.certFile, bench.CertName
+	}
+	conf, err := px.Nginx()
 	if err != nil {
 		return err
 	}
-	confPath := h.path("nginx.conf")
+	confPath := h.path(name + ".conf")
 	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
 		return err
 	}
-	logFile, err := os.Create(h.path("nginx.log"))
+	logFile, err := os.Create(h.path(name + ".log"))
 	if err != nil {
 		return err
 	}
 	cmd := exec.Command(h.o.nginx, "-p", dir, "-e", dir+"/nginx-error.log", "-c", confPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	p, err := h.ps.start("nginx", cmd)
+	p, err := h.ps.start(name, cmd)
 	if err != nil {
 		return err
 	}
@@ -128,13 +181,13 @@ func (h *harness) startNginx(s *scenario) error {
 		}
 		if p.exited() || time.Now().After(deadline) {
 			b, _ := os.ReadFile(dir + "/nginx-error.log")
-			l, _ := os.ReadFile(h.path("nginx.log"))
+			l, _ := os.ReadFile(h.path(name + ".log"))
 			return fmt.Errorf("nginx did not start: %s %s", firstLines(string(b), 5), firstLines(string(l), 5))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.proc = p
-	s.url = "http://" + addr + s.path
+	s.url = s.scheme() + addr + s.path
 	s.pids = func() []int { return append([]int{master}, children(master)...) }
 	s.rssOf = func() []int { return children(master) }
 	return nil
@@ -268,15 +321,24 @@ func dialable(addr string) bool {
 	return true
 }
 
-// gatewayEnv is what the scenario configs read.
-func (h *harness) gatewayEnv() []string {
-	return append(os.Environ(),
+// gatewayEnv is what the scenario configs read. An https upstream's
+// certificate is trusted through SSL_CERT_FILE (the config has no CA
+// option of its own), for the scenario that needs it only.
+func (h *harness) gatewayEnv(s *scenario) []string {
+	env := append(os.Environ(),
 		"BENCH_LISTEN=127.0.0.1:0",
 		"BENCH_ADMIN=127.0.0.1:0",
 		"BENCH_DATA="+h.path("data"),
 		"BENCH_UPSTREAM=http://"+h.upstreamAddr,
 		"BENCH_API_KEY="+bench.APIKey,
 	)
+	if h.certFile != "" {
+		env = append(env, "BENCH_TLS_CERT="+h.certFile, "BENCH_TLS_KEY="+h.keyFile, "BENCH_UPSTREAM_TLS=https://"+h.upstreamTLSAddr)
+	}
+	if s.tlsUpstream {
+		env = append(env, "SSL_CERT_FILE="+h.certFile)
+	}
+	return env
 }
 
 // writeConfig writes the scenario's gateway config into the temp dir.
@@ -306,7 +368,7 @@ func (h *harness) startGantry(s *scenario) error {
 		return err
 	}
 	validate := exec.Command(h.o.gantry, "validate", "-c", path)
-	validate.Env = h.gatewayEnv()
+	validate.Env = h.gatewayEnv(s)
 	if out, err := validate.CombinedOutput(); err != nil {
 		// The temp directory means nothing to a reader; the file name does.
 		msg := strings.ReplaceAll(string(out), filepath.Dir(path)+string(filepath.Separator), "")
@@ -315,7 +377,7 @@ func (h *harness) startGantry(s *scenario) error {
 	}
 
 	cmd := exec.Command(h.o.gantry, "run", "-c", path, "--access-log", orOff(h.accessLogPath("gantry-"+s.key)))
-	cmd.Env = h.gatewayEnv()
+	cmd.Env = h.gatewayEnv(s)
 	logFile, err := os.Create(h.path("gantry-" + s.key + ".log"))
 	if err != nil {
 		return err
@@ -344,7 +406,7 @@ func (h *harness) startGantry(s *scenario) error {
 		return fmt.Errorf("gantry-%s: no listen address in %q", s.key, line)
 	}
 	s.proc = p
-	s.url = "http://" + started.Listen + s.path
+	s.url = s.scheme() + started.Listen + s.path
 	pid := p.pid()
 	s.pids = func() []int { return []int{pid} }
 	s.rssOf = s.pids
@@ -371,7 +433,11 @@ func check(ctx context.Context, s *scenario) error {
 		k, v, _ := strings.Cut(hv, ":")
 		req.Header.Set(k, strings.TrimSpace(v))
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if s.client != nil {
+		client = s.client
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

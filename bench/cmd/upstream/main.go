@@ -1,7 +1,8 @@
 // Command upstream is the benchmark's backend: it answers every request
 // with the same 100 bytes of JSON over keep-alive HTTP/1.1, and prints
-// "listening ADDR" on stdout once it accepts connections. It stops on
-// SIGINT or SIGTERM.
+// "listening ADDR" on stdout once it accepts connections. With -tls-cert
+// and -tls-key it serves HTTPS instead (HTTP/1.1, or h2 to a client that
+// offers it). It stops on SIGINT or SIGTERM.
 package main
 
 import (
@@ -22,7 +23,12 @@ import (
 
 func main() {
 	addr := flag.String("listen", "127.0.0.1:0", "listen `address`")
+	certFile := flag.String("tls-cert", "", "PEM certificate `file`: serve HTTPS (with -tls-key)")
+	keyFile := flag.String("tls-key", "", "PEM private key `file` of -tls-cert")
 	flag.Parse()
+	if (*certFile == "") != (*keyFile == "") {
+		log.Fatal("upstream: -tls-cert and -tls-key go together")
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -53,7 +59,12 @@ func main() {
 		<-sigs
 		srv.Close()
 	}()
-	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+	if *certFile != "" {
+		err = srv.ServeTLS(ln, *certFile, *keyFile)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if err != nil && err != http.ErrServerClosed {
 		log.Fatalf("upstream: %v", err)
 	}
 }
