@@ -40,8 +40,9 @@ type Options struct {
 	// Logger receives ReverseProxy's own diagnostics at debug level.
 	// Default: discard.
 	Logger *slog.Logger
-	// Relays, when set, holds the ReverseProxies the routes of a
-	// generation share (see Relays); nil gives the handler its own.
+	// Relays, when set, holds the ReverseProxies and upstream sides the
+	// routes of a generation share (see Relays); nil gives the handler
+	// its own. Handlers built with one Relays must get the same Options.
 	Relays *Relays
 	// Metrics, when set, receives the proxy's own metrics (WebSocket
 	// connections, gRPC statuses).
@@ -51,8 +52,28 @@ type Options struct {
 	WebSockets *WebSockets
 }
 
-// handler is the proxy terminal of one route.
+// handler is the proxy terminal of one route. What the routes of one
+// upstream have in common lives in their shared upstreamSide, so a
+// handler holds only what is the route's own.
 type handler struct {
+	*upstreamSide
+	reqRules *forward.Rules
+	resRules *forward.Rules
+	// route names the route in metrics and the WebSocket registry.
+	route    string
+	wsLimits wsLimits
+	// retryAny is the route's retry_non_idempotent opt-in.
+	retryAny bool
+	// grpc caches metrics.GRPC(route) once a gRPC response was seen;
+	// written by any request, always with the same handle.
+	grpc atomic.Pointer[telemetry.GRPCMetrics]
+}
+
+// upstreamSide is what the proxy handlers of one upstream (and transport)
+// share within a generation: it is decided by the pool, the upstream's
+// configuration and the Options, never by the route. Immutable once
+// built.
+type upstreamSide struct {
 	pool *upstream.Pool
 	// rp serves http:// and https:// targets, rpH2C h2c:// targets (nil
 	// when the pool has none): a ReverseProxy has one Transport.
@@ -60,19 +81,11 @@ type handler struct {
 	// fast is the HTTP/1.1 client of the direct path (direct.go); nil
 	// sends everything through rp. It takes https:// targets only for an
 	// upstream of protocol http1 (see directTarget).
-	fast     *h1.Transport
-	reqRules *forward.Rules
-	resRules *forward.Rules
-	trusted  []netip.Prefix
-	escape   func(string) string
-	// retries is the upstream's extra attempts; retryAny is the route's
-	// retry_non_idempotent opt-in.
-	retries  int
-	retryAny bool
-
-	// route names the route in metrics and the WebSocket registry.
-	route      string
-	wsLimits   wsLimits
+	fast    *h1.Transport
+	trusted []netip.Prefix
+	escape  func(string) string
+	// retries is the upstream's extra attempts.
+	retries    int
 	websockets *WebSockets
 	// clock is the monotonic clock of WebSocket limits and durations.
 	clock func() time.Duration
@@ -81,9 +94,6 @@ type handler struct {
 	// never upgrade nor answer gRPC, and a table of 10,000 routes would
 	// otherwise hold 20,000 idle handles.
 	metrics *telemetry.Metrics
-	// grpc caches metrics.GRPC(route) once a gRPC response was seen;
-	// written by any request, always with the same handle.
-	grpc atomic.Pointer[telemetry.GRPCMetrics]
 }
 
 var _ pipeline.Handler = (*handler)(nil)
@@ -104,11 +114,7 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 	if up == nil {
 		up = &config.Upstream{}
 	}
-	h := &handler{pool: pool, trusted: opts.TrustedProxies, escape: opts.EscapePath, retries: min(max(up.Retries, 0), upstream.MaxRetries),
-		websockets: opts.WebSockets, clock: monotonic, wsLimits: wsLimits{idle: config.DefaultWebSocketIdleTimeout.D()}}
-	if h.escape == nil {
-		h.escape = defaultEscape
-	}
+	h := &handler{wsLimits: wsLimits{idle: config.DefaultWebSocketIdleTimeout.D()}}
 	if rt != nil {
 		h.route = rt.Name
 		if ws := rt.WebSocket; ws != nil {
@@ -123,7 +129,6 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 			return nil, fmt.Errorf("response_headers: %w", err)
 		}
 	}
-	h.metrics = opts.Metrics
 	trs := opts.Transports
 	if trs == nil {
 		trs = NewTransports()
@@ -132,15 +137,24 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 	if relays == nil {
 		relays = NewRelays(opts.Logger)
 	}
+	retries := min(max(up.Retries, 0), upstream.MaxRetries)
 	connect, response := up.Timeouts.Connect.D(), up.Timeouts.Response.D()
 	tr := trs.Upstream(up)
-	h.rp, h.fast = relays.get(pool.Name, tr), tr.fast
-	for _, t := range pool.Targets() {
-		if t.H2C {
-			h.rpH2C = relays.get(pool.Name, trs.GetH2C(connect, response))
-			break
+	h.upstreamSide = relays.side(sideKey{pool, tr, retries}, func() *upstreamSide {
+		us := &upstreamSide{pool: pool, trusted: opts.TrustedProxies, escape: opts.EscapePath, retries: retries,
+			websockets: opts.WebSockets, clock: monotonic, metrics: opts.Metrics}
+		if us.escape == nil {
+			us.escape = defaultEscape
 		}
-	}
+		us.rp, us.fast = relays.get(pool.Name, tr), tr.fast
+		for _, t := range pool.Targets() {
+			if t.H2C {
+				us.rpH2C = relays.get(pool.Name, trs.GetH2C(connect, response))
+				break
+			}
+		}
+		return us
+	})
 	return h, nil
 }
 
@@ -150,11 +164,42 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 // handler through the attempt in the outbound request's context, so with
 // 10,000 routes there are a few of them, not 10,000. It is safe for
 // concurrent use.
+//
+// It also holds the upstream sides of those handlers (see upstreamSide),
+// one per pool, transport and retry count: every handler built with one
+// Relays must be given the same Options, Relays aside.
 type Relays struct {
 	logger *slog.Logger
 	mu     sync.Mutex
 	rps    map[relayKey]*httputil.ReverseProxy
 	logs   map[string]*log.Logger
+	sides  map[sideKey]*upstreamSide
+}
+
+type sideKey struct {
+	pool    *upstream.Pool
+	tr      *Transport
+	retries int
+}
+
+// side returns the upstream side of key, built by build the first time.
+func (rs *Relays) side(key sideKey, build func() *upstreamSide) *upstreamSide {
+	rs.mu.Lock()
+	us := rs.sides[key]
+	rs.mu.Unlock()
+	if us != nil {
+		return us
+	}
+	// build takes rs.mu itself (Relays.get); two builders racing for one
+	// key build equal sides, and the first stored wins.
+	us = build()
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if prev := rs.sides[key]; prev != nil {
+		return prev
+	}
+	rs.sides[key] = us
+	return us
 }
 
 type relayKey struct {
@@ -169,7 +214,8 @@ func NewRelays(logger *slog.Logger) *Relays {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Relays{logger: logger, rps: make(map[relayKey]*httputil.ReverseProxy), logs: make(map[string]*log.Logger)}
+	return &Relays{logger: logger, rps: make(map[relayKey]*httputil.ReverseProxy), logs: make(map[string]*log.Logger),
+		sides: make(map[sideKey]*upstreamSide)}
 }
 
 // get returns the ReverseProxy of the named upstream's routes over tr.

@@ -36,13 +36,14 @@ func Compile(cfg *config.Config, build BuildFunc) (*Table, error) {
 	}
 	var ps config.Problems
 	t := &Table{ver: compileVersioning(cfg, &ps)}
+	lists := lists{}
 	for i, rc := range cfg.Routes {
 		at := fmt.Sprintf("routes[%d]", i)
 		if rc == nil {
 			ps = append(ps, cfg.Problem(at, "empty route"))
 			continue
 		}
-		rt, ok := compileRoute(cfg, at, i, rc, t.ver, &ps)
+		rt, ok := compileRoute(cfg, at, i, rc, t.ver, lists, &ps)
 		if build != nil {
 			if err := build(rc, rt); err != nil {
 				ps = append(ps, buildProblems(cfg, at, err)...)
@@ -83,7 +84,7 @@ func buildProblems(cfg *config.Config, at string, err error) config.Problems {
 
 // compileRoute compiles one route's match, rewrite and strip_prefix,
 // appending problems to ps. ok is false when the route cannot be indexed.
-func compileRoute(cfg *config.Config, at string, i int, rc *config.Route, ver *versioning, ps *config.Problems) (rt *Route, ok bool) {
+func compileRoute(cfg *config.Config, at string, i int, rc *config.Route, ver *versioning, lists lists, ps *config.Problems) (rt *Route, ok bool) {
 	rt = &Route{Name: rc.Name, Index: i, Config: rc}
 	n := len(*ps)
 	add := func(path, format string, args ...any) {
@@ -107,7 +108,7 @@ func compileRoute(cfg *config.Config, at string, i int, rc *config.Route, ver *v
 			add(at+".match.path_prefix", "%s", err)
 			break
 		}
-		rt.prefix, rt.Prefix, pathOK = px, px.String(), true
+		rt.fwd, pathOK = &forward{prefix: px}, true
 	default:
 		add(at+".match", "one of path or path_prefix is required")
 	}
@@ -132,6 +133,7 @@ func compileRoute(cfg *config.Config, at string, i int, rc *config.Route, ver *v
 			rt.Hosts = append(rt.Hosts, norm)
 		}
 	}
+	rt.Hosts = lists.share(rt.Hosts)
 
 	for j, meth := range m.Methods {
 		if !isToken(meth) {
@@ -142,6 +144,7 @@ func compileRoute(cfg *config.Config, at string, i int, rc *config.Route, ver *v
 			rt.Methods = append(rt.Methods, meth)
 		}
 	}
+	rt.Methods = lists.share(rt.Methods)
 	rt.get = slices.Contains(rt.Methods, "GET")
 
 	for _, name := range slices.Sorted(mapKeys(m.Headers)) {
@@ -174,7 +177,7 @@ func compileRoute(cfg *config.Config, at string, i int, rc *config.Route, ver *v
 			add(at+".rewrite", "%s", err)
 			break
 		}
-		rt.rewrite = tpl
+		rt.fwdOf().rewrite = tpl
 	case rc.StripPrefix != "":
 		strip, err := parseStrip(rc.StripPrefix)
 		if err != nil {
@@ -184,7 +187,9 @@ func compileRoute(cfg *config.Config, at string, i int, rc *config.Route, ver *v
 		if pathOK && strip != "" && !stripApplies(rt, strip) {
 			add(at+".strip_prefix", "%q never applies: no path the route matches starts with it", rc.StripPrefix)
 		}
-		rt.strip = strip
+		if strip != "" {
+			rt.fwdOf().strip = strip
+		}
 	}
 	return rt, pathOK && len(*ps) == n
 }
@@ -193,12 +198,38 @@ func compileRoute(cfg *config.Config, at string, i int, rc *config.Route, ver *v
 // literal, else "".
 func leadingLiteral(rt *Route) string {
 	switch {
-	case rt.Pattern != nil && rt.Pattern.segs[0].kind == segLiteral:
-		return rt.Pattern.segs[0].text
-	case rt.Pattern == nil && len(rt.prefix.segs) > 0:
-		return rt.prefix.segs[0]
+	case rt.Pattern != nil:
+		return rt.Pattern.leading()
+	case rt.fwd != nil && len(rt.fwd.prefix.segs) > 0:
+		return rt.fwd.prefix.segs[0]
 	}
 	return ""
+}
+
+// fwdOf returns rt.fwd, creating it.
+func (rt *Route) fwdOf() *forward {
+	if rt.fwd == nil {
+		rt.fwd = &forward{}
+	}
+	return rt.fwd
+}
+
+// lists lets routes with the same methods (or hosts) share one slice: a
+// large table lists few distinct ones. The key is the list joined by NUL,
+// which neither methods nor hosts contain.
+type lists map[string][]string
+
+func (l lists) share(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	k := strings.Join(s, "\x00")
+	if v, ok := l[k]; ok {
+		return v
+	}
+	s = slices.Clip(s)
+	l[k] = s
+	return s
 }
 
 // stripApplies reports whether strip could apply to some path rt matches.
@@ -207,7 +238,7 @@ func stripApplies(rt *Route, strip string) bool {
 	if rt.Pattern != nil {
 		return !rt.Pattern.Static() || hasSegmentPrefix(rt.Pattern.String(), strip)
 	}
-	pre := "/" + strings.Join(rt.prefix.segs, "/")
+	pre := "/" + strings.Join(rt.fwd.prefix.segs, "/")
 	// Either the prefix starts with strip (always applies) or strip
 	// starts with the prefix (applies to the longer paths).
 	return hasSegmentPrefix(pre, strip) || hasSegmentPrefix(strip, pre)
@@ -242,7 +273,7 @@ func duplicates(cfg *config.Config, routes []*Route) config.Problems {
 		if rt.Pattern != nil {
 			key.WriteString("path " + rt.Pattern.shape())
 		} else {
-			key.WriteString("prefix " + rt.Prefix)
+			key.WriteString("prefix " + rt.Prefix())
 		}
 		key.WriteString("\x00" + rt.Version)
 		for _, h := range rt.Headers {

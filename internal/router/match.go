@@ -22,17 +22,85 @@ type bucket struct {
 // consumes the path's d-th segment, so a lookup visits each node at most
 // once whatever the backtracking.
 type pnode struct {
-	lit      map[string]*pnode // literal segments
-	param    *pnode            // {name}
-	routes   []*Route          // patterns that end at this node
-	catchAll []*Route          // patterns whose next and last segment is {name...}
+	lit      edges[*pnode] // literal segments
+	param    *pnode        // {name}
+	routes   []*Route      // patterns that end at this node
+	catchAll []*Route      // patterns whose next and last segment is {name...}
 }
 
 // xnode is a node of the segment trie of prefixes.
 type xnode struct {
-	lit   map[string]*xnode
+	lit   edges[*xnode]
 	plain []*Route // prefixes that end here: "/orders"
 	slash []*Route // prefixes that end here with a slash: "/orders/"
+}
+
+// edges maps a node's literal segments to its children. Most nodes of a
+// large table have one child or a few ("/svc7" has "users"), so up to
+// fewEdges children live in a short slice that a lookup scans: a Go map
+// costs more than 200 bytes even for one entry. Beyond that, a map.
+type edges[N any] struct {
+	few  []edge[N]
+	many map[string]N
+}
+
+type edge[N any] struct {
+	seg   string
+	child N
+}
+
+const fewEdges = 8
+
+func (e *edges[N]) get(seg string) (N, bool) {
+	if e.many != nil {
+		n, ok := e.many[seg]
+		return n, ok
+	}
+	for i := range e.few {
+		if e.few[i].seg == seg {
+			return e.few[i].child, true
+		}
+	}
+	var zero N
+	return zero, false
+}
+
+func (e *edges[N]) put(seg string, child N) {
+	if e.many == nil && len(e.few) < fewEdges {
+		e.few = append(e.few, edge[N]{seg, child})
+		return
+	}
+	if e.many == nil {
+		e.many = make(map[string]N, 2*fewEdges)
+		for _, ed := range e.few {
+			e.many[ed.seg] = ed.child
+		}
+		e.few = nil
+	}
+	e.many[seg] = child
+}
+
+// all yields the edges in no particular order.
+func (e *edges[N]) all(yield func(string, N) bool) {
+	for _, ed := range e.few {
+		if !yield(ed.seg, ed.child) {
+			return
+		}
+	}
+	for seg, c := range e.many {
+		if !yield(seg, c) {
+			return
+		}
+	}
+}
+
+// keys yields the segments, for sorting.
+func (e *edges[N]) keys(yield func(string) bool) {
+	for seg := range e.all {
+		if !yield(seg) {
+			return
+		}
+	}
 }
 
 // matcher carries one lookup's request data down the tries. It lives on the
@@ -167,8 +235,8 @@ func (t *Table) MatchBuf(r *http.Request, host, path string, buf []pipeline.Para
 	host = lowerASCII(strings.TrimSuffix(host, "."))
 	if rt := t.lookup(&m, host, res.Path); rt != nil {
 		res.Route = rt
-		if rt.Pattern != nil && len(rt.Pattern.names) > 0 {
-			if n := len(rt.Pattern.names); cap(buf) >= n {
+		if rt.Pattern != nil && rt.Pattern.n > 0 {
+			if n := rt.Pattern.n; cap(buf) >= n {
 				res.Params = buf[:n]
 			} else {
 				res.Params = make([]pipeline.Param, n)
@@ -245,7 +313,7 @@ func (n *pnode) match(m *matcher, path string, start int) *Route {
 		end += start
 	}
 	seg := path[start:end]
-	if c := n.lit[seg]; c != nil {
+	if c, ok := n.lit.get(seg); ok {
 		if rt := c.next(m, path, end, last); rt != nil {
 			return rt
 		}
@@ -280,7 +348,7 @@ func (n *xnode) match(m *matcher, path string, pos int) *Route {
 		} else {
 			end += start
 		}
-		if c := n.lit[path[start:end]]; c != nil {
+		if c, ok := n.lit.get(path[start:end]); ok {
 			if rt := c.match(m, path, end); rt != nil {
 				return rt
 			}
@@ -300,18 +368,15 @@ func (b *bucket) insert(rt *Route) {
 			b.prefixes = &xnode{}
 		}
 		n := b.prefixes
-		for _, seg := range rt.prefix.segs {
-			c := n.lit[seg]
-			if c == nil {
-				if n.lit == nil {
-					n.lit = map[string]*xnode{}
-				}
+		for _, seg := range rt.fwd.prefix.segs {
+			c, ok := n.lit.get(seg)
+			if !ok {
 				c = &xnode{}
-				n.lit[seg] = c
+				n.lit.put(seg, c)
 			}
 			n = c
 		}
-		if rt.prefix.slash {
+		if rt.fwd.prefix.slash {
 			n.slash = append(n.slash, rt)
 		} else {
 			n.plain = append(n.plain, rt)
@@ -339,13 +404,10 @@ func (b *bucket) insert(rt *Route) {
 				}
 				n = n.param
 			default:
-				c := n.lit[sg.text]
-				if c == nil {
-					if n.lit == nil {
-						n.lit = map[string]*pnode{}
-					}
+				c, ok := n.lit.get(sg.text)
+				if !ok {
 					c = &pnode{}
-					n.lit[sg.text] = c
+					n.lit.put(sg.text, c)
 				}
 				n = c
 			}
@@ -366,7 +428,7 @@ func (b *bucket) sort() {
 	walkP = func(n *pnode) {
 		sortCandidates(n.routes)
 		sortCandidates(n.catchAll)
-		for _, c := range n.lit {
+		for _, c := range n.lit.all {
 			walkP(c)
 		}
 		if n.param != nil {
@@ -380,7 +442,7 @@ func (b *bucket) sort() {
 	walkX = func(n *xnode) {
 		sortCandidates(n.plain)
 		sortCandidates(n.slash)
-		for _, c := range n.lit {
+		for _, c := range n.lit.all {
 			walkX(c)
 		}
 	}

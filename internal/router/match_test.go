@@ -1,6 +1,7 @@
 package router
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -387,17 +388,45 @@ func FuzzMatch(f *testing.F) {
 				t.Fatalf("route %s on %q: Expand(%v) = %q, want %q", res.Route.Name, path, res.Params, got, res.Path)
 			}
 		default:
-			px := res.Route.prefix
+			px := res.Route.fwd.prefix
 			inside := hasSegmentPrefix(res.Path, px.String())
 			if px.slash {
 				inside = strings.HasPrefix(res.Path, px.String())
 			}
 			if !inside {
-				t.Fatalf("route %s on %q: path %q outside prefix %q", res.Route.Name, path, res.Path, res.Route.Prefix)
+				t.Fatalf("route %s on %q: path %q outside prefix %q", res.Route.Name, path, res.Path, res.Route.Prefix())
 			}
 		}
 		if fp := res.Route.ForwardPath(&res); fp == "" || fp[0] != '/' {
 			t.Fatalf("route %s on %q: ForwardPath = %q", res.Route.Name, path, fp)
 		}
 	})
+}
+
+// TestMatchManyChildren crosses the point where a trie node's literal
+// children move from a short list to a map, for patterns and prefixes.
+func TestMatchManyChildren(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{1, fewEdges, fewEdges + 1, 3 * fewEdges} {
+		t.Run(fmt.Sprintf("children=%d", n), func(t *testing.T) {
+			t.Parallel()
+			var routes []*config.Route
+			for i := range n {
+				routes = append(routes,
+					route(fmt.Sprintf("user%d", i), config.Match{Path: fmt.Sprintf("/svc%d/users/{id}", i)}),
+					route(fmt.Sprintf("assets%d", i), config.Match{PathPrefix: fmt.Sprintf("/svc%d/assets/", i)}))
+			}
+			tbl := mustCompile(t, &config.Config{Routes: routes})
+			var tests []matchCase
+			for i := range n {
+				tests = append(tests,
+					matchCase{name: fmt.Sprintf("pattern %d", i), req: request{path: fmt.Sprintf("/svc%d/users/42", i)}, route: fmt.Sprintf("user%d", i), params: param("id", "42")},
+					matchCase{name: fmt.Sprintf("prefix %d", i), req: request{path: fmt.Sprintf("/svc%d/assets/app.css", i)}, route: fmt.Sprintf("assets%d", i)})
+			}
+			tests = append(tests,
+				matchCase{name: "unknown first segment", req: request{path: fmt.Sprintf("/svc%d/users/42", n)}},
+				matchCase{name: "unknown second segment", req: request{path: "/svc0/orders/42"}})
+			runMatch(t, tbl, tests)
+		})
+	}
 }

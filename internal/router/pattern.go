@@ -62,8 +62,12 @@ type segment struct {
 //
 // A Pattern is immutable and safe for concurrent use.
 type Pattern struct {
-	segs  []segment
-	names []string
+	// src is the pattern's text, shared with the configuration. A
+	// static pattern keeps only it: it matches src and nothing else, so a
+	// table of many static routes holds no segments for them.
+	src  string
+	segs []segment // nil for a static pattern
+	n    int       // number of parameters
 }
 
 // parsePattern parses a match.path pattern.
@@ -77,7 +81,7 @@ func parsePattern(s string) (*Pattern, error) {
 	if s[0] != '/' {
 		return fail(0, `must start with "/"`)
 	}
-	p := &Pattern{}
+	p := &Pattern{src: s}
 	for start := 1; start <= len(s); {
 		end := strings.IndexByte(s[start:], '/')
 		if end < 0 {
@@ -109,16 +113,14 @@ func parsePattern(s string) (*Pattern, error) {
 			if err := checkName(name); err != "" {
 				return fail(start+1, "%s", err)
 			}
-			for _, other := range p.names {
-				if other == name {
-					return fail(start+1, "duplicate parameter name %q", name)
-				}
+			if p.param(name) >= 0 {
+				return fail(start+1, "duplicate parameter name %q", name)
 			}
 			if kind == segCatchAll && !last {
 				return fail(start, "catch-all {%s...} must be the last segment", name)
 			}
 			p.segs = append(p.segs, segment{kind: kind, text: name})
-			p.names = append(p.names, name)
+			p.n++
 		} else {
 			for i := 0; i < len(seg); i++ {
 				switch c := seg[i]; {
@@ -140,7 +142,44 @@ func parsePattern(s string) (*Pattern, error) {
 		}
 		start = end + 1
 	}
+	if p.n == 0 {
+		p.segs = nil
+	} else if cap(p.segs) > len(p.segs) {
+		// The table keeps the segments for its lifetime: no spare room.
+		p.segs = append([]segment(nil), p.segs...)
+	}
 	return p, nil
+}
+
+// leading returns the pattern's first segment when it is literal, else "".
+func (p *Pattern) leading() string {
+	if p.Static() {
+		rest := p.src[1:]
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			return rest[:i]
+		}
+		return rest
+	}
+	if p.segs[0].kind == segLiteral {
+		return p.segs[0].text
+	}
+	return ""
+}
+
+// param returns the index of the parameter name among p's parameters, or
+// -1.
+func (p *Pattern) param(name string) int {
+	i := 0
+	for _, sg := range p.segs {
+		if sg.kind == segLiteral {
+			continue
+		}
+		if sg.text == name {
+			return i
+		}
+		i++
+	}
+	return -1
 }
 
 // checkName returns why name is not a valid parameter name, or "".
@@ -159,25 +198,14 @@ func checkName(name string) string {
 }
 
 // String returns the pattern's text; ParsePattern(p.String()) gives back p.
-func (p *Pattern) String() string {
-	var b strings.Builder
-	for _, sg := range p.segs {
-		b.WriteByte('/')
-		switch sg.kind {
-		case segLiteral:
-			b.WriteString(sg.text)
-		case segParam:
-			b.WriteString("{" + sg.text + "}")
-		case segCatchAll:
-			b.WriteString("{" + sg.text + "...}")
-		}
-	}
-	return b.String()
-}
+func (p *Pattern) String() string { return p.src }
 
 // shape returns the pattern with parameter names left out ("/users/{}",
 // "/files/{...}"): two patterns with the same shape match the same paths.
 func (p *Pattern) shape() string {
+	if p.Static() {
+		return p.src
+	}
 	var b strings.Builder
 	for _, sg := range p.segs {
 		b.WriteByte('/')
@@ -194,11 +222,19 @@ func (p *Pattern) shape() string {
 }
 
 // Names returns the parameter names in pattern order.
-func (p *Pattern) Names() []string { return append([]string(nil), p.names...) }
+func (p *Pattern) Names() []string {
+	var names []string
+	for _, sg := range p.segs {
+		if sg.kind != segLiteral {
+			names = append(names, sg.text)
+		}
+	}
+	return names
+}
 
 // Static reports whether the pattern has no parameters, so it matches
 // exactly one path.
-func (p *Pattern) Static() bool { return len(p.names) == 0 }
+func (p *Pattern) Static() bool { return p.n == 0 }
 
 // Match reports whether path matches p and returns the parameters in
 // pattern order (nil for a static pattern). Values are substrings of path.
@@ -206,17 +242,20 @@ func (p *Pattern) Match(path string) ([]pipeline.Param, bool) {
 	if !p.match(path, nil) {
 		return nil, false
 	}
-	if len(p.names) == 0 {
+	if p.n == 0 {
 		return nil, true
 	}
-	params := make([]pipeline.Param, len(p.names))
+	params := make([]pipeline.Param, p.n)
 	p.match(path, params)
 	return params, true
 }
 
 // match reports whether path matches p, filling params (when not nil, of
-// length len(p.names)) with the values.
+// length of p's parameters) with the values.
 func (p *Pattern) match(path string, params []pipeline.Param) bool {
+	if p.Static() {
+		return path == p.src
+	}
 	if path == "" || path[0] != '/' {
 		return false
 	}
@@ -266,6 +305,9 @@ func (p *Pattern) match(path string, params []pipeline.Param) bool {
 // Expand substitutes params (by name) into p. It is the inverse of Match:
 // p.Expand(params) == path for every path that p matches.
 func (p *Pattern) Expand(params []pipeline.Param) string {
+	if p.Static() {
+		return p.src
+	}
 	var b strings.Builder
 	for _, sg := range p.segs {
 		b.WriteByte('/')

@@ -2,7 +2,6 @@ package router
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -58,7 +57,7 @@ func parseTemplate(s string, p *Pattern) (*template, error) {
 			}
 			idx := -1
 			if p != nil {
-				idx = slices.Index(p.names, name)
+				idx = p.param(name)
 			}
 			switch {
 			case p == nil:
@@ -115,11 +114,13 @@ func (t *template) expand(res *Result) string {
 // when building the upstream URL (set url.URL.Path and let EscapedPath do
 // it), never paste it into a raw URL.
 func (rt *Route) ForwardPath(res *Result) string {
+	f := rt.fwd
 	switch {
-	case rt.rewrite != nil:
-		return rt.rewrite.expand(res)
-	case rt.strip != "" && hasSegmentPrefix(res.Path, rt.strip):
-		if p := res.Path[len(rt.strip):]; p != "" {
+	case f == nil:
+	case f.rewrite != nil:
+		return f.rewrite.expand(res)
+	case f.strip != "" && hasSegmentPrefix(res.Path, f.strip):
+		if p := res.Path[len(f.strip):]; p != "" {
 			return p
 		}
 		return "/"

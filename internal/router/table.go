@@ -22,14 +22,12 @@ type Route struct {
 
 	// Pattern is the parsed match.path; nil for a prefix route.
 	Pattern *Pattern
-	// Prefix is match.path_prefix in canonical form; "" for a path route.
-	Prefix string
 	// Hosts are match.hosts lowercased, without duplicates; empty matches
 	// any host.
 	Hosts []string
 	// Methods are the accepted methods in configuration order; empty
 	// accepts every method but TRACE. A route that accepts GET also serves
-	// HEAD.
+	// HEAD. Routes listing the same methods share one slice.
 	Methods []string
 	// Headers are the header matches, names canonical, sorted by name.
 	Headers []HeaderMatch
@@ -37,10 +35,27 @@ type Route struct {
 	// every version.
 	Version string
 
-	prefix  prefix
-	get     bool      // Methods has GET, so HEAD is served too
+	// fwd is what only prefix routes and routes that change the
+	// forwarded path need, nil for the others: most routes of a large
+	// table are neither, and a pointer costs them 8 bytes where the
+	// fields would cost 56.
+	fwd *forward
+	get bool // Methods has GET, so HEAD is served too
+}
+
+// forward holds a route's prefix and its forwarded-path change.
+type forward struct {
+	prefix  prefix    // match.path_prefix, parsed; zero for a path route
 	rewrite *template // compiled Config.Rewrite
 	strip   string    // Config.StripPrefix without trailing slash; "" for none
+}
+
+// Prefix returns match.path_prefix in canonical form; "" for a path route.
+func (rt *Route) Prefix() string {
+	if rt.Pattern != nil || rt.fwd == nil {
+		return ""
+	}
+	return rt.fwd.prefix.String()
 }
 
 // HeaderMatch is a header a request must carry with exactly this value.
@@ -118,7 +133,7 @@ func (rt *Route) String() string {
 	if rt.Pattern != nil {
 		fmt.Fprintf(&b, " path=%s", rt.Pattern)
 	} else {
-		fmt.Fprintf(&b, " prefix=%s", rt.Prefix)
+		fmt.Fprintf(&b, " prefix=%s", rt.Prefix())
 	}
 	if len(rt.Methods) > 0 {
 		fmt.Fprintf(&b, " methods=%s", strings.Join(rt.Methods, ","))
@@ -129,11 +144,11 @@ func (rt *Route) String() string {
 	if rt.Version != "" {
 		fmt.Fprintf(&b, " version=%s", rt.Version)
 	}
-	if rt.rewrite != nil {
-		fmt.Fprintf(&b, " rewrite=%s", rt.rewrite.raw)
+	if f := rt.fwd; f != nil && f.rewrite != nil {
+		fmt.Fprintf(&b, " rewrite=%s", f.rewrite.raw)
 	}
-	if rt.strip != "" {
-		fmt.Fprintf(&b, " strip_prefix=%s", rt.strip)
+	if f := rt.fwd; f != nil && f.strip != "" {
+		fmt.Fprintf(&b, " strip_prefix=%s", f.strip)
 	}
 	return b.String()
 }
@@ -174,8 +189,9 @@ func (n *pnode) dump(b *strings.Builder, at string) {
 	if len(n.routes) > 0 {
 		fmt.Fprintf(b, "  pattern %s -> %s\n", at, names(n.routes))
 	}
-	for _, k := range slices.Sorted(mapKeys(n.lit)) {
-		n.lit[k].dump(b, at+"/"+k)
+	for _, k := range slices.Sorted(n.lit.keys) {
+		c, _ := n.lit.get(k)
+		c.dump(b, at+"/"+k)
 	}
 	if n.param != nil {
 		n.param.dump(b, at+"/{}")
@@ -187,8 +203,9 @@ func (n *pnode) dump(b *strings.Builder, at string) {
 
 // dump lists prefixes deepest first, the order they are tried in.
 func (n *xnode) dump(b *strings.Builder, at string) {
-	for _, k := range slices.Sorted(mapKeys(n.lit)) {
-		n.lit[k].dump(b, at+"/"+k)
+	for _, k := range slices.Sorted(n.lit.keys) {
+		c, _ := n.lit.get(k)
+		c.dump(b, at+"/"+k)
 	}
 	if len(n.slash) > 0 {
 		fmt.Fprintf(b, "  prefix  %s/ -> %s\n", at, names(n.slash))
