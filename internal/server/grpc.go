@@ -148,12 +148,12 @@ func grpcMessage(s string) string {
 
 // grpcOutcome returns the grpc-status a gRPC call ended with, as the
 // recorder saw it sent: in the header of a trailers-only answer (the
-// gateway's errors among them) or in the trailer of a relayed one; "1"
-// (CANCELLED) for a call whose client went away before any answer; "" for
-// a gRPC-Web call that carried its status in the body; otherwise
-// "unknown": an answer that was not gRPC, or a stream that broke before
-// its trailer. A status other than 0 to 16 is "unknown" too, so an
-// upstream cannot mint values.
+// gateway's errors among them) or in the trailer of a relayed one. Without
+// one it is "1" (CANCELLED) for a call whose client went away (status
+// 499), "" for a gRPC-Web call (which carries its status in the body),
+// and otherwise "unknown": an answer that was not gRPC, or a stream that
+// broke before its trailer. A status other than 0 to 16 is "unknown" too,
+// so an upstream cannot mint values.
 func grpcOutcome(w *responseWriter, kind rpcKind, status int) string {
 	if w.wroteHeader {
 		h := w.Header()
@@ -165,7 +165,8 @@ func grpcOutcome(w *responseWriter, kind rpcKind, status int) string {
 				return telemetry.GRPCStatusLabel(v[0])
 			}
 		}
-	} else if status == pipeline.StatusClientClosed {
+	}
+	if status == pipeline.StatusClientClosed {
 		return strconv.Itoa(grpcCancelled)
 	}
 	if kind != rpcGRPC {

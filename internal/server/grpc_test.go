@@ -126,6 +126,7 @@ func TestGRPCOutcome(t *testing.T) {
 		{"stream broke before its trailer", rpcGRPC, http.Header{"Content-Type": {"application/grpc"}, "Trailer": {"Grpc-Status"}}, true, 502, "unknown"},
 		{"answer not gRPC", rpcGRPC, http.Header{"Content-Type": {"application/json"}, "Grpc-Status": {"3"}}, true, 200, "unknown"},
 		{"client went away", rpcGRPC, http.Header{}, false, pipeline.StatusClientClosed, "1"},
+		{"client went away mid-stream", rpcGRPC, http.Header{"Content-Type": {"application/grpc"}, "Trailer": {"Grpc-Status"}}, true, pipeline.StatusClientClosed, "1"},
 		{"gRPC-Web, status in the body", rpcWeb, http.Header{"Content-Type": {"application/grpc-web+proto"}}, true, 200, ""},
 		{"gRPC-Web, trailers-only", rpcWeb, http.Header{"Content-Type": {"application/grpc-web"}, "Grpc-Status": {"7"}}, true, 200, "7"},
 	}

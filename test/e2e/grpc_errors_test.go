@@ -130,13 +130,14 @@ routes:
 		return &md, err
 	}
 
-	tests := []struct {
+	type grpcCase struct {
 		name, id, method string
 		code             codes.Code
 		msg              string
 		// grpcStatus is the access log's grpc_status, status its status.
 		grpcStatus, status string
-	}{
+	}
+	tests := []grpcCase{
 		{"ok", "grpc-ok", "/pkg.Open/Unary", codes.OK, "", "0", "200"},
 		{"upstream's status", "grpc-missing", "/pkg.Open/Missing", codes.NotFound, "no such order", "5", "200"},
 		{"no credentials", "grpc-unauth", "/pkg.Keyed/Unary", codes.Unauthenticated, "credentials required", "16", "401"},
@@ -178,6 +179,17 @@ routes:
 	if hdr.Get("retry-after") == nil || hdr.Get("ratelimit-limit") == nil {
 		t.Errorf("rate limited call's metadata lacks retry-after or ratelimit-limit: %v", *hdr)
 	}
+
+	// A client whose deadline passes first cancels the call: recorded as
+	// 499 and CANCELLED.
+	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "x-request-id", "grpc-gone"), 300*time.Millisecond)
+	in, out := []byte("hi"), []byte(nil)
+	err = conn.Invoke(ctx, "/pkg.Open/Slow", &in, &out)
+	cancel()
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("call past the client's deadline: %v", err)
+	}
+	tests = append(tests, grpcCase{name: "client gone", id: "grpc-gone", grpcStatus: "1", status: "499"})
 
 	for _, tt := range tests {
 		line := waitLogLine(t, g, tt.id)
