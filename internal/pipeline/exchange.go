@@ -76,6 +76,12 @@ type Exchange struct {
 	// handler chain returned (or the server's own, such as a panic's 500).
 	// Written by: server, at the end, only, with Status (see Outcome).
 	Err error
+	// GRPCStatus is the grpc-status a gRPC call (a request with Content-Type
+	// application/grpc*) ended with, "0" to "16", or "unknown" when its
+	// answer carried none that the gateway could read; "" for a request
+	// that is not a gRPC call.
+	// Written by: server, from its recorder, at the end, only.
+	GRPCStatus string
 	// TLS is true when the client connection is TLS (X-Forwarded-Proto https).
 	// Written by: server, at the start.
 	TLS bool

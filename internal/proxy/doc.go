@@ -103,10 +103,9 @@
 // gantry_websocket_* metrics. WebSockets is the server's registry of open
 // connections, for shutdown and reloads.
 //
-// gRPC: for an HTTP/2 response with content type application/grpc*, the
-// grpc-status trailer is read when the body reaches EOF (or the header of a
-// trailers-only response) and counted in gantry_grpc_responses_total.
-// Other responses pay one comparison.
+// gRPC calls are relayed like any other exchange, trailers included; the
+// server's recorder reads their grpc-status for the access log and
+// gantry_grpc_responses_total.
 //
 // The handler never writes an error body: it returns a *pipeline.HTTPError
 // and package server renders it. Once the upstream's response has started,

@@ -15,7 +15,6 @@ import (
 	"net/textproto"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
@@ -89,10 +88,10 @@ type upstreamSide struct {
 	websockets *WebSockets
 	// clock is the monotonic clock of WebSocket limits and durations.
 	clock func() time.Duration
-	// metrics is nil without metrics. The route's WebSocket and gRPC
-	// handles are looked up when first needed, not here: most routes
-	// never upgrade nor answer gRPC, and a table of 10,000 routes would
-	// otherwise hold 20,000 idle handles.
+	// metrics is nil without metrics. The route's WebSocket handle is
+	// looked up when first needed, not here: most routes never upgrade,
+	// and a table of 10,000 routes would otherwise hold 10,000 idle
+	// handles.
 	metrics *telemetry.Metrics
 }
 
@@ -534,7 +533,7 @@ func modifyResponse(res *http.Response) error {
 
 // onResponse handles the upstream's response header for both paths: a
 // 502/503/504 that will be retried is refused with errRetry (nothing
-// reaches the client), gRPC and WebSocket answers get their accounting, and
+// reaches the client), WebSocket answers get their accounting, and
 // the gateway's headers win over the upstream's.
 func (h *handler) onResponse(a *attempt, res *http.Response) error {
 	a.at.Answered()
@@ -556,31 +555,10 @@ func (h *handler) onResponse(a *attempt, res *http.Response) error {
 	case res.Body != nil && res.Body != http.NoBody:
 		a.res.rc = res.Body
 		res.Body = &a.res
-		// gRPC runs over HTTP/2 only; other responses pay one comparison.
-		if res.ProtoMajor == 2 && h.metrics != nil && isGRPC(res.Header) {
-			if st, ok := res.Header["Grpc-Status"]; ok {
-				h.grpcMetrics().Observe(st[0])
-			} else {
-				a.res.grpc, a.res.res = h.grpcMetrics(), res
-			}
-		}
-	case res.ProtoMajor == 2 && h.metrics != nil && isGRPC(res.Header):
-		// A trailers-only response: the status is in the header.
-		h.grpcMetrics().Observe(grpcStatus(res.Header))
 	}
 	forward.DropGatewayOwned(a.w.Header(), res.Header)
 	h.resRules.Apply(res.Header)
 	return nil
-}
-
-// grpcMetrics returns the route's gRPC handle; h.metrics must be set.
-func (h *handler) grpcMetrics() *telemetry.GRPCMetrics {
-	if g := h.grpc.Load(); g != nil {
-		return g
-	}
-	g := h.metrics.GRPC(h.route)
-	h.grpc.Store(g)
-	return g
 }
 
 // errorHandler records the failure instead of writing a body: only package

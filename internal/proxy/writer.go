@@ -12,7 +12,6 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
-	"github.com/gantry-dev/gantry/internal/telemetry"
 )
 
 // responseWriter records whether the response has started, so the handler knows whether an error
@@ -151,28 +150,15 @@ func (b *requestBody) Close() error {
 
 // responseBody records the first error reading the upstream's body, to tell
 // an upstream failure from a client failure once the response has started.
-// For a gRPC response it counts the grpc-status trailer at the end of the
-// body, when the transport has filled res.Trailer.
 type responseBody struct {
 	rc  io.ReadCloser
 	err error
-	// grpc and res are set for gRPC responses only.
-	grpc *telemetry.GRPCMetrics
-	res  *http.Response
 }
 
 func (b *responseBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	if err != nil {
-		switch {
-		case err == io.EOF:
-			if b.grpc != nil {
-				b.grpc.Observe(grpcStatus(b.res.Trailer))
-				b.grpc = nil
-			}
-		case b.err == nil:
-			b.err = err
-		}
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
 	}
 	return n, err
 }

@@ -62,6 +62,9 @@ type Route struct {
 	// metrics caches bound.Route(Name) from the route's first use
 	// on; any request may write it, always with the same handle.
 	metrics atomic.Pointer[telemetry.RouteMetrics]
+	// grpc caches bound.GRPC(Name) from the route's first gRPC call on,
+	// written like metrics.
+	grpc atomic.Pointer[telemetry.GRPCMetrics]
 }
 
 var _ pipeline.Handler = (*Route)(nil)
@@ -89,6 +92,20 @@ func (rt *Route) Metrics() *telemetry.RouteMetrics {
 	rm := rt.bound.Route(rt.Name)
 	rt.metrics.Store(rm)
 	return rm
+}
+
+// GRPCMetrics returns the route's gRPC handle in the metrics Bind gave,
+// nil before Bind; like Metrics, it is looked up on first use.
+func (rt *Route) GRPCMetrics() *telemetry.GRPCMetrics {
+	if gm := rt.grpc.Load(); gm != nil {
+		return gm
+	}
+	if rt.bound == nil {
+		return nil
+	}
+	gm := rt.bound.GRPC(rt.Name)
+	rt.grpc.Store(gm)
+	return gm
 }
 
 // A step builds one phase of a route's chain from the environment, or

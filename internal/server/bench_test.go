@@ -185,3 +185,20 @@ func BenchmarkAdmission(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRPCKind is what every request pays to learn whether it is a gRPC
+// call, for the error renderer and the recorder.
+func BenchmarkRPCKind(b *testing.B) {
+	for _, ct := range []string{"", "application/json", "application/grpc+proto"} {
+		b.Run("content-type="+ct, func(b *testing.B) {
+			h := http.Header{}
+			if ct != "" {
+				h.Set("Content-Type", ct)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				rpcKindOf(h)
+			}
+		})
+	}
+}

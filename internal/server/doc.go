@@ -9,7 +9,9 @@
 // both ways, hijacked (WebSocket) connections included. It is the one
 // writer of Exchange.Status and Exchange.Err (pipeline.Outcome of what the
 // chain returned and what its recorder saw sent), and it observes every
-// finished request for metrics, usage and the access log.
+// finished request for metrics, usage and the access log. A gRPC call gets
+// the gateway's errors as trailers-only gRPC answers (grpc.go), and its
+// recorder reads every call's grpc-status, relayed or the gateway's own.
 //
 // On the control path it is the last step: config.Load → Validate → plan
 // (pure: every pool, plugin, key file, certificate and route chain, via

@@ -11,9 +11,11 @@ import (
 
 // writeError answers the client with the contract's JSON error body, unless
 // the response has already started, in which case the connection is aborted
-// by the caller. It only reads x (for its ID): the caller records the
-// outcome (pipeline.Outcome).
-func writeError(w *responseWriter, x *pipeline.Exchange, err error) {
+// by the caller. A gRPC call (kind, from the request's Content-Type) gets
+// the same error as a trailers-only gRPC answer instead (writeGRPCError).
+// It only reads x (for its ID): the caller records the outcome
+// (pipeline.Outcome).
+func writeError(w *responseWriter, x *pipeline.Exchange, err error, kind rpcKind) {
 	if w.wroteHeader {
 		return
 	}
@@ -38,9 +40,6 @@ func writeError(w *responseWriter, x *pipeline.Exchange, err error) {
 	// gateway error.
 	h.Del("Content-Length")
 	h.Del("Content-Encoding")
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	if he.Close {
 		h.Set("Connection", "close")
 	}
@@ -48,6 +47,13 @@ func writeError(w *responseWriter, x *pipeline.Exchange, err error) {
 	if msg == "" {
 		msg = http.StatusText(he.Status)
 	}
+	if kind != notRPC {
+		writeGRPCError(w, kind, he.Status, msg)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	code := he.Code
 	if code == "" {
 		code = pipeline.CodeFor(he.Status)

@@ -151,15 +151,23 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 // connection when a response that had started cannot be completed.
 func (s *Server) finish(w *responseWriter, r *http.Request, x *pipeline.Exchange, rh *route.Route, err error, panicked bool) {
 	started := w.wroteHeader
-	if err != nil {
-		writeError(w, x, err)
-	}
+	// What the chain sent; an error the renderer answers is recorded with
+	// its own status, which a gRPC call receives as a grpc-status under
+	// HTTP 200: the access log, metrics and metering see the 429, not the
+	// 200.
 	sent := 0
-	if w.wroteHeader {
+	if started {
 		sent = w.status
+	}
+	kind := rpcKindOf(r.Header)
+	if err != nil {
+		writeError(w, x, err, kind)
 	}
 	// The one place Status and Err are written.
 	x.Status, x.Err = pipeline.Outcome(sent, err)
+	if kind != notRPC {
+		x.GRPCStatus = grpcOutcome(w, kind, x.Status)
+	}
 	x.BytesIn, x.BytesOut = w.bytesIn(), w.bytesOut()
 	wrote := w.wroteHeader
 	s.metrics.RequestDone()

@@ -25,6 +25,9 @@ func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *route.Route,
 	} else {
 		s.metrics.Unmatched(r.Method, x.Status, d)
 	}
+	if x.GRPCStatus != "" {
+		s.grpcMetrics(rh).Observe(x.GRPCStatus)
+	}
 	if s.access == nil {
 		return
 	}
@@ -43,6 +46,8 @@ func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *route.Route,
 		ClientIP:  x.ClientIP,
 		UserAgent: r.UserAgent(),
 		Partial:   x.Partial,
+
+		GRPCStatus: x.GRPCStatus,
 	}
 	if x.Consumer != nil {
 		e.Consumer = x.Consumer.ID
@@ -51,4 +56,13 @@ func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *route.Route,
 		e.Error = x.Err.Error()
 	}
 	s.access.Log(&e)
+}
+
+// grpcMetrics returns the gantry_grpc_responses_total handle of rh, or of
+// the requests no route matched (route "") when rh is nil.
+func (s *Server) grpcMetrics(rh *route.Route) *telemetry.GRPCMetrics {
+	if rh != nil {
+		return rh.GRPCMetrics()
+	}
+	return s.metrics.GRPC("")
 }

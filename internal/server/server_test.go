@@ -354,7 +354,7 @@ func TestWriteError(t *testing.T) {
 				rec.Header()[k] = vs
 			}
 			x := &pipeline.Exchange{ID: tt.id}
-			writeError(&responseWriter{ResponseWriter: rec}, x, tt.err)
+			writeError(&responseWriter{ResponseWriter: rec}, x, tt.err, notRPC)
 			if rec.Code != tt.want.Status {
 				t.Fatalf("status = %d, want %d", rec.Code, tt.want.Status)
 			}
@@ -391,7 +391,7 @@ func TestWriteErrorClientClosedWritesNothing(t *testing.T) {
 	rec := httptest.NewRecorder()
 	x := &pipeline.Exchange{ID: "req-gone"}
 	err := pipeline.Error(pipeline.StatusClientClosed, errors.New("client went away"))
-	writeError(&responseWriter{ResponseWriter: rec}, x, err)
+	writeError(&responseWriter{ResponseWriter: rec}, x, err, notRPC)
 	if rec.Body.Len() != 0 || len(rec.Header()) != 0 {
 		t.Fatalf("wrote %q with headers %v to a client that left", rec.Body.String(), rec.Header())
 	}
@@ -403,7 +403,7 @@ func TestWriteErrorAfterResponseStarted(t *testing.T) {
 	w := &responseWriter{ResponseWriter: rec}
 	w.WriteHeader(http.StatusOK)
 	w.Write([]byte("partial"))
-	writeError(w, &pipeline.Exchange{ID: "req-late"}, pipeline.Errorf(http.StatusBadGateway, pipeline.CodeBadGateway, "upstream reset"))
+	writeError(w, &pipeline.Exchange{ID: "req-late"}, pipeline.Errorf(http.StatusBadGateway, pipeline.CodeBadGateway, "upstream reset"), notRPC)
 	if rec.Code != http.StatusOK || rec.Body.String() != "partial" {
 		t.Fatalf("after the response started: %d %q, want the original 200 %q", rec.Code, rec.Body.String(), "partial")
 	}

@@ -50,6 +50,9 @@ type Entry struct {
 	UserAgent string
 	// Partial lists optional aggregate calls left out; written when any.
 	Partial []string
+	// GRPCStatus is the grpc-status a gRPC call ended with (see
+	// pipeline.Exchange.GRPCStatus); written as grpc_status when not empty.
+	GRPCStatus string
 }
 
 // entryFrom builds the entry of a finished request from its Exchange, the
@@ -71,6 +74,8 @@ func entryFrom(x *pipeline.Exchange, r *http.Request, d time.Duration) Entry {
 		ClientIP:  x.ClientIP,
 		UserAgent: r.UserAgent(),
 		Partial:   x.Partial,
+
+		GRPCStatus: x.GRPCStatus,
 	}
 	if x.Consumer != nil {
 		e.Consumer = x.Consumer.ID
@@ -304,6 +309,10 @@ func appendEntry(b []byte, e *Entry) []byte {
 			b = appendJSONString(b, name)
 		}
 		b = append(b, ']')
+	}
+	if e.GRPCStatus != "" {
+		b = append(b, `,"grpc_status":`...)
+		b = appendJSONString(b, e.GRPCStatus)
 	}
 	return append(b, '}', '\n')
 }

@@ -78,7 +78,7 @@ func TestAccessLogLine(t *testing.T) {
 		Duration: 1234567 * time.Nanosecond, Upstream: "users",
 		Target: "http://127.0.0.1:9101", ClientIP: "203.0.113.9",
 		Consumer: "acme", Error: "upstream timeout", UserAgent: "curl/8.5.0",
-		Partial: []string{"orders", "recs"},
+		Partial: []string{"orders", "recs"}, GRPCStatus: "5",
 	}
 	tests := []struct {
 		name string
@@ -95,7 +95,7 @@ func TestAccessLogLine(t *testing.T) {
 				"duration_ms": 1.234, "upstream": "users",
 				"target": "http://127.0.0.1:9101", "client_ip": "203.0.113.9",
 				"consumer": "acme", "error": "upstream timeout", "user_agent": "curl/8.5.0",
-				"partial": []any{"orders", "recs"},
+				"partial": []any{"orders", "recs"}, "grpc_status": "5",
 			},
 		},
 		{
@@ -308,6 +308,7 @@ func TestEntryFrom(t *testing.T) {
 		RouteName: "users", Consumer: &pipeline.Consumer{ID: "acme", Plan: "pro"},
 		Upstream: "users", Target: "http://127.0.0.1:9101", Status: 504,
 		BytesIn: 3, BytesOut: 120, Err: errors.New("upstream timeout"),
+		GRPCStatus: "4",
 	}
 	got := entryFrom(x, r, 30*time.Second)
 	want := Entry{
@@ -315,7 +316,7 @@ func TestEntryFrom(t *testing.T) {
 		Path: "/users/7", Status: 504, BytesIn: 3, BytesOut: 120,
 		Duration: 30 * time.Second, Upstream: "users", Target: "http://127.0.0.1:9101",
 		ClientIP: "203.0.113.9", Consumer: "acme", Error: "upstream timeout",
-		UserAgent: "orders-service/1.2",
+		UserAgent: "orders-service/1.2", GRPCStatus: "4",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("EntryFrom mismatch (-want +got):\n%s", diff)

@@ -116,7 +116,7 @@ func NewMetrics() *Metrics {
 		}, []string{"route", "reason"}),
 		grpcResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gantry_grpc_responses_total",
-			Help: "gRPC responses relayed from upstreams, by route and the grpc-status they ended with (\"unknown\" when it was missing or not a standard code).",
+			Help: "gRPC calls answered, the gateway's own errors included, by route and the grpc-status they ended with (\"unknown\" when it was missing or not a standard code).",
 		}, []string{"route", "grpc_status"}),
 		connsRejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gantry_connections_rejected_total",
@@ -532,6 +532,11 @@ func (gm *GRPCMetrics) Observe(status string) {
 	}
 	(*c).Inc()
 }
+
+// GRPCStatusLabel returns the label of a grpc-status value: itself for "0"
+// to "16", "unknown" for anything else (missing included). It does not
+// allocate.
+func GRPCStatusLabel(status string) string { return grpcLabels[grpcIndex(status)] }
 
 // grpcIndex maps a grpc-status value to its label index.
 func grpcIndex(s string) int {
