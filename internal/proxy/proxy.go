@@ -63,9 +63,6 @@ type handler struct {
 	wsLimits wsLimits
 	// retryAny is the route's retry_non_idempotent opt-in.
 	retryAny bool
-	// grpc caches metrics.GRPC(route) once a gRPC response was seen;
-	// written by any request, always with the same handle.
-	grpc atomic.Pointer[telemetry.GRPCMetrics]
 }
 
 // upstreamSide is what the proxy handlers of one upstream (and transport)
