@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -367,18 +366,37 @@ func (c *conn) serveOne() bool {
 	return true
 }
 
-// closeWriteAndDrain ends the connection's sending side and reads what the
-// client still sends, for a while, so that the close does not reset the
-// connection before the client read the answer (net/http waits 500 ms).
+// closeWriteAndDrain ends the connection's sending side and reads and
+// drops what the client still sends, so that the close does not reset the
+// connection (and the answer with it) under a client still writing its
+// body: as NGINX's lingering close, for as long as bytes keep coming
+// within lingerIdle of each other, up to lingerTotal in all.
 func (c *conn) closeWriteAndDrain() {
 	tc, ok := c.rwc.(interface{ CloseWrite() error })
 	if !ok {
 		return
 	}
 	tc.CloseWrite()
-	c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-	io.Copy(io.Discard, c.rwc)
+	end := time.Now().Add(lingerTotal)
+	buf := make([]byte, 32<<10)
+	for {
+		d := time.Now().Add(lingerIdle)
+		if d.After(end) {
+			d = end
+		}
+		c.rwc.SetReadDeadline(d)
+		if _, err := c.rwc.Read(buf); err != nil {
+			return
+		}
+	}
 }
+
+// The lingering close's bounds (NGINX: lingering_timeout 5s,
+// lingering_time 30s; shorter here, the client has its answer already).
+const (
+	lingerIdle  = 500 * time.Millisecond
+	lingerTotal = 5 * time.Second
+)
 
 // run runs the handler and reports whether it returned normally.
 func (c *conn) run(w *response, r *http.Request) (ok bool) {

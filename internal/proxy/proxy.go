@@ -44,7 +44,7 @@ type Options struct {
 	// its own. Handlers built with one Relays must get the same Options.
 	Relays *Relays
 	// Metrics, when set, receives the proxy's own metrics (WebSocket
-	// connections, gRPC statuses).
+	// connections).
 	Metrics *telemetry.Metrics
 	// WebSockets, when set, tracks the upgraded connections so the server
 	// can close them on shutdown and when a reload removes their route.
