@@ -55,8 +55,9 @@ const (
 )
 
 // sizeBuckets are the bounds, in bytes, of the request and response size
-// histograms: from an empty body to 64 MiB, by factors of four.
-var sizeBuckets = prometheus.ExponentialBuckets(64, 4, 11)
+// histograms: 256 B to 8 MiB by factors of eight. Few buckets on purpose:
+// every route that served has two of these histograms.
+var sizeBuckets = prometheus.ExponentialBuckets(256, 8, 6)
 
 // upstreamDurationBuckets are the bounds, in seconds, of one attempt's
 // duration: the request duration's.
@@ -172,34 +173,84 @@ func (m *Metrics) routeHistograms() bool { return !m.ops.noRouteHistograms.Load(
 // route a reload removed disappears from /metrics rather than staying
 // forever at its last values. The server calls it when a generation is put
 // in force. A route that comes back under the same name starts from zero.
+//
+// Each series is deleted by its full label set, which the handles know, so
+// a reload that drops thousands of routes costs a few hash lookups per
+// route rather than a scan of every series per route.
 func (m *Metrics) RetainRoutes(keep []string) {
 	set := make(map[string]struct{}, len(keep))
 	for _, n := range keep {
 		set[n] = struct{}{}
 	}
-	var gone []string
+	var routes []*RouteMetrics
+	var grpc, ws []string
 	m.mu.Lock()
 	for name, rm := range m.routes {
 		if _, ok := set[name]; !ok {
 			rm.gone.Store(true)
 			delete(m.routes, name)
-			gone = append(gone, name)
+			routes = append(routes, rm)
 		}
 	}
 	for name := range m.grpc {
 		if _, ok := set[name]; !ok {
 			delete(m.grpc, name)
-			gone = append(gone, name)
+			grpc = append(grpc, name)
+		}
+	}
+	// The route's WebSocket connections are being closed (route_removed);
+	// their handles now count into series no longer exported.
+	for name := range m.websockets {
+		if _, ok := set[name]; !ok {
+			delete(m.websockets, name)
+			ws = append(ws, name)
 		}
 	}
 	m.mu.Unlock()
-	vecs := []interface {
-		DeletePartialMatch(prometheus.Labels) int
-	}{m.requests, m.duration, m.rateLimited, m.grpcResponses, m.ops.decisions, m.ops.authFailures, m.ops.reqSize, m.ops.resSize}
-	for _, name := range gone {
-		l := prometheus.Labels{"route": name}
-		for _, v := range vecs {
-			v.DeletePartialMatch(l)
+	for _, rm := range routes {
+		rm.deleteSeries()
+	}
+	for _, name := range grpc {
+		for _, l := range grpcLabels {
+			m.grpcResponses.DeleteLabelValues(name, l)
+		}
+	}
+	for _, name := range ws {
+		m.wsOpen.DeleteLabelValues(name)
+		m.wsMessages.DeleteLabelValues(name, "in")
+		m.wsMessages.DeleteLabelValues(name, "out")
+		for _, r := range wsReasons {
+			m.wsClosed.DeleteLabelValues(name, r)
+		}
+	}
+}
+
+// authMethods and authReasons are the label values AuthFailure is called
+// with (see plugins/auth), which deleteSeries removes.
+var (
+	authMethods = [...]string{"none", "api_key", "jwt"}
+	authReasons = [...]string{"missing", "invalid", "forbidden"}
+)
+
+// deleteSeries removes every series of a route a reload dropped.
+func (rm *RouteMetrics) deleteSeries() {
+	m, name := rm.m, rm.name
+	if s := rm.series.Load(); s != nil {
+		if s.requests.deleteAll() {
+			// Some (method, status) pairs were never cached: look for them.
+			m.requests.DeletePartialMatch(prometheus.Labels{"route": name})
+		}
+		m.duration.DeleteLabelValues(name)
+		m.ops.reqSize.DeleteLabelValues(name)
+		m.ops.resSize.DeleteLabelValues(name)
+	}
+	m.rateLimited.DeleteLabelValues(name)
+	for _, d := range decisionLabels {
+		m.ops.decisions.DeleteLabelValues(name, d)
+	}
+	for _, me := range authMethods {
+		for _, r := range authReasons {
+			m.ops.authFailures.DeleteLabelValues(name, me, r)
 		}
 	}
 }

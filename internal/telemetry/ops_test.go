@@ -45,7 +45,7 @@ func TestOpsExposition(t *testing.T) {
 		{`gantry_request_size_bytes_sum{route="orders"}`, "300"},
 		{`gantry_request_size_bytes_count{route="orders"}`, "1"},
 		{`gantry_response_size_bytes_sum{route="orders"}`, "5000"},
-		{`gantry_response_size_bytes_bucket{route="orders",le="4096"}`, "0"},
+		{`gantry_response_size_bytes_bucket{route="orders",le="2048"}`, "0"},
 		{`gantry_response_size_bytes_bucket{route="orders",le="16384"}`, "1"},
 		{`gantry_response_size_bytes_sum{route="(none)"}`, "90"},
 		{`gantry_ratelimit_decisions_total{decision="allowed",route="orders"}`, "2"},
@@ -100,7 +100,10 @@ func TestRetainRoutes(t *testing.T) {
 		rm.AuthFailure("api_key", "invalid")
 	}
 	m.GRPC("orders").Observe("0")
+	ws := m.WebSocket("orders")
+	ws.Opened()
 	m.RetainRoutes([]string{"users"})
+	ws.Closed(WSRouteRemoved)
 	orders.Observe("GET", 200, time.Millisecond)
 	orders.ObserveSizes(1, 2)
 	orders.RateLimited()
