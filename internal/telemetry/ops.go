@@ -174,6 +174,10 @@ func (m *Metrics) routeHistograms() bool { return !m.ops.noRouteHistograms.Load(
 // forever at its last values. The server calls it when a generation is put
 // in force. A route that comes back under the same name starts from zero.
 //
+// WebSocket series stay: the route's connections are closed after the swap
+// (gantry_websocket_closed_total{reason="route_removed"} counts them), and
+// its open-connections gauge goes back to zero as they end.
+//
 // Each series is deleted by its full label set, which the handles know, so
 // a reload that drops thousands of routes costs a few hash lookups per
 // route rather than a scan of every series per route.
@@ -183,7 +187,7 @@ func (m *Metrics) RetainRoutes(keep []string) {
 		set[n] = struct{}{}
 	}
 	var routes []*RouteMetrics
-	var grpc, ws []string
+	var grpc []string
 	m.mu.Lock()
 	for name, rm := range m.routes {
 		if _, ok := set[name]; !ok {
@@ -198,14 +202,6 @@ func (m *Metrics) RetainRoutes(keep []string) {
 			grpc = append(grpc, name)
 		}
 	}
-	// The route's WebSocket connections are being closed (route_removed);
-	// their handles now count into series no longer exported.
-	for name := range m.websockets {
-		if _, ok := set[name]; !ok {
-			delete(m.websockets, name)
-			ws = append(ws, name)
-		}
-	}
 	m.mu.Unlock()
 	for _, rm := range routes {
 		rm.deleteSeries()
@@ -213,14 +209,6 @@ func (m *Metrics) RetainRoutes(keep []string) {
 	for _, name := range grpc {
 		for _, l := range grpcLabels {
 			m.grpcResponses.DeleteLabelValues(name, l)
-		}
-	}
-	for _, name := range ws {
-		m.wsOpen.DeleteLabelValues(name)
-		m.wsMessages.DeleteLabelValues(name, "in")
-		m.wsMessages.DeleteLabelValues(name, "out")
-		for _, r := range wsReasons {
-			m.wsClosed.DeleteLabelValues(name, r)
 		}
 	}
 }

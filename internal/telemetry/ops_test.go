@@ -113,7 +113,9 @@ func TestRetainRoutes(t *testing.T) {
 	got, _ := scrape(t, m)
 	var usersSeen bool
 	for k := range got {
-		if strings.Contains(k, `route="orders"`) {
+		// WebSocket series stay, to count the connections the removal
+		// closes.
+		if strings.Contains(k, `route="orders"`) && !strings.HasPrefix(k, "gantry_websocket_") {
 			t.Errorf("%s exported after orders was removed", k)
 		}
 		usersSeen = usersSeen || strings.Contains(k, `route="users"`)
@@ -123,6 +125,12 @@ func TestRetainRoutes(t *testing.T) {
 	}
 	if got[`gantry_request_duration_seconds_count{route="(none)"}`] != "0" {
 		t.Error("the unmatched series went with the removed routes")
+	}
+	if v := got[`gantry_websocket_closed_total{reason="route_removed",route="orders"}`]; v != "1" {
+		t.Errorf("websocket closes of the removed route = %q, want 1", v)
+	}
+	if v := got[`gantry_websocket_connections{route="orders"}`]; v != "0" {
+		t.Errorf("websocket connections of the removed route = %q, want 0", v)
 	}
 	m.Route("orders").Observe("GET", 200, time.Millisecond)
 	got, _ = scrape(t, m)
