@@ -277,9 +277,9 @@ routes:
 		expect(200, "GET", "/flaky", "")
 	}
 	// down: both targets answer 503; each request's one retry either
-	// happens or is refused by the retry budget, which 20 requests in a
-	// row spend.
-	const downRequests = 20
+	// happens or is refused by the retry budget, which 40 requests in a
+	// row spend (it holds 3 tokens, gains 3 a second and 0.2 a request).
+	const downRequests = 40
 	for range downRequests {
 		expect(503, "GET", "/down", "")
 	}
