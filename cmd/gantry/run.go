@@ -74,6 +74,7 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		return exitUsage
 	}
 	metrics := telemetry.NewMetrics()
+	metrics.SetBuildInfo(buildVersion())
 	var access *telemetry.AccessLog
 	switch f.accessLog {
 	case "off", "":
@@ -130,6 +131,7 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 	}
 	meter.Start()
 	metrics.Backends().UsagePending(func() float64 { return float64(meter.Pending()) })
+	metrics.Backends().UsageFlushLag(func() float64 { return meter.FlushLag().Seconds() })
 
 	gw, err := server.New(server.Options{ConfigPath: f.config, Config: cfg, Logger: logger, AccessLog: access, Metrics: metrics, Store: st, Meter: meter, Counter: ctr})
 	if err != nil {
@@ -141,6 +143,7 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		fmt.Fprintf(stderr, "gantry: admin listener on %s: %v\n", cfg.Admin.Listen, err)
 		return exitConfig
 	}
+	admLn = metrics.AdminListener(admLn)
 	if err := gw.Listen(); err != nil {
 		admLn.Close()
 		fmt.Fprintf(stderr, "gantry: %v\n", err)

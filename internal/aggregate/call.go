@@ -243,6 +243,7 @@ func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *
 			// Not idempotent: only a call the target never saw goes again.
 			again = ctx.Err() == nil && forward.NotSent(err)
 		}
+		at.Failed(forward.Cause(err))
 		at.Done(0, o)
 		return nil, 0, 0, again, ce
 	}

@@ -15,6 +15,9 @@ type Config struct {
 	Consumers  []*Consumer          `yaml:"consumers" json:"consumers,omitempty"`
 	Upstreams  map[string]*Upstream `yaml:"upstreams" json:"upstreams,omitempty"`
 	Routes     []*Route             `yaml:"routes" json:"routes,omitempty"`
+	// Telemetry configures the gateway's own metrics. Changing it needs a
+	// restart.
+	Telemetry *Telemetry `yaml:"telemetry" json:"telemetry,omitempty"`
 
 	// Lines maps key paths ("routes[2].upstream") to their line in the file;
 	// filled by Parse, used to place validation errors.
@@ -466,4 +469,29 @@ type AggregateCall struct {
 	// Timeout of this call; 0 (the default) means the aggregate's.
 	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
 	Cache   Duration `yaml:"cache" json:"cache,omitempty"`
+}
+
+// Telemetry configures what the gateway reports about itself.
+type Telemetry struct {
+	// Metrics configures the Prometheus metrics on /metrics.
+	Metrics *TelemetryMetrics `yaml:"metrics" json:"metrics,omitempty"`
+}
+
+// TelemetryMetrics configures the Prometheus metrics.
+type TelemetryMetrics struct {
+	// RouteHistograms keeps one request duration, request size and
+	// response size histogram per route (true, the default); false makes
+	// every route share one of each, labelled route="(all)", which bounds
+	// the series of a gateway with many routes. Request counters stay per
+	// route either way.
+	RouteHistograms *bool `yaml:"route_histograms" json:"route_histograms,omitempty"`
+}
+
+// RouteHistograms reports telemetry.metrics.route_histograms: true unless
+// set to false.
+func (c *Config) RouteHistograms() bool {
+	if c.Telemetry == nil || c.Telemetry.Metrics == nil || c.Telemetry.Metrics.RouteHistograms == nil {
+		return true
+	}
+	return *c.Telemetry.Metrics.RouteHistograms
 }

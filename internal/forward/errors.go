@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/upstream"
 )
 
 // Classify turns a failure before the response started into the status the
@@ -83,4 +84,26 @@ func connectFailure(err error) (string, bool) {
 		return "TLS handshake with upstream failed", true
 	}
 	return "", false
+}
+
+// Cause names why an attempt that got no answer failed, for the upstream
+// metrics: a connect failure (dial or TLS handshake, a connect timeout
+// included), a timeout waiting for the answer, or anything else. It follows
+// Classify's rules, so a 504 is always a timeout and a connect failure
+// never one.
+func Cause(err error) upstream.Cause {
+	switch {
+	case err == nil:
+		return upstream.CauseUnknown
+	case errors.Is(err, context.DeadlineExceeded):
+		return upstream.CauseTimeout
+	}
+	if _, ok := connectFailure(err); ok {
+		return upstream.CauseConnect
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return upstream.CauseTimeout
+	}
+	return upstream.CauseOther
 }

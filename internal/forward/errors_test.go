@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/upstream"
 )
 
 func TestClassify(t *testing.T) {
@@ -54,3 +55,32 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+// TestCause: the cause that labels an attempt without an answer agrees
+// with Classify: a 504 is a timeout, a connect failure never is one (a
+// connect timeout included, as Classify answers it 502).
+func TestCause(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		err  error
+		want upstream.Cause
+	}{
+		{"none", nil, upstream.CauseUnknown},
+		{"deadline", context.DeadlineExceeded, upstream.CauseTimeout},
+		{"dial refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, upstream.CauseConnect},
+		{"dial timeout", &net.OpError{Op: "dial", Err: timeoutErr{}}, upstream.CauseConnect},
+		{"tls handshake timeout", errors.New("net/http: TLS handshake timeout"), upstream.CauseConnect},
+		{"response header timeout", timeoutErr{}, upstream.CauseTimeout},
+		{"reset", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, upstream.CauseOther},
+		{"malformed", errors.New(`malformed HTTP response "SSH-2.0"`), upstream.CauseOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := Cause(tt.err); got != tt.want {
+				t.Errorf("Cause(%v) = %v (%s), want %v (%s)", tt.err, got, got.Label(), tt.want, tt.want.Label())
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -169,19 +170,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
+	start := time.Now()
 	res, err := h.invoke(ctx, event)
 	if err != nil {
-		h.count(0)
+		h.failed(r, err)
 		return failure(r, err)
 	}
-	// The invoke API's status: a function's own statusCode is the
-	// client's answer, counted in the request metrics.
-	h.count(res.StatusCode)
 	defer res.Body.Close()
 	payload, err := io.ReadAll(io.LimitReader(res.Body, MaxPayload+1))
 	if err != nil {
+		h.failed(r, err)
 		return failure(r, err)
 	}
+	h.count(res, payload, time.Since(start))
 	switch {
 	case res.StatusCode == http.StatusTooManyRequests:
 		return fail(http.StatusServiceUnavailable, "lambda function throttled", fmt.Errorf("invoke answered 429: %s", clip(payload)))
@@ -219,10 +220,50 @@ func (h *handler) invoke(ctx context.Context, event []byte) (*http.Response, err
 	return h.rt.RoundTrip(req)
 }
 
-func (h *handler) count(status int) {
-	if h.calls != nil {
-		h.calls.Observe(status)
+// count records one invocation in the upstream metrics: the invoke API's
+// status, unless the function itself failed (X-Amz-Function-Error), which
+// the invoke API answers 200: then "function_error", or "timeout" when the
+// function ran out of time. A function's own statusCode is the client's
+// answer, counted in the request metrics.
+func (h *handler) count(res *http.Response, payload []byte, d time.Duration) {
+	if h.calls == nil {
+		return
 	}
+	h.calls.ObserveDuration(d)
+	switch {
+	case res.StatusCode == http.StatusOK && res.Header.Get("X-Amz-Function-Error") != "":
+		if functionTimedOut(payload) {
+			h.calls.Failed(telemetry.FailureTimeout)
+		} else {
+			h.calls.Failed(telemetry.FailureFunction)
+		}
+	default:
+		h.calls.Observe(res.StatusCode)
+	}
+}
+
+// failed records an invocation that got no answer, unless the client went
+// away first: that says nothing about the function.
+func (h *handler) failed(r *http.Request, err error) {
+	if h.calls == nil || errors.Is(r.Context().Err(), context.Canceled) {
+		return
+	}
+	h.calls.Failed(forward.Cause(err).Label())
+}
+
+// functionTimedOut reports whether a function error payload says the
+// function hit its own timeout: Lambda answers {"errorType":
+// "Sandbox.Timedout", "errorMessage": "... Task timed out after 3.00
+// seconds"}.
+func functionTimedOut(payload []byte) bool {
+	var e struct {
+		ErrorType    string `json:"errorType"`
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if json.Unmarshal(payload, &e) != nil {
+		return false
+	}
+	return e.ErrorType == "Sandbox.Timedout" || strings.Contains(e.ErrorMessage, "Task timed out")
 }
 
 // readBody reads the client's body, at most MaxPayload bytes; a failure

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/telemetry"
 )
 
 // invokeAPI is a fake Lambda invoke endpoint: it records the last request
@@ -405,5 +406,61 @@ func TestClientGoneWhileAnswering(t *testing.T) {
 	}
 	if x.Status != 0 || x.Err != nil {
 		t.Errorf("Exchange = %d %v; the outcome is the server's to record", x.Status, x.Err)
+	}
+}
+
+// TestInvocationMetrics: an invocation counts under what the function did,
+// not the invoke API's 200: a function error as function_error, a
+// function that ran out of time, or an invoke that did not answer in time,
+// as timeout.
+func TestInvocationMetrics(t *testing.T) {
+	t.Parallel()
+	functionError := func(payload string) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("X-Amz-Function-Error", "Unhandled")
+			_, _ = io.WriteString(w, payload)
+		}
+	}
+	tests := []struct {
+		name   string
+		answer http.HandlerFunc
+		status string
+	}{
+		{"answer", answerJSON(`{"statusCode":404,"body":"nope"}`), "200"},
+		{"function error", functionError(`{"errorType":"KeyError","errorMessage":"'id'"}`), "function_error"},
+		{"function timeout", functionError(`{"errorType":"Sandbox.Timedout","errorMessage":"2026-11-26T12:00:03Z 1b2c Task timed out after 3.00 seconds"}`), "timeout"},
+		{"throttled", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(429) }, "429"},
+		{"invoke too slow", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+		}, "timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			api := newInvokeAPI(t, tt.answer)
+			m := telemetry.NewMetrics()
+			up := &config.Upstream{Lambda: &config.Lambda{Function: "thumbnailer", Region: "eu-west-1", Endpoint: api.srv.URL},
+				Timeouts: config.Timeouts{Response: config.Duration(300 * time.Millisecond)}}
+			h, err := New("thumbs", up, nil, Options{Env: func(string) string { return "" }, Metrics: m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			serve(t, h.(*handler), httptest.NewRequest("GET", "/x", nil), &pipeline.Exchange{})
+			rec := httptest.NewRecorder()
+			m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+			var counted []string
+			for l := range strings.SplitSeq(rec.Body.String(), "\n") {
+				if strings.HasPrefix(l, "gantry_upstream_requests_total{") {
+					counted = append(counted, l)
+				}
+			}
+			want := `gantry_upstream_requests_total{status="` + tt.status + `",target="thumbnailer",upstream="thumbs"} 1`
+			if len(counted) != 1 || counted[0] != want {
+				t.Errorf("counted %q, want [%s]", counted, want)
+			}
+		})
 	}
 }

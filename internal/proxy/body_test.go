@@ -189,7 +189,7 @@ func upstreamErrorSeries(t *testing.T, m *telemetry.Metrics) []string {
 	sc := bufio.NewScanner(rec.Body)
 	for sc.Scan() {
 		l := sc.Text()
-		if strings.HasPrefix(l, "gantry_upstream_requests_total{") && (strings.Contains(l, `status="0"`) || strings.Contains(l, `status="5`)) {
+		if strings.HasPrefix(l, "gantry_upstream_requests_total{") && failedStatus(l) {
 			bad = append(bad, l)
 		}
 	}
@@ -263,4 +263,15 @@ func TestBodyFailureAfterAnswerStarted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failedStatus reports whether a gantry_upstream_requests_total line counts
+// attempts without an answer (connect_error, timeout, error) or with a 5xx.
+func failedStatus(l string) bool {
+	for _, s := range []string{`status="5`, `status="connect_error"`, `status="timeout"`, `status="error"`, `status="0"`} {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -65,6 +65,9 @@ func (h *handler) nextTarget(a *attempt) *upstream.Target {
 // it made of it; nor does a client that went away or sent too much, unless
 // the target answered 5xx first.
 func (h *handler) report(a *attempt) {
+	if a.status == 0 {
+		a.at.Failed(forward.Cause(a.err))
+	}
 	a.at.Done(a.status, upstream.Classify(a.status,
 		a.body.failed.Load() != nil,
 		errors.Is(a.in.Context().Err(), context.Canceled) || a.body.tooLarge.Load(),

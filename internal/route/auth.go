@@ -16,6 +16,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/plugins/auth/jwt"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
 	"github.com/gantry-dev/gantry/internal/store"
+	"github.com/gantry-dev/gantry/internal/telemetry"
 )
 
 // AuthRegistry keeps authentication methods across reloads: a JWT provider
@@ -35,6 +36,9 @@ type AuthRegistry struct {
 	store    store.Store
 	log      *slog.Logger
 	subjects jwt.Resolver
+	// metrics receives gantry_jwks_refresh_total; nil records nothing.
+	// Written once by SetMetrics before the first Plan.
+	metrics *telemetry.Metrics
 
 	// Every method the serving generation uses; commit closes the rest.
 	mu   sync.Mutex
@@ -146,6 +150,10 @@ func (a *AuthRegistry) keyAuth(want config.APIKeyAuth) (k *keyauth.Authenticator
 	return k, err == nil, err
 }
 
+// SetMetrics gives the JWT providers the registry builds from now on the
+// metrics their JWKS fetches count in. Call it before the first Plan.
+func (a *AuthRegistry) SetMetrics(m *telemetry.Metrics) { a.metrics = m }
+
 // jwt returns the registry's provider for jc, or builds one (fresh).
 func (a *AuthRegistry) jwt(jc *config.JWT) (p *jwt.Provider, fresh bool, err error) {
 	for p, c := range a.jwts {
@@ -153,7 +161,11 @@ func (a *AuthRegistry) jwt(jc *config.JWT) (p *jwt.Provider, fresh bool, err err
 			return p, false, nil
 		}
 	}
-	p, err = jwt.Build(jc, a.subjects, jwt.Options{Logger: a.log})
+	opts := jwt.Options{Logger: a.log}
+	if m, name := a.metrics, jc.Name; m != nil {
+		opts.OnFetch = func(ok bool) { m.JWKSRefreshed(name, ok) }
+	}
+	p, err = jwt.Build(jc, a.subjects, opts)
 	return p, err == nil, err
 }
 

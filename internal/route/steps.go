@@ -9,6 +9,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/plugins/auth"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
 	"github.com/gantry-dev/gantry/internal/plugins/ratelimit"
+	"github.com/gantry-dev/gantry/internal/telemetry"
 )
 
 // stripKeyStep removes the API key header and query parameter on a route
@@ -31,7 +32,7 @@ func stripKeyStep(env *Env, rc *config.Route, _ *Route) (pipeline.Middleware, er
 // authStep authenticates with the route's methods. On a route without
 // auth, where no credential can set them, it removes the JWT claim headers
 // instead.
-func authStep(env *Env, rc *config.Route, _ *Route) (pipeline.Middleware, error) {
+func authStep(env *Env, rc *config.Route, rt *Route) (pipeline.Middleware, error) {
 	claims := claimHeaders(env.Config)
 	if len(rc.Auth) == 0 {
 		if len(claims) == 0 {
@@ -47,7 +48,8 @@ func authStep(env *Env, rc *config.Route, _ *Route) (pipeline.Middleware, error)
 	if err != nil {
 		return nil, err
 	}
-	return auth.New(auth.Config{Methods: methods, AllowGroups: rc.AllowGroups, Strip: claims}), nil
+	return auth.New(auth.Config{Methods: methods, AllowGroups: rc.AllowGroups, Strip: claims,
+		OnFailure: func(method, reason string) { rt.Metrics().AuthFailure(method, reason) }}), nil
 }
 
 // stripHeaders removes the named request headers, in any case.
@@ -100,7 +102,15 @@ func rateLimitStep(env *Env, rc *config.Route, rt *Route) (pipeline.Middleware, 
 		return nil, nil
 	}
 	return ratelimit.New(ratelimit.Config{Counter: env.Counter, Route: rc.Name, Limit: rc.RateLimit, Plans: env.Config.Plans,
-		OnLimited: func() { rt.Metrics().RateLimited() }})
+		OnLimited:  func() { rt.Metrics().RateLimited() },
+		OnDecision: func(d ratelimit.Decision) { rt.Metrics().RateLimitDecision(decisionIndex[d]) }})
+}
+
+// decisionIndex maps the plugin's decisions to their metric labels.
+var decisionIndex = [...]int{
+	ratelimit.Allowed:       telemetry.DecisionAllowed,
+	ratelimit.Limited:       telemetry.DecisionLimited,
+	ratelimit.QuotaExceeded: telemetry.DecisionQuotaExceeded,
 }
 
 // admitStep marks a request that passed every gate of its route

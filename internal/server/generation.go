@@ -259,6 +259,8 @@ func (s *Server) swap(g *generation) {
 		names[i] = rc.Name
 	}
 	s.websockets.Retain(names)
+	// Series of routes this generation dropped go away with them.
+	s.metrics.RetainRoutes(names)
 	s.auth.Commit(g.auth)
 	g.start(s.log)
 	s.metrics.SetGeneration(g.id)

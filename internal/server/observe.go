@@ -16,7 +16,9 @@ func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *route.Route,
 	now := time.Now()
 	d := now.Sub(x.Start)
 	if rh != nil {
-		rh.Metrics().Observe(r.Method, x.Status, d)
+		rm := rh.Metrics()
+		rm.Observe(r.Method, x.Status, d)
+		rm.ObserveSizes(x.BytesIn, x.BytesOut)
 		if s.meter != nil {
 			rec := usage.FromExchange(x, now)
 			rec.Admitted = admitted
@@ -24,6 +26,7 @@ func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *route.Route,
 		}
 	} else {
 		s.metrics.Unmatched(r.Method, x.Status, d)
+		s.metrics.UnmatchedSizes(x.BytesIn, x.BytesOut)
 	}
 	if x.GRPCStatus != "" {
 		s.grpcMetrics(rh).Observe(x.GRPCStatus)

@@ -86,6 +86,10 @@ func (s *Server) staticChanges(cfg *config.Config) []string {
 	if !reflect.DeepEqual(cfg.Usage, s.static.usage) {
 		out = append(out, "usage")
 	}
+	// Route series are created with or without their histograms.
+	if cfg.RouteHistograms() != s.static.routeHistograms {
+		out = append(out, "telemetry")
+	}
 	return out
 }
 

@@ -109,6 +109,8 @@ type staticConfig struct {
 	storage  config.Storage
 	counters config.Counters
 	usage    config.Usage
+	// routeHistograms is telemetry.metrics.route_histograms.
+	routeHistograms bool
 }
 
 type reloadStatus struct {
@@ -139,7 +141,8 @@ func New(o Options) (*Server, error) {
 		metrics:    o.Metrics,
 		configPath: o.ConfigPath,
 		static: staticConfig{server: o.Config.Server, admin: o.Config.Admin,
-			storage: o.Config.Storage, counters: o.Config.Counters, usage: o.Config.Usage},
+			storage: o.Config.Storage, counters: o.Config.Counters, usage: o.Config.Usage,
+			routeHistograms: o.Config.RouteHistograms()},
 		trusted:    trusted,
 		transports: proxy.NewTransports(),
 		websockets: proxy.NewWebSockets(),
@@ -150,12 +153,14 @@ func New(o Options) (*Server, error) {
 		counter:    o.Counter,
 	}
 	s.admit.max = int64(o.Config.Server.Limits.MaxConcurrentRequests)
+	o.Metrics.SetRouteHistograms(s.static.routeHistograms)
 	if s.counter == nil {
 		s.counter = counter.NewMemory(counter.MemoryOptions{})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.ctx, s.cancel = ctx, cancel
 	s.auth = route.NewAuthRegistry(ctx, o.Store, o.Logger, subjectResolver{s})
+	s.auth.SetMetrics(o.Metrics)
 	g, err := s.planner().plan(o.Config)
 	if err == nil {
 		err = s.activate(g)
@@ -230,7 +235,8 @@ func (s *Server) Listen() error {
 			MinVersion:   tls.VersionTLS12,
 			NextProtos:   []string{"h2", "http/1.1"},
 		}
-		h2, h1ln := serveTLS(ln, s.clientHandler(), tcfg, lim, maxHeader, errLog, s.log)
+		h2, h1ln := serveTLS(ln, s.clientHandler(), tcfg, lim, maxHeader, errLog, s.log,
+			func() { s.metrics.TLSHandshakeFailed(telemetry.ListenerClient) })
 		s.mu.Lock()
 		s.h2Srv = h2
 		s.mu.Unlock()

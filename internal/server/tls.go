@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log"
 	"log/slog"
@@ -23,8 +24,10 @@ import (
 // accept loop and the HTTP/2 server (newH2Server), and returns that server,
 // for Shutdown, and the listener of the HTTP/1.1 connections, which the
 // caller serves through the wire framing guard.
-func serveTLS(ln net.Listener, h http.Handler, tcfg *tls.Config, lim config.Limits, maxHeader int, errLog *log.Logger, logger *slog.Logger) (*http.Server, net.Listener) {
+// onHandshakeError, when set, is called for every failed TLS handshake.
+func serveTLS(ln net.Listener, h http.Handler, tcfg *tls.Config, lim config.Limits, maxHeader int, errLog *log.Logger, logger *slog.Logger, onHandshakeError func()) (*http.Server, net.Listener) {
 	tl, h2 := newTLS(ln, h, tcfg, lim, maxHeader, errLog, logger)
+	tl.onHandshakeError = onHandshakeError
 	go tl.run()
 	go h2.Serve(tl.h2)
 	return h2, tl.h1
@@ -99,6 +102,9 @@ type tlsListener struct {
 	timeout time.Duration
 	log     *slog.Logger
 	h1, h2  *chanListener
+	// onHandshakeError, when set, counts a failed handshake
+	// (gantry_tls_handshake_errors_total); set before run.
+	onHandshakeError func()
 
 	// firstRequest, when set, bounds the time from the TLS handshake to the
 	// end of the first request header of an HTTP/2 connection, as
@@ -150,6 +156,11 @@ func (l *tlsListener) handshake(c net.Conn) {
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		l.log.Debug("tls handshake failed", "remote", c.RemoteAddr().String(), "error", err)
+		// A connection closed before its client hello (a load balancer's
+		// TCP check) is no failed handshake.
+		if l.onHandshakeError != nil && !errors.Is(err, io.EOF) {
+			l.onHandshakeError()
+		}
 		c.Close()
 		return
 	}

@@ -11,8 +11,9 @@ import (
 // registered on first use, so a gateway without export shows no export
 // series.
 type Backends struct {
-	reg  *prometheus.Registry
-	once sync.Once
+	reg     *prometheus.Registry
+	once    sync.Once
+	lagOnce sync.Once
 
 	usageFlushes  *prometheus.CounterVec
 	usageDropped  prometheus.Counter
@@ -20,6 +21,7 @@ type Backends struct {
 	exportErrors  prometheus.Counter
 	countersUp    prometheus.Gauge
 	counterErrors prometheus.Counter
+	flushErrors   prometheus.Counter
 }
 
 // Backends returns the dependency metrics of m.
@@ -50,8 +52,12 @@ func (m *Metrics) Backends() *Backends {
 			Name: "gantry_counters_errors_total",
 			Help: "Failed calls to the shared rate-limit counters.",
 		})
+		b.flushErrors = prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gantry_usage_flush_errors_total",
+			Help: "Usage flushes to storage that failed (the counts stay in memory and the next flush retries).",
+		})
 		b.countersUp.Set(1)
-		m.reg.MustRegister(b.usageFlushes, b.usageDropped, b.exportEvents, b.exportErrors, b.countersUp, b.counterErrors)
+		m.reg.MustRegister(b.usageFlushes, b.usageDropped, b.exportEvents, b.exportErrors, b.countersUp, b.counterErrors, b.flushErrors)
 		m.backends = b
 	})
 	return m.backends
@@ -63,7 +69,19 @@ func (b *Backends) UsageFlushed(ok bool) {
 		b.usageFlushes.WithLabelValues("ok").Inc()
 	} else {
 		b.usageFlushes.WithLabelValues("error").Inc()
+		b.flushErrors.Inc()
 	}
+}
+
+// UsageFlushLag exports f, the meter's flush lag in seconds, as
+// gantry_usage_flush_lag_seconds.
+func (b *Backends) UsageFlushLag(f func() float64) {
+	b.lagOnce.Do(func() {
+		b.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gantry_usage_flush_lag_seconds",
+			Help: "Seconds since the start of the last usage flush that wrote everything to storage: under usage.flush_interval while storage keeps up, growing while it fails.",
+		}, f))
+	})
 }
 
 // UsageDropped counts n dropped usage buckets.

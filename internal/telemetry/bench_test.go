@@ -1,7 +1,9 @@
 package telemetry
 
 import (
+	"fmt"
 	"io"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -89,5 +91,55 @@ func BenchmarkAppendJSONString(b *testing.B) {
 				buf = appendJSONString(buf[:0], tt.s)
 			}
 		})
+	}
+}
+
+// BenchmarkScrape renders /metrics for a gateway whose routes all served
+// one request, with the per-route histograms on and off; bytes/scrape is
+// the exposition's size.
+func BenchmarkScrape(b *testing.B) {
+	for _, routes := range []int{10, 1000, 10000} {
+		for _, hist := range []bool{true, false} {
+			b.Run(fmt.Sprintf("routes=%d/route_histograms=%v", routes, hist), func(b *testing.B) {
+				m := NewMetrics()
+				m.SetRouteHistograms(hist)
+				for i := range routes {
+					rm := m.Route(fmt.Sprintf("route-%05d", i))
+					rm.Observe("GET", 200, time.Millisecond)
+					rm.ObserveSizes(0, 512)
+				}
+				h := m.Handler()
+				var size int
+				b.ReportAllocs()
+				for b.Loop() {
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+					size = rec.Body.Len()
+				}
+				b.ReportMetric(float64(size), "bytes/scrape")
+			})
+		}
+	}
+}
+
+// BenchmarkRetainRoutes drops every route of a gateway whose 10,000 routes
+// served, as a reload that replaces them all does.
+func BenchmarkRetainRoutes(b *testing.B) {
+	names := make([]string, 10000)
+	for i := range names {
+		names[i] = fmt.Sprintf("route-%05d", i)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		m := NewMetrics()
+		for _, n := range names {
+			rm := m.Route(n)
+			rm.Observe("GET", 200, time.Millisecond)
+			rm.Observe("POST", 201, time.Millisecond)
+			rm.RateLimitDecision(DecisionAllowed)
+		}
+		b.StartTimer()
+		m.RetainRoutes(nil)
 	}
 }

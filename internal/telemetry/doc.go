@@ -14,10 +14,17 @@
 // without ever blocking (a full queue drops the line and counts it).
 //
 // Cardinality is bounded on purpose: methods outside the standard set are
-// labelled "OTHER" and statuses outside 100-599 "0". Requests that match no
-// route are labelled route="" (which Prometheus treats the same as an absent
-// label). Series of a route or upstream removed by a reload stay exported:
-// counters are cumulative and a scrape must not see them go backwards.
+// labelled "OTHER" and statuses outside 100-599 "0"; an upstream attempt
+// without an answer is labelled by its cause (connect_error, timeout,
+// error), never by a message. Requests that match no route are labelled
+// route="(none)". A route's series appear with its first request and are
+// deleted when a reload removes the route (RetainRoutes); per-route
+// histograms can be folded into one (SetRouteHistograms). Series of an
+// upstream target removed by a reload keep their counters; its health
+// gauge goes.
+//
+// ops.go holds the metrics operators alert on beyond the contract's four
+// (docs/metrics.md lists every metric with an example alert).
 //
 // The access log never writes the query string (it may carry an API key) nor
 // any header value other than User-Agent.

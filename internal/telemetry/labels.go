@@ -162,3 +162,26 @@ func (t *counterTable) lookup(mi, code int) prometheus.Counter {
 	lv = append(lv, statusLabel(code))
 	return t.vec.WithLabelValues(lv...)
 }
+
+// deleteAll deletes the series of every cached slot from the vector, and
+// reports whether the table filled up, when pairs beyond it were counted
+// without being cached and only a scan finds them.
+func (t *counterTable) deleteAll() (overflow bool) {
+	full := true
+	for i := range t.slots {
+		sl := t.slots[i].Load()
+		if sl == nil {
+			full = false
+			continue
+		}
+		lv := make([]string, 0, len(t.prefix)+2)
+		lv = append(lv, t.prefix...)
+		code := int(sl.key&(1<<10-1)) + minStatus
+		if t.method {
+			lv = append(lv, methodLabels[sl.key>>10])
+		}
+		lv = append(lv, statusLabel(code))
+		t.vec.DeleteLabelValues(lv...)
+	}
+	return full
+}

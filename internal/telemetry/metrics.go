@@ -39,6 +39,10 @@ type Metrics struct {
 	connsRejected   prometheus.Counter
 	requestsShed    prometheus.Counter
 
+	// ops are the metrics operators alert on beyond the contract's (see
+	// ops.go).
+	ops ops
+
 	// inFlight is exported through a GaugeFunc: one atomic add per request
 	// is cheaper than a float gauge's compare-and-swap loop under contention.
 	inFlight atomic.Int64
@@ -67,7 +71,7 @@ func NewMetrics() *Metrics {
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gantry_requests_total",
-			Help: "Requests answered by the gateway, by route, method and status. route is empty when no route matched.",
+			Help: "Requests answered by the gateway, by route, method and status. route is \"(none)\" when no route matched.",
 		}, []string{"route", "method", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gantry_request_duration_seconds",
@@ -135,11 +139,6 @@ func NewMetrics() *Metrics {
 		Name: "gantry_requests_in_flight",
 		Help: "Requests being served.",
 	}, func() float64 { return float64(m.inFlight.Load()) })
-	connsOpen := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "gantry_connections_open",
-		Help: "Client connections open now.",
-	}, func() float64 { return float64(m.connsOpen.Load()) })
-
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -148,14 +147,15 @@ func NewMetrics() *Metrics {
 		m.reloads, m.reloadSuccess, m.generation,
 		m.accessDropped,
 		m.wsOpen, m.wsMessages, m.wsClosed, m.grpcResponses,
-		connsOpen, m.connsRejected, m.requestsShed,
+		m.connsRejected, m.requestsShed,
 	)
+	m.registerOps()
 	// Both results exist from the start so rate() and alerts see a zero.
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
 	// Unmatched requests have a series from the start: one histogram, and
 	// a 404 rate that reads zero rather than absent.
-	m.unmatched = m.Route("")
+	m.unmatched = &RouteMetrics{name: UnmatchedRoute, m: m}
 	m.unmatched.load()
 	return m
 }
@@ -187,21 +187,29 @@ type RouteMetrics struct {
 	series atomic.Pointer[routeSeries]
 
 	rateLimited atomic.Pointer[prometheus.Counter]
+	// decisions are the gantry_ratelimit_decisions_total counters, by
+	// decision, created on first use.
+	decisions [numDecisions]atomic.Pointer[prometheus.Counter]
+	// gone is set when a reload removed the route (see RetainRoutes): its
+	// series are deleted, and requests still running on the old
+	// generation must not create them again.
+	gone atomic.Bool
 }
 
 // routeSeries are a route's request series, created on its first request.
 type routeSeries struct {
 	duration prometheus.Observer
 	requests *counterTable
+	// reqSize and resSize are gantry_request_size_bytes and
+	// gantry_response_size_bytes.
+	reqSize, resSize prometheus.Observer
 }
 
 // Route returns the handle of the named route, creating it on first use.
-// Call it when a config generation is compiled, not per request. The name
-// "" is the handle of requests that match no route. The route's series
-// appear on its first request (see RouteMetrics).
-//
-// A route dropped by a reload keeps its series: counters are cumulative, and
-// a route that comes back under the same name continues them.
+// Call it when a config generation is compiled, not per request. The
+// route's series appear on its first request (see RouteMetrics), and go
+// away when a reload drops the route (see RetainRoutes). Requests that
+// match no route have a handle of their own (see Unmatched).
 func (m *Metrics) Route(name string) *RouteMetrics {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -220,9 +228,17 @@ func (rm *RouteMetrics) load() *routeSeries {
 	if s := rm.series.Load(); s != nil {
 		return s
 	}
+	// With route histograms off, every route shares one histogram of
+	// each kind, labelled route="(all)".
+	hl := rm.name
+	if !rm.m.routeHistograms() {
+		hl = AllRoutes
+	}
 	ns := &routeSeries{
-		duration: rm.m.duration.WithLabelValues(rm.name),
+		duration: rm.m.duration.WithLabelValues(hl),
 		requests: newCounterTable(rm.m.requests, true, rm.name),
+		reqSize:  rm.m.ops.reqSize.WithLabelValues(hl),
+		resSize:  rm.m.ops.resSize.WithLabelValues(hl),
 	}
 	if rm.series.CompareAndSwap(nil, ns) {
 		return ns
@@ -235,7 +251,7 @@ func (rm *RouteMetrics) load() *routeSeries {
 // has been seen once it performs no map lookup and no allocation. A nil
 // handle records nothing.
 func (rm *RouteMetrics) Observe(method string, status int, d time.Duration) {
-	if rm == nil {
+	if rm == nil || rm.gone.Load() {
 		return
 	}
 	s := rm.load()
@@ -246,7 +262,7 @@ func (rm *RouteMetrics) Observe(method string, status int, d time.Duration) {
 // RateLimited counts one request of this route refused by a rate limit. Its
 // series appears on first use, so routes without limits add none.
 func (rm *RouteMetrics) RateLimited() {
-	if rm == nil {
+	if rm == nil || rm.gone.Load() {
 		return
 	}
 	c := rm.rateLimited.Load()
@@ -258,10 +274,11 @@ func (rm *RouteMetrics) RateLimited() {
 	(*c).Inc()
 }
 
-// Name returns the route's name ("" for unmatched requests).
+// Name returns the route's name (UnmatchedRoute for unmatched requests).
 func (rm *RouteMetrics) Name() string { return rm.name }
 
-// Unmatched records a request that matched no route, labelled route="".
+// Unmatched records a request that matched no route, labelled
+// route="(none)" (UnmatchedRoute).
 func (m *Metrics) Unmatched(method string, status int, d time.Duration) {
 	m.unmatched.Observe(method, status, d)
 }
@@ -299,6 +316,8 @@ func (m *Metrics) InFlight() int64 { return m.inFlight.Load() }
 // gantry_upstream_requests_total. It is safe for concurrent use.
 type TargetMetrics struct {
 	requests *counterTable
+	// targetOps are the target's operator metrics (see ops.go).
+	targetOps
 }
 
 // Target returns the handle of an upstream's target (its URL as the config
@@ -312,15 +331,21 @@ func (m *Metrics) Target(upstream, target string) *TargetMetrics {
 		return tm
 	}
 	tm := &TargetMetrics{requests: newCounterTable(m.upstreamReqs, false, upstream, target)}
+	tm.targetOps = m.newTargetOps(upstream, target)
 	m.targets[k] = tm
 	return tm
 }
 
-// Observe counts one attempt sent to the target and the status it answered;
-// 0 (or any status outside 100-599) when it gave none, as on a dial error or
-// timeout. A nil handle records nothing.
+// Observe counts one attempt sent to the target and the status it answered.
+// A status of 0 means it gave none and no cause is known: it is labelled
+// "error" (see Failed for connect errors and timeouts). A nil handle records
+// nothing.
 func (tm *TargetMetrics) Observe(status int) {
 	if tm == nil {
+		return
+	}
+	if status == 0 {
+		tm.Failed(FailureError)
 		return
 	}
 	tm.requests.counter(0, status).Inc()

@@ -75,24 +75,25 @@ func TestMetricsExposition(t *testing.T) {
 		{`gantry_requests_total{method="GET",route="users",status="200"}`, "2"},
 		{`gantry_requests_total{method="PUT",route="users",status="502"}`, "1"},
 		{`gantry_requests_total{method="OTHER",route="users",status="418"}`, "1"},
-		{`gantry_requests_total{method="GET",route="",status="404"}`, "1"},
+		{`gantry_requests_total{method="GET",route="(none)",status="404"}`, "1"},
 		{`gantry_request_duration_seconds_count{route="users"}`, "4"},
 		{`gantry_request_duration_seconds_bucket{route="users",le="0.0025"}`, "1"},
 		{`gantry_request_duration_seconds_bucket{route="users",le="0.005"}`, "2"},
 		{`gantry_request_duration_seconds_bucket{route="users",le="0.05"}`, "3"},
 		{`gantry_request_duration_seconds_bucket{route="users",le="2.5"}`, "4"},
-		{`gantry_request_duration_seconds_bucket{route="",le="0.0005"}`, "1"},
+		{`gantry_request_duration_seconds_bucket{route="(none)",le="0.0005"}`, "1"},
 		{`gantry_rate_limited_total{route="users"}`, "2"},
 		{`gantry_upstream_healthy{target="http://127.0.0.1:9101",upstream="users"}`, "1"},
 		{`gantry_upstream_healthy{target="http://127.0.0.1:9102",upstream="users"}`, "0"},
 		{`gantry_upstream_requests_total{status="200",target="http://127.0.0.1:9101",upstream="users"}`, "1"},
-		{`gantry_upstream_requests_total{status="0",target="http://127.0.0.1:9102",upstream="users"}`, "1"},
+		{`gantry_upstream_requests_total{status="error",target="http://127.0.0.1:9102",upstream="users"}`, "1"},
 		{`gantry_config_reloads_total{result="success"}`, "1"},
 		{`gantry_config_reloads_total{result="failure"}`, "2"},
 		{`gantry_config_generation`, "3"},
 		{`gantry_requests_in_flight`, "1"},
 		{`gantry_access_log_dropped_total`, "0"},
-		{`gantry_connections_open`, "2"},
+		{`gantry_connections_open{listener="client"}`, "2"},
+		{`gantry_connections_open{listener="admin"}`, "0"},
 		{`gantry_connections_rejected_total`, "1"},
 		{`gantry_requests_shed_total`, "2"},
 	}
@@ -304,8 +305,8 @@ func TestRouteSeriesOnFirstRequest(t *testing.T) {
 			t.Errorf("%s exported before the route served", k)
 		}
 	}
-	if got[`gantry_request_duration_seconds_count{route=""}`] != "0" {
-		t.Error(`gantry_request_duration_seconds_count{route=""} missing before any request`)
+	if got[`gantry_request_duration_seconds_count{route="(none)"}`] != "0" {
+		t.Error(`gantry_request_duration_seconds_count{route="(none)"} missing before any request`)
 	}
 
 	orders.Observe("GET", 200, 3*time.Millisecond)

@@ -3,6 +3,8 @@ package upstream
 import (
 	"net/http"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/telemetry"
 )
 
 // MaxRetries bounds the extra attempts of one request or aggregate call,
@@ -46,7 +48,40 @@ type Attempts struct {
 	// first attempt.
 	n, retries uint8
 	answered   bool
-	tried      [MaxRetries + 1]*Target
+	// fail is why the attempt begun last got no answer (Failed), and
+	// last what the attempt before it got: its status, or its failure
+	// when the status is 0. Begin labels a retry with last.
+	fail, lastFail Cause
+	last           uint16
+	tried          [MaxRetries + 1]*Target
+}
+
+// Cause says why an attempt got no answer; it labels the attempt in
+// gantry_upstream_requests_total and the retry that follows it. The
+// terminals map transport errors to it (forward.Cause).
+type Cause uint8
+
+const (
+	// CauseUnknown is an attempt without an answer whose cause was not
+	// given: labelled "error", as FailureOther.
+	CauseUnknown Cause = iota
+	// CauseConnect: the target could not be connected to.
+	CauseConnect
+	// CauseTimeout: no answer in the time allowed.
+	CauseTimeout
+	// CauseOther: a reset, a closed connection, an unreadable answer.
+	CauseOther
+)
+
+// Label returns the failure's metric label (telemetry.Failure*).
+func (f Cause) Label() string {
+	switch f {
+	case CauseConnect:
+		return telemetry.FailureConnect
+	case CauseTimeout:
+		return telemetry.FailureTimeout
+	}
+	return telemetry.FailureError
 }
 
 // Attempts starts the attempt loop of r: it picks the first target, or
@@ -94,10 +129,18 @@ func (a *Attempts) Begin() *Target {
 	if t == nil {
 		return nil
 	}
+	if a.n > 0 {
+		// A retry: labelled by what the attempt before it got.
+		reason := a.lastFail.Label()
+		if a.last != 0 {
+			reason = telemetry.StatusLabel(int(a.last))
+		}
+		a.pool.metrics.Retry(reason)
+	}
 	a.cur, a.next = t, nil
 	a.tried[a.n] = t
 	a.n++
-	a.answered, a.rtt = false, 0
+	a.answered, a.rtt, a.fail = false, 0, CauseUnknown
 	t.Begin()
 	a.start = time.Duration(monoNow())
 	return t
@@ -110,17 +153,28 @@ func (a *Attempts) Answered() {
 	a.rtt, a.answered = time.Duration(monoNow())-a.start, true
 }
 
-// Done ends the attempt begun last: it reports its latency, the status the
-// target answered (0 for none) and outcome o to the target, then ends its
-// in-flight count.
+// Failed records why the attempt begun last got no answer; call it before
+// its Done with status 0. Without it the attempt counts as CauseUnknown.
+func (a *Attempts) Failed(f Cause) { a.fail = f }
+
+// Done ends the attempt begun last: it reports its latency, its duration
+// (from Begin to now: the caller calls Done once the answer is read), the
+// status the target answered (0 for none) and outcome o to the target,
+// then ends its in-flight count.
 func (a *Attempts) Done(status int, o Outcome) {
 	t := a.cur
+	total := time.Duration(monoNow()) - a.start
 	rtt := a.rtt
 	if !a.answered {
-		rtt = time.Duration(monoNow()) - a.start
+		rtt = total
 	}
-	t.Report(rtt, status, o)
+	t.report(rtt, status, a.fail, o)
+	if o != Canceled && status != http.StatusSwitchingProtocols {
+		// An upgraded connection's lifetime is no attempt's duration.
+		t.state.tm.ObserveDuration(total)
+	}
 	t.Done()
+	a.last, a.lastFail = uint16(min(max(status, 0), 999)), a.fail
 }
 
 // Next returns the target of another attempt, nil when there is none: the
@@ -138,7 +192,11 @@ func (a *Attempts) Next() *Target {
 		return nil
 	}
 	t, err := a.pool.Pick(a.r, a.tried[:a.n])
-	if err != nil || !a.pool.budget.Withdraw() {
+	if err != nil {
+		return nil
+	}
+	if !a.pool.budget.Withdraw() {
+		a.pool.metrics.BudgetExhausted()
 		return nil
 	}
 	a.next = t

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/upstream/balancer"
 )
 
@@ -27,6 +28,8 @@ type Pool struct {
 	passive  *config.Passive
 	state    *State
 	budget   *RetryBudget
+	// metrics counts the upstream's retries; nil records nothing.
+	metrics *telemetry.UpstreamMetrics
 	// configured are the targets as the config lists them; hostname
 	// targets among them are expanded by DNS into set.
 	configured []*Target
@@ -65,6 +68,9 @@ func NewPool(name string, cfg *config.Upstream, st *State) (*Pool, error) {
 		health:   cfg.HealthCheck,
 		state:    st,
 		budget:   st.budget(name),
+	}
+	if st.metrics != nil {
+		p.metrics = st.metrics.Upstream(name)
 	}
 	if cfg.Passive != nil {
 		ps := *cfg.Passive

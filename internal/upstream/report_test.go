@@ -23,7 +23,7 @@ func TestReportCanceledCountsNothing(t *testing.T) {
 	}{
 		{"canceled without an answer", 0, Canceled, "", false},
 		{"canceled after an answer", 200, Canceled, `status="200"`, false},
-		{"failure without an answer", 0, Failure, `status="0"`, true},
+		{"failure without an answer", 0, Failure, `status="error"`, true},
 		{"5xx answer", 502, Failure, `status="502"`, true},
 		{"success", 200, Success, `status="200"`, false},
 	}

@@ -306,6 +306,7 @@ func (ts *TargetState) passive(failed bool, failures int, ejectFor time.Duration
 		return
 	}
 	ts.failures.Store(0)
+	ts.tm.Ejected()
 	ts.eject(ejectFor)
 }
 

@@ -79,6 +79,7 @@ func (t *Target) RecordProbe(ok bool) bool {
 		unhealthyAfter = max(t.pool.health.UnhealthyAfter, 1)
 		healthyAfter = max(t.pool.health.HealthyAfter, 1)
 	}
+	t.state.tm.HealthCheck(ok)
 	return t.state.probe(ok, unhealthyAfter, healthyAfter)
 }
 
@@ -111,13 +112,23 @@ func (t *Target) Done() { t.state.inflight.Add(-1) }
 // and the outcome. It updates the latency estimate, passive ejection and
 // gantry_upstream_requests_total. Safe for concurrent use.
 func (t *Target) Report(rtt time.Duration, status int, o Outcome) {
+	t.report(rtt, status, CauseUnknown, o)
+}
+
+// report is Report with the cause of an attempt that got no answer (status
+// 0), which labels it in gantry_upstream_requests_total.
+func (t *Target) report(rtt time.Duration, status int, f Cause, o Outcome) {
 	if o == Canceled {
 		if status != 0 {
 			t.state.tm.Observe(status)
 		}
 		return
 	}
-	t.state.tm.Observe(status)
+	if status == 0 {
+		t.state.tm.Failed(f.Label())
+	} else {
+		t.state.tm.Observe(status)
+	}
 	if o == Failure {
 		rtt = max(rtt, failurePenalty)
 	}

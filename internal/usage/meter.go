@@ -120,6 +120,10 @@ type Meter struct {
 	// failing is whether the last write to the ledger failed; flushes
 	// (under flushMu) write it, /readyz reads it without the lock.
 	failing atomic.Bool
+	// clean is when (Unix nanoseconds, by Options.Now) the last flush
+	// that wrote everything began, or New ran; flushes write it, FlushLag
+	// reads it.
+	clean atomic.Int64
 
 	// flushMu serialises flushes; the fields after it belong to it.
 	flushMu   sync.Mutex
@@ -231,6 +235,7 @@ func New(o Options) (*Meter, error) {
 	}
 	m := &Meter{o: o, seed: maphash.MakeSeed(), done: make(chan struct{})}
 	m.strHash = func(s string) uint64 { return maphash.String(m.seed, s) }
+	m.clean.Store(o.Now().UnixNano())
 	m.SetVersions(o.Versions)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for i := range m.shards {
@@ -264,6 +269,14 @@ func (m *Meter) NodeID() string { return m.o.NodeID }
 // Buffering reports whether the last write to the ledger failed, so that
 // counts wait in memory (at most MaxPending buckets) until one succeeds.
 func (m *Meter) Buffering() bool { return m.failing.Load() }
+
+// FlushLag returns how long ago the last flush that wrote everything
+// began: every record older than that is in storage. It stays under
+// Options.FlushInterval while storage keeps up and grows while writes fail
+// (gantry_usage_flush_lag_seconds). Safe for concurrent use.
+func (m *Meter) FlushLag() time.Duration {
+	return max(0, m.o.Now().Sub(time.Unix(0, m.clean.Load())))
+}
 
 // Pending returns the number of buckets held in memory.
 func (m *Meter) Pending() int { return int(m.pending.Load()) }
@@ -444,6 +457,7 @@ type work struct {
 func (m *Meter) flush(ctx context.Context, all bool) error {
 	m.flushMu.Lock()
 	defer m.flushMu.Unlock()
+	began := m.o.Now().UnixNano()
 
 	seal := m.o.Now().Add(-m.o.Grace).Unix()
 	seal -= seal % 60
@@ -518,6 +532,10 @@ func (m *Meter) flush(ctx context.Context, all bool) error {
 	// A write abandoned by the caller (Close stopping the loop) is not a
 	// storage failure; the next flush writes the same rows.
 	abandoned := err != nil && ctx.Err() != nil
+	if err == nil {
+		// Everything recorded before began is in storage now.
+		m.clean.Store(began)
+	}
 	m.report(len(todo), written, err, abandoned)
 	if len(finals) > 0 && m.o.OnFinal != nil {
 		m.o.OnFinal(finals)

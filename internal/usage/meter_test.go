@@ -723,3 +723,37 @@ func TestHashCollisions(t *testing.T) {
 		t.Errorf("%d final buckets, want %d", got, len(keys))
 	}
 }
+
+// TestFlushLag: the lag is the time since the last flush that wrote
+// everything began; it grows while storage is down and drops back once a
+// flush succeeds.
+func TestFlushLag(t *testing.T) {
+	clk := newClock("2026-11-03T10:00:00Z")
+	led := newFakeLedger()
+	m := newMeter(t, Options{Ledger: led, Now: clk.Now})
+	if got := m.FlushLag(); got != 0 {
+		t.Errorf("FlushLag() at start = %v, want 0", got)
+	}
+	clk.set("2026-11-03T10:00:05Z")
+	m.Record(ok("acme", "orders"))
+	mustFlush(t, m)
+	clk.set("2026-11-03T10:00:06Z")
+	if got := m.FlushLag(); got != time.Second {
+		t.Errorf("FlushLag() a second after a flush = %v, want 1s", got)
+	}
+	led.setMode("down")
+	m.Record(ok("acme", "orders"))
+	clk.set("2026-11-03T10:00:07Z")
+	if err := m.Flush(t.Context()); err == nil {
+		t.Fatal("Flush() with storage down = nil")
+	}
+	clk.set("2026-11-03T10:01:05Z")
+	if got := m.FlushLag(); got != time.Minute {
+		t.Errorf("FlushLag() with storage down since a minute = %v, want 1m", got)
+	}
+	led.setMode("")
+	mustFlush(t, m)
+	if got := m.FlushLag(); got != 0 {
+		t.Errorf("FlushLag() right after a good flush = %v, want 0", got)
+	}
+}

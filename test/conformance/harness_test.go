@@ -286,7 +286,7 @@ func ownReply(p, tag string, res result) string {
 
 // failures are the counters an upstream failure moves, for one upstream.
 type failures struct {
-	upstreamErrors float64 // gantry_upstream_requests_total with status 0 or 5xx
+	upstreamErrors float64 // gantry_upstream_requests_total without an answer or with a 5xx
 	gateway502     float64 // gantry_requests_total with status 502
 	ejected        int     // targets not healthy in /admin/upstreams
 }
@@ -312,7 +312,7 @@ func (g *gateway) failures(t *testing.T) failures {
 	for _, m := range g.metrics(t) {
 		switch m.name {
 		case "gantry_upstream_requests_total":
-			if m.labels["upstream"] == g.upstream && (m.labels["status"] == "0" || strings.HasPrefix(m.labels["status"], "5")) {
+			if m.labels["upstream"] == g.upstream && failedStatus(m.labels["status"]) {
 				f.upstreamErrors += m.value
 			}
 		case "gantry_requests_total":
@@ -432,4 +432,15 @@ func get(addr, p string, headers ...string) result {
 		req += h + "\r\n"
 	}
 	return exchangeRaw(addr, req+"Connection: close\r\n\r\n", wireOpts{})
+}
+
+// failedStatus reports whether a gantry_upstream_requests_total status
+// label counts attempts that got no answer (connect_error, timeout, error)
+// or a 5xx.
+func failedStatus(s string) bool {
+	switch s {
+	case "connect_error", "timeout", "error", "0":
+		return true
+	}
+	return strings.HasPrefix(s, "5")
 }

@@ -163,7 +163,7 @@ func checkBadRequest(t *testing.T, resps []*http.Response, bodies []string, clos
 }
 
 // upstreamFailures returns the lines of /metrics that count failed
-// attempts (status 0 or 5xx) against an upstream target, or call it
+// attempts (no answer, or a 5xx) against an upstream target, or call it
 // unhealthy.
 func upstreamFailures(t *testing.T, g *testkit.Gantry) []string {
 	t.Helper()
@@ -174,8 +174,7 @@ func upstreamFailures(t *testing.T, g *testkit.Gantry) []string {
 	var bad []string
 	for _, l := range strings.Split(string(body), "\n") {
 		switch {
-		case strings.HasPrefix(l, "gantry_upstream_requests_total{") &&
-			(strings.Contains(l, `status="0"`) || strings.Contains(l, `status="5`)):
+		case strings.HasPrefix(l, "gantry_upstream_requests_total{") && failedAttempt(l):
 			bad = append(bad, l)
 		case strings.HasPrefix(l, "gantry_upstream_healthy{") && strings.HasSuffix(l, " 0"):
 			bad = append(bad, l)
@@ -621,4 +620,16 @@ func TestClientGoneMidBody(t *testing.T) {
 	if bad := upstreamFailures(t, g); len(bad) > 0 {
 		t.Fatalf("clients gone counted against the upstream:\n%s", strings.Join(bad, "\n"))
 	}
+}
+
+// failedAttempt reports whether a gantry_upstream_requests_total line
+// counts attempts that got no answer (status connect_error, timeout or
+// error) or a 5xx.
+func failedAttempt(l string) bool {
+	for _, s := range []string{`status="5`, `status="connect_error"`, `status="timeout"`, `status="error"`, `status="0"`} {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -55,8 +55,8 @@ routes:
 		}
 		open = append(open, c)
 	}
-	if got := metric(t, g, "gantry_connections_open"); got != 5 {
-		t.Errorf("gantry_connections_open = %v with five open, want 5", got)
+	if got := metric(t, g, `gantry_connections_open{listener="client"}`); got != 5 {
+		t.Errorf(`gantry_connections_open{listener="client"} = %v with five open, want 5`, got)
 	}
 	before := e.Count()
 	for i := range 3 {

@@ -38,6 +38,24 @@ const (
 	Bearer
 )
 
+// String returns the credential's name in metrics: "api_key" or "jwt".
+func (c Credential) String() string {
+	if c == APIKey {
+		return "api_key"
+	}
+	return "jwt"
+}
+
+// Reasons a request fails authentication, as OnFailure reports them.
+const (
+	// ReasonMissing: no credential was presented (method "none").
+	ReasonMissing = "missing"
+	// ReasonInvalid: a credential was presented and did not verify.
+	ReasonInvalid = "invalid"
+	// ReasonForbidden: the consumer is not in the route's allow_groups.
+	ReasonForbidden = "forbidden"
+)
+
 // Config is a route's authentication. Every credential the request
 // presents must verify with a method of the route, and at least one must
 // be presented; see authenticate.
@@ -49,6 +67,12 @@ type Config struct {
 	// none can reach the upstream when the claim is absent or another
 	// method authenticated.
 	Strip []string
+	// OnFailure, when set, is called for every request refused with 401
+	// or 403 (gantry_auth_failures_total): method is the credential that
+	// failed ("api_key", "jwt"; "none" when none was presented), reason one
+	// of the Reason* values. A failure to check a credential (storage down,
+	// 5xx) is not an authentication failure and is not reported.
+	OnFailure func(method, reason string)
 }
 
 // New returns the middleware. It authenticates before the body is read, so
@@ -66,21 +90,29 @@ func New(c Config) pipeline.Middleware {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			x := pipeline.ExchangeOf(r)
 			StripFold(r.Header, c.Strip)
-			cons, fwd, err := authenticate(r, c.Methods)
+			cons, fwd, kind, err := authenticate(r, c.Methods)
 			if err != nil {
 				var he *pipeline.HTTPError
 				if errors.As(err, &he) && he.Status != http.StatusUnauthorized {
 					return err
 				}
 				msg := "invalid credentials"
+				method, reason := kind.String(), ReasonInvalid
 				if errors.Is(err, errNoCredentials) {
 					msg = "credentials required"
+					method, reason = "none", ReasonMissing
+				}
+				if c.OnFailure != nil {
+					c.OnFailure(method, reason)
 				}
 				e := pipeline.Errorf(http.StatusUnauthorized, pipeline.CodeUnauthorized, "%s", msg)
 				e.Header = http.Header{"Www-Authenticate": challenges}
 				return e
 			}
 			if len(c.AllowGroups) > 0 && !inGroups(cons, c.AllowGroups) {
+				if c.OnFailure != nil {
+					c.OnFailure(kind.String(), ReasonForbidden)
+				}
 				x.Consumer = cons
 				return pipeline.Errorf(http.StatusForbidden, pipeline.CodeForbidden, "consumer is not allowed on this route")
 			}
@@ -105,12 +137,14 @@ var errNoCredentials = errors.New("no credentials")
 // the consumer and the forwarded claims come from the first method in the
 // route's list. Key methods run first since they consume their credential.
 // A presented credential whose method could not check it (storage down:
-// 5xx) answers that error.
-func authenticate(r *http.Request, methods []Method) (*pipeline.Consumer, [][2]string, error) {
+// 5xx) answers that error. kind is the credential that failed, or on
+// success the one whose method the consumer comes from.
+func authenticate(r *http.Request, methods []Method) (_ *pipeline.Consumer, _ [][2]string, kind Credential, _ error) {
 	first := len(methods) // the first method in the list that verified
 	var cons *pipeline.Consumer
 	var fwd [][2]string
 	var failed error
+	var failedKind Credential
 	for _, kind := range [...]Credential{APIKey, Bearer} {
 		verified := false
 		var kindErr error
@@ -131,19 +165,19 @@ func authenticate(r *http.Request, methods []Method) (*pipeline.Consumer, [][2]s
 		}
 		var he *pipeline.HTTPError
 		if errors.As(kindErr, &he) && he.Status >= 500 {
-			return nil, nil, kindErr
+			return nil, nil, kind, kindErr
 		}
 		if failed == nil {
-			failed = kindErr
+			failed, failedKind = kindErr, kind
 		}
 	}
 	switch {
 	case failed != nil:
-		return nil, nil, failed
+		return nil, nil, failedKind, failed
 	case first == len(methods):
-		return nil, nil, errNoCredentials
+		return nil, nil, 0, errNoCredentials
 	}
-	return cons, fwd, nil
+	return cons, fwd, methods[first].Credential(), nil
 }
 
 func inGroups(c *pipeline.Consumer, allowed []string) bool {

@@ -164,3 +164,45 @@ func TestDropBearer(t *testing.T) {
 		})
 	}
 }
+
+// TestOnFailure: every 401 and 403 is reported once, with the credential
+// that failed and why; a storage outage (5xx) and a success are not.
+func TestOnFailure(t *testing.T) {
+	t.Parallel()
+	key, corp := keyMethod{}, jwtMethod{"corp"}
+	tests := []struct {
+		name    string
+		groups  []string
+		headers map[string][]string
+		want    string // "method/reason", "" for no report
+	}{
+		{name: "nothing presented", want: "none/missing"},
+		{name: "bad key", headers: hdr("X-API-Key", "wrong"), want: "api_key/invalid"},
+		{name: "forged token", headers: hdr("Authorization", "Bearer forged"), want: "jwt/invalid"},
+		{name: "good key, forged token", headers: hdr("X-API-Key", "good", "Authorization", "Bearer forged"), want: "jwt/invalid"},
+		{name: "not in allow_groups", groups: []string{"partners"}, headers: hdr("Authorization", "Bearer corp"), want: "jwt/forbidden"},
+		{name: "storage down", headers: hdr("X-API-Key", "down"), want: ""},
+		{name: "good key", headers: hdr("X-API-Key", "good"), want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got []string
+			h := New(Config{Methods: []Method{key, corp}, AllowGroups: tt.groups,
+				OnFailure: func(method, reason string) { got = append(got, method+"/"+reason) }})(pipeline.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }))
+			r := httptest.NewRequest(http.MethodGet, "/orders", nil)
+			for k, vs := range tt.headers {
+				r.Header[k] = vs
+			}
+			var x pipeline.Exchange
+			h.ServeHTTP(httptest.NewRecorder(), r.WithContext(pipeline.WithExchange(r.Context(), &x)))
+			var want []string
+			if tt.want != "" {
+				want = []string{tt.want}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("OnFailure calls = %q, want %q", got, want)
+			}
+		})
+	}
+}

@@ -36,7 +36,26 @@ type Config struct {
 	// OnLimited, when set, is called on every 429 the plugin answers (for
 	// gantry_rate_limited_total).
 	OnLimited func()
+	// OnDecision, when set, is called with every decision the plugin
+	// makes (for gantry_ratelimit_decisions_total). Requests to which no
+	// limit applies (no route limit, and a consumer whose plan has none)
+	// make no decision.
+	OnDecision func(Decision)
 }
+
+// Decision is what the plugin decided for one request.
+type Decision uint8
+
+const (
+	// Allowed: within every limit and the quota (or the counters are
+	// unreachable and on_failure is allow).
+	Allowed Decision = iota
+	// Limited: a rate limit refused the request (or the counters are
+	// unreachable and on_failure is deny).
+	Limited
+	// QuotaExceeded: the consumer's quota for the period is used up.
+	QuotaExceeded
+)
 
 // Validate checks c without I/O and reports every problem.
 func (c *Config) Validate() error {
@@ -130,8 +149,9 @@ type plan struct {
 // limiter is one route's compiled limits. It is immutable and safe for
 // concurrent use.
 type limiter struct {
-	counter counter.Counter
-	onLimit func()
+	counter    counter.Counter
+	onLimit    func()
+	onDecision func(Decision)
 
 	route  *counter.Rate
 	kind   keyKind
@@ -154,6 +174,7 @@ func New(c Config) (pipeline.Middleware, error) {
 	l := &limiter{
 		counter:    c.Counter,
 		onLimit:    c.OnLimited,
+		onDecision: c.OnDecision,
 		plans:      map[string]*plan{},
 		rateMsg:    "rate limit exceeded",
 		unavailMsg: "rate-limit counters are unavailable; try again shortly",
@@ -232,26 +253,37 @@ func (l *limiter) serve(next pipeline.Handler, w http.ResponseWriter, r *http.Re
 		// The counters are unreachable: on_failure allow lets the request
 		// through without headers that would only be guesses.
 		if d.Allowed {
+			l.decided(Allowed)
 			return next.ServeHTTP(w, r)
 		}
 		l.limited()
+		l.decided(Limited)
 		return refusal(pipeline.CodeRateLimited, l.unavailMsg, d.RetryAfter)
 	}
 	if req.N > 0 {
 		setHeaders(w.Header(), &d, req.N)
 	}
 	if d.Allowed {
+		l.decided(Allowed)
 		return next.ServeHTTP(w, r)
 	}
 	l.limited()
 	if d.Reason == counter.ReasonQuota {
+		l.decided(QuotaExceeded)
 		return refusal(pipeline.CodeQuotaExceeded, p.quotaMsg, d.RetryAfter)
 	}
+	l.decided(Limited)
 	msg := l.rateMsg
 	if l.route == nil || d.Bucket > 0 {
 		msg = "rate limit of your plan exceeded"
 	}
 	return refusal(pipeline.CodeRateLimited, msg, d.RetryAfter)
+}
+
+func (l *limiter) decided(d Decision) {
+	if l.onDecision != nil {
+		l.onDecision(d)
+	}
 }
 
 func (l *limiter) limited() {

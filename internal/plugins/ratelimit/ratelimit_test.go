@@ -42,12 +42,15 @@ type route struct {
 	h        pipeline.Handler
 	upstream atomic.Int64
 	limited  atomic.Int64
+	// decisions counts OnDecision calls by Decision.
+	decisions [3]atomic.Int64
 }
 
 func newRoute(t *testing.T, c counter.Counter, name string, rl *config.RateLimit, plans map[string]*config.Plan) *route {
 	t.Helper()
 	rt := &route{}
-	mw, err := New(Config{Counter: c, Route: name, Limit: rl, Plans: plans, OnLimited: func() { rt.limited.Add(1) }})
+	mw, err := New(Config{Counter: c, Route: name, Limit: rl, Plans: plans, OnLimited: func() { rt.limited.Add(1) },
+		OnDecision: func(d Decision) { rt.decisions[d].Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,5 +458,34 @@ func TestValidate(t *testing.T) {
 				t.Fatal("New() accepted an invalid config")
 			}
 		})
+	}
+}
+
+// TestDecisions: every request a limit or quota applies to is one decision,
+// allowed, limited or quota_exceeded; one no limit applies to is none.
+func TestDecisions(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	plans := map[string]*config.Plan{"gold": {Quota: &config.Quota{Requests: 3, Per: "day"}}}
+	c := memory(t, clock)
+	rt := newRoute(t, c, "orders", rl(2, time.Minute, "consumer"), plans)
+	for range 3 { // 2 allowed, 1 limited by the route
+		rt.do(t, call{ip: "192.0.2.30", consumer: acme})
+	}
+	clock.Add(time.Minute)
+	rt.do(t, call{ip: "192.0.2.30", consumer: acme}) // allowed: the third of the quota
+	rt.do(t, call{ip: "192.0.2.30", consumer: acme}) // quota exceeded
+	want := [3]int64{Allowed: 3, Limited: 1, QuotaExceeded: 1}
+	for d, w := range want {
+		if got := rt.decisions[d].Load(); got != w {
+			t.Errorf("decision %d counted %d times, want %d", d, got, w)
+		}
+	}
+
+	free := newRoute(t, c, "users", nil, plans)
+	free.do(t, call{ip: "192.0.2.31"})
+	for d := range free.decisions {
+		if n := free.decisions[d].Load(); n != 0 {
+			t.Errorf("unlimited request made decision %d (%d times), want none", d, n)
+		}
 	}
 }

@@ -105,6 +105,9 @@ func (p *Provider) startFetch(onKidMiss bool) *fetchCall {
 	go func() {
 		defer p.wg.Done()
 		c.ttl, c.err = p.fetch()
+		if p.onFetch != nil && p.ctx.Err() == nil {
+			p.onFetch(c.err == nil)
+		}
 		// A fetch cut short by Close is no failure worth a warning.
 		if c.err != nil && p.ctx.Err() == nil {
 			n := 0

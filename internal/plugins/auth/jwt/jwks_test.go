@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -318,5 +319,30 @@ func TestDefaultClient(t *testing.T) {
 	}
 	if err := c.CheckRedirect(req("https://keys.example.com/jwks"), []*http.Request{req("https://id.example.com/jwks")}); err != nil {
 		t.Errorf("redirect within https refused: %v", err)
+	}
+}
+
+// TestOnFetch: every JWKS fetch is reported with its result, the first
+// one at start and the background refreshes after it.
+func TestOnFetch(t *testing.T) {
+	testKeys(t)
+	server := newIdP(t, jwkJSON(&rsaIdP.PublicKey, "idp-rsa", "RS256"))
+	server.setCacheControl("max-age=0")
+	var ok, failed atomic.Int64
+	onFetch := func(good bool) {
+		if good {
+			ok.Add(1)
+		} else {
+			failed.Add(1)
+		}
+	}
+	newProvider(t, corpConfig(server.URL), nil, Options{OnFetch: onFetch, minRefresh: 5 * time.Millisecond, minRetry: 5 * time.Millisecond})
+	if ok.Load() < 1 || failed.Load() != 0 {
+		t.Fatalf("after start: %d good and %d failed fetches reported, want at least 1 and 0", ok.Load(), failed.Load())
+	}
+	server.down.Store(true)
+	waitFor(t, "failed refreshes to be reported", func() bool { return failed.Load() >= 2 })
+	if n := failed.Load() + ok.Load(); n > server.fetches.Load() {
+		t.Errorf("%d fetches reported, %d made", n, server.fetches.Load())
 	}
 }

@@ -40,6 +40,10 @@ type Options struct {
 	// Now is the clock for exp, nbf and iat and for the unknown-kid
 	// refetch limit; default time.Now.
 	Now func() time.Time
+	// OnFetch, when set, is called after every JWKS fetch with its result
+	// (gantry_jwks_refresh_total); a fetch cut short by Close is not
+	// reported.
+	OnFetch func(ok bool)
 
 	// minRefresh and minRetry lower the background schedule's floors so
 	// tests need not wait minutes.
@@ -62,6 +66,7 @@ type Provider struct {
 	now           func() time.Time
 	leeway        time.Duration
 	cache         *tokenCache
+	onFetch       func(ok bool)
 
 	// JWKS source; jwksURL is "" for a secret or a key file.
 	jwksURL      string
@@ -118,6 +123,7 @@ func Build(c *config.JWT, res Resolver, opts Options) (*Provider, error) {
 		minRetry:      orDefault(opts.minRetry, minRetry),
 		leeway:        c.Leeway.D(),
 		cache:         newTokenCache(),
+		onFetch:       opts.OnFetch,
 	}
 	if p.consumerClaim == "" {
 		p.consumerClaim = "sub"
