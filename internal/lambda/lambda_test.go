@@ -109,7 +109,8 @@ func TestEventAndSigning(t *testing.T) {
 		t.Errorf("cookies = %v, cookie header %q", e.Cookies, e.Headers["cookie"])
 	}
 	for k, want := range map[string]string{"user-agent": "sdk/1", "x-request-id": "req-1", "x-consumer-id": "acme",
-		"x-consumer-groups": "partners", "x-real-ip": "192.0.2.1", "x-gateway": "gantry", "x-forwarded-proto": "http"} {
+		"x-consumer-groups": "partners", "x-real-ip": "192.0.2.1", "x-gateway": "gantry", "x-forwarded-proto": "http",
+		"host": "api.example.com"} {
 		if got := e.Headers[k]; got != want {
 			t.Errorf("headers[%s] = %q, want %q", k, got, want)
 		}
@@ -268,7 +269,7 @@ func TestRESTPayloadFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := hi.(*handler)
-	r := httptest.NewRequest("POST", "http://shop.example.com/orders/9?tag=a&tag=b", strings.NewReader(`{"n":1}`))
+	r := httptest.NewRequest("POST", "http://shop.example.com:8443/orders/9?tag=a&tag=b", strings.NewReader(`{"n":1}`))
 	r.Header.Set("Cookie", "sid=1")
 	r.Header.Add("X-Multi", "1")
 	r.Header.Add("X-Multi", "2")
@@ -312,8 +313,11 @@ func TestRESTPayloadFormat(t *testing.T) {
 	if m, _ := mvh["X-Multi"].([]any); len(m) != 2 {
 		t.Errorf("multiValueHeaders = %v", mvh)
 	}
-	if hd, _ := raw["headers"].(map[string]any); hd["Cookie"] != "sid=1" || hd["X-Real-Ip"] != "198.51.100.4" {
-		t.Errorf("headers = %v, want the Cookie kept and the gateway's headers", hd)
+	if hd, _ := raw["headers"].(map[string]any); hd["Cookie"] != "sid=1" || hd["X-Real-Ip"] != "198.51.100.4" || hd["Host"] != "shop.example.com:8443" {
+		t.Errorf("headers = %v, want the Cookie kept, the gateway's headers and the client's Host", hd)
+	}
+	if h, _ := mvh["Host"].([]any); len(h) != 1 || h[0] != "shop.example.com:8443" {
+		t.Errorf("multiValueHeaders[Host] = %v, want the client's Host", mvh["Host"])
 	}
 	rc, _ := raw["requestContext"].(map[string]any)
 	id, _ := rc["identity"].(map[string]any)
@@ -405,5 +409,38 @@ func TestClientGoneWhileAnswering(t *testing.T) {
 	}
 	if x.Status != 0 || x.Err != nil {
 		t.Errorf("Exchange = %d %v; the outcome is the server's to record", x.Status, x.Err)
+	}
+}
+
+// The host header is the client's Host, or the one a request_headers rule
+// sets, as the proxy would send it upstream.
+func TestEventHostHeader(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		rules *config.HeaderRules
+		want  string
+	}{
+		{"client host with port", nil, "shop.example.com:8443"},
+		{"rule sets Host", &config.HeaderRules{Set: map[string]string{"Host": "internal.example.com"}}, "internal.example.com"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			api := newInvokeAPI(t, answerJSON(`{"statusCode":200}`))
+			h := newHandler(t, api, nil, &config.Route{RequestHeaders: tt.rules})
+			r := httptest.NewRequest("GET", "http://shop.example.com:8443/cart", nil)
+			body, err := h.event(r, &pipeline.Exchange{ID: "req-h", ClientIP: "192.0.2.9"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e event
+			if err := json.Unmarshal(body, &e); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.Headers["host"]; got != tt.want {
+				t.Errorf("headers[host] = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
