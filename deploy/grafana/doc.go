@@ -1,5 +1,5 @@
 // Package grafana holds the Grafana dashboard of the gateway, gantry.json
-// (import it in Grafana 10 or later; docs/admin-api.md and README say how).
+// (import it in Grafana 10 or later; the README says how).
 // It has no code: its test checks that every PromQL expression of the
 // dashboard names only metrics and labels the gateway exports (package
 // telemetry's registry) and that its SQL reads only columns of the usage
