@@ -205,11 +205,10 @@ func (c *wsConn) expire(r wsReason) {
 
 // terminate closes both sides once. For a reason other than reasonNone,
 // it first sends each side the close frame of r (1001 going away), so that
-// neither records an abnormal closure (1006): to the client if that is
-// safe (no write is in progress, the stream is at a frame boundary and the
-// upstream has not sent a close frame already), to the upstream, masked,
-// if the client's stream is at a frame boundary and the client has not
-// sent a close frame already. Otherwise, or when a side does not take the
+// neither records an abnormal closure (1006), where that is safe: no write
+// to that side is in progress, its stream is at a frame boundary and the
+// other side has not sent a close frame already (the upstream's frame is
+// masked, as a client's). Otherwise, or when a side does not take the
 // frame in closeFrameTimeout, it is just closed. Closing the client's side
 // ends ReverseProxy's copies, and closing the upstream's unblocks them if
 // they wait on it.
@@ -227,16 +226,14 @@ func (c *wsConn) terminate(r wsReason) {
 		}
 	}
 	c.mu.Unlock()
-	if frame != nil {
+	if frame != nil && c.bmu.TryLock() {
 		// The upstream's frame goes first: once the client's side is
 		// closed, ReverseProxy's copies end and it closes the upstream's
 		// side itself. bmu stays held until that side is closed, so no
-		// client bytes follow the frame. A copy blocked writing to an
-		// upstream that does not read holds bmu; closing the upstream's
-		// side frees it, and bounds the frame's write.
+		// client bytes follow the frame. An upstream that does not take
+		// the frame in closeFrameTimeout is closed under it.
 		stop := time.AfterFunc(closeFrameTimeout, func() { c.backend.Close() })
 		defer stop.Stop()
-		c.bmu.Lock()
 		defer c.bmu.Unlock()
 		if !c.inBroken && !c.in.sawClose && c.in.atBoundary() {
 			c.backend.Write(maskedCloseFrame(r))
