@@ -305,6 +305,9 @@ func TestDashboardModel(t *testing.T) {
 		t.Errorf("uid %q, title %q, schemaVersion %v: all are needed", d["uid"], d["title"], d["schemaVersion"])
 	}
 	ids := map[float64]bool{}
+	// cells maps each grid cell to the panel on it: panels must not
+	// overlap, and the grid is 24 columns wide.
+	cells := map[[2]int]any{}
 	for _, p := range d["panels"].([]any) {
 		p := p.(map[string]any)
 		id, _ := p["id"].(float64)
@@ -312,6 +315,21 @@ func TestDashboardModel(t *testing.T) {
 			t.Errorf("panel %q: id %v used twice", p["title"], id)
 		}
 		ids[id] = true
+		g, _ := p["gridPos"].(map[string]any)
+		x, y, w, h := int(g["x"].(float64)), int(g["y"].(float64)), int(g["w"].(float64)), int(g["h"].(float64))
+		if w <= 0 || h <= 0 || x < 0 || x+w > 24 {
+			t.Errorf("panel %q: gridPos %v is off the 24-column grid", p["title"], g)
+		}
+	overlap:
+		for cx := x; cx < x+w; cx++ {
+			for cy := y; cy < y+h; cy++ {
+				if other, ok := cells[[2]int{cx, cy}]; ok {
+					t.Errorf("panel %q overlaps panel %q", p["title"], other)
+					break overlap
+				}
+				cells[[2]int{cx, cy}] = p["title"]
+			}
+		}
 		if p["type"] == "row" {
 			continue
 		}
