@@ -152,6 +152,14 @@ func (h *handler) event(r *http.Request, x *pipeline.Exchange, body []byte) ([]b
 	forward.CopyEndToEnd(hd, r.Header)
 	forward.SetHeaders(hd, r, x, h.trusted)
 	h.reqRules.Apply(hd)
+	// API Gateway always sends the Host the client asked for, and adapters
+	// (Mangum, aws-lambda-go's httpadapter) rebuild the request URL from
+	// it; a request_headers rule setting Host wins, as it does upstream.
+	if hv := h.reqRules.Host(); hv != "" {
+		hd["Host"] = []string{hv}
+	} else if r.Host != "" {
+		hd["Host"] = []string{r.Host}
+	}
 	var cookies []string
 	var headers map[string]string
 	if !h.rest {

@@ -110,7 +110,8 @@ func TestEventAndSigning(t *testing.T) {
 		t.Errorf("cookies = %v, cookie header %q", e.Cookies, e.Headers["cookie"])
 	}
 	for k, want := range map[string]string{"user-agent": "sdk/1", "x-request-id": "req-1", "x-consumer-id": "acme",
-		"x-consumer-groups": "partners", "x-real-ip": "192.0.2.1", "x-gateway": "gantry", "x-forwarded-proto": "http"} {
+		"x-consumer-groups": "partners", "x-real-ip": "192.0.2.1", "x-gateway": "gantry", "x-forwarded-proto": "http",
+		"host": "api.example.com"} {
 		if got := e.Headers[k]; got != want {
 			t.Errorf("headers[%s] = %q, want %q", k, got, want)
 		}
@@ -269,7 +270,7 @@ func TestRESTPayloadFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := hi.(*handler)
-	r := httptest.NewRequest("POST", "http://shop.example.com/orders/9?tag=a&tag=b", strings.NewReader(`{"n":1}`))
+	r := httptest.NewRequest("POST", "http://shop.example.com:8443/orders/9?tag=a&tag=b", strings.NewReader(`{"n":1}`))
 	r.Header.Set("Cookie", "sid=1")
 	r.Header.Add("X-Multi", "1")
 	r.Header.Add("X-Multi", "2")
@@ -313,8 +314,11 @@ func TestRESTPayloadFormat(t *testing.T) {
 	if m, _ := mvh["X-Multi"].([]any); len(m) != 2 {
 		t.Errorf("multiValueHeaders = %v", mvh)
 	}
-	if hd, _ := raw["headers"].(map[string]any); hd["Cookie"] != "sid=1" || hd["X-Real-Ip"] != "198.51.100.4" {
-		t.Errorf("headers = %v, want the Cookie kept and the gateway's headers", hd)
+	if hd, _ := raw["headers"].(map[string]any); hd["Cookie"] != "sid=1" || hd["X-Real-Ip"] != "198.51.100.4" || hd["Host"] != "shop.example.com:8443" {
+		t.Errorf("headers = %v, want the Cookie kept, the gateway's headers and the client's Host", hd)
+	}
+	if h, _ := mvh["Host"].([]any); len(h) != 1 || h[0] != "shop.example.com:8443" {
+		t.Errorf("multiValueHeaders[Host] = %v, want the client's Host", mvh["Host"])
 	}
 	rc, _ := raw["requestContext"].(map[string]any)
 	id, _ := rc["identity"].(map[string]any)

@@ -97,7 +97,9 @@
 // limits. A connection idle for idle_timeout, open for max_lifetime, whose
 // route a reload removed, or still open when the server's shutdown grace
 // ends, is closed on both sides; the client first gets a close frame 1001
-// when no write is in progress and the stream is at a frame boundary. The
+// when no write is in progress and the stream is at a frame boundary, and
+// the upstream gets the same frame, masked as a client's, when the client's
+// stream is at a frame boundary and the client sent no close frame. The
 // message counts, the connected time and the reason it ended go into
 // Exchange.WebSocket before the handler returns, and into the
 // gantry_websocket_* metrics. WebSockets is the server's registry of open

@@ -3,7 +3,9 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"io"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -54,6 +56,20 @@ func closeFrame(reason string) []byte {
 	return append([]byte{0x80 | opClose, byte(2 + len(reason)), 0x03, 0xe9}, reason...)
 }
 
+// maskedCloseFrame is the close frame of reason r as the upstream gets it:
+// the same status and reason, masked with a fresh key as every frame from
+// a client must be (RFC 6455 section 5.3).
+func maskedCloseFrame(r wsReason) []byte {
+	payload := closeFrames[r][2:]
+	f := make([]byte, 0, 6+len(payload))
+	f = append(f, 0x80|opClose, 0x80|byte(len(payload)))
+	f = binary.BigEndian.AppendUint32(f, rand.Uint32())
+	for i, b := range payload {
+		f = append(f, b^f[2+i%4])
+	}
+	return f
+}
+
 // closeFrameTimeout bounds writing a close frame to a client that does not
 // read.
 const closeFrameTimeout = time.Second
@@ -76,7 +92,7 @@ type wsConn struct {
 	// first.
 	br *bufio.Reader
 	// backend is the upstream's side, closed with the client's.
-	backend io.Closer
+	backend io.ReadWriteCloser
 
 	route   string
 	limits  wsLimits
@@ -87,10 +103,7 @@ type wsConn struct {
 	// opened is the clock reading at the upgrade.
 	opened time.Duration
 	// last is the clock reading of the last bytes either way.
-	last atomic.Int64
-	// in follows the client's frames; only the goroutine reading the
-	// client uses it.
-	in                 frameCounter
+	last               atomic.Int64
 	inMsgs, outMsgs    atomic.Int64
 	reason             atomic.Int32
 	idleTimer, ltTimer *time.Timer
@@ -103,13 +116,25 @@ type wsConn struct {
 	// stream is no longer at a known frame boundary. Under wmu.
 	outBroken bool
 
+	// bmu serializes writes to the upstream (the client's bytes, then a
+	// close frame), so that the close frame never lands inside another
+	// frame.
+	bmu sync.Mutex
+	// in follows the client's frames as they are written to the upstream.
+	// Under bmu.
+	in frameCounter
+	// inBroken is set when the upstream's stream is no longer at a known
+	// frame boundary: a write stopped partway, or bytes were read with
+	// Read and written by the caller. Under bmu.
+	inBroken bool
+
 	mu     sync.Mutex
 	closed bool
 }
 
 // newWebSocket prepares the accounting of an upgrade the upstream accepted;
 // start begins it once the client's connection is hijacked.
-func (h *handler) newWebSocket(backend io.Closer) *wsConn {
+func (h *handler) newWebSocket(backend io.ReadWriteCloser) *wsConn {
 	var wm *telemetry.WebSocketMetrics
 	if h.metrics != nil {
 		wm = h.metrics.WebSocket(h.route)
@@ -175,16 +200,20 @@ func (c *wsConn) ended(r wsReason) { c.reason.CompareAndSwap(int32(reasonNone), 
 // removed route or shutdown.
 func (c *wsConn) expire(r wsReason) {
 	c.ended(r)
-	c.terminate(closeFrames[r])
+	c.terminate(r)
 }
 
-// terminate closes both sides once. With a frame, it first sends the frame
-// to the client if that is safe: no write is in progress, the stream is at
-// a frame boundary and the upstream has not sent a close frame already.
-// Otherwise, or when the client does not take it in closeFrameTimeout, the
-// connection is just closed. Closing the client's side ends ReverseProxy's
-// copies, and closing the upstream's unblocks them if they wait on it.
-func (c *wsConn) terminate(frame []byte) {
+// terminate closes both sides once. For a reason other than reasonNone,
+// it first sends each side the close frame of r (1001 going away), so that
+// neither records an abnormal closure (1006), where that is safe: no write
+// to that side is in progress, its stream is at a frame boundary and the
+// other side has not sent a close frame already (the upstream's frame is
+// masked, as a client's). Otherwise, or when a side does not take the
+// frame in closeFrameTimeout, it is just closed. Closing the client's side
+// ends ReverseProxy's copies, and closing the upstream's unblocks them if
+// they wait on it.
+func (c *wsConn) terminate(r wsReason) {
+	frame := closeFrames[r]
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -197,6 +226,20 @@ func (c *wsConn) terminate(frame []byte) {
 		}
 	}
 	c.mu.Unlock()
+	if frame != nil && c.bmu.TryLock() {
+		// The upstream's frame goes first: once the client's side is
+		// closed, ReverseProxy's copies end and it closes the upstream's
+		// side itself. bmu stays held until that side is closed, so no
+		// client bytes follow the frame. An upstream that does not take
+		// the frame in closeFrameTimeout is closed under it.
+		stop := time.AfterFunc(closeFrameTimeout, func() { c.backend.Close() })
+		defer stop.Stop()
+		defer c.bmu.Unlock()
+		if !c.inBroken && !c.in.sawClose && c.in.atBoundary() {
+			c.backend.Write(maskedCloseFrame(r))
+		}
+		c.inBroken = true
+	}
 	if frame != nil && c.wmu.TryLock() {
 		if !c.outBroken && !c.out.sawClose && c.out.atBoundary() {
 			c.Conn.SetWriteDeadline(time.Now().Add(closeFrameTimeout))
@@ -213,14 +256,14 @@ func (c *wsConn) terminate(frame []byte) {
 
 // Close closes both sides; ReverseProxy calls it when it is done.
 func (c *wsConn) Close() error {
-	c.terminate(nil)
+	c.terminate(reasonNone)
 	return nil
 }
 
 // finish ends the accounting once ReverseProxy has returned and reports the
 // connection for the Exchange.
 func (c *wsConn) finish() *pipeline.WebSocketStats {
-	c.terminate(nil)
+	c.terminate(reasonNone)
 	// Without a reason, the copies never ran (the handshake answer could
 	// not be written): the client is gone.
 	c.ended(reasonClient)
@@ -235,8 +278,23 @@ func (c *wsConn) finish() *pipeline.WebSocketStats {
 	}
 }
 
-// Read reads the client's bytes, bound for the upstream.
+// Read reads the client's bytes, bound for the upstream. ReverseProxy
+// copies with WriteTo; a caller of Read writes the bytes itself, out of
+// the gateway's sight, so the upstream gets no close frame afterwards.
 func (c *wsConn) Read(p []byte) (int, error) {
+	n, err := c.readClient(p)
+	if n > 0 {
+		c.bmu.Lock()
+		c.inBroken = true
+		c.countIn(p[:n])
+		c.bmu.Unlock()
+	}
+	return n, err
+}
+
+// readClient reads the client's bytes: first those the server read past
+// the handshake.
+func (c *wsConn) readClient(p []byte) (int, error) {
 	var n int
 	var err error
 	if c.br != nil {
@@ -249,18 +307,20 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	if c.br == nil {
 		n, err = c.Conn.Read(p)
 	}
-	if n > 0 {
-		c.touch()
-		m, closing := c.in.feed(p[:n])
-		if m > 0 {
-			c.inMsgs.Add(m)
-			c.metrics.MessagesIn(m)
-		}
-		if closing {
-			c.ended(reasonClient)
-		}
-	}
 	return n, err
+}
+
+// countIn accounts for p, the client's next bytes; c.bmu must be held.
+func (c *wsConn) countIn(p []byte) {
+	c.touch()
+	m, closing := c.in.feed(p)
+	if m > 0 {
+		c.inMsgs.Add(m)
+		c.metrics.MessagesIn(m)
+	}
+	if closing {
+		c.ended(reasonClient)
+	}
 }
 
 // Write writes the upstream's bytes to the client. The messages are counted
@@ -293,9 +353,18 @@ func (c *wsConn) WriteTo(w io.Writer) (int64, error) {
 	defer buffers.Put(buf)
 	var total int64
 	for {
-		n, rerr := c.Read(buf)
+		n, rerr := c.readClient(buf)
 		if n > 0 {
+			// Counted and written under bmu, so that a close frame from
+			// terminate comes between two writes, knowing where the
+			// stream stands.
+			c.bmu.Lock()
+			c.countIn(buf[:n])
 			m, werr := w.Write(buf[:n])
+			if m < n {
+				c.inBroken = true
+			}
+			c.bmu.Unlock()
 			total += int64(m)
 			if werr == nil && m < n {
 				werr = io.ErrShortWrite

@@ -175,15 +175,18 @@ func TestWebSocketEnds(t *testing.T) {
 		run        func(t *testing.T, c *websocket.Conn) error
 		reason     string
 		clientSees websocket.StatusCode
-		in, out    int64
-		atLeast    time.Duration
+		// upstreamSees is the close status the upstream reads; -1: not
+		// checked (the upstream closed itself).
+		upstreamSees websocket.StatusCode
+		in, out      int64
+		atLeast      time.Duration
 	}{
 		{
 			name: "client closes",
 			run: func(t *testing.T, c *websocket.Conn) error {
 				return c.Close(websocket.StatusNormalClosure, "done")
 			},
-			reason: telemetry.WSClientClosed, clientSees: -1, in: 2, out: 2,
+			reason: telemetry.WSClientClosed, clientSees: -1, upstreamSees: websocket.StatusNormalClosure, in: 2, out: 2,
 		},
 		{
 			name: "upstream closes",
@@ -193,7 +196,7 @@ func TestWebSocketEnds(t *testing.T) {
 				}
 				return readUntilClosed(t, c)
 			},
-			reason: telemetry.WSUpstreamClosed, clientSees: websocket.StatusNormalClosure, in: 3, out: 2,
+			reason: telemetry.WSUpstreamClosed, clientSees: websocket.StatusNormalClosure, upstreamSees: -1, in: 3, out: 2,
 		},
 		{
 			name: "idle timeout",
@@ -201,7 +204,8 @@ func TestWebSocketEnds(t *testing.T) {
 			run: func(t *testing.T, c *websocket.Conn) error {
 				return readUntilClosed(t, c)
 			},
-			reason: telemetry.WSIdleTimeout, clientSees: websocket.StatusGoingAway, in: 2, out: 2, atLeast: 300 * ms,
+			reason: telemetry.WSIdleTimeout, clientSees: websocket.StatusGoingAway, upstreamSees: websocket.StatusGoingAway,
+			in: 2, out: 2, atLeast: 300 * ms,
 		},
 		{
 			name: "max lifetime while busy",
@@ -221,7 +225,8 @@ func TestWebSocketEnds(t *testing.T) {
 					time.Sleep(10 * ms)
 				}
 			},
-			reason: telemetry.WSMaxLifetime, clientSees: websocket.StatusGoingAway, in: -1, out: -1, atLeast: time.Second,
+			reason: telemetry.WSMaxLifetime, clientSees: websocket.StatusGoingAway, upstreamSees: websocket.StatusGoingAway,
+			in: -1, out: -1, atLeast: time.Second,
 		},
 	}
 	for _, tt := range tests {
@@ -237,7 +242,11 @@ func TestWebSocketEnds(t *testing.T) {
 					t.Errorf("client's connection ended with %v (status %d), want status %d", err, got, tt.clientSees)
 				}
 			}
-			up.waitEnded(t)
+			// Without a close frame the upstream would record an abnormal
+			// closure (1006).
+			if uerr := up.waitEnded(t); tt.upstreamSees >= 0 && websocket.CloseStatus(uerr) != tt.upstreamSees {
+				t.Errorf("upstream's connection ended with %v (status %d), want status %d", uerr, websocket.CloseStatus(uerr), tt.upstreamSees)
+			}
 			x := g.exchange(t)
 			ws := x.WebSocket
 			if ws == nil {
@@ -515,6 +524,11 @@ func TestIdleCheck(t *testing.T) {
 	backend, bpeer := net.Pipe()
 	defer bpeer.Close()
 	go io.Copy(io.Discard, peer) // takes the close frame
+	upstreamGot := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(bpeer)
+		upstreamGot <- b
+	}()
 	c := &wsConn{backend: backend, limits: wsLimits{idle: 10 * time.Second}, clock: func() time.Duration { return time.Duration(now.Load()) }}
 	c.Conn = client
 	c.opened = c.clock()
@@ -547,9 +561,22 @@ func TestIdleCheck(t *testing.T) {
 	if r := wsReason(c.reason.Load()); r != reasonIdle {
 		t.Errorf("reason = %v, want idle", r)
 	}
-	if _, err := bpeer.Read(make([]byte, 1)); err != io.EOF {
-		t.Errorf("upstream side after the idle limit: read error %v, want EOF", err)
+	select {
+	case got := <-upstreamGot:
+		if want := "\x03\xe9idle timeout"; len(got) < 6 || got[0] != 0x88 || got[1] != 0x80|byte(len(want)) || unmask(got[6:], got[2:6]) != want {
+			t.Errorf("upstream side after the idle limit read % x, want a masked close frame 1001 %q, then EOF", got, want[2:])
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream's side was not closed")
 	}
+}
+
+func unmask(payload, key []byte) string {
+	out := make([]byte, len(payload))
+	for i, b := range payload {
+		out[i] = b ^ key[i%4]
+	}
+	return string(out)
 }
 
 // TestWebSocketCopyAllocs holds the copy path to its budget: no allocation
@@ -573,5 +600,72 @@ func TestWebSocketCopyAllocs(t *testing.T) {
 	}
 	if in.inMsgs.Load() != 1002 || out.outMsgs.Load() != 1002 {
 		t.Errorf("counted %d/%d messages, want 1002 each way", in.inMsgs.Load(), out.outMsgs.Load())
+	}
+}
+
+// wsRecordingUpstream answers the upgrade by hand and sends everything it
+// reads afterwards, until the gateway closes the connection, to got.
+func wsRecordingUpstream(tb testing.TB) (string, <-chan []byte) {
+	got := make(chan []byte, 1)
+	url := newUpstream(tb, func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		b, _ := io.ReadAll(brw)
+		got <- b
+	}).URL
+	return url, got
+}
+
+// TestWebSocketUpstreamCloseFrameAtBoundary ends idle connections: the
+// upstream gets a masked close frame 1001 after the client's whole frames,
+// but never one inside a frame the client left unfinished, nor after the
+// client's own close frame.
+func TestWebSocketUpstreamCloseFrameAtBoundary(t *testing.T) {
+	t.Parallel()
+	whole := encodeFrame(nil, frameSpec{fin: true, op: opText, size: 20, masked: true})
+	partial := encodeFrame(nil, frameSpec{fin: true, op: opBinary, size: 100, masked: true})[:30]
+	clientClose := encodeFrame(nil, frameSpec{fin: true, op: opClose, size: 2, masked: true})
+	tests := []struct {
+		name, send string
+		wantFrame  bool
+	}{
+		{"after a whole frame", string(whole), true},
+		{"inside a frame", string(partial), false},
+		{"after the client's close frame", string(clientClose), false},
+		{"nothing sent", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			up, got := wsRecordingUpstream(t)
+			g := newWSGateway(t, up, &config.Route{Name: "chat", WebSocket: &config.WebSocket{IdleTimeout: config.Duration(200 * time.Millisecond)}}, nil)
+			c, _ := rawDial(t, g.srv.URL, []byte(tt.send))
+			defer c.Close()
+			var b []byte
+			select {
+			case b = <-got:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the gateway did not close the upstream's connection")
+			}
+			if !strings.HasPrefix(string(b), tt.send) {
+				t.Fatalf("upstream received % x, want the client's % x first", b, tt.send)
+			}
+			rest := b[len(tt.send):]
+			if !tt.wantFrame {
+				if len(rest) != 0 {
+					t.Errorf("upstream received % x after the client's bytes, want nothing", rest)
+				}
+				return
+			}
+			const want = "\x03\xe9idle timeout"
+			if len(rest) != 6+len(want) || rest[0] != 0x88 || rest[1] != 0x80|byte(len(want)) || unmask(rest[6:], rest[2:6]) != want {
+				t.Errorf("upstream received % x after the client's bytes, want a masked close frame 1001 %q", rest, want[2:])
+			}
+		})
 	}
 }

@@ -112,6 +112,7 @@ routes:
 			"user-agent":        "e2e-agent/1.0",
 			"x-request-id":      "evt-get-1",
 			"x-forwarded-for":   "127.0.0.1",
+			"host":              "shop.example.com:8443",
 			"x-forwarded-host":  "shop.example.com:8443",
 			"x-forwarded-proto": "http",
 			"x-real-ip":         "127.0.0.1",
@@ -307,7 +308,7 @@ routes:
     match: {path: "/orders/{id}"}
     upstream: fn
 `, f.URL)), noAWSCredentials...)
-	r := get(t, g.URL+"/orders/9?tag=a&tag=b", "Cookie: sid=1", "X-Request-ID: rest-1")
+	r := get(t, g.URL+"/orders/9?tag=a&tag=b", "Host: legacy.example.com", "Cookie: sid=1", "X-Request-ID: rest-1")
 	if r.Status != 200 || string(r.Body) != "ok" {
 		t.Fatalf("GET = %d %q, want the function's 200 ok", r.Status, r.Body)
 	}
@@ -323,6 +324,7 @@ routes:
 		Path                            string              `json:"path"`
 		HTTPMethod                      string              `json:"httpMethod"`
 		Headers                         map[string]string   `json:"headers"`
+		MultiValueHeaders               map[string][]string `json:"multiValueHeaders"`
 		MultiValueQueryStringParameters map[string][]string `json:"multiValueQueryStringParameters"`
 		PathParameters                  map[string]string   `json:"pathParameters"`
 		RequestContext                  struct {
@@ -343,5 +345,8 @@ routes:
 	}
 	if e.PathParameters["id"] != "9" || e.Headers["Cookie"] != "sid=1" || e.RequestContext.RequestID != "rest-1" || e.RequestContext.Identity.SourceIP != "127.0.0.1" {
 		t.Errorf("pathParameters %v, Cookie %q, requestId %q, sourceIp %q", e.PathParameters, e.Headers["Cookie"], e.RequestContext.RequestID, e.RequestContext.Identity.SourceIP)
+	}
+	if e.Headers["Host"] != "legacy.example.com" || len(e.MultiValueHeaders["Host"]) != 1 || e.MultiValueHeaders["Host"][0] != "legacy.example.com" {
+		t.Errorf("headers.Host = %q, multiValueHeaders.Host = %q, want the client's Host", e.Headers["Host"], e.MultiValueHeaders["Host"])
 	}
 }

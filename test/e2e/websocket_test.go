@@ -322,8 +322,12 @@ func TestWebSocketLimits(t *testing.T) {
 			if d := time.Since(start); d < tt.atLeast {
 				t.Errorf("closed after %v, before the limit %v", d, tt.atLeast)
 			}
+			// The upstream gets a close frame too, not a bare TCP close
+			// (which it would record as 1006, abnormal closure).
 			if err := ws.waitEnded(t, 5*time.Second); err == nil {
 				t.Error("the upstream's connection did not end")
+			} else if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
+				t.Errorf("upstream's connection ended with %v (status %d), want 1001 (going away)", err, got)
 			}
 			waitWSMetric(t, g, fmt.Sprintf(`gantry_websocket_closed_total{reason=%q,route="chat"}`, tt.reason), "1")
 			waitWSMetric(t, g, `gantry_websocket_connections{route="chat"}`, "0")

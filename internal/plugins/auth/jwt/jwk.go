@@ -35,37 +35,50 @@ type jwk struct {
 	Y      string   `json:"y"`
 }
 
+// skippedKey is a key of a JWK Set that parseJWKS left out: its position
+// in the set, its kid ("" when it has none) and why.
+type skippedKey struct {
+	index  int
+	kid    string
+	reason string
+}
+
 // parseJWKS parses a JWK Set. Keys that cannot be used to verify
 // signatures (encryption keys, symmetric "oct" keys, unknown types or
-// curves, malformed members) are skipped and counted, so one odd key does
-// not take the others down; a set with no usable key at all is an error,
-// and the caller keeps its previous keys.
-func parseJWKS(b []byte) (set *keySet, skipped int, err error) {
+// curves, weak RSA, malformed members) are skipped and returned with the
+// reason, so one odd key does not take the others down; a set with no
+// usable key at all is an error, and the caller keeps its previous keys.
+func parseJWKS(b []byte) (set *keySet, skipped []skippedKey, err error) {
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, 0, fmt.Errorf("decoding jwks: %w", err)
+		return nil, nil, fmt.Errorf("decoding jwks: %w", err)
 	}
 	if len(doc.Keys) > maxKeys {
-		return nil, 0, fmt.Errorf("jwks has %d keys, more than %d", len(doc.Keys), maxKeys)
+		return nil, nil, fmt.Errorf("jwks has %d keys, more than %d", len(doc.Keys), maxKeys)
 	}
 	set = &keySet{keys: make([]publicKey, 0, len(doc.Keys))}
-	for _, raw := range doc.Keys {
+	for i, raw := range doc.Keys {
 		var k jwk
 		if err := json.Unmarshal(raw, &k); err != nil {
-			skipped++
+			// The kid, if one can be read at all.
+			var named struct {
+				Kid string `json:"kid"`
+			}
+			_ = json.Unmarshal(raw, &named)
+			skipped = append(skipped, skippedKey{index: i, kid: named.Kid, reason: "not a valid JWK: " + err.Error()})
 			continue
 		}
 		pk, err := k.publicKey()
 		if err != nil {
-			skipped++
+			skipped = append(skipped, skippedKey{index: i, kid: k.Kid, reason: err.Error()})
 			continue
 		}
 		set.keys = append(set.keys, pk)
 	}
 	if len(set.keys) == 0 {
-		return nil, skipped, fmt.Errorf("jwks has no usable signature key (%d skipped)", skipped)
+		return nil, skipped, fmt.Errorf("jwks has no usable signature key (%d skipped)", len(skipped))
 	}
 	return set, skipped, nil
 }
@@ -75,10 +88,10 @@ var errNotForSigning = errors.New("key is not for signature verification")
 // publicKey converts one JWK into a verification key.
 func (k *jwk) publicKey() (publicKey, error) {
 	if k.Use != "" && k.Use != "sig" {
-		return publicKey{}, errNotForSigning
+		return publicKey{}, fmt.Errorf("%w: use %q, not \"sig\"", errNotForSigning, k.Use)
 	}
 	if k.KeyOps != nil && !slices.Contains(k.KeyOps, "verify") {
-		return publicKey{}, errNotForSigning
+		return publicKey{}, fmt.Errorf("%w: key_ops %q without \"verify\"", errNotForSigning, k.KeyOps)
 	}
 	if k.Alg != "" && familyOf(k.Alg) == familyNone {
 		return publicKey{}, fmt.Errorf("unsupported alg %q", k.Alg)

@@ -201,12 +201,17 @@ func (p *Provider) fetch() (time.Duration, error) {
 		return 0, fmt.Errorf("jwks %s: response larger than %d bytes", p.logURL, maxJWKSBytes)
 	}
 	set, skipped, err := parseJWKS(body)
+	// Once per fetch, not per token: the operator learns why a key the
+	// provider publishes is never used, whether or not others are.
+	for _, k := range skipped {
+		p.log.Warn("jwks key skipped", "jwks_url", p.logURL, "kid", k.kid, "index", k.index, "reason", k.reason)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("jwks %s: %w", p.logURL, err)
 	}
 	p.keys.Store(set)
 	ttl := cacheTTL(resp.Header.Get("Cache-Control"), p.minRefresh)
-	p.log.Debug("jwks fetched", "jwks_url", p.logURL, "keys", len(set.keys), "skipped", skipped, "next_refresh", ttl)
+	p.log.Debug("jwks fetched", "jwks_url", p.logURL, "keys", len(set.keys), "skipped", len(skipped), "next_refresh", ttl)
 	return ttl, nil
 }
 
