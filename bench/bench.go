@@ -15,6 +15,8 @@ import (
 	"embed"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"text/template"
 )
 
@@ -157,4 +159,31 @@ routes:
 // parameter route in the last tenth of the table.
 func RoutesTarget(n int) string {
 	return fmt.Sprintf("/svc%d/users/42", n-4)
+}
+
+// TracingConfig returns the plain scenario's configuration with
+// OpenTelemetry tracing on: spans exported over OTLP/HTTP to the collector
+// at ${BENCH_OTLP_ENDPOINT}, ratio being the share of requests (without a
+// sampled parent) that are sampled. Tracing off is the plain config
+// itself, which has no telemetry section.
+func TracingConfig(ratio float64) []byte {
+	plain, err := Configs.ReadFile("configs/plain.yaml")
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	r := strconv.FormatFloat(ratio, 'f', -1, 64)
+	if !strings.Contains(r, ".") {
+		r += ".0"
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Gantry plain with tracing on at sample ratio %s (bench.TracingConfig).\n", r)
+	b.Write(plain)
+	fmt.Fprintf(&b, `telemetry:
+  tracing:
+    exporter: otlp
+    endpoint: ${BENCH_OTLP_ENDPOINT}
+    sample_ratio: %s
+    service_name: gantry
+`, r)
+	return b.Bytes()
 }

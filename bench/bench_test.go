@@ -331,3 +331,46 @@ func TestCaddyfileAccepted(t *testing.T) {
 	}
 	checkConfig(t, "caddy", conf, func(path string) []string { return []string{"validate", "--adapter", "caddyfile", "--config", path} })
 }
+
+// The tracing scenarios run the plain config plus the tracing
+// section, and nothing else.
+func TestTracingConfig(t *testing.T) {
+	plainData, err := Configs.ReadFile("configs/plain.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain map[string]any
+	if err := yaml.Unmarshal(plainData, &plain); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		ratio float64
+		text  string
+	}{{1, "sample_ratio: 1.0\n"}, {0.01, "sample_ratio: 0.01\n"}} {
+		data := TracingConfig(tt.ratio)
+		if !strings.Contains(string(data), tt.text) {
+			t.Errorf("TracingConfig(%v) lacks %q:\n%s", tt.ratio, tt.text, data)
+		}
+		var got map[string]any
+		if err := yaml.Unmarshal(data, &got); err != nil {
+			t.Fatalf("TracingConfig(%v) is not YAML: %v", tt.ratio, err)
+		}
+		tel, _ := got["telemetry"].(map[string]any)
+		tr, _ := tel["tracing"].(map[string]any)
+		want := map[string]any{"exporter": "otlp", "endpoint": "${BENCH_OTLP_ENDPOINT}", "sample_ratio": tt.ratio, "service_name": "gantry"}
+		if len(tel) != 1 || len(tr) != len(want) {
+			t.Errorf("TracingConfig(%v) telemetry = %v, want tracing %v", tt.ratio, tel, want)
+		}
+		for k, v := range want {
+			if tr[k] != v {
+				t.Errorf("TracingConfig(%v) tracing.%s = %v (%T), want %v", tt.ratio, k, tr[k], tr[k], v)
+			}
+		}
+		delete(got, "telemetry")
+		a, _ := yaml.Marshal(got)
+		b, _ := yaml.Marshal(plain)
+		if string(a) != string(b) {
+			t.Errorf("TracingConfig(%v) without telemetry differs from plain.yaml:\n%s\nwant\n%s", tt.ratio, a, b)
+		}
+	}
+}

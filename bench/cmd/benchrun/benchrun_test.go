@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -336,6 +338,12 @@ func TestReport(t *testing.T) {
 	byKey["policy"].skip = "config refused: routes[0]: [rate_limit]: not supported yet | really"
 	byKey["aggregate"].skip = "config refused: not supported yet"
 	byKey["routes"].skip = "not run"
+	// Tracing at 1.0 costs 50% more CPU and exports 4 KiB per 10 requests;
+	// 0.01 is refused until tracing lands.
+	tr := fakeRun(128000, 128000*54e-6, 3000, 8000, 0)
+	tr.exports, tr.exportBytes = 250, 128000*400
+	byKey["tracing_1"].runs = []measure{tr}
+	byKey["tracing_0.01"].skip = "config refused: telemetry: unknown field tracing"
 	// The TLS rows are compared with the NGINX of their own setup.
 	byKey["nginx_https_front"].runs = []measure{fakeRun(300000, 300000*20e-6, 1600, 3200, 0)}
 	byKey["https_front"].runs = []measure{fakeRun(150000, 150000*40e-6, 2700, 6400, 0)}
@@ -346,6 +354,13 @@ func TestReport(t *testing.T) {
 		scenarios: list,
 		goBench:   &goBench{cases: []goBenchCase{{"static", 256, 0}, {"param", 286, 1}}},
 		date:      time.Date(2026, 11, 26, 3, 4, 0, 0, time.UTC),
+		routesMetrics: &routesMetrics{
+			loaded: scrapeResult{ran: true, sizes: []int{10900000, 10900000, 10900000, 10900000, 10900000}, series: 170272,
+				times:     []time.Duration{900 * time.Millisecond, 300 * time.Millisecond, 250 * time.Millisecond, 400 * time.Millisecond, 200 * time.Millisecond},
+				rssBefore: 128 << 20, rssAfter: 153 << 20},
+			idle: scrapeResult{ran: true, sizes: []int{2000, 2000, 2048}, series: 40, times: []time.Duration{time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond},
+				rssBefore: 30 << 20, rssAfter: 39 << 20},
+		},
 	}
 	md := r.markdown()
 	for _, want := range []string{
@@ -363,6 +378,14 @@ func TestReport(t *testing.T) {
 		"| NGINX, HTTPS front (TLS 1.3) | 37,500 [37,500–37,500] | 1.00× |",
 		"| gantry, HTTPS front (TLS 1.3) | 18,750 [18,750–18,750] | 0.50× |",
 		"| gantry, https upstream (protocol http1) | skipped (not run) |",
+		"### Tracing (issue 16)",
+		"| off (gantry plain (1 route)) | 24,000 | 1.00× | 36.0 | 1.00× | — | — | — |",
+		"| gantry plain, tracing on (ratio 1.0) | 16,000 | 0.67× | 54.0 | 1.50× | 250 | 50,000 | 400.0 |",
+		"| gantry plain, tracing on (ratio 0.01) | skipped (config refused: telemetry: unknown field tracing) | | | | | | |",
+		"### /metrics with 10,000 routes (issue 16)",
+		"| 10,000 routes, after the load | 5 | 10,900,000 | 170,272 | 300.0 | 128.0 | 153.0 |",
+		"| 10,000 routes, idle | 3 | 2,048 | 40 | 2.0 | 30.0 | 39.0 |",
+		"### Targets (issues 8 and 16)",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
@@ -382,6 +405,7 @@ func TestReport(t *testing.T) {
 		"RSS after the saturation run ≤ 40 MiB":              "yes: 30.0 MiB (gantry plain)",
 		"10,000 routes: Match < 300 ns, 0 allocs":            "**no**: worst case 286 ns, 1 allocs/op",
 		"zero errors in every run":                           "**no**: 2 errors",
+		"10,000-route idle gateway RSS < 40 MiB (issue 16)":  "yes: 30.0 MiB 3s after start, 39.0 MiB after 3 scrapes",
 	}
 	for name, w := range want {
 		if got[name] != w {
@@ -411,12 +435,14 @@ func TestSelectScenarios(t *testing.T) {
 		{name: "only", o: options{only: "auth"}, want: "direct,nginx,haproxy,plain,auth"},
 		{name: "peers", o: options{only: "auth", caddy: "bin/caddy", traefik: "bin/traefik"}, want: "direct,nginx,haproxy,caddy,traefik,plain,auth"},
 		{name: "caddy only", o: options{only: "x", caddy: "bin/caddy"}, want: "direct,nginx,haproxy,caddy,plain"},
-		{name: "quick leaves TLS out", o: options{quick: true}, want: "direct,nginx,haproxy,goproxy,plain,auth,policy,aggregate,routes"},
-		{name: "full run has TLS", o: options{}, want: "direct,nginx,haproxy,goproxy,plain,auth,policy,aggregate,routes," +
+		{name: "quick leaves TLS out", o: options{quick: true}, want: "direct,nginx,haproxy,goproxy,plain,tracing_1,tracing_0.01,auth,policy,aggregate,routes"},
+		{name: "full run has TLS", o: options{}, want: "direct,nginx,haproxy,goproxy,plain,tracing_1,tracing_0.01,auth,policy,aggregate,routes," +
 			"nginx_https_front,https_front,nginx_https_upstream,https_upstream"},
 		{name: "TLS by group", o: options{quick: true, only: "https_front,https_upstream"},
 			want: "direct,nginx,haproxy,plain,nginx_https_front,https_front,nginx_https_upstream,https_upstream"},
 		{name: "TLS by key", o: options{only: "https_upstream"}, want: "direct,nginx,haproxy,plain,nginx_https_upstream,https_upstream"},
+		{name: "tracing by group", o: options{quick: true, only: "tracing,routes"}, want: "direct,nginx,haproxy,plain,tracing_1,tracing_0.01,routes"},
+		{name: "one tracing ratio", o: options{only: "tracing_0.01"}, want: "direct,nginx,haproxy,plain,tracing_0.01"},
 		{name: "NGINX TLS alone", o: options{only: "nginx_https_front"}, want: "direct,nginx,haproxy,plain,nginx_https_front"},
 	}
 	for _, tt := range tests {
@@ -491,5 +517,163 @@ func TestCheck(t *testing.T) {
 				t.Errorf("check() = %v, want an error containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// The /metrics rows when the loaded gateway was skipped and the idle one
+// is over budget, failed, or was not run.
+func TestReportMetrics(t *testing.T) {
+	list := scenarios()
+	for _, s := range list {
+		if s.key == "routes" {
+			s.skip = "failed in round 1: EOF"
+		}
+	}
+	tests := []struct {
+		name     string
+		rm       *routesMetrics
+		rows     []string
+		idle     string
+		noTables bool
+	}{
+		{
+			name: "over budget",
+			rm:   &routesMetrics{idle: scrapeResult{ran: true, sizes: []int{10 << 20}, series: 170272, times: []time.Duration{time.Second}, rssBefore: 81 << 20, rssAfter: 153 << 20}},
+			rows: []string{"| 10,000 routes, after the load | not run: failed in round 1: EOF | | | | | |", "| 10,000 routes, idle | 1 | 10,485,760 | 170,272 | 1000.0 | 81.0 | 153.0 |"},
+			idle: "**no**: 81.0 MiB 3s after start, 153.0 MiB after 1 scrapes",
+		},
+		{
+			name: "idle failed",
+			rm:   &routesMetrics{idle: scrapeResult{ran: true, err: "GET /metrics: status 500 | x"}},
+			rows: []string{"| 10,000 routes, idle | failed: GET /metrics: status 500 \\| x | | | | | |"},
+			idle: "not measured: failed: GET /metrics: status 500 | x",
+		},
+		{name: "not selected", idle: "not measured: not measured", noTables: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &report{opts: options{rounds: 1, rate: 2000, accessLog: "off"}, scenarios: list, routesMetrics: tt.rm}
+			md := r.markdown()
+			for _, want := range tt.rows {
+				if !strings.Contains(md, want) {
+					t.Errorf("report lacks %q:\n%s", want, md)
+				}
+			}
+			if got := strings.Contains(md, "### /metrics with 10,000 routes"); got == tt.noTables {
+				t.Errorf("/metrics section present = %v, want %v", got, !tt.noTables)
+			}
+			for _, tg := range r.targets() {
+				if strings.HasPrefix(tg.name, "10,000-route idle gateway") {
+					if got := tg.verdict() + ": " + tg.measured; got != tt.idle {
+						t.Errorf("idle target = %q, want %q", got, tt.idle)
+					}
+				}
+			}
+		})
+	}
+}
+
+// The sink answers exports as a collector does and counts them.
+func TestOTLPSink(t *testing.T) {
+	k, err := startSink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.close()
+	if !strings.HasPrefix(k.endpoint(), "http://127.0.0.1:") {
+		t.Errorf("endpoint = %q", k.endpoint())
+	}
+	post := func(path, ctype string, body []byte) (*http.Response, string) {
+		t.Helper()
+		resp, err := http.Post(k.endpoint()+path, ctype, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, body := post("/v1/traces", "application/x-protobuf", make([]byte, 1000))
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-protobuf" || body != "" {
+		t.Errorf("protobuf export: %d %q %q, want 200, application/x-protobuf and an empty body", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	resp, body = post("/v1/traces", "application/json", []byte(`{"resourceSpans":[]}`))
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || body != "{}" {
+		t.Errorf("JSON export: %d %q %q, want 200, application/json and {}", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	if resp, _ = post("/v1/metrics", "application/x-protobuf", []byte("x")); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("POST /v1/metrics: %d, want 404", resp.StatusCode)
+	}
+	get, err := http.Get(k.endpoint() + "/v1/traces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get.Body.Close()
+	if get.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /v1/traces: %d, want 405", get.StatusCode)
+	}
+	if exports, n := k.counts(); exports != 2 || n != 1000+int64(len(`{"resourceSpans":[]}`)) {
+		t.Errorf("counts = %d exports, %d bytes; want 2 and %d", exports, n, 1000+len(`{"resourceSpans":[]}`))
+	}
+}
+
+func TestScrapeMetrics(t *testing.T) {
+	text := "# HELP gantry_requests_total x\n# TYPE gantry_requests_total counter\ngantry_requests_total{route=\"a\"} 1\ngantry_requests_total{route=\"b\"} 2\n\ngantry_build_info{version=\"dev\"} 1\n"
+	var fail atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fail.Load() || r.URL.Path != "/metrics" {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, text)
+	}))
+	defer srv.Close()
+	res, err := scrapeMetrics(t.Context(), srv.URL+"/metrics", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.ran || len(res.sizes) != 3 || len(res.times) != 3 || res.lastSize() != len(text) || res.series != 3 {
+		t.Errorf("scrapeMetrics = %+v, want 3 scrapes of %d bytes and 3 series", res, len(text))
+	}
+	if res.medianTime() <= 0 {
+		t.Errorf("median scrape time %v", res.medianTime())
+	}
+	fail.Store(true)
+	if _, err := scrapeMetrics(t.Context(), srv.URL+"/metrics", 1); err == nil || !strings.Contains(err.Error(), "status 500") {
+		t.Errorf("scrapeMetrics of a failing endpoint = %v, want status 500", err)
+	}
+
+	// scrapeGateway reads the RSS of the scenario's processes around the
+	// scrapes; this test's own process stands in for the gateway.
+	fail.Store(false)
+	self := []int{os.Getpid()}
+	s := &scenario{admin: srv.URL, rssOf: func() []int { return self }}
+	g := scrapeGateway(t.Context(), s, 2)
+	if g.err != "" || len(g.sizes) != 2 || g.rssBefore == 0 || g.rssAfter == 0 {
+		t.Errorf("scrapeGateway = %+v, want 2 scrapes and both RSS readings", g)
+	}
+	if g := scrapeGateway(t.Context(), &scenario{rssOf: func() []int { return self }}, 1); g.err != "no admin address" {
+		t.Errorf("scrapeGateway without an admin address: err %q", g.err)
+	}
+}
+
+// stopAll stops the processes first, then closes what they talk to.
+func TestStopAllAfterStop(t *testing.T) {
+	ps := &procs{}
+	p, err := ps.start("sleep", exec.Command("sleep", "30"))
+	if err != nil {
+		t.Skipf("no sleep here: %v", err)
+	}
+	calls := 0
+	ps.afterStop(func() {
+		calls++
+		if !p.exited() {
+			t.Error("afterStop ran before the process stopped")
+		}
+	})
+	ps.stopAll()
+	ps.stopAll() // nothing left: no second call
+	if calls != 1 {
+		t.Errorf("afterStop ran %d times, want 1", calls)
 	}
 }

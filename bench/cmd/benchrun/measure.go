@@ -34,6 +34,20 @@ func (h *harness) bench(ctx context.Context) error {
 	if err := h.startTLS(list); err != nil {
 		return err
 	}
+	// Each tracing scenario exports to a collector of its own, in-process;
+	// the sinks are closed after the gateways stop, so a last export at
+	// shutdown still finds its collector.
+	for _, s := range list {
+		if !s.tracing {
+			continue
+		}
+		sink, err := startSink()
+		if err != nil {
+			return fmt.Errorf("%s: starting the OTLP sink: %w", s.title, err)
+		}
+		h.ps.afterStop(sink.close)
+		s.sink = sink
+	}
 	up := h.upstream.pid()
 	for _, s := range list {
 		var err error
@@ -120,6 +134,22 @@ func (h *harness) bench(ctx context.Context) error {
 		}
 	}
 
+	// /metrics with 10,000 routes: the loaded gateway right after its
+	// rounds, then an idle one on the same config.
+	var rm *routesMetrics
+	for _, s := range list {
+		if !s.routes {
+			continue
+		}
+		rm = &routesMetrics{}
+		if s.skip == "" && len(s.runs) > 0 {
+			rm.loaded = scrapeGateway(ctx, s, loadedScrapes)
+			logScrape("after the load", rm.loaded)
+		}
+		rm.idle = h.idleRoutes(ctx)
+		logScrape("idle", rm.idle)
+	}
+
 	var fixed []*scenario
 	for _, s := range active {
 		if s.fixedRate {
@@ -143,7 +173,7 @@ func (h *harness) bench(ctx context.Context) error {
 	}
 	h.machine.loadEnd = loadAverage()
 
-	rep := report{opts: h.o, machine: h.machine, scenarios: list, goBench: gb, date: time.Now().UTC()}
+	rep := report{opts: h.o, machine: h.machine, scenarios: list, goBench: gb, routesMetrics: rm, date: time.Now().UTC()}
 	md := rep.markdown()
 	fmt.Println(md)
 	if h.o.doc != "" {
@@ -219,9 +249,17 @@ func (h *harness) saturate(ctx context.Context, s *scenario, upstream int) (meas
 	if err != nil {
 		return measure{}, err
 	}
+	var e0, b0 int64
+	if s.sink != nil {
+		e0, b0 = s.sink.counts()
+	}
 	res, err := h.wrk(s, h.o.duration).run(ctx)
 	if err != nil {
 		return measure{}, err
+	}
+	var e1, b1 int64
+	if s.sink != nil {
+		e1, b1 = s.sink.counts()
 	}
 	p1, err := cpuTicks(pids)
 	if err != nil {
@@ -231,7 +269,8 @@ func (h *harness) saturate(ctx context.Context, s *scenario, upstream int) (meas
 	if err != nil {
 		return measure{}, err
 	}
-	return measure{wrk: res, proxyCPU: float64(p1-p0) / h.hz, upstreamCPU: float64(u1-u0) / h.hz}, nil
+	return measure{wrk: res, proxyCPU: float64(p1-p0) / h.hz, upstreamCPU: float64(u1-u0) / h.hz,
+		exports: e1 - e0, exportBytes: b1 - b0}, nil
 }
 
 // fixedRate runs one open-loop round against s and pools its latencies.
@@ -265,6 +304,15 @@ func (h *harness) fixedRate(ctx context.Context, s *scenario) error {
 	logf("fixed %4.0f/s  %-42s p50 %6.3f ms  p99 %6.3f ms  errors %d  generator late by up to %v",
 		h.o.rate, s.title, ms(res.Percentile(0.5)), ms(res.Percentile(0.99)), res.Errors, res.MaxLate.Round(time.Microsecond))
 	return nil
+}
+
+func logScrape(what string, r scrapeResult) {
+	if r.err != "" {
+		logf("/metrics, 10,000 routes, %s: %s", what, r.err)
+		return
+	}
+	logf("/metrics, 10,000 routes, %s: %d bytes, %d series, median scrape %.1f ms, RSS %.1f → %.1f MiB",
+		what, r.lastSize(), r.series, ms(r.medianTime()), mib(r.rssBefore), mib(r.rssAfter))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -21,6 +21,17 @@ import (
 type procs struct {
 	mu   sync.Mutex
 	list []*proc
+	// after run once every process has stopped: the in-process servers
+	// the processes talk to (the tracing scenarios' collectors), so a
+	// last request at shutdown still finds them.
+	after []func()
+}
+
+// afterStop makes stopAll call f once every process has stopped.
+func (ps *procs) afterStop(f func()) {
+	ps.mu.Lock()
+	ps.after = append(ps.after, f)
+	ps.mu.Unlock()
 }
 
 // proc is one started process.
@@ -91,13 +102,16 @@ func (p *proc) stop(sig syscall.Signal, grace time.Duration) {
 // stopAll stops every tracked process, newest first.
 func (ps *procs) stopAll() {
 	ps.mu.Lock()
-	list := ps.list
-	ps.list = nil
+	list, after := ps.list, ps.after
+	ps.list, ps.after = nil, nil
 	ps.mu.Unlock()
 	// SIGTERM is a fast stop for every program here, NGINX included
 	// (SIGQUIT would wait for idle keep-alive connections).
 	for i := len(list) - 1; i >= 0; i-- {
 		list[i].stop(syscall.SIGTERM, 10*time.Second)
+	}
+	for _, f := range after {
+		f()
 	}
 }
 

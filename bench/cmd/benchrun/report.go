@@ -21,7 +21,9 @@ type report struct {
 	machine   machine
 	scenarios []*scenario
 	goBench   *goBench
-	date      time.Time
+	// routesMetrics is nil when the 10,000-route scenario was not selected.
+	routesMetrics *routesMetrics
+	date          time.Time
 }
 
 func (r *report) find(key string) *scenario {
@@ -132,6 +134,9 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "\nThe generator sent every request at most %v after its due time (that wait is inside the latencies above).\n", late.Round(time.Microsecond))
 	}
 
+	r.tracingSection(&b)
+	r.metricsSection(&b)
+
 	if r.goBench != nil {
 		b.WriteString("\n### Router: 10,000 routes\n\n")
 		fmt.Fprintf(&b, "`go test -bench '%s' -benchmem ./internal/router`\n\n", goBenchPattern)
@@ -141,7 +146,7 @@ func (r *report) markdown() string {
 		}
 	}
 
-	b.WriteString("\n### Targets (issue 8)\n\n| target | measured | met |\n|---|---|---|\n")
+	b.WriteString("\n### Targets (issues 8 and 16)\n\n| target | measured | met |\n|---|---|---|\n")
 	for _, t := range r.targets() {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", t.name, mdEscape(t.measured), t.verdict())
 	}
@@ -220,9 +225,92 @@ func (r *report) targets() []target {
 		out = append(out, target{name: "10,000 routes: Match < 300 ns, 0 allocs", measured: "not measured"})
 	}
 
+	idle := target{name: "10,000-route idle gateway RSS < 40 MiB (issue 16)", measured: "not measured"}
+	switch rm := r.routesMetrics; {
+	case rm == nil || !rm.idle.ran:
+	case rm.idle.err != "":
+		idle.measured = "failed: " + rm.idle.err
+	default:
+		worst := max(rm.idle.rssBefore, rm.idle.rssAfter)
+		idle.measured = fmt.Sprintf("%.1f MiB %s after start, %.1f MiB after %d scrapes", mib(rm.idle.rssBefore), idleSettle, mib(rm.idle.rssAfter), len(rm.idle.sizes))
+		idle.met, idle.known = worst < idleRSSTarget, true
+	}
+	out = append(out, idle)
+
 	n := r.totalErrors()
 	out = append(out, target{name: "zero errors in every run", measured: fmt.Sprintf("%d errors", n), met: n == 0, known: true})
 	return out
+}
+
+// tracingSection compares the tracing scenarios with plain, which is
+// tracing off; nothing when no tracing scenario was selected.
+func (r *report) tracingSection(b *strings.Builder) {
+	var rows []*scenario
+	for _, s := range r.scenarios {
+		if s.tracing {
+			rows = append(rows, s)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("\n### Tracing (issue 16)\n\n")
+	b.WriteString("Tracing off is gantry plain (no `telemetry` section). The tracing rows run the same config with spans exported over OTLP/HTTP to a sink in the harness; \"vs plain\" divides by plain in the same run; exports are the sink's POSTs during the rounds.\n\n")
+	b.WriteString("| tracing | req/s | vs plain | proxy CPU µs/req | CPU vs plain | exports | exported KiB | exported bytes/req |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	plain := r.find("plain")
+	if plain != nil {
+		fmt.Fprintf(b, "| off (%s) | %s | 1.00× | %.1f | 1.00× | — | — | — |\n", plain.title, thousands(plain.rps()), plain.cpuPerRequest())
+	}
+	for _, s := range rows {
+		if s.skip != "" || len(s.runs) == 0 {
+			reason := s.skip
+			if reason == "" {
+				reason = "not run"
+			}
+			fmt.Fprintf(b, "| %s | skipped (%s) | | | | | | |\n", s.title, mdEscape(reason))
+			continue
+		}
+		vsRPS, vsCPU := "—", "—"
+		if plain != nil && plain.rps() > 0 && plain.cpuPerRequest() > 0 {
+			vsRPS = fmt.Sprintf("%.2f×", s.rps()/plain.rps())
+			vsCPU = fmt.Sprintf("%.2f×", s.cpuPerRequest()/plain.cpuPerRequest())
+		}
+		exports, bytes := s.exported()
+		fmt.Fprintf(b, "| %s | %s | %s | %.1f | %s | %s | %s | %.1f |\n", s.title, thousands(s.rps()), vsRPS,
+			s.cpuPerRequest(), vsCPU, thousands(float64(exports)), thousands(float64(bytes)/1024), float64(bytes)/float64(max(s.requests(), 1)))
+	}
+}
+
+// metricsSection shows the /metrics scrapes of the 10,000-route gateways;
+// nothing when that scenario was not selected.
+func (r *report) metricsSection(b *strings.Builder) {
+	rm := r.routesMetrics
+	if rm == nil {
+		return
+	}
+	b.WriteString("\n### /metrics with 10,000 routes (issue 16)\n\n")
+	fmt.Fprintf(b, "Scrapes of the admin `/metrics`, one after another; the time is to the last byte. The loaded gateway is the 10,000-route scenario right after its rounds; the idle one is a second gateway on the same config that serves no request, its RSS read %s after it started and after its scrapes.\n\n", idleSettle)
+	b.WriteString("| gateway | scrapes | /metrics bytes | series | median scrape ms | RSS before MiB | RSS after MiB |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, row := range []struct {
+		name string
+		res  scrapeResult
+		none string
+	}{
+		{"10,000 routes, after the load", rm.loaded, "not run: " + r.skipped("routes")},
+		{"10,000 routes, idle", rm.idle, "not run"},
+	} {
+		switch {
+		case !row.res.ran:
+			fmt.Fprintf(b, "| %s | %s | | | | | |\n", row.name, mdEscape(row.none))
+		case row.res.err != "":
+			fmt.Fprintf(b, "| %s | failed: %s | | | | | |\n", row.name, mdEscape(row.res.err))
+		default:
+			fmt.Fprintf(b, "| %s | %d | %s | %s | %.1f | %.1f | %.1f |\n", row.name, len(row.res.sizes), thousands(float64(row.res.lastSize())),
+				thousands(float64(row.res.series)), ms(row.res.medianTime()), mib(row.res.rssBefore), mib(row.res.rssAfter))
+		}
+	}
 }
 
 func fixedP(s *scenario, q float64) time.Duration {

@@ -32,8 +32,12 @@ type scenario struct {
 	// marks the generated many-routes config instead.
 	config string
 	routes bool
-	path   string
-	header []string // "Name: value"
+	// tracing scenarios run the plain config with tracing on at
+	// sampleRatio (bench.TracingConfig), exporting to a sink of their own.
+	tracing     bool
+	sampleRatio float64
+	path        string
+	header      []string // "Name: value"
 	// required scenarios stop the run when they cannot be measured; the
 	// others are reported as skipped.
 	required bool
@@ -64,6 +68,8 @@ type scenario struct {
 	url    string
 	client *http.Client
 	proc   *proc
+	admin  string    // the gateway's admin base URL
+	sink   *otlpSink // a tracing scenario's collector
 	skip   string
 	pids   func() []int // processes whose CPU is the proxy's
 	rssOf  func() []int // processes whose RSS is reported
@@ -81,6 +87,9 @@ type measure struct {
 	wrk wrkResult
 	// CPU seconds spent by the proxy and by the upstream during the run.
 	proxyCPU, upstreamCPU float64
+	// exports and exportBytes are what a tracing scenario's sink received
+	// during the run.
+	exports, exportBytes int64
 }
 
 // fixedMeasure pools the fixed-rate rounds of one scenario.
@@ -102,6 +111,8 @@ func scenarios() []*scenario {
 		{key: "caddy", title: "Caddy (Go peer)", kind: kindCaddy, path: "/items/42", always: true, fixedRate: true},
 		{key: "traefik", title: "Traefik (Go peer)", kind: kindTraefik, path: "/items/42", always: true, fixedRate: true},
 		{key: "plain", title: "gantry plain (1 route)", kind: kindGantry, config: "plain.yaml", path: "/items/42", required: true, fixedRate: true},
+		{key: "tracing_1", group: "tracing", title: "gantry plain, tracing on (ratio 1.0)", kind: kindGantry, tracing: true, sampleRatio: 1, path: "/items/42"},
+		{key: "tracing_0.01", group: "tracing", title: "gantry plain, tracing on (ratio 0.01)", kind: kindGantry, tracing: true, sampleRatio: 0.01, path: "/items/42"},
 		{key: "auth", title: "gantry + API key", kind: kindGantry, config: "auth.yaml", path: "/items/42", header: key},
 		{key: "policy", title: "gantry + API key + rate limit + metering", kind: kindGantry, config: "policy.yaml", path: "/items/42", header: key, expectHeader: "RateLimit-Limit"},
 		{key: "aggregate", title: "gantry aggregate (3 calls)", kind: kindGantry, config: "aggregate.yaml", path: "/dashboard/42", aggregate: []string{"orders", "prefs", "user"}},
@@ -209,4 +220,14 @@ func (s *scenario) errors() int64 {
 		n += m.wrk.errors()
 	}
 	return n
+}
+
+// exported sums what the sink received over the rounds: export requests
+// and their bytes.
+func (s *scenario) exported() (exports, bytes int64) {
+	for _, m := range s.runs {
+		exports += m.exports
+		bytes += m.exportBytes
+	}
+	return exports, bytes
 }

@@ -328,7 +328,7 @@ func (h *harness) gatewayEnv(s *scenario) []string {
 	env := append(os.Environ(),
 		"BENCH_LISTEN=127.0.0.1:0",
 		"BENCH_ADMIN=127.0.0.1:0",
-		"BENCH_DATA="+h.path("data"),
+		"BENCH_DATA="+h.dataDir(s),
 		"BENCH_UPSTREAM=http://"+h.upstreamAddr,
 		"BENCH_API_KEY="+bench.APIKey,
 	)
@@ -338,21 +338,32 @@ func (h *harness) gatewayEnv(s *scenario) []string {
 	if s.tlsUpstream {
 		env = append(env, "SSL_CERT_FILE="+h.certFile)
 	}
+	if s.sink != nil {
+		env = append(env, "BENCH_OTLP_ENDPOINT="+s.sink.endpoint())
+	}
 	return env
 }
+
+// dataDir is the scenario's storage directory: one per gateway, as two
+// gateways on one config (the 10,000-route one and its idle twin) must not
+// share a database file.
+func (h *harness) dataDir(s *scenario) string { return filepath.Join(h.tmp, "data", s.key) }
 
 // writeConfig writes the scenario's gateway config into the temp dir.
 func (h *harness) writeConfig(s *scenario) (string, error) {
 	var data []byte
-	if s.routes {
+	switch {
+	case s.routes:
 		data = bench.RoutesConfig(routesN)
-	} else {
+	case s.tracing:
+		data = bench.TracingConfig(s.sampleRatio)
+	default:
 		var err error
 		if data, err = bench.Configs.ReadFile("configs/" + s.config); err != nil {
 			return "", err
 		}
 	}
-	if err := os.MkdirAll(h.path("data"), 0o755); err != nil {
+	if err := os.MkdirAll(h.dataDir(s), 0o755); err != nil {
 		return "", err
 	}
 	path := h.path(s.key + ".yaml")
@@ -401,12 +412,16 @@ func (h *harness) startGantry(s *scenario) error {
 	}
 	var started struct {
 		Listen string `json:"listen"`
+		Admin  string `json:"admin"`
 	}
 	if err := json.Unmarshal([]byte(line), &started); err != nil || started.Listen == "" {
 		return fmt.Errorf("gantry-%s: no listen address in %q", s.key, line)
 	}
 	s.proc = p
 	s.url = s.scheme() + started.Listen + s.path
+	if started.Admin != "" {
+		s.admin = "http://" + started.Admin
+	}
 	pid := p.pid()
 	s.pids = func() []int { return []int{pid} }
 	s.rssOf = s.pids
