@@ -47,12 +47,16 @@ func asCallError(c *call, err error) *callError {
 
 // exec runs call c: one request, or one per element of its fan-out array,
 // at most FanOutConcurrency at a time, answers collected in element order.
-func (rn *run) exec(c *call) (any, error) {
+func (rn *run) exec(c *call) (v any, err error) {
 	if rn.ctx.Err() != nil {
 		return nil, rn.stopped(c, rn.ctx)
 	}
+	ctx, sp := startCall(rn.ctx, c)
+	if sp != nil {
+		defer func() { endCall(sp, err) }()
+	}
 	if c.fan == nil {
-		return rn.one(rn.ctx, c, -1)
+		return rn.one(ctx, c, -1)
 	}
 	arr, err := fanOut(c.fan, &env{results: rn.results})
 	if err != nil {
@@ -66,7 +70,7 @@ func (rn *run) exec(c *call) (any, error) {
 	if n == 0 {
 		return out, nil
 	}
-	ctx, cancel := context.WithCancel(rn.ctx)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		next, finished atomic.Int64
@@ -231,6 +235,7 @@ func (rn *run) fetch(ctx context.Context, c *call, ob *outbound) (any, int64, ti
 func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *outbound) (v any, size int64, ttl time.Duration, again bool, err error) {
 	t := at.Begin()
 	req := newRequest(ctx, c, t, ob)
+	injectCall(ctx, req, t)
 	tr := c.tr
 	if t.H2C {
 		tr = c.h2c

@@ -15,6 +15,7 @@ type Config struct {
 	Consumers  []*Consumer          `yaml:"consumers" json:"consumers,omitempty"`
 	Upstreams  map[string]*Upstream `yaml:"upstreams" json:"upstreams,omitempty"`
 	Routes     []*Route             `yaml:"routes" json:"routes,omitempty"`
+	Telemetry  Telemetry            `yaml:"telemetry" json:"telemetry,omitempty"`
 
 	// Lines maps key paths ("routes[2].upstream") to their line in the file;
 	// filled by Parse, used to place validation errors.

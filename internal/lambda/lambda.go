@@ -151,12 +151,18 @@ func Check(l *config.Lambda, env func(string) string) error {
 }
 
 // ServeHTTP invokes the function for r and writes its answer.
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) (err error) {
 	x := pipeline.ExchangeOf(r)
 	if x == nil {
 		return pipeline.Errorf(http.StatusInternalServerError, pipeline.CodeInternal, "request reached the lambda handler without an exchange")
 	}
 	x.Upstream, x.Target, x.Attempts = h.upstream, h.function, 1
+	// The invocation's span, when the request's records: the event's
+	// trace context names it as parent.
+	if ctx, sp := h.startSpan(r); sp != nil {
+		r = r.WithContext(ctx)
+		defer func() { endSpan(sp, err) }()
+	}
 
 	body, err := readBody(r)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/upstream"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options carries what every proxy handler of a server shares.
@@ -227,6 +228,11 @@ type attempt struct {
 	next       *upstream.Target
 	// status is the status the upstream answered (0 for none).
 	status int
+	// span is the attempt's span, nil when the request's span does not
+	// record (tracing off, not sampled); spanCtx carries it, for the
+	// trace context sent upstream (see trace.go).
+	span    trace.Span
+	spanCtx context.Context
 }
 
 // request is what ServeHTTP allocates once a request is sent: its attempt
@@ -307,6 +313,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		a.h, a.x, a.target, a.in, a.at, a.unsentOnly = h, x, t, r, &rq.at, unsentOnly
 		a.w.ResponseWriter = w
 		a.w.http10 = !r.ProtoAtLeast(1, 1)
+		h.startSpan(a)
 		var aborted, taken bool
 		if useDirect && !t.H2C && t.Scheme == "http" {
 			aborted, taken = h.serveDirect(a, replay, body, r.ContentLength)
@@ -315,6 +322,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 			aborted = h.serveRP(a, replay, body)
 		}
 		h.report(a)
+		if a.span != nil {
+			a.endSpan()
+		}
 		// The bytes to and from the client are the server's to count
 		// (Exchange.BytesIn, BytesOut), on plain and hijacked connections
 		// alike.
@@ -339,10 +349,14 @@ func (h *handler) serveRP(a *attempt, replay []byte, body io.ReadCloser) (aborte
 	// the gateway's X-Request-ID and RateLimit-* included; this hook runs
 	// after its own and puts them back.
 	saved := a.w.Header().Clone()
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: func(int, textproto.MIMEHeader) error {
+	ct := &httptrace.ClientTrace{Got1xxResponse: func(int, textproto.MIMEHeader) error {
 		restoreHeader(a.w.Header(), saved)
 		return nil
-	}})
+	}}
+	if a.span != nil {
+		a.traceConnection(ct)
+	}
+	ctx = httptrace.WithClientTrace(ctx, ct)
 	out := r.WithContext(ctx)
 	switch {
 	case replay != nil:
@@ -461,6 +475,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 	hd := out.Header
 	forward.StripOwned(hd)
 	forward.SetHeaders(hd, in, x, h.trusted)
+	a.inject(hd)
 	// The route's rules come last: the operator has the final word.
 	h.reqRules.Apply(hd)
 	if host := h.reqRules.Host(); host != "" {
@@ -492,6 +507,9 @@ func modifyResponse(res *http.Response) error {
 func (h *handler) onResponse(a *attempt, res *http.Response) error {
 	a.at.Answered()
 	a.status = res.StatusCode
+	if a.span != nil {
+		a.span.AddEvent("response_header")
+	}
 	if forward.RetryStatus(res.StatusCode) && !a.unsentOnly {
 		if a.next = h.nextTarget(a); a.next != nil {
 			// ReverseProxy closes the body and calls errorHandler; nothing

@@ -86,6 +86,9 @@ func (s *Server) staticChanges(cfg *config.Config) []string {
 	if !reflect.DeepEqual(cfg.Usage, s.static.usage) {
 		out = append(out, "usage")
 	}
+	if !reflect.DeepEqual(cfg.Telemetry.Tracing, s.static.tracing) {
+		out = append(out, "telemetry.tracing")
+	}
 	return out
 }
 

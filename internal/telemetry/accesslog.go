@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"bufio"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of NewAccessLog.
@@ -50,6 +52,10 @@ type Entry struct {
 	UserAgent string
 	// Partial lists optional aggregate calls left out; written when any.
 	Partial []string
+	// TraceID and SpanID identify the request's server span; written
+	// when TraceID is valid (tracing on).
+	TraceID trace.TraceID
+	SpanID  trace.SpanID
 }
 
 // entryFrom builds the entry of a finished request from its Exchange, the
@@ -304,6 +310,13 @@ func appendEntry(b []byte, e *Entry) []byte {
 			b = appendJSONString(b, name)
 		}
 		b = append(b, ']')
+	}
+	if e.TraceID.IsValid() {
+		b = append(b, `,"trace_id":"`...)
+		b = hex.AppendEncode(b, e.TraceID[:])
+		b = append(b, `","span_id":"`...)
+		b = hex.AppendEncode(b, e.SpanID[:])
+		b = append(b, '"')
 	}
 	return append(b, '}', '\n')
 }
