@@ -441,3 +441,37 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestTracingOffPassesClientContext: with tracing off the gateway adds no
+// trace context of its own; the client's reaches the upstream unchanged,
+// on proxied routes and on every aggregate call.
+func TestTracingOffPassesClientContext(t *testing.T) {
+	app, users, orders := testkit.NewEcho(t, "app"), testkit.NewEcho(t, "users"), testkit.NewEcho(t, "orders")
+	g := testkit.Start(t, tracingConfig(t, "  tracing: {exporter: none}", app.URL, users.URL, orders.URL),
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1")
+	tp := "00-" + clientTrace + "-" + clientParent + "-01"
+	hdrs := []string{"traceparent: " + tp, "tracestate: vendor=1", "baggage: tenant=acme"}
+	check := func(where string, h http.Header) {
+		t.Helper()
+		if h.Get("Traceparent") != tp || h.Get("Tracestate") != "vendor=1" || h.Get("Baggage") != "tenant=acme" {
+			t.Errorf("%s saw traceparent %q tracestate %q baggage %q, want the client's", where,
+				h.Get("Traceparent"), h.Get("Tracestate"), h.Get("Baggage"))
+		}
+	}
+	r := get(t, g.URL+"/open/1", hdrs...)
+	check("proxied upstream", r.seen(t).Header)
+	if r := get(t, g.URL+"/dashboard", hdrs...); r.Status != 200 {
+		t.Fatalf("GET /dashboard = %d %s", r.Status, r.Body)
+	}
+	for _, e := range []*testkit.Echo{users, orders} {
+		check("aggregate call to "+e.Name, e.Requests()[0].Header)
+	}
+	// No trace context of the gateway's own for a client without one.
+	if h := http.Header(get(t, g.URL+"/open/2").seen(t).Header); h.Get("Traceparent") != "" {
+		t.Errorf("tracing off, the gateway sent traceparent %q", h.Get("Traceparent"))
+	}
+	waitFor(t, func() bool { return strings.Count(g.Stdout(), `"request_id"`) >= 3 }, "three access log lines")
+	if strings.Contains(g.Stdout(), "trace_id") {
+		t.Errorf("tracing off, the access log has trace ids:\n%s", g.Stdout())
+	}
+}
