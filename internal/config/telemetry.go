@@ -13,8 +13,8 @@ type Telemetry struct {
 	// Tracing, when set, exports OpenTelemetry traces. When it is absent
 	// the standard OTEL_* environment variables decide (tracing is on when
 	// OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is
-	// set); when it is present they are not read, except OTEL_BSP_* and
-	// OTEL_EXPORTER_OTLP_TIMEOUT, which tune the batching and the export.
+	// set); when it is present its keys win over them (OTEL_BSP_* and
+	// the exporter's other OTEL_EXPORTER_OTLP_* settings still apply).
 	Tracing *Tracing `yaml:"tracing" json:"tracing,omitempty"`
 }
 
@@ -32,7 +32,8 @@ type Tracing struct {
 	// The decision is parent-based: a request whose traceparent says
 	// sampled is always kept, one that says not sampled never is.
 	SampleRatio *float64 `yaml:"sample_ratio" json:"sample_ratio,omitempty"`
-	// ServiceName is the service.name resource attribute. Default "gantry".
+	// ServiceName is the service.name resource attribute. Default
+	// OTEL_SERVICE_NAME, else "gantry".
 	ServiceName string `yaml:"service_name" json:"service_name,omitempty"`
 	// Headers are sent with every export, for example
 	// {Authorization: "Bearer ${OTLP_TOKEN}"}.

@@ -345,10 +345,10 @@ func EndChild(sp trace.Span, err error) {
 	sp.End()
 }
 
-// exportTimeout bounds the flush at shutdown when the caller's context
-// has no deadline of its own.
-const exportTimeout = 5 * time.Second
+// maxShutdownFlush bounds the flush of the spans left at shutdown.
+const maxShutdownFlush = 5 * time.Second
 
-// ShutdownTimeout returns how long a shutdown flush may take within grace
-// left: at most exportTimeout.
-func ShutdownTimeout(left time.Duration) time.Duration { return max(min(left, exportTimeout), 0) }
+// ShutdownTimeout returns how long the shutdown flush may take when left
+// is what remains of the shutdown grace period: left, at most 5s, and 0
+// (give up at once) when the grace period is spent.
+func ShutdownTimeout(left time.Duration) time.Duration { return max(min(left, maxShutdownFlush), 0) }
