@@ -57,7 +57,8 @@ func TestConfigsCompile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"configs/aggregate.yaml", "configs/auth.yaml", "configs/plain.yaml", "configs/policy.yaml"}
+	want := []string{"configs/aggregate.yaml", "configs/auth.yaml", "configs/plain.yaml", "configs/policy.yaml",
+		"configs/tracing-0.01.yaml", "configs/tracing.yaml"}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Fatalf("configs = %v, want %v", names, want)
 	}

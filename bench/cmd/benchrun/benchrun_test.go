@@ -402,7 +402,7 @@ func TestSelectScenarios(t *testing.T) {
 		o    options
 		want string
 	}{
-		{name: "all", o: options{}, want: "direct,nginx,haproxy,goproxy,plain,auth,policy,aggregate,routes"},
+		{name: "all", o: options{}, want: "direct,nginx,haproxy,goproxy,plain,auth,policy,tracing,tracing-0.01,aggregate,routes"},
 		{name: "only", o: options{only: "auth"}, want: "direct,nginx,haproxy,plain,auth"},
 		{name: "peers", o: options{only: "auth", caddy: "bin/caddy", traefik: "bin/traefik"}, want: "direct,nginx,haproxy,caddy,traefik,plain,auth"},
 		{name: "caddy only", o: options{only: "x", caddy: "bin/caddy"}, want: "direct,nginx,haproxy,caddy,plain"},

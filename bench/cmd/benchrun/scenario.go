@@ -89,6 +89,8 @@ func scenarios() []*scenario {
 		{key: "plain", title: "gantry plain (1 route)", kind: kindGantry, config: "plain.yaml", path: "/items/42", required: true, fixedRate: true},
 		{key: "auth", title: "gantry + API key", kind: kindGantry, config: "auth.yaml", path: "/items/42", header: key},
 		{key: "policy", title: "gantry + API key + rate limit + metering", kind: kindGantry, config: "policy.yaml", path: "/items/42", header: key, expectHeader: "RateLimit-Limit"},
+		{key: "tracing", title: "gantry plain, tracing on (ratio 1)", kind: kindGantry, config: "tracing.yaml", path: "/items/42"},
+		{key: "tracing-0.01", title: "gantry plain, tracing on (ratio 0.01)", kind: kindGantry, config: "tracing-0.01.yaml", path: "/items/42"},
 		{key: "aggregate", title: "gantry aggregate (3 calls)", kind: kindGantry, config: "aggregate.yaml", path: "/dashboard/42", aggregate: []string{"orders", "prefs", "user"}},
 		{key: "routes", title: "gantry, 10,000 routes", kind: kindGantry, routes: true, path: bench.RoutesTarget(routesN)},
 	}

@@ -1,7 +1,8 @@
 // Command upstream is the benchmark's backend: it answers every request
 // with the same 100 bytes of JSON over keep-alive HTTP/1.1, and prints
 // "listening ADDR" on stdout once it accepts connections. It stops on
-// SIGINT or SIGTERM.
+// SIGINT or SIGTERM. It doubles as the tracing scenarios' OTLP/HTTP
+// collector: POST /v1/traces is read and answered 200 with no body.
 package main
 
 import (
@@ -34,6 +35,11 @@ func main() {
 			// Drain a request body so the connection stays reusable.
 			if r.ContentLength != 0 {
 				io.Copy(io.Discard, r.Body)
+			}
+			if r.URL.Path == "/v1/traces" {
+				// An OTLP export: an empty 200 is a full success.
+				w.WriteHeader(http.StatusOK)
+				return
 			}
 			h := w.Header()
 			h["Content-Type"] = []string{"application/json"}
