@@ -47,14 +47,21 @@ func asCallError(c *call, err error) *callError {
 
 // exec runs call c: one request, or one per element of its fan-out array,
 // at most FanOutConcurrency at a time, answers collected in element order.
-func (rn *run) exec(c *call) (v any, err error) {
+func (rn *run) exec(c *call) (any, error) {
 	if rn.ctx.Err() != nil {
 		return nil, rn.stopped(c, rn.ctx)
 	}
 	ctx, sp := startCall(rn.ctx, c)
-	if sp != nil {
-		defer func() { endCall(sp, err) }()
+	if sp == nil {
+		return rn.execIn(ctx, c)
 	}
+	v, err := rn.execIn(ctx, c)
+	endCall(sp, err)
+	return v, err
+}
+
+// execIn is exec under ctx, which carries the call's span when traced.
+func (rn *run) execIn(ctx context.Context, c *call) (any, error) {
 	if c.fan == nil {
 		return rn.one(ctx, c, -1)
 	}
@@ -70,7 +77,9 @@ func (rn *run) exec(c *call) (v any, err error) {
 	if n == 0 {
 		return out, nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	// A variable of its own: the goroutines capture it, and a captured
+	// parameter would cost every call, fanned out or not, an allocation.
+	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		next, finished atomic.Int64
@@ -82,10 +91,10 @@ func (rn *run) exec(c *call) (v any, err error) {
 		wg.Go(func() {
 			for {
 				k := int(next.Add(1) - 1)
-				if k >= n || ctx.Err() != nil {
+				if k >= n || fctx.Err() != nil {
 					return
 				}
-				v, err := rn.one(ctx, c, k)
+				v, err := rn.one(fctx, c, k)
 				if err != nil {
 					// The first failure fails the call; the others stop.
 					once.Do(func() { first = err; cancel() })
