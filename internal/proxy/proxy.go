@@ -24,7 +24,6 @@ import (
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/upstream"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Options carries what every proxy handler of a server shares.
@@ -228,11 +227,10 @@ type attempt struct {
 	next       *upstream.Target
 	// status is the status the upstream answered (0 for none).
 	status int
-	// span is the attempt's span, nil when the request's span does not
-	// record (tracing off, not sampled); spanCtx carries it, for the
-	// trace context sent upstream (see trace.go).
-	span    trace.Span
-	spanCtx context.Context
+	// trace is the attempt's span, nil when the request's span does not
+	// record (tracing off, not sampled); a pointer, so an untraced
+	// attempt carries one word for it (see trace.go).
+	trace *attemptTrace
 }
 
 // request is what ServeHTTP allocates once a request is sent: its attempt
@@ -322,7 +320,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 			aborted = h.serveRP(a, replay, body)
 		}
 		h.report(a)
-		if a.span != nil {
+		if a.trace != nil {
 			a.endSpan()
 		}
 		// The bytes to and from the client are the server's to count
@@ -353,7 +351,7 @@ func (h *handler) serveRP(a *attempt, replay []byte, body io.ReadCloser) (aborte
 		restoreHeader(a.w.Header(), saved)
 		return nil
 	}}
-	if a.span != nil {
+	if a.trace != nil {
 		a.traceConnection(ct)
 	}
 	ctx = httptrace.WithClientTrace(ctx, ct)
@@ -507,8 +505,8 @@ func modifyResponse(res *http.Response) error {
 func (h *handler) onResponse(a *attempt, res *http.Response) error {
 	a.at.Answered()
 	a.status = res.StatusCode
-	if a.span != nil {
-		a.span.AddEvent("response_header")
+	if a.trace != nil {
+		a.trace.span.AddEvent("response_header")
 	}
 	if forward.RetryStatus(res.StatusCode) && !a.unsentOnly {
 		if a.next = h.nextTarget(a); a.next != nil {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"net/http"
 	"net/http/httptrace"
@@ -19,7 +20,7 @@ func (h *handler) startSpan(a *attempt) {
 	if sp == nil {
 		return
 	}
-	a.span, a.spanCtx = sp, ctx
+	a.trace = &attemptTrace{span: sp, ctx: ctx}
 	t := a.target
 	sp.SetAttributes(
 		attribute.String("http.request.method", a.in.Method),
@@ -31,9 +32,16 @@ func (h *handler) startSpan(a *attempt) {
 	)
 }
 
+// attemptTrace is a traced attempt's span and the context carrying it,
+// whose trace context is sent upstream.
+type attemptTrace struct {
+	span trace.Span
+	ctx  context.Context
+}
+
 // endSpan records how attempt a ended and ends its span.
 func (a *attempt) endSpan() {
-	sp := a.span
+	sp := a.trace.span
 	if a.status != 0 {
 		sp.SetAttributes(attribute.Int("http.response.status_code", a.status))
 	}
@@ -58,8 +66,8 @@ func (a *attempt) endSpan() {
 // not sampled). With tracing off nothing is written and the client's trace
 // headers pass as they came.
 func (a *attempt) inject(hd http.Header) {
-	if a.span != nil {
-		telemetry.Inject(a.spanCtx, hd)
+	if a.trace != nil {
+		telemetry.Inject(a.trace.ctx, hd)
 		return
 	}
 	telemetry.Inject(a.in.Context(), hd)
@@ -69,7 +77,7 @@ func (a *attempt) inject(hd http.Header) {
 // the attempt's span: connection taken (reused or not), TCP connected,
 // TLS done, request written, first response byte.
 func (a *attempt) traceConnection(ct *httptrace.ClientTrace) {
-	sp := a.span
+	sp := a.trace.span
 	ct.GotConn = func(info httptrace.GotConnInfo) {
 		sp.AddEvent("got_conn", trace.WithAttributes(attribute.Bool("reused", info.Reused)))
 	}
