@@ -133,7 +133,16 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 	metrics.Backends().UsagePending(func() float64 { return float64(meter.Pending()) })
 	metrics.Backends().UsageFlushLag(func() float64 { return meter.FlushLag().Seconds() })
 
-	gw, err := server.New(server.Options{ConfigPath: f.config, Config: cfg, Logger: logger, AccessLog: access, Metrics: metrics, Store: st, Meter: meter, Counter: ctr})
+	tracing, err := telemetry.NewTracing(context.Background(), telemetry.TracingOptions{Config: cfg.Telemetry.Tracing, Version: versionString(), Logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "gantry: tracing: %v\n", err)
+		return exitConfig
+	}
+	if tracing != nil {
+		logger.Info("tracing on", "endpoint", tracing.Endpoint, "protocol", tracing.Protocol)
+	}
+
+	gw, err := server.New(server.Options{ConfigPath: f.config, Config: cfg, Logger: logger, AccessLog: access, Metrics: metrics, Store: st, Meter: meter, Counter: ctr, Tracing: tracing})
 	if err != nil {
 		fmt.Fprintf(stderr, "gantry: invalid configuration %s:\n%v\n", f.config, err)
 		return exitConfig
@@ -194,6 +203,16 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		logger.Warn("shutdown grace ran out; remaining connections closed", "error", err)
 	}
 	admSrv.Shutdown(sctx)
+	// The spans of the last requests, within what is left of the grace
+	// period: an unreachable collector must not hold the exit up.
+	if tracing != nil {
+		deadline, _ := sctx.Deadline()
+		tctx, tcancel := context.WithTimeout(context.Background(), telemetry.ShutdownTimeout(time.Until(deadline)))
+		if err := tracing.Shutdown(tctx); err != nil {
+			logger.Warn("tracing: not every span was exported", "error", err)
+		}
+		tcancel()
+	}
 	// Usage is flushed after the last request finished, with time of its
 	// own: a grace period that ran out must not cost counts.
 	fctx, fcancel := context.WithTimeout(context.Background(), 15*time.Second)

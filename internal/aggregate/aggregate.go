@@ -408,6 +408,7 @@ func (h *handler) baseHeader(r *http.Request, x *pipeline.Exchange) http.Header 
 	hd := make(http.Header, 8)
 	hd["Accept"] = []string{"application/json"}
 	forward.SetHeaders(hd, r, x, h.trusted)
+	passTraceContext(hd, r.Header)
 	// The route's rules come last: the operator has the final word.
 	h.reqRules.Apply(hd)
 	return hd

@@ -51,8 +51,19 @@ func (rn *run) exec(c *call) (any, error) {
 	if rn.ctx.Err() != nil {
 		return nil, rn.stopped(c, rn.ctx)
 	}
+	ctx, sp := startCall(rn.ctx, c)
+	if sp == nil {
+		return rn.execIn(ctx, c)
+	}
+	v, err := rn.execIn(ctx, c)
+	endCall(sp, err)
+	return v, err
+}
+
+// execIn is exec under ctx, which carries the call's span when traced.
+func (rn *run) execIn(ctx context.Context, c *call) (any, error) {
 	if c.fan == nil {
-		return rn.one(rn.ctx, c, -1)
+		return rn.one(ctx, c, -1)
 	}
 	arr, err := fanOut(c.fan, &env{results: rn.results})
 	if err != nil {
@@ -66,7 +77,9 @@ func (rn *run) exec(c *call) (any, error) {
 	if n == 0 {
 		return out, nil
 	}
-	ctx, cancel := context.WithCancel(rn.ctx)
+	// A variable of its own: the goroutines capture it, and a captured
+	// parameter would cost every call, fanned out or not, an allocation.
+	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		next, finished atomic.Int64
@@ -78,10 +91,10 @@ func (rn *run) exec(c *call) (any, error) {
 		wg.Go(func() {
 			for {
 				k := int(next.Add(1) - 1)
-				if k >= n || ctx.Err() != nil {
+				if k >= n || fctx.Err() != nil {
 					return
 				}
-				v, err := rn.one(ctx, c, k)
+				v, err := rn.one(fctx, c, k)
 				if err != nil {
 					// The first failure fails the call; the others stop.
 					once.Do(func() { first = err; cancel() })
@@ -231,6 +244,7 @@ func (rn *run) fetch(ctx context.Context, c *call, ob *outbound) (any, int64, ti
 func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *outbound) (v any, size int64, ttl time.Duration, again bool, err error) {
 	t := at.Begin()
 	req := newRequest(ctx, c, t, ob)
+	injectCall(ctx, req, t)
 	tr := c.tr
 	if t.H2C {
 		tr = c.h2c

@@ -35,6 +35,7 @@ func (c *Config) Redacted() *Config {
 		e.URL = redactURL(e.URL)
 		redact(&e.Token)
 	}
+	cp.redactTelemetry()
 	return cp
 }
 

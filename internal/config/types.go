@@ -15,9 +15,9 @@ type Config struct {
 	Consumers  []*Consumer          `yaml:"consumers" json:"consumers,omitempty"`
 	Upstreams  map[string]*Upstream `yaml:"upstreams" json:"upstreams,omitempty"`
 	Routes     []*Route             `yaml:"routes" json:"routes,omitempty"`
-	// Telemetry configures the gateway's own metrics. Changing it needs a
-	// restart.
-	Telemetry *Telemetry `yaml:"telemetry" json:"telemetry,omitempty"`
+	// Telemetry configures the gateway's own metrics and traces. Changing
+	// it needs a restart.
+	Telemetry Telemetry `yaml:"telemetry" json:"telemetry,omitempty"`
 
 	// Lines maps key paths ("routes[2].upstream") to their line in the file;
 	// filled by Parse, used to place validation errors.
@@ -471,12 +471,6 @@ type AggregateCall struct {
 	Cache   Duration `yaml:"cache" json:"cache,omitempty"`
 }
 
-// Telemetry configures what the gateway reports about itself.
-type Telemetry struct {
-	// Metrics configures the Prometheus metrics on /metrics.
-	Metrics *TelemetryMetrics `yaml:"metrics" json:"metrics,omitempty"`
-}
-
 // TelemetryMetrics configures the Prometheus metrics.
 type TelemetryMetrics struct {
 	// RouteHistograms keeps one request duration, request size and
@@ -490,7 +484,7 @@ type TelemetryMetrics struct {
 // RouteHistograms reports telemetry.metrics.route_histograms: true unless
 // set to false.
 func (c *Config) RouteHistograms() bool {
-	if c.Telemetry == nil || c.Telemetry.Metrics == nil || c.Telemetry.Metrics.RouteHistograms == nil {
+	if c.Telemetry.Metrics == nil || c.Telemetry.Metrics.RouteHistograms == nil {
 		return true
 	}
 	return *c.Telemetry.Metrics.RouteHistograms

@@ -29,6 +29,7 @@ func (c *Config) Validate() error {
 	c.validateConsumers(l)
 	c.validateUpstreams(l)
 	c.validateRoutes(l)
+	c.validateTelemetry(l)
 	l.ps.Sort()
 	return l.ps.Err()
 }

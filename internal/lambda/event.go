@@ -14,6 +14,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
@@ -151,6 +152,7 @@ func (h *handler) event(r *http.Request, x *pipeline.Exchange, body []byte) ([]b
 	hd := make(http.Header, len(r.Header)+8)
 	forward.CopyEndToEnd(hd, r.Header)
 	forward.SetHeaders(hd, r, x, h.trusted)
+	telemetry.Inject(r.Context(), hd)
 	h.reqRules.Apply(hd)
 	// API Gateway always sends the Host the client asked for, and adapters
 	// (Mangum, aws-lambda-go's httpadapter) rebuild the request URL from

@@ -158,7 +158,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		return pipeline.Errorf(http.StatusInternalServerError, pipeline.CodeInternal, "request reached the lambda handler without an exchange")
 	}
 	x.Upstream, x.Target, x.Attempts = h.upstream, h.function, 1
+	// The invocation's span, when the request's records: the event's
+	// trace context names it as parent.
+	ctx, sp := h.startSpan(r)
+	if sp == nil {
+		return h.serve(w, r, x)
+	}
+	err := h.serve(w, r.WithContext(ctx), x)
+	endSpan(sp, err)
+	return err
+}
 
+// serve builds the event of r, invokes the function and writes its answer.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
 	body, err := readBody(r)
 	if err != nil {
 		return err

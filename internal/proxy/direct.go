@@ -103,6 +103,7 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 	hd := o.hdr
 	forward.CopyEndToEnd(hd, in.Header)
 	forward.SetHeaders(hd, in, x, h.trusted)
+	a.inject(hd)
 	h.reqRules.Apply(hd)
 	host := t.Host
 	if rh := h.reqRules.Host(); rh != "" {

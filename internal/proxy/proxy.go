@@ -270,6 +270,10 @@ type attempt struct {
 	next       *upstream.Target
 	// status is the status the upstream answered (0 for none).
 	status int
+	// trace is the attempt's span, nil when the request's span does not
+	// record (tracing off, not sampled); a pointer, so an untraced
+	// attempt carries one word for it (see trace.go).
+	trace *attemptTrace
 }
 
 // request is what ServeHTTP allocates once a request is sent: its attempt
@@ -350,6 +354,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		a.h, a.x, a.target, a.in, a.at, a.unsentOnly = h, x, t, r, &rq.at, unsentOnly
 		a.w.ResponseWriter = w
 		a.w.http10 = !r.ProtoAtLeast(1, 1)
+		h.startSpan(a)
 		var aborted, taken bool
 		if useDirect && h.directTarget(t) {
 			aborted, taken = h.serveDirect(a, replay, body, r.ContentLength)
@@ -358,6 +363,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 			aborted = h.serveRP(a, replay, body)
 		}
 		h.report(a)
+		if a.trace != nil {
+			a.endSpan()
+		}
 		// The bytes to and from the client are the server's to count
 		// (Exchange.BytesIn, BytesOut), on plain and hijacked connections
 		// alike.
@@ -382,10 +390,14 @@ func (h *handler) serveRP(a *attempt, replay []byte, body io.ReadCloser) (aborte
 	// the gateway's X-Request-ID and RateLimit-* included; this hook runs
 	// after its own and puts them back.
 	saved := a.w.Header().Clone()
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: func(int, textproto.MIMEHeader) error {
+	ct := &httptrace.ClientTrace{Got1xxResponse: func(int, textproto.MIMEHeader) error {
 		restoreHeader(a.w.Header(), saved)
 		return nil
-	}})
+	}}
+	if a.trace != nil {
+		a.traceConnection(ct)
+	}
+	ctx = httptrace.WithClientTrace(ctx, ct)
 	out := r.WithContext(ctx)
 	switch {
 	case replay != nil:
@@ -504,6 +516,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 	hd := out.Header
 	forward.StripOwned(hd)
 	forward.SetHeaders(hd, in, x, h.trusted)
+	a.inject(hd)
 	// The route's rules come last: the operator has the final word.
 	h.reqRules.Apply(hd)
 	if host := h.reqRules.Host(); host != "" {
@@ -535,6 +548,9 @@ func modifyResponse(res *http.Response) error {
 func (h *handler) onResponse(a *attempt, res *http.Response) error {
 	a.at.Answered()
 	a.status = res.StatusCode
+	if a.trace != nil {
+		a.trace.span.AddEvent("response_header")
+	}
 	if forward.RetryStatus(res.StatusCode) && !a.unsentOnly {
 		if a.next = h.nextTarget(a); a.next != nil {
 			// ReverseProxy closes the body and calls errorHandler; nothing

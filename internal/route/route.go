@@ -42,6 +42,9 @@ type Env struct {
 	// Auth holds the authentication methods the generation's plan built;
 	// nil when they could not be built (reported at their own key paths).
 	Auth *AuthSet
+	// Tracing wraps the steps that make spans (auth, rate_limit) in one;
+	// without it they are not wrapped at all.
+	Tracing bool
 }
 
 // Route is one route's handler as the router holds it: the pre-built
@@ -118,20 +121,22 @@ type step func(env *Env, rc *config.Route, rt *Route) (pipeline.Middleware, erro
 var recipe = []struct {
 	name  string
 	build step
+	// traced steps get a span of their own when tracing is on.
+	traced bool
 }{
 	// A route without the api_key method removes the key unread, so a
 	// key is never forwarded.
-	{"strip_key", stripKeyStep},
+	{"strip_key", stripKeyStep, false},
 	// Sets the consumer; every credential presented must verify.
-	{"auth", authStep},
+	{"auth", authStep, true},
 	// After authentication, so a refused body is the consumer's refused
 	// request (in usage too); before the limits, so it costs no token.
-	{"body_limit", bodyLimitStep},
+	{"body_limit", bodyLimitStep, false},
 	// The route's bucket, the plan's bucket and the plan's quota, one
 	// all-or-nothing question.
-	{"rate_limit", rateLimitStep},
+	{"rate_limit", rateLimitStep, true},
 	// Passed every gate: counts against quotas and may be billed.
-	{"admit", admitStep},
+	{"admit", admitStep, false},
 }
 
 // Build builds the route rc, at position index of the configuration's
@@ -148,6 +153,9 @@ func Build(env *Env, rc *config.Route, index int) (*Route, error) {
 		mw, err := s.build(env, rc, rt)
 		if err != nil {
 			return nil, err
+		}
+		if mw != nil && s.traced && env.Tracing {
+			mw = traced(s.name, mw)
 		}
 		if mw != nil {
 			mws = append(mws, mw)

@@ -1,11 +1,15 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/telemetry"
 )
 
 // benchAnswer is a typical small JSON answer (~100 bytes).
@@ -198,6 +202,53 @@ func BenchmarkRPCKind(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				rpcKindOf(h)
+			}
+		})
+	}
+}
+
+// BenchmarkGatewayTracing is BenchmarkGateway's handler case with tracing
+// off, and on at sample ratios 1 and 0.01, exporting over OTLP/HTTP to a
+// loopback collector that discards what it gets. Spans are exported by the
+// batch processor's goroutine: what the request path pays is making them.
+func BenchmarkGatewayTracing(b *testing.B) {
+	up := benchUpstream(b)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	b.Cleanup(collector.Close)
+	const path = "/orders/ord_7f3a9c"
+	for _, bc := range []struct {
+		name  string
+		ratio float64
+		on    bool
+	}{{"off", 0, false}, {"ratio=1", 1, true}, {"ratio=0.01", 0.01, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			cfg := parseConfig(b, gatewayConfig(up.URL, catchAll))
+			var tr *telemetry.Tracing
+			if bc.on {
+				var err error
+				tr, err = telemetry.NewTracing(b.Context(), telemetry.TracingOptions{Config: &config.Tracing{
+					Exporter: "otlp", Endpoint: collector.URL, SampleRatio: &bc.ratio}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { tr.Shutdown(context.Background()) })
+			}
+			s, err := New(Options{Config: cfg, Tracing: tr})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Shutdown(context.Background()) })
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				s.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
 			}
 		})
 	}

@@ -96,6 +96,8 @@ type planner struct {
 	// takes them from the planned file's server.trusted_proxies.
 	trusted []netip.Prefix
 	auth    authPlanner
+	// tracing is set when the routes' steps make spans.
+	tracing bool
 }
 
 // authPlanner is the planning part of route.AuthRegistry: it builds or
@@ -108,7 +110,7 @@ type authPlanner interface {
 // counters and authentication registry.
 func (s *Server) planner() planner {
 	return planner{log: s.log, metrics: s.metrics, counter: s.counter, state: s.state, transports: s.transports,
-		websockets: s.websockets, trusted: s.trusted, auth: s.auth}
+		websockets: s.websockets, trusted: s.trusted, auth: s.auth, tracing: s.tracing != nil}
 }
 
 // Plan builds everything a generation of cfg needs, as a reload or a
@@ -154,7 +156,7 @@ func (p planner) plan(cfg *config.Config) (*generation, error) {
 	set, ps := p.auth.Plan(cfg)
 	problems = append(problems, ps...)
 	env := &route.Env{Config: cfg, Logger: p.log, Metrics: p.metrics, Counter: p.counter, Pools: pools,
-		Relays: proxy.NewRelays(p.log), Transports: p.transports, WebSockets: p.websockets, Trusted: trusted, Auth: set}
+		Relays: proxy.NewRelays(p.log), Transports: p.transports, WebSockets: p.websockets, Trusted: trusted, Auth: set, Tracing: p.tracing}
 	routes := make([]*route.Route, len(cfg.Routes))
 	table, err := router.Compile(cfg, func(rc *config.Route, rt *router.Route) error {
 		r, err := route.Build(env, rc, rt.Index)

@@ -12,7 +12,9 @@ import (
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/plugins/cors"
 	"github.com/gantry-dev/gantry/internal/route"
+	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/wire"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ServeHTTP is the top of the request path. It reads top to bottom: hygiene,
@@ -31,6 +33,9 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	// The canonical key set directly: Set would canonicalise
 	// "X-Request-ID" into a new string on every request.
 	rw.Header()["X-Request-Id"] = []string{x.ID}
+	if s.tracing != nil {
+		r = s.traced(r, x)
+	}
 
 	w := writerPool.Get().(*responseWriter)
 	*w = responseWriter{ResponseWriter: rw}
@@ -172,6 +177,9 @@ func (s *Server) finish(w *responseWriter, r *http.Request, x *pipeline.Exchange
 	wrote := w.wroteHeader
 	s.metrics.RequestDone()
 	s.observe(r, x, rh, metered(x, err))
+	if s.tracing != nil {
+		telemetry.EndServer(trace.SpanFromContext(r.Context()), r.Method, x)
+	}
 	*w = responseWriter{}
 	writerPool.Put(w)
 	if (err != nil || panicked) && started && x.Status != pipeline.StatusClientClosed {

@@ -31,7 +31,7 @@ func TestRouteHistograms(t *testing.T) {
 		t.Error("the request counter is not per route")
 	}
 
-	if got := s.staticChanges(parseConfig(t, on)); !slices.Equal(got, []string{"telemetry"}) {
+	if got := s.staticChanges(parseConfig(t, on)); !slices.Equal(got, []string{"telemetry.metrics"}) {
 		t.Errorf("staticChanges(route_histograms back on) = %q, want [telemetry]", got)
 	}
 	if got := s.staticChanges(parseConfig(t, off)); len(got) != 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/route"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/usage"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // observe records a finished request in metrics, usage and the access log;
@@ -57,6 +58,10 @@ func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *route.Route,
 	}
 	if x.Err != nil {
 		e.Error = x.Err.Error()
+	}
+	if s.tracing != nil {
+		sc := trace.SpanContextFromContext(r.Context())
+		e.TraceID, e.SpanID = sc.TraceID(), sc.SpanID()
 	}
 	s.access.Log(&e)
 }

@@ -88,7 +88,10 @@ func (s *Server) staticChanges(cfg *config.Config) []string {
 	}
 	// Route series are created with or without their histograms.
 	if cfg.RouteHistograms() != s.static.routeHistograms {
-		out = append(out, "telemetry")
+		out = append(out, "telemetry.metrics")
+	}
+	if !reflect.DeepEqual(cfg.Telemetry.Tracing, s.static.tracing) {
+		out = append(out, "telemetry.tracing")
 	}
 	return out
 }

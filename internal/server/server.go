@@ -48,15 +48,20 @@ type Options struct {
 	// Counter holds rate-limit and quota counters; nil gives a private
 	// in-memory one.
 	Counter counter.Counter
+	// Tracing, when set, makes a server span of every request and
+	// child spans of its steps; nil is tracing off (it costs nothing).
+	Tracing *telemetry.Tracing
 }
 
 // Server is the gateway: the client listener, the current generation of
 // routes and upstreams, and the reload machinery. It is safe for concurrent
 // use.
 type Server struct {
-	log        *slog.Logger
-	access     *telemetry.AccessLog
-	metrics    *telemetry.Metrics
+	log     *slog.Logger
+	access  *telemetry.AccessLog
+	metrics *telemetry.Metrics
+	// tracing is nil when tracing is off (telemetry.tracing, restart-only).
+	tracing    *telemetry.Tracing
 	configPath string
 	static     staticConfig
 	trusted    []netip.Prefix
@@ -111,6 +116,7 @@ type staticConfig struct {
 	usage    config.Usage
 	// routeHistograms is telemetry.metrics.route_histograms.
 	routeHistograms bool
+	tracing         *config.Tracing
 }
 
 type reloadStatus struct {
@@ -138,11 +144,12 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		log:        o.Logger,
 		access:     o.AccessLog,
+		tracing:    o.Tracing,
 		metrics:    o.Metrics,
 		configPath: o.ConfigPath,
 		static: staticConfig{server: o.Config.Server, admin: o.Config.Admin,
 			storage: o.Config.Storage, counters: o.Config.Counters, usage: o.Config.Usage,
-			routeHistograms: o.Config.RouteHistograms()},
+			routeHistograms: o.Config.RouteHistograms(), tracing: o.Config.Telemetry.Tracing},
 		trusted:    trusted,
 		transports: proxy.NewTransports(),
 		websockets: proxy.NewWebSockets(),

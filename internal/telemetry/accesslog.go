@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"bufio"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of NewAccessLog.
@@ -53,6 +55,10 @@ type Entry struct {
 	// GRPCStatus is the grpc-status a gRPC call ended with (see
 	// pipeline.Exchange.GRPCStatus); written as grpc_status when not empty.
 	GRPCStatus string
+	// TraceID and SpanID identify the request's server span; written
+	// when TraceID is valid (tracing on).
+	TraceID trace.TraceID
+	SpanID  trace.SpanID
 }
 
 // entryFrom builds the entry of a finished request from its Exchange, the
@@ -313,6 +319,13 @@ func appendEntry(b []byte, e *Entry) []byte {
 	if e.GRPCStatus != "" {
 		b = append(b, `,"grpc_status":`...)
 		b = appendJSONString(b, e.GRPCStatus)
+	}
+	if e.TraceID.IsValid() {
+		b = append(b, `,"trace_id":"`...)
+		b = hex.AppendEncode(b, e.TraceID[:])
+		b = append(b, `","span_id":"`...)
+		b = hex.AppendEncode(b, e.SpanID[:])
+		b = append(b, '"')
 	}
 	return append(b, '}', '\n')
 }

@@ -1,5 +1,5 @@
 // Package telemetry gives the gateway its Prometheus metrics, its structured
-// access log and its process logger.
+// access log, its process logger and its OpenTelemetry tracing.
 //
 // It sits at the end of the request path: once an Exchange is finished, the
 // server hands it to a route's RouteMetrics.Observe and to AccessLog.Log. On
@@ -28,6 +28,12 @@
 //
 // The access log never writes the query string (it may carry an API key) nor
 // any header value other than User-Agent.
+//
+// Tracing (tracing.go) is a tracer provider exporting over OTLP from the
+// SDK's batch processor goroutine; the request path only makes spans
+// (Tracing.StartServer, Child) and writes trace context upstream (Inject).
+// A nil *Tracing is tracing off, and Child and Inject then do one context
+// lookup and allocate nothing.
 //
 // This package must not import server, router or proxy: they import it.
 package telemetry
