@@ -348,15 +348,13 @@ func (c *conn) serveOne() bool {
 		c.sealBody(b)
 		return false
 	}
-	if !c.sealBody(b) {
-		// A goroutine of the handler's still reads the body, or the
-		// handler left some of it (full duplex): nothing after it on
-		// the connection can be read as the next request.
-		return false
-	}
-	if c.gone || r.Close || w.closeAfter || c.s.shutdown.Load() {
+	// A body a goroutine of the handler's still reads, or that the
+	// handler left unread (full duplex, or too much to drop), ends the
+	// connection: nothing after it can be read as the next request.
+	whole := c.sealBody(b)
+	if !whole || c.gone || r.Close || w.closeAfter || c.s.shutdown.Load() {
 		c.bw.Flush()
-		if b != nil && !c.gone && !b.done() {
+		if !whole && !c.gone && !c.readerBusy {
 			// The client may still be sending the body: closing now
 			// would reset the connection and lose the answer.
 			c.closeWriteAndDrain()
@@ -506,9 +504,23 @@ func (c *conn) startWatchLocked() {
 // canceled. A byte that arrives (a pipelined next request) stays in the
 // reader; so does the watch's end when the server stops it.
 func (c *conn) watch() {
+	if testHookWatch != nil {
+		testHookWatch()
+	}
 	// The request's read deadline is for its body, which is in: a long
-	// answer must not look like a client gone.
+	// answer must not look like a client gone. Under wmu, and only while
+	// end has not begun to stop the watch: clearing the deadline after
+	// end set it in the past would leave this read, and end, waiting for
+	// a client that waits for the answer.
+	c.wmu.Lock()
+	if c.aborting {
+		c.watching = false
+		c.wmu.Unlock()
+		c.watchDone <- struct{}{}
+		return
+	}
 	c.rwc.SetReadDeadline(time.Time{})
+	c.wmu.Unlock()
 	_, err := c.br.Peek(1)
 	c.wmu.Lock()
 	if err != nil && !c.aborting {
@@ -611,3 +623,6 @@ func (c *conn) sealBody(b *body) bool {
 	b.sealed.Store(true)
 	return b.sawEOF && b.err == nil
 }
+
+// testHookWatch, when set by a test, runs first in every watch.
+var testHookWatch func()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -223,4 +224,33 @@ func TestRegressFullDuplexUnreadBody(t *testing.T) {
 			t.Errorf("engine parses the unread body as a request: %q", got)
 		}
 	}
+}
+
+// TestRegressWatchEndsWithHandler: a handler that ends while the watch of
+// its connection is starting. The watch used to clear the read deadline
+// after end had set it in the past to stop it, so the watch read, and the
+// connection with it, waited for a client that was waiting for the answer.
+// The hook holds the watch back so that the handler ends first.
+func TestRegressWatchEndsWithHandler(t *testing.T) {
+	testHookWatch = func() { time.Sleep(50 * time.Millisecond) }
+	t.Cleanup(func() { testHookWatch = nil })
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(watchAfter + 10*time.Millisecond)
+		io.WriteString(w, "ok")
+	})
+	addr := startEngine(t, &Server{Handler: h})
+	var wg sync.WaitGroup
+	for conn := range 3 {
+		wg.Go(func() {
+			cl := dial(t, addr)
+			for i := range 2 {
+				cl.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+				if a, err := cl.read("GET"); err != nil || a.status != 200 {
+					t.Errorf("connection %d, request %d: %v %+v", conn, i, err, a)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
