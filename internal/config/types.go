@@ -392,6 +392,21 @@ type Route struct {
 	// WebSocket bounds the route's WebSocket connections. Without it, the
 	// defaults of its fields apply.
 	WebSocket *WebSocket `yaml:"websocket" json:"websocket,omitempty"`
+	// IP admits or refuses requests by the client's address, before
+	// authentication. *(extension)*
+	IP *IPRules `yaml:"ip" json:"ip,omitempty"`
+}
+
+// IPRules admits or refuses a route's requests by the client's address as
+// the gateway trusts it: the peer, or, behind server.trusted_proxies, the
+// address they forward. A refused request is answered 403 forbidden.
+// *(extension)*
+type IPRules struct {
+	// Allow, when not empty, admits only these addresses or CIDRs
+	// ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7").
+	Allow []string `yaml:"allow" json:"allow,omitempty"`
+	// Deny refuses these addresses or CIDRs; deny wins over allow.
+	Deny []string `yaml:"deny" json:"deny,omitempty"`
 }
 
 // WebSocket bounds how long an upgraded connection may stay open. A

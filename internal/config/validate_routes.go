@@ -251,6 +251,7 @@ func (c *Config) validateRoutes(l *problemList) {
 		if r.Aggregate != nil {
 			c.validateAggregate(l, p+".aggregate", r.Aggregate)
 		}
+		checkIPRules(l, p+".ip", r.IP)
 	}
 }
 

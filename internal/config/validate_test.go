@@ -195,6 +195,14 @@ func TestValidate(t *testing.T) {
 			c.Upstreams["users"].Targets = []*Target{{URL: "https://users.internal"}}
 		}},
 		{name: "upstream protocol auto", mutate: func(c *Config) { c.Upstreams["users"].Protocol = "auto" }},
+		{name: "route ip rules", mutate: func(c *Config) {
+			c.Routes[0].IP = &IPRules{Allow: []string{"10.0.0.0/8", "2001:db8::/32", "192.0.2.7"}, Deny: []string{"10.9.9.9/32"}}
+		}},
+		{name: "route ip bad cidr", mutate: func(c *Config) {
+			c.Routes[0].IP = &IPRules{Allow: []string{"10.0.0.0/8"}, Deny: []string{"10.0.0.0/33"}}
+		},
+			wantPath: "routes[0].ip.deny[0]", wantMsg: "IP address or CIDR"},
+		{name: "route ip empty", mutate: func(c *Config) { c.Routes[0].IP = &IPRules{} }, wantPath: "routes[0].ip", wantMsg: "set allow, deny or both"},
 		{name: "upstream protocol unknown", mutate: func(c *Config) { c.Upstreams["users"].Protocol = "h2" }, wantPath: "upstreams.users.protocol", wantMsg: "want auto or http1"},
 		{name: "upstream protocol http1 with h2c", mutate: func(c *Config) {
 			c.Upstreams["users"].Protocol = "http1"

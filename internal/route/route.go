@@ -119,6 +119,9 @@ var recipe = []struct {
 	name  string
 	build step
 }{
+	// First: a refused address costs no credential check, no body and no
+	// token.
+	{"ip", ipStep},
 	// A route without the api_key method removes the key unread, so a
 	// key is never forwarded.
 	{"strip_key", stripKeyStep},
