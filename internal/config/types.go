@@ -289,6 +289,31 @@ type Upstream struct {
 	// h2c:// targets HTTP/2), or ProtocolHTTP1 (HTTP/1.1 only, over TLS
 	// too; no h2c:// targets).
 	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
+	// TLS configures how the gateway verifies and authenticates to the
+	// upstream's https:// targets. Without it, targets are verified against
+	// the system's roots under their URL's host name. *(extension)*
+	TLS *UpstreamTLS `yaml:"tls" json:"tls,omitempty"`
+}
+
+// UpstreamTLS is the TLS client configuration of one upstream, applied to
+// every https:// connection to its targets, from proxied requests,
+// aggregate calls and health checks alike. Files are read when the
+// configuration is loaded (and on every reload). *(extension)*
+type UpstreamTLS struct {
+	// CAFile is a PEM file of the certificate authorities the targets'
+	// certificates are verified against, instead of the system's roots.
+	CAFile string `yaml:"ca_file" json:"ca_file,omitempty"`
+	// ServerName is sent as SNI and is the name the targets' certificates
+	// are verified for, instead of the host of each target's URL.
+	ServerName string `yaml:"server_name" json:"server_name,omitempty"`
+	// CertFile and KeyFile are the PEM client certificate (with its chain)
+	// and key the gateway presents to targets that ask for one (mTLS to
+	// upstreams). Set both or neither.
+	CertFile string `yaml:"cert_file" json:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file" json:"key_file,omitempty"`
+	// InsecureSkipVerify accepts any certificate the targets present. For
+	// tests only: it is logged as a warning at every load.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify" json:"insecure_skip_verify,omitempty"`
 }
 
 // Upstream protocols.

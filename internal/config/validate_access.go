@@ -31,3 +31,25 @@ func validAddrOrPrefix(s string) bool {
 	_, err := netip.ParseAddr(s)
 	return err == nil
 }
+
+// checkUpstreamTLS checks an upstream's tls block without reading its
+// files; the plan reads them and reports what they hold at the same paths.
+func checkUpstreamTLS(l *problemList, p string, u *Upstream) {
+	t := u.TLS
+	if t == nil {
+		return
+	}
+	p += ".tls"
+	if u.Lambda != nil {
+		l.add(p, "applies to targets, not to a lambda function")
+	}
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		l.add(p+".key_file", "required with cert_file: the PEM private key of the client certificate")
+	case t.CertFile == "" && t.KeyFile != "":
+		l.add(p+".cert_file", "required with key_file: the PEM client certificate")
+	}
+	if _, err := netip.ParseAddr(t.ServerName); err != nil && t.ServerName != "" && strings.ContainsAny(t.ServerName, " /:") {
+		l.add(p+".server_name", "want a host name, got %q", t.ServerName)
+	}
+}

@@ -87,6 +87,7 @@ func (c *Config) validateUpstreams(l *problemList) {
 		default:
 			l.add(p+".protocol", "want auto or http1, got %q", u.Protocol)
 		}
+		checkUpstreamTLS(l, p, u)
 	}
 }
 

@@ -52,6 +52,7 @@ func terminal(env *Env, rc *config.Route, index int) (pipeline.Handler, error) {
 			Pools:          env.Pools,
 			Upstreams:      env.Config.Upstreams,
 			Transports:     env.Transports,
+			TLS:            env.TLS,
 			TrustedProxies: env.Trusted,
 			Logger:         env.Logger,
 			At:             fmt.Sprintf("routes[%d]", index),
@@ -89,5 +90,6 @@ func terminal(env *Env, rc *config.Route, index int) (pipeline.Handler, error) {
 		Relays:         env.Relays,
 		Metrics:        env.Metrics,
 		WebSockets:     env.WebSockets,
+		TLS:            env.TLS[rc.Upstream],
 	})
 }
