@@ -175,7 +175,7 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 		}
 		ct := deps.TLS[c.Upstream]
 		if up.TLS != nil && ct == nil {
-			addProblem(fmt.Sprintf("aggregate.calls[%d].upstream", i), "upstream %q: its tls settings are not usable", c.Upstream)
+			addProblem(fmt.Sprintf("aggregate.calls[%d].upstream", i), "upstream %q is not usable (its tls block)", c.Upstream)
 			continue
 		}
 		connect, response := up.Timeouts.Connect.D(), up.Timeouts.Response.D()

@@ -43,6 +43,13 @@ func checkUpstreamTLS(l *problemList, p string, u *Upstream) {
 	if u.Lambda != nil {
 		l.add(p, "applies to targets, not to a lambda function")
 	}
+	https := false
+	for _, tg := range u.Targets {
+		https = https || (tg != nil && strings.HasPrefix(strings.ToLower(tg.URL), "https://"))
+	}
+	if !https && u.Lambda == nil {
+		l.add(p, "applies to https:// targets; this upstream has none")
+	}
 	switch {
 	case t.CertFile != "" && t.KeyFile == "":
 		l.add(p+".key_file", "required with cert_file: the PEM private key of the client certificate")

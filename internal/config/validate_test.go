@@ -204,11 +204,20 @@ func TestValidate(t *testing.T) {
 			wantPath: "routes[0].ip.deny[0]", wantMsg: "IP address or CIDR"},
 		{name: "route ip empty", mutate: func(c *Config) { c.Routes[0].IP = &IPRules{} }, wantPath: "routes[0].ip", wantMsg: "set allow, deny or both"},
 		{name: "upstream tls", mutate: func(c *Config) {
+			c.Upstreams["users"].Targets[0].URL = "https://users.internal:8443"
 			c.Upstreams["users"].TLS = &UpstreamTLS{CAFile: "ca.pem", ServerName: "users.internal", CertFile: "gw.pem", KeyFile: "gw.key"}
 		}},
-		{name: "upstream tls cert without key", mutate: func(c *Config) { c.Upstreams["users"].TLS = &UpstreamTLS{CertFile: "gw.pem"} },
+		{name: "upstream tls without https targets", mutate: func(c *Config) { c.Upstreams["users"].TLS = &UpstreamTLS{ServerName: "users.internal"} },
+			wantPath: "upstreams.users.tls", wantMsg: "applies to https:// targets"},
+		{name: "upstream tls cert without key", mutate: func(c *Config) {
+			c.Upstreams["users"].Targets[0].URL = "https://users.internal:8443"
+			c.Upstreams["users"].TLS = &UpstreamTLS{CertFile: "gw.pem"}
+		},
 			wantPath: "upstreams.users.tls.key_file", wantMsg: "required with cert_file"},
-		{name: "upstream tls bad server name", mutate: func(c *Config) { c.Upstreams["users"].TLS = &UpstreamTLS{ServerName: "users.internal:8443"} },
+		{name: "upstream tls bad server name", mutate: func(c *Config) {
+			c.Upstreams["users"].Targets[0].URL = "https://users.internal:8443"
+			c.Upstreams["users"].TLS = &UpstreamTLS{ServerName: "users.internal:8443"}
+		},
 			wantPath: "upstreams.users.tls.server_name", wantMsg: "host name"},
 		{name: "upstream protocol unknown", mutate: func(c *Config) { c.Upstreams["users"].Protocol = "h2" }, wantPath: "upstreams.users.protocol", wantMsg: "want auto or http1"},
 		{name: "upstream protocol http1 with h2c", mutate: func(c *Config) {

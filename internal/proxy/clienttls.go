@@ -56,7 +56,7 @@ func LoadClientTLS(c *config.UpstreamTLS, at string, now time.Time) (*ClientTLS,
 		pemBytes, err := os.ReadFile(c.CAFile)
 		field(pemBytes)
 		if err != nil {
-			ps = append(ps, config.Problem{Path: at + ".ca_file", Message: fmt.Sprintf("reading %s: %v", c.CAFile, err)})
+			ps = append(ps, config.Problem{Path: at + ".ca_file", Message: err.Error()})
 		} else if pool, err := caPool(pemBytes, now); err != nil {
 			ps = append(ps, config.Problem{Path: at + ".ca_file", Message: fmt.Sprintf("%s: %v", c.CAFile, err)})
 		} else {
@@ -72,9 +72,9 @@ func LoadClientTLS(c *config.UpstreamTLS, at string, now time.Time) (*ClientTLS,
 		field(keyPEM)
 		switch {
 		case cerr != nil:
-			ps = append(ps, config.Problem{Path: at + ".cert_file", Message: fmt.Sprintf("reading %s: %v", c.CertFile, cerr)})
+			ps = append(ps, config.Problem{Path: at + ".cert_file", Message: cerr.Error()})
 		case kerr != nil:
-			ps = append(ps, config.Problem{Path: at + ".key_file", Message: fmt.Sprintf("reading %s: %v", c.KeyFile, kerr)})
+			ps = append(ps, config.Problem{Path: at + ".key_file", Message: kerr.Error()})
 		default:
 			pair, err := tls.X509KeyPair(certPEM, keyPEM)
 			switch {

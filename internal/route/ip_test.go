@@ -55,3 +55,25 @@ func TestIPStep(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkIPRules is the cost of the ip step's decision per request: the
+// address parsed from Exchange.ClientIP, then deny and allow scanned.
+func BenchmarkIPRules(b *testing.B) {
+	allow, deny := []string{"10.0.0.0/8", "172.16.0.0/12", "2001:db8::/32"}, []string{"10.9.9.9/32"}
+	mw, err := ipStep(&Env{Config: &config.Config{}}, &config.Route{Name: "partners", IP: &config.IPRules{Allow: allow, Deny: deny}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := mw(pipeline.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }))
+	for _, ip := range []string{"10.1.2.3", "2001:db8::7", "192.0.2.1"} {
+		b.Run("client="+ip, func(b *testing.B) {
+			r := httptest.NewRequest(http.MethodGet, "/partners", nil)
+			r = r.WithContext(pipeline.WithExchange(r.Context(), &pipeline.Exchange{ClientIP: ip}))
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = h.ServeHTTP(w, r)
+			}
+		})
+	}
+}

@@ -79,7 +79,8 @@ func terminal(env *Env, rc *config.Route, index int) (pipeline.Handler, error) {
 		return h, nil
 	}
 	pool := env.Pools[rc.Upstream]
-	if pool == nil {
+	if pool == nil || (up != nil && up.TLS != nil && env.TLS[rc.Upstream] == nil) {
+		// Reported on the upstream already.
 		return nil, fmt.Errorf("upstream %q is not usable", rc.Upstream)
 	}
 	return proxy.New(pool, up, rc, proxy.Options{
