@@ -38,14 +38,14 @@ func partnersReq(headers string) string {
 }
 
 // TestIPRulesUntrustedPeer: a peer that is not a trusted proxy cannot
-// choose its address with forwarding headers (class 6): whatever
+// choose its address with forwarding headers (class 9): whatever
 // X-Forwarded-For, Forwarded or X-Real-IP say, the rules see the peer
 // (127.0.0.1), which allow does not list.
 func TestIPRulesUntrustedPeer(t *testing.T) {
 	t.Parallel()
 	g := accessGateway(t, "")
 	deny := func(name, headers, anchor string) tcase {
-		return tcase{class: 6, name: name, send: partnersReq(headers), want: "403", code: "forbidden", up: upWant{nothing: true}, anchor: anchor}
+		return tcase{class: 9, name: name, send: partnersReq(headers), want: "403", code: "forbidden", up: upWant{nothing: true}, anchor: anchor}
 	}
 	g.run(t, []tcase{
 		deny("no forwarding header", "", ""),
@@ -54,7 +54,7 @@ func TestIPRulesUntrustedPeer(t *testing.T) {
 		deny("X-Forwarded-For with two allowed addresses", "X-Forwarded-For: 10.1.2.3, 10.4.5.6\r\n", ""),
 		deny("Forwarded for= an allowed address", "Forwarded: for=10.1.2.3\r\n", ""),
 		deny("X-Real-IP with an allowed address", "X-Real-IP: 10.1.2.3\r\n", ""),
-		{class: 6, name: "public route (control)", send: "GET /public/x HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\n\r\n", want: "200"},
+		{class: 9, name: "public route (control)", send: "GET /public/x HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\n\r\n", want: "200"},
 	}, false)
 }
 
@@ -65,11 +65,11 @@ func TestIPRulesTrustedProxy(t *testing.T) {
 	t.Parallel()
 	g := accessGateway(t, `trusted_proxies: ["127.0.0.1"]`)
 	deny := func(name, headers string) tcase {
-		return tcase{class: 6, name: name, send: partnersReq(headers), want: "403", code: "forbidden", up: upWant{nothing: true}}
+		return tcase{class: 9, name: name, send: partnersReq(headers), want: "403", code: "forbidden", up: upWant{nothing: true}}
 	}
 	g.run(t, []tcase{
-		{class: 6, name: "forwarded allowed address", send: partnersReq("X-Forwarded-For: 10.1.2.3\r\n"), want: "200"},
-		{class: 6, name: "forwarded allowed v6 address", send: partnersReq("X-Forwarded-For: 2001:db8::7\r\n"), want: "200"},
+		{class: 9, name: "forwarded allowed address", send: partnersReq("X-Forwarded-For: 10.1.2.3\r\n"), want: "200"},
+		{class: 9, name: "forwarded allowed v6 address", send: partnersReq("X-Forwarded-For: 2001:db8::7\r\n"), want: "200"},
 		deny("forwarded denied address inside allow", "X-Forwarded-For: 10.9.9.9\r\n"),
 		deny("forwarded address outside allow", "X-Forwarded-For: 192.0.2.1\r\n"),
 		deny("allowed address planted left of the client", "X-Forwarded-For: 10.1.2.3, 192.0.2.1\r\n"),
