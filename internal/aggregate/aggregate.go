@@ -41,6 +41,9 @@ type Deps struct {
 	Upstreams map[string]*config.Upstream
 	// Transports is the server's shared registry; nil gives a private one.
 	Transports *proxy.Transports
+	// TLS holds the loaded tls blocks (proxy.LoadClientTLS) of the
+	// upstreams that have one, by upstream name.
+	TLS map[string]*proxy.ClientTLS
 	// TrustedProxies are the peers whose X-Forwarded-For is kept, as for
 	// proxied routes.
 	TrustedProxies []netip.Prefix
@@ -170,13 +173,18 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 		if up == nil {
 			up = &config.Upstream{}
 		}
+		ct := deps.TLS[c.Upstream]
+		if up.TLS != nil && ct == nil {
+			addProblem(fmt.Sprintf("aggregate.calls[%d].upstream", i), "upstream %q is not usable (its tls block)", c.Upstream)
+			continue
+		}
 		connect, response := up.Timeouts.Connect.D(), up.Timeouts.Response.D()
 		cl := &call{
 			spec:     s,
 			name:     c.Name,
 			method:   c.Method,
 			pool:     pool,
-			tr:       trs.Upstream(up),
+			tr:       trs.Upstream(up, ct),
 			retries:  min(max(up.Retries, 0), upstream.MaxRetries),
 			optional: c.Optional,
 			raw:      len(c.Select) == 0 && len(c.Rename) == 0 && !c.Flatten && len(s.dependents) == 0,

@@ -8,7 +8,7 @@ import (
 // resolvePaths makes every relative file path of the configuration
 // relative to dir, the directory of the config file, the one place this
 // is done: server.tls.cert_file and key_file, auth.jwt[].public_key_file,
-// storage.dsn with the sqlite driver (not ":memory:" or a "file:" URI,
+// upstreams.*.tls files, storage.dsn with the sqlite driver (not ":memory:" or a "file:" URI,
 // which the driver refuses) and usage.export.spool_dir. So a gateway, the
 // CLI and a reload find the same files whatever the working directory.
 // Absolute paths are left alone. Parse calls it with the directory of its
@@ -36,5 +36,12 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	if x := c.Usage.Export; x != nil {
 		at(&x.SpoolDir)
+	}
+	for _, u := range c.Upstreams {
+		if u != nil && u.TLS != nil {
+			at(&u.TLS.CAFile)
+			at(&u.TLS.CertFile)
+			at(&u.TLS.KeyFile)
+		}
 	}
 }

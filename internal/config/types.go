@@ -289,6 +289,31 @@ type Upstream struct {
 	// h2c:// targets HTTP/2), or ProtocolHTTP1 (HTTP/1.1 only, over TLS
 	// too; no h2c:// targets).
 	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
+	// TLS configures how the gateway verifies and authenticates to the
+	// upstream's https:// targets. Without it, targets are verified against
+	// the system's roots under their URL's host name. *(extension)*
+	TLS *UpstreamTLS `yaml:"tls" json:"tls,omitempty"`
+}
+
+// UpstreamTLS is the TLS client configuration of one upstream, applied to
+// every https:// connection to its targets, from proxied requests,
+// aggregate calls and health checks alike. Files are read when the
+// configuration is loaded (and on every reload). *(extension)*
+type UpstreamTLS struct {
+	// CAFile is a PEM file of the certificate authorities the targets'
+	// certificates are verified against, instead of the system's roots.
+	CAFile string `yaml:"ca_file" json:"ca_file,omitempty"`
+	// ServerName is sent as SNI and is the name the targets' certificates
+	// are verified for, instead of the host of each target's URL.
+	ServerName string `yaml:"server_name" json:"server_name,omitempty"`
+	// CertFile and KeyFile are the PEM client certificate (with its chain)
+	// and key the gateway presents to targets that ask for one (mTLS to
+	// upstreams). Set both or neither.
+	CertFile string `yaml:"cert_file" json:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file" json:"key_file,omitempty"`
+	// InsecureSkipVerify accepts any certificate the targets present. For
+	// tests only: it is logged as a warning at every load.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify" json:"insecure_skip_verify,omitempty"`
 }
 
 // Upstream protocols.
@@ -392,6 +417,21 @@ type Route struct {
 	// WebSocket bounds the route's WebSocket connections. Without it, the
 	// defaults of its fields apply.
 	WebSocket *WebSocket `yaml:"websocket" json:"websocket,omitempty"`
+	// IP admits or refuses requests by the client's address, before
+	// authentication. *(extension)*
+	IP *IPRules `yaml:"ip" json:"ip,omitempty"`
+}
+
+// IPRules admits or refuses a route's requests by the client's address as
+// the gateway trusts it: the peer, or, behind server.trusted_proxies, the
+// address they forward. A refused request is answered 403 forbidden.
+// *(extension)*
+type IPRules struct {
+	// Allow, when not empty, admits only these addresses or CIDRs
+	// ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7").
+	Allow []string `yaml:"allow" json:"allow,omitempty"`
+	// Deny refuses these addresses or CIDRs; deny wins over allow.
+	Deny []string `yaml:"deny" json:"deny,omitempty"`
 }
 
 // WebSocket bounds how long an upgraded connection may stay open. A

@@ -87,6 +87,7 @@ func (c *Config) validateUpstreams(l *problemList) {
 		default:
 			l.add(p+".protocol", "want auto or http1, got %q", u.Protocol)
 		}
+		checkUpstreamTLS(l, p, u)
 	}
 }
 
@@ -251,6 +252,7 @@ func (c *Config) validateRoutes(l *problemList) {
 		if r.Aggregate != nil {
 			c.validateAggregate(l, p+".aggregate", r.Aggregate)
 		}
+		checkIPRules(l, p+".ip", r.IP)
 	}
 }
 

@@ -195,6 +195,30 @@ func TestValidate(t *testing.T) {
 			c.Upstreams["users"].Targets = []*Target{{URL: "https://users.internal"}}
 		}},
 		{name: "upstream protocol auto", mutate: func(c *Config) { c.Upstreams["users"].Protocol = "auto" }},
+		{name: "route ip rules", mutate: func(c *Config) {
+			c.Routes[0].IP = &IPRules{Allow: []string{"10.0.0.0/8", "2001:db8::/32", "192.0.2.7"}, Deny: []string{"10.9.9.9/32"}}
+		}},
+		{name: "route ip bad cidr", mutate: func(c *Config) {
+			c.Routes[0].IP = &IPRules{Allow: []string{"10.0.0.0/8"}, Deny: []string{"10.0.0.0/33"}}
+		},
+			wantPath: "routes[0].ip.deny[0]", wantMsg: "IP address or CIDR"},
+		{name: "route ip empty", mutate: func(c *Config) { c.Routes[0].IP = &IPRules{} }, wantPath: "routes[0].ip", wantMsg: "set allow, deny or both"},
+		{name: "upstream tls", mutate: func(c *Config) {
+			c.Upstreams["users"].Targets[0].URL = "https://users.internal:8443"
+			c.Upstreams["users"].TLS = &UpstreamTLS{CAFile: "ca.pem", ServerName: "users.internal", CertFile: "gw.pem", KeyFile: "gw.key"}
+		}},
+		{name: "upstream tls without https targets", mutate: func(c *Config) { c.Upstreams["users"].TLS = &UpstreamTLS{ServerName: "users.internal"} },
+			wantPath: "upstreams.users.tls", wantMsg: "applies to https:// targets"},
+		{name: "upstream tls cert without key", mutate: func(c *Config) {
+			c.Upstreams["users"].Targets[0].URL = "https://users.internal:8443"
+			c.Upstreams["users"].TLS = &UpstreamTLS{CertFile: "gw.pem"}
+		},
+			wantPath: "upstreams.users.tls.key_file", wantMsg: "required with cert_file"},
+		{name: "upstream tls bad server name", mutate: func(c *Config) {
+			c.Upstreams["users"].Targets[0].URL = "https://users.internal:8443"
+			c.Upstreams["users"].TLS = &UpstreamTLS{ServerName: "users.internal:8443"}
+		},
+			wantPath: "upstreams.users.tls.server_name", wantMsg: "host name"},
 		{name: "upstream protocol unknown", mutate: func(c *Config) { c.Upstreams["users"].Protocol = "h2" }, wantPath: "upstreams.users.protocol", wantMsg: "want auto or http1"},
 		{name: "upstream protocol http1 with h2c", mutate: func(c *Config) {
 			c.Upstreams["users"].Protocol = "http1"

@@ -80,7 +80,12 @@ func connectFailure(err error) (string, bool) {
 	if errors.As(err, &rhe) || errors.As(err, &cve) || errors.As(err, &ae) ||
 		errors.As(err, &uae) || errors.As(err, &hne) || errors.As(err, &cie) ||
 		// The transport's handshake timeout has no exported type.
-		strings.Contains(err.Error(), "TLS handshake timeout") {
+		strings.Contains(err.Error(), "TLS handshake timeout") ||
+		// An alert from the upstream (crypto/tls wraps it as a "remote
+		// error"): with TLS 1.3 a server that refuses the client
+		// certificate says so only after the client's handshake ended,
+		// on the first read.
+		(errors.As(err, &oe) && oe.Op == "remote error") {
 		return "TLS handshake with upstream failed", true
 	}
 	return "", false

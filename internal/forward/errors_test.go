@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -71,6 +72,7 @@ func TestCause(t *testing.T) {
 		{"dial refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, upstream.CauseConnect},
 		{"dial timeout", &net.OpError{Op: "dial", Err: timeoutErr{}}, upstream.CauseConnect},
 		{"tls handshake timeout", errors.New("net/http: TLS handshake timeout"), upstream.CauseConnect},
+		{"tls alert from the upstream", &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}, upstream.CauseConnect},
 		{"response header timeout", timeoutErr{}, upstream.CauseTimeout},
 		{"reset", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, upstream.CauseOther},
 		{"malformed", errors.New(`malformed HTTP response "SSH-2.0"`), upstream.CauseOther},
@@ -82,5 +84,18 @@ func TestCause(t *testing.T) {
 				t.Errorf("Cause(%v) = %v (%s), want %v (%s)", tt.err, got, got.Label(), tt.want, tt.want.Label())
 			}
 		})
+	}
+}
+
+// TestClassifyRemoteTLSAlert: an alert the upstream sends (a TLS 1.3
+// server refusing the client certificate after the client's handshake
+// ended) is a failed TLS handshake, like a certificate the gateway
+// refuses.
+func TestClassifyRemoteTLSAlert(t *testing.T) {
+	t.Parallel()
+	err := fmt.Errorf("readLoopPeekFailLocked: %w", &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")})
+	got := Classify(err, false, false)
+	if got.Status != http.StatusBadGateway || got.Message != "TLS handshake with upstream failed" {
+		t.Errorf("Classify(%v) = %d %q, want 502 %q", err, got.Status, got.Message, "TLS handshake with upstream failed")
 	}
 }

@@ -49,6 +49,9 @@ type Options struct {
 	// WebSockets, when set, tracks the upgraded connections so the server
 	// can close them on shutdown and when a reload removes their route.
 	WebSockets *WebSockets
+	// TLS is the upstream's tls block as LoadClientTLS loaded it; required
+	// when the upstream has one, nil otherwise.
+	TLS *ClientTLS
 }
 
 // handler is the proxy terminal of one route. What the routes of one
@@ -135,7 +138,10 @@ func New(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts Option
 	}
 	retries := min(max(up.Retries, 0), upstream.MaxRetries)
 	connect, response := up.Timeouts.Connect.D(), up.Timeouts.Response.D()
-	tr := trs.Upstream(up)
+	if up.TLS != nil && opts.TLS == nil {
+		return nil, errors.New("proxy: the upstream's tls settings were not loaded")
+	}
+	tr := trs.Upstream(up, opts.TLS)
 	h.upstreamSide = relays.side(sideKey{pool, tr, retries}, func() *upstreamSide {
 		us := &upstreamSide{pool: pool, trusted: opts.TrustedProxies, escape: opts.EscapePath, retries: retries,
 			websockets: opts.WebSockets, clock: monotonic, metrics: opts.Metrics}

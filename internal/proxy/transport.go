@@ -1,7 +1,7 @@
 package proxy
 
 import (
-	"crypto/tls"
+	"crypto/sha256"
 	"crypto/x509"
 	"net"
 	"net/http"
@@ -64,6 +64,9 @@ func (t *Transport) CloseIdleConnections() {
 type transportKey struct {
 	connect, response time.Duration
 	h2c, http1        bool
+	// tls identifies the upstream's TLS client settings (ClientTLS.id),
+	// zero for the defaults.
+	tls [sha256.Size]byte
 }
 
 // NewTransports returns an empty registry.
@@ -81,11 +84,15 @@ func (t *Transports) Get(connect, response time.Duration) *Transport {
 // targets: Get with its timeouts, or, for protocol http1, a transport that
 // speaks HTTP/1.1 only, over TLS too (ALPN offers http/1.1 alone, on both
 // of its clients), so that https:// requests take the gateway's own client
-// as http:// ones do.
-func (t *Transports) Upstream(up *config.Upstream) *Transport {
+// as http:// ones do. ct is up's tls block as LoadClientTLS loaded it (nil
+// without one); both clients of the transport use it. Upstreams with the
+// same timeouts, protocol and TLS settings (file contents included) share
+// a transport.
+func (t *Transports) Upstream(up *config.Upstream, ct *ClientTLS) *Transport {
 	k := transportKey{connect: orDefault(up.Timeouts.Connect.D(), DefaultConnectTimeout), response: orDefault(up.Timeouts.Response.D(), DefaultResponseTimeout)}
 	k.http1 = up.Protocol == config.ProtocolHTTP1
-	return t.get(k)
+	k.tls = ct.key()
+	return t.getTLS(k, ct)
 }
 
 // GetH2C returns the shared transport for h2c:// targets: HTTP/2 with prior
@@ -110,18 +117,20 @@ func (t *Transports) CloseIdle() {
 	}
 }
 
-func (t *Transports) get(k transportKey) *Transport {
+func (t *Transports) get(k transportKey) *Transport { return t.getTLS(k, nil) }
+
+func (t *Transports) getTLS(k transportKey, ct *ClientTLS) *Transport {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if tr, ok := t.m[k]; ok {
 		return tr
 	}
-	tr := newTransport(k, t.roots)
+	tr := newTransport(k, t.roots, ct)
 	t.m[k] = tr
 	return tr
 }
 
-func newTransport(k transportKey, roots *x509.CertPool) *Transport {
+func newTransport(k transportKey, roots *x509.CertPool, ct *ClientTLS) *Transport {
 	d := &net.Dialer{Timeout: k.connect, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		// Upstreams are addressed directly; HTTP_PROXY in the gateway's
@@ -145,7 +154,7 @@ func newTransport(k transportKey, roots *x509.CertPool) *Transport {
 		// Detect dead HTTP/2 connections instead of waiting on them.
 		HTTP2: &http.HTTP2Config{SendPingTimeout: 30 * time.Second},
 		// Both clients verify upstream certificates the same way.
-		TLSClientConfig: upstreamTLS(roots),
+		TLSClientConfig: ct.Config(roots),
 	}
 	if k.h2c {
 		var p http.Protocols
@@ -171,18 +180,9 @@ func newTransport(k transportKey, roots *x509.CertPool) *Transport {
 		tr.ForceAttemptHTTP2 = false
 		tr.HTTP2 = nil
 		tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
-		fast.TLSClientConfig = upstreamTLS(roots)
+		fast.TLSClientConfig = ct.Config(roots)
 	}
 	return &Transport{Std: tr, fast: fast}
-}
-
-// upstreamTLS is the TLS configuration of https:// targets: the system's
-// roots (SSL_CERT_FILE and SSL_CERT_DIR can name others), the target's
-// host as ServerName (both clients fill it in per connection), and TLS 1.2
-// at least, Go's default for clients made explicit. Each client gets its
-// own copy: net/http adds its ALPN protocols to the one it is given.
-func upstreamTLS(roots *x509.CertPool) *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -39,6 +39,9 @@ type Env struct {
 	WebSockets *proxy.WebSockets
 	// Trusted are the peers whose forwarding headers are believed.
 	Trusted []netip.Prefix
+	// TLS are the loaded tls blocks of the upstreams that have one (see
+	// UpstreamTLS), by upstream name.
+	TLS map[string]*proxy.ClientTLS
 	// Auth holds the authentication methods the generation's plan built;
 	// nil when they could not be built (reported at their own key paths).
 	Auth *AuthSet
@@ -124,6 +127,9 @@ var recipe = []struct {
 	// traced steps get a span of their own when tracing is on.
 	traced bool
 }{
+	// First: a refused address costs no credential check, no body and no
+	// token.
+	{"ip", ipStep, false},
 	// A route without the api_key method removes the key unread, so a
 	// key is never forwarded.
 	{"strip_key", stripKeyStep, false},

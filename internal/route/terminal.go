@@ -52,6 +52,7 @@ func terminal(env *Env, rc *config.Route, index int) (pipeline.Handler, error) {
 			Pools:          env.Pools,
 			Upstreams:      env.Config.Upstreams,
 			Transports:     env.Transports,
+			TLS:            env.TLS,
 			TrustedProxies: env.Trusted,
 			Logger:         env.Logger,
 			At:             fmt.Sprintf("routes[%d]", index),
@@ -78,7 +79,8 @@ func terminal(env *Env, rc *config.Route, index int) (pipeline.Handler, error) {
 		return h, nil
 	}
 	pool := env.Pools[rc.Upstream]
-	if pool == nil {
+	if pool == nil || (up != nil && up.TLS != nil && env.TLS[rc.Upstream] == nil) {
+		// Reported on the upstream already.
 		return nil, fmt.Errorf("upstream %q is not usable", rc.Upstream)
 	}
 	return proxy.New(pool, up, rc, proxy.Options{
@@ -89,5 +91,6 @@ func terminal(env *Env, rc *config.Route, index int) (pipeline.Handler, error) {
 		Relays:         env.Relays,
 		Metrics:        env.Metrics,
 		WebSockets:     env.WebSockets,
+		TLS:            env.TLS[rc.Upstream],
 	})
 }

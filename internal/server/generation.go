@@ -27,10 +27,13 @@ import (
 // generation is one planned configuration: immutable once built, served
 // until a reload swaps in the next one.
 type generation struct {
-	id     uint64
-	cfg    *config.Config
-	table  *router.Table
-	pools  map[string]*upstream.Pool
+	id    uint64
+	cfg   *config.Config
+	table *router.Table
+	pools map[string]*upstream.Pool
+	// upTLS are the upstreams' loaded tls blocks, which their health
+	// checks use as their requests do.
+	upTLS  map[string]*proxy.ClientTLS
 	loaded time.Time
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -67,7 +70,7 @@ func (g *generation) start(log *slog.Logger) {
 	for _, name := range sortedNames(g.pools) {
 		p := g.pools[name]
 		p.Start(g.ctx)
-		health.Start(g.ctx, p, log)
+		health.Start(g.ctx, p, log, g.upTLS[name].Config(nil))
 	}
 }
 
@@ -151,12 +154,20 @@ func (p planner) plan(cfg *config.Config) (*generation, error) {
 
 	cert, ps := planTLS(cfg.Server.TLS)
 	problems = append(problems, ps...)
+	upTLS, ps := route.UpstreamTLS(cfg, time.Now())
+	problems = append(problems, ps...)
+	for _, name := range sortedNames(upTLS) {
+		if upTLS[name].InsecureSkipVerify() {
+			p.log.Warn("upstream certificates are not verified: insecure_skip_verify is set", "upstream", name)
+		}
+	}
 	consumers, keys, err := keyauth.ConfigConsumers(cfg.Consumers)
 	problems = append(problems, consumerProblems(err)...)
 	set, ps := p.auth.Plan(cfg)
 	problems = append(problems, ps...)
 	env := &route.Env{Config: cfg, Logger: p.log, Metrics: p.metrics, Counter: p.counter, Pools: pools,
-		Relays: proxy.NewRelays(p.log), Transports: p.transports, WebSockets: p.websockets, Trusted: trusted, Auth: set, Tracing: p.tracing}
+		Relays: proxy.NewRelays(p.log), Transports: p.transports, WebSockets: p.websockets, Trusted: trusted, Auth: set, Tracing: p.tracing,
+		TLS: upTLS}
 	routes := make([]*route.Route, len(cfg.Routes))
 	table, err := router.Compile(cfg, func(rc *config.Route, rt *router.Route) error {
 		r, err := route.Build(env, rc, rt.Index)
@@ -177,7 +188,7 @@ func (p planner) plan(cfg *config.Config) (*generation, error) {
 		set.Discard()
 		return nil, cfg.Locate(problems)
 	}
-	return &generation{cfg: cfg, table: table, pools: pools, subjects: configSubjects(cfg), auth: set, cert: cert,
+	return &generation{cfg: cfg, table: table, pools: pools, upTLS: upTLS, subjects: configSubjects(cfg), auth: set, cert: cert,
 		consumers: consumers, keys: keys, routes: routes}, nil
 }
 

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 var (
@@ -159,7 +161,7 @@ func StartFile(t testing.TB, path string, env ...string) *Gantry {
 		g.Addr, _ = m["listen"].(string)
 		adm, _ := m["admin"].(string)
 		scheme := "http"
-		if strings.Contains(readFile(path), "cert_file") {
+		if servesTLS(readFile(path)) {
 			scheme = "https"
 		}
 		g.URL = scheme + "://" + g.Addr
@@ -250,4 +252,15 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// servesTLS reports whether the config file sets server.tls; other
+// sections (an upstream's tls) name certificate files too.
+func servesTLS(file string) bool {
+	var cfg struct {
+		Server struct {
+			TLS any `yaml:"tls"`
+		} `yaml:"server"`
+	}
+	return yaml.Unmarshal([]byte(file), &cfg) == nil && cfg.Server.TLS != nil
 }

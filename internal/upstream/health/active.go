@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,14 +28,17 @@ type Checker struct {
 	log      *slog.Logger
 	client   *http.Client
 	h2c      *http.Client
+	tls      *tls.Config
 }
 
 // Start runs the active health checks of pool until ctx ends, and returns
 // the Checker (nil when the pool has no health_check). The first round
 // starts after a random fraction of the interval (at most a second), so
 // the checkers of many upstreams do not all fire at once, then rounds
-// follow every interval. log may be nil.
-func Start(ctx context.Context, pool *upstream.Pool, log *slog.Logger) *Checker {
+// follow every interval. log may be nil. tlsConfig is the TLS client
+// configuration of https:// targets (the upstream's tls block); nil means
+// the system's roots.
+func Start(ctx context.Context, pool *upstream.Pool, log *slog.Logger, tlsConfig *tls.Config) *Checker {
 	hc := pool.HealthCheck()
 	if hc == nil {
 		return nil
@@ -58,6 +62,7 @@ func Start(ctx context.Context, pool *upstream.Pool, log *slog.Logger) *Checker 
 	if c.timeout <= 0 || c.timeout > c.interval {
 		c.timeout = min(2*time.Second, c.interval/2)
 	}
+	c.tls = tlsConfig
 	c.client = c.newClient(false)
 	c.h2c = c.newClient(true)
 	go c.run(ctx)
@@ -74,6 +79,10 @@ func (c *Checker) newClient(h2c bool) *http.Client {
 		MaxIdleConnsPerHost:   1,
 		IdleConnTimeout:       min(2*c.interval, 90*time.Second),
 		DisableCompression:    true,
+	}
+	if c.tls != nil {
+		// Each client its own copy: net/http may add ALPN protocols to it.
+		tr.TLSClientConfig = c.tls.Clone()
 	}
 	if h2c {
 		var p http.Protocols

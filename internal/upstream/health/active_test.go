@@ -100,7 +100,7 @@ func TestRound(t *testing.T) {
 			p := pool(t, "users", hc, tg.URL)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			c := Start(ctx, p, nil)
+			c := Start(ctx, p, nil, nil)
 			start := time.Now()
 			c.Round(ctx)
 			if d := time.Since(start); d > 150*time.Millisecond {
@@ -123,7 +123,7 @@ func TestDeadTargetOutAndBack(t *testing.T) {
 	p := pool(t, "users", check(interval), a.URL, b.URL)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	Start(ctx, p, nil)
+	Start(ctx, p, nil, nil)
 	ta, tb := p.Targets()[0], p.Targets()[1]
 	time.Sleep(2 * interval)
 	a.status.Store(http.StatusInternalServerError)
@@ -150,8 +150,8 @@ func TestSlowUpstreamDoesNotBlockAnother(t *testing.T) {
 	pf := pool(t, "fast", check(interval), fast.URL)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	Start(ctx, ps, nil)
-	Start(ctx, pf, nil)
+	Start(ctx, ps, nil, nil)
+	Start(ctx, pf, nil, nil)
 	time.Sleep(10 * interval)
 	if n := fast.probes.Load(); n < 6 {
 		t.Errorf("fast upstream probed %d times in 10 intervals while another hangs, want about 10", n)
@@ -164,7 +164,7 @@ func TestStopsWithContext(t *testing.T) {
 	tg := newTarget(t)
 	p := pool(t, "users", check(interval), tg.URL)
 	ctx, cancel := context.WithCancel(context.Background())
-	Start(ctx, p, nil)
+	Start(ctx, p, nil, nil)
 	time.Sleep(5 * interval)
 	cancel()
 	time.Sleep(interval)
@@ -181,7 +181,7 @@ func TestStopsWithContext(t *testing.T) {
 func TestStartWithoutHealthCheck(t *testing.T) {
 	t.Parallel()
 	p := pool(t, "users", nil, "http://127.0.0.1:9")
-	if c := Start(context.Background(), p, nil); c != nil {
+	if c := Start(context.Background(), p, nil, nil); c != nil {
 		t.Error("Start() returned a checker for an upstream without health_check")
 	}
 }

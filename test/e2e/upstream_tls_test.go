@@ -1,0 +1,228 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/testkit"
+)
+
+// TestUpstreamTLS: an upstream with a private CA that requires a client
+// certificate, known only as partners.internal, is reached with its tls
+// block (no SSL_CERT_FILE) on both clients, by an aggregate call and by
+// its health checks; the same target under a tls block with another CA is
+// a 502 TLS failure; insecure_skip_verify warns at start and reload.
+func TestUpstreamTLS(t *testing.T) {
+	t.Parallel()
+	serverCA, clients, other := newTestCA(t, "partners"), newTestCA(t, "gateways"), newTestCA(t, "other")
+	pair, _, _ := serverCA.issue(t, "partners.internal", false, time.Now().Add(time.Hour))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"client": r.TLS.PeerCertificates[0].Subject.CommonName, "proto": r.Proto, "path": r.URL.Path})
+	}))
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clients.pool()}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	_, gwCert, gwKey := clients.issue(t, "gantry-gw", true, time.Now().Add(time.Hour))
+
+	tlsBlock := func(ca string) string {
+		return fmt.Sprintf("{ca_file: %q, server_name: partners.internal, cert_file: %q, key_file: %q}", ca, gwCert, gwKey)
+	}
+	health := "health_check: {path: /healthz, interval: 200ms, timeout: 150ms, unhealthy_after: 1, healthy_after: 1}"
+	g := testkit.Start(t, base(fmt.Sprintf(`upstreams:
+  partners:
+    targets: [{url: %[1]q}]
+    tls: %[2]s
+    %[4]s
+  partners-h1:
+    protocol: http1
+    targets: [{url: %[1]q}]
+    tls: %[2]s
+  wrong-ca:
+    targets: [{url: %[1]q}]
+    tls: %[3]s
+  skip:
+    targets: [{url: %[1]q}]
+    tls: {insecure_skip_verify: true, cert_file: %[5]q, key_file: %[6]q}
+routes:
+  - {name: partners, match: {path_prefix: /partners/}, upstream: partners}
+  - {name: partners-h1, match: {path_prefix: /h1/}, upstream: partners-h1}
+  - {name: wrong-ca, match: {path_prefix: /wrong/}, upstream: wrong-ca}
+  - {name: skip, match: {path_prefix: /skip/}, upstream: skip}
+  - name: both
+    match: {path: /both}
+    aggregate:
+      calls:
+        - {name: a, upstream: partners, path: /a}
+        - {name: b, upstream: partners-h1, path: /b}
+`, srv.URL, tlsBlock(serverCA.file), tlsBlock(other.file), health, gwCert, gwKey)))
+
+	// Past a few health rounds: probes verified under the same settings.
+	time.Sleep(700 * time.Millisecond)
+	for path, proto := range map[string]string{"/partners/x": "HTTP/2.0", "/h1/x": "HTTP/1.1", "/skip/x": "HTTP/2.0"} {
+		r := get(t, g.URL+path)
+		var got map[string]string
+		if r.Status != 200 || json.Unmarshal(r.Body, &got) != nil || got["client"] != "gantry-gw" || got["proto"] != proto {
+			t.Errorf("GET %s: %d %q, want 200 from client gantry-gw over %s", path, r.Status, r.Body, proto)
+		}
+	}
+	r := get(t, g.URL+"/both")
+	if r.Status != 200 || !strings.Contains(string(r.Body), `"client":"gantry-gw"`) || r.Header.Get("X-Gantry-Partial") != "" {
+		t.Errorf("GET /both: %d %q, want 200 with both calls", r.Status, r.Body)
+	}
+	r = get(t, g.URL+"/wrong/x")
+	if r.Status != http.StatusBadGateway {
+		t.Fatalf("GET /wrong/x: %d %q, want 502", r.Status, r.Body)
+	}
+	if e := r.gwError(t); e.Error != "bad_gateway" || e.Message != "TLS handshake with upstream failed" {
+		t.Errorf("GET /wrong/x: %+v, want bad_gateway TLS handshake with upstream failed", e)
+	}
+	_, body := g.Admin("GET", "/admin/upstreams", "")
+	if strings.Contains(string(body), "unhealthy") {
+		t.Errorf("a target of an upstream with tls is unhealthy: %s", body)
+	}
+
+	warning := "insecure_skip_verify is set"
+	if n := strings.Count(g.Stderr()+g.Stdout(), warning); n != 1 {
+		t.Fatalf("warning logged %d times at start, want once: %s", n, g.Stderr())
+	}
+	if code, body := g.Admin("POST", "/admin/reload", ""); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	if n := strings.Count(g.Stderr()+g.Stdout(), warning); n != 2 {
+		t.Errorf("warning logged %d times after a reload, want twice", n)
+	}
+}
+
+// TestUpstreamTLSValidate: gantry validate reads the tls files and reports
+// each problem at its key path.
+func TestUpstreamTLSValidate(t *testing.T) {
+	t.Parallel()
+	ca, other := newTestCA(t, "partners"), newTestCA(t, "other")
+	_, certFile, _ := ca.issue(t, "gantry-gw", true, time.Now().Add(time.Hour))
+	_, _, otherKey := other.issue(t, "someone", true, time.Now().Add(time.Hour))
+	path := testkit.WriteConfig(t, base(fmt.Sprintf(`upstreams:
+  partners:
+    targets: [{url: "https://127.0.0.1:8443"}]
+    tls: {ca_file: %q, cert_file: %q, key_file: %q}
+routes:
+  - {name: partners, match: {path_prefix: /}, upstream: partners}
+`, ca.file+".missing", certFile, otherKey)))
+	out, err := exec.Command(testkit.Binary(t), "validate", "--config", path).CombinedOutput()
+	if err == nil {
+		t.Fatalf("validate accepted a missing CA file and a mismatched key:\n%s", out)
+	}
+	for _, want := range []string{"upstreams.partners.tls.ca_file", "upstreams.partners.tls.cert_file"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("validate output lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// testCA is a private certificate authority made in the test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	file string // the CA certificate, PEM
+	dir  string
+}
+
+func newTestCA(t *testing.T, name string) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &testCA{cert: cert, key: key, dir: t.TempDir()}
+	ca.file = filepath.Join(ca.dir, name+"-ca.pem")
+	writePEM(t, ca.file, "CERTIFICATE", der)
+	return ca
+}
+
+// pool returns a pool holding only the CA.
+func (ca *testCA) pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
+// issue signs a leaf certificate for cn (also its only DNS name, no IP
+// address) valid until notAfter, for a server or a client, and writes
+// it and its key as PEM files.
+func (ca *testCA) issue(t *testing.T, cn string, client bool, notAfter time.Time) (tls.Certificate, string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage := x509.ExtKeyUsageServerAuth
+	if client {
+		usage = x509.ExtKeyUsageClientAuth
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-2 * time.Hour),
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		DNSNames:     []string{cn},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(ca.dir, cn+".pem"), filepath.Join(ca.dir, cn+"-key.pem")
+	writePEM(t, certFile, "CERTIFICATE", der)
+	writePEM(t, keyFile, "PRIVATE KEY", keyDER)
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair, certFile, keyFile
+}
+
+func writePEM(t *testing.T, file, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
