@@ -35,6 +35,9 @@ type generation struct {
 	cancel context.CancelFunc
 	// subjects maps JWT subjects to the config file's consumers.
 	subjects map[string]*pipeline.Consumer
+	// byID maps the config file's consumer ids to consumers (client
+	// certificates' ids, auth.mtls).
+	byID map[string]*pipeline.Consumer
 	// auth holds the authentication methods this generation uses.
 	auth *route.AuthSet
 	// tls is server.tls planned, nil without TLS. Only the first
@@ -189,7 +192,7 @@ func (p planner) plan(cfg *config.Config) (*generation, error) {
 		set.Discard()
 		return nil, cfg.Locate(problems)
 	}
-	return &generation{cfg: cfg, table: table, pools: pools, subjects: configSubjects(cfg), auth: set, tls: stls, warnings: warnings,
+	return &generation{cfg: cfg, table: table, pools: pools, subjects: configSubjects(cfg), byID: configByID(cfg), auth: set, tls: stls, warnings: warnings,
 		consumers: consumers, keys: keys, routes: routes}, nil
 }
 

@@ -161,6 +161,7 @@ func New(o Options) (*Server, error) {
 	s.ctx, s.cancel = ctx, cancel
 	s.auth = route.NewAuthRegistry(ctx, o.Store, o.Logger, subjectResolver{s})
 	s.auth.SetMetrics(o.Metrics)
+	s.auth.SetCertConsumers(&certConsumers{s: s})
 	g, err := s.planner().plan(o.Config)
 	if err == nil {
 		err = s.activate(g)
