@@ -147,6 +147,27 @@ routes:
 			}
 		}
 	})
+	t.Run("consumer from storage over HTTP/2", func(t *testing.T) {
+		if status, _ := adminJSON(t, g, "POST", "/admin/consumers", `{"id": "partner-globex", "plan": "partner"}`); status != 201 {
+			t.Fatalf("create consumer: %d", status)
+		}
+		globex, _, _ := clientCA.issue(t, leafOpts{cn: "partner-globex", client: true})
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: serverCA.pool, ServerName: "api.example.test", Certificates: []tls.Certificate{globex}},
+			ForceAttemptHTTP2: true}
+		t.Cleanup(tr.CloseIdleConnections)
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(g.URL + "/partners/orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+			t.Fatalf("status %d over HTTP/%d, want 200 over HTTP/2: %s", resp.StatusCode, resp.ProtoMajor, b)
+		}
+		if got := http.Header(testkit.DecodeSeen(t, b).Header).Get("X-Consumer-Id"); got != "partner-globex" {
+			t.Fatalf("X-Consumer-ID = %q, want partner-globex", got)
+		}
+	})
 	t.Run("consumer from the subject with its plan", func(t *testing.T) {
 		c := mtlsClient(t, serverCA.pool, acme)
 		sum := sha256.Sum256(acme.Leaf.Raw)
