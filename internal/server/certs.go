@@ -104,6 +104,16 @@ func (cs *certStore) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return cands[0].cert, nil
 }
 
+// recheck makes the next handshake look at every certificate's files,
+// whenever they were last looked at: a config reload reads them at once.
+func (cs *certStore) recheck() {
+	for _, cf := range cs.certs {
+		cf.mu.Lock()
+		cf.checked = time.Time{}
+		cf.mu.Unlock()
+	}
+}
+
 // current returns the pair's certificate and names, reading the files
 // again first when they changed and the last look is certCheckEvery old.
 // A pair that no longer loads (a rotation half written) keeps the last

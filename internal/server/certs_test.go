@@ -119,6 +119,15 @@ func TestCertStoreReloadsChangedFiles(t *testing.T) {
 	if got := served(); got != "second" {
 		t.Fatalf("after the check interval: served %s, want second", got)
 	}
+	// A config reload looks at the files at once.
+	writeCertPair(t, dir, "api", "third", day, "api.example.test")
+	if got := served(); got != "second" {
+		t.Fatalf("within the check interval: served %s, want second", got)
+	}
+	st.certs.recheck()
+	if got := served(); got != "third" {
+		t.Fatalf("after recheck: served %s, want third", got)
+	}
 }
 
 func TestPlanTLSExpiry(t *testing.T) {
