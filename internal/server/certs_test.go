@@ -21,7 +21,7 @@ import (
 
 // writePair writes a self-signed certificate for names (CN cn) and its
 // key to dir/base.pem and dir/base-key.pem.
-func writeCertPair(t *testing.T, dir, base, cn string, notAfter time.Time, names ...string) config.CertPair {
+func writeCertPair(t testing.TB, dir, base, cn string, notAfter time.Time, names ...string) config.CertPair {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
