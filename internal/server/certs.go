@@ -23,8 +23,9 @@ const certCheckEvery = 2 * time.Second
 const expiryWarning = 14 * 24 * time.Hour
 
 // serverTLS is server.tls, planned: the certificates and how clients are
-// verified. Its certificates are read again from disk when they change;
-// the rest is fixed for the process (server.tls is restart-only).
+// verified. Its certificate and client CA files are read again from disk
+// when they change; the rest is fixed for the process (server.tls is
+// restart-only).
 type serverTLS struct {
 	certs      *certStore
 	minVersion uint16
@@ -32,22 +33,78 @@ type serverTLS struct {
 	clientCAs  *x509.CertPool
 }
 
-// config returns the listener's tls.Config.
+// config returns the listener's tls.Config. With a client CA bundle its
+// GetConfigForClient hands each handshake the config of the bundle's
+// current contents, so a rotated bundle verifies new handshakes.
 func (st *serverTLS) config() *tls.Config {
-	return &tls.Config{
+	base := &tls.Config{
 		GetCertificate: st.certs.get,
 		MinVersion:     st.minVersion,
 		ClientAuth:     st.clientAuth,
 		ClientCAs:      st.clientCAs,
 		NextProtos:     []string{"h2", "http/1.1"},
 	}
+	if ca := st.certs.cas; ca != nil {
+		withCAs := base.Clone()
+		base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return ca.config(withCAs, st.certs.now()), nil
+		}
+	}
+	return base
 }
 
 // certStore holds the certificates of server.tls in config order and
-// picks one per handshake by SNI. It is safe for concurrent use.
+// picks one per handshake by SNI, and the client CA bundle. It is safe for
+// concurrent use.
 type certStore struct {
 	certs []*certFile
-	now   func() time.Time
+	// cas is server.tls.client_ca_file; nil without one.
+	cas *caFile
+	now func() time.Time
+}
+
+// caFile is the client CA bundle, read again when the file changes. Its
+// fields after mu are guarded by it.
+type caFile struct {
+	file string
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	pool    *x509.CertPool
+	stamp   fileStamp
+	checked time.Time
+	// cfg is the handshake config over pool, built from the listener's
+	// when pool changes; nil until the first handshake.
+	cfg *tls.Config
+}
+
+// config returns base with the bundle's current pool as ClientCAs,
+// reading the file again first when it changed and the last look is
+// certCheckEvery old. A bundle that no longer parses keeps the last good
+// pool and is tried again at the next interval.
+func (ca *caFile) config(base *tls.Config, now time.Time) *tls.Config {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	if now.Sub(ca.checked) >= certCheckEvery {
+		ca.checked = now
+		if fi, err := os.Stat(ca.file); err == nil {
+			if st := (fileStamp{fi.ModTime(), fi.Size()}); st != ca.stamp {
+				pool, err := loadCAs(ca.file)
+				if err != nil {
+					ca.log.Warn("reloading the client CA bundle failed; using the previous one", "client_ca_file", ca.file, "error", err)
+				} else {
+					ca.pool, ca.stamp, ca.cfg = pool, st, nil
+					ca.log.Info("client CA bundle reloaded", "client_ca_file", ca.file)
+				}
+			}
+		}
+	}
+	if ca.cfg == nil {
+		c := base.Clone()
+		c.ClientCAs = ca.pool
+		ca.cfg = c
+	}
+	return ca.cfg
 }
 
 // certFile is one certificate pair, read again when either file's
@@ -111,6 +168,11 @@ func (cs *certStore) recheck() {
 		cf.mu.Lock()
 		cf.checked = time.Time{}
 		cf.mu.Unlock()
+	}
+	if ca := cs.cas; ca != nil {
+		ca.mu.Lock()
+		ca.checked = time.Time{}
+		ca.mu.Unlock()
 	}
 }
 
@@ -226,6 +288,11 @@ func planTLS(t *config.TLS, log *slog.Logger, now time.Time) (st *serverTLS, war
 			ps = append(ps, config.Problem{Path: "server.tls.client_ca_file", Message: err.Error()})
 		}
 		st.clientCAs = pool
+		var stamp fileStamp
+		if fi, err := os.Stat(t.ClientCAFile); err == nil {
+			stamp = fileStamp{fi.ModTime(), fi.Size()}
+		}
+		st.certs.cas = &caFile{file: t.ClientCAFile, log: log, pool: pool, stamp: stamp, checked: now}
 	}
 	if len(ps) > 0 {
 		return nil, warnings, ps

@@ -144,3 +144,59 @@ func TestPlanTLSExpiry(t *testing.T) {
 		t.Fatalf("problems %v, warnings %q; want one warning at server.tls.cert_file", ps, warnings)
 	}
 }
+
+func TestClientCAsReloadChangedFile(t *testing.T) {
+	dir := t.TempDir()
+	day := time.Now().Add(24 * time.Hour)
+	srv := writeCertPair(t, dir, "api", "api", day, "api.example.test")
+	first := writeCertPair(t, dir, "ca-2026", "Partners CA 2026", day)
+	second := writeCertPair(t, t.TempDir(), "ca-2027", "Partners CA 2027", day)
+	caFile := filepath.Join(dir, "clients-ca.pem")
+	copyFile := func(from string) {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(caFile, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(first.CertFile)
+	now := time.Now()
+	st, _, ps := planTLS(&config.TLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile, ClientAuth: "require", ClientCAFile: caFile},
+		slog.New(slog.DiscardHandler), now)
+	if ps != nil {
+		t.Fatal(ps)
+	}
+	st.certs.now = func() time.Time { return now }
+	base := st.config()
+	if base.ClientAuth != tls.RequireAndVerifyClientCert {
+		t.Fatalf("ClientAuth = %v, want RequireAndVerifyClientCert", base.ClientAuth)
+	}
+	pool := func(file string) *x509.CertPool {
+		p, err := loadCAs(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	handshake := func() *tls.Config {
+		c, err := base.GetConfigForClient(&tls.ClientHelloInfo{ServerName: "api.example.test"})
+		if err != nil || c == nil {
+			t.Fatalf("GetConfigForClient = %v, %v", c, err)
+		}
+		return c
+	}
+	c1 := handshake()
+	if !c1.ClientCAs.Equal(pool(first.CertFile)) {
+		t.Fatal("first handshake does not verify against the bundle's CA")
+	}
+	if c2 := handshake(); c2 != c1 {
+		t.Fatal("an unchanged bundle built a new config")
+	}
+	copyFile(second.CertFile)
+	now = now.Add(certCheckEvery)
+	if c3 := handshake(); !c3.ClientCAs.Equal(pool(second.CertFile)) || c3.GetCertificate == nil || c3.MinVersion != tls.VersionTLS12 {
+		t.Fatal("after the bundle changed, handshakes do not verify against the new CA with the listener's settings")
+	}
+}
