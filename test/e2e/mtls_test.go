@@ -14,10 +14,16 @@ import (
 	"github.com/gantry-dev/gantry/internal/testkit"
 )
 
-// mtlsClient returns a client that trusts roots and presents certs.
-func mtlsClient(t *testing.T, roots *x509.CertPool, certs ...tls.Certificate) *http.Client {
+// mtlsClient returns a client that trusts roots and presents cert, if
+// given, whatever CAs the server names as acceptable: Go's client would
+// otherwise keep a certificate of another CA to itself and send none.
+func mtlsClient(t *testing.T, roots *x509.CertPool, cert ...tls.Certificate) *http.Client {
 	t.Helper()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "api.example.test", Certificates: certs}}
+	cfg := &tls.Config{RootCAs: roots, ServerName: "api.example.test"}
+	if len(cert) > 0 {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert[0], nil }
+	}
+	tr := &http.Transport{TLSClientConfig: cfg}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
@@ -133,6 +139,14 @@ routes:
 		}
 		if r.Status != http.StatusUnauthorized {
 			t.Fatalf("status %d, want 401: %s", r.Status, r.Body)
+		}
+	})
+	t.Run("certificate from another CA", func(t *testing.T) {
+		// client_auth: request verifies a certificate that is sent: one
+		// that does not verify fails the handshake, even for public routes.
+		foreign, _, _ := newTestCA(t, "Some other CA").issue(t, leafOpts{cn: "partner-acme", client: true})
+		if r, err := mtlsGet(t, mtlsClient(t, serverCA.pool, foreign), g.URL+"/public"); err == nil {
+			t.Fatalf("served with status %d, want a refused handshake", r.Status)
 		}
 	})
 	t.Run("forged headers on a public route", func(t *testing.T) {
