@@ -12,11 +12,12 @@ const validateCmdUsage = `Usage:
   gantry validate [-c FILE | FILE]
 
 Checks a configuration file as gantry run would at start: prints ok and
-exits 0, or prints the problems and exits 1.
+exits 0, or prints the problems and exits 1. Warnings (a certificate
+that expires within 14 days) are printed first and fail nothing.
 
 `
 
-// cmdValidate runs decode → Validate → plan (server.Plan, the pure step of
+// cmdValidate runs decode → Validate → plan (server.Check, the pure step of
 // every start and reload) and discards the result.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("gantry validate", validateCmdUsage, stderr)
@@ -32,8 +33,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cfg, err := config.Load(*path)
+	var warnings []string
 	if err == nil {
-		err = server.Plan(cfg)
+		warnings, err = server.Check(cfg)
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
 	}
 	if err != nil {
 		fmt.Fprintf(stdout, "%v\n", err)

@@ -1,5 +1,7 @@
 package config
 
+import "fmt"
+
 // Config is a whole configuration file. Field comments are user documentation.
 type Config struct {
 	// Version is the format version; only 1 exists. Default 1.
@@ -49,11 +51,53 @@ type Server struct {
 	Engine string `yaml:"engine" json:"engine,omitempty"`
 }
 
-// TLS names the certificate and key, PEM files. Both are required.
+// TLS is how the client listener terminates TLS. It names one
+// certificate (cert_file and key_file) or several (certificates), never
+// both. Certificate files are read again when they change on disk.
 type TLS struct {
+	// CertFile is the PEM certificate (chain) of the one-certificate form.
+	CertFile string `yaml:"cert_file" json:"cert_file,omitempty"`
+	// KeyFile is CertFile's PEM private key.
+	KeyFile string `yaml:"key_file" json:"key_file,omitempty"`
+	// Certificates are chosen by the client's SNI: an exact name of a
+	// certificate first, then a *.wildcard one; the first is served when
+	// none matches (or no SNI is sent).
+	Certificates []CertPair `yaml:"certificates" json:"certificates,omitempty"`
+	// MinVersion is the lowest TLS version accepted: "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version" json:"min_version,omitempty"`
+	// ClientAuth asks clients for a certificate: "none" (default),
+	// "request" (verified when sent) or "require" (refused without one).
+	ClientAuth string `yaml:"client_auth" json:"client_auth,omitempty"`
+	// ClientCAFile is the PEM bundle client certificates are verified
+	// against; required when client_auth is request or require.
+	ClientCAFile string `yaml:"client_ca_file" json:"client_ca_file,omitempty"`
+}
+
+// CertPair is one certificate and its private key, PEM files.
+type CertPair struct {
 	CertFile string `yaml:"cert_file" json:"cert_file,omitempty"`
 	KeyFile  string `yaml:"key_file" json:"key_file,omitempty"`
 }
+
+// Pairs returns the certificates t serves, the one-certificate form as a
+// list of one, with the key path of each in the file.
+func (t *TLS) Pairs() (pairs []CertPair, paths []string) {
+	if len(t.Certificates) == 0 {
+		return []CertPair{{CertFile: t.CertFile, KeyFile: t.KeyFile}}, []string{"server.tls"}
+	}
+	for i, p := range t.Certificates {
+		pairs = append(pairs, p)
+		paths = append(paths, fmt.Sprintf("server.tls.certificates[%d]", i))
+	}
+	return pairs, paths
+}
+
+// server.tls.client_auth values.
+const (
+	ClientAuthNone    = "none"
+	ClientAuthRequest = "request"
+	ClientAuthRequire = "require"
+)
 
 // Limits bounds what a client may send and how long it may take.
 type Limits struct {
@@ -169,7 +213,26 @@ type Auth struct {
 	APIKey *APIKeyAuth `yaml:"api_key" json:"api_key,omitempty"`
 	// JWT lists token providers.
 	JWT []*JWT `yaml:"jwt" json:"jwt,omitempty"`
+	// MTLS maps verified client certificates to consumers, for routes
+	// with auth: [mtls].
+	MTLS *MTLSAuth `yaml:"mtls" json:"mtls,omitempty"`
 }
+
+// MTLSAuth says which field of a verified client certificate is the
+// consumer id.
+type MTLSAuth struct {
+	// ConsumerFrom is subject_cn (default), san_dns, san_uri or san_email;
+	// of a SAN list the first entry is used.
+	ConsumerFrom string `yaml:"consumer_from" json:"consumer_from,omitempty"`
+}
+
+// auth.mtls.consumer_from values.
+const (
+	ConsumerFromSubjectCN = "subject_cn"
+	ConsumerFromSANDNS    = "san_dns"
+	ConsumerFromSANURI    = "san_uri"
+	ConsumerFromSANEmail  = "san_email"
+)
 
 // APIKeyAuth says where clients send their API key.
 type APIKeyAuth struct {
@@ -386,7 +449,7 @@ type Route struct {
 	Rewrite string `yaml:"rewrite" json:"rewrite,omitempty"`
 	// StripPrefix removes this prefix from the forwarded path.
 	StripPrefix string `yaml:"strip_prefix" json:"strip_prefix,omitempty"`
-	// Auth lists accepted methods (api_key, jwt:NAME); any one suffices.
+	// Auth lists accepted methods (api_key, jwt:NAME, mtls); any one suffices.
 	Auth []string `yaml:"auth" json:"auth,omitempty"`
 	// AllowGroups, when set, admits only consumers in one of these groups.
 	AllowGroups []string `yaml:"allow_groups" json:"allow_groups,omitempty"`

@@ -38,12 +38,7 @@ func (c *Config) validateServer(l *problemList) {
 	s := c.Server
 	checkListen(l, "server.listen", s.Listen)
 	if s.TLS != nil {
-		if s.TLS.CertFile == "" {
-			l.add("server.tls.cert_file", "required when tls is set: a PEM certificate file")
-		}
-		if s.TLS.KeyFile == "" {
-			l.add("server.tls.key_file", "required when tls is set: a PEM private key file")
-		}
+		c.validateTLS(l, s.TLS)
 	}
 	for i, p := range s.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err == nil {
@@ -159,7 +154,46 @@ func (c *Config) validateBackends(l *problemList) {
 var jwsAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
 	"PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
+func (c *Config) validateTLS(l *problemList, t *TLS) {
+	if len(t.Certificates) > 0 && (t.CertFile != "" || t.KeyFile != "") {
+		l.add("server.tls", "set cert_file and key_file or certificates, not both")
+	}
+	pairs, paths := t.Pairs()
+	for i, pr := range pairs {
+		if pr.CertFile == "" {
+			l.add(paths[i]+".cert_file", "required when tls is set: a PEM certificate file")
+		}
+		if pr.KeyFile == "" {
+			l.add(paths[i]+".key_file", "required when tls is set: a PEM private key file")
+		}
+	}
+	switch t.MinVersion {
+	case "", "1.2", "1.3":
+	default:
+		l.add("server.tls.min_version", "want \"1.2\" or \"1.3\", got %q", t.MinVersion)
+	}
+	switch t.ClientAuth {
+	case "", ClientAuthNone:
+		if t.ClientCAFile != "" {
+			l.add("server.tls.client_ca_file", "unused: client_auth is none (set request or require)")
+		}
+	case ClientAuthRequest, ClientAuthRequire:
+		if t.ClientCAFile == "" {
+			l.add("server.tls.client_ca_file", "required when client_auth is %s: a PEM bundle of the CAs client certificates are verified against", t.ClientAuth)
+		}
+	default:
+		l.add("server.tls.client_auth", "want none, request or require, got %q", t.ClientAuth)
+	}
+}
+
 func (c *Config) validateAuth(l *problemList) {
+	if m := c.Auth.MTLS; m != nil {
+		switch m.ConsumerFrom {
+		case "", ConsumerFromSubjectCN, ConsumerFromSANDNS, ConsumerFromSANURI, ConsumerFromSANEmail:
+		default:
+			l.add("auth.mtls.consumer_from", "want subject_cn, san_dns, san_uri or san_email, got %q", m.ConsumerFrom)
+		}
+	}
 	if a := c.Auth.APIKey; a != nil {
 		checkHeaderName(l, "auth.api_key.header", a.Header, true)
 		if a.Query != "" && strings.ContainsAny(a.Query, "&=#?+ %") {

@@ -322,12 +322,16 @@ func (c *Config) validateRouteAuth(l *problemList, p string, r *Route) {
 		case seen[a]:
 			l.add(ap, "%q is listed twice", a)
 		case a == "api_key":
+		case a == "mtls":
+			if t := c.Server.TLS; t == nil || (t.ClientAuth != ClientAuthRequest && t.ClientAuth != ClientAuthRequire) {
+				l.add(ap, "mtls needs server.tls with client_auth request or require: no client certificate is verified otherwise")
+			}
 		case isJWT:
 			if !slices.ContainsFunc(c.Auth.JWT, func(j *JWT) bool { return j.Name == name }) {
 				l.add(ap, "unknown JWT provider %q (defined in auth.jwt: %s)", name, jwtNames(c.Auth.JWT))
 			}
 		default:
-			l.add(ap, "unknown auth method %q: want api_key or jwt:NAME", a)
+			l.add(ap, "unknown auth method %q: want api_key, mtls or jwt:NAME", a)
 		}
 		seen[a] = true
 	}

@@ -57,6 +57,24 @@ func TestValidate(t *testing.T) {
 		{name: "tls complete", mutate: func(c *Config) { c.Server.TLS = &TLS{CertFile: "a.pem", KeyFile: "k.pem"} }},
 		{name: "tls without key", mutate: func(c *Config) { c.Server.TLS = &TLS{CertFile: "a.pem"} }, wantPath: "server.tls.key_file", wantMsg: "required when tls is set"},
 		{name: "tls without cert", mutate: func(c *Config) { c.Server.TLS = &TLS{KeyFile: "k.pem"} }, wantPath: "server.tls.cert_file", wantMsg: "required"},
+		{name: "tls certificates", mutate: func(c *Config) {
+			c.Server.TLS = &TLS{Certificates: []CertPair{{CertFile: "a.pem", KeyFile: "a.key"}, {CertFile: "b.pem", KeyFile: "b.key"}}, MinVersion: "1.3", ClientAuth: "require", ClientCAFile: "ca.pem"}
+		}},
+		{name: "tls certificate without key", mutate: func(c *Config) {
+			c.Server.TLS = &TLS{Certificates: []CertPair{{CertFile: "a.pem", KeyFile: "a.key"}, {CertFile: "b.pem"}}}
+		}, wantPath: "server.tls.certificates[1].key_file", wantMsg: "required"},
+		{name: "tls both forms", mutate: func(c *Config) {
+			c.Server.TLS = &TLS{CertFile: "a.pem", KeyFile: "a.key", Certificates: []CertPair{{CertFile: "b.pem", KeyFile: "b.key"}}}
+		}, wantPath: "server.tls", wantMsg: "not both"},
+		{name: "tls min version", mutate: func(c *Config) { c.Server.TLS = &TLS{CertFile: "a.pem", KeyFile: "k.pem", MinVersion: "1.1"} }, wantPath: "server.tls.min_version", wantMsg: `want "1.2" or "1.3"`},
+		{name: "tls client auth unknown", mutate: func(c *Config) { c.Server.TLS = &TLS{CertFile: "a.pem", KeyFile: "k.pem", ClientAuth: "optional"} }, wantPath: "server.tls.client_auth", wantMsg: "want none, request or require"},
+		{name: "tls client auth without ca", mutate: func(c *Config) { c.Server.TLS = &TLS{CertFile: "a.pem", KeyFile: "k.pem", ClientAuth: "request"} }, wantPath: "server.tls.client_ca_file", wantMsg: "required when client_auth is request"},
+		{name: "mtls consumer_from", mutate: func(c *Config) { c.Auth.MTLS = &MTLSAuth{ConsumerFrom: "issuer"} }, wantPath: "auth.mtls.consumer_from", wantMsg: "want subject_cn"},
+		{name: "route mtls without client auth", mutate: func(c *Config) { c.Routes[0].Auth = []string{"mtls"} }, wantPath: "routes[0].auth[0]", wantMsg: "client_auth request or require"},
+		{name: "route mtls", mutate: func(c *Config) {
+			c.Server.TLS = &TLS{CertFile: "a.pem", KeyFile: "k.pem", ClientAuth: "request", ClientCAFile: "ca.pem"}
+			c.Routes[0].Auth = []string{"mtls"}
+		}},
 		{name: "trusted proxies", mutate: func(c *Config) { c.Server.TrustedProxies = []string{"10.0.0.0/8", "127.0.0.1", "::1"} }},
 		{name: "trusted proxy bad", mutate: func(c *Config) { c.Server.TrustedProxies = []string{"10.0.0.0/8", "10.0.0.300"} }, wantPath: "server.trusted_proxies[1]", wantMsg: "IP address or CIDR"},
 		{name: "negative body limit", mutate: func(c *Config) { c.Server.Limits.MaxBodyBytes = -1 }, wantPath: "server.limits.max_body_bytes", wantMsg: "greater than zero"},
@@ -321,7 +339,7 @@ func TestValidate(t *testing.T) {
 		{name: "aggregate with matrix params", mutate: func(c *Config) { c.Routes[0] = aggregateRoute(); c.Routes[0].AllowMatrixParams = true }, wantPath: "routes[0].allow_matrix_params", wantMsg: "upstream routes only"},
 		{name: "route strip relative", mutate: func(c *Config) { c.Routes[0].StripPrefix = "users" }, wantPath: "routes[0].strip_prefix", wantMsg: "starting with /"},
 		{name: "route unknown jwt provider", mutate: func(c *Config) { c.Routes[0].Auth = []string{"jwt:partners"} }, wantPath: "routes[0].auth[0]", wantMsg: `unknown JWT provider "partners" (defined in auth.jwt: corp)`},
-		{name: "route unknown auth", mutate: func(c *Config) { c.Routes[0].Auth = []string{"basic"} }, wantPath: "routes[0].auth[0]", wantMsg: "want api_key or jwt:NAME"},
+		{name: "route unknown auth", mutate: func(c *Config) { c.Routes[0].Auth = []string{"basic"} }, wantPath: "routes[0].auth[0]", wantMsg: "want api_key, mtls or jwt:NAME"},
 		{name: "route auth twice", mutate: func(c *Config) { c.Routes[0].Auth = []string{"api_key", "api_key"} }, wantPath: "routes[0].auth[1]", wantMsg: "listed twice"},
 		{name: "route allow groups without auth", mutate: func(c *Config) { c.Routes[0].Auth = nil; c.Routes[0].AllowGroups = []string{"partners"} }, wantPath: "routes[0].allow_groups", wantMsg: "needs auth"},
 		{name: "route rate limit", mutate: func(c *Config) { c.Routes[0].RateLimit = &RateLimit{Requests: 5, Per: sec(1), Key: "header:X-Tenant"} }},

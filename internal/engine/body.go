@@ -118,13 +118,6 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// done reports whether the body was read to its end.
-func (b *body) done() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sawEOF
-}
-
 // isFraming reports whether err is a body the client framed wrong, rather
 // than a connection that failed.
 func isFraming(err error) bool {

@@ -13,7 +13,9 @@ import (
 
 // SetHeaders sets the headers the gateway gives every upstream request made
 // for in: X-Forwarded-For/-Host/-Proto/-Port, X-Real-Ip, X-Request-Id and,
-// after authentication, X-Consumer-Id and -Groups. Proxied routes,
+// after authentication, X-Consumer-Id and -Groups and, when a client
+// certificate authenticated, X-Client-Cert-Subject and -Fingerprint.
+// Proxied routes,
 // aggregate calls and lambda events all use it, so upstreams see one
 // contract.
 func SetHeaders(hd http.Header, in *http.Request, x *pipeline.Exchange, trusted []netip.Prefix) {
@@ -53,6 +55,10 @@ func SetHeaders(hd http.Header, in *http.Request, x *pipeline.Exchange, trusted 
 		if len(c.Groups) > 0 {
 			set("X-Consumer-Groups", strings.Join(c.Groups, ","))
 		}
+	}
+	if cc := x.ClientCert; cc != nil {
+		set("X-Client-Cert-Subject", cc.Subject)
+		set("X-Client-Cert-Fingerprint", cc.Fingerprint)
 	}
 }
 

@@ -120,9 +120,9 @@ func (r *Rules) Host() string {
 }
 
 // StripOwned removes the headers only the gateway may set, whatever case
-// the client used: auth fills X-Consumer-* from the Exchange, and
-// X-Real-IP is the client address the gateway trusts. Proxy-Authorization
-// is meant for this hop and is never passed on.
+// the client used: auth fills X-Consumer-* and X-Client-Cert-* from the
+// Exchange, and X-Real-IP is the client address the gateway trusts.
+// Proxy-Authorization is meant for this hop and is never passed on.
 func StripOwned(h http.Header) {
 	for k := range h {
 		if owned(k) {
@@ -138,6 +138,8 @@ func owned(k string) bool {
 	case len("X-Consumer-Id"), len("X-Consumer-Groups"), len("X-Real-Ip"), len("Proxy-Authorization"):
 		return strings.EqualFold(k, "X-Consumer-Id") || strings.EqualFold(k, "X-Consumer-Groups") ||
 			strings.EqualFold(k, "X-Real-Ip") || strings.EqualFold(k, "Proxy-Authorization")
+	case len("X-Client-Cert-Subject"), len("X-Client-Cert-Fingerprint"):
+		return strings.EqualFold(k, "X-Client-Cert-Subject") || strings.EqualFold(k, "X-Client-Cert-Fingerprint")
 	}
 	return false
 }

@@ -51,6 +51,11 @@ type Exchange struct {
 	// Consumer is set by authentication; nil for anonymous callers.
 	// Written by: the auth plugin.
 	Consumer *Consumer
+	// ClientCert describes the verified client certificate a route's mtls
+	// method authenticated; nil otherwise. The forwarding rules send it
+	// upstream as X-Client-Cert-Subject and -Fingerprint.
+	// Written by: the mtls auth method.
+	ClientCert *ClientCert
 	// Upstream names the upstream and Target the URL of the last target tried.
 	// Written by: the terminal (proxy, aggregate, lambda).
 	Upstream string
@@ -131,6 +136,15 @@ type WebSocketStats struct {
 type Param struct {
 	Name  string
 	Value string
+}
+
+// ClientCert is what the upstream is told of a verified client
+// certificate.
+type ClientCert struct {
+	// Subject is the certificate's subject in RFC 2253 form.
+	Subject string
+	// Fingerprint is the lowercase hex SHA-256 of the DER certificate.
+	Fingerprint string
 }
 
 // Consumer is who is calling, as authentication established it.

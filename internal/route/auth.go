@@ -15,6 +15,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/plugins/auth"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/jwt"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
+	"github.com/gantry-dev/gantry/internal/plugins/auth/mtls"
 	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 )
@@ -39,6 +40,10 @@ type AuthRegistry struct {
 	// metrics receives gantry_jwks_refresh_total; nil records nothing.
 	// Written once by SetMetrics before the first Plan.
 	metrics *telemetry.Metrics
+	// certs maps client certificates' consumer ids to consumers for the
+	// mtls method; nil maps none. Written once by SetCertConsumers before
+	// the first Plan.
+	certs mtls.Resolver
 
 	// Every method the serving generation uses; commit closes the rest.
 	mu   sync.Mutex
@@ -58,6 +63,9 @@ func NewAuthRegistry(ctx context.Context, st store.Store, log *slog.Logger, subj
 type AuthSet struct {
 	keys *keyauth.Authenticator
 	jwts map[string]*jwt.Provider
+	// mtls is the client certificate method, when a route uses it; it
+	// holds no state, so every plan builds its own.
+	mtls *mtls.Method
 
 	freshKeys *config.APIKeyAuth
 	freshJWTs map[*jwt.Provider]config.JWT
@@ -128,6 +136,9 @@ func (a *AuthRegistry) Plan(cfg *config.Config) (*AuthSet, config.Problems) {
 			}
 		}
 	}
+	if used[mtls.Name] {
+		set.mtls = mtls.New(cfg.Auth.MTLS, a.certs)
+	}
 	if len(ps) > 0 {
 		set.Discard()
 		return nil, ps
@@ -149,6 +160,10 @@ func (a *AuthRegistry) keyAuth(want config.APIKeyAuth) (k *keyauth.Authenticator
 	k, err = keyauth.Build(a.ctx, keyauth.Options{Header: want.Header, Query: want.Query, Store: a.store, Logger: a.log})
 	return k, err == nil, err
 }
+
+// SetCertConsumers gives the mtls methods the registry builds from now on
+// the resolver of their consumer ids. Call it before the first Plan.
+func (a *AuthRegistry) SetCertConsumers(r mtls.Resolver) { a.certs = r }
 
 // SetMetrics gives the JWT providers the registry builds from now on the
 // metrics their JWKS fetches count in. Call it before the first Plan.
@@ -190,6 +205,11 @@ func (set *AuthSet) methods(rc *config.Route) ([]auth.Method, error) {
 				return nil, fmt.Errorf("api_key authentication is not usable")
 			}
 			out = append(out, keyMethod{set.keys})
+		case m == mtls.Name:
+			if set.mtls == nil {
+				return nil, fmt.Errorf("mtls authentication is not usable")
+			}
+			out = append(out, mtlsMethod{set.mtls})
 		case strings.HasPrefix(m, "jwt:"):
 			name := strings.TrimPrefix(m, "jwt:")
 			p := set.jwts[name]
@@ -284,3 +304,15 @@ func (keyMethod) Credential() auth.Credential { return auth.APIKey }
 type jwtMethod struct{ *jwt.Provider }
 
 func (jwtMethod) Credential() auth.Credential { return auth.Bearer }
+
+// mtlsMethod adapts the client certificate method to auth.Method.
+type mtlsMethod struct{ m *mtls.Method }
+
+func (m mtlsMethod) Authenticate(r *http.Request) (*pipeline.Consumer, [][2]string, bool, error) {
+	c, ok, err := m.m.Authenticate(r)
+	return c, nil, ok, err
+}
+
+func (mtlsMethod) Challenge() string { return mtls.Challenge }
+
+func (mtlsMethod) Credential() auth.Credential { return auth.ClientCert }

@@ -2,11 +2,14 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/telemetry"
@@ -249,6 +252,38 @@ func BenchmarkGatewayTracing(b *testing.B) {
 				if rec.Code != http.StatusOK {
 					b.Fatalf("status %d: %s", rec.Code, rec.Body)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkCertStoreGet is the certificate choice of one TLS handshake:
+// certs=N certificates, the SNI naming the last (the longest scan), within
+// the check interval (no stat) and with a stat on every call.
+func BenchmarkCertStoreGet(b *testing.B) {
+	for _, n := range []int{1, 10} {
+		dir := b.TempDir()
+		day := time.Now().Add(24 * time.Hour)
+		var pairs []config.CertPair
+		for i := range n {
+			pairs = append(pairs, writeCertPair(b, dir, fmt.Sprint("c", i), "c", day, fmt.Sprintf("api%d.example.test", i)))
+		}
+		st, _, ps := planTLS(&config.TLS{Certificates: pairs}, slog.New(slog.DiscardHandler), time.Now())
+		if ps != nil {
+			b.Fatal(ps)
+		}
+		hello := &tls.ClientHelloInfo{ServerName: fmt.Sprintf("api%d.example.test", n-1)}
+		b.Run(fmt.Sprintf("certs=%d/cached", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				st.certs.get(hello)
+			}
+		})
+		b.Run(fmt.Sprintf("certs=%d/stat", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				st.certs.recheck()
+				st.certs.get(hello)
 			}
 		})
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -39,12 +38,19 @@ type generation struct {
 	cancel context.CancelFunc
 	// subjects maps JWT subjects to the config file's consumers.
 	subjects map[string]*pipeline.Consumer
+	// byID maps the config file's consumer ids to consumers (client
+	// certificates' ids, auth.mtls).
+	byID map[string]*pipeline.Consumer
 	// auth holds the authentication methods this generation uses.
 	auth *route.AuthSet
-	// cert is server.tls's certificate, nil without TLS. Only the first
-	// generation's is served (server is restart-only), but every plan
-	// loads it so that a file that would not start is refused.
-	cert *tls.Certificate
+	// tls is server.tls planned, nil without TLS. Only the first
+	// generation's is served (server is restart-only; its certificate
+	// files are read again when they change), but every plan loads it so
+	// that a file that would not start is refused.
+	tls *serverTLS
+	// warnings are what the plan found worth saying but not refusing (a
+	// certificate close to its expiry).
+	warnings []string
 	// consumers and keys are the config file's consumers as storage
 	// rows, written by activate.
 	consumers []store.Consumer
@@ -121,6 +127,13 @@ func (s *Server) planner() planner {
 // I/O beyond reading the files cfg names. All problems are returned at
 // once, at their key paths.
 func Plan(cfg *config.Config) error {
+	_, err := Check(cfg)
+	return err
+}
+
+// Check is Plan that also returns the plan's warnings (a certificate that
+// expires within 14 days), which refuse nothing.
+func Check(cfg *config.Config) (warnings []string, err error) {
 	log := slog.New(slog.DiscardHandler)
 	// Private, throwaway parts: validating touches no running target or
 	// counter.
@@ -132,10 +145,11 @@ func Plan(cfg *config.Config) error {
 	p := planner{log: log, metrics: telemetry.NewMetrics(), counter: ctr, state: upstream.NewState(upstream.StateOptions{}),
 		transports: proxy.NewTransports(), websockets: proxy.NewWebSockets(), auth: auth}
 	g, err := p.plan(cfg)
-	if err == nil {
-		g.auth.Discard()
+	if err != nil {
+		return nil, err
 	}
-	return err
+	g.auth.Discard()
+	return g.warnings, nil
 }
 
 // plan is the pure step of a reload or a start: it builds every pool,
@@ -152,7 +166,7 @@ func (p planner) plan(cfg *config.Config) (*generation, error) {
 		}
 	}
 
-	cert, ps := planTLS(cfg.Server.TLS)
+	stls, warnings, ps := planTLS(cfg.Server.TLS, p.log, time.Now())
 	problems = append(problems, ps...)
 	upTLS, ps := route.UpstreamTLS(cfg, time.Now())
 	problems = append(problems, ps...)
@@ -160,6 +174,9 @@ func (p planner) plan(cfg *config.Config) (*generation, error) {
 		if upTLS[name].InsecureSkipVerify() {
 			p.log.Warn("upstream certificates are not verified: insecure_skip_verify is set", "upstream", name)
 		}
+	}
+	for _, w := range warnings {
+		p.log.Warn("configuration warning", "warning", w)
 	}
 	consumers, keys, err := keyauth.ConfigConsumers(cfg.Consumers)
 	problems = append(problems, consumerProblems(err)...)
@@ -188,7 +205,7 @@ func (p planner) plan(cfg *config.Config) (*generation, error) {
 		set.Discard()
 		return nil, cfg.Locate(problems)
 	}
-	return &generation{cfg: cfg, table: table, pools: pools, upTLS: upTLS, subjects: configSubjects(cfg), auth: set, cert: cert,
+	return &generation{cfg: cfg, table: table, pools: pools, upTLS: upTLS, subjects: configSubjects(cfg), byID: configByID(cfg), auth: set, tls: stls, warnings: warnings,
 		consumers: consumers, keys: keys, routes: routes}, nil
 }
 

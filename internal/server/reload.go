@@ -41,6 +41,11 @@ func (s *Server) Reload() ReloadResult {
 	if err == nil {
 		res.Restart = s.staticChanges(cfg)
 		s.swap(g)
+		// server.tls itself needs a restart, but its files are read
+		// again at a reload, as at a change on disk.
+		if s.tls != nil {
+			s.tls.certs.recheck()
+		}
 		res.OK = true
 		res.Generation = g.id
 	}

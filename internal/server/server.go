@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -78,9 +77,10 @@ type Server struct {
 	// counter decides rate limits and quotas for every generation.
 	counter counter.Counter
 	auth    *route.AuthRegistry
-	// cert is server.tls's certificate, as the first generation's plan
-	// loaded it (server.tls is restart-only).
-	cert   *tls.Certificate
+	// tls is server.tls as the first generation's plan loaded it
+	// (server.tls is restart-only; certificate files are read again when
+	// they change on disk).
+	tls    *serverTLS
 	cancel context.CancelFunc
 	// ctx ends at Shutdown; the server's background work runs under it.
 	ctx context.Context
@@ -168,6 +168,7 @@ func New(o Options) (*Server, error) {
 	s.ctx, s.cancel = ctx, cancel
 	s.auth = route.NewAuthRegistry(ctx, o.Store, o.Logger, subjectResolver{s})
 	s.auth.SetMetrics(o.Metrics)
+	s.auth.SetCertConsumers(&certConsumers{s: s})
 	g, err := s.planner().plan(o.Config)
 	if err == nil {
 		err = s.activate(g)
@@ -177,7 +178,7 @@ func New(o Options) (*Server, error) {
 		cancel()
 		return nil, err
 	}
-	s.cert = g.cert
+	s.tls = g.tls
 	s.swap(g)
 	s.lastReload = reloadStatus{At: time.Now(), OK: true}
 	return s, nil
@@ -233,15 +234,11 @@ func (s *Server) Listen() error {
 	s.mu.Unlock()
 
 	if t := s.static.server.TLS; t != nil {
-		if s.cert == nil {
+		if s.tls == nil {
 			ln.Close()
 			return fmt.Errorf("server.tls: no certificate loaded")
 		}
-		tcfg := &tls.Config{
-			Certificates: []tls.Certificate{*s.cert},
-			MinVersion:   tls.VersionTLS12,
-			NextProtos:   []string{"h2", "http/1.1"},
-		}
+		tcfg := s.tls.config()
 		h2, h1ln := serveTLS(ln, s.clientHandler(), tcfg, lim, maxHeader, errLog, s.log,
 			func() { s.metrics.TLSHandshakeFailed(telemetry.ListenerClient) })
 		s.mu.Lock()

@@ -6,14 +6,12 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -269,35 +267,6 @@ func (l *chanListener) Close() error {
 }
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
-
-// planTLS loads server.tls's certificate and key, as a start would, and
-// reports a file that cannot be read or a pair that does not fit at its
-// own key (server.tls.cert_file, server.tls.key_file).
-func planTLS(t *config.TLS) (*tls.Certificate, config.Problems) {
-	if t == nil {
-		return nil, nil
-	}
-	var ps config.Problems
-	certPEM, err := os.ReadFile(t.CertFile)
-	if err != nil {
-		ps = append(ps, config.Problem{Path: "server.tls.cert_file", Message: "reading the certificate: " + fileError(err)})
-	}
-	keyPEM, err := os.ReadFile(t.KeyFile)
-	if err != nil {
-		ps = append(ps, config.Problem{Path: "server.tls.key_file", Message: "reading the private key: " + fileError(err)})
-	}
-	if len(ps) > 0 {
-		return nil, ps
-	}
-	if !hasCertificate(certPEM) {
-		return nil, config.Problems{{Path: "server.tls.cert_file", Message: fmt.Sprintf("%s holds no PEM certificate that parses", t.CertFile)}}
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, config.Problems{{Path: "server.tls.key_file", Message: fmt.Sprintf("%s is not the private key of the certificate in %s: %v", t.KeyFile, t.CertFile, err)}}
-	}
-	return &cert, nil
-}
 
 // hasCertificate reports whether b's first CERTIFICATE block parses.
 func hasCertificate(b []byte) bool {

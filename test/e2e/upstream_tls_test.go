@@ -30,7 +30,7 @@ import (
 // a 502 TLS failure; insecure_skip_verify warns at start and reload.
 func TestUpstreamTLS(t *testing.T) {
 	t.Parallel()
-	serverCA, clients, other := newTestCA(t, "partners"), newTestCA(t, "gateways"), newTestCA(t, "other")
+	serverCA, clients, other := newUpstreamCA(t, "partners"), newUpstreamCA(t, "gateways"), newUpstreamCA(t, "other")
 	pair, _, _ := serverCA.issue(t, "partners.internal", false, time.Now().Add(time.Hour))
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -115,7 +115,7 @@ routes:
 // each problem at its key path.
 func TestUpstreamTLSValidate(t *testing.T) {
 	t.Parallel()
-	ca, other := newTestCA(t, "partners"), newTestCA(t, "other")
+	ca, other := newUpstreamCA(t, "partners"), newUpstreamCA(t, "other")
 	_, certFile, _ := ca.issue(t, "gantry-gw", true, time.Now().Add(time.Hour))
 	_, _, otherKey := other.issue(t, "someone", true, time.Now().Add(time.Hour))
 	path := testkit.WriteConfig(t, base(fmt.Sprintf(`upstreams:
@@ -136,15 +136,15 @@ routes:
 	}
 }
 
-// testCA is a private certificate authority made in the test.
-type testCA struct {
+// upstreamCA is a private certificate authority made in the test.
+type upstreamCA struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 	file string // the CA certificate, PEM
 	dir  string
 }
 
-func newTestCA(t *testing.T, name string) *testCA {
+func newUpstreamCA(t *testing.T, name string) *upstreamCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -167,14 +167,14 @@ func newTestCA(t *testing.T, name string) *testCA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := &testCA{cert: cert, key: key, dir: t.TempDir()}
+	ca := &upstreamCA{cert: cert, key: key, dir: t.TempDir()}
 	ca.file = filepath.Join(ca.dir, name+"-ca.pem")
 	writePEM(t, ca.file, "CERTIFICATE", der)
 	return ca
 }
 
 // pool returns a pool holding only the CA.
-func (ca *testCA) pool() *x509.CertPool {
+func (ca *upstreamCA) pool() *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(ca.cert)
 	return p
@@ -183,7 +183,7 @@ func (ca *testCA) pool() *x509.CertPool {
 // issue signs a leaf certificate for cn (also its only DNS name, no IP
 // address) valid until notAfter, for a server or a client, and writes
 // it and its key as PEM files.
-func (ca *testCA) issue(t *testing.T, cn string, client bool, notAfter time.Time) (tls.Certificate, string, string) {
+func (ca *upstreamCA) issue(t *testing.T, cn string, client bool, notAfter time.Time) (tls.Certificate, string, string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -10,7 +10,8 @@ import (
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
-// Method is one way to authenticate: an API key or a JWT provider.
+// Method is one way to authenticate: an API key, a JWT provider or a
+// client certificate.
 type Method interface {
 	// Authenticate returns ok=false with no error when r carries no
 	// credentials of this kind, the consumer when they are valid, and an
@@ -36,12 +37,19 @@ const (
 	// Bearer is the token of "Authorization: Bearer ...". Every jwt method
 	// of a route reads the same token; one of them verifying it is enough.
 	Bearer
+	// ClientCert is the client certificate verified at the TLS handshake
+	// (the mtls method).
+	ClientCert
 )
 
-// String returns the credential's name in metrics: "api_key" or "jwt".
+// String returns the credential's name in metrics: "api_key", "jwt" or
+// "mtls".
 func (c Credential) String() string {
-	if c == APIKey {
+	switch c {
+	case APIKey:
 		return "api_key"
+	case ClientCert:
+		return "mtls"
 	}
 	return "jwt"
 }
@@ -131,8 +139,8 @@ func New(c Config) pipeline.Middleware {
 var errNoCredentials = errors.New("no credentials")
 
 // authenticate applies the route's methods to r (#13): every credential
-// presented (an API key; a bearer token) must verify with a method of its
-// kind, a failure of any one fails the request however good the others
+// presented (an API key; a bearer token; a verified client certificate)
+// must verify with a method of its kind, a failure of any one fails the request however good the others
 // are, and with none presented the request fails too. When several verify,
 // the consumer and the forwarded claims come from the first method in the
 // route's list. Key methods run first since they consume their credential.
@@ -145,7 +153,7 @@ func authenticate(r *http.Request, methods []Method) (_ *pipeline.Consumer, _ []
 	var fwd [][2]string
 	var failed error
 	var failedKind Credential
-	for _, kind := range [...]Credential{APIKey, Bearer} {
+	for _, kind := range [...]Credential{APIKey, Bearer, ClientCert} {
 		verified := false
 		var kindErr error
 		for i, m := range methods {
