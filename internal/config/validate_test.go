@@ -297,7 +297,7 @@ func TestValidate(t *testing.T) {
 		{name: "aggregate with matrix params", mutate: func(c *Config) { c.Routes[0] = aggregateRoute(); c.Routes[0].AllowMatrixParams = true }, wantPath: "routes[0].allow_matrix_params", wantMsg: "upstream routes only"},
 		{name: "route strip relative", mutate: func(c *Config) { c.Routes[0].StripPrefix = "users" }, wantPath: "routes[0].strip_prefix", wantMsg: "starting with /"},
 		{name: "route unknown jwt provider", mutate: func(c *Config) { c.Routes[0].Auth = []string{"jwt:partners"} }, wantPath: "routes[0].auth[0]", wantMsg: `unknown JWT provider "partners" (defined in auth.jwt: corp)`},
-		{name: "route unknown auth", mutate: func(c *Config) { c.Routes[0].Auth = []string{"basic"} }, wantPath: "routes[0].auth[0]", wantMsg: "want api_key or jwt:NAME"},
+		{name: "route unknown auth", mutate: func(c *Config) { c.Routes[0].Auth = []string{"basic"} }, wantPath: "routes[0].auth[0]", wantMsg: "want api_key, jwt:NAME or external:NAME"},
 		{name: "route auth twice", mutate: func(c *Config) { c.Routes[0].Auth = []string{"api_key", "api_key"} }, wantPath: "routes[0].auth[1]", wantMsg: "listed twice"},
 		{name: "route allow groups without auth", mutate: func(c *Config) { c.Routes[0].Auth = nil; c.Routes[0].AllowGroups = []string{"partners"} }, wantPath: "routes[0].allow_groups", wantMsg: "needs auth"},
 		{name: "route rate limit", mutate: func(c *Config) { c.Routes[0].RateLimit = &RateLimit{Requests: 5, Per: sec(1), Key: "header:X-Tenant"} }},
