@@ -136,6 +136,20 @@ routes:
 		try("/public/..;/private/x", "400|403"),
 		try("/public/m;x=1/../../private", "400|403"),
 		try("/files/public/..%2f..%2ffiles/private", "400|403"),
+		{class: 8, name: "external authz: /private%3Ftoken=1 (an encoded ? is no query)", send: "GET /private%3Ftoken=1 HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\n\r\n",
+			want: "403", up: upWant{nothing: true}, check: func(res result, reqs []*upRequest) string {
+				if uris := authz.take(); len(uris) != 1 || uris[0] != "/private%3Ftoken=1" {
+					return fmt.Sprintf("service was asked about %q, want [/private%%3Ftoken=1]", uris)
+				}
+				return ""
+			}},
+		{class: 8, name: "external authz: /public/caf%c3%a9 (non-ASCII stays encoded)", send: "GET /public/caf%c3%a9 HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\n\r\n",
+			want: "200", check: func(res result, reqs []*upRequest) string {
+				if uris := authz.take(); len(uris) != 1 || uris[0] != "/public/caf%C3%A9" {
+					return fmt.Sprintf("service was asked about %q, want [/public/caf%%C3%%A9]", uris)
+				}
+				return ""
+			}},
 		try("/private/x", "403", "X-Forwarded-Uri: /public/x", "X-Original-URL: /public/x", "X-Forwarded-Method: GET"),
 		{class: 8, name: "external authz: /public/x (control)", send: "GET /public/x?a=1 HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\n\r\n",
 			want: "200", up: upWant{uri: "/public/x?a=1"}, check: agree},

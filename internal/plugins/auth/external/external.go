@@ -15,6 +15,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // MaxAnswerBytes bounds the body of a service's answer the gateway reads; a
@@ -118,10 +119,13 @@ func (s *Service) Check(r *http.Request) (*Decision, error) {
 	if x == nil {
 		x = &pipeline.Exchange{}
 	}
-	uri := x.RequestPath
-	if uri == "" {
-		uri = x.Path
+	p := x.RequestPath
+	if p == "" {
+		p = x.Path
 	}
+	// Escaped as for the upstream: a decoded "%3F" must not read as the
+	// start of a query, nor raw UTF-8 reach a header.
+	uri := wire.EscapePath(p)
 	if r.URL.RawQuery != "" {
 		uri += "?" + r.URL.RawQuery
 	}
