@@ -246,7 +246,11 @@ func (set *AuthSet) external(env *Env, name string) (*external.Service, error) {
 	c := env.Config.Auth.External[i]
 	// The timeout bounds the whole call; connecting gets no more.
 	tr := env.Transports.Get(min(c.Timeout.D(), proxy.DefaultConnectTimeout), c.Timeout.D())
-	s, err := external.Build(c, external.Options{Transport: tr, Trusted: env.Trusted, Logger: env.Logger})
+	opts := external.Options{Transport: tr, Trusted: env.Trusted, Logger: env.Logger}
+	if m := env.Metrics; m != nil {
+		opts.OnResult = func(result string) { m.ExternalAuthChecked(name, result) }
+	}
+	s, err := external.Build(c, opts)
 	if err != nil {
 		return nil, fmt.Errorf("auth.external[%d]: %w", i, err)
 	}

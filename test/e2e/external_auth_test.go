@@ -267,6 +267,12 @@ func TestExternalAuthCache(t *testing.T) {
 	if e.Count() != 3 {
 		t.Errorf("upstream requests = %d, want 3", e.Count())
 	}
+	ss, _ := metricsOf(t, g)
+	for result, want := range map[string]float64{"allowed": 2, "denied": 1, "cached": 2, "unavailable": 2} {
+		if v, _ := value(ss, "gantry_external_auth_total", "service", "cached", "result", result); v != want {
+			t.Errorf("gantry_external_auth_total{service=cached,result=%s} = %v, want %v", result, v, want)
+		}
+	}
 }
 
 func TestExternalAuthWithJWT(t *testing.T) {

@@ -22,10 +22,6 @@ import (
 // refusal with a larger body is relayed without it.
 const MaxAnswerBytes = 64 << 10
 
-// ErrUnavailable is the cause of a check that could not be made: the
-// service was unreachable, too slow, or answered 5xx.
-var ErrUnavailable = errors.New("authorization service unavailable")
-
 // Options are what a Service needs from the gateway.
 type Options struct {
 	// Transport carries the calls: one of the gateway's shared transports.
@@ -36,7 +32,18 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of the cache; nil means time.Now.
 	Now func() time.Time
+	// OnResult, when set, is told how each check was answered: one of
+	// the Result* values (gantry_external_auth_total).
+	OnResult func(result string)
 }
+
+// Results of a check, as Options.OnResult is told them.
+const (
+	ResultAllowed     = "allowed"
+	ResultDenied      = "denied"
+	ResultUnavailable = "unavailable"
+	ResultCached      = "cached"
+)
 
 // Service is one external authorization service. It is safe for
 // concurrent use.
@@ -50,6 +57,7 @@ type Service struct {
 	tr       http.RoundTripper
 	trusted  []netip.Prefix
 	log      *slog.Logger
+	onResult func(string)
 	cache    *cache // nil without a cache
 }
 
@@ -83,7 +91,10 @@ func Build(c *config.ExternalAuth, o Options) (*Service, error) {
 		return nil, errors.New("no transport")
 	}
 	s := &Service{name: c.Name, url: u, timeout: c.Timeout.D(), allow: c.OnFailure == config.ExternalAllow,
-		tr: o.Transport, trusted: o.Trusted, log: o.Logger}
+		tr: o.Transport, trusted: o.Trusted, log: o.Logger, onResult: o.OnResult}
+	if s.onResult == nil {
+		s.onResult = func(string) {}
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -102,13 +113,6 @@ func Build(c *config.ExternalAuth, o Options) (*Service, error) {
 	}
 	return s, nil
 }
-
-// Name returns the service's name.
-func (s *Service) Name() string { return s.name }
-
-// ResponseHeaders returns the canonical names of the headers a 2xx answer
-// sets upstream; the caller must not modify it.
-func (s *Service) ResponseHeaders() []string { return s.response }
 
 // Check asks the service about r, or answers from the cache. It returns an
 // *pipeline.HTTPError (503 auth_unavailable) when the service could not
@@ -133,20 +137,33 @@ func (s *Service) Check(r *http.Request) (*Decision, error) {
 	if s.cache != nil {
 		key = s.key(r, x, uri)
 		if d, ok := s.cache.get(key); ok {
+			s.onResult(ResultCached)
 			return d, nil
 		}
 	}
 	d, err := s.ask(r, x, uri)
 	if err != nil {
+		s.onResult(ResultUnavailable)
+		onFailure := config.ExternalDeny
+		if s.allow {
+			onFailure = config.ExternalAllow
+		}
 		s.log.Warn("external authorization failed", "service", s.name, "route", x.RouteName,
-			"request_id", x.ID, "on_failure", map[bool]string{true: "allow", false: "deny"}[s.allow], "error", err)
+			"request_id", x.ID, "on_failure", onFailure, "error", err)
 		if s.allow {
 			return &Decision{Allowed: true}, nil
 		}
 		return nil, &pipeline.HTTPError{Status: http.StatusServiceUnavailable, Code: pipeline.CodeAuthUnavailable,
 			Message: "authorization service unavailable", Header: http.Header{"Retry-After": {"1"}}}
 	}
-	if s.cache != nil && (d.Allowed || d.Status < 500) {
+	if d.Allowed {
+		s.onResult(ResultAllowed)
+	} else {
+		s.onResult(ResultDenied)
+	}
+	// 2xx and 4xx are decisions about the request; a redirect (to a
+	// login page, often with a one-time state) is not kept.
+	if s.cache != nil && (d.Allowed || d.Status >= 400) {
 		s.cache.put(key, d)
 	}
 	return d, nil

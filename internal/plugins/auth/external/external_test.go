@@ -96,9 +96,21 @@ func TestCheck(t *testing.T) {
 func TestCacheKey(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if r.Header.Get("X-Forwarded-Uri") == "/login" {
+			w.Header().Set("Location", "https://login.example.com/")
+			w.WriteHeader(http.StatusFound)
+		}
+	}))
 	defer srv.Close()
-	s := build(t, srv.URL, func(c *config.ExternalAuth) { c.Cache = config.Duration(time.Minute) })
+	var results []string
+	s, err := Build(&config.ExternalAuth{Name: "authz", URL: srv.URL, Timeout: config.Duration(time.Second), OnFailure: config.ExternalDeny,
+		ForwardHeaders: []string{"Authorization"}, Cache: config.Duration(time.Minute)},
+		Options{Transport: http.DefaultTransport, OnResult: func(r string) { results = append(results, r) }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range []*http.Request{
 		request("/a?x=1", "Authorization", "one"),
 		request("/a?x=1", "Authorization", "one", "Cookie", "unlisted"),
@@ -107,13 +119,19 @@ func TestCacheKey(t *testing.T) {
 		request("/a?x=1", "Authorization", "two"),
 		request("/a?x=1", "Authorization", "one", "Authorization", "two"),
 		request("/a?x=1"),
+		request("/login"),
+		request("/login"),
 	} {
 		if _, err := s.Check(r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := calls.Load(); got != 6 {
-		t.Errorf("service calls = %d, want 6 (the unlisted Cookie is the same question)", got)
+	if got := calls.Load(); got != 8 {
+		t.Errorf("service calls = %d, want 8 (the unlisted Cookie is the same question; a redirect is not kept)", got)
+	}
+	want := []string{"allowed", "cached", "allowed", "allowed", "allowed", "allowed", "allowed", "denied", "denied"}
+	if strings.Join(results, ",") != strings.Join(want, ",") {
+		t.Errorf("results = %q, want %q", results, want)
 	}
 }
 
