@@ -242,9 +242,10 @@ const (
 	ExternalAllow = "allow"
 )
 
-// externalOwned are headers a forward-auth answer may not set on the
-// upstream request: the message's framing and the gateway's own
-// forwarding headers. X-Consumer-Id is allowed; it names the consumer.
+// externalOwned are headers that neither pass from the client to a
+// forward-auth service nor from its answer to the upstream request: the
+// message's framing and the gateway's own forwarding headers. X-Consumer-Id
+// is allowed in an answer; it names the consumer.
 var externalOwned = []string{"Connection", "Content-Length", "Transfer-Encoding", "Te", "Trailer", "Upgrade",
 	"Keep-Alive", "Proxy-Connection", "Host", "X-Consumer-Groups", "X-Real-Ip", "X-Request-Id", "Proxy-Authorization",
 	"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port", "Forwarded"}
@@ -274,7 +275,13 @@ func (c *Config) validateExternalAuth(l *problemList) {
 			l.add(p+".on_failure", "want deny or allow, got %q", e.OnFailure)
 		}
 		for k, h := range e.ForwardHeaders {
-			checkHeaderName(l, index(p+".forward_headers", k), h, true)
+			hp := index(p+".forward_headers", k)
+			checkHeaderName(l, hp, h, true)
+			// The gateway's own values are sent anyway; framing is the
+			// call's.
+			if slices.ContainsFunc(externalOwned, func(o string) bool { return strings.EqualFold(o, h) }) {
+				l.add(hp, "%s is not the client's to send: the gateway sets it on the call", h)
+			}
 		}
 		for k, h := range e.ResponseHeaders {
 			hp := index(p+".response_headers", k)

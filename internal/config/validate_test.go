@@ -317,6 +317,9 @@ func TestValidate(t *testing.T) {
 		{name: "external auth forward header with _", mutate: func(c *Config) {
 			c.Auth.External = []*ExternalAuth{{Name: "authz", URL: "http://a/", Timeout: Duration(time.Second), OnFailure: "deny", ForwardHeaders: []string{"X_Token"}}}
 		}, wantPath: "auth.external[0].forward_headers[0]", wantMsg: "use - instead"},
+		{name: "external auth forwards a framing header", mutate: func(c *Config) {
+			c.Auth.External = []*ExternalAuth{{Name: "authz", URL: "http://a/", Timeout: Duration(time.Second), OnFailure: "deny", ForwardHeaders: []string{"Authorization", "transfer-encoding"}}}
+		}, wantPath: "auth.external[0].forward_headers[1]", wantMsg: "not the client's"},
 		{name: "external auth duplicate", mutate: func(c *Config) {
 			e := &ExternalAuth{Name: "authz", URL: "http://a/", Timeout: Duration(time.Second), OnFailure: "deny"}
 			c.Auth.External = []*ExternalAuth{e, e}
