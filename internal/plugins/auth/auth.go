@@ -204,7 +204,9 @@ func relay(w http.ResponseWriter, d *external.Decision) {
 		if _, ok := h[k]; ok {
 			continue
 		}
-		h[k] = vs[:len(vs):len(vs)]
+		// A copy: d may be cached and shared, and the recorder may edit
+		// the answer's header (CORS).
+		h[k] = slices.Clone(vs)
 	}
 	w.WriteHeader(d.Status)
 	if len(d.Body) > 0 {

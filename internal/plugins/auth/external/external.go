@@ -219,7 +219,8 @@ func (s *Service) ask(r *http.Request, x *pipeline.Exchange, uri string) (*Decis
 		return nil, fmt.Errorf("calling %s: %w", s.url.Redacted(), err)
 	}
 	defer res.Body.Close()
-	if res.StatusCode >= 500 {
+	// No decision: a 5xx, or an interim answer no client could use.
+	if res.StatusCode >= 500 || res.StatusCode < 200 {
 		return nil, fmt.Errorf("%s answered %d", s.url.Redacted(), res.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(res.Body, MaxAnswerBytes+1))

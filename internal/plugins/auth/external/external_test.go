@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -153,6 +154,34 @@ func TestCacheBounds(t *testing.T) {
 	now = now.Add(time.Second)
 	if _, ok := c.get(k); ok {
 		t.Errorf("an entry is served at its expiry")
+	}
+}
+
+// TestForwardedFor: the service gets X-Forwarded-For as an upstream
+// would: a trusted proxy's chain with the peer appended, an untrusted
+// peer's own address only.
+func TestForwardedFor(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Seen", r.Header.Get("X-Forwarded-For"))
+	}))
+	defer srv.Close()
+	s, err := Build(&config.ExternalAuth{Name: "authz", URL: srv.URL, Timeout: config.Duration(time.Second), OnFailure: config.ExternalDeny,
+		ResponseHeaders: []string{"X-Seen"}}, Options{Transport: http.DefaultTransport, Trusted: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ peer, want string }{
+		{"192.0.2.1:4000", "203.0.113.7, 192.0.2.1"},
+		{"198.51.100.9:4000", "198.51.100.9"},
+	}
+	for _, tt := range tests {
+		r := request("/a", "X-Forwarded-For", "203.0.113.7")
+		r.RemoteAddr = tt.peer
+		d, err := s.Check(r)
+		if err != nil || len(d.Headers) != 1 || d.Headers[0][1] != tt.want {
+			t.Errorf("peer %s: service saw X-Forwarded-For %v (%v), want %q", tt.peer, d.Headers, err, tt.want)
+		}
 	}
 }
 
