@@ -23,6 +23,7 @@ const (
 	defaultExportBatchSize  = 500
 	defaultAPIKeyHeader     = "X-API-Key"
 	defaultConsumerClaim    = "sub"
+	defaultExternalTimeout  = Duration(time.Second)
 	defaultConnectTimeout   = Duration(2 * time.Second)
 	defaultResponseTimeout  = Duration(30 * time.Second)
 	DefaultAggregateTimeout = Duration(5 * time.Second)
@@ -52,6 +53,18 @@ func (c *Config) SetDefaults() {
 		}
 		if j.ConsumerClaim == "" && !c.has(index("auth.jwt", i)+".consumer_claim") {
 			j.ConsumerClaim = defaultConsumerClaim
+		}
+	}
+	for i, e := range c.Auth.External {
+		if e == nil {
+			e = &ExternalAuth{}
+			c.Auth.External[i] = e
+		}
+		if e.Timeout == 0 && !c.has(index("auth.external", i)+".timeout") {
+			e.Timeout = defaultExternalTimeout
+		}
+		if e.OnFailure == "" {
+			e.OnFailure = ExternalDeny
 		}
 	}
 	for name, p := range c.Plans {

@@ -216,6 +216,37 @@ type Auth struct {
 	// MTLS maps verified client certificates to consumers, for routes
 	// with auth: [mtls].
 	MTLS *MTLSAuth `yaml:"mtls" json:"mtls,omitempty"`
+	// External lists forward-auth services, referred to by routes as
+	// external:NAME (extension).
+	External []*ExternalAuth `yaml:"external" json:"external,omitempty"`
+}
+
+// ExternalAuth is one external authorization (forward-auth) service: for
+// every request of a route that lists external:NAME, the gateway sends a
+// GET to URL describing the request, and the service's answer decides.
+type ExternalAuth struct {
+	// Name is how routes refer to the service (external:NAME). Required,
+	// unique.
+	Name string `yaml:"name" json:"name,omitempty"`
+	// URL is the service's http:// or https:// URL, asked with GET.
+	URL string `yaml:"url" json:"url,omitempty"`
+	// Timeout bounds one call to the service, answer body included.
+	// Default 1s.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// ForwardHeaders are the client's request headers sent to the service
+	// (Authorization, Cookie, ...); no other client header is.
+	ForwardHeaders []string `yaml:"forward_headers" json:"forward_headers,omitempty"`
+	// ResponseHeaders are copied from a 2xx answer to the upstream
+	// request. They are the gateway's own: a client's copies are removed
+	// on every route. X-Consumer-ID, when listed, names the consumer.
+	ResponseHeaders []string `yaml:"response_headers" json:"response_headers,omitempty"`
+	// Cache keeps the service's 2xx and 4xx answers for this long, keyed by
+	// the method, the canonical path and query, and the forwarded headers.
+	// Default 0: every request asks.
+	Cache Duration `yaml:"cache" json:"cache,omitempty"`
+	// OnFailure is deny (default: 503 auth_unavailable) or allow, when the
+	// service cannot be reached, times out or answers 5xx.
+	OnFailure string `yaml:"on_failure" json:"on_failure,omitempty"`
 }
 
 // MTLSAuth says which field of a verified client certificate is the
@@ -449,7 +480,9 @@ type Route struct {
 	Rewrite string `yaml:"rewrite" json:"rewrite,omitempty"`
 	// StripPrefix removes this prefix from the forwarded path.
 	StripPrefix string `yaml:"strip_prefix" json:"strip_prefix,omitempty"`
-	// Auth lists accepted methods (api_key, jwt:NAME, mtls); any one suffices.
+	// Auth lists accepted methods (api_key, jwt:NAME, mtls); every
+	// credential presented must verify. external:NAME is a gate every
+	// request of the route passes as well.
 	Auth []string `yaml:"auth" json:"auth,omitempty"`
 	// AllowGroups, when set, admits only consumers in one of these groups.
 	AllowGroups []string `yaml:"allow_groups" json:"allow_groups,omitempty"`

@@ -25,6 +25,7 @@ func (c *Config) Validate() error {
 	c.validateServer(l)
 	c.validateBackends(l)
 	c.validateAuth(l)
+	c.validateExternalAuth(l)
 	c.validatePlans(l)
 	c.validateConsumers(l)
 	c.validateUpstreams(l)
@@ -268,6 +269,76 @@ func (c *Config) validateAuth(l *problemList) {
 			checkHeaderName(l, cp, j.ForwardClaims[claim], false)
 		}
 	}
+}
+
+// ExternalDeny and ExternalAllow are the values of auth.external[].on_failure.
+const (
+	ExternalDeny  = "deny"
+	ExternalAllow = "allow"
+)
+
+// externalOwned are headers that neither pass from the client to a
+// forward-auth service nor from its answer to the upstream request: the
+// message's framing and the gateway's own forwarding headers. X-Consumer-Id
+// is allowed in an answer; it names the consumer.
+var externalOwned = []string{"Connection", "Content-Length", "Transfer-Encoding", "Te", "Trailer", "Upgrade",
+	"Keep-Alive", "Proxy-Connection", "Host", "X-Consumer-Groups", "X-Real-Ip", "X-Request-Id", "Proxy-Authorization",
+	"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port", "Forwarded"}
+
+func (c *Config) validateExternalAuth(l *problemList) {
+	names := map[string]string{}
+	for i, e := range c.Auth.External {
+		p := index("auth.external", i)
+		switch {
+		case e.Name == "":
+			l.add(p+".name", "required: routes refer to the service as external:NAME")
+		case !labelRe.MatchString(e.Name):
+			l.add(p+".name", "want letters, digits, _, . or -, got %q", e.Name)
+		case names[e.Name] != "":
+			l.add(p+".name", "duplicate service name %q (also %s)", e.Name, names[e.Name])
+		default:
+			names[e.Name] = p
+		}
+		if !httpURL(e.URL) {
+			l.add(p+".url", "want an http:// or https:// URL with a host, got %q", e.URL)
+		}
+		if e.Timeout <= 0 {
+			l.add(p+".timeout", "must be more than 0")
+		}
+		notNegative(l, p+".cache", int64(e.Cache))
+		if e.OnFailure != ExternalDeny && e.OnFailure != ExternalAllow {
+			l.add(p+".on_failure", "want deny or allow, got %q", e.OnFailure)
+		}
+		for k, h := range e.ForwardHeaders {
+			hp := index(p+".forward_headers", k)
+			checkHeaderName(l, hp, h, true)
+			// The gateway's own values are sent anyway; framing is the
+			// call's.
+			if slices.ContainsFunc(externalOwned, func(o string) bool { return strings.EqualFold(o, h) }) {
+				l.add(hp, "%s is not the client's to send: the gateway sets it on the call", h)
+			}
+		}
+		for k, h := range e.ResponseHeaders {
+			hp := index(p+".response_headers", k)
+			checkHeaderName(l, hp, h, false)
+			if slices.ContainsFunc(externalOwned, func(o string) bool { return strings.EqualFold(o, h) }) {
+				l.add(hp, "%s is the gateway's own and cannot be set by the service", h)
+			}
+		}
+	}
+}
+
+func externalNames(es []*ExternalAuth) string {
+	var names []string
+	for _, e := range es {
+		if e.Name != "" {
+			names = append(names, e.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 func (c *Config) validatePlans(l *problemList) {

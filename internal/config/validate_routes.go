@@ -318,7 +318,9 @@ func (c *Config) validateRouteAuth(l *problemList, p string, r *Route) {
 	seen := map[string]bool{}
 	for i, a := range r.Auth {
 		ap := index(p+".auth", i)
-		switch name, isJWT := strings.CutPrefix(a, "jwt:"); {
+		name, isJWT := strings.CutPrefix(a, "jwt:")
+		ext, isExternal := strings.CutPrefix(a, "external:")
+		switch {
 		case seen[a]:
 			l.add(ap, "%q is listed twice", a)
 		case a == "api_key":
@@ -330,8 +332,12 @@ func (c *Config) validateRouteAuth(l *problemList, p string, r *Route) {
 			if !slices.ContainsFunc(c.Auth.JWT, func(j *JWT) bool { return j.Name == name }) {
 				l.add(ap, "unknown JWT provider %q (defined in auth.jwt: %s)", name, jwtNames(c.Auth.JWT))
 			}
+		case isExternal:
+			if !slices.ContainsFunc(c.Auth.External, func(e *ExternalAuth) bool { return e.Name == ext }) {
+				l.add(ap, "unknown external authorization service %q (defined in auth.external: %s)", ext, externalNames(c.Auth.External))
+			}
 		default:
-			l.add(ap, "unknown auth method %q: want api_key, mtls or jwt:NAME", a)
+			l.add(ap, "unknown auth method %q: want api_key, mtls, jwt:NAME or external:NAME", a)
 		}
 		seen[a] = true
 	}

@@ -339,7 +339,34 @@ func TestValidate(t *testing.T) {
 		{name: "aggregate with matrix params", mutate: func(c *Config) { c.Routes[0] = aggregateRoute(); c.Routes[0].AllowMatrixParams = true }, wantPath: "routes[0].allow_matrix_params", wantMsg: "upstream routes only"},
 		{name: "route strip relative", mutate: func(c *Config) { c.Routes[0].StripPrefix = "users" }, wantPath: "routes[0].strip_prefix", wantMsg: "starting with /"},
 		{name: "route unknown jwt provider", mutate: func(c *Config) { c.Routes[0].Auth = []string{"jwt:partners"} }, wantPath: "routes[0].auth[0]", wantMsg: `unknown JWT provider "partners" (defined in auth.jwt: corp)`},
-		{name: "route unknown auth", mutate: func(c *Config) { c.Routes[0].Auth = []string{"basic"} }, wantPath: "routes[0].auth[0]", wantMsg: "want api_key, mtls or jwt:NAME"},
+		{name: "external auth", mutate: func(c *Config) {
+			c.Auth.External = []*ExternalAuth{{Name: "authz", URL: "http://127.0.0.1:8181/check", Timeout: Duration(time.Second), OnFailure: "deny", ResponseHeaders: []string{"X-Consumer-ID"}}}
+			c.Routes[0].Auth = []string{"api_key", "external:authz"}
+		}},
+		{name: "external auth unknown", mutate: func(c *Config) { c.Routes[0].Auth = []string{"external:authz"} }, wantPath: "routes[0].auth[0]", wantMsg: "unknown external authorization service"},
+		{name: "external auth bad url", mutate: func(c *Config) {
+			c.Auth.External = []*ExternalAuth{{Name: "authz", URL: "127.0.0.1:8181", Timeout: Duration(time.Second), OnFailure: "deny"}}
+		}, wantPath: "auth.external[0].url", wantMsg: "http:// or https://"},
+		{name: "external auth bad on_failure", mutate: func(c *Config) {
+			c.Auth.External = []*ExternalAuth{{Name: "authz", URL: "http://a/", Timeout: Duration(time.Second), OnFailure: "open"}}
+		}, wantPath: "auth.external[0].on_failure", wantMsg: "deny or allow"},
+		{name: "external auth negative timeout", mutate: func(c *Config) {
+			c.Auth.External = []*ExternalAuth{{Name: "authz", URL: "http://a/", Timeout: -1, OnFailure: "deny"}}
+		}, wantPath: "auth.external[0].timeout", wantMsg: "more than 0"},
+		{name: "external auth owned response header", mutate: func(c *Config) {
+			c.Auth.External = []*ExternalAuth{{Name: "authz", URL: "http://a/", Timeout: Duration(time.Second), OnFailure: "deny", ResponseHeaders: []string{"x-forwarded-for"}}}
+		}, wantPath: "auth.external[0].response_headers[0]", wantMsg: "gateway's own"},
+		{name: "external auth forward header with _", mutate: func(c *Config) {
+			c.Auth.External = []*ExternalAuth{{Name: "authz", URL: "http://a/", Timeout: Duration(time.Second), OnFailure: "deny", ForwardHeaders: []string{"X_Token"}}}
+		}, wantPath: "auth.external[0].forward_headers[0]", wantMsg: "use - instead"},
+		{name: "external auth forwards a framing header", mutate: func(c *Config) {
+			c.Auth.External = []*ExternalAuth{{Name: "authz", URL: "http://a/", Timeout: Duration(time.Second), OnFailure: "deny", ForwardHeaders: []string{"Authorization", "transfer-encoding"}}}
+		}, wantPath: "auth.external[0].forward_headers[1]", wantMsg: "not the client's"},
+		{name: "external auth duplicate", mutate: func(c *Config) {
+			e := &ExternalAuth{Name: "authz", URL: "http://a/", Timeout: Duration(time.Second), OnFailure: "deny"}
+			c.Auth.External = []*ExternalAuth{e, e}
+		}, wantPath: "auth.external[1].name", wantMsg: "duplicate"},
+		{name: "route unknown auth", mutate: func(c *Config) { c.Routes[0].Auth = []string{"basic"} }, wantPath: "routes[0].auth[0]", wantMsg: "want api_key, mtls, jwt:NAME or external:NAME"},
 		{name: "route auth twice", mutate: func(c *Config) { c.Routes[0].Auth = []string{"api_key", "api_key"} }, wantPath: "routes[0].auth[1]", wantMsg: "listed twice"},
 		{name: "route allow groups without auth", mutate: func(c *Config) { c.Routes[0].Auth = nil; c.Routes[0].AllowGroups = []string{"partners"} }, wantPath: "routes[0].allow_groups", wantMsg: "needs auth"},
 		{name: "route rate limit", mutate: func(c *Config) { c.Routes[0].RateLimit = &RateLimit{Requests: 5, Per: sec(1), Key: "header:X-Tenant"} }},

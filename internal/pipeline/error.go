@@ -29,6 +29,10 @@ const (
 	// CodeOverloaded is the 503 of a request shed by
 	// server.limits.max_concurrent_requests.
 	CodeOverloaded = "overloaded"
+	// CodeAuthUnavailable is the 503 of a route whose external
+	// authorization service could not decide (down, slow, 5xx) under
+	// on_failure: deny.
+	CodeAuthUnavailable = "auth_unavailable"
 )
 
 // StatusClientClosed is the status recorded (never sent) when the client

@@ -39,6 +39,12 @@ type Exchange struct {
 	// and forwarding. The version segment, when taken from the path, is gone.
 	// Written by: server, while routing.
 	Path string
+	// RequestPath is the canonical path the client asked for, matrix
+	// parameters and version segment included, before the route's
+	// strip_prefix or rewrite: what an external authorization service is
+	// told (X-Forwarded-Uri).
+	// Written by: server, while routing.
+	RequestPath string
 	// Version is the API version the request asked for ("" without versioning).
 	// Written by: server, while routing.
 	Version string

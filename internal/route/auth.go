@@ -7,15 +7,18 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/plugins/auth"
+	"github.com/gantry-dev/gantry/internal/plugins/auth/external"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/jwt"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/mtls"
+	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 )
@@ -69,6 +72,12 @@ type AuthSet struct {
 
 	freshKeys *config.APIKeyAuth
 	freshJWTs map[*jwt.Provider]config.JWT
+
+	// externals are the generation's external authorization services, by
+	// name, built by the first route that uses each (they start nothing
+	// and hold only their cache, so nothing carries over a reload).
+	extMu     sync.Mutex
+	externals map[string]*external.Service
 }
 
 // Plan builds or reuses every method cfg's routes use, and builds every
@@ -210,6 +219,8 @@ func (set *AuthSet) methods(rc *config.Route) ([]auth.Method, error) {
 				return nil, fmt.Errorf("mtls authentication is not usable")
 			}
 			out = append(out, mtlsMethod{set.mtls})
+		case strings.HasPrefix(m, "external:"):
+			// A gate, not a credential method: see gates.
 		case strings.HasPrefix(m, "jwt:"):
 			name := strings.TrimPrefix(m, "jwt:")
 			p := set.jwts[name]
@@ -222,6 +233,52 @@ func (set *AuthSet) methods(rc *config.Route) ([]auth.Method, error) {
 		}
 	}
 	return out, nil
+}
+
+// gates returns the route's external authorization services, built from
+// env on first use and shared by every route of the generation.
+func (set *AuthSet) gates(env *Env, rc *config.Route) ([]auth.Gate, error) {
+	var out []auth.Gate
+	for _, m := range rc.Auth {
+		name, ok := strings.CutPrefix(m, "external:")
+		if !ok {
+			continue
+		}
+		s, err := set.external(env, name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (set *AuthSet) external(env *Env, name string) (*external.Service, error) {
+	set.extMu.Lock()
+	defer set.extMu.Unlock()
+	if s := set.externals[name]; s != nil {
+		return s, nil
+	}
+	i := slices.IndexFunc(env.Config.Auth.External, func(e *config.ExternalAuth) bool { return e.Name == name })
+	if i < 0 {
+		return nil, fmt.Errorf("no external authorization service %q", name)
+	}
+	c := env.Config.Auth.External[i]
+	// The timeout bounds the whole call; connecting gets no more.
+	tr := env.Transports.Get(min(c.Timeout.D(), proxy.DefaultConnectTimeout), c.Timeout.D())
+	opts := external.Options{Transport: tr, Trusted: env.Trusted, Logger: env.Logger}
+	if m := env.Metrics; m != nil {
+		opts.OnResult = func(result string) { m.ExternalAuthChecked(name, result) }
+	}
+	s, err := external.Build(c, opts)
+	if err != nil {
+		return nil, fmt.Errorf("auth.external[%d]: %w", i, err)
+	}
+	if set.externals == nil {
+		set.externals = map[string]*external.Service{}
+	}
+	set.externals[name] = s
+	return s, nil
 }
 
 // Discard closes the methods set's plan built, for a generation that will

@@ -48,7 +48,11 @@ func authStep(env *Env, rc *config.Route, rt *Route) (pipeline.Middleware, error
 	if err != nil {
 		return nil, err
 	}
-	return auth.New(auth.Config{Methods: methods, AllowGroups: rc.AllowGroups, Strip: claims,
+	gates, err := env.Auth.gates(env, rc)
+	if err != nil {
+		return nil, err
+	}
+	return auth.New(auth.Config{Methods: methods, Gates: gates, AllowGroups: rc.AllowGroups, Strip: claims,
 		OnFailure: func(method, reason string) { rt.Metrics().AuthFailure(method, reason) }}), nil
 }
 
@@ -130,18 +134,27 @@ func admit(next pipeline.Handler) pipeline.Handler {
 }
 
 // claimHeaders returns the canonical names of every header a JWT
-// provider's forward_claims sets. They are the gateway's own on every
-// route, not only on routes of that provider: an upstream that reads
-// X-User-Sub behind one route is often the upstream of another, public or
-// keyed, route too, and must never get a client's copy from it (#13).
+// provider's forward_claims or an external authorization service's
+// response_headers sets. They are the gateway's own on every route, not
+// only on routes of that provider: an upstream that reads X-User-Sub
+// behind one route is often the upstream of another, public or keyed,
+// route too, and must never get a client's copy from it (#13).
 func claimHeaders(cfg *config.Config) []string {
 	var hs []string
+	add := func(h string) {
+		h = http.CanonicalHeaderKey(h)
+		if !slices.Contains(hs, h) {
+			hs = append(hs, h)
+		}
+	}
 	for _, j := range cfg.Auth.JWT {
 		for _, h := range j.ForwardClaims {
-			h = http.CanonicalHeaderKey(h)
-			if !slices.Contains(hs, h) {
-				hs = append(hs, h)
-			}
+			add(h)
+		}
+	}
+	for _, e := range cfg.Auth.External {
+		for _, h := range e.ResponseHeaders {
+			add(h)
 		}
 	}
 	slices.Sort(hs)

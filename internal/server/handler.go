@@ -76,7 +76,7 @@ func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange)
 	if err != nil {
 		return nil, pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "invalid request path: %v", err)
 	}
-	x.Path = path
+	x.Path, x.RequestPath = path, path
 	// Routes are matched, and their auth chosen, without matrix
 	// parameters, as Tomcat, Jetty or Spring read the path.
 	match := wire.StripMatrixParams(path)

@@ -75,6 +75,7 @@ type ops struct {
 	decisions       *prometheus.CounterVec
 	authFailures    *prometheus.CounterVec
 	jwksRefresh     *prometheus.CounterVec
+	externalAuth    *prometheus.CounterVec
 	reqSize         *prometheus.HistogramVec
 	resSize         *prometheus.HistogramVec
 	tlsErrors       *prometheus.CounterVec
@@ -123,12 +124,16 @@ func (m *Metrics) registerOps() {
 	}, []string{"route", "decision"})
 	o.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gantry_auth_failures_total",
-		Help: "Requests refused by authentication, by route, method (api_key, jwt, none) and reason (missing, invalid, forbidden).",
+		Help: "Requests refused by authentication, by route, method (api_key, jwt, external, none) and reason (missing, invalid, forbidden, denied).",
 	}, []string{"route", "method", "reason"})
 	o.jwksRefresh = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gantry_jwks_refresh_total",
 		Help: "JWKS fetches of a JWT provider, by result (success or failure).",
 	}, []string{"provider", "result"})
+	o.externalAuth = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gantry_external_auth_total",
+		Help: "Answers of an external authorization service, by service and result (allowed, denied, unavailable, cached).",
+	}, []string{"service", "result"})
 	o.reqSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gantry_request_size_bytes",
 		Help:    "Size of request bodies received from clients, by route.",
@@ -145,7 +150,7 @@ func (m *Metrics) registerOps() {
 	}, []string{"listener"})
 	o.upstreams = make(map[string]*UpstreamMetrics)
 	m.reg.MustRegister(o.buildInfo, o.upDuration, o.retries, o.budgetExhausted, o.ejections, o.healthChecks,
-		o.decisions, o.authFailures, o.jwksRefresh, o.reqSize, o.resSize, o.tlsErrors, connCollector{m})
+		o.decisions, o.authFailures, o.jwksRefresh, o.externalAuth, o.reqSize, o.resSize, o.tlsErrors, connCollector{m})
 	o.buildInfo.WithLabelValues("unknown", runtime.Version()).Set(1)
 }
 
@@ -291,6 +296,13 @@ func (m *Metrics) JWKSRefreshed(provider string, ok bool) {
 		r = "failure"
 	}
 	m.ops.jwksRefresh.WithLabelValues(provider, r).Inc()
+}
+
+// ExternalAuthChecked counts one answer of the named external
+// authorization service: result is allowed, denied, unavailable (no
+// decision: down, slow, 5xx) or cached (answered from its cache).
+func (m *Metrics) ExternalAuthChecked(service, result string) {
+	m.ops.externalAuth.WithLabelValues(service, result).Inc()
 }
 
 // UpstreamMetrics is the cached handle of one upstream's retry metrics. It

@@ -38,6 +38,7 @@ func TestOpsExposition(t *testing.T) {
 	tm.HealthCheck(false)
 	tm.HealthCheck(true)
 	m.TLSHandshakeFailed(ListenerClient)
+	m.ExternalAuthChecked("authz", "cached")
 
 	got, _ := scrape(t, m)
 	tests := []struct{ series, want string }{
@@ -67,6 +68,7 @@ func TestOpsExposition(t *testing.T) {
 		{`gantry_health_checks_total{result="failure",target="http://10.0.0.7:8080",upstream="users"}`, "1"},
 		{`gantry_health_checks_total{result="success",target="http://10.0.0.7:8080",upstream="users"}`, "1"},
 		{`gantry_tls_handshake_errors_total{listener="client"}`, "1"},
+		{`gantry_external_auth_total{result="cached",service="authz"}`, "1"},
 	}
 	for _, tt := range tests {
 		if v, ok := got[tt.series]; !ok {

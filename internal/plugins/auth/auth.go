@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/plugins/auth/external"
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
@@ -62,7 +63,19 @@ const (
 	ReasonInvalid = "invalid"
 	// ReasonForbidden: the consumer is not in the route's allow_groups.
 	ReasonForbidden = "forbidden"
+	// ReasonDenied: an external authorization service refused the
+	// request (method "external").
+	ReasonDenied = "denied"
 )
+
+// Gate is a check every request of a route passes, whatever credentials
+// it presents: an external authorization service.
+type Gate interface {
+	// Check returns the decision on r, or an error (an *pipeline.HTTPError)
+	// when none could be made. The decision may be shared between
+	// requests: callers only read it.
+	Check(r *http.Request) (*external.Decision, error)
+}
 
 // Config is a route's authentication. Every credential the request
 // presents must verify with a method of the route, and at least one must
@@ -81,6 +94,9 @@ type Config struct {
 	// of the Reason* values. A failure to check a credential (storage down,
 	// 5xx) is not an authentication failure and is not reported.
 	OnFailure func(method, reason string)
+	// Gates run for every request, after the credentials verified: all
+	// must allow. A route with gates and no method needs no credential.
+	Gates []Gate
 }
 
 // New returns the middleware. It authenticates before the body is read, so
@@ -98,7 +114,13 @@ func New(c Config) pipeline.Middleware {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			x := pipeline.ExchangeOf(r)
 			StripFold(r.Header, c.Strip)
-			cons, fwd, kind, err := authenticate(r, c.Methods)
+			var cons *pipeline.Consumer
+			var fwd [][2]string
+			var kind Credential
+			var err error
+			if len(c.Methods) > 0 {
+				cons, fwd, kind, err = authenticate(r, c.Methods)
+			}
 			if err != nil {
 				var he *pipeline.HTTPError
 				if errors.As(err, &he) && he.Status != http.StatusUnauthorized {
@@ -117,9 +139,32 @@ func New(c Config) pipeline.Middleware {
 				e.Header = http.Header{"Www-Authenticate": challenges}
 				return e
 			}
+			method := kind.String()
+			if len(c.Gates) > 0 {
+				// The gates see the consumer the credentials named
+				// (X-Consumer-Id).
+				x.Consumer = cons
+				var gfwd [][2]string
+				var denied *external.Decision
+				gfwd, cons, denied, err = checkGates(r, c.Gates, cons)
+				if err != nil {
+					return err
+				}
+				if denied != nil {
+					if c.OnFailure != nil {
+						c.OnFailure("external", ReasonDenied)
+					}
+					relay(w, denied)
+					return nil
+				}
+				if len(c.Methods) == 0 {
+					method = "external"
+				}
+				fwd = append(fwd[:len(fwd):len(fwd)], gfwd...)
+			}
 			if len(c.AllowGroups) > 0 && !inGroups(cons, c.AllowGroups) {
 				if c.OnFailure != nil {
-					c.OnFailure(kind.String(), ReasonForbidden)
+					c.OnFailure(method, ReasonForbidden)
 				}
 				x.Consumer = cons
 				return pipeline.Errorf(http.StatusForbidden, pipeline.CodeForbidden, "consumer is not allowed on this route")
@@ -137,6 +182,45 @@ func New(c Config) pipeline.Middleware {
 }
 
 var errNoCredentials = errors.New("no credentials")
+
+// checkGates asks every gate about r, in the route's order, and stops at
+// the first that refuses (denied) or cannot decide (err). The consumer is
+// cons, or when cons is nil the first one a gate named.
+func checkGates(r *http.Request, gates []Gate, cons *pipeline.Consumer) (fwd [][2]string, _ *pipeline.Consumer, denied *external.Decision, err error) {
+	for _, g := range gates {
+		d, err := g.Check(r)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if !d.Allowed {
+			return nil, nil, d, nil
+		}
+		fwd = append(fwd, d.Headers...)
+		if cons == nil && d.Consumer != "" {
+			cons = &pipeline.Consumer{ID: d.Consumer}
+		}
+	}
+	return fwd, cons, nil, nil
+}
+
+// relay writes a gate's refusal to the client as the service answered it.
+// Headers the gateway already set on the answer (X-Request-Id) keep the
+// gateway's value.
+func relay(w http.ResponseWriter, d *external.Decision) {
+	h := w.Header()
+	for k, vs := range d.Header {
+		if _, ok := h[k]; ok {
+			continue
+		}
+		// A copy: d may be cached and shared, and the recorder may edit
+		// the answer's header (CORS).
+		h[k] = slices.Clone(vs)
+	}
+	w.WriteHeader(d.Status)
+	if len(d.Body) > 0 {
+		_, _ = w.Write(d.Body)
+	}
+}
 
 // authenticate applies the route's methods to r (#13): every credential
 // presented (an API key; a bearer token; a verified client certificate)
