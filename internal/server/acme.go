@@ -112,6 +112,7 @@ func (ac *acmeCerts) start(ctx context.Context, tlsAddr net.Addr) error {
 		ListenHost:           host,
 		AltTLSALPNPort:       port,
 		DisableHTTPChallenge: a.HTTPListen == "",
+		Logger:               zl,
 	}
 	var hln net.Listener
 	if a.HTTPListen != "" {

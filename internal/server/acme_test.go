@@ -127,3 +127,19 @@ func TestRenewalRatio(t *testing.T) {
 		}
 	}
 }
+
+func TestSlogCoreCarriesZapLogs(t *testing.T) {
+	var buf strings.Builder
+	zl := zap.New(&slogCore{log: slog.New(slog.NewJSONHandler(&buf, nil))}).Named("acme_client").With(zap.String("identifier", "a.example.test"))
+	zl.Debug("dropped")
+	zl.Warn("challenge failed", zap.Int("attempt", 2))
+	out := buf.String()
+	for _, want := range []string{`"level":"WARN"`, `"msg":"challenge failed"`, `"logger":"acme_client"`, `"identifier":"a.example.test"`, `"attempt":2`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log %s lacks %s", out, want)
+		}
+	}
+	if strings.Contains(out, "dropped") {
+		t.Errorf("debug log passed: %s", out)
+	}
+}

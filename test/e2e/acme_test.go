@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/letsencrypt/challtestsrv"
 	"github.com/letsencrypt/pebble/v2/ca"
 	"github.com/letsencrypt/pebble/v2/db"
 	"github.com/letsencrypt/pebble/v2/va"
@@ -32,20 +34,46 @@ type pebble struct {
 	roots *x509.CertPool
 }
 
-// startPebble runs pebble issuing certificates valid for validity.
-func startPebble(t *testing.T, validity time.Duration) *pebble {
+// pebbleOpts configure startPebble.
+type pebbleOpts struct {
+	// validity of the certificates pebble issues.
+	validity time.Duration
+	// validate makes pebble check challenges for real: every name
+	// resolves to 127.0.0.1 (a DNS server made for the test) and pebble
+	// connects to httpPort for HTTP-01 and tlsPort for TLS-ALPN-01.
+	// Without it every challenge is accepted unchecked.
+	validate          bool
+	httpPort, tlsPort int
+}
+
+// startPebble runs pebble in the test process.
+func startPebble(t *testing.T, o pebbleOpts) *pebble {
 	t.Helper()
-	t.Setenv("PEBBLE_VA_ALWAYS_VALID", "1")
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
 	logger := log.New(io.Discard, "pebble ", log.LstdFlags)
 	if testing.Verbose() {
 		logger.SetOutput(testWriter{t})
 	}
+	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
+	resolver := ""
+	if o.validate {
+		t.Setenv("PEBBLE_VA_ALWAYS_VALID", "0")
+		resolver = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		dns, err := challtestsrv.New(challtestsrv.Config{Log: logger, DNSAddrs: []string{resolver}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dns.SetDefaultDNSIPv4("127.0.0.1")
+		dns.SetDefaultDNSIPv6("")
+		dns.Run()
+		t.Cleanup(dns.Shutdown)
+	} else {
+		t.Setenv("PEBBLE_VA_ALWAYS_VALID", "1")
+	}
 	store := db.NewMemoryStore()
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{
-		"default": {Description: "short-lived", ValidityPeriod: uint64(validity / time.Second)},
+		"default": {Description: "short-lived", ValidityPeriod: uint64(o.validity / time.Second)},
 	})
-	validator := va.New(logger, 0, 0, false, "", store)
+	validator := va.New(logger, o.httpPort, o.tlsPort, false, resolver, store)
 	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
 
 	tlsCA := newTestCA(t, "pebble listener CA")
@@ -106,7 +134,7 @@ func waitServed(t *testing.T, addr, sni string, roots *x509.CertPool, within tim
 // domain from pebble, serves it for that SNI beside a file certificate
 // for another name, and renews it before it expires.
 func TestACMEIssueServeRenew(t *testing.T) {
-	p := startPebble(t, 30*time.Second)
+	p := startPebble(t, pebbleOpts{validity: 30 * time.Second})
 	files := newTestCA(t, "Gantry e2e server CA")
 	fileCert, fileKey := files.issueFiles(t, "files", leafOpts{cn: "files", dns: []string{"files.example.test"}})
 	storage := filepath.Join(t.TempDir(), "acme")
@@ -149,5 +177,63 @@ func TestACMEIssueServeRenew(t *testing.T) {
 	matches, _ := filepath.Glob(filepath.Join(storage, "certificates", "*", "acme.example.test", "acme.example.test.crt"))
 	if len(matches) != 1 {
 		t.Fatalf("certificate not kept in storage %s: %v", storage, matches)
+	}
+}
+
+// acmeConfig is a gateway listening on 127.0.0.1:port with ACME for
+// acme.example.test from p, and extra lines in server.tls.acme.
+func acmeConfig(t *testing.T, p *pebble, port int, extra string) string {
+	t.Helper()
+	e := testkit.NewEcho(t, "app")
+	return fmt.Sprintf(`version: 1
+admin:
+  listen: "127.0.0.1:0"
+server:
+  listen: "127.0.0.1:%d"
+  tls:
+    acme:
+      domains: [acme.example.test]
+      directory: %q
+      ca_file: %q
+      storage: %q
+%s
+upstreams:
+  app:
+    targets: [{url: %q}]
+routes:
+  - name: all
+    match: {path_prefix: /}
+    upstream: app
+`, port, p.directory, p.caFile, filepath.Join(t.TempDir(), "acme"), extra, e.URL)
+}
+
+// TestACMEChallengeTLSALPN01: pebble validates the TLS-ALPN-01 challenge
+// by connecting to the gateway's TLS listener, which answers it; only
+// then is the certificate issued and served.
+func TestACMEChallengeTLSALPN01(t *testing.T) {
+	port := freePort(t)
+	p := startPebble(t, pebbleOpts{validity: time.Hour, validate: true, tlsPort: port, httpPort: freePort(t)})
+	g := testkit.Start(t, acmeConfig(t, p, port, ""))
+	waitServed(t, g.Addr, "acme.example.test", p.roots, 30*time.Second)
+}
+
+// TestACMEChallengeHTTP01: with http_listen, pebble validates HTTP-01 on
+// that plain listener. Its TLS-ALPN-01 port is closed, so the certificate
+// can only come from HTTP-01.
+func TestACMEChallengeHTTP01(t *testing.T) {
+	port, httpPort := freePort(t), freePort(t)
+	p := startPebble(t, pebbleOpts{validity: time.Hour, validate: true, tlsPort: freePort(t), httpPort: httpPort})
+	g := testkit.Start(t, acmeConfig(t, p, port, fmt.Sprintf("      http_listen: \"127.0.0.1:%d\"", httpPort)))
+	waitServed(t, g.Addr, "acme.example.test", p.roots, 30*time.Second)
+
+	// Other plain requests are sent to HTTPS.
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/x?y=1", httpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if want := fmt.Sprintf("https://127.0.0.1:%d/x?y=1", port); resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
+		t.Fatalf("plain request: %d Location %q, want 308 to %s", resp.StatusCode, resp.Header.Get("Location"), want)
 	}
 }
