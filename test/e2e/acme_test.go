@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -235,5 +237,45 @@ func TestACMEChallengeHTTP01(t *testing.T) {
 	resp.Body.Close()
 	if want := fmt.Sprintf("https://127.0.0.1:%d/x?y=1", port); resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
 		t.Fatalf("plain request: %d Location %q, want 308 to %s", resp.StatusCode, resp.Header.Get("Location"), want)
+	}
+}
+
+// TestACMEValidate: gantry validate checks server.tls.acme and reads its
+// ca_file, but reaches no CA (the directory here answers nothing).
+func TestACMEValidate(t *testing.T) {
+	badCA := filepath.Join(t.TempDir(), "not-a-ca.pem")
+	if err := os.WriteFile(badCA, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	goodCA := newTestCA(t, "ACME directory CA").caFile(t)
+	acme := func(extra string) string {
+		return testkit.WriteConfig(t, oneRoute(t, "http://127.0.0.1:9", `  tls:
+    acme:
+      domains: [api.example.test]
+      directory: "https://127.0.0.1:9/directory"
+`+extra))
+	}
+	tests := []struct {
+		name     string
+		extra    string
+		wantCode int
+		want     []string
+	}{
+		{"valid", fmt.Sprintf("      ca_file: %q\n", goodCA), 0, []string{"ok"}},
+		{"ca_file", fmt.Sprintf("      ca_file: %q\n", badCA), 1, []string{"server.tls.acme.ca_file", "no PEM certificate"}},
+		{"renew_before zero", "      renew_before: 0s\n", 1, []string{"server.tls.acme.renew_before"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, code := runGantry(t, "validate", "--config", acme(tt.extra))
+			if code != tt.wantCode {
+				t.Fatalf("validate exit %d, want %d: %s", code, tt.wantCode, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("validate output lacks %q:\n%s", w, out)
+				}
+			}
+		})
 	}
 }
