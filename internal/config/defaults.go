@@ -123,6 +123,13 @@ func (c *Config) serverDefaults() {
 	setDuration(c, &s.ShutdownGrace, "server.shutdown_grace", defaultShutdownGrace)
 	setString(c, &s.Engine, "server.engine", EngineGantry)
 	setString(c, &c.Admin.Listen, "admin.listen", defaultAdminListen)
+	if s.TLS != nil && s.TLS.ACME != nil {
+		a := s.TLS.ACME
+		setString(c, &a.Directory, "server.tls.acme.directory", DefaultACMEDirectory)
+		setString(c, &a.Storage, "server.tls.acme.storage", DefaultACMEStorage)
+		setDuration(c, &a.RenewBefore, "server.tls.acme.renew_before", Duration(DefaultACMERenewBefore))
+		setDuration(c, &a.CheckInterval, "server.tls.acme.check_interval", Duration(DefaultACMECheckInterval))
+	}
 }
 
 func (c *Config) backendDefaults() {

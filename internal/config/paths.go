@@ -8,7 +8,7 @@ import (
 // resolvePaths makes every relative file path of the configuration
 // relative to dir, the directory of the config file, the one place this
 // is done: server.tls.cert_file and key_file (and those of
-// server.tls.certificates), server.tls.client_ca_file, auth.jwt[].public_key_file,
+// server.tls.certificates), server.tls.client_ca_file, server.tls.acme's storage and ca_file, auth.jwt[].public_key_file,
 // upstreams.*.tls files, storage.dsn with the sqlite driver (not ":memory:" or a "file:" URI,
 // which the driver refuses) and usage.export.spool_dir. So a gateway, the
 // CLI and a reload find the same files whatever the working directory.
@@ -31,6 +31,10 @@ func (c *Config) resolvePaths(dir string) {
 			at(&t.Certificates[i].KeyFile)
 		}
 		at(&t.ClientCAFile)
+		if a := t.ACME; a != nil {
+			at(&a.Storage)
+			at(&a.CAFile)
+		}
 	}
 	for _, j := range c.Auth.JWT {
 		if j != nil {

@@ -87,3 +87,26 @@ func replaceAll(s string, oldNew ...string) string {
 	}
 	return s
 }
+
+func TestParseACMEDefaultsAndPaths(t *testing.T) {
+	y := `version: 1
+server:
+  listen: "127.0.0.1:0"
+  tls:
+    acme: {domains: [api.example.com], ca_file: certs/acme-ca.pem}
+`
+	cfg, err := Parse([]byte(y), "/etc/gantry/gantry.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Server.TLS.ACME
+	if a.Storage != "/etc/gantry/acme" || a.CAFile != "/etc/gantry/certs/acme-ca.pem" {
+		t.Errorf("storage, ca_file = %q, %q; want them under the config's directory", a.Storage, a.CAFile)
+	}
+	if a.Directory != DefaultACMEDirectory || a.RenewBefore.D() != DefaultACMERenewBefore || a.CheckInterval.D() != DefaultACMECheckInterval {
+		t.Errorf("defaults not applied: %+v", a)
+	}
+	if pairs, _ := cfg.Server.TLS.Pairs(); len(pairs) != 0 {
+		t.Errorf("tls with acme alone lists certificate files %v", pairs)
+	}
+}

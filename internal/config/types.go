@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Config is a whole configuration file. Field comments are user documentation.
 type Config struct {
@@ -71,7 +74,48 @@ type TLS struct {
 	// ClientCAFile is the PEM bundle client certificates are verified
 	// against; required when client_auth is request or require.
 	ClientCAFile string `yaml:"client_ca_file" json:"client_ca_file,omitempty"`
+	// ACME obtains and renews certificates for its domains from an ACME
+	// CA; they are served beside the certificate files.
+	ACME *ACME `yaml:"acme" json:"acme,omitempty"`
 }
+
+// ACME is server.tls.acme: automatic certificates for domains.
+type ACME struct {
+	// Domains are the names certificates are obtained for.
+	Domains []string `yaml:"domains" json:"domains,omitempty"`
+	// Email is the ACME account's contact address.
+	Email string `yaml:"email" json:"email,omitempty"`
+	// Directory is the CA's ACME directory URL. Default Let's Encrypt's.
+	Directory string `yaml:"directory" json:"directory,omitempty"`
+	// Storage is the directory that holds the account, certificates and
+	// locks; nodes that point it at a shared volume share certificates.
+	// Default "acme" beside the config file.
+	Storage string `yaml:"storage" json:"storage,omitempty"`
+	// RenewBefore renews a certificate with less than this left. Default
+	// 720h.
+	RenewBefore Duration `yaml:"renew_before" json:"renew_before,omitempty"`
+	// CheckInterval is how often certificates are checked for renewal.
+	// Default 10m.
+	CheckInterval Duration `yaml:"check_interval" json:"check_interval,omitempty"`
+	// CAFile is a PEM bundle the ACME directory's TLS certificate is
+	// verified against (a private or test CA); system roots otherwise.
+	CAFile string `yaml:"ca_file" json:"ca_file,omitempty"`
+	// HTTPListen, when set, is a plain HTTP listener (e.g. ":80") that
+	// answers HTTP-01 challenges; without it only TLS-ALPN-01 is used.
+	HTTPListen string `yaml:"http_listen" json:"http_listen,omitempty"`
+}
+
+// ACME defaults.
+const (
+	DefaultACMEDirectory     = "https://acme-v02.api.letsencrypt.org/directory"
+	DefaultACMEStorage       = "acme"
+	DefaultACMERenewBefore   = 720 * time.Hour
+	DefaultACMECheckInterval = 10 * time.Minute
+	// ACMEAssumedLifetime is the certificate lifetime renew_before is
+	// measured against (Let's Encrypt's 90 days); renew_before must be
+	// shorter.
+	ACMEAssumedLifetime = 90 * 24 * time.Hour
+)
 
 // CertPair is one certificate and its private key, PEM files.
 type CertPair struct {
@@ -82,6 +126,9 @@ type CertPair struct {
 // Pairs returns the certificates t serves, the one-certificate form as a
 // list of one, with the key path of each in the file.
 func (t *TLS) Pairs() (pairs []CertPair, paths []string) {
+	if len(t.Certificates) == 0 && t.ACME != nil && t.CertFile == "" && t.KeyFile == "" {
+		return nil, nil
+	}
 	if len(t.Certificates) == 0 {
 		return []CertPair{{CertFile: t.CertFile, KeyFile: t.KeyFile}}, []string{"server.tls"}
 	}

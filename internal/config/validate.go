@@ -185,6 +185,53 @@ func (c *Config) validateTLS(l *problemList, t *TLS) {
 	default:
 		l.add("server.tls.client_auth", "want none, request or require, got %q", t.ClientAuth)
 	}
+	if t.ACME != nil {
+		validateACME(l, t.ACME)
+	}
+}
+
+// validateACME checks server.tls.acme without touching the network.
+func validateACME(l *problemList, a *ACME) {
+	const p = "server.tls.acme"
+	if len(a.Domains) == 0 {
+		l.add(p+".domains", "required: the names certificates are obtained for")
+	}
+	seen := map[string]bool{}
+	for i, d := range a.Domains {
+		dp := index(p+".domains", i)
+		n := strings.ToLower(strings.TrimSuffix(d, "."))
+		switch {
+		case n == "":
+			l.add(dp, "empty domain")
+		case strings.ContainsAny(n, "/: ") || net.ParseIP(n) != nil:
+			l.add(dp, "want a DNS name, got %q", d)
+		case strings.Contains(n, "*"):
+			l.add(dp, "wildcard %q needs the DNS-01 challenge, which is not supported: name each domain", d)
+		case seen[n]:
+			l.add(dp, "duplicate domain %q", d)
+		}
+		seen[n] = true
+	}
+	if a.Email != "" && !strings.Contains(a.Email, "@") {
+		l.add(p+".email", "want an email address, got %q", a.Email)
+	}
+	if u, err := url.Parse(a.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
+		l.add(p+".directory", "want the https:// URL of an ACME directory, got %q", a.Directory)
+	}
+	if a.Storage == "" {
+		l.add(p+".storage", "required: a directory for the account and certificates")
+	}
+	if a.RenewBefore <= 0 || a.RenewBefore.D() >= ACMEAssumedLifetime {
+		l.add(p+".renew_before", "want a duration above 0 and under %s (a 90-day certificate's lifetime), got %s", Duration(ACMEAssumedLifetime), a.RenewBefore)
+	}
+	if a.CheckInterval <= 0 {
+		l.add(p+".check_interval", "want a positive duration, got %s", a.CheckInterval)
+	}
+	if a.HTTPListen != "" {
+		if _, _, err := net.SplitHostPort(a.HTTPListen); err != nil {
+			l.add(p+".http_listen", "want host:port (e.g. \":80\"), got %q", a.HTTPListen)
+		}
+	}
 }
 
 func (c *Config) validateAuth(l *problemList) {

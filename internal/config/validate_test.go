@@ -69,6 +69,29 @@ func TestValidate(t *testing.T) {
 		{name: "tls min version", mutate: func(c *Config) { c.Server.TLS = &TLS{CertFile: "a.pem", KeyFile: "k.pem", MinVersion: "1.1"} }, wantPath: "server.tls.min_version", wantMsg: `want "1.2" or "1.3"`},
 		{name: "tls client auth unknown", mutate: func(c *Config) { c.Server.TLS = &TLS{CertFile: "a.pem", KeyFile: "k.pem", ClientAuth: "optional"} }, wantPath: "server.tls.client_auth", wantMsg: "want none, request or require"},
 		{name: "tls client auth without ca", mutate: func(c *Config) { c.Server.TLS = &TLS{CertFile: "a.pem", KeyFile: "k.pem", ClientAuth: "request"} }, wantPath: "server.tls.client_ca_file", wantMsg: "required when client_auth is request"},
+		{name: "acme only", mutate: func(c *Config) { c.Server.TLS = &TLS{ACME: acmeOK()} }},
+		{name: "acme with files", mutate: func(c *Config) { c.Server.TLS = &TLS{CertFile: "a.pem", KeyFile: "k.pem", ACME: acmeOK()} }},
+		{name: "acme without domains", mutate: func(c *Config) { c.Server.TLS = &TLS{ACME: acmeOK(func(a *ACME) { a.Domains = nil })} }, wantPath: "server.tls.acme.domains", wantMsg: "required"},
+		{name: "acme wildcard", mutate: func(c *Config) {
+			c.Server.TLS = &TLS{ACME: acmeOK(func(a *ACME) { a.Domains = []string{"api.example.com", "*.example.com"} })}
+		}, wantPath: "server.tls.acme.domains[1]", wantMsg: "DNS-01"},
+		{name: "acme ip", mutate: func(c *Config) {
+			c.Server.TLS = &TLS{ACME: acmeOK(func(a *ACME) { a.Domains = []string{"192.0.2.1"} })}
+		}, wantPath: "server.tls.acme.domains[0]", wantMsg: "want a DNS name"},
+		{name: "acme duplicate", mutate: func(c *Config) {
+			c.Server.TLS = &TLS{ACME: acmeOK(func(a *ACME) { a.Domains = []string{"api.example.com", "API.example.com."} })}
+		}, wantPath: "server.tls.acme.domains[1]", wantMsg: "duplicate"},
+		{name: "acme email", mutate: func(c *Config) { c.Server.TLS = &TLS{ACME: acmeOK(func(a *ACME) { a.Email = "ops" })} }, wantPath: "server.tls.acme.email", wantMsg: "email address"},
+		{name: "acme directory http", mutate: func(c *Config) {
+			c.Server.TLS = &TLS{ACME: acmeOK(func(a *ACME) { a.Directory = "http://ca.example/dir" })}
+		}, wantPath: "server.tls.acme.directory", wantMsg: "https://"},
+		{name: "acme renew_before too long", mutate: func(c *Config) {
+			c.Server.TLS = &TLS{ACME: acmeOK(func(a *ACME) { a.RenewBefore = Duration(ACMEAssumedLifetime) })}
+		}, wantPath: "server.tls.acme.renew_before", wantMsg: "under"},
+		{name: "acme renew_before negative", mutate: func(c *Config) { c.Server.TLS = &TLS{ACME: acmeOK(func(a *ACME) { a.RenewBefore = -1 })} }, wantPath: "server.tls.acme.renew_before", wantMsg: "above 0"},
+		{name: "acme check_interval", mutate: func(c *Config) { c.Server.TLS = &TLS{ACME: acmeOK(func(a *ACME) { a.CheckInterval = -1 })} }, wantPath: "server.tls.acme.check_interval", wantMsg: "positive"},
+		{name: "acme http_listen", mutate: func(c *Config) { c.Server.TLS = &TLS{ACME: acmeOK(func(a *ACME) { a.HTTPListen = "80" })} }, wantPath: "server.tls.acme.http_listen", wantMsg: "host:port"},
+		{name: "tls without files or acme", mutate: func(c *Config) { c.Server.TLS = &TLS{} }, wantPath: "server.tls.cert_file", wantMsg: "required"},
 		{name: "mtls consumer_from", mutate: func(c *Config) { c.Auth.MTLS = &MTLSAuth{ConsumerFrom: "issuer"} }, wantPath: "auth.mtls.consumer_from", wantMsg: "want subject_cn"},
 		{name: "route mtls without client auth", mutate: func(c *Config) { c.Routes[0].Auth = []string{"mtls"} }, wantPath: "routes[0].auth[0]", wantMsg: "client_auth request or require"},
 		{name: "route mtls", mutate: func(c *Config) {
@@ -492,4 +515,14 @@ func TestValidateReportsEverything(t *testing.T) {
 	if strings.Join(paths, " ") != strings.Join(want, " ") {
 		t.Errorf("problem paths = %v, want %v (sorted by path without lines)", paths, want)
 	}
+}
+
+// acmeOK returns a valid server.tls.acme, changed by each of mods.
+func acmeOK(mods ...func(*ACME)) *ACME {
+	a := &ACME{Domains: []string{"api.example.com"}, Email: "ops@example.com", Directory: DefaultACMEDirectory,
+		Storage: "acme", RenewBefore: Duration(DefaultACMERenewBefore), CheckInterval: Duration(DefaultACMECheckInterval)}
+	for _, m := range mods {
+		m(a)
+	}
+	return a
 }

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mholt/acmez/v3"
 
 	"github.com/gantry-dev/gantry/internal/config"
 )
@@ -31,6 +34,8 @@ type serverTLS struct {
 	minVersion uint16
 	clientAuth tls.ClientAuthType
 	clientCAs  *x509.CertPool
+	// acme is server.tls.acme; nil without it. certs.acme is the same.
+	acme *acmeCerts
 }
 
 // config returns the listener's tls.Config. With a client CA bundle its
@@ -43,6 +48,11 @@ func (st *serverTLS) config() *tls.Config {
 		ClientAuth:     st.clientAuth,
 		ClientCAs:      st.clientCAs,
 		NextProtos:     []string{"h2", "http/1.1"},
+	}
+	if st.acme != nil {
+		// Offered only to a client that asks for it: the ACME CA's
+		// TLS-ALPN-01 validation.
+		base.NextProtos = append(base.NextProtos, acmez.ACMETLS1Protocol)
 	}
 	if ca := st.certs.cas; ca != nil {
 		withCAs := base.Clone()
@@ -60,7 +70,9 @@ type certStore struct {
 	certs []*certFile
 	// cas is server.tls.client_ca_file; nil without one.
 	cas *caFile
-	now func() time.Time
+	// acme serves server.tls.acme's domains; nil without it.
+	acme *acmeCerts
+	now  func() time.Time
 }
 
 // caFile is the client CA bundle, read again when the file changes. Its
@@ -125,9 +137,17 @@ type fileStamp struct {
 	size int64
 }
 
-// get is tls.Config.GetCertificate: the certificate with the SNI as one of
-// its names, else one whose *.wildcard covers it, else the first.
+// get is tls.Config.GetCertificate: a TLS-ALPN-01 challenge's answer from
+// ACME; else the certificate file with the SNI as one of its names; else
+// ACME's for its domains; else a file whose *.wildcard covers the SNI;
+// else the first file's, or ACME's first domain's without files.
 func (cs *certStore) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if cs.acme != nil && slices.Contains(hello.SupportedProtos, acmez.ACMETLS1Protocol) {
+		return cs.acme.get(hello)
+	}
+	if len(cs.certs) == 0 {
+		return cs.acme.get(hello)
+	}
 	now := cs.now()
 	type cand struct {
 		cert  *tls.Certificate
@@ -146,6 +166,9 @@ func (cs *certStore) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 					return c.cert, nil
 				}
 			}
+		}
+		if cs.acme != nil && cs.acme.covers(hello) {
+			return cs.acme.get(hello)
 		}
 		if _, parent, ok := strings.Cut(sni, "."); ok && parent != "" {
 			wild := "*." + parent
@@ -293,6 +316,11 @@ func planTLS(t *config.TLS, log *slog.Logger, now time.Time) (st *serverTLS, war
 			stamp = fileStamp{fi.ModTime(), fi.Size()}
 		}
 		st.certs.cas = &caFile{file: t.ClientCAFile, log: log, pool: pool, stamp: stamp, checked: now}
+	}
+	if t.ACME != nil {
+		ac, aps := planACME(t.ACME, log)
+		ps = append(ps, aps...)
+		st.acme, st.certs.acme = ac, ac
 	}
 	if len(ps) > 0 {
 		return nil, warnings, ps

@@ -14,8 +14,10 @@
 // recorder reads every call's grpc-status, relayed or the gateway's own.
 // On the TLS listener it terminates TLS itself (tls.go): the certificate
 // is chosen by SNI from server.tls's certificates, whose files it reads
-// again when they change (certs.go), and client certificates are verified
-// against client_ca_file during the handshake.
+// again when they change (certs.go), or obtained and renewed over ACME by
+// certmagic for server.tls.acme's domains (acme.go, started by Listen),
+// and client certificates are verified against client_ca_file during the
+// handshake.
 //
 // On the control path it is the last step: config.Load → Validate → plan
 // (pure: every pool, plugin, key file, certificate and route chain, via

@@ -245,6 +245,12 @@ func (s *Server) Listen() error {
 		s.h2Srv = h2
 		s.mu.Unlock()
 		go s.serveListener(h1, wire.NewListener(h1ln))
+		if ac := s.tls.acme; ac != nil {
+			// Once the listener that answers TLS-ALPN-01 is up.
+			if err := ac.start(s.ctx, ln.Addr()); err != nil {
+				return fmt.Errorf("server.tls.acme: %w", err)
+			}
+		}
 		return nil
 	}
 	if s.static.server.Engine == config.EngineGantry {
@@ -309,6 +315,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	h1, h2, ln, eng := s.httpSrv, s.h2Srv, s.listener, s.engine
 	s.mu.Unlock()
+	if s.tls != nil && s.tls.acme != nil {
+		s.tls.acme.stop(ctx)
+	}
 	var errs []error
 	if eng != nil {
 		if err := eng.Shutdown(ctx); err != nil {

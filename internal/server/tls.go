@@ -162,7 +162,12 @@ func (l *tlsListener) handshake(c net.Conn) {
 		c.Close()
 		return
 	}
-	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+	switch tc.ConnectionState().NegotiatedProtocol {
+	case "acme-tls/1":
+		// A TLS-ALPN-01 validation: the handshake was the answer.
+		tc.Close()
+		return
+	case "h2":
 		if l.firstRequest > 0 {
 			l.mu.Lock()
 			l.pending[tc] = &firstDeadline{at: time.Now().Add(l.firstRequest)}
