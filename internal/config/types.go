@@ -89,8 +89,12 @@ type ACME struct {
 	Directory string `yaml:"directory" json:"directory,omitempty"`
 	// Storage is the directory that holds the account, certificates and
 	// locks; nodes that point it at a shared volume share certificates.
-	// Default "acme" beside the config file.
+	// Default "acme" beside the config file. Unused when Shared.
 	Storage string `yaml:"storage" json:"storage,omitempty"`
+	// Shared keeps the account, certificates and locks in the storage
+	// backend (storage.driver) instead of the Storage directory, so
+	// every node on the database shares them.
+	Shared bool `yaml:"shared" json:"shared,omitempty"`
 	// RenewBefore renews a certificate with less than this left. Default
 	// 720h.
 	RenewBefore Duration `yaml:"renew_before" json:"renew_before,omitempty"`

@@ -22,10 +22,12 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/store"
 )
 
 // acmeCerts is server.tls.acme: certificates for its domains, obtained and
-// renewed by certmagic over a file storage. plan builds it with no network
+// renewed by certmagic over a file storage, or the storage backend when
+// shared. plan builds it with no network
 // and no goroutine (planACME); start begins the certificate maintenance,
 // and stop ends it.
 type acmeCerts struct {
@@ -68,11 +70,35 @@ func renewalRatio(before time.Duration) float64 {
 	return min(max(r, 0.01), 0.99)
 }
 
+// certStorer is a store that can hold certmagic's data: the SQL stores.
+type certStorer interface {
+	CertStorage() certmagic.Storage
+}
+
+// acmeStorage is where certmagic keeps the account, certificates and
+// locks: the storage backend st when shared is set, else the storage
+// directory.
+func acmeStorage(a config.ACME, st store.Store) (certmagic.Storage, error) {
+	if !a.Shared {
+		return &certmagic.FileStorage{Path: a.Storage}, nil
+	}
+	cs, ok := st.(certStorer)
+	if !ok {
+		return nil, errors.New("shared: the storage backend cannot hold certificates")
+	}
+	return cs.CertStorage(), nil
+}
+
 // start binds the HTTP-01 listener (http_listen, when set) and begins
 // obtaining and renewing the certificates in the background. tlsAddr is
-// the bound client listener, which answers TLS-ALPN-01 challenges.
-func (ac *acmeCerts) start(ctx context.Context, tlsAddr net.Addr) error {
+// the bound client listener, which answers TLS-ALPN-01 challenges; st the
+// storage backend, used when server.tls.acme.shared is set.
+func (ac *acmeCerts) start(ctx context.Context, tlsAddr net.Addr, st store.Store) error {
 	a := ac.cfg
+	storage, err := acmeStorage(a, st)
+	if err != nil {
+		return err
+	}
 	zl := zap.New(&slogCore{log: ac.log.With("component", "acme")})
 	ac.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) {
@@ -85,7 +111,7 @@ func (ac *acmeCerts) start(ctx context.Context, tlsAddr net.Addr) error {
 		Logger:             zl,
 	})
 	magic := certmagic.New(ac.cache, certmagic.Config{
-		Storage:            &certmagic.FileStorage{Path: a.Storage},
+		Storage:            storage,
 		RenewalWindowRatio: renewalRatio(a.RenewBefore.D()),
 		// renew_before decides renewals, not the CA's renewal info.
 		DisableARI:        true,

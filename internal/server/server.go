@@ -247,7 +247,7 @@ func (s *Server) Listen() error {
 		go s.serveListener(h1, wire.NewListener(h1ln))
 		if ac := s.tls.acme; ac != nil {
 			// Once the listener that answers TLS-ALPN-01 is up.
-			if err := ac.start(s.ctx, ln.Addr()); err != nil {
+			if err := ac.start(s.ctx, ln.Addr(), s.store); err != nil {
 				return fmt.Errorf("server.tls.acme: %w", err)
 			}
 		}

@@ -6,9 +6,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/caddyserver/certmagic"
 
 	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/store/migrations"
+	"github.com/gantry-dev/gantry/internal/store/sqlstore"
 	"github.com/gantry-dev/gantry/internal/store/storetest"
 )
 
@@ -141,4 +145,15 @@ func TestMapError(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCertStorage(t *testing.T) {
+	storetest.RunCertStorage(t, func(t *testing.T, lease time.Duration) (certmagic.Storage, certmagic.Storage, func()) {
+		dsn := storetest.PostgresDSN(t)
+		a := openDSN(t, dsn)
+		b := openDSN(t, dsn)
+		return sqlstore.NewCertStorage(a.Store, lease, 50*time.Millisecond),
+			sqlstore.NewCertStorage(b.Store, lease, 50*time.Millisecond),
+			func() { a.Close() }
+	})
 }

@@ -9,9 +9,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/caddyserver/certmagic"
 
 	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/store/migrations"
+	"github.com/gantry-dev/gantry/internal/store/sqlstore"
 	"github.com/gantry-dev/gantry/internal/store/storetest"
 )
 
@@ -199,4 +203,15 @@ func TestMapError(t *testing.T) {
 	if err := errors.New("disk I/O error"); s.d.MapError(err) != err {
 		t.Error("MapError changed an unrelated error")
 	}
+}
+
+func TestCertStorage(t *testing.T) {
+	storetest.RunCertStorage(t, func(t *testing.T, lease time.Duration) (certmagic.Storage, certmagic.Storage, func()) {
+		path := filepath.Join(t.TempDir(), "gantry.db")
+		a := openTemp(t, path)
+		b := openTemp(t, path)
+		return sqlstore.NewCertStorage(a.Store, lease, 50*time.Millisecond),
+			sqlstore.NewCertStorage(b.Store, lease, 50*time.Millisecond),
+			func() { a.Close() }
+	})
 }

@@ -9,6 +9,11 @@
 // rows in the same transaction as the mutation itself, so a node that sees
 // the change also sees the new state.
 //
+// CertStorage (acme.go) is certmagic's storage over the same database, for
+// server.tls.acme.shared: ACME certificates and keys as rows, and locks as
+// rows with a lease their holder extends, so that nodes sharing the
+// database share certificates and obtain each one once.
+//
 // It must not know which database it runs on: anything database-specific
 // (connection setup, locking, error codes, type placeholders) belongs to the
 // Driver or to the migrations package.
