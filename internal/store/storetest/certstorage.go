@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io/fs"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +30,10 @@ func RunCertStorage(t *testing.T, open func(t *testing.T, lease time.Duration) (
 	t.Run("LockContended", func(t *testing.T) {
 		a, b, _ := open(t, time.Minute)
 		certLockContended(t, a, b)
+	})
+	t.Run("LockExclusive", func(t *testing.T) {
+		a, b, _ := open(t, time.Minute)
+		certLockExclusive(t, a, b)
 	})
 	t.Run("LockRenewed", func(t *testing.T) {
 		a, b, _ := open(t, 300*time.Millisecond)
@@ -247,5 +253,43 @@ func certStaleLock(t *testing.T, a, b certmagic.Storage, closeA func()) {
 	}
 	if err := b.Unlock(ctx, "stale"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// certLockExclusive has goroutines on both nodes take one lock over and
+// over: never two holders at once.
+func certLockExclusive(t *testing.T, a, b certmagic.Storage) {
+	ctx := t.Context()
+	var (
+		holders atomic.Int32
+		overlap atomic.Bool
+		wg      sync.WaitGroup
+	)
+	for i := range 6 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			for range 5 {
+				if err := s.Lock(ctx, "exclusive"); err != nil {
+					t.Errorf("Lock(): %v", err)
+					return
+				}
+				if holders.Add(1) > 1 {
+					overlap.Store(true)
+				}
+				time.Sleep(2 * time.Millisecond)
+				holders.Add(-1)
+				if err := s.Unlock(ctx, "exclusive"); err != nil {
+					t.Errorf("Unlock(): %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if overlap.Load() {
+		t.Error("two holders of one lock at once")
 	}
 }
