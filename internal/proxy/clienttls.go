@@ -23,6 +23,8 @@ type ClientTLS struct {
 	certs      []tls.Certificate
 	serverName string
 	insecure   bool
+	// warnings are what loading found worth saying but not refusing.
+	warnings []string
 	// id identifies the settings and the files' contents: the part of a
 	// transport's key that tells TLS settings apart. Two loads of the same
 	// files share transports (and their warm connections) across reloads;
@@ -84,6 +86,10 @@ func LoadClientTLS(c *config.UpstreamTLS, at string, now time.Time) (*ClientTLS,
 				ps = append(ps, config.Problem{Path: at + ".cert_file", Message: fmt.Sprintf("%s expired on %s", c.CertFile, pair.Leaf.NotAfter.UTC().Format(time.RFC3339))})
 			default:
 				ct.certs = []tls.Certificate{pair}
+				if left := pair.Leaf.NotAfter.Sub(now); left < ClientCertExpiryWarning {
+					ct.warnings = append(ct.warnings, fmt.Sprintf("%s.cert_file: the client certificate in %s expires at %s, in %s",
+						at, c.CertFile, pair.Leaf.NotAfter.UTC().Format(time.RFC3339), left.Round(time.Minute)))
+				}
 			}
 		}
 	} else {
@@ -95,6 +101,21 @@ func LoadClientTLS(c *config.UpstreamTLS, at string, now time.Time) (*ClientTLS,
 	}
 	h.Sum(ct.id[:0])
 	return ct, nil
+}
+
+// ClientCertExpiryWarning is how close to its expiry a client certificate
+// gets a warning from the plan (and `gantry validate`), as server
+// certificates do.
+const ClientCertExpiryWarning = 14 * 24 * time.Hour
+
+// Warnings returns what loading found worth saying but not refusing: a
+// client certificate close to its expiry. (insecure_skip_verify is logged
+// by the plan at every load.) Nil for a nil ct.
+func (ct *ClientTLS) Warnings() []string {
+	if ct == nil {
+		return nil
+	}
+	return ct.warnings
 }
 
 // caPool parses every CERTIFICATE block of a PEM file into a pool.

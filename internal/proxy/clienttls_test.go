@@ -285,3 +285,23 @@ func writePEM(t *testing.T, file, typ string, der []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestLoadClientTLSWarnings: a client certificate close to its expiry is
+// loaded, with a warning at its key path; one far from it gets none.
+func TestLoadClientTLSWarnings(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t, "partners")
+	_, soonCert, soonKey := ca.issue(t, "soon", true, time.Now().Add(72*time.Hour))
+	_, farCert, farKey := ca.issue(t, "far", true, time.Now().Add(60*24*time.Hour))
+	ct, ps := LoadClientTLS(&config.UpstreamTLS{CertFile: soonCert, KeyFile: soonKey}, "upstreams.partners.tls", time.Now())
+	if ps != nil || ct == nil {
+		t.Fatalf("LoadClientTLS(soon) = %v, %v", ct, ps)
+	}
+	if w := ct.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], "upstreams.partners.tls.cert_file: ") || !strings.Contains(w[0], "expires") {
+		t.Errorf("warnings for a certificate expiring in 3 days = %q", w)
+	}
+	ct, ps = LoadClientTLS(&config.UpstreamTLS{CertFile: farCert, KeyFile: farKey}, "upstreams.partners.tls", time.Now())
+	if ps != nil || ct == nil || len(ct.Warnings()) != 0 {
+		t.Errorf("LoadClientTLS(far) = %v, %v, warnings %q", ct, ps, ct.Warnings())
+	}
+}

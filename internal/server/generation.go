@@ -174,6 +174,7 @@ func (p planner) plan(cfg *config.Config) (*generation, error) {
 		if upTLS[name].InsecureSkipVerify() {
 			p.log.Warn("upstream certificates are not verified: insecure_skip_verify is set", "upstream", name)
 		}
+		warnings = append(warnings, upTLS[name].Warnings()...)
 	}
 	for _, w := range warnings {
 		p.log.Warn("configuration warning", "warning", w)
