@@ -82,6 +82,9 @@ type leafOpts struct {
 	dns      []string
 	client   bool
 	notAfter time.Time
+	// noIP leaves 127.0.0.1 out of a server certificate, so only its
+	// DNS names (a configured server_name) verify it.
+	noIP bool
 }
 
 // issue returns a certificate and key the CA signed.
@@ -107,7 +110,7 @@ func (ca *testCA) issue(t *testing.T, o leafOpts) (tls.Certificate, []byte, []by
 		ExtKeyUsage:  []x509.ExtKeyUsage{eku},
 		DNSNames:     o.dns,
 	}
-	if !o.client {
+	if !o.client && !o.noIP {
 		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)

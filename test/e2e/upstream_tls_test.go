@@ -1,21 +1,12 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,16 +22,16 @@ import (
 func TestUpstreamTLS(t *testing.T) {
 	t.Parallel()
 	serverCA, clients, other := newUpstreamCA(t, "partners"), newUpstreamCA(t, "gateways"), newUpstreamCA(t, "other")
-	pair, _, _ := serverCA.issue(t, "partners.internal", false, time.Now().Add(time.Hour))
+	pair, _, _ := serverCA.issuePair(t, "partners.internal", false, time.Now().Add(time.Hour))
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]string{"client": r.TLS.PeerCertificates[0].Subject.CommonName, "proto": r.Proto, "path": r.URL.Path})
 	}))
 	srv.EnableHTTP2 = true
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clients.pool()}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clients.pool}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	_, gwCert, gwKey := clients.issue(t, "gantry-gw", true, time.Now().Add(time.Hour))
+	_, gwCert, gwKey := clients.issuePair(t, "gantry-gw", true, time.Now().Add(time.Hour))
 
 	tlsBlock := func(ca string) string {
 		return fmt.Sprintf("{ca_file: %q, server_name: partners.internal, cert_file: %q, key_file: %q}", ca, gwCert, gwKey)
@@ -116,8 +107,8 @@ routes:
 func TestUpstreamTLSValidate(t *testing.T) {
 	t.Parallel()
 	ca, other := newUpstreamCA(t, "partners"), newUpstreamCA(t, "other")
-	_, certFile, _ := ca.issue(t, "gantry-gw", true, time.Now().Add(time.Hour))
-	_, _, otherKey := other.issue(t, "someone", true, time.Now().Add(time.Hour))
+	_, certFile, _ := ca.issuePair(t, "gantry-gw", true, time.Now().Add(time.Hour))
+	_, _, otherKey := other.issuePair(t, "someone", true, time.Now().Add(time.Hour))
 	path := testkit.WriteConfig(t, base(fmt.Sprintf(`upstreams:
   partners:
     targets: [{url: "https://127.0.0.1:8443"}]
@@ -136,93 +127,28 @@ routes:
 	}
 }
 
-// upstreamCA is a private certificate authority made in the test.
+// upstreamCA is the e2e tests' CA (testCA) with its certificate written
+// out, as an upstream's tls.ca_file names it.
 type upstreamCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	*testCA
 	file string // the CA certificate, PEM
-	dir  string
 }
 
 func newUpstreamCA(t *testing.T, name string) *upstreamCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &upstreamCA{cert: cert, key: key, dir: t.TempDir()}
-	ca.file = filepath.Join(ca.dir, name+"-ca.pem")
-	writePEM(t, ca.file, "CERTIFICATE", der)
-	return ca
+	ca := newTestCA(t, name)
+	return &upstreamCA{testCA: ca, file: ca.caFile(t)}
 }
 
-// pool returns a pool holding only the CA.
-func (ca *upstreamCA) pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.cert)
-	return p
-}
-
-// issue signs a leaf certificate for cn (also its only DNS name, no IP
-// address) valid until notAfter, for a server or a client, and writes
-// it and its key as PEM files.
-func (ca *upstreamCA) issue(t *testing.T, cn string, client bool, notAfter time.Time) (tls.Certificate, string, string) {
+// issuePair signs a leaf certificate for cn (also its only DNS name, no IP
+// address) valid until notAfter, for a server or a client, writes it and
+// its key as PEM files and returns them loaded too.
+func (ca *upstreamCA) issuePair(t *testing.T, cn string, client bool, notAfter time.Time) (tls.Certificate, string, string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	usage := x509.ExtKeyUsageServerAuth
-	if client {
-		usage = x509.ExtKeyUsageClientAuth
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-2 * time.Hour),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		DNSNames:     []string{cn},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(ca.dir, cn+".pem"), filepath.Join(ca.dir, cn+"-key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "PRIVATE KEY", keyDER)
+	certFile, keyFile := ca.issueFiles(t, cn, leafOpts{cn: cn, dns: []string{cn}, client: client, notAfter: notAfter, noIP: true})
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return pair, certFile, keyFile
-}
-
-func writePEM(t *testing.T, file, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
