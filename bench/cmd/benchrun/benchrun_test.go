@@ -436,8 +436,8 @@ func TestSelectScenarios(t *testing.T) {
 		{name: "only", o: options{only: "auth"}, want: "direct,nginx,haproxy,plain,auth"},
 		{name: "peers", o: options{only: "auth", caddy: "bin/caddy", traefik: "bin/traefik"}, want: "direct,nginx,haproxy,caddy,traefik,plain,auth"},
 		{name: "caddy only", o: options{only: "x", caddy: "bin/caddy"}, want: "direct,nginx,haproxy,caddy,plain"},
-		{name: "quick leaves TLS out", o: options{quick: true}, want: "direct,nginx,haproxy,goproxy,plain,tracing_1,tracing_0.01,auth,policy,aggregate,routes"},
-		{name: "full run has TLS", o: options{}, want: "direct,nginx,haproxy,goproxy,plain,tracing_1,tracing_0.01,auth,policy,aggregate,routes," +
+		{name: "quick leaves TLS out", o: options{quick: true}, want: "direct,nginx,haproxy,goproxy,floor,plain,tracing_1,tracing_0.01,auth,policy,aggregate,routes"},
+		{name: "full run has TLS", o: options{}, want: "direct,nginx,haproxy,goproxy,floor,plain,tracing_1,tracing_0.01,auth,policy,aggregate,routes," +
 			"nginx_https_front,https_front,nginx_https_upstream,https_upstream"},
 		{name: "TLS by group", o: options{quick: true, only: "https_front,https_upstream"},
 			want: "direct,nginx,haproxy,plain,nginx_https_front,https_front,nginx_https_upstream,https_upstream"},
