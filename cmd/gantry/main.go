@@ -29,7 +29,8 @@ Usage:
   gantry invoice  --consumer ID ...    a consumer's invoice for a month
   gantry version                    print the version
 
-The default configuration file is ./gantry.yaml. Run "gantry COMMAND -h" for a
+The default configuration file is ./gantry.yaml; --config may also name a
+directory, whose *.yaml files are merged. Run "gantry COMMAND -h" for a
 command's flags.
 `
 

@@ -257,7 +257,7 @@ func (c *Config) validateAuth(l *problemList) {
 		case !labelRe.MatchString(j.Name):
 			l.add(p+".name", "want letters, digits, _, . or -, got %q", j.Name)
 		case names[j.Name] != "":
-			l.add(p+".name", "duplicate provider name %q (also %s)", j.Name, names[j.Name])
+			l.add(p+".name", "duplicate provider name %q (also %s)", j.Name, l.c.where(names[j.Name]))
 		default:
 			names[j.Name] = p
 		}
@@ -342,7 +342,7 @@ func (c *Config) validateExternalAuth(l *problemList) {
 		case !labelRe.MatchString(e.Name):
 			l.add(p+".name", "want letters, digits, _, . or -, got %q", e.Name)
 		case names[e.Name] != "":
-			l.add(p+".name", "duplicate service name %q (also %s)", e.Name, names[e.Name])
+			l.add(p+".name", "duplicate service name %q (also %s)", e.Name, l.c.where(names[e.Name]))
 		default:
 			names[e.Name] = p
 		}
@@ -431,7 +431,7 @@ func (c *Config) validateConsumers(l *problemList) {
 		case !consumerRe.MatchString(co.ID):
 			l.add(p+".id", "want letters, digits, _, ., @ or -, got %q", co.ID)
 		case ids[co.ID] != "":
-			l.add(p+".id", "duplicate consumer id %q (also %s)", co.ID, ids[co.ID])
+			l.add(p+".id", "duplicate consumer id %q (also %s)", co.ID, l.c.where(ids[co.ID]))
 		default:
 			ids[co.ID] = p
 		}
