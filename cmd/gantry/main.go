@@ -1,5 +1,5 @@
 // Command gantry is the Gantry API gateway: `gantry run`, `gantry validate`,
-// `gantry schema`, `gantry demo`, the storage commands and `gantry version`. It parses flags
+// `gantry schema`, `gantry import`, `gantry demo`, the storage commands and `gantry version`. It parses flags
 // and wires packages together; the logic lives in internal/.
 package main
 
@@ -22,6 +22,7 @@ Usage:
   gantry run      [--config FILE]   serve until SIGINT/SIGTERM; SIGHUP reloads
   gantry validate [--config FILE]   check a configuration file and exit
   gantry schema                     print the configuration's JSON Schema
+  gantry import   kong|gateway-api|openapi FILE  translate another gateway's config
   gantry demo     [--data DIR]      start sample services and the gateway in front of them
   gantry consumers create|list|delete  manage consumers in the configured storage
   gantry keys create|list|revoke       manage a consumer's API keys
@@ -50,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "schema":
 		return cmdSchema(args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
 	case "consumers":
