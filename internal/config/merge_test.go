@@ -191,3 +191,30 @@ func TestIncludeResolvesPathsPerFile(t *testing.T) {
 		t.Errorf("Sources() dirs (-want +got):\n%s", diff)
 	}
 }
+
+// TestDirFilesConfigMap reads a config directory laid out as a Kubernetes
+// ConfigMap volume: the files are symlinks into ..data, and the dot
+// entries are not read themselves.
+func TestDirFilesConfigMap(t *testing.T) {
+	t.Parallel()
+	dir := writeTree(t, map[string]string{"..2026_1/a.yaml": mainPart, "..2026_1/b.yaml": usersPart})
+	for _, l := range [][2]string{{"..2026_1", "..data"}, {"..data/a.yaml", "a.yaml"}, {"..data/b.yaml", "b.yaml"}} {
+		if err := os.Symlink(l[0], filepath.Join(dir, l[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := load(dir, noEnv)
+	if err != nil {
+		t.Fatalf("load() error:\n%v", err)
+	}
+	if len(cfg.Routes) != 1 || cfg.Server.Listen != "127.0.0.1:0" {
+		t.Errorf("routes = %d, listen = %q; want the two files merged", len(cfg.Routes), cfg.Server.Listen)
+	}
+	files, dirs := Sources(dir)
+	if diff := cmp.Diff([]string{filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")}, files); diff != "" {
+		t.Errorf("Sources() files (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{dir}, dirs); diff != "" {
+		t.Errorf("Sources() dirs (-want +got):\n%s", diff)
+	}
+}

@@ -325,3 +325,54 @@ func TestEnumsMatchParse(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultsFitTheirKeys validates every default the schema gives
+// (taken from the reference) against the schema of its own key.
+func TestDefaultsFitTheirKeys(t *testing.T) {
+	b, err := schema.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("gantry.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	var walk func(v any, ptr string)
+	walk = func(v any, ptr string) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		if d, ok := m["default"]; ok && !strings.Contains(ptr, "/$defs/") {
+			n++
+			s, err := c.Compile("gantry.schema.json#" + ptr)
+			if err != nil {
+				t.Fatalf("compiling %s: %v", ptr, err)
+			}
+			if err := s.Validate(d); err != nil {
+				t.Errorf("default %v at %s does not fit its key: %v", d, ptr, err)
+			}
+		}
+		for _, k := range []string{"properties", "additionalProperties", "items"} {
+			switch sub := m[k].(type) {
+			case map[string]any:
+				if k == "properties" {
+					for name, p := range sub {
+						walk(p, ptr+"/properties/"+name)
+					}
+				} else {
+					walk(sub, ptr+"/"+k)
+				}
+			}
+		}
+	}
+	walk(doc, "")
+	if n < 20 {
+		t.Errorf("checked %d defaults, want the reference's (at least 20)", n)
+	}
+}

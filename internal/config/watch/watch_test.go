@@ -233,3 +233,40 @@ func TestFiles(t *testing.T) {
 		})
 	}
 }
+
+// A config directory on a Kubernetes ConfigMap volume: every file a
+// symlink into ..data; the kubelet's swap brings a changed file and a new
+// one.
+func TestFilesConfigMapDirectory(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "..2026_1", "a.yaml"), "a")
+	write(t, filepath.Join(dir, "..2026_1", "b.yaml"), "b")
+	symlink(t, "..2026_1", filepath.Join(dir, "..data"))
+	for _, f := range []string{"a.yaml", "b.yaml"} {
+		symlink(t, filepath.Join("..data", f), filepath.Join(dir, f))
+	}
+	calls := make(chan struct{}, 10)
+	if err := Files(t.Context(), yamlIn(dir), nil, func() { calls <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "..2026_2", "a.yaml"), "a2")
+	write(t, filepath.Join(dir, "..2026_2", "b.yaml"), "b")
+	write(t, filepath.Join(dir, "..2026_2", "c.yaml"), "c")
+	symlink(t, "..2026_2", filepath.Join(dir, "..data_tmp"))
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, filepath.Join("..data", "c.yaml"), filepath.Join(dir, "c.yaml"))
+	if err := os.RemoveAll(filepath.Join(dir, "..2026_1")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-calls:
+	case <-time.After(5 * settle):
+		t.Fatal("the swap was not seen")
+	}
+	files, _ := yamlIn(dir)()
+	if len(files) != 3 {
+		t.Fatalf("files after the swap = %v", files)
+	}
+}
