@@ -79,7 +79,11 @@ func load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	}
 	parts, ps := readParts(files)
 	if len(ps) > 0 {
+		ps.Sort()
 		return nil, ps
+	}
+	if len(parts) == 0 {
+		return nil, Problems{{File: path, Message: "every *.yaml and *.yml file in the config directory is empty"}}
 	}
 	return build(parts, path, path, true, lookup)
 }
@@ -144,6 +148,11 @@ func readParts(files []string) ([]part, Problems) {
 			ps = append(ps, Problem{File: f, Message: fmt.Sprintf("reading config: %v", err)})
 			continue
 		}
+		if blank(data) {
+			// A file with nothing but comments (a team's file emptied
+			// for now) adds nothing.
+			continue
+		}
 		root, err := parseNode(data, f)
 		if p, ok := err.(Problems); ok {
 			ps = append(ps, p...)
@@ -152,6 +161,16 @@ func readParts(files []string) ([]part, Problems) {
 		parts = append(parts, part{file: f, root: root})
 	}
 	return parts, ps
+}
+
+// blank reports whether data is one YAML document with no content: empty,
+// or comments only.
+func blank(data []byte) bool {
+	var n yaml.Node
+	if err := yaml.Unmarshal(data, &n); err != nil {
+		return false
+	}
+	return n.Kind == 0 || len(n.Content) == 1 && isNull(n.Content[0])
 }
 
 // includeNode returns the value of root's include key, or nil.

@@ -137,6 +137,12 @@ func TestLoadSeveralFilesProblems(t *testing.T) {
 			want:  []string{`b.yaml:9: include: include is read only in the main file, not in an included file`},
 		},
 		{
+			name:  "syntax errors in two files",
+			files: map[string]string{"a.yaml": mainPart + "  bad: [\n", "b.yaml": usersPart, "c.yaml": "routes:\n\t- name: x\n", "d.yaml": "# nothing here yet\n"},
+			want: []string{"a.yaml:7: did not find expected node content",
+				"c.yaml:2: found character that cannot start any token: indent with spaces, not tabs"},
+		},
+		{
 			name:  "included file missing",
 			files: map[string]string{"main.yaml": mainPart + "include:\n  - users.yaml\n"},
 			main:  "main.yaml",

@@ -107,6 +107,10 @@ func (g *gateway) route(spec *mapping, name, ns string) {
 				continue
 			}
 			svc := b.str("name")
+			if _, ok := t.opt.Targets[svc]; !ok && b.str("port") == "" {
+				t.note(b.line(), "HTTPRoute %s: backend %s has no port: not translated", name, svc)
+				continue
+			}
 			backends = append(backends, backend{name: svc, weight: w,
 				url: t.target(svc, fmt.Sprintf("http://%s.%s.svc.cluster.local:%s", svc, bns, b.str("port")))})
 			for _, f := range b.list("filters") {

@@ -3,6 +3,7 @@ package importer
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -640,9 +641,9 @@ func (k *kong) jwtCredential(m *mapping, co *config.Consumer) {
 	co.JWTSubjects = append(co.JWTSubjects, key)
 }
 
-var idChars = strings.NewReplacer(" ", "-", "/", "-", ":", "-", "+", "-")
+var idChars = regexp.MustCompile(`[^A-Za-z0-9_.@-]+`)
 
 // consumerID makes s a consumer id: letters, digits, _, ., @ and -.
 func consumerID(s string) string {
-	return idChars.Replace(s)
+	return idChars.ReplaceAllString(s, "-")
 }
