@@ -314,6 +314,12 @@ func (m *merger) pairs(p part, i int, prefix string, src, dst *yaml.Node, offset
 			for n := 0; n+1 < len(v.Content); n += 2 {
 				name := v.Content[n]
 				np := join(path, name.Value)
+				if name.Tag == "!!merge" {
+					// A << merge of an anchor's names: yaml merges it
+					// when the joined mapping is decoded.
+					to.Content = append(to.Content, name, v.Content[n+1])
+					continue
+				}
 				if prev, dup := m.set[np]; dup {
 					if prev.file != p.file {
 						m.problems = append(m.problems, Problem{File: p.file, Line: name.Line, Path: np,
