@@ -232,4 +232,3 @@ func (k *kong) transform(c *mapping, h *config.HeaderRules, plugin string) *conf
 	}
 	return h
 }
-
