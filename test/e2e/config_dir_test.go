@@ -115,3 +115,43 @@ routes:
 	waitFor("the corrected file's route", func() bool { return get(t, g.URL+"/people/7").Status == 200 })
 	expect("/people/7", 200, "users")
 }
+
+// A main file with include globs: a file that appears in the glob's
+// directory is picked up by hot reload, and one changed in place too.
+func TestConfigIncludeReloads(t *testing.T) {
+	users, orders := testkit.NewEcho(t, "users"), testkit.NewEcho(t, "orders")
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "teams"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	put := func(name, text string) {
+		t.Helper()
+		tmp := filepath.Join(dir, "teams", ".tmp")
+		if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("gantry.yaml", base("include: [teams/*.yaml]\n"))
+	put("teams/users.yaml", fmt.Sprintf("upstreams:\n  users: {targets: [{url: %q}]}\nroutes:\n  - {name: users, match: {path_prefix: /users}, upstream: users}\n", users.URL))
+	g := testkit.StartFile(t, filepath.Join(dir, "gantry.yaml"))
+	if r := get(t, g.URL+"/users/1"); r.Status != 200 || r.Header.Get("X-Upstream") != "users" {
+		t.Fatalf("GET /users/1 = %d from %q", r.Status, r.Header.Get("X-Upstream"))
+	}
+	waitUpstream := func(path, want string) {
+		t.Helper()
+		for start := time.Now(); time.Since(start) < 3*time.Second; time.Sleep(25 * time.Millisecond) {
+			if r := get(t, g.URL+path); r.Status == 200 && r.Header.Get("X-Upstream") == want {
+				return
+			}
+		}
+		t.Fatalf("GET %s did not reach %s within 3s\n%s", path, want, lastLines(g.Stderr(), 5))
+	}
+	put("teams/orders.yaml", fmt.Sprintf("upstreams:\n  orders: {targets: [{url: %q}]}\nroutes:\n  - {name: orders, match: {path_prefix: /orders}, upstream: orders}\n", orders.URL))
+	waitUpstream("/orders/1", "orders")
+	// The users team points its route at the orders service.
+	put("teams/users.yaml", fmt.Sprintf("upstreams:\n  users: {targets: [{url: %q}]}\nroutes:\n  - {name: users, match: {path_prefix: /users}, upstream: orders}\n", users.URL))
+	waitUpstream("/users/1", "orders")
+}
