@@ -28,7 +28,7 @@ func Kong(data []byte, o Options) (*Result, error) {
 		return nil, err
 	}
 	if len(docs) != 1 || docs[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("want one YAML mapping with _format_version, services, routes, ...")
+		return nil, fmt.Errorf("want one YAML mapping with _format_version, services and routes")
 	}
 	t := newTranslation(o)
 	k := &kong{t: t, upstreams: map[string]*mapping{}, byService: map[string]map[string]*kongPlugin{}, byRoute: map[string]map[string]*kongPlugin{}, services: map[string]*kongService{}}
