@@ -489,13 +489,26 @@ func (c *Config) validateConsumers(l *problemList) {
 // or blank, since X-Consumer-Groups carries the groups joined by commas.
 func validGroup(g string) bool { return g != "" && !strings.ContainsAny(g, ", \t") }
 
+// Patterns of names and values that Validate checks, exported for the
+// JSON Schema (internal/config/schema).
+const (
+	// NamePattern is what a name that becomes a metric label or a
+	// reference may hold: routes, upstreams, plans, JWT providers,
+	// external services.
+	NamePattern = `^[A-Za-z0-9_.-]+$`
+	// ConsumerIDPattern is what a consumer id may hold.
+	ConsumerIDPattern = `^[A-Za-z0-9_.@-]+$`
+	// CurrencyPattern is an ISO 4217 code.
+	CurrencyPattern = `^[A-Z]{3}$`
+	// KeyHashPattern is an API key given as its hash.
+	KeyHashPattern = `^sha256:[0-9a-fA-F]{64}$`
+)
+
 var (
-	// labelRe is what a name that becomes a metric label or a reference
-	// may hold.
-	labelRe    = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-	consumerRe = regexp.MustCompile(`^[A-Za-z0-9_.@-]+$`)
-	currencyRe = regexp.MustCompile(`^[A-Z]{3}$`)
-	hashRe     = regexp.MustCompile(`^sha256:[0-9a-fA-F]{64}$`)
+	labelRe    = regexp.MustCompile(NamePattern)
+	consumerRe = regexp.MustCompile(ConsumerIDPattern)
+	currencyRe = regexp.MustCompile(CurrencyPattern)
+	hashRe     = regexp.MustCompile(KeyHashPattern)
 )
 
 func checkRateLimit(l *problemList, p string, rl *RateLimit) {

@@ -56,9 +56,21 @@ var Enums = map[string][]any{
 }
 
 // Patterns lists patterns of string keys beyond the custom scalars, by
-// key path.
+// key path: those config.Validate checks with the same expressions.
 var Patterns = map[string]string{
-	"consumers[].api_keys[].hash": `^sha256:[0-9a-fA-F]{64}$`,
+	"routes[].name":                 config.NamePattern,
+	"auth.jwt[].name":               config.NamePattern,
+	"auth.external[].name":          config.NamePattern,
+	"consumers[].id":                config.ConsumerIDPattern,
+	"consumers[].api_keys[].hash":   config.KeyHashPattern,
+	"plans.<name>.pricing.currency": config.CurrencyPattern,
+}
+
+// NamePatterns lists the maps whose names (keys) config.Validate checks,
+// by key path.
+var NamePatterns = map[string]string{
+	"upstreams": config.NamePattern,
+	"plans":     config.NamePattern,
 }
 
 // Generate returns the JSON Schema of a configuration file, indented, with
@@ -133,6 +145,9 @@ func annotate(s *jsonschema.Schema, path string, rows map[string]row) {
 	}
 	if p, ok := Patterns[path]; ok {
 		s.Pattern = p
+	}
+	if p, ok := NamePatterns[path]; ok {
+		s.PropertyNames = &jsonschema.Schema{Pattern: p}
 	}
 	switch {
 	case s.Type == "object" && s.Properties != nil && s.Properties.Len() > 0:
