@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -85,6 +86,16 @@ func (t *translation) target(name, def string) string {
 		return u
 	}
 	return def
+}
+
+// address is u with the scheme, host and port that Options.Targets gives
+// backend name, if any, keeping u's path: only the address is replaced.
+func (t *translation) address(name string, u *url.URL) string {
+	ov, ok := t.opt.Targets[name]
+	if !ok {
+		return u.String()
+	}
+	return strings.TrimSuffix(ov, "/") + u.Path
 }
 
 // routeName returns a unique route name made from parts.

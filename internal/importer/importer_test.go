@@ -84,6 +84,8 @@ func TestTargetsReplaceAddresses(t *testing.T) {
 	}{
 		{"kong", Options{Targets: map[string]string{"catalog": "http://127.0.0.1:9001", "orders": "http://127.0.0.1:9002/"}},
 			map[string]string{"catalog": "http://127.0.0.1:9001/v2", "orders": "http://127.0.0.1:9002/api", "accounts": "http://accounts.shop.internal:9000"}},
+		{"kong", Options{Targets: map[string]string{"10.0.1.10:8080": "http://127.0.0.1:9010"}},
+			map[string]string{"orders": "http://127.0.0.1:9010/api"}},
 		{"gateway-api", Options{Targets: map[string]string{"cart": "http://127.0.0.1:9003", "catalog-v1": "http://127.0.0.1:9004"}},
 			map[string]string{"cart": "http://127.0.0.1:9003", "storefront-2-catalog": "http://127.0.0.1:9004/catalog"}},
 		{"openapi", Options{Upstream: "stock", Targets: map[string]string{"stock": "http://127.0.0.1:9005"}},

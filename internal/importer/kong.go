@@ -115,11 +115,10 @@ func (k *kong) service(n *yaml.Node, i int) {
 	if ku, ok := k.upstreams[u.Hostname()]; ok {
 		k.kongUpstream(ku, up, u)
 	} else {
-		up.Targets = []*config.Target{{URL: t.target(u.Hostname(), u.String())}}
+		up.Targets = []*config.Target{{URL: t.address(u.Hostname(), u)}}
 	}
-	if ov, ok := t.opt.Targets[name]; ok {
-		// The service's own path stays: only the address is replaced.
-		up.Targets = []*config.Target{{URL: strings.TrimSuffix(ov, "/") + u.Path}}
+	if _, ok := t.opt.Targets[name]; ok {
+		up.Targets = []*config.Target{{URL: t.address(name, u)}}
 	}
 	if v, ok := s.num("retries"); ok {
 		if v > 10 {
@@ -202,7 +201,7 @@ func (k *kong) kongUpstream(ku *mapping, up *config.Upstream, svc *url.URL) {
 		}
 		u := *svc
 		u.Host = addr
-		up.Targets = append(up.Targets, &config.Target{URL: t.target(addr, u.String()), Weight: int(w)})
+		up.Targets = append(up.Targets, &config.Target{URL: t.address(addr, &u), Weight: int(w)})
 		tm.rest("id", "tags", "created_at", "updated_at", "target", "weight")
 	}
 	switch a := ku.str("algorithm"); a {
