@@ -37,6 +37,7 @@ const (
 // notation ("upstreams.<name>.balancer", "auth.jwt[].algorithms[]").
 // TestEnumsMatchParse checks every value against config.Parse.
 var Enums = map[string][]any{
+	"version":                                {1},
 	"server.engine":                          {"gantry", "net/http"},
 	"server.tls.min_version":                 {"1.2", "1.3"},
 	"server.tls.client_auth":                 {"none", "request", "require"},
