@@ -78,6 +78,7 @@ func parse(data []byte, file string, lookup func(string) (string, bool)) (*Confi
 	}
 	cfg.Lines, cfg.File = d.lines, file
 	cfg.SetDefaults()
+	d.strs.lists(reflect.ValueOf(cfg))
 	if file != "" {
 		cfg.resolvePaths(filepath.Dir(file))
 	}
@@ -200,6 +201,7 @@ type decoder struct {
 	lookup   func(string) (string, bool)
 	lines    map[string]int
 	done     map[*yaml.Node]bool // scalars already expanded (aliases share nodes)
+	strs     interner            // the string values' storage
 	visits   int
 	problems Problems
 }
@@ -321,7 +323,9 @@ func (d *decoder) leaf(n *yaml.Node, t reflect.Type, path string) {
 	default:
 		// Any scalar reads as a string; other kinds are checked by
 		// decoding the value alone.
-		if t.Kind() != reflect.String && n.Decode(v) != nil {
+		if t.Kind() == reflect.String {
+			n.Value = d.strs.intern(n.Value)
+		} else if n.Decode(v) != nil {
 			err = fmt.Errorf("want %s, got %q", describe(t), n.Value)
 		}
 	}
