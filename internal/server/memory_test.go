@@ -83,7 +83,8 @@ func BenchmarkRouteMemory(b *testing.B) {
 // 1,450 bytes of heap spans per route for about 975 of live objects; the
 // config's values in slabs of their own (config's interner), pattern
 // segments allocated once and the collector paced tighter while planning
-// (tightGC) bring it to 1,015 to 1,070. The bound leaves room for the
+// (tightGC) bring it to 1,015 to 1,070, and a short list instead of a map
+// for the exact paths of a host's bucket to about 1,010 (898 live). The bound leaves room for the
 // runtime's and the race detector's variations, not for the pinning to
 // come back.
 func TestRouteHeapInUse(t *testing.T) {
