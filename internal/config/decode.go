@@ -86,8 +86,10 @@ func loadFile(data []byte, path string, lookup func(string) (string, bool)) (*Co
 func build(parts []part, name, baseDir string, inDir bool, lookup func(string) (string, bool)) (*Config, error) {
 	var ps Problems
 	decs := make([]*decoder, len(parts))
+	strs := &interner{} // one for all the parts: a value repeated across files is stored once
 	for i, p := range parts {
 		d := &decoder{
+			strs:   strs,
 			file:   p.file,
 			lookup: lookup,
 			lines:  make(map[string]int),
@@ -117,6 +119,9 @@ func build(parts []part, name, baseDir string, inDir bool, lookup func(string) (
 		ps = append(ps, yamlProblems(err, name, cfg.Lines)...)
 	}
 	cfg.SetDefaults()
+	// Every list of strings moves into the interner's shared blocks,
+	// once the parts are merged (see intern.go).
+	strs.lists(reflect.ValueOf(cfg))
 	cfg.resolvePaths()
 
 	decoded := ps
@@ -238,6 +243,7 @@ type decoder struct {
 	lookup   func(string) (string, bool)
 	lines    map[string]int
 	done     map[*yaml.Node]bool // scalars already expanded (aliases share nodes)
+	strs     *interner           // the string values' storage, shared by the parts
 	visits   int
 	problems Problems
 }
@@ -359,7 +365,9 @@ func (d *decoder) leaf(n *yaml.Node, t reflect.Type, path string) {
 	default:
 		// Any scalar reads as a string; other kinds are checked by
 		// decoding the value alone.
-		if t.Kind() != reflect.String && n.Decode(v) != nil {
+		if t.Kind() == reflect.String {
+			n.Value = d.strs.intern(n.Value)
+		} else if n.Decode(v) != nil {
 			err = fmt.Errorf("want %s, got %q", describe(t), n.Value)
 		}
 	}

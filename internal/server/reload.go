@@ -30,6 +30,7 @@ func (s *Server) Reload() ReloadResult {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	res := ReloadResult{At: time.Now()}
+	restore := tightGC()
 	cfg, err := config.Load(s.configPath)
 	var g *generation
 	if err == nil {
@@ -38,6 +39,7 @@ func (s *Server) Reload() ReloadResult {
 	if err == nil {
 		err = s.activate(g)
 	}
+	restore()
 	if err == nil {
 		res.Restart = s.staticChanges(cfg)
 		s.swap(g)
