@@ -3,11 +3,14 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,5 +221,47 @@ func TestDefaultConfig(t *testing.T) {
 	}
 	if dir := filepath.Dir(cfg.Storage.DSN); cfg.Storage.Driver == "sqlite" && dir != DataDir {
 		t.Errorf("the SQLite file %s is outside %s, the only directory the image's user may write", cfg.Storage.DSN, DataDir)
+	}
+}
+
+// TestDockerfileMatches: the Dockerfile builds the image `make image`
+// builds, so its instructions carry the same config.
+func TestDockerfileMatches(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(b)
+	c := imageConfig(Options{})
+	jsonList := func(v []string) string {
+		s, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.ReplaceAll(string(s), `","`, `", "`)
+	}
+	hc := c.Healthcheck
+	want := []string{
+		"ENTRYPOINT " + jsonList(c.Entrypoint),
+		"CMD " + jsonList(c.Cmd),
+		"USER " + c.User,
+		"WORKDIR " + c.WorkingDir,
+		"EXPOSE " + strings.Join(Ports, " "),
+		"STOPSIGNAL " + c.StopSignal,
+		fmt.Sprintf("HEALTHCHECK --interval=%v --timeout=%v --start-period=%v --retries=%d CMD %s", hc.Interval, hc.Timeout, hc.StartPeriod, hc.Retries, jsonList(hc.Test[1:])),
+		"COPY --from=build /out/gantry " + BinaryPath,
+		"COPY deploy/gantry.yaml " + ConfigPath,
+		fmt.Sprintf("COPY --from=build --chown=%d:%d /out/data %s", UID, UID, DataDir),
+		"RUN make build ",
+	}
+	for _, line := range want {
+		if !strings.Contains(df, "\n"+line) {
+			t.Errorf("the Dockerfile has no line starting %q", line)
+		}
+	}
+	for k := range c.Labels {
+		if !strings.Contains(df, k+"=") {
+			t.Errorf("the Dockerfile does not set the label %s", k)
+		}
 	}
 }
