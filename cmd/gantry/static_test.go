@@ -14,7 +14,8 @@ import (
 // TestMakeBuildIsStatic runs `make build` as a release would and checks
 // the binary it writes: an ELF with no interpreter and no dynamic section
 // (what `file` calls "statically linked"), no path of this checkout in it
-// (-trimpath), and `gantry version` naming the commit it was built from.
+// (-trimpath), `gantry version` naming the commit it was built from, and
+// the SQLite store working without cgo.
 // It builds the whole gateway without cgo, so -short skips it.
 func TestMakeBuildIsStatic(t *testing.T) {
 	if testing.Short() {
@@ -77,6 +78,18 @@ func TestMakeBuildIsStatic(t *testing.T) {
 	}
 	if want := "commit:     " + strings.TrimSpace(string(head)) + "\n"; !strings.Contains(string(out), want) {
 		t.Errorf("gantry version printed\n%s\nwant a line %q", out, want)
+	}
+	// The SQLite store is pure Go: it works in the cgo-free binary.
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "gantry.yaml")
+	if err := os.WriteFile(cfg, []byte("version: 1\nstorage: {driver: sqlite, dsn: ./data/gantry.db}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "consumers", "create", "-c", cfg, "acme").CombinedOutput(); err != nil {
+		t.Fatalf("gantry consumers create on SQLite: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "consumers", "list", "-c", cfg).CombinedOutput(); err != nil || !strings.Contains(string(out), "acme") {
+		t.Errorf("gantry consumers list on SQLite = %v\n%s\nwant acme", err, out)
 	}
 	for _, unstamped := range []string{"gantry dev ", "built:      unknown"} {
 		if strings.Contains(string(out), unstamped) {
