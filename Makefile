@@ -22,7 +22,7 @@ build:
 IMAGE ?= gantry:$(VERSION)
 image: build
 	$(GO) run ./deploy/image -binary $(BIN) -config deploy/gantry.yaml \
-	  -tag $(IMAGE) -version $(VERSION) -revision $(COMMIT) -created $(BUILD_DATE) \
+	  -tag "$(IMAGE)" -version "$(VERSION)" -revision "$(COMMIT)" -created "$(BUILD_DATE)" \
 	  -o bin/gantry-image.tar
 
 # Everything on the default serving engine, then the suites that drive the
