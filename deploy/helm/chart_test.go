@@ -1,3 +1,10 @@
+//go:build chart
+
+// The chart's tests build Helm and the Kubernetes API types, the largest
+// compile in the module, so they sit behind the chart build tag and run
+// once, without the race detector, in .ci/run: go test -tags chart
+// ./deploy/helm.
+
 package helm
 
 import (
