@@ -19,9 +19,11 @@ build:
 
 # An OCI image of that binary, built without a container daemon and
 # written as bin/gantry-image.tar for `docker load` or `podman load`.
+# GOARCH=arm64 make image builds an arm64 image (the platform is read from
+# the binary); the builder itself always runs on this machine.
 IMAGE ?= gantry:$(VERSION)
 image: build
-	$(GO) run ./deploy/image -binary $(BIN) -config deploy/gantry.yaml \
+	GOOS= GOARCH= $(GO) run ./deploy/image -binary $(BIN) -config deploy/gantry.yaml \
 	  -tag "$(IMAGE)" -version "$(VERSION)" -revision "$(COMMIT)" -created "$(BUILD_DATE)" \
 	  -o bin/gantry-image.tar
 
