@@ -28,7 +28,8 @@ Usage:
   gantry keys create|list|revoke       manage a consumer's API keys
   gantry usage    [--consumer ID] ...  usage report from the configured storage
   gantry invoice  --consumer ID ...    a consumer's invoice for a month
-  gantry version                    print the version
+  gantry health   [--url URL]       exit 0 if a running gateway's /healthz answers 200
+  gantry version                    print the version, commit, build date and Go version
 
 The default configuration file is ./gantry.yaml; --config may also name a
 directory, whose *.yaml files are merged. Run "gantry COMMAND -h" for a
@@ -63,8 +64,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdUsage(args[1:], stdout, stderr)
 	case "invoice":
 		return cmdInvoice(args[1:], stdout, stderr)
+	case "health":
+		return cmdHealth(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, versionString())
+		printVersion(stdout)
 		return exitOK
 	}
 	if isHelp(args[0]) {
