@@ -204,7 +204,9 @@ func TestValidate(t *testing.T) {
 		{name: "plan token price bad decimal", mutate: func(c *Config) {
 			c.Plans["free"].Pricing = &Pricing{Currency: "USD", Per1MTokens: map[string]*TokenPrice{"gpt-4o-mini": {Input: "0,15"}}}
 		}, wantPath: "plans.free.pricing.per_1m_tokens.gpt-4o-mini.input", wantMsg: "plain decimal"},
-		{name: "llm route", mutate: func(c *Config) { c.Routes[0].LLM = &LLM{Format: "anthropic", Models: []string{"claude-sonnet-4"}, MaxTokensDefault: 1024} }},
+		{name: "llm route", mutate: func(c *Config) {
+			c.Routes[0].LLM = &LLM{Format: "anthropic", Models: []string{"claude-sonnet-4"}, MaxTokensDefault: 1024}
+		}},
 		{name: "llm no format", mutate: func(c *Config) { c.Routes[0].LLM = &LLM{} }, wantPath: "routes[0].llm.format", wantMsg: "required"},
 		{name: "llm bad format", mutate: func(c *Config) { c.Routes[0].LLM = &LLM{Format: "gemini"} }, wantPath: "routes[0].llm.format", wantMsg: "openai"},
 		{name: "llm duplicate model", mutate: func(c *Config) { c.Routes[0].LLM = &LLM{Format: "openai", Models: []string{"a", "a"}} }, wantPath: "routes[0].llm.models[1]", wantMsg: "duplicate model"},

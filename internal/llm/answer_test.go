@@ -44,8 +44,8 @@ func TestAnswer(t *testing.T) {
 		want          Usage
 	}{
 		{name: "openai json", f: OpenAI,
-			body:    `{"id":"c1","choices":[{"message":{"content":"{\"usage\":{\"prompt_tokens\":99}}"},"usage":{"prompt_tokens":98}}],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}`,
-			want:    Usage{Input: 7, Output: 3, Reported: true}},
+			body: `{"id":"c1","choices":[{"message":{"content":"{\"usage\":{\"prompt_tokens\":99}}"},"usage":{"prompt_tokens":98}}],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}`,
+			want: Usage{Input: 7, Output: 3, Reported: true}},
 		{name: "openai json cached", f: OpenAI, body: ` {"usage" : {"prompt_tokens":70,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":64}} , "id":"x"}`,
 			want: Usage{Input: 70, Output: 3, Cached: 64, Reported: true}},
 		{name: "json without usage", f: OpenAI, body: `{"error":{"message":"usage limit"}}`},
