@@ -21,7 +21,7 @@ import (
 
 const usageCmdUsage = `Usage:
   gantry usage [-c FILE] [--consumer ID] [--from DATE] [--to DATE]
-               [--group-by day|hour|route] [--format table|json|csv]
+               [--group-by day|hour|route|model] [--format table|json|csv]
 
 DATE is YYYY-MM-DD (midnight UTC) or an RFC 3339 time; --to is exclusive.
 Without --from and --to: the current UTC month. Without --consumer: every
@@ -56,7 +56,7 @@ func parseUsageFlags(args []string, stdout, stderr io.Writer, now time.Time) (us
 	fs.StringVar(&consumer, "consumer", "", "the consumer `id` (default: every consumer)")
 	fs.StringVar(&from, "from", "", "start `date`, inclusive (default: the first of this month)")
 	fs.StringVar(&to, "to", "", "end `date`, exclusive (default: the first of next month)")
-	fs.StringVar(&groupBy, "group-by", "", "group by day, hour or route (default: one total per consumer)")
+	fs.StringVar(&groupBy, "group-by", "", "group by day, hour, route or model (default: one total per consumer)")
 	fs.StringVar(&f.format, "format", "table", "output: table, json or csv")
 	if code, ok := parseFlags(fs, args, stdout); !ok {
 		f.help = code == exitOK

@@ -1,5 +1,7 @@
 package llm
 
+import "strings"
+
 // Format says where the model and the usage are.
 type Format uint8
 
@@ -56,3 +58,15 @@ type Usage struct {
 
 // Total is Input + Output.
 func (u Usage) Total() int64 { return u.Input + u.Output }
+
+// EventStream reports whether a Content-Type is text/event-stream.
+func EventStream(contentType string) bool {
+	v := contentType
+	for i := 0; i < len(v); i++ {
+		if v[i] == ';' {
+			v = v[:i]
+			break
+		}
+	}
+	return strings.EqualFold(strings.TrimSpace(v), "text/event-stream")
+}

@@ -108,7 +108,7 @@ func TestBucketIDStable(t *testing.T) {
 	// Ids already sent must never change meaning: a receiver deduplicates
 	// across versions of Gantry. The meter's Bucket.ID gives the same value.
 	start := time.Date(2026, 11, 3, 12, 4, 0, 0, time.UTC)
-	if got, want := bucketID("gw-1-7f3a", start, "acme", "orders", "v2"), "c811de4a715b83a8d87eb190e32e307e"; got != want {
+	if got, want := bucketID("gw-1-7f3a", start, "acme", "orders", "v2", ""), "c811de4a715b83a8d87eb190e32e307e"; got != want {
 		t.Errorf("BucketID() = %s, want %s", got, want)
 	}
 }
