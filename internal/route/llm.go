@@ -152,9 +152,6 @@ func (g *llmGate) serve(next pipeline.Handler, w http.ResponseWriter, r *http.Re
 	if err != nil {
 		return pipeline.Errorf(http.StatusBadRequest, pipeline.CodeBadRequest, "%s", err.Error())
 	}
-	if g.allowed != nil && !g.allowed[req.Model] {
-		return pipeline.Errorf(http.StatusForbidden, pipeline.CodeModelNotAllowed, "model %s is not allowed on this route", quoteModel(req.Model))
-	}
 	stats := &pipeline.LLMStats{Model: otherModel}
 	if g.metered[req.Model] {
 		stats.Model = req.Model
@@ -163,6 +160,9 @@ func (g *llmGate) serve(next pipeline.Handler, w http.ResponseWriter, r *http.Re
 	if x != nil {
 		x.LLM = stats
 		start = x.Start
+	}
+	if g.allowed != nil && !g.allowed[req.Model] {
+		return pipeline.Errorf(http.StatusForbidden, pipeline.CodeModelNotAllowed, "model %s is not allowed on this route", quoteModel(req.Model))
 	}
 
 	var (
