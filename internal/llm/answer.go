@@ -105,10 +105,30 @@ var (
 	doneData  = []byte("[DONE]")
 )
 
+// hasUsageObject reports whether data has a "usage" key followed by an
+// object: most stream chunks carry "usage":null and need no parsing. It
+// may find the word inside a string too; parsing then decides.
+func hasUsageObject(data []byte) bool {
+	for {
+		i := bytes.Index(data, usageWord)
+		if i < 0 {
+			return false
+		}
+		data = data[i+len(usageWord):]
+		j := 0
+		for j < len(data) && (data[j] == ' ' || data[j] == '\t' || data[j] == '\r' || data[j] == '\n' || data[j] == ':') {
+			j++
+		}
+		if j < len(data) && data[j] == '{' {
+			return true
+		}
+	}
+}
+
 // event reads one event's data and reports whether it is the usage chunk
 // to remove.
 func (a *Answer) event(data []byte) (drop bool) {
-	if len(data) == 0 || bytes.Equal(data, doneData) || !bytes.Contains(data, usageWord) {
+	if len(data) == 0 || bytes.Equal(data, doneData) || !hasUsageObject(data) {
 		return false
 	}
 	switch a.f {
