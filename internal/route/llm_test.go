@@ -79,10 +79,10 @@ func TestLLMStep(t *testing.T) {
 		wantStats pipeline.LLMStats
 	}{
 		{name: "openai stream, usage chunk hidden", lc: config.LLM{Format: "openai", Models: []string{"gpt-4.1"}, MaxTokensDefault: 99},
-			body:     `{"model":"gpt-4.1","stream":true}`,
-			answer:   upstreamAnswer{contentType: "text/event-stream", header: http.Header{"Content-Length": {"999"}, "X-Ratelimit-Limit-Tokens": {"30000000"}}, body: stream},
-			wantSent: `{"max_tokens":99,"stream_options":{"include_usage":true},"model":"gpt-4.1","stream":true}`,
-			wantOut:  stream[0] + "data: [DONE]\n\n",
+			body:      `{"model":"gpt-4.1","stream":true}`,
+			answer:    upstreamAnswer{contentType: "text/event-stream", header: http.Header{"Content-Length": {"999"}, "X-Ratelimit-Limit-Tokens": {"30000000"}}, body: stream},
+			wantSent:  `{"max_tokens":99,"stream_options":{"include_usage":true},"model":"gpt-4.1","stream":true}`,
+			wantOut:   stream[0] + "data: [DONE]\n\n",
 			wantStats: pipeline.LLMStats{Model: "gpt-4.1", InputTokens: 300, OutputTokens: 100, Reported: true}},
 		{name: "anthropic json", lc: config.LLM{Format: "anthropic"},
 			body:      `{"model":"claude","max_tokens":5}`,

@@ -248,6 +248,19 @@ func TestLLMRoutes(t *testing.T) {
 	if o := got[""]; o.Requests != 3 || o.Admitted != 0 || o.InputTokens != 0 {
 		t.Errorf("ledger without a model = %+v, want 3 requests, none admitted", o)
 	}
+
+	metrics := string(get(t, g.AdminURL+"/metrics").Body)
+	for _, line := range []string{
+		`gantry_llm_tokens_total{kind="input",model="gpt-4.1",route="chat"} 1007`,
+		`gantry_llm_tokens_total{kind="output",model="gpt-4.1",route="chat"} 253`,
+		`gantry_llm_tokens_total{kind="input",model="claude-sonnet-4",route="messages"} 4055`,
+		`gantry_llm_requests_total{model="other",route="chat",status="403"} 2`,
+		`gantry_llm_time_to_first_token_seconds_count{model="gpt-4o-mini"} 1`,
+	} {
+		if !containsLine(metrics, line) {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
 }
 
 func btoi(b bool) int {
