@@ -308,7 +308,13 @@ type llmWriter struct {
 }
 
 func (w *llmWriter) WriteHeader(code int) {
-	if w.answer != nil || (code < 200 && code != http.StatusSwitchingProtocols) {
+	// 1xx answers may be relayed from the transport's goroutine: they
+	// must not touch w's fields.
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if w.answer != nil {
 		w.ResponseWriter.WriteHeader(code)
 		return
 	}
@@ -319,10 +325,10 @@ func (w *llmWriter) WriteHeader(code int) {
 		// The usage chunk the client did not ask for is removed.
 		h.Del("Content-Length")
 	}
-	// The provider's limits are those of the gateway's key, not the
-	// consumer's: they are replaced by the consumer's own.
+	// The provider's limits are those of the gateway's key, shared by
+	// every consumer: they are replaced by the consumer's own.
 	for k := range h {
-		if strings.HasPrefix(k, "X-Ratelimit-") {
+		if strings.HasPrefix(k, "X-Ratelimit-") || strings.HasPrefix(k, "Anthropic-Ratelimit-") {
 			delete(h, k)
 		}
 	}

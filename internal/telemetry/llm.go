@@ -27,7 +27,7 @@ func (m *Metrics) registerLLM() {
 	}, []string{"route", "model", "kind"})
 	l.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gantry_llm_requests_total",
-		Help: "Requests of routes with llm whose body named a model, by route, model and the status sent to the client.",
+		Help: "Requests of routes with llm whose body the gateway read and found a model in, by route, model and the status sent to the client.",
 	}, []string{"route", "model", "status"})
 	l.ttft = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gantry_llm_time_to_first_token_seconds",
