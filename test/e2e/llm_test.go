@@ -274,8 +274,21 @@ func btoi(b bool) int {
 // making requests of 400 tokens each is admitted for the first three and
 // refused on the fourth, with the contract's 429 and token headers.
 func TestLLMTokenBucketAdmitsThree(t *testing.T) {
+	counters := map[string]func(t *testing.T) string{
+		"memory": func(*testing.T) string { return "" },
+		"redis": func(t *testing.T) string {
+			url := redisURL(t)
+			return fmt.Sprintf("counters: {driver: redis, redis_url: %q, key_prefix: %q}\n", url, redisPrefix(t, url))
+		},
+	}
+	for name, sections := range counters {
+		t.Run(name, func(t *testing.T) { tokenBucketAdmitsThree(t, sections(t)) })
+	}
+}
+
+func tokenBucketAdmitsThree(t *testing.T, sections string) {
 	api := newLLMAPI(t)
-	g := testkit.Start(t, llmConfig("", "    token_limit: {tokens: 1000, per: 1h}", api.URL))
+	g := testkit.Start(t, llmConfig(sections, "    token_limit: {tokens: 1000, per: 1h}", api.URL))
 	ask := llmAsk{path: "/v1/messages", model: "claude-sonnet-4", stream: true, in: 300, out: 100}
 	for i, wantRemaining := range []string{"1000", "600", "200"} {
 		r := ask.send(t, g)
