@@ -1,5 +1,7 @@
 package llm
 
+import "bytes"
+
 // maxCapture bounds the bytes kept of a top-level "usage" value.
 const maxCapture = 64 << 10
 
@@ -29,7 +31,33 @@ const usageKey = "usage"
 
 // feed scans p.
 func (s *objectScanner) feed(p []byte) {
-	for _, c := range p {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		// Most bytes are inside strings or nested values, which matter
+		// only when kept: skip to the next byte that can change state.
+		switch {
+		case s.capturing || s.readingKey || s.escaped:
+		case s.inString:
+			j := bytes.IndexByte(p[i:], '"')
+			if j < 0 {
+				j = len(p) - i
+			}
+			if k := bytes.IndexByte(p[i:i+j], '\\'); k >= 0 {
+				j = k
+			}
+			if j == len(p)-i {
+				return
+			}
+			i += j
+			c = p[i]
+		case s.depth > 1:
+			j := bytes.IndexAny(p[i:], "\"{}[]")
+			if j < 0 {
+				return
+			}
+			i += j
+			c = p[i]
+		}
 		if s.inString {
 			switch {
 			case s.escaped:

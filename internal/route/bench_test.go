@@ -2,7 +2,6 @@ package route
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -92,35 +91,3 @@ func BenchmarkTimeToFirstToken(b *testing.B) {
 	b.ReportMetric(q(tl, 0.99), "llm-p99-µs")
 	b.ReportMetric(q(tl, 0.99)-q(tp, 0.99), "added-p99-µs")
 }
-
-// BenchmarkAnswerStream measures reading a streamed answer's usage as it
-// passes: the cost per event of the llm step's writer.
-func BenchmarkAnswerStream(b *testing.B) {
-	var sb strings.Builder
-	for i := range 100 {
-		fmt.Fprintf(&sb, "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"token %d\"}}],\"usage\":null}\n\n", i)
-	}
-	sb.WriteString("data: {\"id\":\"chatcmpl-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":100}}\n\ndata: [DONE]\n\n")
-	events := []byte(sb.String())
-	b.SetBytes(int64(len(events)))
-	b.ReportAllocs()
-	w := &llmWriter{ResponseWriter: discard{}, format: 1, strip: true, start: time.Now(), stats: &pipeline.LLMStats{}}
-	for b.Loop() {
-		w.answer = nil
-		w.ResponseWriter.Header().Set("Content-Type", "text/event-stream")
-		for p := events; len(p) > 0; {
-			n := min(len(p), 200)
-			w.Write(p[:n])
-			p = p[n:]
-		}
-	}
-}
-
-// discard is a ResponseWriter that drops everything.
-type discard struct{}
-
-var discardHeader = http.Header{}
-
-func (discard) Header() http.Header         { return discardHeader }
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
-func (discard) WriteHeader(int)             {}
