@@ -109,9 +109,10 @@ func usageByModel(t *testing.T, g *testkit.Gantry) map[string]llmUsage {
 }
 
 // waitModelUsage polls until the ledger holds want requests in total.
+// Flushes run every 100 ms; the deadline is for a loaded machine.
 func waitModelUsage(t *testing.T, g *testkit.Gantry, want int64) map[string]llmUsage {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		m := usageByModel(t, g)
 		var n int64
