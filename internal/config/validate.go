@@ -406,6 +406,18 @@ func (c *Config) validatePlans(l *problemList) {
 			}
 			oneOf(l, p+".quota.per", q.Per, "hour", "day", "month")
 		}
+		if tl := pl.TokenLimit; tl != nil {
+			if tl.Tokens <= 0 {
+				l.add(p+".token_limit.tokens", "want at least 1 token, got %d", tl.Tokens)
+			}
+			positive(l, p+".token_limit.per", int64(tl.Per), "a duration like \"1m\"")
+		}
+		if tq := pl.TokenQuota; tq != nil {
+			if tq.Tokens <= 0 {
+				l.add(p+".token_quota.tokens", "want at least 1 token, got %d", tq.Tokens)
+			}
+			oneOf(l, p+".token_quota.per", tq.Per, "hour", "day", "month")
+		}
 		if pr := pl.Pricing; pr != nil {
 			pp := p + ".pricing"
 			if !currencyRe.MatchString(pr.Currency) {
@@ -416,6 +428,16 @@ func (c *Config) validatePlans(l *problemList) {
 			checkDecimal(l, pp+".per_1000_units", pr.Per1000Units)
 			if pr.IncludedRequests < 0 {
 				l.add(pp+".included_requests", "must not be negative, got %d", pr.IncludedRequests)
+			}
+			for _, model := range slices.Sorted(maps.Keys(pr.Per1MTokens)) {
+				mp := pp + ".per_1m_tokens." + model
+				if model == "" {
+					l.add(pp+".per_1m_tokens", "a model name must not be empty")
+				}
+				if tp := pr.Per1MTokens[model]; tp != nil {
+					checkDecimal(l, mp+".input", tp.Input)
+					checkDecimal(l, mp+".output", tp.Output)
+				}
 			}
 		}
 	}

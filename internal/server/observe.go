@@ -20,6 +20,9 @@ func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *route.Route,
 		rm := rh.Metrics()
 		rm.Observe(r.Method, x.Status, d)
 		rm.ObserveSizes(x.BytesIn, x.BytesOut)
+		if l := x.LLM; l != nil {
+			rm.LLM(l.Model, x.Status, admitted, l.InputTokens, l.OutputTokens, l.CachedTokens, l.FirstByte)
+		}
 		if s.meter != nil {
 			rec := usage.FromExchange(x, now)
 			rec.Admitted = admitted

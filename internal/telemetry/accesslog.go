@@ -55,6 +55,12 @@ type Entry struct {
 	// GRPCStatus is the grpc-status a gRPC call ended with (see
 	// pipeline.Exchange.GRPCStatus); written as grpc_status when not empty.
 	GRPCStatus string
+	// Model is the LLM model of a request of a route with llm (see
+	// pipeline.LLMStats); with it, InputTokens and OutputTokens are
+	// written as model, input_tokens and output_tokens.
+	Model        string
+	InputTokens  int64
+	OutputTokens int64
 	// TraceID and SpanID identify the request's server span; written
 	// when TraceID is valid (tracing on).
 	TraceID trace.TraceID
@@ -88,6 +94,9 @@ func EntryFrom(x *pipeline.Exchange, r *http.Request, d time.Duration) Entry {
 	}
 	if x.Err != nil {
 		e.Error = x.Err.Error()
+	}
+	if l := x.LLM; l != nil {
+		e.Model, e.InputTokens, e.OutputTokens = l.Model, l.InputTokens, l.OutputTokens
 	}
 	return e
 }
@@ -319,6 +328,14 @@ func appendEntry(b []byte, e *Entry) []byte {
 	if e.GRPCStatus != "" {
 		b = append(b, `,"grpc_status":`...)
 		b = appendJSONString(b, e.GRPCStatus)
+	}
+	if e.Model != "" {
+		b = append(b, `,"model":`...)
+		b = appendJSONString(b, e.Model)
+		b = append(b, `,"input_tokens":`...)
+		b = appendInt(b, e.InputTokens)
+		b = append(b, `,"output_tokens":`...)
+		b = appendInt(b, e.OutputTokens)
 	}
 	if e.TraceID.IsValid() {
 		b = append(b, `,"trace_id":"`...)
