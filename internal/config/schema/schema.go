@@ -49,6 +49,8 @@ var Enums = map[string][]any{
 	"auth.external[].on_failure":             {"deny", "allow"},
 	"auth.jwt[].algorithms[]":                {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"},
 	"plans.<name>.quota.per":                 {"hour", "day", "month"},
+	"plans.<name>.token_quota.per":           {"hour", "day", "month"},
+	"routes[].llm.format":                    {"openai", "anthropic"},
 	"upstreams.<name>.balancer":              {"round_robin", "least_conn", "p2c_ewma", "hash"},
 	"upstreams.<name>.protocol":              {"auto", "http1"},
 	"upstreams.<name>.lambda.payload_format": {"1.0", "2.0"},
