@@ -1,10 +1,16 @@
 # Gantry's everyday commands. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: build test test-short bench bench-go bench-profile fuzz demo clean
+.PHONY: build ui test test-short bench bench-go bench-profile fuzz demo clean
 
 build:
 	$(GO) build -o bin/gantry ./cmd/gantry
+
+# Copies the dashboard's vendored browser code (uPlot, pinned in
+# internal/ui/package-lock.json) from npm into internal/ui/assets; the
+# copies are committed, so build needs neither npm nor this step.
+ui:
+	$(GO) generate ./internal/ui
 
 # Everything on the default serving engine, then the suites that drive the
 # binary (end to end, conformance) again on net/http's (server.engine).
