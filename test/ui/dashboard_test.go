@@ -1,0 +1,354 @@
+package ui
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/gantry-dev/gantry/internal/testkit"
+	"github.com/gantry-dev/gantry/internal/testkit/browser"
+)
+
+var update = flag.Bool("update", false, "rewrite the README's screenshots in docs/img")
+
+const (
+	adminToken = "dashboard-test-admin-token-0123456789"
+	acmeKey    = "gk_acme-dashboard-test-key-0123456789"
+)
+
+// dashboardConfig has a token-protected admin listener with the dashboard,
+// a keyed route to a live upstream, a route to an upstream that fails its
+// health checks, a priced plan and a consumer from the file.
+func dashboardConfig(t *testing.T, upstream string) string {
+	return fmt.Sprintf(`version: 1
+admin:
+  listen: "127.0.0.1:0"
+  token: %q
+  ui: true
+server:
+  listen: "127.0.0.1:0"
+storage:
+  driver: sqlite
+  dsn: %q
+usage:
+  flush_interval: 200ms
+auth:
+  api_key: {header: X-API-Key}
+plans:
+  pro:
+    pricing: {currency: USD, monthly_fee: "49.00", included_requests: 100000, per_1000_over: "0.50"}
+consumers:
+  - id: acme
+    plan: pro
+    groups: [partners]
+    api_keys: [{key: %q}]
+upstreams:
+  orders:
+    targets: [{url: %q}]
+  billing:
+    targets: [{url: "http://127.0.0.1:9"}]
+    health_check: {path: /healthz, interval: 100ms, timeout: 100ms, unhealthy_after: 1}
+routes:
+  - name: orders
+    match: {path_prefix: /orders, methods: [GET, POST]}
+    upstream: orders
+    auth: [api_key]
+    rate_limit: {requests: 5000, per: 1s}
+  - name: billing
+    match: {path_prefix: /billing}
+    upstream: billing
+`, adminToken, filepath.Join(t.TempDir(), "gantry.db"), acmeKey, upstream)
+}
+
+// eval runs a JavaScript expression in the page and returns its value;
+// promises are awaited.
+func eval[T any](b *browser.Browser, expr string) T {
+	return browser.Run(b, 10*time.Second, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+}
+
+// waitJS waits until expr is truthy in the page.
+func waitJS(b *browser.Browser, timeout time.Duration, expr string) {
+	browser.Run(b, timeout+time.Second, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
+}
+
+// pageText is the visible text of the page's main element.
+func pageText(b *browser.Browser) string {
+	return eval[string](b, `document.querySelector('main').innerText`)
+}
+
+// clean fails the test when the page wrote console errors or threw since
+// the last check.
+func clean(t *testing.T, b *browser.Browser, page string) {
+	t.Helper()
+	for _, p := range b.Problems() {
+		t.Errorf("%s page: %s", page, p)
+	}
+}
+
+// submit submits a form as a person does (its submit event runs; form.submit()
+// would skip it).
+func submit(id string) chromedp.Action[chromedp.Void] {
+	return chromedp.Click(chromedp.CSS("#" + id + " button[type=submit]"))
+}
+
+// open shows a page of the dashboard and waits for sel to be visible.
+func open(t *testing.T, b *browser.Browser, page, sel string) {
+	t.Helper()
+	eval[string](b, `location.hash = '#/`+page+`'`)
+	b.Do(10*time.Second, chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
+// proxied sends GET path to the gateway with an API key and returns the status.
+func proxied(t *testing.T, g *testkit.Gantry, path, key string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, g.URL+path, nil)
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func TestDashboard(t *testing.T) {
+	b := browser.New(t)
+	echo := testkit.NewEcho(t, "orders")
+	cfgPath := testkit.WriteConfig(t, dashboardConfig(t, echo.URL))
+	g := testkit.StartFile(t, cfgPath)
+	shots := browser.ArtifactDir(t)
+	t.Logf("screenshots in %s", shots)
+	shot := func(name string) {
+		t.Helper()
+		b.Screenshot(shots, "dashboard-"+name)
+	}
+
+	// Sign in: a wrong token is refused on the page, the right one opens
+	// the overview.
+	b.Do(15*time.Second, chromedp.Navigate(g.AdminURL+"/ui/"), chromedp.WaitVisible(chromedp.ID("token")))
+	shot("sign-in")
+	b.Do(10*time.Second, chromedp.SendKeys(chromedp.ID("token"), "not-the-token"), submit("sign-in"))
+	waitJS(b, 5*time.Second, `document.querySelector('main').innerText.includes('not the admin token')`)
+	// The failed sign-in's 401 is logged by the browser as a failed load.
+	b.Problems()
+	b.Do(10*time.Second, chromedp.SendKeys(chromedp.ID("token"), adminToken), submit("sign-in"),
+		chromedp.WaitVisible(chromedp.ID("stat-rps")))
+	clean(t, b, "sign-in")
+	cookies := eval[string](b, `document.cookie`)
+	if strings.Contains(cookies, "gantry_admin_session") {
+		t.Errorf("document.cookie = %q: the session cookie must be HttpOnly", cookies)
+	}
+
+	t.Run("overview chart moves with traffic", func(t *testing.T) {
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				proxied(t, g, "/orders/list", acmeKey)
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+		defer func() { stop.Store(true); wg.Wait() }()
+		waitJS(b, 15*time.Second, `Number(document.querySelector('#stat-rps').dataset.value) > 0 &&
+			Number(document.querySelector('#chart-traffic').dataset.max) > 0 &&
+			Number(document.querySelector('#chart-traffic').dataset.points) >= 2 &&
+			document.querySelector('#stat-p99').dataset.value !== ''`)
+		clean(t, b, "overview")
+		shot("overview")
+		if *update {
+			writeREADMEShots(t, b)
+		}
+	})
+
+	t.Run("routes", func(t *testing.T) {
+		open(t, b, "routes", "#routes-table")
+		text := pageText(b)
+		for _, want := range []string{"orders", "prefix /orders · GET POST", "api_key", "5000 per 1s", "billing", "prefix /billing"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("routes page lacks %q:\n%s", want, text)
+			}
+		}
+		clean(t, b, "routes")
+		shot("routes")
+	})
+
+	t.Run("upstream health", func(t *testing.T) {
+		open(t, b, "upstreams", "#upstreams section")
+		// The failing target turns unhealthy after one probe; the page
+		// refreshes on its own.
+		waitJS(b, 10*time.Second, `(document.querySelector('[data-upstream=billing]')||{}).innerText?.includes('unhealthy')`)
+		orders := eval[string](b, `document.querySelector('[data-upstream=orders]').innerText`)
+		if !strings.Contains(orders, "healthy") || !strings.Contains(orders, echo.URL) || strings.Contains(orders, "unhealthy") {
+			t.Errorf("orders upstream shows %q, want its target healthy", orders)
+		}
+		clean(t, b, "upstreams")
+		shot("upstreams")
+	})
+
+	t.Run("consumers and keys", func(t *testing.T) {
+		open(t, b, "consumers", "#consumers-table")
+		if text := pageText(b); !strings.Contains(text, "acme") || !strings.Contains(text, "pro") {
+			t.Errorf("consumers page lacks the config's consumer acme on plan pro:\n%s", text)
+		}
+		b.Do(10*time.Second,
+			chromedp.SendKeys(chromedp.ID("new-id"), "globex"),
+			chromedp.SetValue(chromedp.ID("new-plan"), "pro"),
+			chromedp.SendKeys(chromedp.ID("new-groups"), "trial"),
+			submit("create-consumer"),
+			chromedp.WaitVisible(chromedp.ID("create-key")))
+		b.Do(10*time.Second, chromedp.Click(chromedp.ID("create-key")), chromedp.WaitVisible(chromedp.ID("new-key")))
+		key := eval[string](b, `document.querySelector('#new-key').textContent`)
+		if !strings.HasPrefix(key, "gk_") {
+			t.Fatalf("new key shown as %q, want gk_...", key)
+		}
+		shot("consumers")
+		if got := proxied(t, g, "/orders/x", key); got != http.StatusOK {
+			t.Fatalf("a proxied request with the new key = %d, want 200", got)
+		}
+		// Shown once: opening the consumer again shows its prefix only.
+		b.Do(10*time.Second, chromedp.Click(chromedp.CSS(`button[aria-label="Keys of globex"]`)),
+			chromedp.WaitNotPresent(chromedp.ID("new-key")), chromedp.WaitVisible(chromedp.ID("keys-table")))
+		if html := eval[string](b, `document.documentElement.outerHTML`); strings.Contains(html, key) {
+			t.Errorf("the key is still in the page after reopening the consumer")
+		}
+		status, body := g.Admin("GET", "/admin/consumers/globex", adminToken)
+		if status != 200 || strings.Contains(string(body), key) {
+			t.Errorf("GET /admin/consumers/globex = %d and shows the key: %s", status, body)
+		}
+
+		// Revoke from the page: within 1 s the key no longer works.
+		var k struct {
+			Keys []struct{ ID string } `json:"keys"`
+		}
+		json.Unmarshal(body, &k)
+		if len(k.Keys) != 1 {
+			t.Fatalf("globex has %d keys, want 1", len(k.Keys))
+		}
+		b.Do(10*time.Second, chromedp.Click(chromedp.ID("revoke-"+k.Keys[0].ID)), chromedp.WaitVisible(chromedp.ID("confirm-revoke-"+k.Keys[0].ID)))
+		b.Do(10*time.Second, chromedp.Click(chromedp.ID("confirm-revoke-"+k.Keys[0].ID)))
+		clicked := time.Now()
+		for {
+			got := proxied(t, g, "/orders/x", key)
+			if got == http.StatusUnauthorized {
+				t.Logf("revoked key refused %s after the click", time.Since(clicked).Round(time.Millisecond))
+				break
+			}
+			if time.Since(clicked) > time.Second {
+				t.Fatalf("the revoked key still gets %d a second after revoking it on the page", got)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		waitJS(b, 5*time.Second, `document.querySelector('#keys-table').innerText.includes('revoked')`)
+		clean(t, b, "consumers")
+	})
+
+	t.Run("a write without the CSRF token is refused", func(t *testing.T) {
+		// The page's own cookie, from the page's origin, without the header.
+		status := eval[int](b, `fetch('/admin/consumers', {method: 'POST', headers: {'Content-Type': 'application/json'},
+			body: JSON.stringify({id: 'mallory'})}).then(r => r.status)`)
+		if status != http.StatusForbidden {
+			t.Errorf("POST /admin/consumers with the session cookie and no X-CSRF-Token = %d, want 403", status)
+		}
+		if s, body := g.Admin("GET", "/admin/consumers/mallory", adminToken); s != http.StatusNotFound {
+			t.Errorf("the refused write created a consumer: %d %s", s, body)
+		}
+		b.Problems() // the 403 is logged as a failed load
+	})
+
+	t.Run("usage", func(t *testing.T) {
+		// Wait for the ledger to have the overview's traffic.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, body := g.Admin("GET", "/admin/usage?consumer=acme", adminToken)
+			if strings.Contains(string(body), `"consumer": "acme"`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no usage for acme in the ledger: %s", body)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		open(t, b, "usage", "#usage-table")
+		waitJS(b, 5*time.Second, `document.querySelector('#usage-table').innerText.includes('acme') && !!document.querySelector('#chart-usage canvas')`)
+		csv := eval[string](b, `fetch(document.querySelector('#usage-csv').href).then(r => r.text())`)
+		if !strings.HasPrefix(csv, "consumer,period,route,requests") || !strings.Contains(csv, "\nacme,") {
+			t.Errorf("the CSV link gave %q, want the usage CSV with acme", csv)
+		}
+		b.Do(10*time.Second, chromedp.SetValue(chromedp.ID("usage-group"), "route"), submit("usage-form"))
+		waitJS(b, 5*time.Second, `document.querySelector('#usage-table thead').innerText.includes('Route') && document.querySelector('#usage-table tbody').innerText.includes('orders')`)
+		clean(t, b, "usage")
+		shot("usage")
+	})
+
+	t.Run("invoices", func(t *testing.T) {
+		open(t, b, "invoices", "#invoice-total")
+		b.Do(10*time.Second, chromedp.SetValue(chromedp.ID("invoice-consumer"), "acme"), submit("invoice-form"))
+		waitJS(b, 5*time.Second, `document.querySelector('#invoice h2').innerText.includes('acme') && document.querySelector('#invoice-total').innerText === '49.00 USD'`)
+		clean(t, b, "invoices")
+		shot("invoices")
+	})
+
+	t.Run("config and reload", func(t *testing.T) {
+		open(t, b, "config", "#running-config")
+		cfg := eval[string](b, `document.querySelector('#running-config').textContent`)
+		if !strings.Contains(cfg, "[redacted]") || strings.Contains(cfg, adminToken) || strings.Contains(cfg, acmeKey) {
+			t.Errorf("the running config shows a secret or no [redacted]:\n%s", cfg)
+		}
+		// Break the file: the route's upstream becomes unknown, on line 38.
+		orig, err := os.ReadFile(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		broken := strings.Replace(string(orig), "    upstream: orders\n", "    upstream: ordrs\n", 1)
+		line := 1 + strings.Count(broken[:strings.Index(broken, "upstream: ordrs")], "\n")
+		if err := os.WriteFile(cfgPath, []byte(broken), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		b.Do(10*time.Second, chromedp.Click(chromedp.ID("reload")), chromedp.WaitVisible(chromedp.ID("reload-problems")))
+		problems := eval[string](b, `document.querySelector('#reload-problems').innerText`)
+		if !strings.Contains(problems, fmt.Sprint(line)) || !strings.Contains(problems, "routes[0].upstream") || !strings.Contains(problems, "ordrs") {
+			t.Errorf("reload problems shown as %q, want line %d, routes[0].upstream and ordrs", problems, line)
+		}
+		b.Problems() // the refused reload's 400 is logged as a failed load
+		shot("config")
+		if err := os.WriteFile(cfgPath, orig, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// writeREADMEShots writes the overview in the light and the dark theme to
+// docs/img for the README.
+func writeREADMEShots(t *testing.T, b *browser.Browser) {
+	dir := filepath.Join("..", "..", "docs", "img")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b.Screenshot(dir, "dashboard")
+	dark := emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}
+	if _, err := chromedp.Call(b.Context(), emulation.SetEmulatedMedia, dark); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond) // a chart update in the dark colours
+	b.Screenshot(dir, "dashboard-dark")
+	if _, err := chromedp.Call(b.Context(), emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
+		t.Fatal(err)
+	}
+}
