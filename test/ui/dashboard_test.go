@@ -154,6 +154,27 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("document.cookie = %q: the session cookie must be HttpOnly", cookies)
 	}
 
+	t.Run("percentiles from two summaries", func(t *testing.T) {
+		// The overview's arithmetic, run in the page: histogram_quantile
+		// over the difference of two cumulative histograms.
+		got := eval[[]any](b, `import('/ui/common/metrics.js').then(m => {
+			const before = {at: '2026-12-06T09:00:00Z', requests: 100, errors: 1,
+				duration: {count: 100, buckets: [{le: 0.001, count: 50}, {le: 0.01, count: 100}, {le: 0.1, count: 100}]}};
+			const after = {at: '2026-12-06T09:00:02Z', requests: 300, errors: 11,
+				duration: {count: 300, buckets: [{le: 0.001, count: 150}, {le: 0.01, count: 250}, {le: 0.1, count: 298}]}};
+			const d = m.delta(before, after);
+			const idle = m.delta(after, {...after, at: '2026-12-06T09:00:04Z'});
+			return [d.rps, d.eps, d.errorRatio, d.p50, d.p99, m.quantile(0.5, {count: 0, buckets: []}), idle.rps, idle.p99];
+		})`)
+		// 200 requests in 2 s, 10 of them errors; of the 200, 100 took at
+		// most 1 ms, 50 more at most 10 ms, 48 at most 100 ms, 2 longer.
+		want := []any{100.0, 5.0, 0.05, 0.001, 0.1, nil, 0.0, nil}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("delta and quantile = %v, want %v", got, want)
+		}
+		clean(t, b, "overview")
+	})
+
 	t.Run("overview chart moves with traffic", func(t *testing.T) {
 		var stop atomic.Bool
 		var wg sync.WaitGroup
