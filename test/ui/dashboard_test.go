@@ -367,7 +367,7 @@ func writeREADMEShots(t *testing.T, b *browser.Browser) {
 	if _, err := chromedp.Call(b.Context(), emulation.SetEmulatedMedia, dark); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2500 * time.Millisecond) // a chart update in the dark colours
+	time.Sleep(300 * time.Millisecond) // the charts draw again in the dark colours
 	b.Screenshot(dir, "dashboard-dark")
 	if _, err := chromedp.Call(b.Context(), emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
 		t.Fatal(err)

@@ -26,6 +26,22 @@ export class Chart {
   constructor(el, { series, yLabel, bars = false, height = 220, xValues }) {
     this.el = el;
     this.data = [[], ...series.map(() => [])];
+    this.spec = { series, yLabel, bars, height, xValues };
+    this.plot = this.build();
+    this.resize = new ResizeObserver(() => this.plot.setSize({ width: widthOf(el), height }));
+    this.resize.observe(el);
+    // The colours come from the theme: draw again when it changes.
+    this.scheme = window.matchMedia('(prefers-color-scheme: dark)');
+    this.onScheme = () => {
+      this.plot.destroy();
+      this.plot = this.build();
+    };
+    this.scheme.addEventListener('change', this.onScheme);
+  }
+
+  build() {
+    const { series, yLabel, bars, height, xValues } = this.spec;
+    const el = this.el;
     const colors = palette();
     const opts = {
       width: widthOf(el),
@@ -44,9 +60,7 @@ export class Chart {
         value: (u, v) => (v === null || v === undefined ? '–' : v.toFixed(2) + (s.unit || '')),
       }))],
     };
-    this.plot = new uPlot(opts, this.data, el);
-    this.resize = new ResizeObserver(() => this.plot.setSize({ width: widthOf(el), height }));
-    this.resize.observe(el);
+    return new uPlot(opts, this.data, el);
   }
 
   // set replaces the data: x values (unix seconds) and one array per series.
@@ -57,6 +71,7 @@ export class Chart {
   }
 
   destroy() {
+    this.scheme.removeEventListener('change', this.onScheme);
     this.resize.disconnect();
     this.plot.destroy();
   }
