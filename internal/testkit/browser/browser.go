@@ -20,12 +20,14 @@ const (
 	EnvRequire   = "GANTRY_TEST_REQUIRE_SERVICES"
 )
 
+// candidates are where Chromium is looked for after GANTRY_TEST_CHROMIUM.
+var candidates = []string{"/usr/bin/chromium", "chromium", "chromium-browser"}
+
 // Chromium returns the path of the Chromium binary. When there is none it
 // skips the test, or fails it when GANTRY_TEST_REQUIRE_SERVICES is set.
 func Chromium(t testing.TB) string {
 	t.Helper()
-	candidates := []string{os.Getenv(EnvChromium), "/usr/bin/chromium", "chromium", "chromium-browser"}
-	for _, c := range candidates {
+	for _, c := range append([]string{os.Getenv(EnvChromium)}, candidates...) {
 		if c == "" {
 			continue
 		}

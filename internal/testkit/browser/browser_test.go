@@ -1,10 +1,12 @@
 package browser
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +89,61 @@ func TestArtifactDir(t *testing.T) {
 	}
 	if st, err := os.Stat(want); err != nil || !st.IsDir() {
 		t.Errorf("ArtifactDir() did not create %s: %v", want, err)
+	}
+}
+
+// recorder is a testing.TB that records Fatalf and Skipf and ends the
+// goroutine as they do.
+type recorder struct {
+	testing.TB
+	fatal, skip string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.fatal = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+func (r *recorder) Skipf(format string, args ...any) {
+	r.skip = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// TestChromiumMissing: without Chromium the browser tests skip, and fail
+// when CI requires the services.
+func TestChromiumMissing(t *testing.T) {
+	saved := candidates
+	candidates = []string{filepath.Join(t.TempDir(), "no-chromium")}
+	t.Cleanup(func() { candidates = saved })
+	t.Setenv(EnvChromium, "")
+	tests := []struct {
+		name      string
+		require   string
+		wantFatal bool
+	}{
+		{name: "locally", require: "", wantFatal: false},
+		{name: "under CI", require: "1", wantFatal: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(EnvRequire, tt.require)
+			r := &recorder{TB: t}
+			done := make(chan string)
+			go func() {
+				var path string
+				defer func() { done <- path }()
+				path = Chromium(r)
+			}()
+			if path := <-done; path != "" {
+				t.Fatalf("Chromium() = %q without a browser", path)
+			}
+			if got := r.fatal != ""; got != tt.wantFatal || (r.fatal == "") == (r.skip == "") {
+				t.Errorf("Chromium() fatal %q, skip %q; want fatal: %v", r.fatal, r.skip, tt.wantFatal)
+			}
+		})
+	}
+	t.Setenv(EnvChromium, "/bin/sh") // any executable: the variable wins
+	if got := Chromium(t); got != "/bin/sh" {
+		t.Errorf("Chromium() with %s=/bin/sh = %q", EnvChromium, got)
 	}
 }
