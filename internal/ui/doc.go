@@ -1,5 +1,5 @@
-// Package ui holds the gateway's web pages, built into the binary with
-// go:embed: assets/common has what every page shares (the stylesheet with
+// Package ui holds the gateway's web pages, built into the binary with the
+// embed package: assets/common has what every page shares (the stylesheet with
 // light and dark themes, the fetch helper that signs writes with the
 // session's CSRF token, number formatting, and uPlot, the charting
 // library), assets/dashboard the operator dashboard that the admin
