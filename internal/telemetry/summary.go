@@ -31,6 +31,25 @@ type Summary struct {
 	// Routes are the per-route counts, sorted by name; "(none)" holds
 	// requests that matched no route.
 	Routes []RouteSummary `json:"routes"`
+	// Targets are the upstream targets that were sent attempts, probed or
+	// ejected, sorted by upstream and target.
+	Targets []TargetSummary `json:"targets"`
+}
+
+// TargetSummary is one upstream target's attempts, from
+// gantry_upstream_requests_total, gantry_upstream_ejections_total and
+// gantry_upstream_request_duration_seconds.
+type TargetSummary struct {
+	Upstream string `json:"upstream"`
+	Target   string `json:"target"`
+	// Attempts counts the attempts sent; Failures those answered 5xx or
+	// not at all (connect error, timeout, other errors).
+	Attempts uint64 `json:"attempts"`
+	Failures uint64 `json:"failures"`
+	// Ejections counts passive ejections.
+	Ejections uint64 `json:"ejections"`
+	// Duration is the attempts' duration, in seconds.
+	Duration Histogram `json:"duration"`
 }
 
 // RouteSummary is one route's share of a Summary.
@@ -79,8 +98,36 @@ func Summarize(g prometheus.Gatherer) (Summary, error) {
 		}
 		return r
 	}
+	targets := map[[2]string]*TargetSummary{}
+	target := func(m *dto.Metric) *TargetSummary {
+		k := [2]string{label(m, "upstream"), label(m, "target")}
+		ts, ok := targets[k]
+		if !ok {
+			ts = &TargetSummary{Upstream: k[0], Target: k[1], Duration: Histogram{Buckets: []Bucket{}}}
+			targets[k] = ts
+		}
+		return ts
+	}
 	for _, mf := range mfs {
 		switch mf.GetName() {
+		case "gantry_upstream_requests_total":
+			for _, m := range mf.GetMetric() {
+				n := counterValue(m)
+				ts := target(m)
+				ts.Attempts += n
+				// A status, or the cause of no answer (connect_error, timeout, ...).
+				if st := label(m, "status"); len(st) != 3 || st[0] == '5' || st[0] < '1' || st[0] > '9' {
+					ts.Failures += n
+				}
+			}
+		case "gantry_upstream_ejections_total":
+			for _, m := range mf.GetMetric() {
+				target(m).Ejections += counterValue(m)
+			}
+		case "gantry_upstream_request_duration_seconds":
+			for _, m := range mf.GetMetric() {
+				target(m).Duration.add(histogramOf(m.GetHistogram()))
+			}
 		case "gantry_requests_total":
 			for _, m := range mf.GetMetric() {
 				n := counterValue(m)
@@ -122,6 +169,16 @@ func Summarize(g prometheus.Gatherer) (Summary, error) {
 	sort.Slice(s.Routes, func(i, j int) bool { return s.Routes[i].Route < s.Routes[j].Route })
 	if s.Routes == nil {
 		s.Routes = []RouteSummary{}
+	}
+	for _, ts := range targets {
+		s.Targets = append(s.Targets, *ts)
+	}
+	sort.Slice(s.Targets, func(i, j int) bool {
+		a, b := s.Targets[i], s.Targets[j]
+		return a.Upstream < b.Upstream || a.Upstream == b.Upstream && a.Target < b.Target
+	})
+	if s.Targets == nil {
+		s.Targets = []TargetSummary{}
 	}
 	if s.Duration.Buckets == nil {
 		s.Duration.Buckets = []Bucket{}

@@ -79,12 +79,49 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
+func TestSummarizeTargets(t *testing.T) {
+	m := NewMetrics()
+	a, b := m.Target("orders", "http://10.0.0.11:8080"), m.Target("orders", "http://10.0.0.12:8080")
+	for range 4 {
+		a.Observe(200)
+		a.ObserveDuration(2 * time.Millisecond)
+	}
+	a.Observe(503)
+	b.Failed(FailureConnect)
+	b.Failed(FailureTimeout)
+	b.Observe(404)
+	b.Ejected()
+	b.ObserveDuration(time.Second)
+	m.Target("billing", "http://10.0.0.20:8080").Ejected()
+
+	s, err := Summarize(m.Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Upstream, Target                        string
+		Attempts, Failures, Ejections, Observed uint64
+	}
+	var got []row
+	for _, ts := range s.Targets {
+		got = append(got, row{ts.Upstream, ts.Target, ts.Attempts, ts.Failures, ts.Ejections, ts.Duration.Count})
+	}
+	want := []row{
+		{"billing", "http://10.0.0.20:8080", 0, 0, 1, 0},
+		{"orders", "http://10.0.0.11:8080", 5, 1, 0, 4},
+		{"orders", "http://10.0.0.12:8080", 3, 2, 1, 1},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("targets mismatch (-want +got):\n%s", diff)
+	}
+}
+
 func TestSummarizeEmpty(t *testing.T) {
 	s, err := Summarize(NewMetrics().Registry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Requests != 0 || s.Duration.Count != 0 || s.Routes == nil || s.Duration.Buckets == nil {
+	if s.Requests != 0 || s.Duration.Count != 0 || s.Routes == nil || s.Duration.Buckets == nil || s.Targets == nil {
 		t.Errorf("Summarize() of a fresh registry = %+v, want zero counts and empty lists", s)
 	}
 }

@@ -219,6 +219,12 @@ func TestDashboard(t *testing.T) {
 		if !strings.Contains(orders, "healthy") || !strings.Contains(orders, echo.URL) || strings.Contains(orders, "unhealthy") {
 			t.Errorf("orders upstream shows %q, want its target healthy", orders)
 		}
+		// The overview's traffic went to the orders target: its attempts
+		// and p99 come from the metrics.
+		cells := eval[[]string](b, `[...document.querySelectorAll('[data-upstream=orders] tbody tr')[0].children].map(c => c.innerText)`)
+		if len(cells) != 9 || cells[4] == "0" || !strings.HasSuffix(cells[7], " ms") || cells[5] != "0 %" {
+			t.Errorf("orders target row = %q, want attempts, 0 %% failed and a p99 in ms", cells)
+		}
 		clean(t, b, "upstreams")
 		shot("upstreams")
 	})
