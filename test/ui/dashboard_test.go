@@ -89,11 +89,29 @@ func pageText(b *browser.Browser) string {
 }
 
 // clean fails the test when the page wrote console errors or threw since
-// the last check.
+// the last check, or misses what assistive technology needs: one h1, a
+// label on every form control, a name on every button and chart, the
+// current page marked in the navigation.
 func clean(t *testing.T, b *browser.Browser, page string) {
 	t.Helper()
 	for _, p := range b.Problems() {
 		t.Errorf("%s page: %s", page, p)
+	}
+	faults := eval[[]string](b, `(() => {
+		const out = [];
+		const h1 = document.querySelectorAll('h1').length;
+		if (h1 !== 1) out.push(h1 + ' h1 elements');
+		for (const c of document.querySelectorAll('input, select, textarea'))
+			if (!c.labels.length && !c.getAttribute('aria-label')) out.push('unlabelled ' + c.outerHTML.slice(0, 80));
+		for (const bt of document.querySelectorAll('button'))
+			if (!bt.hidden && !bt.innerText.trim() && !bt.getAttribute('aria-label')) out.push('unnamed button ' + bt.outerHTML.slice(0, 80));
+		for (const img of document.querySelectorAll('[role=img], img'))
+			if (!img.getAttribute('aria-label') && !img.getAttribute('alt')) out.push('unnamed image ' + img.outerHTML.slice(0, 80));
+		if (!document.querySelector('nav a[aria-current=page]')) out.push('no current page in the navigation');
+		return out;
+	})()`)
+	for _, f := range faults {
+		t.Errorf("%s page: %s", page, f)
 	}
 }
 
@@ -196,6 +214,25 @@ func TestDashboard(t *testing.T) {
 		if *update {
 			writeREADMEShots(t, b)
 		}
+	})
+
+	t.Run("keyboard", func(t *testing.T) {
+		// From the top of the page: Tab reaches the skip link, then the
+		// navigation; Enter on "Routes" opens the routes page.
+		eval[bool](b, `(document.activeElement && document.activeElement.blur(), true)`)
+		b.Do(5*time.Second, chromedp.KeyEvent("\t"))
+		if got := eval[string](b, `document.activeElement.className`); got != "skip-link" {
+			t.Errorf("first Tab focused %q, want the skip link", got)
+		}
+		b.Do(5*time.Second, chromedp.KeyEvent("\t"), chromedp.KeyEvent("\t"))
+		if got := eval[string](b, `document.activeElement.textContent`); got != "Routes" {
+			t.Fatalf("third Tab focused %q, want the Routes link", got)
+		}
+		b.Do(10*time.Second, chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.ID("routes-table")))
+		if got := eval[string](b, `document.activeElement.id`); got != "main" {
+			t.Errorf("after opening a page the focus is on %q, want main", got)
+		}
+		clean(t, b, "routes")
 	})
 
 	t.Run("routes", func(t *testing.T) {
@@ -330,6 +367,19 @@ func TestDashboard(t *testing.T) {
 		waitJS(b, 5*time.Second, `document.querySelector('#invoice h2').innerText.includes('acme') && document.querySelector('#invoice-total').innerText === '49.00 USD'`)
 		clean(t, b, "invoices")
 		shot("invoices")
+	})
+
+	t.Run("narrow screen", func(t *testing.T) {
+		b.Do(5*time.Second, chromedp.EmulateViewport(390, 844))
+		defer b.Do(5*time.Second, chromedp.EmulateViewport(1280, 860))
+		for _, p := range []struct{ page, sel string }{{"overview", "#chart-traffic canvas"}, {"routes", "#routes-table"}, {"consumers", "#consumers-table"}} {
+			open(t, b, p.page, p.sel)
+			if w := eval[[]int](b, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
+				t.Errorf("%s page is %d px wide on a %d px screen: it scrolls sideways", p.page, w[0], w[1])
+			}
+			clean(t, b, p.page)
+			shot("narrow-" + p.page)
+		}
 	})
 
 	t.Run("config and reload", func(t *testing.T) {

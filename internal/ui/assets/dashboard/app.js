@@ -96,7 +96,8 @@ whenUnauthorized(() => {
 });
 
 window.addEventListener('hashchange', async () => {
-  if (document.getElementById('sign-in')) return;
+  // "#main" is the skip link's target, not a page.
+  if (!location.hash.startsWith('#/') || document.getElementById('sign-in')) return;
   await show();
   main.focus();
 });
