@@ -429,3 +429,43 @@ func writeREADMEShots(t *testing.T, b *browser.Browser) {
 		t.Fatal(err)
 	}
 }
+
+// TestDashboardWithoutToken: on a loopback admin listener without a token,
+// where the admin API needs no credentials, the dashboard is on by default
+// and opens without signing in, and its writes work without a session.
+func TestDashboardWithoutToken(t *testing.T) {
+	b := browser.New(t)
+	echo := testkit.NewEcho(t, "orders")
+	g := testkit.Start(t, fmt.Sprintf(`version: 1
+admin:
+  listen: "127.0.0.1:0"
+server:
+  listen: "127.0.0.1:0"
+storage:
+  driver: sqlite
+  dsn: %q
+upstreams:
+  orders:
+    targets: [{url: %q}]
+routes:
+  - name: orders
+    match: {path_prefix: /orders}
+    upstream: orders
+`, filepath.Join(t.TempDir(), "gantry.db"), echo.URL))
+	b.Do(15*time.Second, chromedp.Navigate(g.AdminURL+"/ui/"), chromedp.WaitVisible(chromedp.ID("stat-rps")))
+	if n := eval[int](b, `document.querySelectorAll('#sign-in').length`); n != 0 {
+		t.Errorf("the dashboard asks to sign in without an admin token")
+	}
+	if hidden := eval[bool](b, `document.getElementById('sign-out').hidden`); !hidden {
+		t.Errorf("a sign-out button is shown without a session")
+	}
+	clean(t, b, "overview")
+	open(t, b, "consumers", "#create-consumer")
+	b.Do(10*time.Second, chromedp.SendKeys(chromedp.ID("new-id"), "initech"), submit("create-consumer"),
+		chromedp.WaitVisible(chromedp.ID("create-key")))
+	b.Do(10*time.Second, chromedp.Click(chromedp.ID("create-key")), chromedp.WaitVisible(chromedp.ID("new-key")))
+	if status, body := g.Admin("GET", "/admin/consumers/initech", ""); status != http.StatusOK || !strings.Contains(string(body), `"prefix"`) {
+		t.Errorf("GET /admin/consumers/initech = %d %s, want the consumer with its key", status, body)
+	}
+	clean(t, b, "consumers")
+}

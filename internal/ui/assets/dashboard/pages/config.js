@@ -15,7 +15,7 @@ function reloadResult(r) {
   return notice('error',
     h('p', null, `Reload refused at ${time(r.at)}; generation ${r.generation} keeps serving.`),
     problems.length
-      ? table(`${problems.length} problems`, ['Line', 'File', 'Key', 'Problem'],
+      ? table(problems.length === 1 ? '1 problem' : `${problems.length} problems`, ['Line', 'File', 'Key', 'Problem'],
         problems.map((p) => [p.line ? String(p.line) : '–', p.file || '', h('code', null, p.path || ''), p.message]), { id: 'reload-problems' })
       : h('p', null, r.error));
 }
