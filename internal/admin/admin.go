@@ -80,6 +80,7 @@ func Handler(o Options) http.Handler {
 	mux.Handle("GET /admin/metrics/summary", a.auth(a.metricsSummary))
 	if o.UI {
 		a.sessions = session.New(session.Options{Cookie: sessionCookie})
+		a.signIns = session.NewThrottle(signInFailures, signInWindow, nil)
 		mux.Handle("GET /ui/", ui.Handler("/ui/", "dashboard/index.html"))
 		mux.HandleFunc("GET /admin/session", a.getSession)
 		mux.HandleFunc("POST /admin/session", a.signIn)
@@ -111,6 +112,7 @@ type api struct {
 	gatherer prometheus.Gatherer
 	// sessions are the dashboard's; nil when admin.ui is off.
 	sessions *session.Store
+	signIns  *session.Throttle
 
 	readiness Readiness
 }

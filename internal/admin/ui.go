@@ -3,7 +3,9 @@ package admin
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/session"
@@ -58,6 +60,12 @@ func (a *api) signIn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "no_token", "admin.token is not set: the admin API and the dashboard need no sign-in")
 		return
 	}
+	client := clientIP(r)
+	if ok, wait := a.signIns.Allow(client); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		writeError(w, http.StatusTooManyRequests, "too_many_attempts", "too many wrong tokens from this address; try again later")
+		return
+	}
 	var b struct {
 		Token string `json:"token"`
 	}
@@ -65,9 +73,11 @@ func (a *api) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !a.tokenMatches(b.Token) {
+		a.signIns.Fail(client)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "wrong admin token")
 		return
 	}
+	a.signIns.Succeed(client)
 	ss, err := a.sessions.Create(w, r, sessionSubject)
 	if err != nil {
 		a.log.Error("creating a dashboard session", "error", err)
@@ -75,6 +85,24 @@ func (a *api) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, viewOf(ss))
+}
+
+// Sign-in throttling: signInFailures wrong tokens from one address within
+// signInWindow lock that address out of POST /admin/session until the
+// oldest of them is signInWindow old.
+const (
+	signInFailures = 5
+	signInWindow   = time.Minute
+)
+
+// clientIP is the address a request came from (the admin listener trusts
+// no proxy headers).
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // signOut serves DELETE /admin/session; like every write of a session it

@@ -154,6 +154,29 @@ func TestUISessionAuth(t *testing.T) {
 	}
 }
 
+func TestUISignInThrottled(t *testing.T) {
+	h := uiAPI(t, testToken, true)
+	for i := range signInFailures {
+		if res, body := do(t, h, call{method: "POST", target: "/admin/session", body: `{"token":"guess"}`}); res.StatusCode != 401 {
+			t.Fatalf("wrong token #%d = %d %s, want 401", i+1, res.StatusCode, body)
+		}
+	}
+	// Locked out, the right token too: guessing must not go on.
+	res, body := do(t, h, call{method: "POST", target: "/admin/session", body: `{"token":"` + testToken + `"}`})
+	if res.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "too_many_attempts") || res.Header.Get("Retry-After") == "" || len(res.Cookies()) != 0 {
+		t.Errorf("sign-in after %d wrong tokens = %d %s (Retry-After %q), want 429 too_many_attempts and no cookie", signInFailures, res.StatusCode, body, res.Header.Get("Retry-After"))
+	}
+	// Another address is not locked out.
+	req := httptest.NewRequest("POST", "http://127.0.0.1:9080/admin/session", strings.NewReader(`{"token":"`+testToken+`"}`))
+	req.RemoteAddr = "127.0.0.2:40000"
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusCreated {
+		t.Errorf("sign-in from another address = %d, want 201", rec.Code)
+	}
+}
+
 func TestUIWithoutToken(t *testing.T) {
 	h := uiAPI(t, "", true)
 	res, body := do(t, h, call{method: "GET", target: "/admin/session"})

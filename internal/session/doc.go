@@ -4,7 +4,8 @@
 // over TLS) and names a session held here, in memory, with an idle timeout
 // and a maximum age. Each session carries a CSRF token that the page holds
 // in memory and sends back in the X-CSRF-Token header on every write;
-// Check compares it in constant time.
+// Check compares it in constant time. Throttle limits failed sign-ins per
+// client address.
 //
 // It sits on the control path only, beside admin: nothing here runs per
 // proxied request. It must not import admin, server or any request-path
