@@ -51,8 +51,8 @@ func parseUsageFlags(args []string, stdout, stderr io.Writer, now time.Time) (us
 	fs := newFlagSet("gantry usage", usageCmdUsage, stderr)
 	var f usageFlags
 	var consumer, from, to, groupBy string
-	fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`")
-	fs.StringVar(&f.config, "c", "gantry.yaml", "configuration `file` (shorthand)")
+	fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`, or a directory of them")
+	fs.StringVar(&f.config, "c", "gantry.yaml", "configuration `file` or directory (shorthand)")
 	fs.StringVar(&consumer, "consumer", "", "the consumer `id` (default: every consumer)")
 	fs.StringVar(&from, "from", "", "start `date`, inclusive (default: the first of this month)")
 	fs.StringVar(&to, "to", "", "end `date`, exclusive (default: the first of next month)")
@@ -140,8 +140,8 @@ func parseInvoiceFlags(args []string, stdout, stderr io.Writer, now time.Time) (
 	fs := newFlagSet("gantry invoice", invoiceCmdUsage, stderr)
 	var f invoiceFlags
 	var period string
-	fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`")
-	fs.StringVar(&f.config, "c", "gantry.yaml", "configuration `file` (shorthand)")
+	fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`, or a directory of them")
+	fs.StringVar(&f.config, "c", "gantry.yaml", "configuration `file` or directory (shorthand)")
 	fs.StringVar(&f.consumer, "consumer", "", "the consumer `id` (required)")
 	fs.StringVar(&period, "period", "", "the month, `YYYY-MM` (default: this month, UTC)")
 	fs.StringVar(&f.format, "format", "table", "output: table or json")

@@ -8,7 +8,12 @@ import (
 // Config is a whole configuration file. Field comments are user documentation.
 type Config struct {
 	// Version is the format version; only 1 exists. Default 1.
-	Version    int                  `yaml:"version" json:"version,omitempty"`
+	Version int `yaml:"version" json:"version,omitempty"`
+	// Include lists more files to read, as globs relative to this file's
+	// directory ("routes/*.yaml"); their lists and maps of names are
+	// merged into this file's (see Load). Only the file Load is given may
+	// include others.
+	Include    []string             `yaml:"include" json:"include,omitempty"`
 	Server     Server               `yaml:"server" json:"server,omitempty"`
 	Admin      Admin                `yaml:"admin" json:"admin,omitempty"`
 	Storage    Storage              `yaml:"storage" json:"storage,omitempty"`
@@ -27,8 +32,19 @@ type Config struct {
 	// Lines maps key paths ("routes[2].upstream") to their line in the file;
 	// filled by Parse, used to place validation errors.
 	Lines map[string]int `yaml:"-" json:"-"`
-	// File is the path the config was read from ("" when parsed from bytes).
+	// File is the path the config was read from ("" when parsed from
+	// bytes): a file, or the directory of a config directory.
 	File string `yaml:"-" json:"-"`
+	// Files maps key paths to the file that set them, when the
+	// configuration was merged from several files (nil for one file).
+	Files map[string]string `yaml:"-" json:"-"`
+
+	// spans say which file each element of a merged list came from.
+	spans []span
+	// baseDir is what relative paths are resolved against when no file
+	// of the key is known: the config file's directory, or the config
+	// directory itself.
+	baseDir string
 }
 
 // Server configures the client-facing listener. Changing it needs a restart.

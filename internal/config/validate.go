@@ -257,7 +257,7 @@ func (c *Config) validateAuth(l *problemList) {
 		case !labelRe.MatchString(j.Name):
 			l.add(p+".name", "want letters, digits, _, . or -, got %q", j.Name)
 		case names[j.Name] != "":
-			l.add(p+".name", "duplicate provider name %q (also %s)", j.Name, names[j.Name])
+			l.add(p+".name", "duplicate provider name %q (also %s)", j.Name, l.c.where(names[j.Name]))
 		default:
 			names[j.Name] = p
 		}
@@ -342,7 +342,7 @@ func (c *Config) validateExternalAuth(l *problemList) {
 		case !labelRe.MatchString(e.Name):
 			l.add(p+".name", "want letters, digits, _, . or -, got %q", e.Name)
 		case names[e.Name] != "":
-			l.add(p+".name", "duplicate service name %q (also %s)", e.Name, names[e.Name])
+			l.add(p+".name", "duplicate service name %q (also %s)", e.Name, l.c.where(names[e.Name]))
 		default:
 			names[e.Name] = p
 		}
@@ -431,7 +431,7 @@ func (c *Config) validateConsumers(l *problemList) {
 		case !consumerRe.MatchString(co.ID):
 			l.add(p+".id", "want letters, digits, _, ., @ or -, got %q", co.ID)
 		case ids[co.ID] != "":
-			l.add(p+".id", "duplicate consumer id %q (also %s)", co.ID, ids[co.ID])
+			l.add(p+".id", "duplicate consumer id %q (also %s)", co.ID, l.c.where(ids[co.ID]))
 		default:
 			ids[co.ID] = p
 		}
@@ -489,13 +489,26 @@ func (c *Config) validateConsumers(l *problemList) {
 // or blank, since X-Consumer-Groups carries the groups joined by commas.
 func validGroup(g string) bool { return g != "" && !strings.ContainsAny(g, ", \t") }
 
+// Patterns of names and values that Validate checks, exported for the
+// JSON Schema (internal/config/schema).
+const (
+	// NamePattern is what a name that becomes a metric label or a
+	// reference may hold: routes, upstreams, plans, JWT providers,
+	// external services.
+	NamePattern = `^[A-Za-z0-9_.-]+$`
+	// ConsumerIDPattern is what a consumer id may hold.
+	ConsumerIDPattern = `^[A-Za-z0-9_.@-]+$`
+	// CurrencyPattern is an ISO 4217 code.
+	CurrencyPattern = `^[A-Z]{3}$`
+	// KeyHashPattern is an API key given as its hash.
+	KeyHashPattern = `^sha256:[0-9a-fA-F]{64}$`
+)
+
 var (
-	// labelRe is what a name that becomes a metric label or a reference
-	// may hold.
-	labelRe    = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-	consumerRe = regexp.MustCompile(`^[A-Za-z0-9_.@-]+$`)
-	currencyRe = regexp.MustCompile(`^[A-Z]{3}$`)
-	hashRe     = regexp.MustCompile(`^sha256:[0-9a-fA-F]{64}$`)
+	labelRe    = regexp.MustCompile(NamePattern)
+	consumerRe = regexp.MustCompile(ConsumerIDPattern)
+	currencyRe = regexp.MustCompile(CurrencyPattern)
+	hashRe     = regexp.MustCompile(KeyHashPattern)
 )
 
 func checkRateLimit(l *problemList, p string, rl *RateLimit) {

@@ -182,7 +182,7 @@ func (c *Config) validateRoutes(l *problemList) {
 		case !labelRe.MatchString(r.Name):
 			l.add(p+".name", "want letters, digits, _, . or -, got %q", r.Name)
 		case names[r.Name] != "":
-			l.add(p+".name", "duplicate route name %q (also %s)", r.Name, names[r.Name])
+			l.add(p+".name", "duplicate route name %q (also %s)", r.Name, l.c.where(names[r.Name]))
 		default:
 			names[r.Name] = p
 		}

@@ -61,10 +61,10 @@ type Entry struct {
 	SpanID  trace.SpanID
 }
 
-// entryFrom builds the entry of a finished request from its Exchange, the
-// request and the time it took. It reads no header but User-Agent and not
+// EntryFrom builds the entry of a finished request from its Exchange, the
+// request and the time it took (the trace IDs are the caller's to add). It reads no header but User-Agent and not
 // the query string. It allocates only for the error text, when there is one.
-func entryFrom(x *pipeline.Exchange, r *http.Request, d time.Duration) Entry {
+func EntryFrom(x *pipeline.Exchange, r *http.Request, d time.Duration) Entry {
 	e := Entry{
 		Time:      x.Start,
 		RequestID: x.ID,

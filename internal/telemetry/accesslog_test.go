@@ -310,7 +310,7 @@ func TestEntryFrom(t *testing.T) {
 		BytesIn: 3, BytesOut: 120, Err: errors.New("upstream timeout"),
 		GRPCStatus: "4",
 	}
-	got := entryFrom(x, r, 30*time.Second)
+	got := EntryFrom(x, r, 30*time.Second)
 	want := Entry{
 		Time: start, RequestID: "01JD5Z", Route: "users", Method: "DELETE",
 		Path: "/users/7", Status: 504, BytesIn: 3, BytesOut: 120,

@@ -160,12 +160,15 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// Handler serves the registry in Prometheus's text exposition format.
+// Handler serves the registry in Prometheus's text exposition format,
+// gzip-compressed (at gzip.BestSpeed) for clients that accept it.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+	return gzipped(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		// A failing collector must not hide every other metric.
 		ErrorHandling: promhttp.ContinueOnError,
-	})
+		// Compressed by gzipped.
+		DisableCompression: true,
+	}))
 }
 
 // Registry returns the private registry, for packages that export metrics

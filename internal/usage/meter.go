@@ -307,7 +307,9 @@ func ConfigVersions(cfg *config.Config) []string {
 		}
 	}
 	slices.Sort(vs)
-	return slices.Compact(vs)
+	// A copy: the list is kept while cfg is in force, and vs has room
+	// for a version per route.
+	return slices.Clone(slices.Compact(vs))
 }
 
 func lowerASCII(s string) string {
