@@ -164,6 +164,7 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 			Readiness: admin.Readiness{StorageDriver: cfg.Storage.Driver, CountersDriver: cfg.Counters.Driver,
 				CountersDeny: cfg.Counters.OnFailure == "deny", Usage: meter},
 			Listen: cfg.Admin.Listen, Addr: admLn.Addr(), AllowedHosts: cfg.Admin.AllowedHosts, AllowedOrigins: cfg.Admin.AllowedOrigins,
+			UI: cfg.Admin.UIEnabled(), Gatherer: metrics.Registry(),
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,

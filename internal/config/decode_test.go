@@ -90,7 +90,7 @@ func TestParseStrict(t *testing.T) {
 		{
 			name: "unknown key without a close match lists the known ones",
 			src:  "admin:\n  colour: blue\n" + minimal,
-			want: []string{`2: admin.colour: unknown key "colour"; known keys here: allowed_hosts, allowed_origins, listen, token`},
+			want: []string{`2: admin.colour: unknown key "colour"; known keys here: allowed_hosts, allowed_origins, listen, token, ui`},
 		},
 		{
 			name: "every unknown key is reported",

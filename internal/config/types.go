@@ -208,6 +208,18 @@ type Admin struct {
 	// "https://console.example.com", besides its own origin. A request
 	// with any other Origin gets 403.
 	AllowedOrigins []string `yaml:"allowed_origins" json:"allowed_origins,omitempty"`
+	// UI serves the operator dashboard at /ui/ on the admin listener.
+	// Default: on when Listen is loopback-only, off otherwise.
+	UI *bool `yaml:"ui" json:"ui,omitempty"`
+}
+
+// UIEnabled reports whether the admin listener serves the dashboard:
+// admin.ui when set, else whether admin.listen is loopback-only.
+func (a Admin) UIEnabled() bool {
+	if a.UI != nil {
+		return *a.UI
+	}
+	return loopbackOnly(a.Listen)
 }
 
 // Storage configures where consumers, keys and usage live.
