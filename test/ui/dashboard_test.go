@@ -357,6 +357,8 @@ func TestDashboard(t *testing.T) {
 		}
 		b.Do(10*time.Second, chromedp.SetValue(chromedp.ID("usage-group"), "route"), submit("usage-form"))
 		waitJS(b, 5*time.Second, `document.querySelector('#usage-table thead').innerText.includes('Route') && document.querySelector('#usage-table tbody').innerText.includes('orders')`)
+		b.Do(10*time.Second, chromedp.SetValue(chromedp.ID("usage-group"), "model"), submit("usage-form"))
+		waitJS(b, 5*time.Second, `document.querySelector('#usage-table thead').innerText.includes('Model') && document.querySelector('#usage-table tbody').innerText.includes('acme')`)
 		clean(t, b, "usage")
 		shot("usage")
 	})

@@ -6,7 +6,7 @@ import { num, isoDate } from '../../common/format.js';
 import { Chart } from '../../common/chart.js';
 
 // groupings are the group_by values GET /admin/usage takes.
-const groupings = [['day', 'Day'], ['hour', 'Hour'], ['route', 'Route'], ['', 'Consumer total']];
+const groupings = [['day', 'Day'], ['hour', 'Hour'], ['route', 'Route'], ['model', 'Model (LLM routes)'], ['', 'Consumer total']];
 
 function periodStart(p, by) {
   return Date.parse(by === 'hour' ? p : p + 'T00:00:00Z') / 1000;
@@ -50,10 +50,16 @@ export default {
       const by = res.group_by || '';
       const rows = res.rows;
       const max = Math.max(1, ...rows.map((r) => r.requests));
+      // The second column names what the rows are grouped by; token
+      // columns appear when any row has tokens (LLM routes).
+      const key = { route: ['Route', (r) => r.route], model: ['Model', (r) => r.model] }[by] || ['Period', (r) => r.period];
+      const tokens = rows.some((r) => r.input_tokens || r.output_tokens);
+      const tokenHead = tokens ? [{ v: 'Input tokens', num: true }, { v: 'Output tokens', num: true }] : [];
       replace(out, table(`${rows.length} rows, ${res.from.slice(0, 10)} to ${res.to.slice(0, 10)} (UTC)`,
-        ['Consumer', by === 'route' ? 'Route' : 'Period', { v: 'Requests', num: true }, { v: 'Billable', num: true }, { v: 'Errors', num: true }, { v: 'Bytes out', num: true }, { v: 'Avg latency', num: true }, ''],
-        rows.map((r) => [r.consumer || h('span', { class: 'muted' }, 'anonymous'), by === 'route' ? r.route : r.period,
+        ['Consumer', key[0], { v: 'Requests', num: true }, { v: 'Billable', num: true }, { v: 'Errors', num: true }, ...tokenHead, { v: 'Bytes out', num: true }, { v: 'Avg latency', num: true }, ''],
+        rows.map((r) => [r.consumer || h('span', { class: 'muted' }, 'anonymous'), key[1](r),
           { v: num(r.requests), num: true }, { v: num(r.billable), num: true }, { v: num(r.errors), num: true },
+          ...(tokens ? [{ v: num(r.input_tokens || 0), num: true }, { v: num(r.output_tokens || 0), num: true }] : []),
           { v: num(r.bytes_out), num: true }, { v: r.avg_latency_ms ? num(r.avg_latency_ms) + ' ms' : '–', num: true },
           h('div', { class: 'bar', 'aria-hidden': 'true', dataset: { share: String(r.requests / max) } })]),
         { id: 'usage-table' }));
