@@ -68,6 +68,7 @@ func Handler(o Options) http.Handler {
 	mux.Handle("GET /admin/status", a.auth(a.status))
 	mux.Handle("GET /admin/config", a.auth(a.config))
 	mux.Handle("POST /admin/reload", a.auth(a.reload))
+	mux.Handle("DELETE /admin/cache", a.auth(a.purgeCache))
 	if a.store != nil {
 		mux.Handle("POST /admin/consumers", a.auth(a.createConsumer))
 		mux.Handle("GET /admin/consumers", a.auth(a.listConsumers))

@@ -55,6 +55,9 @@ type Entry struct {
 	// GRPCStatus is the grpc-status a gRPC call ended with (see
 	// pipeline.Exchange.GRPCStatus); written as grpc_status when not empty.
 	GRPCStatus string
+	// Cache is what the route's response cache did (see
+	// pipeline.Exchange.Cache); written as cache when not empty.
+	Cache string
 	// TraceID and SpanID identify the request's server span; written
 	// when TraceID is valid (tracing on).
 	TraceID trace.TraceID
@@ -82,6 +85,7 @@ func entryFrom(x *pipeline.Exchange, r *http.Request, d time.Duration) Entry {
 		Partial:   x.Partial,
 
 		GRPCStatus: x.GRPCStatus,
+		Cache:      x.Cache,
 	}
 	if x.Consumer != nil {
 		e.Consumer = x.Consumer.ID
@@ -319,6 +323,10 @@ func appendEntry(b []byte, e *Entry) []byte {
 	if e.GRPCStatus != "" {
 		b = append(b, `,"grpc_status":`...)
 		b = appendJSONString(b, e.GRPCStatus)
+	}
+	if e.Cache != "" {
+		b = append(b, `,"cache":`...)
+		b = appendJSONString(b, e.Cache)
 	}
 	if e.TraceID.IsValid() {
 		b = append(b, `,"trace_id":"`...)
