@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/cache"
+	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/counter"
 	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"

@@ -82,7 +82,7 @@ type Server struct {
 	counter counter.Counter
 	// cache is the response cache every generation's routes share.
 	cache *cache.Cache
-	auth    *route.AuthRegistry
+	auth  *route.AuthRegistry
 	// tls is server.tls as the first generation's plan loaded it
 	// (server.tls is restart-only; certificate files are read again when
 	// they change on disk).
