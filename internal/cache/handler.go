@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -156,7 +157,7 @@ func sum(hs hash.Hash) string {
 func (h *handler) primary(r *http.Request, x *pipeline.Exchange) string {
 	hs := sha256.New()
 	writeField(hs, h.rt.Fingerprint)
-	writeField(hs, strings.ToLower(r.Host))
+	writeField(hs, hostname(r.Host))
 	if x != nil {
 		writeField(hs, x.Version)
 	}
@@ -169,6 +170,15 @@ func (h *handler) primary(r *http.Request, x *pipeline.Exchange) string {
 		writeField(hs, name+":"+headerValue(r.Header, name))
 	}
 	return sum(hs)
+}
+
+// hostname is host without its port, lowercase: nodes behind one name
+// listen on different ports, and share entries (as NGINX's $host does).
+func hostname(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(host)
 }
 
 // secondary is r's key under primary key pk for an answer that varies on
