@@ -90,9 +90,6 @@ func (c *Config) validateCache(l *problemList) {
 		if k.Store == "memory" && k.MaxSize > 0 && rc.MaxBody > k.MaxSize {
 			l.add(p+".max_body", "%d bytes is more than cache.max_size (%d bytes): no answer that large could be kept", rc.MaxBody, k.MaxSize)
 		}
-		if r.WebSocket != nil {
-			l.add(p, "not allowed with websocket: an upgraded connection is not an answer to store")
-		}
 		seen := map[string]bool{}
 		for j, v := range rc.VaryBy {
 			vp := index(p+".vary_by", j)
