@@ -8,11 +8,12 @@
 // The recipe is one ordered list (recipe in route.go): strip the API key
 // on routes that do not read it, authenticate (or strip the JWT claim
 // headers on routes without auth), limit the body, rate-limit and apply
-// quotas, admit; then the terminal (proxy, lambda or aggregate, chosen
-// once here). Every step is built by the same constructor shape from one
-// environment value, Env, which carries everything a generation shares
-// (the configuration, logger, metrics, counters, pools, transports,
-// trusted proxies, authentication methods). CORS is not a step: it is
+// quotas, admit, answer from the response cache (package cache); then the
+// terminal (proxy, lambda or aggregate, chosen once here). Every step is
+// built by the same constructor shape from one environment value, Env,
+// which carries everything a generation shares (the configuration,
+// logger, metrics, counters, pools, transports, trusted proxies,
+// authentication methods, the response cache). CORS is not a step: it is
 // route data (Route.CORS) that the server's recorder applies to every
 // answer of the route.
 //
