@@ -34,6 +34,15 @@ const (
 var resultLabels = [NumResults]string{"hit", "miss", "stale", "revalidated", "bypass"}
 var resultHeaders = [NumResults]string{"HIT", "MISS", "STALE", "REVALIDATED", "BYPASS"}
 
+// resultValues are the X-Cache field values, shared by every answer: the
+// slices are full (len == cap), so an append makes a copy.
+var resultValues = func() (v [NumResults][]string) {
+	for i, h := range resultHeaders {
+		v[i] = []string{h}[:1:1]
+	}
+	return v
+}()
+
 // String returns the result's metric label.
 func (r Result) String() string { return resultLabels[r] }
 

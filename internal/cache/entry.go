@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -32,6 +33,17 @@ type Entry struct {
 	Vary []string
 	// Route and Path name what the entry answers, for purges.
 	Route, Path string
+}
+
+// contentLength returns the Content-Length field of the body: the stored
+// one when it is right (no allocation), else a new one.
+func (e *Entry) contentLength() []string {
+	if v := e.Header["Content-Length"]; len(v) == 1 {
+		if n, err := strconv.Atoi(v[0]); err == nil && n == len(e.Body) {
+			return v[:1:1]
+		}
+	}
+	return []string{strconv.Itoa(len(e.Body))}
 }
 
 // isVary reports whether e is a vary record.

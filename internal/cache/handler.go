@@ -5,11 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"hash"
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -142,34 +140,44 @@ func requestPath(r *http.Request, x *pipeline.Exchange) string {
 	return r.URL.Path
 }
 
-func writeField(hs hash.Hash, s string) {
-	hs.Write([]byte(s))
-	hs.Write([]byte{0})
+// keyBuilder collects the fields of a key, each ended by a zero byte, in
+// a buffer that stays on the stack for keys of ordinary size.
+type keyBuilder struct {
+	b []byte
 }
 
-func sum(hs hash.Hash) string {
-	var b [sha256.Size]byte
-	return hex.EncodeToString(hs.Sum(b[:0])[:16])
+func (k *keyBuilder) field(parts ...string) {
+	for _, p := range parts {
+		k.b = append(k.b, p...)
+	}
+	k.b = append(k.b, 0)
+}
+
+// sum is the key: the first 128 bits of the fields' SHA-256, in hex.
+func (k *keyBuilder) sum() string {
+	h := sha256.Sum256(k.b)
+	return hex.EncodeToString(h[:16])
 }
 
 // primary is r's key before the upstream's Vary: the route's fingerprint,
 // host, version, path and query, and what the route varies by.
 func (h *handler) primary(r *http.Request, x *pipeline.Exchange) string {
-	hs := sha256.New()
-	writeField(hs, h.rt.Fingerprint)
-	writeField(hs, hostname(r.Host))
+	var buf [256]byte
+	k := keyBuilder{b: buf[:0]}
+	k.field(h.rt.Fingerprint)
+	k.field(hostname(r.Host))
 	if x != nil {
-		writeField(hs, x.Version)
+		k.field(x.Version)
 	}
-	writeField(hs, requestPath(r, x))
-	writeField(hs, r.URL.RawQuery)
+	k.field(requestPath(r, x))
+	k.field(r.URL.RawQuery)
 	if h.rt.ByConsumer && x != nil && x.Consumer != nil {
-		writeField(hs, "consumer:"+x.Consumer.ID)
+		k.field("consumer:", x.Consumer.ID)
 	}
 	for _, name := range h.rt.VaryBy {
-		writeField(hs, name+":"+headerValue(r.Header, name))
+		k.field(name, ":", headerValue(r.Header, name))
 	}
-	return sum(hs)
+	return k.sum()
 }
 
 // hostname is host without its port, lowercase: nodes behind one name
@@ -184,12 +192,13 @@ func hostname(host string) string {
 // secondary is r's key under primary key pk for an answer that varies on
 // names.
 func (h *handler) secondary(pk string, names []string, r *http.Request) string {
-	hs := sha256.New()
-	writeField(hs, pk)
+	var buf [256]byte
+	k := keyBuilder{b: buf[:0]}
+	k.field(pk)
 	for _, name := range names {
-		writeField(hs, name+":"+headerValue(r.Header, name))
+		k.field(name, ":", headerValue(r.Header, name))
 	}
-	return sum(hs)
+	return k.sum()
 }
 
 // headerValue joins a request header's field lines, as RFC 9111 section
@@ -377,8 +386,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 	h.report(x, res)
 	hd := w.Header()
 	copyHeader(hd, e.Header)
-	hd.Set("Age", formatSeconds(e.Age(now)))
-	hd.Set("X-Cache", res.header())
+	hd["Age"] = []string{formatSeconds(e.Age(now))}
+	hd["X-Cache"] = resultValues[res]
 	if notModified(r, e) {
 		// As net/http's ServeContent answers a matching precondition.
 		delete(hd, "Content-Type")
@@ -388,7 +397,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 		return nil
 	}
 	if e.Status != http.StatusNoContent && e.Status != http.StatusNotModified {
-		hd["Content-Length"] = []string{strconv.Itoa(len(e.Body))}
+		hd["Content-Length"] = e.contentLength()
 	}
 	w.WriteHeader(e.Status)
 	if r.Method != http.MethodHead && len(e.Body) > 0 {
