@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -61,6 +62,22 @@ type Cache struct {
 	// revalidating holds the keys a background revalidation is running for.
 	revalidating map[string]bool
 	bg           sync.WaitGroup
+	// warned is when a store failure was last logged (unix nanoseconds).
+	warned atomic.Int64
+}
+
+// warnEvery spaces the log lines of store failures: an unreachable Redis
+// fails every request's lookup.
+const warnEvery = 10 * time.Second
+
+// warn logs a store failure, at most once per warnEvery.
+func (c *Cache) warn(msg, route string, err error) {
+	now := c.now().UnixNano()
+	last := c.warned.Load()
+	if now-last < int64(warnEvery) || !c.warned.CompareAndSwap(last, now) {
+		return
+	}
+	c.log.Warn(msg, "route", route, "error", err)
 }
 
 // Options configure New.

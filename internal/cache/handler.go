@@ -223,7 +223,7 @@ func headerValue(hd http.Header, name string) string {
 func (h *handler) lookup(ctx context.Context, pk string, r *http.Request) (*Entry, string) {
 	e, err := h.c.store.Get(ctx, h.rt.Name, pk)
 	if err != nil {
-		h.c.log.Warn("cache lookup failed", "route", h.rt.Name, "error", err)
+		h.c.warn("cache lookup failed", h.rt.Name, err)
 		return nil, pk
 	}
 	if e == nil || !e.isVary() {
@@ -232,7 +232,7 @@ func (h *handler) lookup(ctx context.Context, pk string, r *http.Request) (*Entr
 	sk := h.secondary(pk, e.Vary, r)
 	v, err := h.c.store.Get(ctx, h.rt.Name, sk)
 	if err != nil {
-		h.c.log.Warn("cache lookup failed", "route", h.rt.Name, "error", err)
+		h.c.warn("cache lookup failed", h.rt.Name, err)
 		return nil, sk
 	}
 	if v != nil && v.isVary() {
@@ -251,11 +251,11 @@ func (h *handler) put(ctx context.Context, pk string, r *http.Request, e *Entry,
 		key = h.secondary(pk, e.Vary, r)
 		rec := &Entry{Vary: e.Vary, Route: e.Route, Path: e.Path}
 		if err := h.c.store.Set(ctx, h.rt.Name, pk, rec, keep); err != nil {
-			h.c.log.Warn("cache store failed", "route", h.rt.Name, "error", err)
+			h.c.warn("cache store failed", h.rt.Name, err)
 		}
 	}
 	if err := h.c.store.Set(ctx, h.rt.Name, key, e, keep); err != nil {
-		h.c.log.Warn("cache store failed", "route", h.rt.Name, "error", err)
+		h.c.warn("cache store failed", h.rt.Name, err)
 	}
 	return key
 }
@@ -367,7 +367,8 @@ func (h *handler) revalidate(r *http.Request, x *pipeline.Exchange, pk, key stri
 	}
 	ctx, cancel := context.WithTimeout(pipeline.WithExchange(context.WithoutCancel(r.Context()), &bx), revalidationTimeout)
 	out := outbound(r, ctx, e)
-	out.Body = http.NoBody
+	u := *r.URL
+	out.URL, out.Body = &u, http.NoBody
 	go func() {
 		defer h.c.endRevalidation(key)
 		defer cancel()

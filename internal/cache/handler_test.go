@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -312,4 +313,36 @@ func TestPurge(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantAnswer(t, f.get("GET", "/b", "", nil), 200, "MISS", "answer 6")
+}
+
+// brokenStore fails every call, as an unreachable Redis does.
+type brokenStore struct{}
+
+var errBroken = errors.New("connection refused")
+
+func (brokenStore) Get(context.Context, string, string) (*Entry, error) { return nil, errBroken }
+func (brokenStore) Set(context.Context, string, string, *Entry, time.Duration) error {
+	return errBroken
+}
+func (brokenStore) Purge(context.Context, string, string) error { return errBroken }
+func (brokenStore) Close() error                                { return nil }
+
+func TestStoreFailureServesUpstream(t *testing.T) {
+	t.Parallel()
+	c := New(Options{Store: brokenStore{}})
+	var calls atomic.Int64
+	h := c.Middleware(Route{Name: "catalog", Policy: Policy{TTL: time.Minute, MaxBody: 1 << 10}})(pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		fmt.Fprintf(w, "answer %d", calls.Add(1))
+		return nil
+	}))
+	for i := range 3 {
+		w := httptest.NewRecorder()
+		if err := h.ServeHTTP(w, httptest.NewRequest("GET", "/a", nil)); err != nil {
+			t.Fatal(err)
+		}
+		wantAnswer(t, w, 200, "MISS", fmt.Sprintf("answer %d", i+1))
+	}
+	if err := c.Purge(context.Background(), "catalog", ""); !errors.Is(err, errBroken) {
+		t.Fatalf("Purge() = %v, want the store's error", err)
+	}
 }

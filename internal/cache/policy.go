@@ -51,7 +51,7 @@ type exchange struct {
 //   - answers to requests with credentials the entry is not keyed by,
 //     unless public, s-maxage or must-revalidate allow it (section 3.5);
 //   - Set-Cookie answers (one client's cookie must not reach another),
-//     Vary: * and event streams;
+//     Vary: *, event streams and answers with trailers;
 //   - answers with no freshness lifetime and no validator to revalidate.
 func newEntry(status int, h http.Header, body []byte, x exchange, p Policy) (*Entry, bool) {
 	if status < 200 || status == http.StatusPartialContent || status == http.StatusNotModified {
@@ -65,6 +65,9 @@ func newEntry(status int, h http.Header, body []byte, x exchange, p Policy) (*En
 		return nil, false
 	}
 	if _, ok := h["Set-Cookie"]; ok {
+		return nil, false
+	}
+	if _, ok := h["Trailer"]; ok {
 		return nil, false
 	}
 	vary, ok := varyNames(h["Vary"])

@@ -39,6 +39,7 @@ func TestNewEntry(t *testing.T) {
 		{name: "set-cookie", status: 200, header: http.Header{"Set-Cookie": {"session=1"}, "Cache-Control": {"max-age=60"}}, stored: false},
 		{name: "vary star", status: 200, header: http.Header{"Vary": {"*"}}, stored: false},
 		{name: "event stream", status: 200, header: http.Header{"Content-Type": {"text/event-stream"}}, stored: false},
+		{name: "trailers", status: 200, header: http.Header{"Trailer": {"X-Checksum"}, "Cache-Control": {"max-age=60"}}, stored: false},
 		{name: "authorized request", status: 200, header: http.Header{"Cache-Control": {"max-age=60"}}, authorized: true, stored: false},
 		{name: "authorized request, public", status: 200, header: http.Header{"Cache-Control": {"public, max-age=60"}}, authorized: true, stored: true, lifetime: time.Minute, stale: 10 * time.Second},
 		{name: "authorized request, s-maxage", status: 200, header: http.Header{"Cache-Control": {"s-maxage=60"}}, authorized: true, stored: true, lifetime: time.Minute, mustReval: true},
