@@ -70,8 +70,12 @@ func (m *Memory) Purge(_ context.Context, route, path string) error {
 	return nil
 }
 
-// Bytes is the weight of the entries held, and Entries their number.
-func (m *Memory) Bytes() int64 { return int64(m.c.WeightedSize()) }
+// Bytes is the weight of the entries held, after the store's pending
+// bookkeeping (admissions, evictions) is done.
+func (m *Memory) Bytes() int64 {
+	m.c.CleanUp()
+	return int64(m.c.WeightedSize())
+}
 
 // Entries is the number of entries held.
 func (m *Memory) Entries() int64 { return int64(m.c.EstimatedSize()) }

@@ -52,6 +52,7 @@ func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *route.Route,
 		Partial:   x.Partial,
 
 		GRPCStatus: x.GRPCStatus,
+		Cache:      x.Cache,
 	}
 	if x.Consumer != nil {
 		e.Consumer = x.Consumer.ID

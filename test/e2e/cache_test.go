@@ -302,3 +302,51 @@ routes:
 	wantCached(t, get(t, b.URL+"/catalog/x"), 200, "MISS", "shared #3")
 	up.wantCalls(t, 3)
 }
+
+// TestCacheAfterRateLimit: a route's rate limit applies before the cache,
+// so hits take tokens too; /metrics counts each result and the memory
+// store's size, and the access log records the result.
+func TestCacheAfterRateLimit(t *testing.T) {
+	up := newCacheUpstream(t, func(w http.ResponseWriter, r *http.Request, n int64) {
+		fmt.Fprintf(w, "limited #%d", n)
+	})
+	g := testkit.Start(t, base(fmt.Sprintf(`upstreams:
+  catalog: {targets: [{url: %q}]}
+routes:
+  - name: catalog
+    match: {path_prefix: /catalog}
+    upstream: catalog
+    rate_limit: {requests: 3, per: 1h}
+    cache: {ttl: 1h}
+`, up.URL)))
+	wantCached(t, get(t, g.URL+"/catalog/x"), 200, "MISS", "limited #1")
+	wantCached(t, get(t, g.URL+"/catalog/x"), 200, "HIT", "limited #1")
+	wantCached(t, get(t, g.URL+"/catalog/x", "X-Request-ID: cache-hit-2"), 200, "HIT", "limited #1")
+	if r := get(t, g.URL+"/catalog/x"); r.Status != 429 || r.Header.Get("X-Cache") != "" {
+		t.Fatalf("fourth request = %d X-Cache %q, want 429 from the limit, before the cache", r.Status, r.Header.Get("X-Cache"))
+	}
+	up.wantCalls(t, 1)
+	ss, _ := metricsOf(t, g)
+	for result, want := range map[string]float64{"hit": 2, "miss": 1} {
+		if v, _ := value(ss, "gantry_cache_requests_total", "route", "catalog", "result", result); v != want {
+			t.Errorf("gantry_cache_requests_total{result=%q} = %v, want %v", result, v, want)
+		}
+	}
+	if v, ok := value(ss, "gantry_cache_entries"); !ok || v < 1 {
+		t.Errorf("gantry_cache_entries = %v (present %v), want at least 1", v, ok)
+	}
+	if v, ok := value(ss, "gantry_cache_bytes"); !ok || v <= 0 {
+		t.Errorf("gantry_cache_bytes = %v (present %v), want > 0", v, ok)
+	}
+	var line string
+	for deadline := time.Now().Add(3 * time.Second); line == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for l := range strings.SplitSeq(g.Stdout(), "\n") {
+			if strings.Contains(l, `"request_id":"cache-hit-2"`) {
+				line = l
+			}
+		}
+	}
+	if !strings.Contains(line, `"cache":"hit"`) || !strings.Contains(line, `"upstream":""`) {
+		t.Errorf("access log line of a hit = %q, want \"cache\":\"hit\" and no upstream", line)
+	}
+}
