@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 )
 
@@ -28,6 +31,18 @@ type Route struct {
 	VaryBy     []string
 	// OnResult, when set, is told what the cache did with each request.
 	OnResult func(Result)
+}
+
+// Fingerprint identifies a route's configuration: entries are keyed by
+// it, so a reload that changes the route stops serving what it cached
+// before.
+func Fingerprint(rc *config.Route) (string, error) {
+	b, err := json.Marshal(rc)
+	if err != nil {
+		return "", fmt.Errorf("fingerprinting route %s: %w", rc.Name, err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:8]), nil
 }
 
 // revalidationTimeout bounds a background revalidation, which no client

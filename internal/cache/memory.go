@@ -77,8 +77,12 @@ func (m *Memory) Bytes() int64 {
 	return int64(m.c.WeightedSize())
 }
 
-// Entries is the number of entries held.
-func (m *Memory) Entries() int64 { return int64(m.c.EstimatedSize()) }
+// Entries is the number of entries held, after the store's pending
+// bookkeeping is done.
+func (m *Memory) Entries() int64 {
+	m.c.CleanUp()
+	return int64(m.c.EstimatedSize())
+}
 
 // Close implements Store.
 func (m *Memory) Close() error {

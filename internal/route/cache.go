@@ -1,9 +1,6 @@
 package route
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync/atomic"
@@ -24,7 +21,7 @@ func cacheStep(env *Env, rc *config.Route, rt *Route) (pipeline.Middleware, erro
 	if env.Cache == nil {
 		return nil, fmt.Errorf("the response cache is not available")
 	}
-	fp, err := fingerprint(rc)
+	fp, err := cache.Fingerprint(rc)
 	if err != nil {
 		return nil, err
 	}
@@ -60,15 +57,4 @@ func cacheStep(env *Env, rc *config.Route, rt *Route) (pipeline.Middleware, erro
 		}
 	}
 	return env.Cache.Middleware(cr), nil
-}
-
-// fingerprint identifies the route's configuration, so that a reload that
-// changes the route stops serving what it cached before.
-func fingerprint(rc *config.Route) (string, error) {
-	b, err := json.Marshal(rc)
-	if err != nil {
-		return "", fmt.Errorf("fingerprinting the route: %w", err)
-	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:8]), nil
 }

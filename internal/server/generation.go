@@ -282,6 +282,7 @@ func (s *Server) swap(g *generation) {
 	old := s.gen.Swap(g)
 	if old != nil {
 		old.retire()
+		s.purgeChanged(old.cfg, g.cfg)
 	}
 	// Targets the new generation no longer has are forgotten, so reloads
 	// do not accumulate state. Before start: from then on the DNS
