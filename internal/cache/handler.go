@@ -278,7 +278,7 @@ func (h *handler) put(ctx context.Context, pk string, r *http.Request, e *Entry,
 // outbound is the request a fill or revalidation sends: r without the
 // client's own validators (the cache needs a whole answer to store), with
 // the stale entry's validators when there is one.
-func outbound(r *http.Request, ctx context.Context, stale *Entry) *http.Request {
+func outbound(ctx context.Context, r *http.Request, stale *Entry) *http.Request {
 	out := r.WithContext(ctx)
 	out.Header = r.Header.Clone()
 	out.Header.Del("If-None-Match")
@@ -333,7 +333,7 @@ func (h *handler) fetch(cw *capture, out *http.Request, x *pipeline.Exchange, st
 func (h *handler) fill(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange, pk, key string, stale *Entry, cl *call) error {
 	defer h.c.finish(key, cl, nil, "")
 	cw := &capture{w: w, onPass: func() { h.c.finish(key, cl, nil, "") }}
-	e, refresh, keep, err := h.fetch(cw, outbound(r, r.Context(), stale), x, stale)
+	e, refresh, keep, err := h.fetch(cw, outbound(r.Context(), r, stale), x, stale)
 	switch {
 	case cw.passing:
 		h.report(x, Miss)
@@ -381,7 +381,7 @@ func (h *handler) revalidate(r *http.Request, x *pipeline.Exchange, pk, key stri
 		bx.Params = slices.Clone(x.Params)
 	}
 	ctx, cancel := context.WithTimeout(pipeline.WithExchange(context.WithoutCancel(r.Context()), &bx), revalidationTimeout)
-	out := outbound(r, ctx, e)
+	out := outbound(ctx, r, e)
 	u := *r.URL
 	out.URL, out.Body = &u, http.NoBody
 	go func() {
