@@ -46,6 +46,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.serverDefaults()
 	c.backendDefaults()
+	c.cacheDefaults()
 	for i, j := range c.Auth.JWT {
 		if j == nil {
 			j = &JWT{}

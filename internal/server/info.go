@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/gantry-dev/gantry/internal/cache"
 	"sort"
 	"time"
 
@@ -127,3 +128,6 @@ func sortedNames[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Cache returns the response cache the routes share.
+func (s *Server) Cache() *cache.Cache { return s.cache }
