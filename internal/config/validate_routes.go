@@ -189,10 +189,12 @@ func (c *Config) validateRoutes(l *problemList) {
 		c.validateMatch(l, p+".match", &r.Match)
 
 		switch {
+		case r.Split != nil:
+			// validateShaping checks the split.
 		case r.Upstream != "" && r.Aggregate != nil:
 			l.add(p, "set either upstream or aggregate, not both")
 		case r.Upstream == "" && r.Aggregate == nil:
-			l.add(p, "set upstream (one of: %s) or aggregate", known(c.Upstreams))
+			l.add(p, "set upstream (one of: %s), split or aggregate", known(c.Upstreams))
 		case r.Upstream != "":
 			c.checkUpstreamRef(l, p+".upstream", r.Upstream)
 		}
@@ -253,6 +255,7 @@ func (c *Config) validateRoutes(l *problemList) {
 			c.validateAggregate(l, p+".aggregate", r.Aggregate)
 		}
 		checkIPRules(l, p+".ip", r.IP)
+		c.validateShaping(l, p, r)
 	}
 }
 

@@ -143,6 +143,11 @@ var recipe = []struct {
 	{"rate_limit", rateLimitStep, true},
 	// Passed every gate: counts against quotas and may be billed.
 	{"admit", admitStep, false},
+	// JSON body transforms: the request body before anything reads it
+	// for an upstream, the answer around the terminal.
+	{"transform", transformStep, false},
+	// After the transform, so the copy carries what the primary gets.
+	{"mirror", mirrorStep, false},
 }
 
 // Build builds the route rc, at position index of the configuration's
@@ -150,7 +155,7 @@ var recipe = []struct {
 // response policy. It does no I/O and starts nothing.
 func Build(env *Env, rc *config.Route, index int) (*Route, error) {
 	rt := &Route{Name: rc.Name, Units: rc.UnitsHeader}
-	term, err := terminal(env, rc, index)
+	term, err := terminal(env, rc, index, rt)
 	if err != nil {
 		return nil, err
 	}

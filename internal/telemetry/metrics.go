@@ -42,6 +42,8 @@ type Metrics struct {
 	// ops are the metrics operators alert on beyond the contract's (see
 	// ops.go).
 	ops ops
+	// shaping are the split, mirror and transform metrics (shaping.go).
+	shaping shaping
 
 	// inFlight is exported through a GaugeFunc: one atomic add per request
 	// is cheaper than a float gauge's compare-and-swap loop under contention.
@@ -150,6 +152,7 @@ func NewMetrics() *Metrics {
 		m.connsRejected, m.requestsShed,
 	)
 	m.registerOps()
+	m.registerShaping()
 	// Both results exist from the start so rate() and alerts see a zero.
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
