@@ -101,15 +101,15 @@ type BodyTransform struct {
 }
 
 // JSONValue is a YAML scalar sent as JSON: a string, a number, true,
-// false or null. The zero value is null.
-type JSONValue struct{ raw json.RawMessage }
+// false or null, held as its JSON text. The zero value is null.
+type JSONValue []byte
 
 // Raw returns the value as JSON.
 func (v JSONValue) Raw() json.RawMessage {
-	if v.raw == nil {
+	if len(v) == 0 {
 		return json.RawMessage("null")
 	}
-	return v.raw
+	return json.RawMessage(v)
 }
 
 // UnmarshalYAML implements yaml.Unmarshaler.
@@ -130,7 +130,7 @@ func (v *JSONValue) UnmarshalYAML(n *yaml.Node) error {
 	if err != nil {
 		return fmt.Errorf("value %q cannot be JSON: %w", n.Value, err)
 	}
-	v.raw = b
+	*v = b
 	return nil
 }
 
@@ -155,7 +155,7 @@ func (v *JSONValue) UnmarshalJSON(b []byte) error {
 	default:
 		return fmt.Errorf("want a string, number, true, false or null")
 	}
-	v.raw = append(json.RawMessage(nil), b...)
+	*v = append(JSONValue(nil), b...)
 	return nil
 }
 

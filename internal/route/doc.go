@@ -8,8 +8,9 @@
 // The recipe is one ordered list (recipe in route.go): strip the API key
 // on routes that do not read it, authenticate (or strip the JWT claim
 // headers on routes without auth), limit the body, rate-limit and apply
-// quotas, admit; then the terminal (proxy, lambda or aggregate, chosen
-// once here). Every step is built by the same constructor shape from one
+// quotas, admit, transform JSON bodies, mirror; then the terminal (proxy,
+// lambda, aggregate, or a split over one proxy per side, chosen once
+// here). Every step is built by the same constructor shape from one
 // environment value, Env, which carries everything a generation shares
 // (the configuration, logger, metrics, counters, pools, transports,
 // trusted proxies, authentication methods). CORS is not a step: it is
