@@ -27,7 +27,7 @@ func (h *sideHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func pool(t *testing.T, name string) *upstream.Pool {
+func pool(t testing.TB, name string) *upstream.Pool {
 	t.Helper()
 	p, err := upstream.NewPool(name, &config.Upstream{Targets: []*config.Target{{URL: "http://127.0.0.1:9101", Weight: 1}}}, nil)
 	if err != nil {
@@ -36,7 +36,7 @@ func pool(t *testing.T, name string) *upstream.Pool {
 	return p
 }
 
-func build(t *testing.T, rc *config.Route, served map[string]int) (pipeline.Handler, map[string]*sideHandler, map[string]*upstream.Pool) {
+func build(t testing.TB, rc *config.Route, served map[string]int) (pipeline.Handler, map[string]*sideHandler, map[string]*upstream.Pool) {
 	t.Helper()
 	hs := map[string]*sideHandler{}
 	pools := map[string]*upstream.Pool{}
