@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -144,10 +145,29 @@ func TestSplitWeightsAndMatches(t *testing.T) {
 	for time.Now().Before(deadline) && !strings.Contains(g.Stdout(), "split-log-1") {
 		time.Sleep(50 * time.Millisecond)
 	}
+	logged := false
 	for line := range strings.Lines(g.Stdout()) {
-		if strings.Contains(line, "split-log-1") && !strings.Contains(line, `"upstream":"orders-v2"`) {
-			t.Fatalf("access log line does not name the side:\n%s", line)
+		if strings.Contains(line, "split-log-1") {
+			logged = true
+			if !strings.Contains(line, `"upstream":"orders-v2"`) {
+				t.Fatalf("access log line does not name the side:\n%s", line)
+			}
 		}
+	}
+	if !logged {
+		t.Fatal("no access log line for split-log-1")
+	}
+	status, body := g.Admin("GET", "/admin/routes", "")
+	var routes struct {
+		Routes []struct {
+			Name     string   `json:"name"`
+			Upstream string   `json:"upstream"`
+			Split    []string `json:"split"`
+		} `json:"routes"`
+	}
+	if err := json.Unmarshal(body, &routes); status != 200 || err != nil || len(routes.Routes) == 0 ||
+		!slices.Equal(routes.Routes[0].Split, []string{"orders-v2", "orders-v1"}) || routes.Routes[0].Upstream != "" {
+		t.Fatalf("/admin/routes = %d %s, want the split's upstreams", status, body)
 	}
 }
 
