@@ -23,12 +23,14 @@ type responseWriter struct {
 }
 
 func (w *responseWriter) WriteHeader(code int) {
-	if w.decided {
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		// 1xx answers are not the final status; ReverseProxy relays them
+		// from the transport's goroutine, so they must not touch w's
+		// fields.
+		w.ResponseWriter.WriteHeader(code)
 		return
 	}
-	if code < 200 && code != http.StatusSwitchingProtocols {
-		// 1xx answers are not the final status.
-		w.ResponseWriter.WriteHeader(code)
+	if w.decided {
 		return
 	}
 	w.decided = true
