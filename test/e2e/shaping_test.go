@@ -444,7 +444,7 @@ routes:
     transform:
       max_body_bytes: 1KiB
       request_body:  {set: {"meta.channel": "api", "items[].checked": true}, remove: ["debug", "items[].debug"], rename: {"usr": "user"}}
-      response_body: {set: {"meta.served": 1}, remove: ["internal_id", "items[].cost"], rename: {"cust": "customer", "items[].sku": "code"}}
+      response_body: {set: {"meta.served": 1}, remove: ["internal_id", "items[].cost"], rename: {"cust": "customer", "items[].sku": "code", "meta.v": "version"}}
 `, up)))
 
 	in := `{"usr":"ann","debug":1,"items":[{"sku":"a","cost":3,"debug":true},{"sku":"b","cost":4}],"internal_id":7,"cust":"acme","meta":{"v":2}}`
@@ -453,7 +453,7 @@ routes:
 	if got := seen.Load(); got != wantUp {
 		t.Fatalf("upstream got %s\nwant %s", got, wantUp)
 	}
-	wantClient := `{"customer":"acme","items":[{"checked":true,"code":"a"},{"checked":true,"code":"b"}],"meta":{"channel":"api","served":1,"v":2},"user":"ann"}`
+	wantClient := `{"customer":"acme","items":[{"checked":true,"code":"a"},{"checked":true,"code":"b"}],"meta":{"channel":"api","served":1,"version":2},"user":"ann"}`
 	if string(r.Body) != wantClient {
 		t.Fatalf("client got %s\nwant %s", r.Body, wantClient)
 	}
