@@ -18,6 +18,7 @@ func TestExamplesParse(t *testing.T) {
 		{"full.yaml", examples.Full, map[string]string{
 			"GANTRY_ADMIN_TOKEN": "s3cret-admin-token",
 			"ACME_SECOND_KEY":    "acme-live-7f2c9a",
+			"OPENAI_API_KEY":     "sk-test",
 		}},
 	}
 	for _, tt := range tests {

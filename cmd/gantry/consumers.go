@@ -53,8 +53,8 @@ func storeCommand(group, usage string, args []string, stdout, stderr io.Writer, 
 		return nil, nil, nil, exitUsage
 	}
 	fs = newFlagSet("gantry "+group+" "+sub, usage+"\nFlags of gantry "+group+" "+sub+":\n", stderr)
-	path := fs.String("config", "gantry.yaml", "configuration `file`")
-	fs.StringVar(path, "c", "gantry.yaml", "configuration `file` (shorthand)")
+	path := fs.String("config", "gantry.yaml", "configuration `file`, or a directory of them")
+	fs.StringVar(path, "c", "gantry.yaml", "configuration `file` or directory (shorthand)")
 	if flags != nil {
 		flags(sub, fs)
 	}

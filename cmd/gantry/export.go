@@ -42,13 +42,14 @@ func startExport(ctx context.Context, cfg *config.Config, logger *slog.Logger, m
 		for i := range bs {
 			b := &bs[i]
 			evs[i] = export.NewEvent(export.Bucket{
-				ID: b.ID(), Node: b.NodeID, Consumer: b.Consumer, Route: b.Route, Version: b.Version,
+				ID: b.ID(), Node: b.NodeID, Consumer: b.Consumer, Route: b.Route, Version: b.Version, Model: b.Model,
 				Start: b.Bucket, End: b.Bucket.Add(time.Minute),
 				Counts: export.Counts{
 					Requests: b.Requests, Admitted: b.Admitted, Billable: b.Billable, Units: b.Units,
 					Errors: b.Errors, BytesIn: b.BytesIn, BytesOut: b.BytesOut,
 					WSMessagesIn: b.WSMessagesIn, WSMessagesOut: b.WSMessagesOut,
-					WSSeconds: float64(b.WSMillis) / 1000,
+					WSSeconds:   float64(b.WSMillis) / 1000,
+					InputTokens: b.InputTokens, OutputTokens: b.OutputTokens,
 				},
 			})
 		}

@@ -31,8 +31,8 @@ type runFlags struct {
 
 func (f *runFlags) register(fs *flag.FlagSet, withConfig bool) {
 	if withConfig {
-		fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`")
-		fs.StringVar(&f.config, "c", "gantry.yaml", "configuration `file` (shorthand)")
+		fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`, or a directory of them")
+		fs.StringVar(&f.config, "c", "gantry.yaml", "configuration `file` or directory (shorthand)")
 	}
 	fs.StringVar(&f.accessLog, "access-log", "-", "access log destination: - (stdout), a `file`, or off")
 	fs.StringVar(&f.logLevel, "log-level", "info", "process log level: debug, info, warn, error")

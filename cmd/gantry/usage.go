@@ -21,7 +21,7 @@ import (
 
 const usageCmdUsage = `Usage:
   gantry usage [-c FILE] [--consumer ID] [--from DATE] [--to DATE]
-               [--group-by day|hour|route] [--format table|json|csv]
+               [--group-by day|hour|route|model] [--format table|json|csv]
 
 DATE is YYYY-MM-DD (midnight UTC) or an RFC 3339 time; --to is exclusive.
 Without --from and --to: the current UTC month. Without --consumer: every
@@ -51,12 +51,12 @@ func parseUsageFlags(args []string, stdout, stderr io.Writer, now time.Time) (us
 	fs := newFlagSet("gantry usage", usageCmdUsage, stderr)
 	var f usageFlags
 	var consumer, from, to, groupBy string
-	fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`")
-	fs.StringVar(&f.config, "c", "gantry.yaml", "configuration `file` (shorthand)")
+	fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`, or a directory of them")
+	fs.StringVar(&f.config, "c", "gantry.yaml", "configuration `file` or directory (shorthand)")
 	fs.StringVar(&consumer, "consumer", "", "the consumer `id` (default: every consumer)")
 	fs.StringVar(&from, "from", "", "start `date`, inclusive (default: the first of this month)")
 	fs.StringVar(&to, "to", "", "end `date`, exclusive (default: the first of next month)")
-	fs.StringVar(&groupBy, "group-by", "", "group by day, hour or route (default: one total per consumer)")
+	fs.StringVar(&groupBy, "group-by", "", "group by day, hour, route or model (default: one total per consumer)")
 	fs.StringVar(&f.format, "format", "table", "output: table, json or csv")
 	if code, ok := parseFlags(fs, args, stdout); !ok {
 		f.help = code == exitOK
@@ -140,8 +140,8 @@ func parseInvoiceFlags(args []string, stdout, stderr io.Writer, now time.Time) (
 	fs := newFlagSet("gantry invoice", invoiceCmdUsage, stderr)
 	var f invoiceFlags
 	var period string
-	fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`")
-	fs.StringVar(&f.config, "c", "gantry.yaml", "configuration `file` (shorthand)")
+	fs.StringVar(&f.config, "config", "gantry.yaml", "configuration `file`, or a directory of them")
+	fs.StringVar(&f.config, "c", "gantry.yaml", "configuration `file` or directory (shorthand)")
 	fs.StringVar(&f.consumer, "consumer", "", "the consumer `id` (required)")
 	fs.StringVar(&period, "period", "", "the month, `YYYY-MM` (default: this month, UTC)")
 	fs.StringVar(&f.format, "format", "table", "output: table or json")
@@ -215,15 +215,26 @@ func writeInvoice(w io.Writer, inv billing.Invoice) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ITEM\tQUANTITY\tAMOUNT")
 	for _, l := range inv.Lines {
-		q := ""
+		item, q := l.Item, ""
 		if l.Quantity != nil {
 			q = strconv.FormatInt(*l.Quantity, 10)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", l.Item, q, l.Amount)
+		if l.Model != "" {
+			// tokens gpt-4.1    1234567 in, 89012 out
+			item += " " + l.Model
+			if l.InputTokens != nil && l.OutputTokens != nil {
+				q = strconv.FormatInt(*l.InputTokens, 10) + " in, " + strconv.FormatInt(*l.OutputTokens, 10) + " out"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", item, q, l.Amount)
 	}
 	fmt.Fprintf(tw, "total\t\t%s\n", strings.TrimSpace(inv.Total+" "+inv.Currency))
 	tw.Flush()
-	fmt.Fprintf(w, "\nrequests %d, billable %d, units %d\n", inv.Usage.Requests, inv.Usage.Billable, inv.Usage.Units)
+	fmt.Fprintf(w, "\nrequests %d, billable %d, units %d", inv.Usage.Requests, inv.Usage.Billable, inv.Usage.Units)
+	if u := inv.Usage; u.InputTokens != 0 || u.OutputTokens != 0 {
+		fmt.Fprintf(w, ", input tokens %d, output tokens %d", u.InputTokens, u.OutputTokens)
+	}
+	fmt.Fprintln(w)
 }
 
 // fileConsumers finds a consumer in storage, or else in the config file:

@@ -49,7 +49,7 @@ func TestParseUsageFlags(t *testing.T) {
 			args: []string{"-config=gw.yaml", "-group-by=route", "-format=json"},
 			want: usageFlags{config: "gw.yaml", format: "json", query: store.UsageQuery{From: day("2026-11-01"), To: day("2026-12-01"), GroupBy: "route"}},
 		},
-		{name: "bad grouping", args: []string{"--group-by", "week"}, wantErr: "--group-by: want day, hour or route"},
+		{name: "bad grouping", args: []string{"--group-by", "week"}, wantErr: "--group-by: want day, hour, route or model"},
 		{name: "bad from", args: []string{"--from", "last monday"}, wantErr: "--from: want YYYY-MM-DD"},
 		{name: "reversed range", args: []string{"--from", "2026-11-05", "--to", "2026-11-01"}, wantErr: "--to: must be after from"},
 		{name: "bad format", args: []string{"--format", "xml"}, wantErr: "--format: want table, json or csv"},
@@ -163,9 +163,9 @@ func TestUsageAndInvoiceCommands(t *testing.T) {
 		{
 			name: "usage by day as CSV",
 			args: []string{"usage", "-c", cfg, "--consumer", "acme", "--from", "2026-11-01", "--to", "2026-12-01", "--group-by", "day", "--format", "csv"},
-			want: "consumer,period,route,requests,billable,units,errors,bytes_in,bytes_out,admitted,ws_messages_in,ws_messages_out,ws_seconds,avg_latency_ms\n" +
-				"acme,2026-11-03,,120,118,118,2,0,53100,119,0,0,0,0\n" +
-				"acme,2026-11-20,,1002382,1002382,1002382,0,0,0,1002382,0,0,0,0\n",
+			want: "consumer,period,route,requests,billable,units,errors,bytes_in,bytes_out,admitted,ws_messages_in,ws_messages_out,ws_seconds,avg_latency_ms,model,input_tokens,output_tokens\n" +
+				"acme,2026-11-03,,120,118,118,2,0,53100,119,0,0,0,0,,0,0\n" +
+				"acme,2026-11-20,,1002382,1002382,1002382,0,0,0,1002382,0,0,0,0,,0,0\n",
 		},
 		{
 			name: "usage by route as a table",
@@ -192,7 +192,10 @@ func TestUsageAndInvoiceCommands(t *testing.T) {
       "ws_messages_in": 0,
       "ws_messages_out": 0,
       "ws_seconds": 0,
-      "avg_latency_ms": 0
+      "avg_latency_ms": 0,
+      "model": "",
+      "input_tokens": 0,
+      "output_tokens": 0
     }
   ]
 }

@@ -11,7 +11,8 @@ import (
 const validateCmdUsage = `Usage:
   gantry validate [-c FILE | FILE]
 
-Checks a configuration file as gantry run would at start: prints ok and
+Checks a configuration file (or a directory of them, merged) as gantry run
+would at start: prints ok and
 exits 0, or prints the problems and exits 1. Warnings (a certificate
 that expires within 14 days) are printed first and fail nothing.
 
@@ -21,8 +22,8 @@ that expires within 14 days) are printed first and fail nothing.
 // every start and reload) and discards the result.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("gantry validate", validateCmdUsage, stderr)
-	path := fs.String("config", "gantry.yaml", "configuration `file`")
-	fs.StringVar(path, "c", "gantry.yaml", "configuration `file` (shorthand)")
+	path := fs.String("config", "gantry.yaml", "configuration `file`, or a directory of them")
+	fs.StringVar(path, "c", "gantry.yaml", "configuration `file` or directory (shorthand)")
 	if code, ok := parseFlags(fs, args, stdout); !ok {
 		return code
 	}

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // openPaths are served to any Host and Origin: read-only, no secrets, and
@@ -54,12 +56,12 @@ func newGuard(listen string, addr net.Addr, hosts, origins []string) *guard {
 		}
 	}
 	for _, h := range own {
-		if h = normalHost(h); h != "" && h != "0.0.0.0" && h != "::" {
+		if h = wire.CanonicalHost(h); h != "" && h != "0.0.0.0" && h != "::" {
 			g.hosts[h] = nil
 		}
 	}
 	for _, e := range hosts {
-		h, port, ok := splitHost(e)
+		h, port, ok := wire.SplitHost(e)
 		if !ok {
 			continue
 		}
@@ -112,7 +114,7 @@ func (g *guard) wrap(h http.Handler) http.Handler {
 
 // hostAllowed reports whether a Host header names this listener.
 func (g *guard) hostAllowed(hostHeader string) bool {
-	h, port, ok := splitHost(hostHeader)
+	h, port, ok := wire.SplitHost(hostHeader)
 	if !ok {
 		return false
 	}
@@ -150,8 +152,8 @@ func (g *guard) originAllowed(values []string, hostHeader string) bool {
 	if !ok || !g.hostAllowed(rest) {
 		return false
 	}
-	_, port, _ := splitHost(rest)
-	_, reqPort, _ := splitHost(hostHeader)
+	_, port, _ := wire.SplitHost(rest)
+	_, reqPort, _ := wire.SplitHost(hostHeader)
 	if port == "" {
 		port = "80"
 	}
@@ -178,82 +180,6 @@ func isJSON(ct string) bool {
 	return err == nil && mt == "application/json"
 }
 
-// splitHost parses a Host header or an allowed_hosts entry: a name, an
-// IPv4 address or a bracketed IPv6 address, each with an optional port. It
-// returns the host in lower case without brackets or a trailing dot, and
-// the port ("" for none).
-func splitHost(s string) (host, port string, ok bool) {
-	host = s
-	if strings.HasPrefix(s, "[") {
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return "", "", false
-		}
-		host, s = s[1:end], s[end+1:]
-		if _, err := netip.ParseAddr(host); err != nil || strings.Contains(host, "%") {
-			return "", "", false
-		}
-		if s != "" {
-			if s[0] != ':' {
-				return "", "", false
-			}
-			port = s[1:]
-			if !validPort(port) {
-				return "", "", false
-			}
-		}
-		return normalHost(host), port, true
-	}
-	if i := strings.LastIndexByte(s, ':'); i >= 0 {
-		host, port = s[:i], s[i+1:]
-		if !validPort(port) {
-			return "", "", false
-		}
-	}
-	host = normalHost(host)
-	if host == "" || !validName(host) {
-		return "", "", false
-	}
-	return host, port, true
-}
-
-// normalHost lowers h and drops brackets and a trailing dot; IP addresses
-// take their canonical text.
-func normalHost(h string) string {
-	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
-	h = strings.ToLower(strings.TrimSuffix(h, "."))
-	if ip, err := netip.ParseAddr(h); err == nil {
-		return ip.Unmap().String()
-	}
-	return h
-}
-
-// validName reports whether h is a DNS name or IPv4 address: letters,
-// digits, '-', '_' and '.'.
-func validName(h string) bool {
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-func validPort(p string) bool {
-	if p == "" || len(p) > 5 {
-		return false
-	}
-	n := 0
-	for i := 0; i < len(p); i++ {
-		if p[i] < '0' || p[i] > '9' {
-			return false
-		}
-		n = n*10 + int(p[i]-'0')
-	}
-	return n > 0 && n <= 65535
-}
-
 // normalOrigin returns an Origin (or an allowed_origins entry) as
 // "scheme://host[:port]" in lower case, the default port dropped. Only
 // http and https origins without path, query or user info are accepted.
@@ -266,7 +192,7 @@ func normalOrigin(o string) (string, bool) {
 	if scheme != "http" && scheme != "https" {
 		return "", false
 	}
-	h, port, ok := splitHost(rest)
+	h, port, ok := wire.SplitHost(rest)
 	if !ok {
 		return "", false
 	}

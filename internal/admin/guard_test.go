@@ -12,6 +12,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/server"
 	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/store/sqlite"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // guardedAPI serves the admin API bound to 127.0.0.1:9080, configured as
@@ -261,7 +262,7 @@ func FuzzGuard(f *testing.F) {
 	g := newGuard("gantry-admin:9080", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9080}, []string{"admin.example.com:8443"}, []string{"https://console.example.com"})
 	f.Fuzz(func(t *testing.T, host, origin string) {
 		if g.hostAllowed(host) {
-			h, _, ok := splitHost(host)
+			h, _, ok := wire.SplitHost(host)
 			if _, known := g.hosts[h]; !ok || !known {
 				t.Fatalf("hostAllowed(%q) = true for host %q, not an accepted one", host, h)
 			}

@@ -87,20 +87,20 @@ func TestUsageJSON(t *testing.T) {
 		{
 			name:   "the contract's example",
 			target: "/admin/usage?consumer=acme&from=2026-11-01&to=2026-12-01&group_by=day",
-			want: `[{"consumer":"acme","period":"2026-11-03","route":"","requests":120,"billable":118,"units":118,"errors":2,"bytes_in":0,"bytes_out":53100,"admitted":119,"ws_messages_in":0,"ws_messages_out":0,"ws_seconds":0,"avg_latency_ms":0},` +
-				`{"consumer":"acme","period":"2026-11-20","route":"","requests":1002382,"billable":1002382,"units":1002382,"errors":0,"bytes_in":0,"bytes_out":0,"admitted":1002382,"ws_messages_in":0,"ws_messages_out":0,"ws_seconds":0,"avg_latency_ms":0}]`,
+			want: `[{"consumer":"acme","period":"2026-11-03","route":"","requests":120,"billable":118,"units":118,"errors":2,"bytes_in":0,"bytes_out":53100,"admitted":119,"ws_messages_in":0,"ws_messages_out":0,"ws_seconds":0,"avg_latency_ms":0,"model":"","input_tokens":0,"output_tokens":0},` +
+				`{"consumer":"acme","period":"2026-11-20","route":"","requests":1002382,"billable":1002382,"units":1002382,"errors":0,"bytes_in":0,"bytes_out":0,"admitted":1002382,"ws_messages_in":0,"ws_messages_out":0,"ws_seconds":0,"avg_latency_ms":0,"model":"","input_tokens":0,"output_tokens":0}]`,
 		},
 		{
 			name:   "by route, every consumer, one day",
 			target: "/admin/usage?from=2026-11-03&to=2026-11-04&group_by=route",
-			want: `[{"consumer":"acme","period":"2026-11-03/2026-11-04","route":"orders","requests":70,"billable":69,"units":69,"errors":1,"bytes_in":0,"bytes_out":30000,"admitted":70,"ws_messages_in":0,"ws_messages_out":0,"ws_seconds":0,"avg_latency_ms":0},` +
-				`{"consumer":"acme","period":"2026-11-03/2026-11-04","route":"users","requests":50,"billable":49,"units":49,"errors":1,"bytes_in":0,"bytes_out":23100,"admitted":49,"ws_messages_in":0,"ws_messages_out":0,"ws_seconds":0,"avg_latency_ms":0},` +
-				`{"consumer":"globex","period":"2026-11-03/2026-11-04","route":"users","requests":5,"billable":5,"units":5,"errors":0,"bytes_in":0,"bytes_out":0,"admitted":5,"ws_messages_in":0,"ws_messages_out":0,"ws_seconds":0,"avg_latency_ms":0}]`,
+			want: `[{"consumer":"acme","period":"2026-11-03/2026-11-04","route":"orders","requests":70,"billable":69,"units":69,"errors":1,"bytes_in":0,"bytes_out":30000,"admitted":70,"ws_messages_in":0,"ws_messages_out":0,"ws_seconds":0,"avg_latency_ms":0,"model":"","input_tokens":0,"output_tokens":0},` +
+				`{"consumer":"acme","period":"2026-11-03/2026-11-04","route":"users","requests":50,"billable":49,"units":49,"errors":1,"bytes_in":0,"bytes_out":23100,"admitted":49,"ws_messages_in":0,"ws_messages_out":0,"ws_seconds":0,"avg_latency_ms":0,"model":"","input_tokens":0,"output_tokens":0},` +
+				`{"consumer":"globex","period":"2026-11-03/2026-11-04","route":"users","requests":5,"billable":5,"units":5,"errors":0,"bytes_in":0,"bytes_out":0,"admitted":5,"ws_messages_in":0,"ws_messages_out":0,"ws_seconds":0,"avg_latency_ms":0,"model":"","input_tokens":0,"output_tokens":0}]`,
 		},
 		{
 			name:   "by hour, RFC 3339 bounds",
 			target: "/admin/usage?consumer=globex&from=2026-11-03T09:00:00Z&to=2026-11-03T10:00:00Z&group_by=hour",
-			want:   `[{"consumer":"globex","period":"2026-11-03T09:00:00Z","route":"","requests":5,"billable":5,"units":5,"errors":0,"bytes_in":0,"bytes_out":0,"admitted":5,"ws_messages_in":0,"ws_messages_out":0,"ws_seconds":0,"avg_latency_ms":0}]`,
+			want:   `[{"consumer":"globex","period":"2026-11-03T09:00:00Z","route":"","requests":5,"billable":5,"units":5,"errors":0,"bytes_in":0,"bytes_out":0,"admitted":5,"ws_messages_in":0,"ws_messages_out":0,"ws_seconds":0,"avg_latency_ms":0,"model":"","input_tokens":0,"output_tokens":0}]`,
 		},
 		{
 			name:   "nothing in range is an empty list",
@@ -146,9 +146,9 @@ func TestUsageCSV(t *testing.T) {
 	if ct := res.Header.Get("Content-Type"); ct != "text/csv; charset=utf-8" {
 		t.Errorf("Content-Type = %q, want text/csv", ct)
 	}
-	want := "consumer,period,route,requests,billable,units,errors,bytes_in,bytes_out,admitted,ws_messages_in,ws_messages_out,ws_seconds,avg_latency_ms\n" +
-		"acme,2026-11-03,,120,118,118,2,0,53100,119,0,0,0,0\n" +
-		"acme,2026-11-20,,1002382,1002382,1002382,0,0,0,1002382,0,0,0,0\n"
+	want := "consumer,period,route,requests,billable,units,errors,bytes_in,bytes_out,admitted,ws_messages_in,ws_messages_out,ws_seconds,avg_latency_ms,model,input_tokens,output_tokens\n" +
+		"acme,2026-11-03,,120,118,118,2,0,53100,119,0,0,0,0,,0,0\n" +
+		"acme,2026-11-20,,1002382,1002382,1002382,0,0,0,1002382,0,0,0,0,,0,0\n"
 	if diff := cmp.Diff(want, body); diff != "" {
 		t.Errorf("CSV mismatch (-want +got):\n%s", diff)
 	}

@@ -3,6 +3,8 @@ package billing
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -16,6 +18,7 @@ const (
 	itemMonthlyFee = "monthly_fee"
 	itemOverage    = "overage"
 	itemUnits      = "units"
+	itemTokens     = "tokens"
 )
 
 // Invoice is what a consumer owes for one month.
@@ -38,11 +41,16 @@ type Invoice struct {
 
 // Line is one item of an invoice.
 type Line struct {
-	// Item is monthly_fee, overage or units.
+	// Item is monthly_fee, overage, units or tokens.
 	Item string `json:"item"`
 	// Quantity is the requests over the included ones (overage) or the
-	// units (units); absent for the monthly fee.
+	// units (units); absent for the monthly fee and tokens.
 	Quantity *int64 `json:"quantity,omitempty"`
+	// Model is the LLM model of a tokens line; InputTokens and
+	// OutputTokens are its tokens in the month.
+	Model        string `json:"model,omitempty"`
+	InputTokens  *int64 `json:"input_tokens,omitempty"`
+	OutputTokens *int64 `json:"output_tokens,omitempty"`
 	// Amount is a decimal string to the cent ("1.50").
 	Amount string `json:"amount"`
 }
@@ -52,7 +60,22 @@ type Usage struct {
 	Requests int64 `json:"requests"`
 	Billable int64 `json:"billable"`
 	Units    int64 `json:"units"`
+	// InputTokens and OutputTokens are the month's LLM tokens, every
+	// model's; Models has them by model (only models with tokens).
+	InputTokens  int64         `json:"input_tokens,omitempty"`
+	OutputTokens int64         `json:"output_tokens,omitempty"`
+	Models       []ModelTokens `json:"models,omitempty"`
 }
+
+// ModelTokens are one model's tokens in a month.
+type ModelTokens struct {
+	Model        string `json:"model"`
+	InputTokens  int64  `json:"input_tokens"`
+	OutputTokens int64  `json:"output_tokens"`
+}
+
+// million is the token count per_1m_tokens prices.
+var million = decimal.NewFromInt(1_000_000)
 
 // compute prices one month of usage with pr (nil: no pricing, an invoice
 // without lines and a total of "0.00"):
@@ -60,6 +83,8 @@ type Usage struct {
 //	monthly_fee                                   when the plan has one
 //	ceil(max(0, billable - included_requests) / 1000) * per_1000_over
 //	ceil(units / 1000) * per_1000_units           when the plan has it
+//	per model of per_1m_tokens, by model name:
+//	(input × input price + output × output price) / 1,000,000
 //
 // Each line is rounded to the cent, half away from zero, and the total is
 // the sum of the rounded lines, so the lines always add up to it. Amounts
@@ -98,7 +123,39 @@ func compute(pr *config.Pricing, u Usage) (currency string, lines []Line, total 
 		units := max(0, u.Units)
 		add(itemUnits, &units, decimal.NewFromInt(thousands(units)).Mul(price))
 	}
+	for _, model := range slices.Sorted(maps.Keys(pr.Per1MTokens)) {
+		tp := pr.Per1MTokens[model]
+		if tp == nil {
+			continue
+		}
+		pin, err := optionalAmount("per_1m_tokens."+model+".input", tp.Input)
+		if err != nil {
+			return "", nil, "", err
+		}
+		pout, err := optionalAmount("per_1m_tokens."+model+".output", tp.Output)
+		if err != nil {
+			return "", nil, "", err
+		}
+		var in, out int64
+		for _, m := range u.Models {
+			if m.Model == model {
+				in, out = max(0, m.InputTokens), max(0, m.OutputTokens)
+			}
+		}
+		cost := decimal.NewFromInt(in).Mul(pin).Add(decimal.NewFromInt(out).Mul(pout)).Div(million)
+		cost = cost.Round(2)
+		sum = sum.Add(cost)
+		lines = append(lines, Line{Item: itemTokens, Model: model, InputTokens: &in, OutputTokens: &out, Amount: cost.StringFixed(2)})
+	}
 	return pr.Currency, lines, sum.StringFixed(2), nil
+}
+
+// optionalAmount is amount, with "" read as 0.
+func optionalAmount(name string, d config.Decimal) (decimal.Decimal, error) {
+	if d == "" {
+		return decimal.Zero, nil
+	}
+	return amount(name, d)
 }
 
 // thousands is ceil(n / 1000) for n >= 0.
@@ -130,7 +187,7 @@ func ForConsumer(ctx context.Context, src Source, plans map[string]*config.Plan,
 	if err != nil {
 		return Invoice{}, fmt.Errorf("invoicing %s: %w", consumer, err)
 	}
-	totals, err := src.QueryUsage(ctx, store.UsageQuery{Consumer: c.ID, From: p.Start, To: p.End})
+	totals, err := src.QueryUsage(ctx, store.UsageQuery{Consumer: c.ID, From: p.Start, To: p.End, GroupBy: store.GroupByModel})
 	if err != nil {
 		return Invoice{}, fmt.Errorf("invoicing %s for %s: %w", consumer, p, err)
 	}
@@ -139,6 +196,11 @@ func ForConsumer(ctx context.Context, src Source, plans map[string]*config.Plan,
 		u.Requests += t.Requests
 		u.Billable += t.Billable
 		u.Units += t.Units
+		u.InputTokens += t.InputTokens
+		u.OutputTokens += t.OutputTokens
+		if t.Model != "" && (t.InputTokens != 0 || t.OutputTokens != 0) {
+			u.Models = append(u.Models, ModelTokens{Model: t.Model, InputTokens: t.InputTokens, OutputTokens: t.OutputTokens})
+		}
 	}
 	var pr *config.Pricing
 	if pl := plans[c.Plan]; c.Plan != "" && pl != nil {

@@ -20,6 +20,11 @@ func qty(n int64) *int64 { return &n }
 var (
 	pro     = &config.Pricing{Currency: "USD", MonthlyFee: "49.00", IncludedRequests: 1_000_000, Per1000Over: "0.50"}
 	metered = &config.Pricing{Currency: "USD", Per1000Units: "0.02"}
+	// The LLM plan.
+	llmPro = &config.Pricing{Currency: "USD", MonthlyFee: "49.00", Per1MTokens: map[string]*config.TokenPrice{
+		"gpt-4o-mini": {Input: "0.15", Output: "0.60"},
+		"gpt-4.1":     {Input: "2.00", Output: "8.00"},
+	}}
 )
 
 func TestCompute(t *testing.T) {
@@ -38,6 +43,37 @@ func TestCompute(t *testing.T) {
 			wantCur:   "USD",
 			wantLines: []Line{{Item: "monthly_fee", Amount: "49.00"}, {Item: "overage", Quantity: qty(2500), Amount: "1.50"}},
 			wantTotal: "50.50",
+		},
+		{
+			name:    "one line per priced model, exact to the cent",
+			pricing: llmPro,
+			usage: Usage{Models: []ModelTokens{
+				// 1,234,567 × 2.00 / 1e6 + 89,012 × 8.00 / 1e6 = 2.469134 + 0.712096 = 3.18123.
+				{Model: "gpt-4.1", InputTokens: 1_234_567, OutputTokens: 89_012},
+				// 3,333 × 0.15 / 1e6 + 3,333 × 0.60 / 1e6 = 0.00249975: rounds to 0.00.
+				{Model: "gpt-4o-mini", InputTokens: 3_333, OutputTokens: 3_333},
+				{Model: "other", InputTokens: 10_000_000, OutputTokens: 10_000_000},
+			}},
+			wantCur: "USD",
+			wantLines: []Line{
+				{Item: "monthly_fee", Amount: "49.00"},
+				{Item: "tokens", Model: "gpt-4.1", InputTokens: qty(1_234_567), OutputTokens: qty(89_012), Amount: "3.18"},
+				{Item: "tokens", Model: "gpt-4o-mini", InputTokens: qty(3_333), OutputTokens: qty(3_333), Amount: "0.00"},
+			},
+			wantTotal: "52.18",
+		},
+		{
+			name:    "half a cent rounds away from zero",
+			pricing: llmPro,
+			// 500 × 2.00 / 1e6 + 500 × 8.00 / 1e6 = 0.005 exactly.
+			usage:   Usage{Models: []ModelTokens{{Model: "gpt-4.1", InputTokens: 500, OutputTokens: 500}}},
+			wantCur: "USD",
+			wantLines: []Line{
+				{Item: "monthly_fee", Amount: "49.00"},
+				{Item: "tokens", Model: "gpt-4.1", InputTokens: qty(500), OutputTokens: qty(500), Amount: "0.01"},
+				{Item: "tokens", Model: "gpt-4o-mini", InputTokens: qty(0), OutputTokens: qty(0), Amount: "0.00"},
+			},
+			wantTotal: "49.01",
 		},
 		{
 			name:      "within the included requests",
@@ -196,7 +232,7 @@ func TestForConsumer(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("invoice JSON =\n%s\nwant\n%s", got, want)
 	}
-	wantQ := store.UsageQuery{Consumer: "acme", From: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	wantQ := store.UsageQuery{Consumer: "acme", From: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), GroupBy: store.GroupByModel}
 	if diff := cmp.Diff([]store.UsageQuery{wantQ}, src.queries); diff != "" {
 		t.Errorf("usage query mismatch (-want +got):\n%s", diff)
 	}

@@ -17,21 +17,15 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Load reads the config file at path and parses it with Parse.
-func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	return Parse(data, path)
-}
-
 // Parse decodes one YAML document strictly, replaces ${NAME} with the
 // environment variable NAME ($${ is a literal ${), applies defaults and
 // validates. file names the source in problems; it may be "".
 //
 // The error is Problems listing everything found, each with its key path and
 // line, except for a YAML syntax error, which stops at the first one.
+//
+// A document with include globs is refused: only Load reads the files
+// they name.
 func Parse(data []byte, file string) (*Config, error) {
 	return parse(data, file, os.LookupEnv)
 }
@@ -58,37 +52,85 @@ func parse(data []byte, file string, lookup func(string) (string, bool)) (*Confi
 	if err != nil {
 		return nil, err
 	}
-	d := &decoder{
-		file:   file,
-		lookup: lookup,
-		lines:  make(map[string]int),
-		done:   make(map[*yaml.Node]bool),
-		visits: visitBudget(root),
+	if n := includeNode(root); n != nil && len(n.Content) > 0 {
+		return nil, Problems{{File: file, Line: n.Line, Path: "include", Message: "include is read only when the configuration is loaded from a file (gantry run -c FILE)"}}
 	}
-	d.walk(root, reflect.TypeFor[Config](), "")
-	if d.visits < 0 {
-		return nil, d.problems
+	base := ""
+	if file != "" {
+		base = filepath.Dir(file)
 	}
-	cfg := &Config{}
+	return build([]part{{file: file, root: root}}, file, base, false, lookup)
+}
+
+// loadFile parses the config file at path with the files its include
+// globs name.
+func loadFile(data []byte, path string, lookup func(string) (string, bool)) (*Config, error) {
+	root, err := parseNode(data, path)
+	if err != nil {
+		return nil, err
+	}
+	inc, ps := includes(root, path)
+	more, ps2 := readParts(inc)
+	if ps = append(ps, ps2...); len(ps) > 0 {
+		ps.Sort()
+		return nil, ps
+	}
+	return build(append([]part{{file: path, root: root}}, more...), path, filepath.Dir(path), false, lookup)
+}
+
+// build decodes the parts of a configuration, each on its own, merges
+// them (see merge.go), applies defaults and validates. name is the path
+// the configuration was loaded from; baseDir is what relative paths
+// resolve against when the file of a key is not known ("" resolves
+// nothing); inDir says the parts are a config directory.
+func build(parts []part, name, baseDir string, inDir bool, lookup func(string) (string, bool)) (*Config, error) {
+	var ps Problems
+	decs := make([]*decoder, len(parts))
+	strs := &interner{} // one for all the parts: a value repeated across files is stored once
+	for i, p := range parts {
+		d := &decoder{
+			strs:   strs,
+			file:   p.file,
+			lookup: lookup,
+			lines:  make(map[string]int),
+			done:   make(map[*yaml.Node]bool),
+			visits: visitBudget(p.root),
+		}
+		d.walk(p.root, reflect.TypeFor[Config](), "")
+		if d.visits < 0 {
+			return nil, d.problems
+		}
+		decs[i] = d
+		ps = append(ps, d.problems...)
+	}
+	cfg := &Config{File: name, baseDir: baseDir}
+	root := parts[0].root
+	cfg.Lines = decs[0].lines
+	if len(parts) > 1 || inDir {
+		m := &merger{inDir: inDir}
+		root = m.merge(parts, decs)
+		cfg.Lines, cfg.Files, cfg.spans = m.lines, m.files, m.spans
+		ps = append(ps, m.problems...)
+	}
 	// The walk has reported and nulled every bad value, so Decode fails
 	// only on what the walk already reported (duplicate keys) or, as a
 	// safety net, on what it missed.
-	if err := root.Decode(cfg); err != nil && len(d.problems) == 0 {
-		d.problems = append(d.problems, yamlProblems(err, file, d.lines)...)
+	if err := root.Decode(cfg); err != nil && len(ps) == 0 {
+		ps = append(ps, yamlProblems(err, name, cfg.Lines)...)
 	}
-	cfg.Lines, cfg.File = d.lines, file
 	cfg.SetDefaults()
-	if file != "" {
-		cfg.resolvePaths(filepath.Dir(file))
-	}
+	// Every list of strings moves into the interner's shared blocks,
+	// once the parts are merged (see intern.go).
+	strs.lists(reflect.ValueOf(cfg))
+	cfg.resolvePaths()
 
-	ps := d.problems
+	decoded := ps
 	var vps Problems
 	if err := cfg.Validate(); errors.As(err, &vps) {
 		for _, p := range vps {
 			// A value the decoder rejected reads as zero to Validate;
 			// say it once.
-			if !covered(p.Path, d.problems) {
+			if !covered(p, decoded) {
 				ps = append(ps, p)
 			}
 		}
@@ -181,9 +223,10 @@ func pathAt(lines map[string]int, line int) string {
 	return best
 }
 
-func covered(path string, ps Problems) bool {
+func covered(q Problem, ps Problems) bool {
+	path := q.Path
 	for _, p := range ps {
-		if p.Path != "" && (path == p.Path || strings.HasPrefix(path, p.Path+".") || strings.HasPrefix(path, p.Path+"[")) {
+		if p.File == q.File && p.Path != "" && (path == p.Path || strings.HasPrefix(path, p.Path+".") || strings.HasPrefix(path, p.Path+"[")) {
 			return true
 		}
 	}
@@ -200,6 +243,7 @@ type decoder struct {
 	lookup   func(string) (string, bool)
 	lines    map[string]int
 	done     map[*yaml.Node]bool // scalars already expanded (aliases share nodes)
+	strs     *interner           // the string values' storage, shared by the parts
 	visits   int
 	problems Problems
 }
@@ -321,7 +365,9 @@ func (d *decoder) leaf(n *yaml.Node, t reflect.Type, path string) {
 	default:
 		// Any scalar reads as a string; other kinds are checked by
 		// decoding the value alone.
-		if t.Kind() != reflect.String && n.Decode(v) != nil {
+		if t.Kind() == reflect.String {
+			n.Value = d.strs.intern(n.Value)
+		} else if n.Decode(v) != nil {
 			err = fmt.Errorf("want %s, got %q", describe(t), n.Value)
 		}
 	}

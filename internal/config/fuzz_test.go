@@ -55,3 +55,35 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMerge decodes two documents as the files of a config directory and
+// merges them: a merged configuration that builds must validate.
+func FuzzMerge(f *testing.F) {
+	f.Add([]byte(mainPart), []byte(usersPart))
+	f.Add([]byte(usersPart), []byte(usersPart))
+	f.Add([]byte(usersPart), []byte(ordersPart))
+	f.Add([]byte("version: 1\nauth: {jwt: [{name: a}]}\n"), []byte("version: 2\nauth: {jwt: ~, api_key: {}}\nroutes: {}\n"))
+	f.Add([]byte("routes: &r [{name: a}]\n"), []byte("upstreams: {<<: {x: {}}}\nserver: *r\n"))
+	lookup := func(name string) (string, bool) { return "value-of-" + name, true }
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var parts []part
+		for i, data := range [][]byte{a, b} {
+			root, err := parseNode(data, "")
+			if err != nil {
+				return
+			}
+			parts = append(parts, part{file: []string{"a.yaml", "b.yaml"}[i], root: root})
+		}
+		cfg, err := build(parts, "dir", "", true, lookup)
+		if err != nil {
+			var ps Problems
+			if errors.As(err, &ps) && len(ps) == 0 {
+				t.Fatal("empty Problems returned as an error")
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("merged config fails Validate: %v", err)
+		}
+	})
+}

@@ -12,46 +12,50 @@ import (
 // upstreams.*.tls files, storage.dsn with the sqlite driver (not ":memory:" or a "file:" URI,
 // which the driver refuses) and usage.export.spool_dir. So a gateway, the
 // CLI and a reload find the same files whatever the working directory.
-// Absolute paths are left alone. Parse calls it with the directory of its
-// file argument; with file "" (bytes from nowhere) nothing is resolved.
-func (c *Config) resolvePaths(dir string) {
-	if dir == "" || dir == "." { // already relative to the working directory
-		return
-	}
-	at := func(p *string) {
+// Absolute paths are left alone. With several files, a path is relative
+// to the directory of the file that sets it (a default, to the config
+// file's directory or the config directory). With no file (bytes from
+// nowhere) nothing is resolved.
+func (c *Config) resolvePaths() {
+	at := func(key string, p *string) {
+		dir := c.dirOf(key)
+		if dir == "" || dir == "." { // already relative to the working directory
+			return
+		}
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
 	if t := c.Server.TLS; t != nil {
-		at(&t.CertFile)
-		at(&t.KeyFile)
+		at("server.tls.cert_file", &t.CertFile)
+		at("server.tls.key_file", &t.KeyFile)
 		for i := range t.Certificates {
-			at(&t.Certificates[i].CertFile)
-			at(&t.Certificates[i].KeyFile)
+			at(index("server.tls.certificates", i), &t.Certificates[i].CertFile)
+			at(index("server.tls.certificates", i), &t.Certificates[i].KeyFile)
 		}
-		at(&t.ClientCAFile)
+		at("server.tls.client_ca_file", &t.ClientCAFile)
 		if a := t.ACME; a != nil {
-			at(&a.Storage)
-			at(&a.CAFile)
+			at("server.tls.acme.storage", &a.Storage)
+			at("server.tls.acme.ca_file", &a.CAFile)
 		}
 	}
-	for _, j := range c.Auth.JWT {
+	for i, j := range c.Auth.JWT {
 		if j != nil {
-			at(&j.PublicKeyFile)
+			at(index("auth.jwt", i)+".public_key_file", &j.PublicKeyFile)
 		}
 	}
 	if c.Storage.Driver == "sqlite" && c.Storage.DSN != ":memory:" && !strings.HasPrefix(c.Storage.DSN, "file:") {
-		at(&c.Storage.DSN)
+		at("storage.dsn", &c.Storage.DSN)
 	}
 	if x := c.Usage.Export; x != nil {
-		at(&x.SpoolDir)
+		at("usage.export.spool_dir", &x.SpoolDir)
 	}
-	for _, u := range c.Upstreams {
+	for name, u := range c.Upstreams {
 		if u != nil && u.TLS != nil {
-			at(&u.TLS.CAFile)
-			at(&u.TLS.CertFile)
-			at(&u.TLS.KeyFile)
+			p := "upstreams." + name + ".tls"
+			at(p+".ca_file", &u.TLS.CAFile)
+			at(p+".cert_file", &u.TLS.CertFile)
+			at(p+".key_file", &u.TLS.KeyFile)
 		}
 	}
 }

@@ -62,10 +62,13 @@ func (ps Problems) Err() error {
 	return ps
 }
 
-// Sort orders problems by line, then path, so they read top to bottom.
-// Problems without a line come last.
+// Sort orders problems by file, then line, then path, so they read top to
+// bottom. Problems without a line come last in their file.
 func (ps Problems) Sort() {
 	slices.SortStableFunc(ps, func(a, b Problem) int {
+		if c := cmp.Compare(a.File, b.File); c != 0 {
+			return c
+		}
 		la, lb := a.Line, b.Line
 		if la == 0 {
 			la = int(^uint(0) >> 1)
@@ -78,9 +81,10 @@ func (ps Problems) Sort() {
 }
 
 // Problem builds a problem at path, placed at the line of path in the file,
-// or of its nearest parent that has one.
+// or of its nearest parent that has one. With several files, it names the
+// file that set path, and the path as that file reads it (LocalPath).
 func (c *Config) Problem(path, format string, args ...any) Problem {
-	return Problem{File: c.File, Line: c.Line(path), Path: path, Message: fmt.Sprintf(format, args...)}
+	return Problem{File: c.FileOf(path), Line: c.Line(path), Path: c.LocalPath(path), Message: fmt.Sprintf(format, args...)}
 }
 
 // Line returns the line of path in the file, or that of its nearest parent
@@ -97,12 +101,18 @@ func (c *Config) Line(path string) int {
 }
 
 // Locate fills in the file and missing lines of problems produced outside
-// this package (router compile, plugins) and sorts them by line.
+// this package (router compile, plugins) and sorts them by line. A problem
+// without a file is taken to be at a path of the merged configuration and
+// placed as Problem places it.
 func (c *Config) Locate(ps Problems) Problems {
 	out := make(Problems, len(ps))
 	for i, p := range ps {
 		if p.File == "" {
-			p.File = c.File
+			p.File = c.FileOf(p.Path)
+			if p.Line == 0 {
+				p.Line = c.Line(p.Path)
+			}
+			p.Path = c.LocalPath(p.Path)
 		}
 		if p.Line == 0 {
 			p.Line = c.Line(p.Path)

@@ -8,7 +8,12 @@ import (
 // Config is a whole configuration file. Field comments are user documentation.
 type Config struct {
 	// Version is the format version; only 1 exists. Default 1.
-	Version    int                  `yaml:"version" json:"version,omitempty"`
+	Version int `yaml:"version" json:"version,omitempty"`
+	// Include lists more files to read, as globs relative to this file's
+	// directory ("routes/*.yaml"); their lists and maps of names are
+	// merged into this file's (see Load). Only the file Load is given may
+	// include others.
+	Include    []string             `yaml:"include" json:"include,omitempty"`
 	Server     Server               `yaml:"server" json:"server,omitempty"`
 	Admin      Admin                `yaml:"admin" json:"admin,omitempty"`
 	Storage    Storage              `yaml:"storage" json:"storage,omitempty"`
@@ -27,8 +32,19 @@ type Config struct {
 	// Lines maps key paths ("routes[2].upstream") to their line in the file;
 	// filled by Parse, used to place validation errors.
 	Lines map[string]int `yaml:"-" json:"-"`
-	// File is the path the config was read from ("" when parsed from bytes).
+	// File is the path the config was read from ("" when parsed from
+	// bytes): a file, or the directory of a config directory.
 	File string `yaml:"-" json:"-"`
+	// Files maps key paths to the file that set them, when the
+	// configuration was merged from several files (nil for one file).
+	Files map[string]string `yaml:"-" json:"-"`
+
+	// spans say which file each element of a merged list came from.
+	spans []span
+	// baseDir is what relative paths are resolved against when no file
+	// of the key is known: the config file's directory, or the config
+	// directory itself.
+	baseDir string
 }
 
 // Server configures the client-facing listener. Changing it needs a restart.
@@ -356,7 +372,49 @@ type JWT struct {
 type Plan struct {
 	RateLimit *RateLimit `yaml:"rate_limit" json:"rate_limit,omitempty"`
 	Quota     *Quota     `yaml:"quota" json:"quota,omitempty"`
-	Pricing   *Pricing   `yaml:"pricing" json:"pricing,omitempty"`
+	// TokenLimit is a token bucket of LLM tokens per consumer, applied on
+	// routes with llm. *(extension)*
+	TokenLimit *TokenLimit `yaml:"token_limit" json:"token_limit,omitempty"`
+	// TokenQuota is an allowance of LLM tokens per calendar period (UTC),
+	// applied on routes with llm. *(extension)*
+	TokenQuota *TokenQuota `yaml:"token_quota" json:"token_quota,omitempty"`
+	Pricing    *Pricing    `yaml:"pricing" json:"pricing,omitempty"`
+}
+
+// TokenLimit is a bucket of Tokens LLM tokens that refills Tokens per Per.
+// A request is admitted while the bucket holds at least one token; the
+// tokens its answer used are taken when it ends, so the bucket can go below
+// zero and then refuses until it has refilled.
+type TokenLimit struct {
+	Tokens int64    `yaml:"tokens" json:"tokens,omitempty"`
+	Per    Duration `yaml:"per" json:"per,omitempty"`
+}
+
+// TokenQuota is an allowance of LLM tokens per calendar period (UTC).
+type TokenQuota struct {
+	Tokens int64 `yaml:"tokens" json:"tokens,omitempty"`
+	// Per is hour, day or month.
+	Per string `yaml:"per" json:"per,omitempty"`
+}
+
+// TokenPrice is the price of a million tokens of one model, by kind.
+type TokenPrice struct {
+	Input  Decimal `yaml:"input" json:"input,omitempty"`
+	Output Decimal `yaml:"output" json:"output,omitempty"`
+}
+
+// LLM makes a route meter, limit and bill the tokens of an
+// OpenAI-compatible or Anthropic-compatible API. *(extension)*
+type LLM struct {
+	// Format is openai or anthropic: where the model and the token usage
+	// are in requests and answers.
+	Format string `yaml:"format" json:"format,omitempty"`
+	// Models, when set, are the only values of the request body's "model"
+	// the route admits; others are answered 403 model_not_allowed.
+	Models []string `yaml:"models" json:"models,omitempty"`
+	// MaxTokensDefault, when above 0, is set as max_tokens on requests that
+	// name none. Anthropic requires max_tokens.
+	MaxTokensDefault int64 `yaml:"max_tokens_default" json:"max_tokens_default,omitempty"`
 }
 
 // RateLimit is a token bucket: Burst tokens (default Requests), refilled
@@ -385,6 +443,9 @@ type Pricing struct {
 	IncludedRequests int64   `yaml:"included_requests" json:"included_requests,omitempty"`
 	Per1000Over      Decimal `yaml:"per_1000_over" json:"per_1000_over,omitempty"`
 	Per1000Units     Decimal `yaml:"per_1000_units" json:"per_1000_units,omitempty"`
+	// Per1MTokens prices a million LLM tokens by model and kind.
+	// *(extension)*
+	Per1MTokens map[string]*TokenPrice `yaml:"per_1m_tokens" json:"per_1m_tokens,omitempty"`
 }
 
 // Consumer is a caller known from the config file (read-only at run time).
@@ -567,6 +628,9 @@ type Route struct {
 	// IP admits or refuses requests by the client's address, before
 	// authentication. *(extension)*
 	IP *IPRules `yaml:"ip" json:"ip,omitempty"`
+	// LLM meters, limits and bills the route's traffic by LLM tokens.
+	// *(extension)*
+	LLM *LLM `yaml:"llm" json:"llm,omitempty"`
 	// Split serves the route from several upstreams by match and weight
 	// (instead of Upstream). *(extension)*
 	Split []*SplitSide `yaml:"split" json:"split,omitempty"`

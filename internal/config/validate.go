@@ -257,7 +257,7 @@ func (c *Config) validateAuth(l *problemList) {
 		case !labelRe.MatchString(j.Name):
 			l.add(p+".name", "want letters, digits, _, . or -, got %q", j.Name)
 		case names[j.Name] != "":
-			l.add(p+".name", "duplicate provider name %q (also %s)", j.Name, names[j.Name])
+			l.add(p+".name", "duplicate provider name %q (also %s)", j.Name, l.c.where(names[j.Name]))
 		default:
 			names[j.Name] = p
 		}
@@ -342,7 +342,7 @@ func (c *Config) validateExternalAuth(l *problemList) {
 		case !labelRe.MatchString(e.Name):
 			l.add(p+".name", "want letters, digits, _, . or -, got %q", e.Name)
 		case names[e.Name] != "":
-			l.add(p+".name", "duplicate service name %q (also %s)", e.Name, names[e.Name])
+			l.add(p+".name", "duplicate service name %q (also %s)", e.Name, l.c.where(names[e.Name]))
 		default:
 			names[e.Name] = p
 		}
@@ -406,6 +406,18 @@ func (c *Config) validatePlans(l *problemList) {
 			}
 			oneOf(l, p+".quota.per", q.Per, "hour", "day", "month")
 		}
+		if tl := pl.TokenLimit; tl != nil {
+			if tl.Tokens <= 0 {
+				l.add(p+".token_limit.tokens", "want at least 1 token, got %d", tl.Tokens)
+			}
+			positive(l, p+".token_limit.per", int64(tl.Per), "a duration like \"1m\"")
+		}
+		if tq := pl.TokenQuota; tq != nil {
+			if tq.Tokens <= 0 {
+				l.add(p+".token_quota.tokens", "want at least 1 token, got %d", tq.Tokens)
+			}
+			oneOf(l, p+".token_quota.per", tq.Per, "hour", "day", "month")
+		}
 		if pr := pl.Pricing; pr != nil {
 			pp := p + ".pricing"
 			if !currencyRe.MatchString(pr.Currency) {
@@ -416,6 +428,16 @@ func (c *Config) validatePlans(l *problemList) {
 			checkDecimal(l, pp+".per_1000_units", pr.Per1000Units)
 			if pr.IncludedRequests < 0 {
 				l.add(pp+".included_requests", "must not be negative, got %d", pr.IncludedRequests)
+			}
+			for _, model := range slices.Sorted(maps.Keys(pr.Per1MTokens)) {
+				mp := pp + ".per_1m_tokens." + model
+				if model == "" {
+					l.add(pp+".per_1m_tokens", "a model name must not be empty")
+				}
+				if tp := pr.Per1MTokens[model]; tp != nil {
+					checkDecimal(l, mp+".input", tp.Input)
+					checkDecimal(l, mp+".output", tp.Output)
+				}
 			}
 		}
 	}
@@ -431,7 +453,7 @@ func (c *Config) validateConsumers(l *problemList) {
 		case !consumerRe.MatchString(co.ID):
 			l.add(p+".id", "want letters, digits, _, ., @ or -, got %q", co.ID)
 		case ids[co.ID] != "":
-			l.add(p+".id", "duplicate consumer id %q (also %s)", co.ID, ids[co.ID])
+			l.add(p+".id", "duplicate consumer id %q (also %s)", co.ID, l.c.where(ids[co.ID]))
 		default:
 			ids[co.ID] = p
 		}
@@ -489,13 +511,26 @@ func (c *Config) validateConsumers(l *problemList) {
 // or blank, since X-Consumer-Groups carries the groups joined by commas.
 func validGroup(g string) bool { return g != "" && !strings.ContainsAny(g, ", \t") }
 
+// Patterns of names and values that Validate checks, exported for the
+// JSON Schema (internal/config/schema).
+const (
+	// NamePattern is what a name that becomes a metric label or a
+	// reference may hold: routes, upstreams, plans, JWT providers,
+	// external services.
+	NamePattern = `^[A-Za-z0-9_.-]+$`
+	// ConsumerIDPattern is what a consumer id may hold.
+	ConsumerIDPattern = `^[A-Za-z0-9_.@-]+$`
+	// CurrencyPattern is an ISO 4217 code.
+	CurrencyPattern = `^[A-Z]{3}$`
+	// KeyHashPattern is an API key given as its hash.
+	KeyHashPattern = `^sha256:[0-9a-fA-F]{64}$`
+)
+
 var (
-	// labelRe is what a name that becomes a metric label or a reference
-	// may hold.
-	labelRe    = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-	consumerRe = regexp.MustCompile(`^[A-Za-z0-9_.@-]+$`)
-	currencyRe = regexp.MustCompile(`^[A-Z]{3}$`)
-	hashRe     = regexp.MustCompile(`^sha256:[0-9a-fA-F]{64}$`)
+	labelRe    = regexp.MustCompile(NamePattern)
+	consumerRe = regexp.MustCompile(ConsumerIDPattern)
+	currencyRe = regexp.MustCompile(CurrencyPattern)
+	hashRe     = regexp.MustCompile(KeyHashPattern)
 )
 
 func checkRateLimit(l *problemList, p string, rl *RateLimit) {

@@ -182,7 +182,7 @@ func (c *Config) validateRoutes(l *problemList) {
 		case !labelRe.MatchString(r.Name):
 			l.add(p+".name", "want letters, digits, _, . or -, got %q", r.Name)
 		case names[r.Name] != "":
-			l.add(p+".name", "duplicate route name %q (also %s)", r.Name, names[r.Name])
+			l.add(p+".name", "duplicate route name %q (also %s)", r.Name, l.c.where(names[r.Name]))
 		default:
 			names[r.Name] = p
 		}
@@ -255,8 +255,41 @@ func (c *Config) validateRoutes(l *problemList) {
 			c.validateAggregate(l, p+".aggregate", r.Aggregate)
 		}
 		checkIPRules(l, p+".ip", r.IP)
+		if r.LLM != nil {
+			validateLLM(l, p+".llm", r)
+		}
 		c.validateShaping(l, p, r)
 	}
+}
+
+// maxModelName bounds a model name in llm.models: it becomes a label of
+// metrics and a key of the usage ledger.
+const maxModelName = 128
+
+func validateLLM(l *problemList, p string, r *Route) {
+	m := r.LLM
+	if r.Aggregate != nil {
+		l.add(p, "applies to upstream routes only; aggregate routes relay no single answer")
+	}
+	if m.Format == "" {
+		l.add(p+".format", "required: openai or anthropic")
+	} else {
+		oneOf(l, p+".format", m.Format, "openai", "anthropic")
+	}
+	seen := map[string]bool{}
+	for i, name := range m.Models {
+		ip := index(p+".models", i)
+		switch {
+		case name == "":
+			l.add(ip, "a model name must not be empty")
+		case len(name) > maxModelName:
+			l.add(ip, "a model name has at most %d bytes, got %d", maxModelName, len(name))
+		case seen[name]:
+			l.add(ip, "duplicate model %q", name)
+		}
+		seen[name] = true
+	}
+	notNegative(l, p+".max_tokens_default", m.MaxTokensDefault)
 }
 
 func (c *Config) checkUpstreamRef(l *problemList, p, name string) {

@@ -194,6 +194,24 @@ func TestValidate(t *testing.T) {
 		{name: "plan currency lowercase", mutate: func(c *Config) { c.Plans["free"].Pricing = &Pricing{Currency: "usd"} }, wantPath: "plans.free.pricing.currency", wantMsg: "3-letter"},
 		{name: "plan bad decimal", mutate: func(c *Config) { c.Plans["free"].Pricing = &Pricing{Currency: "USD", MonthlyFee: "4,90"} }, wantPath: "plans.free.pricing.monthly_fee", wantMsg: "plain decimal"},
 		{name: "plan negative included", mutate: func(c *Config) { c.Plans["free"].Pricing = &Pricing{Currency: "USD", IncludedRequests: -1} }, wantPath: "plans.free.pricing.included_requests", wantMsg: "not be negative"},
+		{name: "plan token limit and quota", mutate: func(c *Config) {
+			c.Plans["pro"] = &Plan{TokenLimit: &TokenLimit{Tokens: 200000, Per: Duration(time.Minute)}, TokenQuota: &TokenQuota{Tokens: 5000000, Per: "month"},
+				Pricing: &Pricing{Currency: "USD", Per1MTokens: map[string]*TokenPrice{"gpt-4.1": {Input: "2.00", Output: "8.00"}}}}
+		}},
+		{name: "plan token limit zero", mutate: func(c *Config) { c.Plans["free"].TokenLimit = &TokenLimit{Per: Duration(time.Minute)} }, wantPath: "plans.free.token_limit.tokens", wantMsg: "at least 1 token"},
+		{name: "plan token limit no per", mutate: func(c *Config) { c.Plans["free"].TokenLimit = &TokenLimit{Tokens: 10} }, wantPath: "plans.free.token_limit.per", wantMsg: "greater than zero"},
+		{name: "plan token quota per week", mutate: func(c *Config) { c.Plans["free"].TokenQuota = &TokenQuota{Tokens: 10, Per: "week"} }, wantPath: "plans.free.token_quota.per", wantMsg: "want hour, day or month"},
+		{name: "plan token price bad decimal", mutate: func(c *Config) {
+			c.Plans["free"].Pricing = &Pricing{Currency: "USD", Per1MTokens: map[string]*TokenPrice{"gpt-4o-mini": {Input: "0,15"}}}
+		}, wantPath: "plans.free.pricing.per_1m_tokens.gpt-4o-mini.input", wantMsg: "plain decimal"},
+		{name: "llm route", mutate: func(c *Config) {
+			c.Routes[0].LLM = &LLM{Format: "anthropic", Models: []string{"claude-sonnet-4"}, MaxTokensDefault: 1024}
+		}},
+		{name: "llm no format", mutate: func(c *Config) { c.Routes[0].LLM = &LLM{} }, wantPath: "routes[0].llm.format", wantMsg: "required"},
+		{name: "llm bad format", mutate: func(c *Config) { c.Routes[0].LLM = &LLM{Format: "gemini"} }, wantPath: "routes[0].llm.format", wantMsg: "openai"},
+		{name: "llm duplicate model", mutate: func(c *Config) { c.Routes[0].LLM = &LLM{Format: "openai", Models: []string{"a", "a"}} }, wantPath: "routes[0].llm.models[1]", wantMsg: "duplicate model"},
+		{name: "llm empty model", mutate: func(c *Config) { c.Routes[0].LLM = &LLM{Format: "openai", Models: []string{""}} }, wantPath: "routes[0].llm.models[0]", wantMsg: "not be empty"},
+		{name: "llm negative max tokens", mutate: func(c *Config) { c.Routes[0].LLM = &LLM{Format: "openai", MaxTokensDefault: -1} }, wantPath: "routes[0].llm.max_tokens_default", wantMsg: "not be negative"},
 		{name: "plan bad name", mutate: func(c *Config) { c.Plans["free tier"] = &Plan{} }, wantPath: "plans.free tier", wantMsg: "invalid plan name"},
 		{name: "empty plan", mutate: func(c *Config) { c.Plans["trial"] = nil }},
 

@@ -181,6 +181,16 @@ type Counter interface {
 	// when, in addition, it has room. It never blocks longer than the
 	// driver's network timeout.
 	Take(ctx context.Context, req Request) Decision
+	// Admit checks req's buckets and quota as a token limit does, taking
+	// nothing: it admits when every bucket holds at least one token and
+	// the quota has room. Bucket states may have a negative Remaining.
+	Admit(ctx context.Context, req Request) Decision
+	// Spend takes n tokens from every bucket of req and adds n to its
+	// quota, whatever they hold: a bucket can go below zero and then
+	// refuses until it has refilled. A Spend that cannot reach the
+	// counters is lost (see docs/llm.md). It never blocks longer than the
+	// driver's network timeout.
+	Spend(ctx context.Context, req Request, n int64)
 	// Ping reports whether the counters are reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close stops background work and releases connections.

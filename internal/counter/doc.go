@@ -20,6 +20,13 @@
 // answers counters.on_failure at once, with no network I/O, while Redis is
 // unreachable, and a background probe closes it when Redis is back.
 //
+// Token limits (a plan's token_limit and token_quota) use the same
+// buckets and quota counters in two steps: Admit checks, taking nothing,
+// that a bucket holds at least one token and the quota has room; Spend
+// takes the tokens an answer used once it has ended, whatever is left, so
+// a bucket can go below zero and then refuses until it has refilled.
+// Redis runs both as one script each, exact in either sync mode.
+//
 // The package must not write responses or know about HTTP; it reports
 // what it decided and the plugin answers.
 package counter

@@ -66,6 +66,16 @@ func Examples(gateway, admin string) []Example {
 			"curl -s " + g + "/hello/ada"},
 		{"aggregation: the user and their orders (a call that waits for the user's id), merged into one answer",
 			"curl -s " + g + "/dashboard/1"},
+		{"an LLM route in front of an OpenAI-compatible API (a local stand-in): the gateway checks the model, meters the tokens the answer reports, and shows the consumer's token budget in X-RateLimit-Remaining-Tokens",
+			"curl -s -D - -H 'X-API-Key: " + llmKey + "' -d '{\"model\":\"demo-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Say hello\"}]}' " + g + "/v1/chat/completions"},
+		{"... streamed token by token; the gateway asked the stream for its usage and removes that last chunk, which the client did not ask for",
+			"curl -N -H 'X-API-Key: " + llmKey + "' -d '{\"model\":\"demo-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Say hello\"}]}' " + g + "/v1/chat/completions"},
+		{"a model the route does not list: 403 model_not_allowed, and the API never sees the request",
+			"curl -si -H 'X-API-Key: " + llmKey + "' -d '{\"model\":\"gpt-5\",\"messages\":[]}' " + g + "/v1/chat/completions"},
+		{"token limit: 1000 tokens a minute; answers of 300 tokens are admitted while tokens are left, then 429 rate_limited",
+			"for i in 1 2 3 4 5; do curl -s -o /dev/null -w '%{http_code} ' -H 'X-API-Key: " + llmKey + "' -d '{\"model\":\"demo-mini\",\"max_tokens\":300,\"messages\":[{\"role\":\"user\",\"content\":\"Tell a story\"}]}' " + g + "/v1/chat/completions; done; echo"},
+		{"tokens per model in the usage ledger, and the token invoice: one line per model at its price per million tokens",
+			"curl -s '" + a + "/admin/usage?consumer=ai-demo&group_by=model'; curl -s " + a + "/admin/invoices/ai-demo"},
 		{"usage per consumer and route, as billing sees it (flushed every second)",
 			"curl -s '" + a + "/admin/usage?consumer=demo&group_by=route'"},
 		{"this month's invoice for the demo consumer, from its plan's pricing",
@@ -78,6 +88,10 @@ func Examples(gateway, admin string) []Example {
 			"curl -s " + a + "/metrics | grep '^gantry_'"},
 	}
 }
+
+// llmKey is the quickstart's API key of the consumer ai-demo, whose plan
+// has token limits and token prices.
+const llmKey = "ai-demo-key-0123456789abcdef"
 
 // curlLines returns Examples as lines ready to paste into a shell: each
 // command preceded by a "# " comment saying what it shows, and a blank line
@@ -125,6 +139,7 @@ func (s *Services) ServiceLines() []string {
 		fmt.Sprintf("orders-v1  http://%s  GET /orders, /orders/{id} (legacy shape)", a.OrdersLegacy),
 		fmt.Sprintf("chat       ws://%s    WebSocket echo at /ws/chat", a.Chat),
 		fmt.Sprintf("lambda     http://%s  Lambda invoke API stand-in, function greeter", a.Function),
+		fmt.Sprintf("llm        http://%s  OpenAI-compatible API stand-in, POST /v1/chat/completions", a.LLM),
 	}
 }
 

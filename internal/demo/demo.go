@@ -28,6 +28,8 @@ const (
 	// functionAddr serves a stand-in of the Lambda invoke API with one
 	// function, greeter (upstream "greeter").
 	functionAddr = "127.0.0.1:9401"
+	// llmAddr serves a stand-in OpenAI-compatible API (upstream "llm").
+	llmAddr = "127.0.0.1:9501"
 
 	// gatewayAddr is server.listen in the quickstart config.
 	gatewayAddr = "127.0.0.1:8080"
@@ -43,6 +45,7 @@ const (
 	nameOrdersLegacy = "orders-v1"
 	nameChat         = "chat"
 	nameFunction     = "lambda"
+	nameLLM          = "llm"
 )
 
 // shutdownTimeout bounds how long Close waits for in-flight requests.
@@ -57,6 +60,7 @@ type Addrs struct {
 	OrdersLegacy string
 	Chat         string
 	Function     string
+	LLM          string
 }
 
 // defaultAddrs returns the fixed addresses the quickstart config expects.
@@ -68,6 +72,7 @@ func defaultAddrs() Addrs {
 		OrdersLegacy: ordersLegacyAddr,
 		Chat:         chatAddr,
 		Function:     functionAddr,
+		LLM:          llmAddr,
 	}
 }
 
@@ -137,6 +142,7 @@ func startAt(ctx context.Context, logger *slog.Logger, addrs Addrs) (*Services, 
 		{nameOrdersLegacy, &addrs.OrdersLegacy, newOrdersV1()},
 		{nameChat, &addrs.Chat, newChat(&s.conns)},
 		{nameFunction, &addrs.Function, newFunction()},
+		{nameLLM, &addrs.LLM, newLLM()},
 	}
 	lns := make([]net.Listener, 0, len(specs))
 	for _, sp := range specs {

@@ -23,6 +23,7 @@ var anyPort = Addrs{
 	OrdersLegacy: "127.0.0.1:0",
 	Chat:         "127.0.0.1:0",
 	Function:     "127.0.0.1:0",
+	LLM:          "127.0.0.1:0",
 }
 
 func startTest(t *testing.T) *Services {

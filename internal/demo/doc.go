@@ -1,6 +1,7 @@
 // Package demo runs the small sample services behind `gantry demo`: two
 // instances of a users service, an orders service in two API versions, a
-// WebSocket echo and a server-sent events stream, all on fixed loopback
+// WebSocket echo, a server-sent events stream, a stand-in of the Lambda
+// invoke API and one of an OpenAI-compatible API, all on fixed loopback
 // ports that examples/quickstart.yaml points at. Banner and CurlLines print
 // the commands a newcomer pastes to watch the gateway route, balance,
 // version, rewrite headers and stream.

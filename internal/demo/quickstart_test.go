@@ -86,6 +86,7 @@ func TestQuickstartUpstreamsAreTheDemoServices(t *testing.T) {
 		"orders":        {{"http://" + ordersAddr, 0}},
 		"orders-legacy": {{"http://" + ordersLegacyAddr, 0}},
 		"chat":          {{"http://" + chatAddr, 0}},
+		"llm":           {{"http://" + llmAddr, 0}},
 	}
 	got := map[string][]target{}
 	functions := map[string]string{}
@@ -118,7 +119,7 @@ func TestQuickstartUsesOnlyBuiltFeatures(t *testing.T) {
 	}
 	allowedRoute := map[string]bool{
 		"rewrite": true, "strip_prefix": true, "request_headers": true,
-		"response_headers": true, "cors": true, "auth": true, "rate_limit": true,
+		"response_headers": true, "cors": true, "auth": true, "rate_limit": true, "llm": true,
 	}
 	names := map[string]bool{}
 	for _, r := range q.Routes {
@@ -157,6 +158,7 @@ func TestQuickstartRoutesReachServedPaths(t *testing.T) {
 		ordersAddr:       s.Addrs.Orders,
 		ordersLegacyAddr: s.Addrs.OrdersLegacy,
 		chatAddr:         s.Addrs.Chat,
+		llmAddr:          s.Addrs.LLM,
 	}
 	q := loadQuickstart(t)
 	probe := func(t *testing.T, upstream, method, path string) {

@@ -33,6 +33,9 @@ const (
 	// authorization service could not decide (down, slow, 5xx) under
 	// on_failure: deny.
 	CodeAuthUnavailable = "auth_unavailable"
+	// CodeModelNotAllowed is the 403 of a request to a route with llm
+	// whose "model" the route's models do not list.
+	CodeModelNotAllowed = "model_not_allowed"
 )
 
 // StatusClientClosed is the status recorded (never sent) when the client

@@ -117,6 +117,10 @@ type Exchange struct {
 	// Partial names optional aggregate calls that were left out.
 	// Written by: the aggregate terminal.
 	Partial []string
+	// LLM is what a route with llm read of the request and its answer;
+	// nil on other routes and before the route's llm step ran.
+	// Written by: the route's llm step, only.
+	LLM *LLMStats
 
 	// params is storage for Params, so most routes' parameters need no
 	// allocation of their own.
@@ -136,6 +140,24 @@ type WebSocketStats struct {
 	// Reason says why it ended: "client_closed", "upstream_closed",
 	// "idle_timeout", "max_lifetime", "shutdown".
 	Reason string
+}
+
+// LLMStats describes the LLM exchange of a route with llm.
+type LLMStats struct {
+	// Model is the requested model as metered: the request's "model"
+	// when the route lists it (or, on a route without a list, when a
+	// plan prices it), else "other".
+	Model string
+	// InputTokens, OutputTokens and CachedTokens are what the upstream's
+	// answer reported (see package llm); Reported is set once it reported
+	// any.
+	InputTokens  int64
+	OutputTokens int64
+	CachedTokens int64
+	Reported     bool
+	// FirstByte is when the first byte of the answer's body reached the
+	// client, measured from Start; 0 when none did.
+	FirstByte time.Duration
 }
 
 // Param is one path parameter captured by the route pattern.

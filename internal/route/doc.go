@@ -8,7 +8,9 @@
 // The recipe is one ordered list (recipe in route.go): strip the API key
 // on routes that do not read it, authenticate (or strip the JWT claim
 // headers on routes without auth), limit the body, rate-limit and apply
-// quotas, admit, transform JSON bodies, mirror; then the terminal (proxy,
+// quotas, on routes with llm read the model and check the token limits
+// (llm.go: the answer's tokens are metered as it is relayed and spent when
+// it ends), admit, transform JSON bodies, mirror; then the terminal (proxy,
 // lambda, aggregate, or a split over one proxy per side, chosen once
 // here). Every step is built by the same constructor shape from one
 // environment value, Env, which carries everything a generation shares

@@ -141,6 +141,9 @@ var recipe = []struct {
 	// The route's bucket, the plan's bucket and the plan's quota, one
 	// all-or-nothing question.
 	{"rate_limit", rateLimitStep, true},
+	// After the request limits, so a refused request's body is not read;
+	// reads the model, checks the token limits and meters the answer.
+	{"llm", llmStep, false},
 	// Passed every gate: counts against quotas and may be billed.
 	{"admit", admitStep, false},
 	// JSON body transforms: the request body before anything reads it

@@ -37,6 +37,8 @@ func TestRecipeSteps(t *testing.T) {
 		{name: "plan limits on a public route", cfg: plans, rc: config.Route{Name: "orders"}, want: "body_limit admit"},
 		{name: "plan limits on an authenticated route", cfg: plans, rc: config.Route{Name: "orders", Auth: []string{"jwt:corp"}},
 			auth: &AuthSet{}, want: "auth body_limit rate_limit admit"},
+		{name: "llm after the limits", cfg: plans, rc: config.Route{Name: "chat", Auth: []string{"jwt:corp"}, LLM: &config.LLM{Format: "openai"}},
+			auth: &AuthSet{}, want: "auth body_limit rate_limit llm admit"},
 		{name: "ip rules before the key strip and auth", cfg: keyed, rc: config.Route{Name: "orders", IP: &config.IPRules{Deny: []string{"10.9.9.9"}}},
 			want: "ip strip_key body_limit admit"},
 	}

@@ -71,11 +71,15 @@ func buildProblems(cfg *config.Config, at string, err error) config.Problems {
 		if p.Path == "" {
 			p.Path = at
 		}
+		if p.File == "" {
+			p.File = cfg.FileOf(p.Path)
+			if p.Line == 0 {
+				p.Line = cfg.Line(p.Path)
+			}
+			p.Path = cfg.LocalPath(p.Path)
+		}
 		if p.Line == 0 {
 			p.Line = cfg.Line(p.Path)
-		}
-		if p.File == "" {
-			p.File = cfg.File
 		}
 		out[i] = p
 	}

@@ -11,7 +11,8 @@
 // handler, and reports every problem with its key path. It does no I/O and
 // starts no goroutines, so "gantry validate" runs it too. Match then picks
 // a route without scanning the routes: a map per host for exact hosts and
-// for wildcard suffixes, and within each host bucket a map of exact paths, a
+// for wildcard suffixes, and within each host bucket an index of exact
+// paths (a short list up to 8, then a map, as for the tries' edges), a
 // segment trie of patterns and a segment trie of prefixes. A static match
 // allocates nothing; a pattern match allocates only its parameters.
 //

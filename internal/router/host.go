@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // parseHost checks and normalizes one entry of match.hosts: an exact name
@@ -25,7 +27,7 @@ func parseHost(s string) (string, error) {
 		if err != nil || !a.Is6() || a.Zone() != "" {
 			return "", fmt.Errorf("host %q: hosts are matched without port; write the name alone", s)
 		}
-		return a.String(), nil
+		return wire.CanonicalHost(h), nil
 	}
 	name := h
 	if rest, ok := strings.CutPrefix(h, "*."); ok {

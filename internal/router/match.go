@@ -12,10 +12,10 @@ import (
 // "any" for routes that name no host. Within a bucket, exact paths are tried
 // first, then patterns, then prefixes.
 type bucket struct {
-	name     string              // "api.example.com", "*.example.com" or "(any)"
-	exact    map[string][]*Route // static patterns by path
-	params   *pnode              // patterns with parameters; nil when none
-	prefixes *xnode              // path prefixes; nil when none
+	name     string          // "api.example.com", "*.example.com" or "(any)"
+	exact    edges[[]*Route] // static patterns by path
+	params   *pnode          // patterns with parameters; nil when none
+	prefixes *xnode          // path prefixes; nil when none
 }
 
 // pnode is a node of the segment trie of patterns. A node at depth d
@@ -78,6 +78,21 @@ func (e *edges[N]) put(seg string, child N) {
 		e.few = nil
 	}
 	e.many[seg] = child
+}
+
+// set is put for a segment that may have a child already: it replaces it.
+func (e *edges[N]) set(seg string, child N) {
+	if e.many != nil {
+		e.many[seg] = child
+		return
+	}
+	for i := range e.few {
+		if e.few[i].seg == seg {
+			e.few[i].child = child
+			return
+		}
+	}
+	e.put(seg, child)
 }
 
 // all yields the edges in no particular order.
@@ -287,7 +302,7 @@ func (t *Table) lookup(m *matcher, host, path string) *Route {
 }
 
 func (b *bucket) match(m *matcher, path string) *Route {
-	if cands := b.exact[path]; len(cands) > 0 {
+	if cands, _ := b.exact.get(path); len(cands) > 0 {
 		if rt := m.pick(cands); rt != nil {
 			return rt
 		}
@@ -382,11 +397,11 @@ func (b *bucket) insert(rt *Route) {
 			n.plain = append(n.plain, rt)
 		}
 	case rt.Pattern.Static():
-		if b.exact == nil {
-			b.exact = map[string][]*Route{}
-		}
+		// A host's bucket mostly has a path or a few: a short list
+		// instead of a map, as for the tries' edges.
 		p := rt.Pattern.String()
-		b.exact[p] = append(b.exact[p], rt)
+		rs, _ := b.exact.get(p)
+		b.exact.set(p, append(rs, rt))
 	default:
 		if b.params == nil {
 			b.params = &pnode{}
@@ -421,7 +436,7 @@ func (b *bucket) insert(rt *Route) {
 // sort orders every candidate list by precedence: version-specific first,
 // then more header matches, then configuration order.
 func (b *bucket) sort() {
-	for _, rs := range b.exact {
+	for _, rs := range b.exact.all {
 		sortCandidates(rs)
 	}
 	var walkP func(*pnode)

@@ -82,6 +82,14 @@ func parsePattern(s string) (*Pattern, error) {
 		return fail(0, `must start with "/"`)
 	}
 	p := &Pattern{src: s}
+	// Only a pattern with parameters keeps its segments, and the table
+	// keeps them for its lifetime: one array of the exact size, and none
+	// for a static pattern, so that parsing a large table leaves no
+	// garbage among what it keeps.
+	params := strings.IndexByte(s, '{') >= 0
+	if params {
+		p.segs = make([]segment, 0, strings.Count(s, "/"))
+	}
 	for start := 1; start <= len(s); {
 		end := strings.IndexByte(s[start:], '/')
 		if end < 0 {
@@ -138,15 +146,11 @@ func parsePattern(s string) (*Pattern, error) {
 					return fail(start+i, `";" never matches: matrix parameters (";..." in a segment) are removed before matching`)
 				}
 			}
-			p.segs = append(p.segs, segment{kind: segLiteral, text: seg})
+			if params {
+				p.segs = append(p.segs, segment{kind: segLiteral, text: seg})
+			}
 		}
 		start = end + 1
-	}
-	if p.n == 0 {
-		p.segs = nil
-	} else if cap(p.segs) > len(p.segs) {
-		// The table keeps the segments for its lifetime: no spare room.
-		p.segs = append([]segment(nil), p.segs...)
 	}
 	return p, nil
 }

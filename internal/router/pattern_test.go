@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/wire"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -179,6 +180,8 @@ func TestParseHost(t *testing.T) {
 		{in: "localhost", want: "localhost"},
 		{in: "10.0.0.1", want: "10.0.0.1"},
 		{in: "[2001:DB8::1]", want: "2001:db8::1"},
+		{in: "2001:db8:0:0::1", want: "2001:db8::1"},
+		{in: "[::ffff:10.0.0.1]", want: "10.0.0.1"},
 		{in: "", wantErr: "must not be empty"},
 		{in: "api.example.com:8080", wantErr: "hosts are matched without port"},
 		{in: "*", wantErr: `"*" is only allowed as the whole first label`},
@@ -242,4 +245,27 @@ func FuzzParsePattern(f *testing.F) {
 			t.Fatalf("pattern %q on %q: params (-want +got):\n%s", s, path, diff)
 		}
 	})
+}
+
+// A match.hosts entry and a request's Host naming the same host agree:
+// both go through the one canonical form (wire.SplitHost), so an entry
+// cannot miss a request that names its host in another spelling.
+func TestParseHostAgreesWithRequestHost(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ entry, host string }{
+		{"api.example.com", "API.example.com.:8443"},
+		{"[2001:db8::1]", "[2001:DB8:0:0::1]:443"},
+		{"2001:db8:0::1", "[2001:db8::1]"},
+		{"::ffff:10.0.0.1", "10.0.0.1:80"},
+		{"10.0.0.1", "[::ffff:10.0.0.1]"},
+		{"localhost.", "LOCALHOST"},
+	} {
+		want, err := parseHost(c.entry)
+		if err != nil {
+			t.Fatalf("parseHost(%q): %v", c.entry, err)
+		}
+		if got, _, ok := wire.SplitHost(c.host); !ok || got != want {
+			t.Errorf("entry %q compiles to %q, but Host %q reads as %q (ok %v)", c.entry, want, c.host, got, ok)
+		}
+	}
 }

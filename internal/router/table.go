@@ -172,8 +172,9 @@ func (t *Table) String() string {
 	}
 	for _, bk := range t.order {
 		fmt.Fprintf(&b, "host %s:\n", bk.name)
-		for _, p := range slices.Sorted(mapKeys(bk.exact)) {
-			fmt.Fprintf(&b, "  exact   %s -> %s\n", p, names(bk.exact[p]))
+		for _, p := range slices.Sorted(bk.exact.keys) {
+			rs, _ := bk.exact.get(p)
+			fmt.Fprintf(&b, "  exact   %s -> %s\n", p, names(rs))
 		}
 		if bk.params != nil {
 			bk.params.dump(&b, "")

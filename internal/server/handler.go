@@ -285,20 +285,12 @@ func checkRequest(r *http.Request, untrusted bool) error {
 	return nil
 }
 
-// hostOf returns the host the client addressed, without port, lowercased.
-// For an absolute-form target Go has already put its authority in r.Host.
+// hostOf returns the host the client addressed in the canonical form
+// match.hosts entries are compiled to (wire.SplitHost), "" when the Host
+// names none (no host-bound route matches it then). For an absolute-form
+// target the serving engine has already put its authority in r.Host.
 func hostOf(r *http.Request) string {
-	h := r.Host
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
-		h = h[:i]
-	}
-	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
-	h = strings.TrimSuffix(h, ".")
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(h)
-		}
-	}
+	h, _, _ := wire.SplitHost(r.Host)
 	return h
 }
 

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 	"time"
 )
 
@@ -148,4 +149,49 @@ func readHeap() heapState {
 func freeMemory() {
 	runtime.GC()
 	debug.FreeOSMemory()
+}
+
+// planGCPercent is the collector's target (GOGC) while a generation is
+// planned.
+const planGCPercent = 25
+
+// tightGC paces the collector at planGCPercent until the returned function
+// is called, unless GOGC is already as low or off. Planning a large
+// configuration allocates several times what it keeps, and what it keeps
+// (closures, pattern segments, index nodes) sits in the same small size
+// classes as the garbage: at the default pace a collection frees that
+// garbage only every doubling of the heap, so what is kept lands between
+// it and, once it is freed, holds pages mostly empty for the life of the
+// generation. Collecting more often reuses the freed slots while the
+// generation is built: measured with 10,000 routes, about 1 MiB less heap
+// in use once idle, for three more collections during the plan (tens of
+// milliseconds). It also lowers the heap's peak during a reload.
+// Plans can overlap (servers in one process, as in tests), so the first
+// to start lowers the target and the last to end restores it.
+func tightGC() (restore func()) {
+	pace.Lock()
+	defer pace.Unlock()
+	if pace.plans == 0 {
+		pace.old = debug.SetGCPercent(planGCPercent)
+		pace.lowered = pace.old > planGCPercent
+		if !pace.lowered {
+			debug.SetGCPercent(pace.old)
+		}
+	}
+	pace.plans++
+	return func() {
+		pace.Lock()
+		defer pace.Unlock()
+		if pace.plans--; pace.plans == 0 && pace.lowered {
+			debug.SetGCPercent(pace.old)
+		}
+	}
+}
+
+// pace is tightGC's state.
+var pace struct {
+	sync.Mutex
+	plans   int  // plans running
+	old     int  // GOGC before the first of them
+	lowered bool // whether the first lowered it
 }

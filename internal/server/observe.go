@@ -20,6 +20,9 @@ func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *route.Route,
 		rm := rh.Metrics()
 		rm.Observe(r.Method, x.Status, d)
 		rm.ObserveSizes(x.BytesIn, x.BytesOut)
+		if l := x.LLM; l != nil {
+			rm.LLM(l.Model, x.Status, admitted, l.InputTokens, l.OutputTokens, l.CachedTokens, l.FirstByte)
+		}
 		if s.meter != nil {
 			rec := usage.FromExchange(x, now)
 			rec.Admitted = admitted
@@ -35,30 +38,7 @@ func (s *Server) observe(r *http.Request, x *pipeline.Exchange, rh *route.Route,
 	if s.access == nil {
 		return
 	}
-	e := telemetry.Entry{
-		Time:      x.Start,
-		RequestID: x.ID,
-		Route:     x.RouteName,
-		Method:    r.Method,
-		Path:      r.URL.Path,
-		Status:    x.Status,
-		BytesIn:   x.BytesIn,
-		BytesOut:  x.BytesOut,
-		Duration:  d,
-		Upstream:  x.Upstream,
-		Target:    x.Target,
-		ClientIP:  x.ClientIP,
-		UserAgent: r.UserAgent(),
-		Partial:   x.Partial,
-
-		GRPCStatus: x.GRPCStatus,
-	}
-	if x.Consumer != nil {
-		e.Consumer = x.Consumer.ID
-	}
-	if x.Err != nil {
-		e.Error = x.Err.Error()
-	}
+	e := telemetry.EntryFrom(x, r, d)
 	if s.tracing != nil {
 		sc := trace.SpanContextFromContext(r.Context())
 		e.TraceID, e.SpanID = sc.TraceID(), sc.SpanID()

@@ -30,6 +30,7 @@ func (s *Server) Reload() ReloadResult {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	res := ReloadResult{At: time.Now()}
+	restore := tightGC()
 	cfg, err := config.Load(s.configPath)
 	var g *generation
 	if err == nil {
@@ -38,6 +39,7 @@ func (s *Server) Reload() ReloadResult {
 	if err == nil {
 		err = s.activate(g)
 	}
+	restore()
 	if err == nil {
 		res.Restart = s.staticChanges(cfg)
 		s.swap(g)
@@ -101,12 +103,13 @@ func (s *Server) staticChanges(cfg *config.Config) []string {
 	return out
 }
 
-// Watch reloads when the config file changes on disk, until ctx ends:
-// written in place, replaced by a rename, or swapped through a symlink
-// (Kubernetes ConfigMap); see package watch.
+// Watch reloads when a file of the configuration changes on disk, until
+// ctx ends: written in place, replaced by a rename, swapped through a
+// symlink (Kubernetes ConfigMap), or added to or removed from the config
+// directory or an include glob's directory; see package watch.
 func (s *Server) Watch(ctx context.Context) error {
 	if s.configPath == "" {
 		return nil
 	}
-	return watch.File(ctx, s.configPath, s.log, func() { s.Reload() })
+	return watch.Files(ctx, func() ([]string, []string) { return config.Sources(s.configPath) }, s.log, func() { s.Reload() })
 }

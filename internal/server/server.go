@@ -169,10 +169,12 @@ func New(o Options) (*Server, error) {
 	s.auth = route.NewAuthRegistry(ctx, o.Store, o.Logger, subjectResolver{s})
 	s.auth.SetMetrics(o.Metrics)
 	s.auth.SetCertConsumers(&certConsumers{s: s})
+	restore := tightGC()
 	g, err := s.planner().plan(o.Config)
 	if err == nil {
 		err = s.activate(g)
 	}
+	restore()
 	if err != nil {
 		s.auth.Close()
 		cancel()

@@ -95,7 +95,10 @@ func TestHostOf(t *testing.T) {
 		{"[::1]", "::1"},
 		{"[::1]:8080", "::1"},
 		{"[2001:DB8::1]:443", "2001:db8::1"},
-		{"[fe80::1%25eth0]:80", "fe80::1%25eth0"},
+		{"[2001:db8:0:0::1]", "2001:db8::1"}, // the canonical text, as match.hosts holds it
+		{"[::ffff:10.0.0.1]:80", "10.0.0.1"}, // an IPv4-mapped address is the IPv4 one
+		{"[fe80::1%25eth0]:80", ""},          // a zone: no match.hosts entry can name it
+		{"a!b.example", ""},
 		{"", ""},
 	}
 	for _, tt := range tests {

@@ -133,6 +133,9 @@ const (
 	GroupByHour = "hour"
 	// GroupByRoute gives one total per consumer and route for the range.
 	GroupByRoute = "route"
+	// GroupByModel gives one total per consumer and LLM model for the
+	// range ("" for requests of routes without llm).
+	GroupByModel = "model"
 )
 
 // UsageCounts are the additive measures of the usage ledger. See
@@ -159,6 +162,10 @@ type UsageCounts struct {
 	WSMessagesIn  int64
 	WSMessagesOut int64
 	WSMillis      int64
+	// InputTokens and OutputTokens are the LLM tokens upstreams reported
+	// for admitted requests on routes with llm.
+	InputTokens  int64
+	OutputTokens int64
 }
 
 // Add adds o to c.
@@ -174,10 +181,12 @@ func (c *UsageCounts) Add(o UsageCounts) {
 	c.WSMessagesIn += o.WSMessagesIn
 	c.WSMessagesOut += o.WSMessagesOut
 	c.WSMillis += o.WSMillis
+	c.InputTokens += o.InputTokens
+	c.OutputTokens += o.OutputTokens
 }
 
 // UsageRow is one node's totals for one minute of one consumer (""
-// for anonymous callers) on one route and API version.
+// for anonymous callers) on one route, API version and LLM model.
 type UsageRow struct {
 	// Bucket is when the bucket starts: a minute for the meter. It is kept
 	// to the second and read back in UTC.
@@ -185,6 +194,8 @@ type UsageRow struct {
 	Consumer string
 	Route    string
 	Version  string
+	// Model is the LLM model of a route with llm, "" elsewhere.
+	Model string
 	UsageCounts
 }
 
@@ -194,7 +205,8 @@ type UsageQuery struct {
 	Consumer string
 	// From (inclusive) and To (exclusive) bound the buckets' start.
 	From, To time.Time
-	// GroupBy is GroupByNone, GroupByDay, GroupByHour or GroupByRoute.
+	// GroupBy is GroupByNone, GroupByDay, GroupByHour, GroupByRoute or
+	// GroupByModel.
 	GroupBy string
 }
 
@@ -206,5 +218,7 @@ type UsageTotal struct {
 	Period time.Time
 	// Route is set when grouped by route.
 	Route string
+	// Model is set when grouped by model.
+	Model string
 	UsageCounts
 }

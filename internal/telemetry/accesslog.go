@@ -55,16 +55,22 @@ type Entry struct {
 	// GRPCStatus is the grpc-status a gRPC call ended with (see
 	// pipeline.Exchange.GRPCStatus); written as grpc_status when not empty.
 	GRPCStatus string
+	// Model is the LLM model of a request of a route with llm (see
+	// pipeline.LLMStats); with it, InputTokens and OutputTokens are
+	// written as model, input_tokens and output_tokens.
+	Model        string
+	InputTokens  int64
+	OutputTokens int64
 	// TraceID and SpanID identify the request's server span; written
 	// when TraceID is valid (tracing on).
 	TraceID trace.TraceID
 	SpanID  trace.SpanID
 }
 
-// entryFrom builds the entry of a finished request from its Exchange, the
-// request and the time it took. It reads no header but User-Agent and not
+// EntryFrom builds the entry of a finished request from its Exchange, the
+// request and the time it took (the trace IDs are the caller's to add). It reads no header but User-Agent and not
 // the query string. It allocates only for the error text, when there is one.
-func entryFrom(x *pipeline.Exchange, r *http.Request, d time.Duration) Entry {
+func EntryFrom(x *pipeline.Exchange, r *http.Request, d time.Duration) Entry {
 	e := Entry{
 		Time:      x.Start,
 		RequestID: x.ID,
@@ -88,6 +94,9 @@ func entryFrom(x *pipeline.Exchange, r *http.Request, d time.Duration) Entry {
 	}
 	if x.Err != nil {
 		e.Error = x.Err.Error()
+	}
+	if l := x.LLM; l != nil {
+		e.Model, e.InputTokens, e.OutputTokens = l.Model, l.InputTokens, l.OutputTokens
 	}
 	return e
 }
@@ -319,6 +328,14 @@ func appendEntry(b []byte, e *Entry) []byte {
 	if e.GRPCStatus != "" {
 		b = append(b, `,"grpc_status":`...)
 		b = appendJSONString(b, e.GRPCStatus)
+	}
+	if e.Model != "" {
+		b = append(b, `,"model":`...)
+		b = appendJSONString(b, e.Model)
+		b = append(b, `,"input_tokens":`...)
+		b = appendInt(b, e.InputTokens)
+		b = append(b, `,"output_tokens":`...)
+		b = appendInt(b, e.OutputTokens)
 	}
 	if e.TraceID.IsValid() {
 		b = append(b, `,"trace_id":"`...)

@@ -79,6 +79,7 @@ func TestAccessLogLine(t *testing.T) {
 		Target: "http://127.0.0.1:9101", ClientIP: "203.0.113.9",
 		Consumer: "acme", Error: "upstream timeout", UserAgent: "curl/8.5.0",
 		Partial: []string{"orders", "recs"}, GRPCStatus: "5",
+		Model: "gpt-4.1", InputTokens: 1200, OutputTokens: 34,
 	}
 	tests := []struct {
 		name string
@@ -96,6 +97,7 @@ func TestAccessLogLine(t *testing.T) {
 				"target": "http://127.0.0.1:9101", "client_ip": "203.0.113.9",
 				"consumer": "acme", "error": "upstream timeout", "user_agent": "curl/8.5.0",
 				"partial": []any{"orders", "recs"}, "grpc_status": "5",
+				"model": "gpt-4.1", "input_tokens": 1200.0, "output_tokens": 34.0,
 			},
 		},
 		{
@@ -310,7 +312,7 @@ func TestEntryFrom(t *testing.T) {
 		BytesIn: 3, BytesOut: 120, Err: errors.New("upstream timeout"),
 		GRPCStatus: "4",
 	}
-	got := entryFrom(x, r, 30*time.Second)
+	got := EntryFrom(x, r, 30*time.Second)
 	want := Entry{
 		Time: start, RequestID: "01JD5Z", Route: "users", Method: "DELETE",
 		Path: "/users/7", Status: 504, BytesIn: 3, BytesOut: 120,

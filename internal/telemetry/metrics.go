@@ -42,6 +42,8 @@ type Metrics struct {
 	// ops are the metrics operators alert on beyond the contract's (see
 	// ops.go).
 	ops ops
+	// llm are the metrics of routes with llm (see llm.go).
+	llm llmMetrics
 	// shaping are the split, mirror and transform metrics (shaping.go).
 	shaping shaping
 
@@ -152,6 +154,7 @@ func NewMetrics() *Metrics {
 		m.connsRejected, m.requestsShed,
 	)
 	m.registerOps()
+	m.registerLLM()
 	m.registerShaping()
 	// Both results exist from the start so rate() and alerts see a zero.
 	m.reloads.WithLabelValues("success")
@@ -163,12 +166,15 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// Handler serves the registry in Prometheus's text exposition format.
+// Handler serves the registry in Prometheus's text exposition format,
+// gzip-compressed (at gzip.BestSpeed) for clients that accept it.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+	return gzipped(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		// A failing collector must not hide every other metric.
 		ErrorHandling: promhttp.ContinueOnError,
-	})
+		// Compressed by gzipped.
+		DisableCompression: true,
+	}))
 }
 
 // Registry returns the private registry, for packages that export metrics

@@ -238,6 +238,7 @@ func (rm *RouteMetrics) deleteSeries() {
 		m.ops.resSize.DeleteLabelValues(name)
 	}
 	m.rateLimited.DeleteLabelValues(name)
+	rm.deleteLLM()
 	for _, d := range decisionLabels {
 		m.ops.decisions.DeleteLabelValues(name, d)
 	}

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -10,8 +11,23 @@ import (
 // withEngine sets server.engine to engine in the config file at path,
 // unless the file sets it already. GANTRY_TEST_ENGINE=net/http runs a
 // suite on the other serving engine: every test that starts the binary
-// through Start or StartFile is then served by it.
+// through Start or StartFile is then served by it. For a config
+// directory, the file with the server section is edited (the first file
+// when none has one).
 func withEngine(path, engine string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		files, err := filepath.Glob(filepath.Join(path, "*.y*ml"))
+		if err != nil || len(files) == 0 {
+			return err
+		}
+		path = files[0]
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil && (flowServer.Match(b) || blockServer.Match(b)) {
+				path = f
+				break
+			}
+		}
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err

@@ -16,9 +16,9 @@ import (
 var errDown = errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
 
 type ledgerKey struct {
-	node                     string
-	bucket                   int64
-	consumer, route, version string
+	node                            string
+	bucket                          int64
+	consumer, route, version, model string
 }
 
 // fakeLedger is an in-memory ledger with the store's semantics (absolute
@@ -53,7 +53,7 @@ func (f *fakeLedger) UpsertUsage(ctx context.Context, node string, rows []store.
 		return errDown
 	}
 	for _, r := range rows {
-		f.rows[ledgerKey{node, r.Bucket.Unix(), r.Consumer, r.Route, r.Version}] = r.UsageCounts
+		f.rows[ledgerKey{node, r.Bucket.Unix(), r.Consumer, r.Route, r.Version, r.Model}] = r.UsageCounts
 	}
 	f.mu.Unlock()
 	switch mode {

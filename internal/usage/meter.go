@@ -157,8 +157,8 @@ type slot struct {
 }
 
 type key struct {
-	consumer, route, version string
-	bucket                   int64
+	consumer, route, version, model string
+	bucket                          int64
 }
 
 type entry struct {
@@ -171,9 +171,9 @@ type entry struct {
 	sealed       bool
 }
 
-func (sh *shard) find(h uint64, b int64, consumer, route, version string) *entry {
+func (sh *shard) find(h uint64, b int64, consumer, route, version, model string) *entry {
 	for e := sh.m[slot{h, b}]; e != nil; e = e.next {
-		if e.k.consumer == consumer && e.k.route == route && e.k.version == version {
+		if e.k.consumer == consumer && e.k.route == route && e.k.version == version && e.k.model == model {
 			return e
 		}
 	}
@@ -307,7 +307,9 @@ func ConfigVersions(cfg *config.Config) []string {
 		}
 	}
 	slices.Sort(vs)
-	return slices.Compact(vs)
+	// A copy: the list is kept while cfg is in force, and vs has room
+	// for a version per route.
+	return slices.Clone(slices.Compact(vs))
 }
 
 func lowerASCII(s string) string {
@@ -334,6 +336,9 @@ func (m *Meter) Record(r *Record) {
 	b -= b % 60
 	pair := m.strHash(r.Consumer)*0x9e3779b97f4a7c15 ^ m.strHash(r.Route)
 	h := mix(pair, m.strHash(r.Version))
+	if r.Model != "" {
+		h = mix(h, m.strHash(r.Model))
+	}
 	sh := &m.shards[pair>>(64-shardBits)]
 	sh.mu.Lock()
 	if b < sh.sealedBefore {
@@ -346,7 +351,7 @@ func (m *Meter) Record(r *Record) {
 		// the first open one instead of changing a final total.
 		b = sh.sealedBefore
 	}
-	e := sh.find(h, b, r.Consumer, r.Route, r.Version)
+	e := sh.find(h, b, r.Consumer, r.Route, r.Version, r.Model)
 	if e == nil {
 		e = m.newEntry(sh, pair, h, b, r)
 		if e == nil {
@@ -368,7 +373,10 @@ func (m *Meter) newEntry(sh *shard, pair, h uint64, b int64, r *Record) *entry {
 	if !(*m.versions.Load())[version] {
 		version = otherVersion
 		h = mix(pair, m.strHash(version))
-		if e := sh.find(h, b, r.Consumer, r.Route, version); e != nil {
+		if r.Model != "" {
+			h = mix(h, m.strHash(r.Model))
+		}
+		if e := sh.find(h, b, r.Consumer, r.Route, version, r.Model); e != nil {
 			return e
 		}
 	}
@@ -376,7 +384,7 @@ func (m *Meter) newEntry(sh *shard, pair, h uint64, b int64, r *Record) *entry {
 		m.pending.Add(-1)
 		return nil
 	}
-	e := &entry{k: key{r.Consumer, r.Route, version, b}, hash: h}
+	e := &entry{k: key{r.Consumer, r.Route, version, r.Model, b}, hash: h}
 	sh.insert(e)
 	return e
 }
@@ -494,7 +502,7 @@ func (m *Meter) flush(ctx context.Context, all bool) error {
 	}
 	slices.SortFunc(todo, func(a, b work) int {
 		return cmp.Or(cmp.Compare(a.e.k.bucket, b.e.k.bucket), cmp.Compare(a.e.k.consumer, b.e.k.consumer),
-			cmp.Compare(a.e.k.route, b.e.k.route), cmp.Compare(a.e.k.version, b.e.k.version))
+			cmp.Compare(a.e.k.route, b.e.k.route), cmp.Compare(a.e.k.version, b.e.k.version), cmp.Compare(a.e.k.model, b.e.k.model))
 	})
 
 	var (
@@ -506,7 +514,7 @@ func (m *Meter) flush(ctx context.Context, all bool) error {
 		rows := make([]store.UsageRow, len(chunk))
 		for i, w := range chunk {
 			k := w.e.k
-			rows[i] = store.UsageRow{Bucket: time.Unix(k.bucket, 0).UTC(), Consumer: k.consumer, Route: k.route, Version: k.version, UsageCounts: w.c}
+			rows[i] = store.UsageRow{Bucket: time.Unix(k.bucket, 0).UTC(), Consumer: k.consumer, Route: k.route, Version: k.version, Model: k.model, UsageCounts: w.c}
 		}
 		wctx, cancel := context.WithTimeout(ctx, m.o.FlushTimeout)
 		err = m.o.Ledger.UpsertUsage(wctx, m.o.NodeID, rows)
@@ -545,7 +553,7 @@ func (m *Meter) flush(ctx context.Context, all bool) error {
 
 func (m *Meter) bucket(k key, c store.UsageCounts) Bucket {
 	return Bucket{NodeID: m.o.NodeID, UsageRow: store.UsageRow{
-		Bucket: time.Unix(k.bucket, 0).UTC(), Consumer: k.consumer, Route: k.route, Version: k.version, UsageCounts: c,
+		Bucket: time.Unix(k.bucket, 0).UTC(), Consumer: k.consumer, Route: k.route, Version: k.version, Model: k.model, UsageCounts: c,
 	}}
 }
 

@@ -58,6 +58,26 @@ func TestRecordSemantics(t *testing.T) {
 			rec:  Record{Status: 502, Admitted: true, Units: 1},
 			want: store.UsageCounts{Requests: 1, Admitted: 1, Errors: 1},
 		},
+		{
+			name: "llm answer",
+			rec:  Record{Status: 200, Admitted: true, Units: 1, Model: "gpt-4.1", InputTokens: 1200, OutputTokens: 345},
+			want: store.UsageCounts{Requests: 1, Admitted: 1, Billable: 1, Units: 1, InputTokens: 1200, OutputTokens: 345},
+		},
+		{
+			name: "llm client gone mid-stream: charged what was reported",
+			rec:  Record{Status: 499, Admitted: true, Units: 1, Model: "claude", InputTokens: 10, OutputTokens: 1},
+			want: store.UsageCounts{Requests: 1, Admitted: 1, Billable: 1, Units: 1, Errors: 1, InputTokens: 10, OutputTokens: 1},
+		},
+		{
+			name: "llm upstream 500 with usage: tokens counted, not billable",
+			rec:  Record{Status: 500, Admitted: true, Units: 1, Model: "claude", InputTokens: 10},
+			want: store.UsageCounts{Requests: 1, Admitted: 1, Errors: 1, InputTokens: 10},
+		},
+		{
+			name: "tokens of a request not admitted are not counted",
+			rec:  Record{Status: 429, Units: 1, Model: "gpt-4.1", InputTokens: 5, OutputTokens: 5},
+			want: store.UsageCounts{Requests: 1, Errors: 1},
+		},
 		{name: "401 rejected", rec: Record{Status: 401, Units: 1}, want: store.UsageCounts{Requests: 1, Errors: 1}},
 		{name: "403 rejected", rec: Record{Status: 403, Units: 1}, want: store.UsageCounts{Requests: 1, Errors: 1}},
 		{name: "413 rejected", rec: Record{Status: 413, Units: 1, BytesIn: 99}, want: store.UsageCounts{Requests: 1, Errors: 1, BytesIn: 99}},
@@ -86,6 +106,32 @@ func TestRecordSemantics(t *testing.T) {
 	}
 }
 
+// TestMeterModels: the model is part of a bucket's key, so each model of
+// a consumer's route has its own row in a minute.
+func TestMeterModels(t *testing.T) {
+	led := newFakeLedger()
+	clk := newClock("2026-11-03T10:00:30Z")
+	m := newMeter(t, Options{Ledger: led, Now: clk.Now, NodeID: "node-a"})
+	for i := range 10 {
+		model := []string{"gpt-4.1", "gpt-4o-mini"}[i%2]
+		m.Record(&Record{Consumer: "acme", Route: "chat", Status: 200, Admitted: true, Units: 1, Model: model, InputTokens: int64(i), OutputTokens: 100})
+	}
+	m.Record(ok("acme", "chat"))
+	mustFlush(t, m)
+	byModel := func(model string) store.UsageCounts {
+		return led.total(func(k ledgerKey) bool { return k.model == model })
+	}
+	if got := byModel("gpt-4.1"); got.Requests != 5 || got.InputTokens != 0+2+4+6+8 || got.OutputTokens != 500 {
+		t.Errorf("gpt-4.1 = %+v, want 5 requests, 20 input and 500 output tokens", got)
+	}
+	if got := byModel("gpt-4o-mini"); got.Requests != 5 || got.InputTokens != 1+3+5+7+9 || got.OutputTokens != 500 {
+		t.Errorf("gpt-4o-mini = %+v, want 5 requests, 25 input and 500 output tokens", got)
+	}
+	if got := byModel(""); got.Requests != 1 || got.InputTokens != 0 {
+		t.Errorf("no model = %+v, want 1 request without tokens", got)
+	}
+}
+
 func TestFromExchange(t *testing.T) {
 	start := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
 	now := start.Add(250 * time.Millisecond)
@@ -100,6 +146,13 @@ func TestFromExchange(t *testing.T) {
 				Consumer: &pipeline.Consumer{ID: "acme", Plan: "pro"}, BytesIn: 12, BytesOut: 340},
 			want: Record{Time: now, Consumer: "acme", Route: "orders-v2", Version: "v2", Status: 200, Admitted: true,
 				Units: 1, BytesIn: 12, BytesOut: 340, Latency: 250 * time.Millisecond},
+		},
+		{
+			name: "llm tokens",
+			x: pipeline.Exchange{Start: start, RouteName: "chat", Status: 200, Admitted: true,
+				LLM: &pipeline.LLMStats{Model: "gpt-4.1", InputTokens: 40, OutputTokens: 2, CachedTokens: 32, Reported: true}},
+			want: Record{Time: now, Route: "chat", Status: 200, Admitted: true, Units: 1, Latency: 250 * time.Millisecond,
+				Model: "gpt-4.1", InputTokens: 40, OutputTokens: 2},
 		},
 		{
 			name: "anonymous, rejected",

@@ -43,6 +43,12 @@ type Record struct {
 	WSMessagesIn  int64
 	WSMessagesOut int64
 	WSDuration    time.Duration
+	// Model is the LLM model of a route with llm ("" elsewhere);
+	// InputTokens and OutputTokens what its upstream reported. Tokens
+	// count for admitted requests only.
+	Model        string
+	InputTokens  int64
+	OutputTokens int64
 }
 
 // FromExchange builds the Record of a finished request; now is when it
@@ -68,6 +74,9 @@ func FromExchange(x *pipeline.Exchange, now time.Time) Record {
 	}
 	if !x.Start.IsZero() {
 		r.Latency = max(0, now.Sub(x.Start))
+	}
+	if l := x.LLM; l != nil {
+		r.Model, r.InputTokens, r.OutputTokens = l.Model, l.InputTokens, l.OutputTokens
 	}
 	if ws := x.WebSocket; ws != nil {
 		r.WSMessagesIn, r.WSMessagesOut, r.WSDuration = ws.MessagesIn, ws.MessagesOut, ws.Duration
@@ -101,9 +110,13 @@ func add(c *store.UsageCounts, r *Record) {
 	c.WSMessagesIn += r.WSMessagesIn
 	c.WSMessagesOut += r.WSMessagesOut
 	c.WSMillis += r.WSDuration.Milliseconds()
+	if r.Admitted {
+		c.InputTokens += r.InputTokens
+		c.OutputTokens += r.OutputTokens
+	}
 }
 
-// Bucket is one minute of one consumer on one route and version, as one
+// Bucket is one minute of one consumer on one route, version and model, as one
 // node counted it, with final totals.
 type Bucket struct {
 	NodeID string
@@ -127,6 +140,10 @@ func (b *Bucket) ID() string {
 	field(b.Consumer)
 	field(b.Route)
 	field(b.Version)
+	if b.Model != "" {
+		// Only LLM buckets hash a model, so other buckets keep their IDs.
+		field(b.Model)
+	}
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }

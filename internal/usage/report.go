@@ -7,7 +7,9 @@ import (
 	"io"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -31,10 +33,10 @@ func (e *ParamError) Error() string { return e.Param + ": " + e.Reason }
 func ParseQuery(v url.Values, now time.Time) (store.UsageQuery, error) {
 	q := store.UsageQuery{Consumer: v.Get("consumer")}
 	switch g := v.Get("group_by"); g {
-	case store.GroupByNone, store.GroupByDay, store.GroupByHour, store.GroupByRoute:
+	case store.GroupByNone, store.GroupByDay, store.GroupByHour, store.GroupByRoute, store.GroupByModel:
 		q.GroupBy = g
 	default:
-		return q, &ParamError{"group_by", fmt.Sprintf("want day, hour or route, got %q", g)}
+		return q, &ParamError{"group_by", fmt.Sprintf("want day, hour, route or model, got %q", g)}
 	}
 	var err error
 	fromSet, toSet := v.Get("from") != "", v.Get("to") != ""
@@ -105,6 +107,12 @@ type Row struct {
 	WSSeconds     float64 `json:"ws_seconds"`
 	// AvgLatencyMS is the mean request duration in milliseconds.
 	AvgLatencyMS float64 `json:"avg_latency_ms"`
+	// Model is the LLM model when grouped by model, else empty;
+	// InputTokens and OutputTokens are the LLM tokens of admitted
+	// requests.
+	Model        string `json:"model"`
+	InputTokens  int64  `json:"input_tokens"`
+	OutputTokens int64  `json:"output_tokens"`
 }
 
 // Querier reads the ledger: store.Store is one.
@@ -134,6 +142,7 @@ func newRow(q store.UsageQuery, t store.UsageTotal) Row {
 		BytesIn: c.BytesIn, BytesOut: c.BytesOut, Admitted: c.Admitted,
 		WSMessagesIn: c.WSMessagesIn, WSMessagesOut: c.WSMessagesOut,
 		WSSeconds: float64(c.WSMillis) / 1000,
+		Model:     t.Model, InputTokens: c.InputTokens, OutputTokens: c.OutputTokens,
 	}
 	if c.Requests > 0 {
 		r.AvgLatencyMS = math.Round(float64(c.LatencyMicros)/float64(c.Requests)) / 1000
@@ -161,7 +170,8 @@ func interval(from, to time.Time) string {
 
 // csvHeader names the columns WriteCSV writes, as the JSON fields.
 var csvHeader = []string{"consumer", "period", "route", "requests", "billable", "units", "errors",
-	"bytes_in", "bytes_out", "admitted", "ws_messages_in", "ws_messages_out", "ws_seconds", "avg_latency_ms"}
+	"bytes_in", "bytes_out", "admitted", "ws_messages_in", "ws_messages_out", "ws_seconds", "avg_latency_ms",
+	"model", "input_tokens", "output_tokens"}
 
 // WriteCSV writes rows as CSV (RFC 4180) under a header line.
 func WriteCSV(w io.Writer, rows []Row) error {
@@ -174,18 +184,27 @@ func WriteCSV(w io.Writer, rows []Row) error {
 	return cw.Error()
 }
 
-// WriteTable writes rows as aligned columns for a terminal.
+// WriteTable writes rows as aligned columns for a terminal: the
+// contract's columns, and the model and token columns when any row has
+// tokens or a model. The CSV and JSON forms have them all.
 func WriteTable(w io.Writer, rows []Row) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	// The contract's columns; the CSV and JSON forms have them all.
-	fmt.Fprintln(tw, "CONSUMER\tPERIOD\tROUTE\tREQUESTS\tBILLABLE\tUNITS\tERRORS\tBYTES IN\tBYTES OUT")
+	tokens := slices.ContainsFunc(rows, func(r Row) bool { return r.Model != "" || r.InputTokens != 0 || r.OutputTokens != 0 })
+	head := "CONSUMER\tPERIOD\tROUTE\tREQUESTS\tBILLABLE\tUNITS\tERRORS\tBYTES IN\tBYTES OUT"
+	if tokens {
+		head += "\tMODEL\tINPUT TOKENS\tOUTPUT TOKENS"
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range rows {
 		f := r.fields()
-		consumer := f[0]
-		if consumer == "" {
-			consumer = "(anonymous)"
+		if f[0] == "" {
+			f[0] = "(anonymous)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", consumer, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8])
+		cols := f[:9]
+		if tokens {
+			cols = append(cols, f[14:17]...)
+		}
+		fmt.Fprintln(tw, strings.Join(cols, "\t"))
 	}
 	return tw.Flush()
 }
@@ -194,5 +213,6 @@ func (r Row) fields() []string {
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
 	fl := func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 	return []string{r.Consumer, r.Period, r.Route, i(r.Requests), i(r.Billable), i(r.Units), i(r.Errors),
-		i(r.BytesIn), i(r.BytesOut), i(r.Admitted), i(r.WSMessagesIn), i(r.WSMessagesOut), fl(r.WSSeconds), fl(r.AvgLatencyMS)}
+		i(r.BytesIn), i(r.BytesOut), i(r.Admitted), i(r.WSMessagesIn), i(r.WSMessagesOut), fl(r.WSSeconds), fl(r.AvgLatencyMS),
+		r.Model, i(r.InputTokens), i(r.OutputTokens)}
 }

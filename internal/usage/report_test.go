@@ -208,15 +208,17 @@ func TestWriteCSV(t *testing.T) {
 		{Consumer: "acme", Period: "2026-11-03", Requests: 120, Billable: 118, Units: 118, Errors: 2, BytesOut: 53100, Admitted: 119, WSSeconds: 61.5, AvgLatencyMS: 4.321},
 		{Consumer: "", Period: "2026-11-03", Route: "public", Requests: 7, Billable: 7, Units: 7},
 		{Consumer: `odd,"name"`, Period: "2026-11-04"},
+		{Consumer: "acme", Period: "2026-11-01/2026-12-01", Model: "gpt-4.1", Requests: 3, Billable: 3, Units: 3, Admitted: 3, InputTokens: 1200, OutputTokens: 345},
 	}
 	var b bytes.Buffer
 	if err := WriteCSV(&b, rows); err != nil {
 		t.Fatal(err)
 	}
-	want := `consumer,period,route,requests,billable,units,errors,bytes_in,bytes_out,admitted,ws_messages_in,ws_messages_out,ws_seconds,avg_latency_ms
-acme,2026-11-03,,120,118,118,2,0,53100,119,0,0,61.5,4.321
-,2026-11-03,public,7,7,7,0,0,0,0,0,0,0,0
-"odd,""name""",2026-11-04,,0,0,0,0,0,0,0,0,0,0,0
+	want := `consumer,period,route,requests,billable,units,errors,bytes_in,bytes_out,admitted,ws_messages_in,ws_messages_out,ws_seconds,avg_latency_ms,model,input_tokens,output_tokens
+acme,2026-11-03,,120,118,118,2,0,53100,119,0,0,61.5,4.321,,0,0
+,2026-11-03,public,7,7,7,0,0,0,0,0,0,0,0,,0,0
+"odd,""name""",2026-11-04,,0,0,0,0,0,0,0,0,0,0,0,,0,0
+acme,2026-11-01/2026-12-01,,3,3,3,0,0,0,3,0,0,0,0,gpt-4.1,1200,345
 `
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("WriteCSV() mismatch (-want +got):\n%s", diff)

@@ -27,19 +27,19 @@ import (
 
 // options are the harness's settings, from flags.
 type options struct {
-	gantry, gantryprof, upstream, goproxy string
-	nginx, haproxy, wrk                   string
-	caddy, traefik                        string
-	root, doc, command, rev               string
-	quick                                 bool
-	rounds, conns                         int
-	duration, warmup, rateDuration        time.Duration
-	rate                                  float64
-	only                                  string
-	accessLog                             string
-	goBench, keep                         bool
-	profile                               string
-	memProfileRate                        int
+	gantry, gantryprof, upstream, goproxy, floorproxy string
+	nginx, haproxy, wrk                               string
+	caddy, traefik                                    string
+	root, doc, command, rev                           string
+	quick                                             bool
+	rounds, conns                                     int
+	duration, warmup, rateDuration                    time.Duration
+	rate                                              float64
+	only                                              string
+	accessLog                                         string
+	goBench, keep                                     bool
+	profile                                           string
+	memProfileRate                                    int
 }
 
 func parseFlags(args []string) (options, error) {
@@ -49,6 +49,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.gantryprof, "gantryprof", "bin/gantryprof", "in-process profiling `binary` (-profile)")
 	fs.StringVar(&o.upstream, "upstream", "bin/bench-upstream", "upstream `binary`")
 	fs.StringVar(&o.goproxy, "goproxy", "bin/bench-goproxy", "reference Go proxy `binary`")
+	fs.StringVar(&o.floorproxy, "floorproxy", "bin/bench-floorproxy", "the Go floor relay `binary`")
 	fs.StringVar(&o.nginx, "nginx", "nginx", "nginx `binary`")
 	fs.StringVar(&o.haproxy, "haproxy", "haproxy", "haproxy `binary` (the second reference)")
 	fs.StringVar(&o.caddy, "caddy", "", "caddy `binary`, a Go peer; empty: not measured (bench/run sets it with PEERS=go)")

@@ -61,7 +61,9 @@ func (h *harness) bench(ctx context.Context) error {
 		case kindHAProxy:
 			err = h.startHAProxy(ctx, s)
 		case kindGoProxy:
-			err = h.startGoProxy(s)
+			err = h.startGoProxy(s, h.o.goproxy, "goproxy")
+		case kindFloor:
+			err = h.startGoProxy(s, h.o.floorproxy, "floorproxy")
 		case kindCaddy:
 			err = h.startCaddy(ctx, s)
 		case kindTraefik:

@@ -16,6 +16,7 @@ const (
 	kindNginx
 	kindHAProxy // the second reference, beside NGINX
 	kindGoProxy // the standard library's reverse proxy, for reference
+	kindFloor   // the least a Go relay does (bench/cmd/floorproxy)
 	kindCaddy   // a Go peer (PEERS=go)
 	kindTraefik // a Go peer (PEERS=go)
 	kindGantry
@@ -108,6 +109,7 @@ func scenarios() []*scenario {
 		{key: "nginx", title: "NGINX, 2 workers", kind: kindNginx, path: "/items/42", required: true, fixedRate: true},
 		{key: "haproxy", title: "HAProxy, 2 threads", kind: kindHAProxy, path: "/items/42", always: true, fixedRate: true},
 		{key: "goproxy", title: "Go httputil.ReverseProxy (reference)", kind: kindGoProxy, path: "/items/42"},
+		{key: "floor", title: "Go floor: a bare byte relay (reference)", kind: kindFloor, path: "/items/42"},
 		{key: "caddy", title: "Caddy (Go peer)", kind: kindCaddy, path: "/items/42", always: true, fixedRate: true},
 		{key: "traefik", title: "Traefik (Go peer)", kind: kindTraefik, path: "/items/42", always: true, fixedRate: true},
 		{key: "plain", title: "gantry plain (1 route)", kind: kindGantry, config: "plain.yaml", path: "/items/42", required: true, fixedRate: true},

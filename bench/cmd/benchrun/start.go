@@ -71,9 +71,10 @@ func (s *scenario) scheme() string {
 	return "http://"
 }
 
-// startGoProxy starts the reference Go proxy in front of the upstream.
-func (h *harness) startGoProxy(s *scenario) error {
-	p, addr, err := h.startListener("goproxy", exec.Command(h.o.goproxy, "-listen", "127.0.0.1:0", "-upstream", "http://"+h.upstreamAddr))
+// startGoProxy starts one of the reference Go proxies (bin, logging as
+// name) in front of the upstream.
+func (h *harness) startGoProxy(s *scenario, bin, name string) error {
+	p, addr, err := h.startListener(name, exec.Command(bin, "-listen", "127.0.0.1:0", "-upstream", "http://"+h.upstreamAddr))
 	if err != nil {
 		return err
 	}

@@ -182,3 +182,91 @@ func TestFile(t *testing.T) {
 		})
 	}
 }
+
+// yamlIn lists dir's *.yaml files, as a config directory's list does.
+func yamlIn(dir string) func() ([]string, []string) {
+	return func() ([]string, []string) {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		return files, []string{dir}
+	}
+}
+
+func TestFiles(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(t *testing.T, dir string)
+		want   int
+	}{
+		{name: "file added", change: func(t *testing.T, dir string) { write(t, filepath.Join(dir, "c.yaml"), "c") }, want: 1},
+		{name: "file removed", change: func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "b.yaml")) }, want: 1},
+		{name: "file edited", change: func(t *testing.T, dir string) { write(t, filepath.Join(dir, "a.yaml"), "a2") }, want: 1},
+		{name: "file saved unchanged", change: func(t *testing.T, dir string) { write(t, filepath.Join(dir, "a.yaml"), "a") }, want: 0},
+		{name: "file of another kind added", change: func(t *testing.T, dir string) { write(t, filepath.Join(dir, "notes.txt"), "n") }, want: 0},
+		{name: "file in an empty subdirectory edited", change: func(t *testing.T, dir string) {
+			write(t, filepath.Join(dir, "sub", "x.yaml"), "x")
+		}, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "a.yaml"), "a")
+			write(t, filepath.Join(dir, "b.yaml"), "b")
+			calls := make(chan struct{}, 10)
+			if err := Files(t.Context(), yamlIn(dir), nil, func() { calls <- struct{}{} }); err != nil {
+				t.Fatal(err)
+			}
+			tt.change(t, dir)
+			deadline := time.After(5 * settle)
+			got := 0
+		wait:
+			for {
+				select {
+				case <-calls:
+					got++
+				case <-deadline:
+					break wait
+				}
+			}
+			if got != tt.want {
+				t.Fatalf("changed called %d times, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// A config directory on a Kubernetes ConfigMap volume: every file a
+// symlink into ..data; the kubelet's swap brings a changed file and a new
+// one.
+func TestFilesConfigMapDirectory(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "..2026_1", "a.yaml"), "a")
+	write(t, filepath.Join(dir, "..2026_1", "b.yaml"), "b")
+	symlink(t, "..2026_1", filepath.Join(dir, "..data"))
+	for _, f := range []string{"a.yaml", "b.yaml"} {
+		symlink(t, filepath.Join("..data", f), filepath.Join(dir, f))
+	}
+	calls := make(chan struct{}, 10)
+	if err := Files(t.Context(), yamlIn(dir), nil, func() { calls <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "..2026_2", "a.yaml"), "a2")
+	write(t, filepath.Join(dir, "..2026_2", "b.yaml"), "b")
+	write(t, filepath.Join(dir, "..2026_2", "c.yaml"), "c")
+	symlink(t, "..2026_2", filepath.Join(dir, "..data_tmp"))
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, filepath.Join("..data", "c.yaml"), filepath.Join(dir, "c.yaml"))
+	if err := os.RemoveAll(filepath.Join(dir, "..2026_1")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-calls:
+	case <-time.After(5 * settle):
+		t.Fatal("the swap was not seen")
+	}
+	files, _ := yamlIn(dir)()
+	if len(files) != 3 {
+		t.Fatalf("files after the swap = %v", files)
+	}
+}

@@ -215,3 +215,59 @@ func TestCertStorage(t *testing.T) {
 			func() { a.Close() }
 	})
 }
+
+// TestUpgradeKeepsUsage: a database written before the ledger had models
+// and tokens (schema version 3) keeps its usage rows through the upgrade,
+// with model "" and no tokens.
+func TestUpgradeKeepsUsage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gantry.db")
+	all, err := migrations.All(migrations.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, _ := migrations.SQLite.Expand(migrations.TableSQL)
+	if _, err := db.Exec(table); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range all {
+		if m.Version > 3 {
+			break
+		}
+		if _, err := db.Exec(m.SQL); err != nil {
+			t.Fatalf("migration %d: %v", m.Version, err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, m.Version, m.Name, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bucket := time.Date(2026, 11, 3, 10, 15, 0, 0, time.UTC)
+	if _, err := db.Exec(`INSERT INTO usage_buckets (node_id, bucket, consumer, route, version, requests, admitted, billable, units)
+		VALUES ('node-a', ?, 'acme', 'orders', 'v2', 7, 6, 5, 5)`, bucket.Unix()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s := openTemp(t, path)
+	assertMigrated(t, s.d.r)
+	got, err := s.QueryUsage(t.Context(), store.UsageQuery{From: bucket.Add(-time.Hour), To: bucket.Add(time.Hour), GroupBy: store.GroupByModel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.UsageTotal{{Consumer: "acme", UsageCounts: store.UsageCounts{Requests: 7, Admitted: 6, Billable: 5, Units: 5}}}
+	if len(got) != 1 || got[0] != want[0] {
+		t.Errorf("QueryUsage after the upgrade = %+v, want %+v", got, want)
+	}
+	// The node rewrites its row, now with a model key: a second row.
+	if err := s.UpsertUsage(t.Context(), "node-a", []store.UsageRow{{Bucket: bucket, Consumer: "acme", Route: "orders", Version: "v2", Model: "gpt-4.1",
+		UsageCounts: store.UsageCounts{Requests: 1, InputTokens: 10, OutputTokens: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.QueryUsage(t.Context(), store.UsageQuery{From: bucket.Add(-time.Hour), To: bucket.Add(time.Hour)})
+	if len(got) != 1 || got[0].Requests != 8 || got[0].InputTokens != 10 {
+		t.Errorf("QueryUsage = %+v, want 8 requests and 10 input tokens", got)
+	}
+}

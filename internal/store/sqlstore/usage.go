@@ -13,23 +13,25 @@ import (
 )
 
 // usageCols are the ledger's columns in the order UpsertUsage binds them.
-const usageCols = `node_id, bucket, consumer, route, version, requests, admitted, billable, units, errors, ` +
-	`bytes_in, bytes_out, latency_us, ws_messages_in, ws_messages_out, ws_ms`
+const usageCols = `node_id, bucket, consumer, route, version, model, requests, admitted, billable, units, errors, ` +
+	`bytes_in, bytes_out, latency_us, ws_messages_in, ws_messages_out, ws_ms, input_tokens, output_tokens`
 
-const usageColCount = 16
+const usageColCount = 19
 
 // usageBatch is how many rows one INSERT carries. Batches save round trips
 // on PostgreSQL, but the SQLite driver binds parameters in time that grows
 // with the square of their number: 20 rows (320 parameters) is about the
 // fastest for both.
+// (380 parameters with 19 columns.)
 const usageBatch = 20
 
 // usageUpdate replaces every measure: rows carry absolute totals.
-const usageUpdate = ` ON CONFLICT (node_id, bucket, consumer, route, version) DO UPDATE SET ` +
+const usageUpdate = ` ON CONFLICT (node_id, bucket, consumer, route, version, model) DO UPDATE SET ` +
 	`requests = excluded.requests, admitted = excluded.admitted, billable = excluded.billable, ` +
 	`units = excluded.units, errors = excluded.errors, bytes_in = excluded.bytes_in, ` +
 	`bytes_out = excluded.bytes_out, latency_us = excluded.latency_us, ` +
-	`ws_messages_in = excluded.ws_messages_in, ws_messages_out = excluded.ws_messages_out, ws_ms = excluded.ws_ms`
+	`ws_messages_in = excluded.ws_messages_in, ws_messages_out = excluded.ws_messages_out, ws_ms = excluded.ws_ms, ` +
+	`input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens`
 
 // UpsertUsage writes nodeID's rows in one transaction, replacing the
 // measures of rows the node wrote before, so a retried write (after a
@@ -85,9 +87,9 @@ func usageArgs(nodeID string, rows []store.UsageRow) []any {
 	args := make([]any, 0, len(rows)*usageColCount)
 	for _, r := range rows {
 		c := r.UsageCounts
-		args = append(args, nodeID, r.Bucket.Unix(), r.Consumer, r.Route, r.Version,
+		args = append(args, nodeID, r.Bucket.Unix(), r.Consumer, r.Route, r.Version, r.Model,
 			c.Requests, c.Admitted, c.Billable, c.Units, c.Errors, c.BytesIn, c.BytesOut,
-			c.LatencyMicros, c.WSMessagesIn, c.WSMessagesOut, c.WSMillis)
+			c.LatencyMicros, c.WSMessagesIn, c.WSMessagesOut, c.WSMillis, c.InputTokens, c.OutputTokens)
 	}
 	return args
 }
@@ -97,7 +99,8 @@ func usageArgs(nodeID string, rows []store.UsageRow) []any {
 const usageSums = `CAST(SUM(requests) AS BIGINT), CAST(SUM(admitted) AS BIGINT), CAST(SUM(billable) AS BIGINT), ` +
 	`CAST(SUM(units) AS BIGINT), CAST(SUM(errors) AS BIGINT), CAST(SUM(bytes_in) AS BIGINT), ` +
 	`CAST(SUM(bytes_out) AS BIGINT), CAST(SUM(latency_us) AS BIGINT), CAST(SUM(ws_messages_in) AS BIGINT), ` +
-	`CAST(SUM(ws_messages_out) AS BIGINT), CAST(SUM(ws_ms) AS BIGINT)`
+	`CAST(SUM(ws_messages_out) AS BIGINT), CAST(SUM(ws_ms) AS BIGINT), ` +
+	`CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT)`
 
 // QueryUsage sums the ledger across nodes. Days and hours are UTC: the
 // bucket column is Unix seconds, so integer division finds them the same
@@ -105,7 +108,7 @@ const usageSums = `CAST(SUM(requests) AS BIGINT), CAST(SUM(admitted) AS BIGINT),
 func (s *Store) QueryUsage(ctx context.Context, q store.UsageQuery) ([]store.UsageTotal, error) {
 	// Constants are selected but never grouped by: both databases read a
 	// number in GROUP BY as a column position.
-	period, route, group := `0`, `''`, `consumer`
+	period, route, model, group := `0`, `''`, `''`, `consumer`
 	switch q.GroupBy {
 	case store.GroupByNone:
 	case store.GroupByDay:
@@ -117,6 +120,9 @@ func (s *Store) QueryUsage(ctx context.Context, q store.UsageQuery) ([]store.Usa
 	case store.GroupByRoute:
 		route = `route`
 		group += `, route`
+	case store.GroupByModel:
+		model = `model`
+		group += `, model`
 	default:
 		return nil, fmt.Errorf("querying usage: unknown grouping %q", q.GroupBy)
 	}
@@ -129,7 +135,7 @@ func (s *Store) QueryUsage(ctx context.Context, q store.UsageQuery) ([]store.Usa
 		where += ` AND consumer = $3`
 		args = append(args, q.Consumer)
 	}
-	query := `SELECT consumer, ` + period + ` AS period, ` + route + ` AS route, ` + usageSums +
+	query := `SELECT consumer, ` + period + ` AS period, ` + route + ` AS route, ` + model + ` AS model, ` + usageSums +
 		` FROM usage_buckets WHERE ` + where + ` GROUP BY ` + group
 	rows, err := s.d.Reader().Query(ctx, query, args...)
 	if err != nil {
@@ -143,8 +149,9 @@ func (s *Store) QueryUsage(ctx context.Context, q store.UsageQuery) ([]store.Usa
 			p int64
 			c = &t.UsageCounts
 		)
-		if err := rows.Scan(&t.Consumer, &p, &t.Route, &c.Requests, &c.Admitted, &c.Billable, &c.Units,
-			&c.Errors, &c.BytesIn, &c.BytesOut, &c.LatencyMicros, &c.WSMessagesIn, &c.WSMessagesOut, &c.WSMillis); err != nil {
+		if err := rows.Scan(&t.Consumer, &p, &t.Route, &t.Model, &c.Requests, &c.Admitted, &c.Billable, &c.Units,
+			&c.Errors, &c.BytesIn, &c.BytesOut, &c.LatencyMicros, &c.WSMessagesIn, &c.WSMessagesOut, &c.WSMillis,
+			&c.InputTokens, &c.OutputTokens); err != nil {
 			return nil, fmt.Errorf("querying usage: %w", err)
 		}
 		if q.GroupBy == store.GroupByDay || q.GroupBy == store.GroupByHour {
@@ -158,7 +165,8 @@ func (s *Store) QueryUsage(ctx context.Context, q store.UsageQuery) ([]store.Usa
 	// Sorted here, byte by byte: PostgreSQL's ORDER BY would follow the
 	// database's collation, and the two databases would disagree.
 	slices.SortFunc(out, func(a, b store.UsageTotal) int {
-		return cmp.Or(strings.Compare(a.Consumer, b.Consumer), a.Period.Compare(b.Period), strings.Compare(a.Route, b.Route))
+		return cmp.Or(strings.Compare(a.Consumer, b.Consumer), a.Period.Compare(b.Period), strings.Compare(a.Route, b.Route),
+			strings.Compare(a.Model, b.Model))
 	})
 	return out, nil
 }

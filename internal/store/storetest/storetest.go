@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Context", testContext},
 		{"UsageUpsert", testUsageUpsert},
 		{"UsageQuery", testUsageQuery},
+		{"UsageModels", testUsageModels},
 		{"DeleteUsage", testDeleteUsage},
 		{"UsageConcurrency", testUsageConcurrency},
 		{"QuotaCounts", testQuotaCounts},

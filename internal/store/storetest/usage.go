@@ -27,6 +27,34 @@ func counts(n int64) store.UsageCounts {
 		Requests: n, Admitted: n, Billable: n, Units: 3 * n, Errors: 2 * n,
 		BytesIn: 100 * n, BytesOut: 1000 * n, LatencyMicros: 5000 * n,
 		WSMessagesIn: 7 * n, WSMessagesOut: 11 * n, WSMillis: 13 * n,
+		InputTokens: 17 * n, OutputTokens: 19 * n,
+	}
+}
+
+// testUsageModels checks that the model is part of a row's key and that
+// totals group by it.
+func testUsageModels(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	m := at("2026-11-03T10:15:00Z")
+	row := func(model string, n int64) store.UsageRow {
+		return store.UsageRow{Bucket: m, Consumer: "acme", Route: "chat", Model: model, UsageCounts: counts(n)}
+	}
+	mustUpsert(t, s, "node-a", []store.UsageRow{row("gpt-4.1", 1), row("gpt-4o-mini", 2), row("", 4)})
+	// Absolute per model: rewriting one model's row leaves the others.
+	mustUpsert(t, s, "node-a", []store.UsageRow{row("gpt-4.1", 8)})
+	mustUpsert(t, s, "node-b", []store.UsageRow{row("gpt-4.1", 16)})
+	q := store.UsageQuery{From: at("2026-11-01T00:00:00Z"), To: at("2026-12-01T00:00:00Z"), GroupBy: store.GroupByModel}
+	want := []store.UsageTotal{
+		{Consumer: "acme", Model: "", UsageCounts: counts(4)},
+		{Consumer: "acme", Model: "gpt-4.1", UsageCounts: counts(8 + 16)},
+		{Consumer: "acme", Model: "gpt-4o-mini", UsageCounts: counts(2)},
+	}
+	if diff := cmp.Diff(want, mustQuery(t, s, q)); diff != "" {
+		t.Errorf("QueryUsage(by model) mismatch (-want +got):\n%s", diff)
+	}
+	q.GroupBy = store.GroupByNone
+	if diff := cmp.Diff([]store.UsageTotal{{Consumer: "acme", UsageCounts: counts(4 + 8 + 16 + 2)}}, mustQuery(t, s, q)); diff != "" {
+		t.Errorf("QueryUsage(ungrouped) mismatch (-want +got):\n%s", diff)
 	}
 }
 

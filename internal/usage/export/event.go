@@ -36,6 +36,8 @@ type Bucket struct {
 	Consumer string
 	Route    string
 	Version  string
+	// Model is the LLM model of a route with llm, "" elsewhere.
+	Model string
 	// Start and End bound the bucket: [Start, End).
 	Start, End time.Time
 	Counts
@@ -56,6 +58,10 @@ type Counts struct {
 	// WSSeconds is how long WebSocket connections that ended in the bucket
 	// stayed open, in seconds.
 	WSSeconds float64 `json:"ws_seconds"`
+	// InputTokens and OutputTokens are the LLM tokens of the bucket's
+	// admitted requests (routes with llm).
+	InputTokens  int64 `json:"input_tokens"`
+	OutputTokens int64 `json:"output_tokens"`
 }
 
 // Event is one CloudEvents 1.0 usage event. Its JSON form is the
@@ -75,6 +81,8 @@ type Event struct {
 type Usage struct {
 	Route   string `json:"route"`
 	Version string `json:"version"`
+	// Model is the LLM model, omitted for routes without llm.
+	Model string `json:"model,omitempty"`
 	Counts
 	BucketStart time.Time `json:"bucket_start"`
 	BucketEnd   time.Time `json:"bucket_end"`
@@ -86,7 +94,7 @@ type Usage struct {
 func NewEvent(b Bucket) Event {
 	id := b.ID
 	if id == "" {
-		id = bucketID(b.Node, b.Start, b.Consumer, b.Route, b.Version)
+		id = bucketID(b.Node, b.Start, b.Consumer, b.Route, b.Version, b.Model)
 	}
 	subject := b.Consumer
 	if subject == "" {
@@ -101,6 +109,7 @@ func NewEvent(b Bucket) Event {
 		Data: Usage{
 			Route:       b.Route,
 			Version:     b.Version,
+			Model:       b.Model,
 			Counts:      b.Counts,
 			BucketStart: b.Start.UTC(),
 			BucketEnd:   b.End.UTC(),
@@ -110,9 +119,10 @@ func NewEvent(b Bucket) Event {
 
 // bucketID is the deterministic event id of a bucket: 32 hex digits of a
 // SHA-256 over the node id, the minute (Unix seconds) and the consumer,
-// route and version, each string length-prefixed so that ("a/b", "c") and
-// ("a", "b/c") differ. It matches the meter's bucket id.
-func bucketID(node string, start time.Time, consumer, route, version string) string {
+// route and version (and the model, when there is one), each string
+// length-prefixed so that ("a/b", "c") and ("a", "b/c") differ. It matches
+// the meter's bucket id.
+func bucketID(node string, start time.Time, consumer, route, version, model string) string {
 	h := sha256.New()
 	var buf [binary.MaxVarintLen64]byte
 	field := func(s string) {
@@ -124,6 +134,9 @@ func bucketID(node string, start time.Time, consumer, route, version string) str
 	field(consumer)
 	field(route)
 	field(version)
+	if model != "" {
+		field(model)
+	}
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
@@ -145,6 +158,7 @@ type cloudEvent struct {
 type wireUsage struct {
 	Route   string `json:"route"`
 	Version string `json:"version"`
+	Model   string `json:"model,omitempty"`
 	Counts
 	BucketStart string `json:"bucket_start"`
 	BucketEnd   string `json:"bucket_end"`
@@ -161,6 +175,7 @@ func (e Event) wire() cloudEvent {
 		Data: wireUsage{
 			Route:       e.Data.Route,
 			Version:     e.Data.Version,
+			Model:       e.Data.Model,
 			Counts:      e.Data.Counts,
 			BucketStart: formatTime(e.Data.BucketStart),
 			BucketEnd:   formatTime(e.Data.BucketEnd),
@@ -209,7 +224,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	}
 	d := ce.Data
 	*e = Event{ID: ce.ID, Source: ce.Source, Type: ce.Type, Subject: ce.Subject, Time: t, Data: Usage{
-		Route: d.Route, Version: d.Version, Counts: d.Counts, BucketStart: start, BucketEnd: end,
+		Route: d.Route, Version: d.Version, Model: d.Model, Counts: d.Counts, BucketStart: start, BucketEnd: end,
 	}}
 	return nil
 }

@@ -12,10 +12,10 @@ import (
 func TestEventJSON(t *testing.T) {
 	start := time.Date(2026, 11, 3, 12, 4, 0, 0, time.FixedZone("CET", 3600))
 	ev := NewEvent(Bucket{
-		ID: "b3f1c2", Node: "gw-1", Consumer: "acme", Route: "orders", Version: "v2",
+		ID: "b3f1c2", Node: "gw-1", Consumer: "acme", Route: "orders", Version: "v2", Model: "gpt-4.1",
 		Start: start, End: start.Add(time.Minute),
 		Counts: Counts{Requests: 120, Admitted: 119, Billable: 118, Units: 236, Errors: 2, BytesIn: 512, BytesOut: 53100,
-			WSMessagesIn: 7, WSMessagesOut: 9, WSSeconds: 12.5},
+			WSMessagesIn: 7, WSMessagesOut: 9, WSSeconds: 12.5, InputTokens: 4100, OutputTokens: 977},
 	})
 	got, err := json.Marshal(ev)
 	if err != nil {
@@ -23,9 +23,9 @@ func TestEventJSON(t *testing.T) {
 	}
 	want := `{"specversion":"1.0","id":"b3f1c2","source":"gantry/gw-1","type":"gantry.request.usage",` +
 		`"subject":"acme","time":"2026-11-03T11:04:00Z","datacontenttype":"application/json",` +
-		`"data":{"route":"orders","version":"v2","requests":120,"admitted":119,"billable":118,"units":236,"errors":2,` +
+		`"data":{"route":"orders","version":"v2","model":"gpt-4.1","requests":120,"admitted":119,"billable":118,"units":236,"errors":2,` +
 		`"bytes_in":512,"bytes_out":53100,"ws_messages_in":7,"ws_messages_out":9,"ws_seconds":12.5,` +
-		`"bucket_start":"2026-11-03T11:04:00Z","bucket_end":"2026-11-03T11:05:00Z"}}`
+		`"input_tokens":4100,"output_tokens":977,"bucket_start":"2026-11-03T11:04:00Z","bucket_end":"2026-11-03T11:05:00Z"}}`
 	if string(got) != want {
 		t.Errorf("json.Marshal(event) =\n%s\nwant\n%s", got, want)
 	}
@@ -108,7 +108,7 @@ func TestBucketIDStable(t *testing.T) {
 	// Ids already sent must never change meaning: a receiver deduplicates
 	// across versions of Gantry. The meter's Bucket.ID gives the same value.
 	start := time.Date(2026, 11, 3, 12, 4, 0, 0, time.UTC)
-	if got, want := bucketID("gw-1-7f3a", start, "acme", "orders", "v2"), "c811de4a715b83a8d87eb190e32e307e"; got != want {
+	if got, want := bucketID("gw-1-7f3a", start, "acme", "orders", "v2", ""), "c811de4a715b83a8d87eb190e32e307e"; got != want {
 		t.Errorf("BucketID() = %s, want %s", got, want)
 	}
 }
