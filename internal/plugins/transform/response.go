@@ -46,6 +46,11 @@ func (w *responseWriter) WriteHeader(code int) {
 			n = v
 		}
 	}
+	if n == 0 {
+		// Nothing to transform.
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
 	if skip := w.t.skip(h, n); skip != "" {
 		w.t.onResult(Response, skip)
 		w.ResponseWriter.WriteHeader(code)

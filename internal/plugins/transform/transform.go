@@ -204,7 +204,7 @@ func (t *transformer) middleware(next pipeline.Handler) pipeline.Handler {
 
 // request transforms r's body in place when it qualifies.
 func (t *transformer) request(r *http.Request) error {
-	if r.Body == nil || r.Body == http.NoBody || !isJSON(r.Header.Get("Content-Type")) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 || !isJSON(r.Header.Get("Content-Type")) {
 		return nil
 	}
 	if skip := t.skip(r.Header, r.ContentLength); skip != "" {

@@ -178,6 +178,7 @@ func TestResponseBody(t *testing.T) {
 		{name: "invalid", status: 200, hdr: map[string]string{"Content-Type": "application/json", "Content-Length": "5"}, pieces: []string{`{"a":`}, want: `{"a":`, result: "response/invalid"},
 		{name: "head", method: http.MethodHead, status: 200, hdr: map[string]string{"Content-Type": "application/json", "Content-Length": cl(in)}, want: ""},
 		{name: "no content", status: 204, hdr: map[string]string{"Content-Type": "application/json"}, want: ""},
+		{name: "empty body", status: 200, hdr: map[string]string{"Content-Type": "application/json", "Content-Length": "0"}, want: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
