@@ -39,14 +39,16 @@ const mirrorIdle = 30 * time.Second
 // health, gantry_upstream_requests_total). Safe for concurrent use; it
 // starts its workers on the first copy, not when built.
 type Mirror struct {
-	pool     *upstream.Pool
-	tr       *Transport
-	reqRules *forward.Rules
-	trusted  []netip.Prefix
-	escape   func(string) string
-	sample   float64
-	timeout  time.Duration
-	workers  int32
+	pool *upstream.Pool
+	// tr sends to http:// and https:// targets, trH2C to h2c:// ones (nil
+	// when the pool has none).
+	tr, trH2C *Transport
+	reqRules  *forward.Rules
+	trusted   []netip.Prefix
+	escape    func(string) string
+	sample    float64
+	timeout   time.Duration
+	workers   int32
 	// sticky is the route's sticky cookie, the gateway's own, which the
 	// copy does not carry (as the split removes it from the primary).
 	sticky string
@@ -92,6 +94,12 @@ func NewMirror(pool *upstream.Pool, up *config.Upstream, rt *config.Route, opts 
 		queue: make(chan *mirrorCopy, max(mc.Queue, 1)), onResult: onResult}
 	if m.escape == nil {
 		m.escape = defaultEscape
+	}
+	for _, t := range pool.Targets() {
+		if t.H2C {
+			m.trH2C = trs.GetH2C(up.Timeouts.Connect.D(), up.Timeouts.Response.D())
+			break
+		}
 	}
 	if m.timeout <= 0 {
 		m.timeout = config.DefaultMirrorTimeout.D()
@@ -214,7 +222,11 @@ func (m *Mirror) send(c *mirrorCopy) {
 		req.Header["Content-Length"] = []string{strconv.Itoa(len(c.body))}
 	}
 	req = req.WithContext(ctx)
-	res, err := m.tr.RoundTrip(req)
+	tr := m.tr
+	if t.H2C && m.trH2C != nil {
+		tr = m.trH2C
+	}
+	res, err := tr.RoundTrip(req)
 	if err != nil {
 		m.onResult(telemetry.MirrorFailed)
 		return

@@ -225,3 +225,18 @@ func TestMirrorSample(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestMirrorToH2C(t *testing.T) {
+	t.Parallel()
+	wc := newWholeCounter(t, true)
+	res := newMirrorResults()
+	m := newMirror(t, wc.URL, &config.Mirror{Sample: 1, Queue: 1, Workers: 1, Timeout: config.Duration(5 * time.Second)}, nil, res)
+	body := `{"id":7}`
+	if err := m.Middleware(primary(new(string))).ServeHTTP(httptest.NewRecorder(), mirrorRequest(body, int64(len(body)), &pipeline.Exchange{})); err != nil {
+		t.Fatal(err)
+	}
+	res.wait(t, telemetry.MirrorSent)
+	if n := wc.complete.Load(); n != 1 {
+		t.Fatalf("the h2c upstream read %d complete copies, want 1", n)
+	}
+}
