@@ -35,8 +35,6 @@ type side struct {
 	h     pipeline.Handler
 	pool  *upstream.Pool
 	token string
-	// weighted sides take a share of unmatched requests.
-	weighted bool
 }
 
 type match struct {
@@ -105,7 +103,6 @@ func New(rc *config.Route, sides map[string]Side, opts Options) (pipeline.Handle
 			continue
 		}
 		if sc.Weight > 0 {
-			s.weighted = true
 			h.weights = append(h.weights, weight{s, sc.Weight})
 			h.byToken[s.token] = s
 		}
