@@ -136,6 +136,11 @@ func (m *Mirror) enqueue(r *http.Request) error {
 		m.onResult(telemetry.MirrorSkipped)
 		return nil
 	}
+	if len(m.queue) == cap(m.queue) {
+		// Full: no body is read for a copy that would be dropped.
+		m.onResult(telemetry.MirrorDropped)
+		return nil
+	}
 	c := &mirrorCopy{method: r.Method, path: x.Path, rawQuery: r.URL.RawQuery, forceQuery: r.URL.ForceQuery}
 	if c.path == "" {
 		c.path = r.URL.Path
