@@ -1,7 +1,7 @@
 # Gantry's everyday commands. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: build image test test-short bench bench-go bench-profile fuzz demo clean
+.PHONY: build image ui test test-short bench bench-go bench-profile fuzz demo clean
 
 # The release build: a static binary (no cgo, so no libc to match on the
 # target; the SQLite driver is pure Go, the DNS resolver and os/user have
@@ -28,6 +28,12 @@ image: build
 	GOOS= GOARCH= $(GO) run ./deploy/image -binary $(BIN) -config deploy/gantry.yaml \
 	  -tag "$(IMAGE)" -version "$(VERSION)" -revision "$(COMMIT)" -created "$(BUILD_DATE)" \
 	  -o bin/gantry-image.tar
+
+# Copies the dashboard's vendored browser code (uPlot, pinned in
+# internal/ui/package-lock.json) from npm into internal/ui/assets; the
+# copies are committed, so build needs neither npm nor this step.
+ui:
+	$(GO) generate ./internal/ui
 
 # Everything on the default serving engine, then the suites that drive the
 # binary (end to end, conformance) again on net/http's (server.engine).

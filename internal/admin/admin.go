@@ -3,16 +3,19 @@ package admin
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/server"
+	"github.com/gantry-dev/gantry/internal/session"
 	"github.com/gantry-dev/gantry/internal/store"
+	"github.com/gantry-dev/gantry/internal/ui"
 )
 
 // Options configure the admin handler.
@@ -43,11 +46,17 @@ type Options struct {
 	// admin.allowed_origins: more Host names (a port, when given, must
 	// match) and more Origin values the admin API accepts.
 	AllowedHosts, AllowedOrigins []string
+	// UI serves the operator dashboard at /ui/ and its sign-in at
+	// /admin/session (admin.ui).
+	UI bool
+	// Gatherer, when set, is read by /admin/metrics/summary (the
+	// registry behind Metrics).
+	Gatherer prometheus.Gatherer
 }
 
 // Handler returns the admin API handler.
 func Handler(o Options) http.Handler {
-	a := &api{gw: o.Gateway, store: o.Store, log: o.Logger, plans: o.Plans, counters: o.Counters, readiness: o.Readiness}
+	a := &api{gw: o.Gateway, store: o.Store, log: o.Logger, plans: o.Plans, counters: o.Counters, readiness: o.Readiness, gatherer: o.Gatherer}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -68,6 +77,16 @@ func Handler(o Options) http.Handler {
 	mux.Handle("GET /admin/status", a.auth(a.status))
 	mux.Handle("GET /admin/config", a.auth(a.config))
 	mux.Handle("POST /admin/reload", a.auth(a.reload))
+	mux.Handle("GET /admin/metrics/summary", a.auth(a.metricsSummary))
+	if o.UI {
+		a.sessions = session.New(session.Options{Cookie: sessionCookie})
+		a.signIns = session.NewThrottle(signInFailures, signInWindow, nil)
+		mux.Handle("GET /ui/", ui.Handler("/ui/", "dashboard/index.html"))
+		mux.HandleFunc("GET /admin/session", a.getSession)
+		mux.HandleFunc("POST /admin/session", a.signIn)
+		mux.HandleFunc("DELETE /admin/session", a.signOut)
+	}
+	mux.Handle("DELETE /admin/cache", a.auth(a.purgeCache))
 	if a.store != nil {
 		mux.Handle("POST /admin/consumers", a.auth(a.createConsumer))
 		mux.Handle("GET /admin/consumers", a.auth(a.listConsumers))
@@ -91,22 +110,40 @@ type api struct {
 	plans    func() map[string]*config.Plan
 	counters interface{ Ping(context.Context) error }
 	tokenSum []byte
+	gatherer prometheus.Gatherer
+	// sessions are the dashboard's; nil when admin.ui is off.
+	sessions *session.Store
+	signIns  *session.Throttle
 
 	readiness Readiness
 }
 
-// auth checks the bearer token in constant time, then that a write's body
-// is JSON. Comparing hashes keeps the token's length from leaking through
-// timing too.
+// auth checks the bearer token in constant time, or else the dashboard's
+// session cookie, whose writes must carry the session's CSRF token; then
+// that a write's body is JSON. A request with an Authorization header is
+// judged by it alone.
 func (a *api) auth(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.tokenSum != nil {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
-			if !ok || subtle.ConstantTimeCompare(sum[:], a.tokenSum) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="gantry-admin"`)
-				writeError(w, http.StatusUnauthorized, "unauthorized", "admin token required")
-				return
+			_, hasAuthz := r.Header["Authorization"]
+			var ss session.Session
+			var signedIn bool
+			if !hasAuthz && a.sessions != nil {
+				ss, signedIn = a.sessions.Get(r)
+			}
+			switch {
+			case signedIn:
+				if !safeMethod(r.Method) && !session.Check(ss, r) {
+					writeError(w, http.StatusForbidden, "csrf_failed", "a write from a dashboard session needs the session's "+session.CSRFHeader+" header")
+					return
+				}
+			default:
+				got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+				if !a.tokenMatches(strings.TrimSpace(got)) || !ok {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="gantry-admin"`)
+					writeError(w, http.StatusUnauthorized, "unauthorized", "admin token required")
+					return
+				}
 			}
 		}
 		if !bodyAllowed(r) {

@@ -9,4 +9,10 @@
 // and /metrics answers only to the listener's own Host names and Origin,
 // and writes take JSON bodies only (guard.go), so a web page cannot drive
 // the API through the operator's browser.
+//
+// With admin.ui on, the listener also serves the operator dashboard
+// (package ui) at /ui/, and /admin/session exchanges the admin token for
+// a session cookie (package session); a request signed in by that cookie
+// instead of a bearer token must carry the session's CSRF token on every
+// write (ui.go).
 package admin

@@ -46,6 +46,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.serverDefaults()
 	c.backendDefaults()
+	c.cacheDefaults()
 	for i, j := range c.Auth.JWT {
 		if j == nil {
 			j = &JWT{}
@@ -123,6 +124,11 @@ func (c *Config) serverDefaults() {
 	setDuration(c, &s.ShutdownGrace, "server.shutdown_grace", defaultShutdownGrace)
 	setString(c, &s.Engine, "server.engine", EngineGantry)
 	setString(c, &c.Admin.Listen, "admin.listen", defaultAdminListen)
+	if c.Admin.UI == nil {
+		// Shown in /admin/config as what it is, not as "unset".
+		on := loopbackOnly(c.Admin.Listen)
+		c.Admin.UI = &on
+	}
 	if s.TLS != nil && s.TLS.ACME != nil {
 		a := s.TLS.ACME
 		setString(c, &a.Directory, "server.tls.acme.directory", DefaultACMEDirectory)

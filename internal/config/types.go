@@ -25,6 +25,9 @@ type Config struct {
 	Consumers  []*Consumer          `yaml:"consumers" json:"consumers,omitempty"`
 	Upstreams  map[string]*Upstream `yaml:"upstreams" json:"upstreams,omitempty"`
 	Routes     []*Route             `yaml:"routes" json:"routes,omitempty"`
+	// Cache is the store of the response cache. Changing it needs a
+	// restart. *(extension)*
+	Cache Cache `yaml:"cache" json:"cache,omitempty"`
 	// Telemetry configures the gateway's own metrics and traces. Changing
 	// it needs a restart.
 	Telemetry Telemetry `yaml:"telemetry" json:"telemetry,omitempty"`
@@ -208,6 +211,18 @@ type Admin struct {
 	// "https://console.example.com", besides its own origin. A request
 	// with any other Origin gets 403.
 	AllowedOrigins []string `yaml:"allowed_origins" json:"allowed_origins,omitempty"`
+	// UI serves the operator dashboard at /ui/ on the admin listener.
+	// Default: on when Listen is loopback-only, off otherwise.
+	UI *bool `yaml:"ui" json:"ui,omitempty"`
+}
+
+// UIEnabled reports whether the admin listener serves the dashboard:
+// admin.ui when set, else whether admin.listen is loopback-only.
+func (a Admin) UIEnabled() bool {
+	if a.UI != nil {
+		return *a.UI
+	}
+	return loopbackOnly(a.Listen)
 }
 
 // Storage configures where consumers, keys and usage live.
@@ -631,6 +646,8 @@ type Route struct {
 	// LLM meters, limits and bills the route's traffic by LLM tokens.
 	// *(extension)*
 	LLM *LLM `yaml:"llm" json:"llm,omitempty"`
+	// Cache caches the route's GET and HEAD answers. *(extension)*
+	Cache *RouteCache `yaml:"cache" json:"cache,omitempty"`
 	// Split serves the route from several upstreams by match and weight
 	// (instead of Upstream). *(extension)*
 	Split []*SplitSide `yaml:"split" json:"split,omitempty"`

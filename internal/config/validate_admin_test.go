@@ -73,3 +73,40 @@ func TestDecodeAdminAllowed(t *testing.T) {
 		t.Errorf("Parse() of a misspelt key = nil, want an error")
 	}
 }
+
+func TestAdminUI(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		want bool
+	}{
+		{name: "default listener", yaml: "version: 1\n", want: true},
+		{name: "loopback listener", yaml: "version: 1\nadmin: {listen: \"[::1]:9080\"}\n", want: true},
+		{name: "localhost listener", yaml: "version: 1\nadmin: {listen: \"localhost:9080\"}\n", want: true},
+		{name: "every interface", yaml: "version: 1\nadmin: {listen: \"0.0.0.0:9080\", token: t0ken}\n", want: false},
+		{name: "every interface, turned on", yaml: "version: 1\nadmin: {listen: \"0.0.0.0:9080\", token: t0ken, ui: true}\n", want: true},
+		{name: "loopback, turned off", yaml: "version: 1\nadmin: {ui: false}\n", want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Parse([]byte(tt.yaml), "")
+			if err != nil {
+				t.Fatalf("Parse() error: %v", err)
+			}
+			if got := c.Admin.UIEnabled(); got != tt.want {
+				t.Errorf("UIEnabled() = %v, want %v", got, tt.want)
+			}
+			if c.Admin.UI == nil || *c.Admin.UI != tt.want {
+				t.Errorf("admin.ui after defaults = %v, want %v", c.Admin.UI, tt.want)
+			}
+		})
+	}
+	if _, err := Parse([]byte("version: 1\nadmin: {ui: sometimes}\n"), ""); err == nil || !strings.Contains(err.Error(), "admin.ui") {
+		t.Errorf("Parse() of ui: sometimes = %v, want an error at admin.ui", err)
+	}
+	if got := (Admin{Listen: "10.0.0.5:9080"}).UIEnabled(); got {
+		t.Errorf("UIEnabled() without defaults on 10.0.0.5 = true, want false")
+	}
+}

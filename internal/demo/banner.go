@@ -114,7 +114,9 @@ func Banner(w io.Writer, gateway, admin string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Gantry demo is running.\n\n")
 	fmt.Fprintf(&b, "  gateway    %s\n", baseURL(gateway))
-	fmt.Fprintf(&b, "  admin API  %s\n\n", baseURL(admin))
+	fmt.Fprintf(&b, "  admin API  %s\n", baseURL(admin))
+	// The quickstart's admin listener is loopback: the dashboard is on.
+	fmt.Fprintf(&b, "  dashboard  %s/ui/\n\n", baseURL(admin))
 	fmt.Fprintf(&b, "Try these in another terminal:\n\n")
 	for _, l := range curlLines(gateway, admin) {
 		if l != "" {

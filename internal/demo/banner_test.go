@@ -147,6 +147,7 @@ func TestBanner(t *testing.T) {
 	for _, want := range []string{
 		"gateway    http://127.0.0.1:8080\n",
 		"admin API  http://127.0.0.1:9080\n",
+		"dashboard  http://127.0.0.1:9080/ui/\n",
 		"  curl -s http://127.0.0.1:8080/users\n",
 		"Ctrl-C",
 	} {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/cache"
 	"github.com/gantry-dev/gantry/internal/config"
 )
 
@@ -133,6 +134,9 @@ func sortedNames[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Cache returns the response cache the routes share.
+func (s *Server) Cache() *cache.Cache { return s.cache }
 
 // splitUpstreams returns the upstreams of rc's split, each once, in
 // configuration order; nil without a split.

@@ -35,5 +35,9 @@
 // A nil *Tracing is tracing off, and Child and Inject then do one context
 // lookup and allocate nothing.
 //
+// Summarize (summary.go) digests the request metrics of the registry into
+// cumulative totals and one latency histogram, for the operator dashboard,
+// which computes rates and percentiles from two of them.
+//
 // This package must not import server, router or proxy: they import it.
 package telemetry

@@ -64,10 +64,15 @@ func touchSources() {
 		if err != nil {
 			return nil
 		}
-		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata" || d.Name() == "node_modules") {
 			return filepath.SkipDir
 		}
-		if ext := filepath.Ext(p); ext == ".go" || ext == ".yaml" || ext == ".sql" || p == "go.mod" {
+		// .html, .css and .js: the web pages embedded in the binary.
+		switch filepath.Ext(p) {
+		case ".go", ".yaml", ".sql", ".html", ".css", ".js":
+			os.Stat(p)
+		}
+		if filepath.Base(p) == "go.mod" {
 			os.Stat(p)
 		}
 		return nil

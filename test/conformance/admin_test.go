@@ -60,6 +60,11 @@ func adminCases(g *gateway) []tcase {
 			want: "403|415", check: noKey},
 		{class: 5, admin: true, name: "GET /admin/consumers from a foreign Origin", send: noBody(req("GET", "/admin/consumers", host, "Origin: http://evil.example")),
 			want: "403", code: "forbidden"},
+		{class: 5, admin: true, name: "GET /ui/ (the dashboard, on by default on loopback) with the admin's Host (control)", send: noBody(req("GET", "/ui/", host)), want: "200"},
+		{class: 5, admin: true, name: "GET /ui/ with Host: evil.example", send: noBody(req("GET", "/ui/", "evil.example:"+port(host))),
+			want: "403|421", code: "forbidden", anchor: rebinding},
+		{class: 5, admin: true, name: "GET /admin/session from a foreign Origin", send: noBody(req("GET", "/admin/session", host, "Origin: http://evil.example")),
+			want: "403", code: "forbidden"},
 		{class: 5, admin: true, name: "POST /admin/consumers as JSON (control)", send: withBody(req("POST", "/admin/consumers", host, "Content-Type: application/json", "Origin: http://"+host), `{"id":"conformance-ok"}`),
 			want: "201"},
 	}

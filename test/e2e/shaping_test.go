@@ -520,3 +520,38 @@ routes:
 		}
 	}
 }
+
+// TestTransformUnderCache: the cache keeps the answer as transformed, and
+// its hits are served as stored, without another transform.
+func TestTransformUnderCache(t *testing.T) {
+	var calls atomic.Int64
+	up := testkit.Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, `{"id":1,"internal_id":7}`)
+	}))
+	g := testkit.Start(t, base(fmt.Sprintf(`upstreams:
+  app: {targets: [{url: %q}]}
+routes:
+  - name: app
+    match: {path_prefix: /}
+    upstream: app
+    cache: {ttl: 30s}
+    transform:
+      response_body: {remove: [internal_id]}
+`, up.URL)))
+	for i := range 10 {
+		r := get(t, g.URL+"/items/1")
+		if r.Status != http.StatusOK || string(r.Body) != `{"id":1}` {
+			t.Fatalf("GET %d = %d %s, want the transformed answer", i, r.Status, r.Body)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("upstream called %d times, want 1", n)
+	}
+	ss, _ := metricsOf(t, g)
+	if v, _ := value(ss, "gantry_transform_bodies_total", "route", "app", "direction", "response", "result", "transformed"); v != 1 {
+		t.Fatalf("gantry_transform_bodies_total{result=transformed} = %v, want 1 (the miss)", v)
+	}
+}
