@@ -555,3 +555,71 @@ routes:
 		t.Fatalf("gantry_transform_bodies_total{result=transformed} = %v, want 1 (the miss)", v)
 	}
 }
+
+// TestSplitSidesKeepTheirUpstreams: each side is its upstream as
+// configured: its retries go to its other target, its passive health
+// ejects a dead one, and a side whose health check fails takes no
+// weighted requests.
+func TestSplitSidesKeepTheirUpstreams(t *testing.T) {
+	v1, _ := sideUpstream(t, "v1")
+	var v2healthy atomic.Bool
+	v2healthy.Store(true)
+	v2 := testkit.Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			if !v2healthy.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+			return
+		}
+		w.Header().Set("X-Side", "v2")
+		io.WriteString(w, "v2")
+	}))
+	g := testkit.Start(t, base(fmt.Sprintf(`upstreams:
+  orders-v1:
+    targets: [{url: "http://%s"}, {url: %q}]
+    retries: 1
+    passive: {failures: 1, eject_for: 1m}
+  orders-v2:
+    targets: [{url: %q}]
+    health_check: {path: /healthz, interval: 100ms, timeout: 100ms, unhealthy_after: 1, healthy_after: 1}
+routes:
+  - name: orders
+    match: {path_prefix: /orders}
+    split:
+      - {upstream: orders-v1, weight: 50}
+      - {upstream: orders-v2, weight: 50}
+      - {upstream: orders-v1, match: {headers: {X-Want: v1}}}
+`, closedAddr(t), v1, v2.URL)))
+
+	// One at a time first: a retry each until the dead target is ejected,
+	// well within the retry budget.
+	for range 4 {
+		if r := get(t, g.URL+"/orders/1", "X-Want: v1"); r.Status != http.StatusOK || string(r.Body) != "v1" {
+			t.Fatalf("GET with X-Want: v1 = %d %s", r.Status, r.Body)
+		}
+	}
+
+	// v1's dead target costs a retry on its good one, never an error, and
+	// v1's passive health ejects it.
+	sides, _ := hammer(t, g.URL+"/orders/1", 400, 4)
+	if sides["v1"] == 0 || sides["v2"] == 0 || sides["v1"]+sides["v2"] != 400 {
+		t.Fatalf("sides = %v, want both, every request answered", sides)
+	}
+
+	v2healthy.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ss, _ := metricsOf(t, g)
+		if v, ok := value(ss, "gantry_upstream_healthy", "upstream", "orders-v2", "target", v2.URL); ok && v == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("orders-v2 was not marked unhealthy")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sides, _ = hammer(t, g.URL+"/orders/1", 200, 4)
+	if sides["v1"] != 200 {
+		t.Fatalf("with orders-v2 down, sides = %v, want all 200 on v1", sides)
+	}
+}
