@@ -493,6 +493,8 @@ func describe(t reflect.Type) string {
 		return "a size like \"64KiB\""
 	case reflect.TypeFor[Decimal]():
 		return "an amount like \"49.00\""
+	case reflect.TypeFor[JSONValue]():
+		return "a string, number, true, false or null"
 	}
 	switch t.Kind() {
 	case reflect.String:

@@ -215,6 +215,7 @@ func (c *Config) routeDefaults(r *Route, path string) {
 		key = "consumer"
 	}
 	c.rateLimitDefaults(r.RateLimit, path+".rate_limit", key)
+	c.shapingDefaults(r, path)
 	if r.CORS != nil {
 		upper(r.CORS.Methods)
 	}

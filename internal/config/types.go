@@ -648,6 +648,16 @@ type Route struct {
 	LLM *LLM `yaml:"llm" json:"llm,omitempty"`
 	// Cache caches the route's GET and HEAD answers. *(extension)*
 	Cache *RouteCache `yaml:"cache" json:"cache,omitempty"`
+	// Split serves the route from several upstreams by match and weight
+	// (instead of Upstream). *(extension)*
+	Split []*SplitSide `yaml:"split" json:"split,omitempty"`
+	// Sticky keeps a client on its side of the split. *(extension)*
+	Sticky *Sticky `yaml:"sticky" json:"sticky,omitempty"`
+	// Mirror copies a share of the admitted requests to another upstream.
+	// *(extension)*
+	Mirror *Mirror `yaml:"mirror" json:"mirror,omitempty"`
+	// Transform changes JSON request and response bodies. *(extension)*
+	Transform *Transform `yaml:"transform" json:"transform,omitempty"`
 }
 
 // IPRules admits or refuses a route's requests by the client's address as

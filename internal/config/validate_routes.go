@@ -189,10 +189,12 @@ func (c *Config) validateRoutes(l *problemList) {
 		c.validateMatch(l, p+".match", &r.Match)
 
 		switch {
+		case r.Split != nil:
+			// validateShaping checks the split.
 		case r.Upstream != "" && r.Aggregate != nil:
 			l.add(p, "set either upstream or aggregate, not both")
 		case r.Upstream == "" && r.Aggregate == nil:
-			l.add(p, "set upstream (one of: %s) or aggregate", known(c.Upstreams))
+			l.add(p, "set upstream (one of: %s), split or aggregate", known(c.Upstreams))
 		case r.Upstream != "":
 			c.checkUpstreamRef(l, p+".upstream", r.Upstream)
 		}
@@ -256,6 +258,7 @@ func (c *Config) validateRoutes(l *problemList) {
 		if r.LLM != nil {
 			validateLLM(l, p+".llm", r)
 		}
+		c.validateShaping(l, p, r)
 	}
 }
 

@@ -355,7 +355,7 @@ func TestValidate(t *testing.T) {
 		{name: "route upstream and aggregate", mutate: func(c *Config) {
 			c.Routes[0].Aggregate = &Aggregate{Calls: []*AggregateCall{{Name: "u", Upstream: "users", Path: "/u"}}}
 		}, wantPath: "routes[0]", wantMsg: "either upstream or aggregate"},
-		{name: "route neither upstream nor aggregate", mutate: func(c *Config) { c.Routes[0].Upstream = "" }, wantPath: "routes[0]", wantMsg: "set upstream (one of: orders, users) or aggregate"},
+		{name: "route neither upstream nor aggregate", mutate: func(c *Config) { c.Routes[0].Upstream = "" }, wantPath: "routes[0]", wantMsg: "set upstream (one of: orders, users), split or aggregate"},
 		{name: "route methods", mutate: func(c *Config) { c.Routes[0].Match.Methods = []string{"get", "POST", "PURGE"} }},
 		{name: "route method duplicate", mutate: func(c *Config) { c.Routes[0].Match.Methods = []string{"GET", "get"} }, wantPath: "routes[0].match.methods[1]", wantMsg: "listed twice"},
 		{name: "route method connect", mutate: func(c *Config) { c.Routes[0].Match.Methods = []string{"CONNECT"} }, wantPath: "routes[0].match.methods[0]", wantMsg: "not routable"},

@@ -114,6 +114,11 @@
 // a failure can only abort the client connection; the handler then returns
 // an error wrapping http.ErrAbortHandler.
 //
+// Mirror (mirror.go) is a route step, not a terminal: it copies a sample of
+// admitted requests, bodies of known length up to MaxMirrorBody read whole
+// first, to another upstream from a bounded queue; its workers start on
+// the first copy and exit when idle, so no generation needs to stop them.
+//
 // On the control path, server builds one handler per route per config
 // generation (New). Connections are not per generation: Transports hands out
 // one shared Transport (an h1 client and a net/http Transport) per

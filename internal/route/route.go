@@ -151,8 +151,14 @@ var recipe = []struct {
 	// Passed every gate: counts against quotas and may be billed.
 	{"admit", admitStep, false},
 	// After every gate, so a hit is limited, metered and billed like
-	// any answer; right before the terminal, which a hit never reaches.
+	// any answer; before the transform, the mirror and the terminal,
+	// which a hit never reaches (it stores the answer as transformed).
 	{"cache", cacheStep, false},
+	// JSON body transforms: the request body before anything reads it
+	// for an upstream, the answer around the terminal.
+	{"transform", transformStep, false},
+	// After the transform, so the copy carries what the primary gets.
+	{"mirror", mirrorStep, false},
 }
 
 // Build builds the route rc, at position index of the configuration's
@@ -160,7 +166,7 @@ var recipe = []struct {
 // response policy. It does no I/O and starts nothing.
 func Build(env *Env, rc *config.Route, index int) (*Route, error) {
 	rt := &Route{Name: rc.Name, Units: rc.UnitsHeader}
-	term, err := terminal(env, rc, index)
+	term, err := terminal(env, rc, index, rt)
 	if err != nil {
 		return nil, err
 	}

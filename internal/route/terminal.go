@@ -46,7 +46,7 @@ func Pools(cfg *config.Config, st *upstream.State) (map[string]*upstream.Pool, c
 
 // terminal builds what ends a route's chain: the aggregate of several
 // calls, a lambda function, or the proxy to the route's upstream pool.
-func terminal(env *Env, rc *config.Route, index int) (pipeline.Handler, error) {
+func terminal(env *Env, rc *config.Route, index int, rt *Route) (pipeline.Handler, error) {
 	if rc.Aggregate != nil {
 		return aggregate.New(rc, aggregate.Deps{
 			Pools:          env.Pools,
@@ -57,6 +57,9 @@ func terminal(env *Env, rc *config.Route, index int) (pipeline.Handler, error) {
 			Logger:         env.Logger,
 			At:             fmt.Sprintf("routes[%d]", index),
 		})
+	}
+	if rc.Split != nil {
+		return splitTerminal(env, rc, rt)
 	}
 	up := env.Config.Upstreams[rc.Upstream]
 	if up != nil && up.Lambda != nil {
@@ -78,10 +81,17 @@ func terminal(env *Env, rc *config.Route, index int) (pipeline.Handler, error) {
 		}
 		return h, nil
 	}
-	pool := env.Pools[rc.Upstream]
-	if pool == nil || (up != nil && up.TLS != nil && env.TLS[rc.Upstream] == nil) {
+	return proxyTerminal(env, rc, rc.Upstream)
+}
+
+// proxyTerminal builds the proxy to the pool of the named upstream for
+// route rc.
+func proxyTerminal(env *Env, rc *config.Route, name string) (pipeline.Handler, error) {
+	up := env.Config.Upstreams[name]
+	pool := env.Pools[name]
+	if pool == nil || (up != nil && up.TLS != nil && env.TLS[name] == nil) {
 		// Reported on the upstream already.
-		return nil, fmt.Errorf("upstream %q is not usable", rc.Upstream)
+		return nil, fmt.Errorf("upstream %q is not usable", name)
 	}
 	return proxy.New(pool, up, rc, proxy.Options{
 		TrustedProxies: env.Trusted,
@@ -91,6 +101,6 @@ func terminal(env *Env, rc *config.Route, index int) (pipeline.Handler, error) {
 		Relays:         env.Relays,
 		Metrics:        env.Metrics,
 		WebSockets:     env.WebSockets,
-		TLS:            env.TLS[rc.Upstream],
+		TLS:            env.TLS[name],
 	})
 }

@@ -1,10 +1,11 @@
 package server
 
 import (
-	"github.com/gantry-dev/gantry/internal/cache"
+	"slices"
 	"sort"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/cache"
 	"github.com/gantry-dev/gantry/internal/config"
 )
 
@@ -21,6 +22,10 @@ type RouteInfo struct {
 	Rewrite     string            `json:"rewrite,omitempty"`
 	StripPrefix string            `json:"strip_prefix,omitempty"`
 	CORS        bool              `json:"cors,omitempty"`
+	// Split lists the upstreams of a route's split, in configuration
+	// order, each once; Mirror names its mirror upstream.
+	Split  []string `json:"split,omitempty"`
+	Mirror string   `json:"mirror,omitempty"`
 }
 
 // TargetInfo is one upstream target's state.
@@ -73,6 +78,7 @@ func (s *Server) Routes() []RouteInfo {
 			Name: rc.Name, Hosts: rc.Match.Hosts, Path: rc.Match.Path, PathPrefix: rc.Match.PathPrefix,
 			Methods: rc.Match.Methods, Headers: rc.Match.Headers, Version: rc.Match.Version,
 			Upstream: rc.Upstream, Rewrite: rc.Rewrite, StripPrefix: rc.StripPrefix, CORS: rc.CORS != nil,
+			Split: splitUpstreams(rc), Mirror: mirrorUpstream(rc),
 		})
 	}
 	return out
@@ -131,3 +137,22 @@ func sortedNames[V any](m map[string]V) []string {
 
 // Cache returns the response cache the routes share.
 func (s *Server) Cache() *cache.Cache { return s.cache }
+
+// splitUpstreams returns the upstreams of rc's split, each once, in
+// configuration order; nil without a split.
+func splitUpstreams(rc *config.Route) []string {
+	var out []string
+	for _, s := range rc.Split {
+		if s != nil && !slices.Contains(out, s.Upstream) {
+			out = append(out, s.Upstream)
+		}
+	}
+	return out
+}
+
+func mirrorUpstream(rc *config.Route) string {
+	if rc.Mirror == nil {
+		return ""
+	}
+	return rc.Mirror.Upstream
+}

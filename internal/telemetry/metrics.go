@@ -44,6 +44,8 @@ type Metrics struct {
 	ops ops
 	// llm are the metrics of routes with llm (see llm.go).
 	llm llmMetrics
+	// shaping are the split, mirror and transform metrics (shaping.go).
+	shaping shaping
 
 	// inFlight is exported through a GaugeFunc: one atomic add per request
 	// is cheaper than a float gauge's compare-and-swap loop under contention.
@@ -156,6 +158,7 @@ func NewMetrics() *Metrics {
 	)
 	m.registerOps()
 	m.registerLLM()
+	m.registerShaping()
 	// Both results exist from the start so rate() and alerts see a zero.
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")

@@ -248,6 +248,7 @@ func (rm *RouteMetrics) deleteSeries() {
 			m.ops.authFailures.DeleteLabelValues(name, me, r)
 		}
 	}
+	rm.deleteShapingSeries()
 }
 
 // ObserveSizes records the sizes of one finished request's body and of its

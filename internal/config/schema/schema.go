@@ -128,6 +128,10 @@ func scalar(t reflect.Type) *jsonschema.Schema {
 			{Type: "string", Pattern: DecimalPattern},
 			{Type: "number", Minimum: "0"},
 		}}
+	case reflect.TypeFor[config.JSONValue]():
+		return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{
+			{Type: "string"}, {Type: "number"}, {Type: "boolean"}, {Type: "null"},
+		}}
 	}
 	return nil
 }
