@@ -402,6 +402,11 @@ func (c *wsConn) WriteTo(w io.Writer) (int64, error) {
 			// terminate comes between two writes, knowing where the
 			// stream stands.
 			c.bmu.Lock()
+			if c.isClosed() {
+				// As in Read: nothing after the gateway's close frame.
+				c.bmu.Unlock()
+				return total, net.ErrClosed
+			}
 			c.countIn(buf[:n])
 			m, werr := w.Write(buf[:n])
 			if m < n {
