@@ -233,4 +233,3 @@ func TestGuardKeys(t *testing.T) {
 		}
 	}
 }
-
