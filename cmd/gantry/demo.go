@@ -76,7 +76,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gantry demo: the built-in quickstart config is invalid:\n%v\n", err)
 		return exitConfig
 	}
-	return serve(cfg, f, stdout, stderr, func(gw, adm net.Addr) {
+	return serve(cfg, f, stdout, stderr, func(gw, adm, _ net.Addr) {
 		demo.Banner(stdout, gw.String(), adm.String())
 		fmt.Fprintln(stdout, "\nSample services:")
 		for _, l := range svcs.ServiceLines() {

@@ -127,3 +127,12 @@ func sortedNames[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Plans returns the serving configuration's plans, for the control path
+// to read (invoices, the portal's limits); callers must not modify them.
+func (s *Server) Plans() map[string]*config.Plan {
+	if g := s.gen.Load(); g != nil {
+		return g.cfg.Plans
+	}
+	return nil
+}
