@@ -268,4 +268,3 @@ func writeParamError(w http.ResponseWriter, err error) {
 		"status": http.StatusBadRequest, "error": "bad_request", "message": pe.Error(), "param": pe.Param,
 	})
 }
-
