@@ -91,7 +91,15 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("GET /", ui.HandlerVars("/", "portal/index.html", map[string]string{"title": o.Title}))
+	pages := ui.HandlerVars("/", "portal/index.html", map[string]string{"title": o.Title})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "the pages are read-only")
+			return
+		}
+		pages.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /portal/api/session", p.getSession)
 	mux.HandleFunc("POST /portal/api/session", p.signIn)
 	mux.HandleFunc("DELETE /portal/api/session", p.signOut)
