@@ -380,10 +380,10 @@ func TestKeys(t *testing.T) {
 	}
 
 	tests := []struct {
-		name   string
-		b      *browser
-		r      req
-		want   int
+		name    string
+		b       *browser
+		r       req
+		want    int
 		stillOK string // a key that must still verify afterwards
 	}{
 		{name: "globex revokes acme's key", b: globex, r: req{method: http.MethodDelete, path: "/portal/api/keys/" + created.ID}, want: 404, stillOK: created.Key},
