@@ -46,7 +46,7 @@ type fixture struct {
 	jwtSubjects        map[string]string // token → consumer
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gantry.db"))
@@ -100,7 +100,7 @@ func newFixture(t *testing.T) *fixture {
 
 // browser is one client of the portal: its cookie and CSRF token.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	h      http.Handler
 	ip     string
 	cookie *http.Cookie
@@ -174,7 +174,7 @@ func (b *browser) signIn(body string) int {
 
 func keyBody(k string) string { return `{"key": "` + k + `"}` }
 
-func decode[T any](t *testing.T, s string) T {
+func decode[T any](t testing.TB, s string) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal([]byte(s), &v); err != nil {

@@ -14,12 +14,16 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	gjwt "github.com/golang-jwt/jwt/v5"
 
 	"github.com/gantry-dev/gantry/internal/testkit"
 	"github.com/gantry-dev/gantry/internal/testkit/browser"
 )
 
-const globexKey = "gk_globex-portal-test-key-0123456789"
+const (
+	globexKey = "gk_globex-portal-test-key-0123456789"
+	jwtSecret = "portal-test-jwt-secret-0123456789abcdef"
+)
 
 // portalConfig has a portal titled "Acme API", a keyed route, a plan with
 // a rate limit, a quota and pricing, and globex from the file; acme is
@@ -32,6 +36,7 @@ admin:
 portal:
   listen: "127.0.0.1:0"
   title: Acme API
+  jwt: [idp]
 server:
   listen: "127.0.0.1:0"
 storage:
@@ -41,6 +46,10 @@ usage:
   flush_interval: 200ms
 auth:
   api_key: {header: X-API-Key}
+  jwt:
+    - name: idp
+      secret: %q
+      algorithms: [HS256]
 plans:
   pro:
     rate_limit: {requests: 100, per: 1s}
@@ -50,6 +59,7 @@ consumers:
   - id: globex
     plan: pro
     api_keys: [{key: %q}]
+    jwt_subjects: [client-globex]
 upstreams:
   orders:
     targets: [{url: %q}]
@@ -58,7 +68,7 @@ routes:
     match: {path_prefix: /orders}
     upstream: orders
     auth: [api_key]
-`, adminToken, filepath.Join(t.TempDir(), "gantry.db"), globexKey, upstream)
+`, adminToken, filepath.Join(t.TempDir(), "gantry.db"), jwtSecret, globexKey, upstream)
 }
 
 // adminJSON calls the admin API with the token and decodes the answer.
@@ -266,6 +276,25 @@ func TestPortal(t *testing.T) {
 		// The key as a header is no credential of the portal.
 		if s := getJSON("/portal/api/usage?consumer=acme", map[string]string{"X-API-Key": globexKey}, nil); s != http.StatusUnauthorized {
 			t.Errorf("usage with globex's key in a header = %d, want 401", s)
+		}
+		// A token of the idp provider whose subject is not globex's (nor
+		// anyone's) is refused; globex's own signs it in, as on a route.
+		sign := func(sub string) string {
+			tok, err := gjwt.NewWithClaims(gjwt.SigningMethodHS256, gjwt.MapClaims{"sub": sub, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(jwtSecret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		if s := post(`{"token": "` + sign("client-nobody") + `"}`); s != http.StatusUnauthorized {
+			t.Errorf("a token naming no consumer = %d, want 401", s)
+		}
+		if s := post(`{"token": "` + sign("client-globex") + `"}`); s != http.StatusCreated {
+			t.Fatalf("globex signing in with its token = %d", s)
+		}
+		var me struct{ Consumer string }
+		if getJSON("/portal/api/me", nil, &me); me.Consumer != "globex" {
+			t.Errorf("signed in with globex's token as %q", me.Consumer)
 		}
 		if s := post(`{"key": "` + globexKey + `"}`); s != http.StatusCreated {
 			t.Fatalf("globex signing in = %d", s)
