@@ -158,38 +158,32 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		return exitConfig
 	}
 	admLn = metrics.AdminListener(admLn)
-	if err := gw.Listen(); err != nil {
+	portalSrv, portalLn, err := startPortal(cfg, gw, st, ctr, logger)
+	if err != nil {
 		admLn.Close()
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
 		return exitConfig
 	}
-	admSrv := &http.Server{
-		Handler: admin.Handler(admin.Options{
-			Gateway: gw, Token: cfg.Admin.Token, Metrics: metrics.Handler(), Store: st, Logger: logger, Counters: ctr,
-			Readiness: admin.Readiness{StorageDriver: cfg.Storage.Driver, CountersDriver: cfg.Counters.Driver,
-				CountersDeny: cfg.Counters.OnFailure == "deny", Usage: meter},
-			Listen: cfg.Admin.Listen, Addr: admLn.Addr(), AllowedHosts: cfg.Admin.AllowedHosts, AllowedOrigins: cfg.Admin.AllowedOrigins,
-			UI: cfg.Admin.UIEnabled(), Gatherer: metrics.Registry(),
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	if err := gw.Listen(); err != nil {
+		admLn.Close()
+		if portalSrv != nil {
+			portalSrv.Close()
+		}
+		fmt.Fprintf(stderr, "gantry: %v\n", err)
+		return exitConfig
 	}
+	admSrv := controlServer(admin.Handler(admin.Options{
+		Gateway: gw, Token: cfg.Admin.Token, Metrics: metrics.Handler(), Store: st, Logger: logger, Counters: ctr,
+		Readiness: admin.Readiness{StorageDriver: cfg.Storage.Driver, CountersDriver: cfg.Counters.Driver,
+			CountersDeny: cfg.Counters.OnFailure == "deny", Usage: meter},
+		Listen: cfg.Admin.Listen, Addr: admLn.Addr(), AllowedHosts: cfg.Admin.AllowedHosts, AllowedOrigins: cfg.Admin.AllowedOrigins,
+		UI: cfg.Admin.UIEnabled(), Gatherer: metrics.Registry(),
+	}), logger)
 	go func() {
 		if err := admSrv.Serve(admLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("admin listener stopped", "error", err)
 		}
 	}()
-
-	portalSrv, portalLn, err := startPortal(cfg, gw, st, ctr, logger)
-	if err != nil {
-		admSrv.Close()
-		gw.Shutdown(context.Background())
-		fmt.Fprintf(stderr, "gantry: %v\n", err)
-		return exitConfig
-	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -323,18 +317,24 @@ func startPortal(cfg *config.Config, gw *server.Server, st store.Store, ctr coun
 			return gw.VerifyJWT(ctx, names, token)
 		}
 	}
-	srv := &http.Server{
-		Handler:           portal.Handler(o),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-	}
+	srv := controlServer(portal.Handler(o), logger)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("portal listener stopped", "error", err)
 		}
 	}()
 	return srv, ln, nil
+}
+
+// controlServer is the HTTP server of a control-path listener (admin,
+// portal): bounded reads and writes, its errors in the process log.
+func controlServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
 }
