@@ -67,7 +67,7 @@ func TestConfigsCompile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"configs/aggregate.yaml", "configs/auth.yaml", "configs/https_front.yaml", "configs/https_upstream.yaml", "configs/plain.yaml", "configs/policy.yaml"}
+	want := []string{"configs/aggregate.yaml", "configs/auth.yaml", "configs/cache.yaml", "configs/https_front.yaml", "configs/https_upstream.yaml", "configs/plain.yaml", "configs/policy.yaml"}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Fatalf("configs = %v, want %v", names, want)
 	}

@@ -113,6 +113,13 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		return exitConfig
 	}
 
+	rc, err := openCache(cfg, logger, metrics)
+	if err != nil {
+		fmt.Fprintf(stderr, "gantry: %v\n", err)
+		return exitConfig
+	}
+	defer rc.Close()
+
 	ectx, ecancel := context.WithCancel(context.Background())
 	defer ecancel()
 	exp, onFinal, err := startExport(ectx, cfg, logger, metrics.Backends())
@@ -147,7 +154,7 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		logger.Info("tracing on", "endpoint", tracing.Endpoint, "protocol", tracing.Protocol)
 	}
 
-	gw, err := server.New(server.Options{ConfigPath: f.config, Config: cfg, Logger: logger, AccessLog: access, Metrics: metrics, Store: st, Meter: meter, Counter: ctr, Tracing: tracing})
+	gw, err := server.New(server.Options{ConfigPath: f.config, Config: cfg, Logger: logger, AccessLog: access, Metrics: metrics, Store: st, Meter: meter, Counter: ctr, Cache: rc, Tracing: tracing})
 	if err != nil {
 		fmt.Fprintf(stderr, "gantry: invalid configuration %s:\n%v\n", f.config, err)
 		return exitConfig

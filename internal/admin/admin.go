@@ -92,6 +92,7 @@ func Handler(o Options) http.Handler {
 		mux.HandleFunc("POST /admin/session", a.signIn)
 		mux.HandleFunc("DELETE /admin/session", a.signOut)
 	}
+	mux.Handle("DELETE /admin/cache", a.auth(a.purgeCache))
 	if a.store != nil {
 		mux.Handle("POST /admin/consumers", a.auth(a.createConsumer))
 		mux.Handle("GET /admin/consumers", a.auth(a.listConsumers))

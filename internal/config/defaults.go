@@ -47,6 +47,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.serverDefaults()
 	c.backendDefaults()
+	c.cacheDefaults()
 	for i, j := range c.Auth.JWT {
 		if j == nil {
 			j = &JWT{}

@@ -28,6 +28,9 @@ type Config struct {
 	Consumers  []*Consumer          `yaml:"consumers" json:"consumers,omitempty"`
 	Upstreams  map[string]*Upstream `yaml:"upstreams" json:"upstreams,omitempty"`
 	Routes     []*Route             `yaml:"routes" json:"routes,omitempty"`
+	// Cache is the store of the response cache. Changing it needs a
+	// restart. *(extension)*
+	Cache Cache `yaml:"cache" json:"cache,omitempty"`
 	// Telemetry configures the gateway's own metrics and traces. Changing
 	// it needs a restart.
 	Telemetry Telemetry `yaml:"telemetry" json:"telemetry,omitempty"`
@@ -663,6 +666,8 @@ type Route struct {
 	// LLM meters, limits and bills the route's traffic by LLM tokens.
 	// *(extension)*
 	LLM *LLM `yaml:"llm" json:"llm,omitempty"`
+	// Cache caches the route's GET and HEAD answers. *(extension)*
+	Cache *RouteCache `yaml:"cache" json:"cache,omitempty"`
 }
 
 // IPRules admits or refuses a route's requests by the client's address as

@@ -30,6 +30,7 @@ func (c *Config) Validate() error {
 	c.validateConsumers(l)
 	c.validateUpstreams(l)
 	c.validateRoutes(l)
+	c.validateCache(l)
 	c.validateTelemetry(l)
 	l.ps.Sort()
 	return l.ps.Err()

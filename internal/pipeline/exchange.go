@@ -114,6 +114,10 @@ type Exchange struct {
 	// data messages each way and how long it stayed open.
 	// Written by: the proxy.
 	WebSocket *WebSocketStats
+	// Cache is what the route's response cache did with the request: hit,
+	// miss, stale, revalidated or bypass; "" on routes without a cache.
+	// Written by: the route's cache step.
+	Cache string
 	// Partial names optional aggregate calls that were left out.
 	// Written by: the aggregate terminal.
 	Partial []string

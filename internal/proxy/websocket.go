@@ -241,17 +241,46 @@ func (c *wsConn) terminate(r wsReason) {
 		c.inBroken = true
 	}
 	if frame != nil && c.wmu.TryLock() {
+		sent := false
 		if !c.outBroken && !c.out.sawClose && c.out.atBoundary() {
 			c.Conn.SetWriteDeadline(time.Now().Add(closeFrameTimeout))
-			c.Conn.Write(frame)
+			_, err := c.Conn.Write(frame)
+			sent = err == nil
 		}
 		c.outBroken = true
-		c.Conn.Close()
+		if sent {
+			lingerClose(c.Conn)
+		} else {
+			c.Conn.Close()
+		}
 		c.wmu.Unlock()
 	} else {
 		c.Conn.Close()
 	}
 	c.backend.Close()
+}
+
+// isClosed reports whether terminate has run.
+func (c *wsConn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// lingerClose ends the gateway's side of a client connection that was just
+// sent a close frame: FIN after the frame, and the connection closed once
+// closeFrameTimeout has passed. Closing at once would make the kernel
+// answer a client still sending (a busy WebSocket) with a reset, which can
+// discard the close frame before the client reads it: it would see an
+// abnormal closure (1006) instead of the gateway's 1001. A connection that
+// cannot half-close is closed at once.
+func lingerClose(conn net.Conn) {
+	cw, ok := conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		conn.Close()
+		return
+	}
+	time.AfterFunc(closeFrameTimeout, func() { conn.Close() })
 }
 
 // Close closes both sides; ReverseProxy calls it when it is done.
@@ -264,6 +293,12 @@ func (c *wsConn) Close() error {
 // connection for the Exchange.
 func (c *wsConn) finish() *pipeline.WebSocketStats {
 	c.terminate(reasonNone)
+	// The client's copy may still run (ReverseProxy returns when one
+	// direction ends); once closed is set it counts nothing more, and it
+	// counts under bmu.
+	c.bmu.Lock()
+	in := c.inMsgs.Load()
+	c.bmu.Unlock()
 	// Without a reason, the copies never ran (the handshake answer could
 	// not be written): the client is gone.
 	c.ended(reasonClient)
@@ -271,7 +306,7 @@ func (c *wsConn) finish() *pipeline.WebSocketStats {
 	c.metrics.Closed(r)
 	c.reg.remove(c)
 	return &pipeline.WebSocketStats{
-		MessagesIn:  c.inMsgs.Load(),
+		MessagesIn:  in,
 		MessagesOut: c.outMsgs.Load(),
 		Duration:    c.clock() - c.opened,
 		Reason:      r,
@@ -285,6 +320,14 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	n, err := c.readClient(p)
 	if n > 0 {
 		c.bmu.Lock()
+		if c.isClosed() {
+			// Read while the gateway's side lingers after its close
+			// frame (lingerClose): the connection has ended, nothing
+			// more is forwarded or counted (finish reads the counts
+			// under bmu once closed is set).
+			c.bmu.Unlock()
+			return 0, net.ErrClosed
+		}
 		c.inBroken = true
 		c.countIn(p[:n])
 		c.bmu.Unlock()

@@ -10,11 +10,12 @@
 // headers on routes without auth), limit the body, rate-limit and apply
 // quotas, on routes with llm read the model and check the token limits
 // (llm.go: the answer's tokens are metered as it is relayed and spent when
-// it ends), admit; then the terminal (proxy, lambda or aggregate, chosen
-// once here). Every step is built by the same constructor shape from one
-// environment value, Env, which carries everything a generation shares
-// (the configuration, logger, metrics, counters, pools, transports,
-// trusted proxies, authentication methods). CORS is not a step: it is
+// it ends), admit, answer from the response cache (package cache); then
+// the terminal (proxy, lambda or aggregate, chosen once here). Every step
+// is built by the same constructor shape from one environment value, Env,
+// which carries everything a generation shares (the configuration,
+// logger, metrics, counters, pools, transports, trusted proxies,
+// authentication methods, the response cache). CORS is not a step: it is
 // route data (Route.CORS) that the server's recorder applies to every
 // answer of the route.
 //

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 
+	"github.com/gantry-dev/gantry/internal/cache"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/counter"
 	"github.com/gantry-dev/gantry/internal/pipeline"
@@ -45,6 +46,9 @@ type Env struct {
 	// Auth holds the authentication methods the generation's plan built;
 	// nil when they could not be built (reported at their own key paths).
 	Auth *AuthSet
+	// Cache is the response cache the routes with a cache section use;
+	// shared by every generation.
+	Cache *cache.Cache
 	// Tracing wraps the steps that make spans (auth, rate_limit) in one;
 	// without it they are not wrapped at all.
 	Tracing bool
@@ -146,6 +150,9 @@ var recipe = []struct {
 	{"llm", llmStep, false},
 	// Passed every gate: counts against quotas and may be billed.
 	{"admit", admitStep, false},
+	// After every gate, so a hit is limited, metered and billed like
+	// any answer; right before the terminal, which a hit never reaches.
+	{"cache", cacheStep, false},
 }
 
 // Build builds the route rc, at position index of the configuration's

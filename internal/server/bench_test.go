@@ -288,3 +288,40 @@ func BenchmarkCertStoreGet(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCacheHit compares one request served from the response cache
+// (hit) with the same request relayed by the plain proxy route (proxy),
+// both through Server.ServeHTTP; direct is the upstream alone over
+// loopback, which the proxy figure includes and a hit never pays.
+func BenchmarkCacheHit(b *testing.B) {
+	up := benchUpstream(b)
+	plain := benchServer(b, up.URL)
+	s, err := New(Options{Config: parseConfig(b, gatewayConfig(up.URL, catchAll+"    cache: {ttl: 1h}\n"))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Shutdown(b.Context()) })
+	const path = "/orders/ord_7f3a9c"
+	serve := func(b *testing.B, s *Server, wantCache string) {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK || rec.Header().Get("X-Cache") != wantCache {
+				b.Fatalf("status %d X-Cache %q, want 200 %q", rec.Code, rec.Header().Get("X-Cache"), wantCache)
+			}
+		}
+	}
+	b.Run("direct", func(b *testing.B) {
+		c := benchClient(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			getOK(b, c, up.URL+path)
+		}
+	})
+	b.Run("proxy", func(b *testing.B) { serve(b, plain, "") })
+	// The first request stores the answer.
+	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+	b.Run("hit", func(b *testing.B) { serve(b, s, "HIT") })
+}

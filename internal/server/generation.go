@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/cache"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/counter"
 	"github.com/gantry-dev/gantry/internal/forward"
@@ -97,6 +98,7 @@ type planner struct {
 	log     *slog.Logger
 	metrics *telemetry.Metrics
 	counter counter.Counter
+	cache   *cache.Cache
 	// state is the upstream targets' runtime state the pools join.
 	state      *upstream.State
 	transports *proxy.Transports
@@ -118,7 +120,7 @@ type authPlanner interface {
 // planner returns the planner of the running server: its shared state,
 // counters and authentication registry.
 func (s *Server) planner() planner {
-	return planner{log: s.log, metrics: s.metrics, counter: s.counter, state: s.state, transports: s.transports,
+	return planner{log: s.log, metrics: s.metrics, counter: s.counter, cache: s.cache, state: s.state, transports: s.transports,
 		websockets: s.websockets, trusted: s.trusted, auth: s.auth, tracing: s.tracing != nil}
 }
 
@@ -142,7 +144,7 @@ func Check(cfg *config.Config) (warnings []string, err error) {
 	// Storage is opened by run only; the plan never touches it, and a
 	// validated plan is never started.
 	auth := route.NewAuthRegistry(context.Background(), unopenedStore{}, log, noSubjects{})
-	p := planner{log: log, metrics: telemetry.NewMetrics(), counter: ctr, state: upstream.NewState(upstream.StateOptions{}),
+	p := planner{log: log, metrics: telemetry.NewMetrics(), counter: ctr, cache: cache.New(cache.Options{Store: cache.NewMemory(1)}), state: upstream.NewState(upstream.StateOptions{}),
 		transports: proxy.NewTransports(), websockets: proxy.NewWebSockets(), auth: auth}
 	g, err := p.plan(cfg)
 	if err != nil {
@@ -183,7 +185,7 @@ func (p planner) plan(cfg *config.Config) (*generation, error) {
 	problems = append(problems, consumerProblems(err)...)
 	set, ps := p.auth.Plan(cfg)
 	problems = append(problems, ps...)
-	env := &route.Env{Config: cfg, Logger: p.log, Metrics: p.metrics, Counter: p.counter, Pools: pools,
+	env := &route.Env{Config: cfg, Logger: p.log, Metrics: p.metrics, Counter: p.counter, Cache: p.cache, Pools: pools,
 		Relays: proxy.NewRelays(p.log), Transports: p.transports, WebSockets: p.websockets, Trusted: trusted, Auth: set, Tracing: p.tracing,
 		TLS: upTLS}
 	routes := make([]*route.Route, len(cfg.Routes))
@@ -280,6 +282,7 @@ func (s *Server) swap(g *generation) {
 	old := s.gen.Swap(g)
 	if old != nil {
 		old.retire()
+		s.purgeChanged(old.cfg, g.cfg)
 	}
 	// Targets the new generation no longer has are forgotten, so reloads
 	// do not accumulate state. Before start: from then on the DNS

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/gantry-dev/gantry/internal/cache"
 	"sort"
 	"time"
 
@@ -136,3 +137,6 @@ func (s *Server) Plans() map[string]*config.Plan {
 	}
 	return nil
 }
+
+// Cache returns the response cache the routes share.
+func (s *Server) Cache() *cache.Cache { return s.cache }

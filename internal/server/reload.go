@@ -92,6 +92,9 @@ func (s *Server) staticChanges(cfg *config.Config) []string {
 	if !reflect.DeepEqual(cfg.Counters, s.static.counters) {
 		out = append(out, "counters")
 	}
+	if !reflect.DeepEqual(cfg.Cache, s.static.cache) {
+		out = append(out, "cache")
+	}
 	// usage.retention is read by the meter at start too.
 	if !reflect.DeepEqual(cfg.Usage, s.static.usage) {
 		out = append(out, "usage")

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/cache"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/counter"
 	"github.com/gantry-dev/gantry/internal/engine"
@@ -47,6 +48,9 @@ type Options struct {
 	// Counter holds rate-limit and quota counters; nil gives a private
 	// in-memory one.
 	Counter counter.Counter
+	// Cache is the response cache of the routes with a cache section; nil
+	// gives a private memory one of cache.max_size.
+	Cache *cache.Cache
 	// Tracing, when set, makes a server span of every request and
 	// child spans of its steps; nil is tracing off (it costs nothing).
 	Tracing *telemetry.Tracing
@@ -76,7 +80,9 @@ type Server struct {
 	meter *usage.Meter
 	// counter decides rate limits and quotas for every generation.
 	counter counter.Counter
-	auth    *route.AuthRegistry
+	// cache is the response cache every generation's routes share.
+	cache *cache.Cache
+	auth  *route.AuthRegistry
 	// tls is server.tls as the first generation's plan loaded it
 	// (server.tls is restart-only; certificate files are read again when
 	// they change on disk).
@@ -114,6 +120,7 @@ type staticConfig struct {
 	portal   *config.Portal
 	storage  config.Storage
 	counters config.Counters
+	cache    config.Cache
 	usage    config.Usage
 	// routeHistograms is telemetry.metrics.route_histograms.
 	routeHistograms bool
@@ -149,7 +156,7 @@ func New(o Options) (*Server, error) {
 		metrics:    o.Metrics,
 		configPath: o.ConfigPath,
 		static: staticConfig{server: o.Config.Server, admin: o.Config.Admin, portal: o.Config.Portal,
-			storage: o.Config.Storage, counters: o.Config.Counters, usage: o.Config.Usage,
+			storage: o.Config.Storage, counters: o.Config.Counters, cache: o.Config.Cache, usage: o.Config.Usage,
 			routeHistograms: o.Config.RouteHistograms(), tracing: o.Config.Telemetry.Tracing},
 		trusted:    trusted,
 		transports: proxy.NewTransports(),
@@ -159,11 +166,15 @@ func New(o Options) (*Server, error) {
 		store:      o.Store,
 		meter:      o.Meter,
 		counter:    o.Counter,
+		cache:      o.Cache,
 	}
 	s.admit.max = int64(o.Config.Server.Limits.MaxConcurrentRequests)
 	o.Metrics.SetRouteHistograms(s.static.routeHistograms)
 	if s.counter == nil {
 		s.counter = counter.NewMemory(counter.MemoryOptions{})
+	}
+	if s.cache == nil {
+		s.cache = cache.New(cache.Options{Store: cache.NewMemory(int64(o.Config.Cache.MaxSize)), Logger: o.Logger})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.ctx, s.cancel = ctx, cancel

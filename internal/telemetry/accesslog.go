@@ -61,6 +61,9 @@ type Entry struct {
 	Model        string
 	InputTokens  int64
 	OutputTokens int64
+	// Cache is what the route's response cache did (see
+	// pipeline.Exchange.Cache); written as cache when not empty.
+	Cache string
 	// TraceID and SpanID identify the request's server span; written
 	// when TraceID is valid (tracing on).
 	TraceID trace.TraceID
@@ -88,6 +91,7 @@ func EntryFrom(x *pipeline.Exchange, r *http.Request, d time.Duration) Entry {
 		Partial:   x.Partial,
 
 		GRPCStatus: x.GRPCStatus,
+		Cache:      x.Cache,
 	}
 	if x.Consumer != nil {
 		e.Consumer = x.Consumer.ID
@@ -336,6 +340,10 @@ func appendEntry(b []byte, e *Entry) []byte {
 		b = appendInt(b, e.InputTokens)
 		b = append(b, `,"output_tokens":`...)
 		b = appendInt(b, e.OutputTokens)
+	}
+	if e.Cache != "" {
+		b = append(b, `,"cache":`...)
+		b = appendJSONString(b, e.Cache)
 	}
 	if e.TraceID.IsValid() {
 		b = append(b, `,"trace_id":"`...)

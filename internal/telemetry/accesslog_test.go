@@ -78,7 +78,7 @@ func TestAccessLogLine(t *testing.T) {
 		Duration: 1234567 * time.Nanosecond, Upstream: "users",
 		Target: "http://127.0.0.1:9101", ClientIP: "203.0.113.9",
 		Consumer: "acme", Error: "upstream timeout", UserAgent: "curl/8.5.0",
-		Partial: []string{"orders", "recs"}, GRPCStatus: "5",
+		Partial: []string{"orders", "recs"}, GRPCStatus: "5", Cache: "hit",
 		Model: "gpt-4.1", InputTokens: 1200, OutputTokens: 34,
 	}
 	tests := []struct {
@@ -96,7 +96,7 @@ func TestAccessLogLine(t *testing.T) {
 				"duration_ms": 1.234, "upstream": "users",
 				"target": "http://127.0.0.1:9101", "client_ip": "203.0.113.9",
 				"consumer": "acme", "error": "upstream timeout", "user_agent": "curl/8.5.0",
-				"partial": []any{"orders", "recs"}, "grpc_status": "5",
+				"partial": []any{"orders", "recs"}, "grpc_status": "5", "cache": "hit",
 				"model": "gpt-4.1", "input_tokens": 1200.0, "output_tokens": 34.0,
 			},
 		},

@@ -55,6 +55,9 @@ type Metrics struct {
 	backendsOnce sync.Once
 	backends     *Backends
 
+	cacheOnce sync.Once
+	cache     *prometheus.CounterVec
+
 	mu         sync.Mutex
 	routes     map[string]*RouteMetrics
 	targets    map[targetKey]*TargetMetrics

@@ -239,6 +239,7 @@ func (rm *RouteMetrics) deleteSeries() {
 	}
 	m.rateLimited.DeleteLabelValues(name)
 	rm.deleteLLM()
+	m.deleteCacheSeries(name)
 	for _, d := range decisionLabels {
 		m.ops.decisions.DeleteLabelValues(name, d)
 	}

@@ -212,6 +212,16 @@ func (r *report) targets() []target {
 	}
 	out = append(out, agg)
 
+	hit := target{name: "response cache hit < plain CPU/req"}
+	if c := r.find("cache"); c != nil && plain != nil {
+		x := c.cpuPerRequest() / plain.cpuPerRequest()
+		hit.measured = fmt.Sprintf("%+.0f%% (%.1f vs %.1f µs)", (x-1)*100, c.cpuPerRequest(), plain.cpuPerRequest())
+		hit.met, hit.known = x < 1, true
+	} else {
+		hit.measured = "skipped: " + r.skipped("cache")
+	}
+	out = append(out, hit)
+
 	if plain != nil && direct != nil && plain.fixed.rounds > 0 && direct.fixed.rounds > 0 {
 		a99 := fixedP(plain, 0.99) - fixedP(direct, 0.99)
 		rate := thousands(r.opts.rate)

@@ -117,6 +117,7 @@ func scenarios() []*scenario {
 		{key: "tracing_0.01", group: "tracing", title: "gantry plain, tracing on (ratio 0.01)", kind: kindGantry, tracing: true, sampleRatio: 0.01, path: "/items/42"},
 		{key: "auth", title: "gantry + API key", kind: kindGantry, config: "auth.yaml", path: "/items/42", header: key},
 		{key: "policy", title: "gantry + API key + rate limit + metering", kind: kindGantry, config: "policy.yaml", path: "/items/42", header: key, expectHeader: "RateLimit-Limit"},
+		{key: "cache", title: "gantry response cache hit", kind: kindGantry, config: "cache.yaml", path: "/items/42", expectHeader: "X-Cache"},
 		{key: "aggregate", title: "gantry aggregate (3 calls)", kind: kindGantry, config: "aggregate.yaml", path: "/dashboard/42", aggregate: []string{"orders", "prefs", "user"}},
 		{key: "routes", title: "gantry, 10,000 routes", kind: kindGantry, routes: true, path: bench.RoutesTarget(routesN)},
 		{key: "nginx_https_front", group: "https_front", title: "NGINX, HTTPS front (TLS 1.3)", kind: kindNginx, path: "/items/42",

@@ -43,6 +43,7 @@ var Enums = map[string][]any{
 	"server.tls.client_auth":                 {"none", "request", "require"},
 	"storage.driver":                         {"sqlite", "postgres"},
 	"counters.driver":                        {"memory", "redis"},
+	"cache.store":                            {"memory", "redis"},
 	"counters.on_failure":                    {"allow", "deny"},
 	"counters.sync":                          {"exact", "batched"},
 	"auth.mtls.consumer_from":                {"subject_cn", "san_dns", "san_uri", "san_email"},
