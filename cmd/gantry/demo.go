@@ -76,8 +76,12 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gantry demo: the built-in quickstart config is invalid:\n%v\n", err)
 		return exitConfig
 	}
-	return serve(cfg, f, stdout, stderr, func(gw, adm net.Addr) {
-		demo.Banner(stdout, gw.String(), adm.String())
+	return serve(cfg, f, stdout, stderr, func(gw, adm, portal net.Addr) {
+		var portalAddr string
+		if portal != nil {
+			portalAddr = portal.String()
+		}
+		demo.Banner(stdout, gw.String(), adm.String(), portalAddr)
 		fmt.Fprintln(stdout, "\nSample services:")
 		for _, l := range svcs.ServiceLines() {
 			fmt.Fprintln(stdout, "  "+l)

@@ -16,7 +16,11 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/admin"
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/counter"
+	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/portal"
 	"github.com/gantry-dev/gantry/internal/server"
+	"github.com/gantry-dev/gantry/internal/store"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 	metering "github.com/gantry-dev/gantry/internal/usage"
 )
@@ -65,9 +69,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return serve(cfg, f, stdout, stderr, nil)
 }
 
-// serve runs the gateway and its admin listener until a stop signal.
-// ready, when set, is called once both listeners are bound.
-func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(gw, adm net.Addr)) int {
+// serve runs the gateway, its admin listener and, when configured, the
+// consumer portal's until a stop signal. ready, when set, is called once
+// the listeners are bound (portal nil without a portal).
+func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(gw, adm, portal net.Addr)) int {
 	logger, err := newLogger(f, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
@@ -160,25 +165,27 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		return exitConfig
 	}
 	admLn = metrics.AdminListener(admLn)
-	if err := gw.Listen(); err != nil {
+	portalSrv, portalLn, err := startPortal(cfg, gw, st, ctr, logger)
+	if err != nil {
 		admLn.Close()
 		fmt.Fprintf(stderr, "gantry: %v\n", err)
 		return exitConfig
 	}
-	admSrv := &http.Server{
-		Handler: admin.Handler(admin.Options{
-			Gateway: gw, Token: cfg.Admin.Token, Metrics: metrics.Handler(), Store: st, Logger: logger, Counters: ctr,
-			Readiness: admin.Readiness{StorageDriver: cfg.Storage.Driver, CountersDriver: cfg.Counters.Driver,
-				CountersDeny: cfg.Counters.OnFailure == "deny", Usage: meter},
-			Listen: cfg.Admin.Listen, Addr: admLn.Addr(), AllowedHosts: cfg.Admin.AllowedHosts, AllowedOrigins: cfg.Admin.AllowedOrigins,
-			UI: cfg.Admin.UIEnabled(), Gatherer: metrics.Registry(),
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	if err := gw.Listen(); err != nil {
+		admLn.Close()
+		if portalSrv != nil {
+			portalSrv.Close()
+		}
+		fmt.Fprintf(stderr, "gantry: %v\n", err)
+		return exitConfig
 	}
+	admSrv := controlServer(admin.Handler(admin.Options{
+		Gateway: gw, Token: cfg.Admin.Token, Metrics: metrics.Handler(), Store: st, Logger: logger, Counters: ctr,
+		Readiness: admin.Readiness{StorageDriver: cfg.Storage.Driver, CountersDriver: cfg.Counters.Driver,
+			CountersDeny: cfg.Counters.OnFailure == "deny", Usage: meter},
+		Listen: cfg.Admin.Listen, Addr: admLn.Addr(), AllowedHosts: cfg.Admin.AllowedHosts, AllowedOrigins: cfg.Admin.AllowedOrigins,
+		UI: cfg.Admin.UIEnabled(), Gatherer: metrics.Registry(),
+	}), logger)
 	go func() {
 		if err := admSrv.Serve(admLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("admin listener stopped", "error", err)
@@ -195,9 +202,15 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	logger.Info("gantry started", "version", versionString(), "listen", gw.Addr().String(), "admin", admLn.Addr().String(), "config", f.config)
+	var portalAddr net.Addr
+	startLog := []any{"version", versionString(), "listen", gw.Addr().String(), "admin", admLn.Addr().String()}
+	if portalLn != nil {
+		portalAddr = portalLn.Addr()
+		startLog = append(startLog, "portal", portalAddr.String())
+	}
+	logger.Info("gantry started", append(startLog, "config", f.config)...)
 	if ready != nil {
-		ready(gw.Addr(), admLn.Addr())
+		ready(gw.Addr(), admLn.Addr(), portalAddr)
 	}
 
 	awaitStop(gw, sigs, nil)
@@ -211,6 +224,9 @@ func serve(cfg *config.Config, f runFlags, stdout, stderr io.Writer, ready func(
 		logger.Warn("shutdown grace ran out; remaining connections closed", "error", err)
 	}
 	admSrv.Shutdown(sctx)
+	if portalSrv != nil {
+		portalSrv.Shutdown(sctx)
+	}
 	// The spans of the last requests, within what is left of the grace
 	// period: an unreachable collector must not hold the exit up.
 	if tracing != nil {
@@ -283,4 +299,49 @@ func newLogger(f runFlags, w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-format %q: want json or text", f.logFormat)
 	}
 	return telemetry.NewLogger(w, level, f.logFormat), nil
+}
+
+// startPortal binds and serves the consumer portal when cfg has one
+// (portal.listen; restart-only, as admin.listen is). Both results are nil
+// without a portal.
+func startPortal(cfg *config.Config, gw *server.Server, st store.Store, ctr counter.Counter, logger *slog.Logger) (*http.Server, net.Listener, error) {
+	pc := cfg.Portal
+	if pc == nil {
+		return nil, nil, nil
+	}
+	ln, err := net.Listen("tcp", pc.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("portal listener on %s: %w", pc.Listen, err)
+	}
+	o := portal.Options{
+		Store: st, Counters: ctr, Logger: logger, KeyCreated: gw.KeyCreated,
+		Plans: func() map[string]*config.Plan { return gw.Plans() },
+		Title: pc.Title, Listen: pc.Listen, Addr: ln.Addr(), AllowedHosts: pc.AllowedHosts, AllowedOrigins: pc.AllowedOrigins,
+	}
+	if len(pc.JWT) > 0 {
+		names := pc.JWT
+		o.VerifyJWT = func(ctx context.Context, token string) (*pipeline.Consumer, error) {
+			return gw.VerifyJWT(ctx, names, token)
+		}
+	}
+	srv := controlServer(portal.Handler(o), logger)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("portal listener stopped", "error", err)
+		}
+	}()
+	return srv, ln, nil
+}
+
+// controlServer is the HTTP server of a control-path listener (admin,
+// portal): bounded reads and writes, its errors in the process log.
+func controlServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/hostguard"
 	"github.com/gantry-dev/gantry/internal/server"
 	"github.com/gantry-dev/gantry/internal/session"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -53,6 +54,11 @@ type Options struct {
 	// registry behind Metrics).
 	Gatherer prometheus.Gatherer
 }
+
+// openPaths are served to any Host and Origin: read-only, no secrets, and
+// scraped or probed by machines that address the admin listener by whatever
+// name or address they know it under.
+var openPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
 // Handler returns the admin API handler.
 func Handler(o Options) http.Handler {
@@ -100,7 +106,7 @@ func Handler(o Options) http.Handler {
 	mux.Handle("/admin/", a.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such admin endpoint")
 	}))
-	return newGuard(o.Listen, o.Addr, o.AllowedHosts, o.AllowedOrigins).wrap(mux)
+	return hostguard.New(o.Listen, o.Addr, o.AllowedHosts, o.AllowedOrigins).Wrap(mux, openPaths)
 }
 
 type api struct {
@@ -146,7 +152,7 @@ func (a *api) auth(h http.HandlerFunc) http.Handler {
 				}
 			}
 		}
-		if !bodyAllowed(r) {
+		if !hostguard.BodyAllowed(r) {
 			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "a request body must be Content-Type: application/json")
 			return
 		}

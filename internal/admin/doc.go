@@ -7,7 +7,7 @@
 // configured; config validation refuses a non-loopback admin listener
 // without one. With or without a token, every path but /healthz, /readyz
 // and /metrics answers only to the listener's own Host names and Origin,
-// and writes take JSON bodies only (guard.go), so a web page cannot drive
+// and writes take JSON bodies only (package hostguard), so a web page cannot drive
 // the API through the operator's browser.
 //
 // With admin.ui on, the listener also serves the operator dashboard

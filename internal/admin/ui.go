@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/hostguard"
 	"github.com/gantry-dev/gantry/internal/session"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 )
@@ -52,7 +53,7 @@ func (a *api) getSession(w http.ResponseWriter, r *http.Request) {
 // signIn serves POST /admin/session: {"token": "<admin.token>"} exchanged
 // for a session cookie and the session's CSRF token.
 func (a *api) signIn(w http.ResponseWriter, r *http.Request) {
-	if !bodyAllowed(r) {
+	if !hostguard.BodyAllowed(r) {
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "a request body must be Content-Type: application/json")
 		return
 	}

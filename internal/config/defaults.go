@@ -9,6 +9,7 @@ import (
 const (
 	defaultListen            = ":8080"
 	defaultAdminListen       = "127.0.0.1:9080"
+	defaultPortalTitle       = "API portal"
 	defaultMaxHeaderBytes    = Size(64 << 10)
 	defaultMaxBodyBytes      = Size(10 << 20)
 	defaultReadHeaderTimeout = Duration(5 * time.Second)
@@ -124,6 +125,9 @@ func (c *Config) serverDefaults() {
 	setDuration(c, &s.ShutdownGrace, "server.shutdown_grace", defaultShutdownGrace)
 	setString(c, &s.Engine, "server.engine", EngineGantry)
 	setString(c, &c.Admin.Listen, "admin.listen", defaultAdminListen)
+	if c.Portal != nil {
+		setString(c, &c.Portal.Title, "portal.title", defaultPortalTitle)
+	}
 	if c.Admin.UI == nil {
 		// Shown in /admin/config as what it is, not as "unset".
 		on := loopbackOnly(c.Admin.Listen)

@@ -13,9 +13,12 @@ type Config struct {
 	// directory ("routes/*.yaml"); their lists and maps of names are
 	// merged into this file's (see Load). Only the file Load is given may
 	// include others.
-	Include    []string             `yaml:"include" json:"include,omitempty"`
-	Server     Server               `yaml:"server" json:"server,omitempty"`
-	Admin      Admin                `yaml:"admin" json:"admin,omitempty"`
+	Include []string `yaml:"include" json:"include,omitempty"`
+	Server  Server   `yaml:"server" json:"server,omitempty"`
+	Admin   Admin    `yaml:"admin" json:"admin,omitempty"`
+	// Portal is the consumer portal's listener; absent, there is none.
+	// Changing it needs a restart. *(extension)*
+	Portal     *Portal              `yaml:"portal" json:"portal,omitempty"`
 	Storage    Storage              `yaml:"storage" json:"storage,omitempty"`
 	Counters   Counters             `yaml:"counters" json:"counters,omitempty"`
 	Versioning *Versioning          `yaml:"versioning" json:"versioning,omitempty"`
@@ -223,6 +226,23 @@ func (a Admin) UIEnabled() bool {
 		return *a.UI
 	}
 	return loopbackOnly(a.Listen)
+}
+
+// Portal configures the consumer portal: a listener of its own where a
+// consumer signs in with one of its API keys (or a JWT) and sees its plan,
+// remaining quota, usage and invoices and manages its keys. *(extension)*
+type Portal struct {
+	// Listen is the portal's address, such as "127.0.0.1:9090". Required.
+	Listen string `yaml:"listen" json:"listen,omitempty"`
+	// Title is the pages' title and heading. Default "API portal".
+	Title string `yaml:"title" json:"title,omitempty"`
+	// AllowedHosts and AllowedOrigins are more Host names and Origin
+	// values the portal answers, besides its own, as admin's.
+	AllowedHosts   []string `yaml:"allowed_hosts" json:"allowed_hosts,omitempty"`
+	AllowedOrigins []string `yaml:"allowed_origins" json:"allowed_origins,omitempty"`
+	// JWT names auth.jwt providers whose tokens sign a consumer in, as
+	// their subject names it on routes. Default none: API keys only.
+	JWT []string `yaml:"jwt" json:"jwt,omitempty"`
 }
 
 // Storage configures where consumers, keys and usage live.

@@ -72,6 +72,7 @@ func (c *Config) validateServer(l *problemList) {
 		l.add("admin.token", "required because admin.listen %q is reachable from other hosts: set a token (token: ${GANTRY_ADMIN_TOKEN}) or listen on 127.0.0.1", a.Listen)
 	}
 	checkAdminOrigins(l, a)
+	c.validatePortal(l)
 }
 
 func (c *Config) validateBackends(l *problemList) {

@@ -10,13 +10,19 @@ import (
 
 // checkAdminOrigins checks admin.allowed_hosts and admin.allowed_origins.
 func checkAdminOrigins(l *problemList, a Admin) {
-	for i, h := range a.AllowedHosts {
+	checkAllowed(l, "admin", a.AllowedHosts, a.AllowedOrigins)
+}
+
+// checkAllowed checks section.allowed_hosts and section.allowed_origins
+// (admin, portal).
+func checkAllowed(l *problemList, section string, hosts, origins []string) {
+	for i, h := range hosts {
 		if err := checkHostPort(h); err != nil {
-			l.add(fmt.Sprintf("admin.allowed_hosts[%d]", i), "%v", err)
+			l.add(fmt.Sprintf("%s.allowed_hosts[%d]", section, i), "%v", err)
 		}
 	}
-	for i, o := range a.AllowedOrigins {
-		p := fmt.Sprintf("admin.allowed_origins[%d]", i)
+	for i, o := range origins {
+		p := fmt.Sprintf("%s.allowed_origins[%d]", section, i)
 		scheme, rest, ok := strings.Cut(o, "://")
 		if !ok || (scheme != "http" && scheme != "https") {
 			l.add(p, "want an origin like \"https://console.example.com\" (http or https, host, optional port), got %q", o)
@@ -63,4 +69,37 @@ func checkHostPort(s string) error {
 		return fmt.Errorf("want a host name or address with an optional port, got %q", s)
 	}
 	return nil
+}
+
+// validatePortal checks the portal section, when there is one.
+func (c *Config) validatePortal(l *problemList) {
+	p := c.Portal
+	if p == nil {
+		return
+	}
+	if p.Listen == "" {
+		l.add("portal.listen", "required: the portal's address, such as \"127.0.0.1:9090\"")
+	} else {
+		checkListen(l, "portal.listen", p.Listen)
+		for _, other := range []struct{ key, addr string }{{"server.listen", c.Server.Listen}, {"admin.listen", c.Admin.Listen}} {
+			if p.Listen == other.addr && !strings.HasSuffix(p.Listen, ":0") {
+				l.add("portal.listen", "%q is also %s: give the portal its own address", p.Listen, other.key)
+			}
+		}
+	}
+	if len(p.Title) > 200 {
+		l.add("portal.title", "want at most 200 characters, got %d", len(p.Title))
+	}
+	checkAllowed(l, "portal", p.AllowedHosts, p.AllowedOrigins)
+	names := map[string]bool{}
+	for _, j := range c.Auth.JWT {
+		if j != nil {
+			names[j.Name] = true
+		}
+	}
+	for i, n := range p.JWT {
+		if !names[n] {
+			l.add(fmt.Sprintf("portal.jwt[%d]", i), "no auth.jwt provider is named %q", n)
+		}
+	}
 }

@@ -110,3 +110,72 @@ func TestAdminUI(t *testing.T) {
 		t.Errorf("UIEnabled() without defaults on 10.0.0.5 = true, want false")
 	}
 }
+
+func TestValidatePortal(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		portal   *Portal
+		wantPath string
+		wantMsg  string
+	}{
+		{name: "absent"},
+		{name: "listen and title", portal: &Portal{Listen: "127.0.0.1:9090", Title: "Acme API"}},
+		{name: "hosts, origins and a JWT provider", portal: &Portal{Listen: ":9090", AllowedHosts: []string{"portal.example.com"}, AllowedOrigins: []string{"https://portal.example.com"}, JWT: []string{"idp"}}},
+		{name: "no listen", portal: &Portal{}, wantPath: "portal.listen", wantMsg: "required"},
+		{name: "bad listen", portal: &Portal{Listen: "9090"}, wantPath: "portal.listen", wantMsg: "bare port"},
+		{name: "the admin's address", portal: &Portal{Listen: "127.0.0.1:9080"}, wantPath: "portal.listen", wantMsg: "also admin.listen"},
+		{name: "the gateway's address", portal: &Portal{Listen: ":8080"}, wantPath: "portal.listen", wantMsg: "also server.listen"},
+		{name: "bad host", portal: &Portal{Listen: ":9090", AllowedHosts: []string{"http://x"}}, wantPath: "portal.allowed_hosts[0]", wantMsg: "want a host name"},
+		{name: "bad origin", portal: &Portal{Listen: ":9090", AllowedOrigins: []string{"null"}}, wantPath: "portal.allowed_origins[0]", wantMsg: "want an origin"},
+		{name: "unknown JWT provider", portal: &Portal{Listen: ":9090", JWT: []string{"idp", "nope"}}, wantPath: "portal.jwt[1]", wantMsg: `named "nope"`},
+		{name: "long title", portal: &Portal{Listen: ":9090", Title: strings.Repeat("x", 201)}, wantPath: "portal.title", wantMsg: "at most 200"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := validConfig()
+			c.Server.Listen = ":8080"
+			c.Auth.JWT[0].Name = "idp"
+			c.Routes[0].Auth = []string{"api_key", "jwt:idp"}
+			c.Portal = tt.portal
+			c.SetDefaults()
+			err := c.Validate()
+			if tt.wantPath == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				if c.Portal != nil && c.Portal.Title == "" {
+					t.Fatal("portal.title has no default")
+				}
+				return
+			}
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("Validate() = %v, want Problems", err)
+			}
+			for _, p := range ps {
+				if p.Path == tt.wantPath && strings.Contains(p.Message, tt.wantMsg) {
+					return
+				}
+			}
+			t.Errorf("Validate() = %v\nwant a problem at %s containing %q", err, tt.wantPath, tt.wantMsg)
+		})
+	}
+}
+
+func TestDecodePortalLines(t *testing.T) {
+	t.Parallel()
+	src := "portal:\n  listen: \"127.0.0.1:9090\"\n  title: Acme API\n  allowed_hosts: [\"http://bad\"]\n"
+	_, err := Parse([]byte(src), "gantry.yaml")
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("Parse() = %v, want Problems", err)
+	}
+	for _, p := range ps {
+		if p.Path == "portal.allowed_hosts[0]" && p.Line == 4 {
+			return
+		}
+	}
+	t.Errorf("Parse() = %v, want a problem at portal.allowed_hosts[0] on line 4", err)
+}

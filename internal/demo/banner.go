@@ -57,11 +57,11 @@ func Examples(gateway, admin string) []Example {
 		{"... or just watch the handshake pass through with curl (101 Switching Protocols; Ctrl-C to quit)",
 			"curl -si -N -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' " + g + "/ws/chat"},
 		{"an API key identifies the consumer (route account); without one: 401",
-			"curl -s -H 'X-API-Key: demo-key-0123456789abcdef' " + g + "/account/users/1; curl -si " + g + "/account/users/1 | head -1"},
+			"curl -s -H 'X-API-Key: " + demoKey + "' " + g + "/account/users/1; curl -si " + g + "/account/users/1 | head -1"},
 		{"a path a Java upstream would read as /account/users/1 is matched as that route, and its ;parameter refused: 400 bad_request (docs/security.md)",
 			"curl -si '" + g + "/account;jsessionid=1/users/1'"},
 		{"rate limit: 3 per 10s on route account, then 429 rate_limited with Retry-After; watch RateLimit-Remaining",
-			"for i in 1 2 3 4 5; do curl -s -o /dev/null -w '%{http_code} ' -H 'X-API-Key: demo-key-0123456789abcdef' " + g + "/account/users/2; done; echo"},
+			"for i in 1 2 3 4 5; do curl -s -o /dev/null -w '%{http_code} ' -H 'X-API-Key: " + demoKey + "' " + g + "/account/users/2; done; echo"},
 		{"a serverless route: the gateway invokes the function greeter through the Lambda invoke API (a local stand-in here) and answers with its result",
 			"curl -s " + g + "/hello/ada"},
 		{"aggregation: the user and their orders (a call that waits for the user's id), merged into one answer",
@@ -89,6 +89,10 @@ func Examples(gateway, admin string) []Example {
 	}
 }
 
+// demoKey is the quickstart's API key of the consumer demo, on plan
+// starter.
+const demoKey = "demo-key-0123456789abcdef"
+
 // llmKey is the quickstart's API key of the consumer ai-demo, whose plan
 // has token limits and token prices.
 const llmKey = "ai-demo-key-0123456789abcdef"
@@ -110,13 +114,17 @@ func curlLines(gateway, admin string) []string {
 
 // Banner writes the demo's welcome: where the gateway and admin API listen
 // and the commands to try.
-func Banner(w io.Writer, gateway, admin string) error {
+func Banner(w io.Writer, gateway, admin, portal string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Gantry demo is running.\n\n")
 	fmt.Fprintf(&b, "  gateway    %s\n", baseURL(gateway))
 	fmt.Fprintf(&b, "  admin API  %s\n", baseURL(admin))
 	// The quickstart's admin listener is loopback: the dashboard is on.
-	fmt.Fprintf(&b, "  dashboard  %s/ui/\n\n", baseURL(admin))
+	fmt.Fprintf(&b, "  dashboard  %s/ui/\n", baseURL(admin))
+	if portal != "" {
+		fmt.Fprintf(&b, "  portal     %s/  (sign in as a consumer with the API key %s)\n", baseURL(portal), demoKey)
+	}
+	b.WriteByte('\n')
 	fmt.Fprintf(&b, "Try these in another terminal:\n\n")
 	for _, l := range curlLines(gateway, admin) {
 		if l != "" {

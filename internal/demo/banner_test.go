@@ -140,7 +140,7 @@ func routeMatches(pattern, prefix, path string) bool {
 
 func TestBanner(t *testing.T) {
 	var b strings.Builder
-	if err := Banner(&b, ":8080", "127.0.0.1:9080"); err != nil {
+	if err := Banner(&b, ":8080", "127.0.0.1:9080", "127.0.0.1:9090"); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -148,6 +148,7 @@ func TestBanner(t *testing.T) {
 		"gateway    http://127.0.0.1:8080\n",
 		"admin API  http://127.0.0.1:9080\n",
 		"dashboard  http://127.0.0.1:9080/ui/\n",
+		"portal     http://127.0.0.1:9090/  (sign in as a consumer with the API key demo-key-0123456789abcdef)\n",
 		"  curl -s http://127.0.0.1:8080/users\n",
 		"Ctrl-C",
 	} {
@@ -165,5 +166,15 @@ func TestServiceLines(t *testing.T) {
 		if !strings.Contains(all, addr) {
 			t.Errorf("ServiceLines() lacks %s:\n%s", addr, all)
 		}
+	}
+}
+
+func TestBannerWithoutPortal(t *testing.T) {
+	var b strings.Builder
+	if err := Banner(&b, ":8080", "127.0.0.1:9080", ""); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "portal") {
+		t.Errorf("Banner() without a portal mentions one:\n%s", b.String())
 	}
 }

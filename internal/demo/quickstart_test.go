@@ -111,7 +111,7 @@ func TestQuickstartUpstreamsAreTheDemoServices(t *testing.T) {
 // built yet out of the config the demo runs: the gateway would refuse it.
 func TestQuickstartUsesOnlyBuiltFeatures(t *testing.T) {
 	q := loadQuickstart(t)
-	allowedTop := map[string]bool{"version": true, "versioning": true, "plans": true, "consumers": true}
+	allowedTop := map[string]bool{"version": true, "versioning": true, "plans": true, "consumers": true, "portal": true}
 	for k := range q.Rest {
 		if !allowedTop[k] {
 			t.Errorf("top-level section %q in quickstart.yaml", k)

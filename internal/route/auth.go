@@ -99,6 +99,12 @@ func (a *AuthRegistry) Plan(cfg *config.Config) (*AuthSet, config.Problems) {
 			used[m] = true
 		}
 	}
+	if cfg.Portal != nil {
+		// The portal signs consumers in with these providers' tokens.
+		for _, n := range cfg.Portal.JWT {
+			used["jwt:"+n] = true
+		}
+	}
 	for i, jc := range cfg.Auth.JWT {
 		if jc == nil {
 			continue
@@ -205,6 +211,10 @@ func (a *AuthRegistry) Start(set *AuthSet) {
 }
 
 // methods returns the route's authentication methods from set.
+// JWT returns the generation's auth.jwt provider name, nil when no route
+// and not portal.jwt uses it.
+func (set *AuthSet) JWT(name string) *jwt.Provider { return set.jwts[name] }
+
 func (set *AuthSet) methods(rc *config.Route) ([]auth.Method, error) {
 	var out []auth.Method
 	for _, m := range rc.Auth {

@@ -127,6 +127,18 @@ func newTokenPlan(name string, p *config.Plan) *tokenPlan {
 	return tp
 }
 
+// TokenPlanRequest is the counter request of plan name's (p's) token_limit
+// and token_quota for a consumer, named as LLM routes name them, so that
+// Counter.Admit reads what that consumer's tokens are charged to. It is
+// empty for a plan with neither.
+func TokenPlanRequest(name string, p *config.Plan, consumer string) counter.Request {
+	tp := newTokenPlan(name, p)
+	if tp == nil {
+		return counter.Request{}
+	}
+	return tp.request(consumer)
+}
+
 // request is the plan's counter request for one consumer.
 func (tp *tokenPlan) request(consumer string) counter.Request {
 	var req counter.Request

@@ -135,6 +135,15 @@ func sortedNames[V any](m map[string]V) []string {
 	return out
 }
 
+// Plans returns the serving configuration's plans, for the control path
+// to read (invoices, the portal's limits); callers must not modify them.
+func (s *Server) Plans() map[string]*config.Plan {
+	if g := s.gen.Load(); g != nil {
+		return g.cfg.Plans
+	}
+	return nil
+}
+
 // Cache returns the response cache the routes share.
 func (s *Server) Cache() *cache.Cache { return s.cache }
 

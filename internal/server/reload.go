@@ -83,6 +83,9 @@ func (s *Server) staticChanges(cfg *config.Config) []string {
 	if !reflect.DeepEqual(cfg.Admin, s.static.admin) {
 		out = append(out, "admin")
 	}
+	if !reflect.DeepEqual(cfg.Portal, s.static.portal) {
+		out = append(out, "portal")
+	}
 	if !reflect.DeepEqual(cfg.Storage, s.static.storage) {
 		out = append(out, "storage")
 	}

@@ -117,6 +117,7 @@ type Server struct {
 type staticConfig struct {
 	server   config.Server
 	admin    config.Admin
+	portal   *config.Portal
 	storage  config.Storage
 	counters config.Counters
 	cache    config.Cache
@@ -154,7 +155,7 @@ func New(o Options) (*Server, error) {
 		tracing:    o.Tracing,
 		metrics:    o.Metrics,
 		configPath: o.ConfigPath,
-		static: staticConfig{server: o.Config.Server, admin: o.Config.Admin,
+		static: staticConfig{server: o.Config.Server, admin: o.Config.Admin, portal: o.Config.Portal,
 			storage: o.Config.Storage, counters: o.Config.Counters, cache: o.Config.Cache, usage: o.Config.Usage,
 			routeHistograms: o.Config.RouteHistograms(), tracing: o.Config.Telemetry.Tracing},
 		trusted:    trusted,

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 	"time"
 
@@ -112,4 +113,39 @@ func (r *certConsumers) ByID(ctx context.Context, id string) (*pipeline.Consumer
 	r.cache[id] = certConsumer{c: c, expires: now.Add(certConsumerTTL)}
 	r.mu.Unlock()
 	return c, c != nil, nil
+}
+
+// ErrNoConsumer is VerifyJWT's answer for a valid token whose subject
+// names no consumer, or that no provider in the list accepts.
+var ErrNoConsumer = errors.New("the token names no consumer")
+
+// VerifyJWT checks token with the serving generation's auth.jwt providers
+// named in providers (portal.jwt), exactly as a route checks a bearer
+// token, and returns the consumer its subject names. The first provider
+// that accepts the token decides.
+func (s *Server) VerifyJWT(ctx context.Context, providers []string, token string) (*pipeline.Consumer, error) {
+	g := s.gen.Load()
+	if g == nil {
+		return nil, ErrNoConsumer
+	}
+	var last error = ErrNoConsumer
+	for _, name := range providers {
+		p := g.auth.JWT(name)
+		if p == nil {
+			continue
+		}
+		r, err := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+		if err != nil {
+			return nil, err
+		}
+		r.Header.Set("Authorization", "Bearer "+token)
+		cons, _, ok, err := p.Authenticate(r)
+		switch {
+		case err != nil:
+			last = err
+		case ok && cons != nil && cons.ID != "":
+			return cons, nil
+		}
+	}
+	return nil, last
 }

@@ -1,5 +1,5 @@
 // Package session keeps the browser sessions of the gateway's web pages
-// (the operator dashboard on the admin listener): after a sign-in, an
+// (the operator dashboard on the admin listener, the consumer portal): after a sign-in, an
 // opaque random id travels in an HttpOnly, SameSite=Strict cookie (Secure
 // over TLS) and names a session held here, in memory, with an idle timeout
 // and a maximum age. Each session carries a CSRF token that the page holds

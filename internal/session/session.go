@@ -43,6 +43,9 @@ type Options struct {
 type Session struct {
 	// Subject is who signed in, as the caller named it at Create.
 	Subject string
+	// Credential says what Subject signed in with (such as an API key's
+	// id), when the caller named it at CreateWith; never a secret.
+	Credential string
 	// CSRF is the token writes must echo in CSRFHeader.
 	CSRF string
 	// Created is the sign-in time; Expires when the session ends unless
@@ -85,6 +88,12 @@ func New(o Options) *Store {
 // Create starts a session for subject and sets its cookie on w: HttpOnly,
 // SameSite=Strict, and Secure when r came over TLS.
 func (s *Store) Create(w http.ResponseWriter, r *http.Request, subject string) (Session, error) {
+	return s.CreateWith(w, r, subject, "")
+}
+
+// CreateWith is Create for a subject that signed in with credential (an
+// id, not a secret), kept as the session's Credential.
+func (s *Store) CreateWith(w http.ResponseWriter, r *http.Request, subject, credential string) (Session, error) {
 	id, err := randomToken()
 	if err != nil {
 		return Session{}, err
@@ -94,7 +103,7 @@ func (s *Store) Create(w http.ResponseWriter, r *http.Request, subject string) (
 		return Session{}, err
 	}
 	now := s.o.Now()
-	ss := &Session{Subject: subject, CSRF: csrf, Created: now, id: id, lastUsed: now}
+	ss := &Session{Subject: subject, Credential: credential, CSRF: csrf, Created: now, id: id, lastUsed: now}
 	ss.Expires = s.expires(ss)
 	s.mu.Lock()
 	s.sweep(now)
@@ -155,6 +164,18 @@ func (s *Store) DeleteSubject(subject string) {
 	defer s.mu.Unlock()
 	for h, ss := range s.byHash {
 		if ss.Subject == subject {
+			delete(s.byHash, h)
+		}
+	}
+}
+
+// DeleteCredential ends every session of subject that signed in with
+// credential, as when that key is revoked.
+func (s *Store) DeleteCredential(subject, credential string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, ss := range s.byHash {
+		if ss.Subject == subject && ss.Credential == credential {
 			delete(s.byHash, h)
 		}
 	}

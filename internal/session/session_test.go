@@ -204,3 +204,33 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Check() of an empty session and no header = true, want false")
 	}
 }
+
+func TestDeleteCredential(t *testing.T) {
+	s := New(Options{Cookie: "gantry_portal_session"})
+	signInWith := func(subject, cred string) *http.Request {
+		rec := httptest.NewRecorder()
+		ss, err := s.CreateWith(rec, httptest.NewRequest(http.MethodPost, "/portal/api/session", nil), subject, cred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ss.Subject != subject || ss.Credential != cred {
+			t.Fatalf("CreateWith() = %+v, want subject %q credential %q", ss, subject, cred)
+		}
+		r := httptest.NewRequest(http.MethodGet, "/portal/api/me", nil)
+		r.AddCookie(rec.Result().Cookies()[0])
+		return r
+	}
+	a1 := signInWith("acme", "key1")
+	a2 := signInWith("acme", "key2")
+	b1 := signInWith("beta", "key1")
+	s.DeleteCredential("acme", "key1")
+	for _, tt := range []struct {
+		name string
+		r    *http.Request
+		want bool
+	}{{"acme with key1", a1, false}, {"acme with key2", a2, true}, {"beta with its key1", b1, true}} {
+		if ss, ok := s.Get(tt.r); ok != tt.want {
+			t.Errorf("%s: Get() = %+v, %v; want live %v", tt.name, ss, ok, tt.want)
+		}
+	}
+}

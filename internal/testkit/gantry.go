@@ -93,10 +93,12 @@ type Gantry struct {
 	URL, Addr string
 	// AdminURL is the admin base URL.
 	AdminURL string
-	stdout   *syncBuffer
-	stderr   *syncBuffer
-	exited   chan struct{}
-	exitErr  error
+	// PortalURL is the consumer portal's base URL, "" without a portal.
+	PortalURL string
+	stdout    *syncBuffer
+	stderr    *syncBuffer
+	exited    chan struct{}
+	exitErr   error
 }
 
 // WriteConfig writes yaml into a fresh temp dir and returns the file path.
@@ -171,6 +173,9 @@ func StartFile(t testing.TB, path string, env ...string) *Gantry {
 		}
 		g.URL = scheme + "://" + g.Addr
 		g.AdminURL = "http://" + adm
+		if p, _ := m["portal"].(string); p != "" {
+			g.PortalURL = "http://" + p
+		}
 	case <-g.exited:
 		t.Fatalf("gantry exited before listening: %v\nstderr:\n%s", g.exitErr, g.stderr.String())
 	case <-time.After(30 * time.Second):

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"embed"
+	"html"
 	"io/fs"
 	"net/http"
 	"path"
@@ -35,9 +36,26 @@ var securityHeaders = map[string]string{
 
 // Handler serves the embedded files under prefix (such as "/ui/"): prefix
 // itself answers index (such as "dashboard/index.html"), prefix+"common/x"
-// the file common/x. Directories are not listed; other paths are 404.
+// the file common/x, prefix+"dashboard/x" the file dashboard/x: only
+// common/ and index's own folder are served, so one listener never serves
+// another's pages. Directories are not listed; other paths are 404.
 func Handler(prefix, index string) http.Handler {
+	return HandlerVars(prefix, index, nil)
+}
+
+// HandlerVars is Handler with index's "{{name}}" placeholders replaced by
+// vars[name], HTML-escaped (such as the portal's title).
+func HandlerVars(prefix, index string, vars map[string]string) http.Handler {
 	files := Assets()
+	own, _, _ := strings.Cut(index, "/")
+	var replacer *strings.Replacer
+	if len(vars) > 0 {
+		var pairs []string
+		for k, v := range vars {
+			pairs = append(pairs, "{{"+k+"}}", html.EscapeString(v))
+		}
+		replacer = strings.NewReplacer(pairs...)
+	}
 	fileServer := http.FileServerFS(files)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for k, v := range securityHeaders {
@@ -52,6 +70,10 @@ func Handler(prefix, index string) http.Handler {
 			name = index
 		}
 		name = path.Clean(name)
+		if top, _, _ := strings.Cut(name, "/"); top != "common" && top != own {
+			http.NotFound(w, r)
+			return
+		}
 		if st, err := fs.Stat(files, name); err != nil || st.IsDir() {
 			http.NotFound(w, r)
 			return
@@ -60,18 +82,21 @@ func Handler(prefix, index string) http.Handler {
 		r2.URL.Path = "/" + name
 		if name == index {
 			// FileServer would redirect ".../index.html" to its directory.
-			serveIndex(w, r2, files, name)
+			serveIndex(w, r2, files, name, replacer)
 			return
 		}
 		fileServer.ServeHTTP(w, r2)
 	})
 }
 
-func serveIndex(w http.ResponseWriter, r *http.Request, files fs.FS, name string) {
+func serveIndex(w http.ResponseWriter, r *http.Request, files fs.FS, name string, replacer *strings.Replacer) {
 	b, err := fs.ReadFile(files, name)
 	if err != nil {
 		http.NotFound(w, r)
 		return
+	}
+	if replacer != nil {
+		b = []byte(replacer.Replace(string(b)))
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)

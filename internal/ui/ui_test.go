@@ -25,6 +25,9 @@ func TestHandler(t *testing.T) {
 		{"GET", "/ui/../ui.go", 404, ""},
 		{"GET", "/ui/dashboard/pages/../../../ui.go", 404, ""},
 		{"GET", "/ui/nothing.js", 404, ""},
+		{"GET", "/ui/dashboard/app.js", 200, "import"},
+		{"GET", "/ui/portal/app.js", 404, ""},
+		{"GET", "/ui/portal/index.html", 404, ""},
 		{"GET", "/elsewhere/", 404, ""},
 	}
 	for _, tt := range tests {
@@ -62,8 +65,9 @@ func TestAssetsComplete(t *testing.T) {
 		b, _ := fs.ReadFile(files, p)
 		for _, ref := range references(string(b)) {
 			seen++
-			target := strings.TrimPrefix(ref, "/ui/")
-			if target == ref {
+			// The dashboard is served under /ui/, the portal at /.
+			target := strings.TrimPrefix(strings.TrimPrefix(ref, "/ui/"), "/")
+			if !strings.HasPrefix(ref, "/") {
 				target = path.Join(path.Dir(p), ref)
 			}
 			if _, err := fs.Stat(files, target); err != nil {
@@ -96,10 +100,38 @@ func references(s string) []string {
 			if end < 0 {
 				break
 			}
-			if ref := rest[:end]; strings.HasPrefix(ref, "./") || strings.HasPrefix(ref, "../") || strings.HasPrefix(ref, "/ui/") {
+			if ref := rest[:end]; strings.HasPrefix(ref, "./") || strings.HasPrefix(ref, "../") || strings.HasPrefix(ref, "/") && !strings.HasPrefix(ref, "//") {
 				out = append(out, ref)
 			}
 		}
 	}
 	return out
+}
+
+// TestHandlerVars: the portal at / serves its own folder and common/ only,
+// with its title in the page, HTML-escaped.
+func TestHandlerVars(t *testing.T) {
+	h := HandlerVars("/", "portal/index.html", map[string]string{"title": `Acme <API> & "Co"`})
+	tests := []struct {
+		path     string
+		status   int
+		wantBody string
+	}{
+		{"/", 200, "<title>Acme &lt;API&gt; &amp; &#34;Co&#34;</title>"},
+		{"/portal/app.js", 200, "import"},
+		{"/common/base.css", 200, "prefers-color-scheme"},
+		{"/dashboard/index.html", 404, ""},
+		{"/dashboard/app.js", 404, ""},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest("GET", "http://127.0.0.1:9090"+tt.path, nil)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tt.status || !strings.Contains(rec.Body.String(), tt.wantBody) {
+			t.Errorf("GET %s = %d, want %d with %q", tt.path, rec.Code, tt.status, tt.wantBody)
+		}
+		if strings.Contains(rec.Body.String(), "{{title}}") {
+			t.Errorf("GET %s left the placeholder in", tt.path)
+		}
+	}
 }

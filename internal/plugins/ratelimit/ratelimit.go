@@ -196,16 +196,7 @@ func New(c Config) (pipeline.Middleware, error) {
 		if p == nil || (p.RateLimit == nil && p.Quota == nil) {
 			continue
 		}
-		cp := &plan{bucket: "p:" + name}
-		if rl := p.RateLimit; rl != nil {
-			cp.rate, cp.limited = rate(rl), true
-		}
-		if q := p.Quota; q != nil {
-			per, _ := counter.ParsePeriod(q.Per)
-			cp.quota = counter.Quota{Name: "q:" + q.Per, Limit: q.Requests, Per: per}
-			cp.quotaMsg = fmt.Sprintf("quota of %d requests per %s is used up", q.Requests, q.Per)
-		}
-		l.plans[name] = cp
+		l.plans[name] = compilePlan(name, p)
 	}
 	if l.route == nil && len(l.plans) == 0 {
 		return func(next pipeline.Handler) pipeline.Handler { return next }, nil
@@ -215,6 +206,46 @@ func New(c Config) (pipeline.Middleware, error) {
 			return l.serve(next, w, r)
 		})
 	}, nil
+}
+
+// compilePlan compiles plan name's rate_limit and quota.
+func compilePlan(name string, p *config.Plan) *plan {
+	cp := &plan{bucket: "p:" + name}
+	if rl := p.RateLimit; rl != nil {
+		cp.rate, cp.limited = rate(rl), true
+	}
+	if q := p.Quota; q != nil {
+		per, _ := counter.ParsePeriod(q.Per)
+		cp.quota = counter.Quota{Name: "q:" + q.Per, Limit: q.Requests, Per: per}
+		cp.quotaMsg = fmt.Sprintf("quota of %d requests per %s is used up", q.Requests, q.Per)
+	}
+	return cp
+}
+
+// request is the plan's counter request for a consumer: its bucket, if
+// it has a rate limit, and its quota, if it has one.
+func (p *plan) request(consumer string) counter.Request {
+	var req counter.Request
+	if p.limited {
+		req.Add(counter.Bucket{Tag: consumer, Name: p.bucket, Rate: p.rate})
+	}
+	if p.quota.Limit > 0 {
+		req.Quota = p.quota
+		req.Quota.Tag = consumer
+	}
+	return req
+}
+
+// PlanRequest is the counter request plan name (p) makes for a consumer on
+// every route: the bucket of its rate_limit and the counter of its quota,
+// named as the limiter names them, so that Counter.Admit reads, without
+// taking anything, what requests of that consumer are charged to. It is
+// empty (N == 0, Quota.Limit == 0) for a plan with neither.
+func PlanRequest(name string, p *config.Plan, consumer string) counter.Request {
+	if p == nil {
+		return counter.Request{}
+	}
+	return compilePlan(name, p).request(consumer)
 }
 
 func rate(rl *config.RateLimit) counter.Rate {

@@ -250,6 +250,35 @@ func (a *Authenticator) verify(ctx context.Context, h digest) (*pipeline.Consume
 	}
 }
 
+// Verify checks a presented key against st the way Authenticate does,
+// without the cache: the key's SHA-256 looked up in storage, the stored
+// hash compared in constant time, a revoked key refused. It returns the
+// key's row (never the key itself) and its consumer; ErrInvalidKey for a
+// key that is unknown or revoked, ErrStorageUnavailable wrapping the
+// failure when storage cannot answer. The consumer portal signs consumers
+// in with it.
+func Verify(ctx context.Context, st store.Store, key string) (store.APIKey, store.Consumer, error) {
+	if key == "" || len(key) > maxKeyLen {
+		return store.APIKey{}, store.Consumer{}, ErrInvalidKey
+	}
+	h := hashKey(key)
+	k, c, err := st.LookupKey(ctx, h[:])
+	switch {
+	case err == nil && matches(k, h[:]):
+		return k, c, nil
+	case err == nil || errors.Is(err, store.ErrNotFound):
+		return store.APIKey{}, store.Consumer{}, ErrInvalidKey
+	default:
+		return store.APIKey{}, store.Consumer{}, fmt.Errorf("%w: %w", ErrStorageUnavailable, err)
+	}
+}
+
+// matches reports whether the stored key k is the live key of hash h,
+// comparing in constant time.
+func matches(k store.APIKey, h []byte) bool {
+	return subtle.ConstantTimeCompare(k.Hash, h) == 1 && k.RevokedAt == nil
+}
+
 // refresh re-reads an expired entry in the background; the request that
 // noticed goes on with the entry it has.
 func (a *Authenticator) refresh(h digest, old *entry) {
@@ -266,7 +295,7 @@ func (a *Authenticator) lookup(h *digest, stale *entry) result {
 	cancel()
 	now := a.now().UnixNano()
 	switch {
-	case err == nil && subtle.ConstantTimeCompare(k.Hash, h[:]) == 1 && k.RevokedAt == nil:
+	case err == nil && matches(k, h[:]):
 		cons := &pipeline.Consumer{ID: c.ID, Plan: c.Plan, Groups: slices.Clone(c.Groups)}
 		a.cache.putPositive(h, &entry{cons: cons, keyID: k.ID, expires: now + a.ttl}, since)
 		return result{cons: cons}

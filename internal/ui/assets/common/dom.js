@@ -58,3 +58,19 @@ export function notice(kind, ...children) {
 export function badge(text, kind) {
   return h('span', { class: 'badge ' + kind }, text);
 }
+
+// confirmButton is a destructive button that asks again in place (no
+// modal dialog): the first press shows the question with Confirm and
+// Cancel.
+export function confirmButton(text, label, question, id, action) {
+  const box = h('span', { class: 'confirm' });
+  const ask = () => {
+    const yes = h('button', { type: 'button', class: 'danger', id: 'confirm-' + id, onclick: async () => { yes.disabled = true; await action(); } }, 'Confirm');
+    replace(box, h('span', { role: 'alert' }, question + ' '), yes, ' ',
+      h('button', { type: 'button', class: 'secondary', onclick: () => { replace(box, first); first.focus(); } }, 'Cancel'));
+    yes.focus();
+  };
+  const first = h('button', { type: 'button', class: 'danger', id, 'aria-label': label, onclick: ask }, text);
+  box.append(first);
+  return box;
+}

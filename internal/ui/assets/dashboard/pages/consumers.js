@@ -1,24 +1,8 @@
 // Consumers: the list, creating one, and its API keys: create (the key is
 // shown once) and revoke.
 import { api } from '../../common/api.js';
-import { h, table, replace, notice, badge } from '../../common/dom.js';
+import { h, table, replace, notice, badge, confirmButton } from '../../common/dom.js';
 import { time } from '../../common/format.js';
-
-// confirmButton is a destructive button that asks again in place (no
-// modal dialog): the first press shows the question with Confirm and
-// Cancel.
-function confirmButton(text, label, question, id, action) {
-  const box = h('span', { class: 'confirm' });
-  const ask = () => {
-    const yes = h('button', { type: 'button', class: 'danger', id: 'confirm-' + id, onclick: async () => { yes.disabled = true; await action(); } }, 'Confirm');
-    replace(box, h('span', { role: 'alert' }, question + ' '), yes, ' ',
-      h('button', { type: 'button', class: 'secondary', onclick: () => { replace(box, first); first.focus(); } }, 'Cancel'));
-    yes.focus();
-  };
-  const first = h('button', { type: 'button', class: 'danger', id, 'aria-label': label, onclick: ask }, text);
-  box.append(first);
-  return box;
-}
 
 export default {
   title: 'Consumers',

@@ -1,6 +1,7 @@
-package admin
+package hostguard
 
 import (
+	"encoding/json"
 	"mime"
 	"net"
 	"net/http"
@@ -11,36 +12,32 @@ import (
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
-// openPaths are served to any Host and Origin: read-only, no secrets, and
-// scraped or probed by machines that address the admin listener by whatever
-// name or address they know it under.
-var openPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
-
-// guard refuses what a web page could make a browser send to the admin
-// listener (#13): a Host that is not one of the listener's own names (DNS
-// rebinding: evil.example resolving to 127.0.0.1), an Origin that is not
-// the admin's own, and a write whose body is not JSON (a "simple" request
-// a page may send anywhere without asking). It applies with or without a
-// token, to every path but openPaths. It is read-only after newGuard and
-// safe for concurrent use.
-type guard struct {
+// Guard refuses what a web page could make a browser send to a listener of
+// the gateway's own (the admin listener, the consumer portal; #13): a Host
+// that is not one of the listener's own names (DNS rebinding: evil.example
+// resolving to 127.0.0.1), an Origin that is not the listener's own,
+// and (through BodyAllowed) a write whose body is not JSON, a "simple"
+// request a page may send anywhere without asking. It applies with or without a
+// token, to every path but the open ones given to Wrap. It is read-only
+// after New and safe for concurrent use.
+type Guard struct {
 	// hosts are the accepted host names and addresses, lower case,
 	// without brackets or trailing dot, each with the ports it is
 	// accepted with; an empty port list accepts any port and none.
 	hosts map[string][]string
-	// origins are accepted Origin values besides the admin's own, in
+	// origins are accepted Origin values besides the listener's own, in
 	// the form normalOrigin returns.
 	origins map[string]bool
 	// port is the bound port of the listener, "" when unknown.
 	port string
 }
 
-// newGuard builds the guard of a listener configured on listen and bound
-// to addr (nil when not known), accepting hosts and origins besides its
-// own. Entries were checked by config validation; malformed ones are
-// ignored.
-func newGuard(listen string, addr net.Addr, hosts, origins []string) *guard {
-	g := &guard{hosts: map[string][]string{}, origins: map[string]bool{}}
+// New builds the guard of a listener configured on listen and bound to
+// addr (nil when not known), accepting hosts and origins besides its own
+// (such as admin.allowed_hosts and admin.allowed_origins). Entries were
+// checked by config validation; malformed ones are ignored.
+func New(listen string, addr net.Addr, hosts, origins []string) *Guard {
+	g := &Guard{hosts: map[string][]string{}, origins: map[string]bool{}}
 	own := []string{"localhost", "127.0.0.1", "::1"}
 	if h, _, err := net.SplitHostPort(listen); err == nil {
 		own = append(own, h)
@@ -95,10 +92,13 @@ func interfaceAddrs() []string {
 	return out
 }
 
-// wrap returns h behind the guard.
-func (g *guard) wrap(h http.Handler) http.Handler {
+// Wrap returns h behind the guard. Paths in open are served to any Host
+// and Origin: read-only, no secrets, and scraped or probed by machines that
+// address the listener by whatever name or address they know it under
+// (/healthz, /readyz, /metrics).
+func (g *Guard) Wrap(h http.Handler, open map[string]bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !openPaths[r.URL.Path] {
+		if !open[r.URL.Path] {
 			if !g.hostAllowed(r.Host) {
 				writeError(w, http.StatusForbidden, "forbidden", "host not allowed")
 				return
@@ -113,7 +113,7 @@ func (g *guard) wrap(h http.Handler) http.Handler {
 }
 
 // hostAllowed reports whether a Host header names this listener.
-func (g *guard) hostAllowed(hostHeader string) bool {
+func (g *Guard) hostAllowed(hostHeader string) bool {
 	h, port, ok := wire.SplitHost(hostHeader)
 	if !ok {
 		return false
@@ -134,10 +134,10 @@ func (g *guard) hostAllowed(hostHeader string) bool {
 }
 
 // originAllowed reports whether the Origin values (one is expected) are
-// the admin's own origin, http://<accepted host>[:port] with the port the
-// request came to or the bound port, or are listed in admin.allowed_origins.
+// the listener's own origin, http://<accepted host>[:port] with the port the
+// request came to or the bound port, or are among the allowed origins.
 // "null" and anything unparsable are foreign.
-func (g *guard) originAllowed(values []string, hostHeader string) bool {
+func (g *Guard) originAllowed(values []string, hostHeader string) bool {
 	if len(values) != 1 {
 		return false
 	}
@@ -163,11 +163,11 @@ func (g *guard) originAllowed(values []string, hostHeader string) bool {
 	return port == reqPort || port == g.port
 }
 
-// bodyAllowed reports whether r may carry its body: a write (POST, PUT,
+// BodyAllowed reports whether r may carry its body: a write (POST, PUT,
 // PATCH, DELETE) with a body must declare it application/json (parameters
 // such as charset allowed), since a form or text/plain body is what a page
 // can send cross-site without a preflight. Other methods are not checked.
-func bodyAllowed(r *http.Request) bool {
+func BodyAllowed(r *http.Request) bool {
 	switch r.Method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
 		return r.ContentLength == 0 || isJSON(r.Header.Get("Content-Type"))
@@ -206,4 +206,15 @@ func normalOrigin(o string) (string, bool) {
 		return scheme + "://" + h + ":" + port, true
 	}
 	return scheme + "://" + h, true
+}
+
+// writeError answers in the shape of the admin API's and the portal's
+// errors: {"status": 403, "error": "forbidden", "message": "..."}.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(map[string]any{"status": status, "error": code, "message": msg})
 }
