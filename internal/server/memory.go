@@ -142,13 +142,15 @@ func readHeap() heapState {
 }
 
 // freeMemory runs two collections, so that what sat in sync.Pools (the HTTP
-// server pools its buffers there) is freed too, and returns every free page
-// to the operating system. It costs one stop-the-world pause per collection
+// server pools its buffers there) is freed too, returns every free page
+// to the operating system, and unmaps the executable's pages (releaseCode),
+// so that what the start or the busy spell ran once leaves the RSS. It costs one stop-the-world pause per collection
 // (well under a millisecond) and the marking of the live heap, once per
 // storm or busy spell.
 func freeMemory() {
 	runtime.GC()
 	debug.FreeOSMemory()
+	releaseCode()
 }
 
 // planGCPercent is the collector's target (GOGC) while a generation is
