@@ -206,7 +206,8 @@ func (c *wsConn) expire(r wsReason) {
 // terminate closes both sides once. For a reason other than reasonNone,
 // it first sends each side the close frame of r (1001 going away), so that
 // neither records an abnormal closure (1006), where that is safe: no write
-// to that side is in progress, its stream is at a frame boundary and the
+// to that side is in progress (one is waited for up to closeFrameWait),
+// its stream is at a frame boundary and the
 // other side has not sent a close frame already (the upstream's frame is
 // masked, as a client's). Otherwise, or when a side does not take the
 // frame in closeFrameTimeout, it is just closed. Closing the client's side
@@ -226,7 +227,7 @@ func (c *wsConn) terminate(r wsReason) {
 		}
 	}
 	c.mu.Unlock()
-	if frame != nil && c.bmu.TryLock() {
+	if frame != nil && lockWithin(&c.bmu, closeFrameWait) {
 		// The upstream's frame goes first: once the client's side is
 		// closed, ReverseProxy's copies end and it closes the upstream's
 		// side itself. bmu stays held until that side is closed, so no
@@ -240,7 +241,7 @@ func (c *wsConn) terminate(r wsReason) {
 		}
 		c.inBroken = true
 	}
-	if frame != nil && c.wmu.TryLock() {
+	if frame != nil && lockWithin(&c.wmu, closeFrameWait) {
 		sent := false
 		if !c.outBroken && !c.out.sawClose && c.out.atBoundary() {
 			c.Conn.SetWriteDeadline(time.Now().Add(closeFrameTimeout))
@@ -258,6 +259,26 @@ func (c *wsConn) terminate(r wsReason) {
 		c.Conn.Close()
 	}
 	c.backend.Close()
+}
+
+// closeFrameWait bounds how long terminate waits for a write in progress
+// to a side (a message being copied) to end before it sends that side its
+// close frame; a write still blocked then (a peer that does not read) is
+// not waited for, and that side is just closed.
+const closeFrameWait = 100 * time.Millisecond
+
+// lockWithin locks mu if it can within d, polling: a copy holds it only
+// for one write, so a busy connection frees it within microseconds, and a
+// write blocked on a peer that does not read must not hold terminate.
+func lockWithin(mu *sync.Mutex, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !mu.TryLock() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
 }
 
 // isClosed reports whether terminate has run.
@@ -523,9 +544,14 @@ func (ws *WebSockets) closeWhere(r wsReason, keep func(*wsConn) bool) int {
 		ws.down = true
 	}
 	ws.mu.Unlock()
+	// Each may wait for a write in progress (closeFrameWait) and a close
+	// frame (closeFrameTimeout): in parallel, so that many busy
+	// connections do not add up.
+	var wg sync.WaitGroup
 	for _, c := range doomed {
-		c.expire(r)
+		wg.Go(func() { c.expire(r) })
 	}
+	wg.Wait()
 	return len(doomed)
 }
 
