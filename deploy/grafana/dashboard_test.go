@@ -53,6 +53,9 @@ func exportedMetrics(t *testing.T) map[string]metricInfo {
 	m := telemetry.NewMetrics()
 	m.Backends().UsagePending(func() float64 { return 0 })
 	m.Backends().UsageFlushLag(func() float64 { return 0 })
+	// Registered when a cached route first serves, and with a memory store.
+	m.CacheCounter("r", "hit")
+	m.CacheStore(func() float64 { return 0 }, func() float64 { return 0 })
 	ch := make(chan *prometheus.Desc)
 	go func() {
 		m.Registry().Describe(ch)
