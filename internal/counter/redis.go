@@ -255,10 +255,23 @@ func allOf(req *Request) part {
 // decide runs decideScript over part p of req. The Decision's bucket
 // states are filled for p's buckets only.
 func (r *Redis) decide(ctx context.Context, req *Request, p part) (Decision, error) {
+	return r.run(ctx, decideScript, req, p, nil)
+}
+
+// run runs script over part p of req: decideScript, or tokenScript when
+// spend names the tokens to take (0 to only check). Both take the same
+// keys and arguments (tokenScript one more, spend) and answer the same
+// values; a token quota may be overdrawn (an answer's tokens are spent
+// when it ends), so its Remaining can be below zero, while a request
+// quota's is never shown so.
+func (r *Redis) run(ctx context.Context, script *redis.Script, req *Request, p part, spend *int64) (Decision, error) {
 	var keyBuf [maxBuckets + 1]string
-	var argBuf [4 + 2*maxBuckets]any
+	var argBuf [5 + 2*maxBuckets]any
 	keys, args := keyBuf[:0], argBuf[:0]
 	args = append(args, r.nowArg(), 0, int64(0), "")
+	if spend != nil {
+		args = append(args, *spend)
+	}
 	var idx [maxBuckets]int
 	nb := 0
 	for i := 0; i < req.N; i++ {
@@ -276,7 +289,7 @@ func (r *Redis) decide(ctx context.Context, req *Request, p part) (Decision, err
 		keys = append(keys, r.key(q.Tag, q.Name))
 		args[2], args[3] = q.Limit, periodArg(q.Per)
 	}
-	res, err := decideScript.Run(ctx, r.client, keys, args...).Int64Slice()
+	res, err := script.Run(ctx, r.client, keys, args...).Int64Slice()
 	if err != nil {
 		return Decision{}, err
 	}
@@ -292,7 +305,11 @@ func (r *Redis) decide(ctx context.Context, req *Request, p part) (Decision, err
 		d.Bucket = idx[res[2]-1]
 	}
 	if p.quota {
-		d.Quota = State{Limit: req.Quota.Limit, Remaining: max(0, res[4]), Reset: time.Duration(res[5]) * time.Microsecond}
+		remaining := res[4]
+		if spend == nil {
+			remaining = max(0, remaining)
+		}
+		d.Quota = State{Limit: req.Quota.Limit, Remaining: remaining, Reset: time.Duration(res[5]) * time.Microsecond}
 	}
 	for j := range nb {
 		i := idx[j]

@@ -2,8 +2,6 @@ package counter
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -102,54 +100,8 @@ func (r *Redis) tokenParts(req *Request) []part {
 	return []part{allOf(req)}
 }
 
-// tokens runs tokenScript over part p of req.
+// tokens runs tokenScript over part p of req, spending n tokens (0:
+// only check).
 func (r *Redis) tokens(ctx context.Context, req *Request, p part, n int64) (Decision, error) {
-	var keyBuf [maxBuckets + 1]string
-	var argBuf [5 + 2*maxBuckets]any
-	keys, args := keyBuf[:0], argBuf[:0]
-	args = append(args, r.nowArg(), 0, int64(0), "", n)
-	var idx [maxBuckets]int
-	nb := 0
-	for i := 0; i < req.N; i++ {
-		if p.buckets&(1<<i) == 0 {
-			continue
-		}
-		b := &req.Buckets[i]
-		keys = append(keys, r.key(b.Tag, b.Name))
-		args = append(args, b.Rate.intervalMicros(), b.Rate.burst())
-		idx[nb] = i
-		nb++
-	}
-	args[1] = nb
-	if q := &req.Quota; p.quota {
-		keys = append(keys, r.key(q.Tag, q.Name))
-		args[2], args[3] = q.Limit, periodArg(q.Per)
-	}
-	res, err := tokenScript.Run(ctx, r.client, keys, args...).Int64Slice()
-	if err != nil {
-		return Decision{}, err
-	}
-	if len(res) != 6+2*nb {
-		return Decision{}, fmt.Errorf("token script answered %d values, want %d", len(res), 6+2*nb)
-	}
-	d := Decision{
-		Allowed:    res[0] == 1,
-		Reason:     Reason(res[1]),
-		RetryAfter: time.Duration(res[3]) * time.Microsecond,
-	}
-	if res[2] > 0 {
-		d.Bucket = idx[res[2]-1]
-	}
-	if p.quota {
-		d.Quota = State{Limit: req.Quota.Limit, Remaining: res[4], Reset: time.Duration(res[5]) * time.Microsecond}
-	}
-	for j := range nb {
-		i := idx[j]
-		d.Buckets[i] = State{
-			Limit:     req.Buckets[i].Rate.burst(),
-			Remaining: res[6+2*j],
-			Reset:     time.Duration(res[7+2*j]) * time.Microsecond,
-		}
-	}
-	return d, nil
+	return r.run(ctx, tokenScript, req, p, &n)
 }
