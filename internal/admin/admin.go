@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gantry-dev/gantry/internal/apijson"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/hostguard"
 	"github.com/gantry-dev/gantry/internal/server"
@@ -72,7 +72,7 @@ func Handler(o Options) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		apijson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
 	if o.Metrics != nil {
@@ -104,7 +104,7 @@ func Handler(o Options) http.Handler {
 		mux.Handle("GET /admin/invoices/{consumer}", a.auth(a.invoice))
 	}
 	mux.Handle("/admin/", a.auth(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such admin endpoint")
+		apijson.Error(w, http.StatusNotFound, "not_found", "no such admin endpoint")
 	}))
 	return hostguard.New(o.Listen, o.Addr, o.AllowedHosts, o.AllowedOrigins).Wrap(mux, openPaths)
 }
@@ -140,20 +140,20 @@ func (a *api) auth(h http.HandlerFunc) http.Handler {
 			switch {
 			case signedIn:
 				if !safeMethod(r.Method) && !session.Check(ss, r) {
-					writeError(w, http.StatusForbidden, "csrf_failed", "a write from a dashboard session needs the session's "+session.CSRFHeader+" header")
+					apijson.Error(w, http.StatusForbidden, "csrf_failed", "a write from a dashboard session needs the session's "+session.CSRFHeader+" header")
 					return
 				}
 			default:
 				got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 				if !a.tokenMatches(strings.TrimSpace(got)) || !ok {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="gantry-admin"`)
-					writeError(w, http.StatusUnauthorized, "unauthorized", "admin token required")
+					apijson.Error(w, http.StatusUnauthorized, "unauthorized", "admin token required")
 					return
 				}
 			}
 		}
 		if !hostguard.BodyAllowed(r) {
-			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "a request body must be Content-Type: application/json")
+			apijson.Error(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "a request body must be Content-Type: application/json")
 			return
 		}
 		h(w, r)
@@ -161,19 +161,19 @@ func (a *api) auth(h http.HandlerFunc) http.Handler {
 }
 
 func (a *api) routes(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"routes": a.gw.Routes()})
+	apijson.Write(w, http.StatusOK, map[string]any{"routes": a.gw.Routes()})
 }
 
 func (a *api) upstreams(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"upstreams": a.gw.Upstreams()})
+	apijson.Write(w, http.StatusOK, map[string]any{"upstreams": a.gw.Upstreams()})
 }
 
 func (a *api) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.gw.Status())
+	apijson.Write(w, http.StatusOK, a.gw.Status())
 }
 
 func (a *api) config(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.gw.Config())
+	apijson.Write(w, http.StatusOK, a.gw.Config())
 }
 
 func (a *api) reload(w http.ResponseWriter, r *http.Request) {
@@ -182,18 +182,5 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 	if !res.OK {
 		status = http.StatusBadRequest
 	}
-	writeJSON(w, status, res)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"status": status, "error": code, "message": msg})
+	apijson.Write(w, status, res)
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/apijson"
 	"github.com/gantry-dev/gantry/internal/config"
 )
 
@@ -15,29 +16,29 @@ func (a *api) purgeCache(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	name, path := q.Get("route"), q.Get("path")
 	if name == "" {
-		writeError(w, http.StatusBadRequest, "bad_request", "route is required: DELETE /admin/cache?route=NAME[&path=/PATH]")
+		apijson.Error(w, http.StatusBadRequest, "bad_request", "route is required: DELETE /admin/cache?route=NAME[&path=/PATH]")
 		return
 	}
 	if path != "" && path[0] != '/' {
-		writeError(w, http.StatusBadRequest, "bad_request", "path must start with /")
+		apijson.Error(w, http.StatusBadRequest, "bad_request", "path must start with /")
 		return
 	}
 	cfg := a.gw.Config()
 	i := slices.IndexFunc(cfg.Routes, func(rc *config.Route) bool { return rc.Name == name })
 	if i < 0 {
-		writeError(w, http.StatusNotFound, "not_found", "no route named "+name)
+		apijson.Error(w, http.StatusNotFound, "not_found", "no route named "+name)
 		return
 	}
 	if cfg.Routes[i].Cache == nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "route "+name+" has no cache")
+		apijson.Error(w, http.StatusBadRequest, "bad_request", "route "+name+" has no cache")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	if err := a.gw.Cache().Purge(ctx, name, path); err != nil {
 		a.log.Error("purging the response cache", "route", name, "error", err)
-		writeError(w, http.StatusServiceUnavailable, "cache_unavailable", "the cache store could not be purged")
+		apijson.Error(w, http.StatusServiceUnavailable, "cache_unavailable", "the cache store could not be purged")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"route": name, "path": path, "result": "purged"})
+	apijson.Write(w, http.StatusOK, map[string]string{"route": name, "path": path, "result": "purged"})
 }

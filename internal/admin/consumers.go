@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/gantry-dev/gantry/internal/apijson"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -35,7 +36,7 @@ func (a *api) createConsumer(w http.ResponseWriter, r *http.Request) {
 		plans = a.currentPlans()
 	}
 	if err := config.CheckNewConsumer(plans, b.ID, b.Plan, b.Groups); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		apijson.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	c := store.Consumer{ID: b.ID, Plan: b.Plan, Groups: b.Groups, Source: store.SourceAPI}
@@ -48,7 +49,7 @@ func (a *api) createConsumer(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, consumerView{Consumer: c, Keys: []store.APIKey{}})
+	apijson.Write(w, http.StatusCreated, consumerView{Consumer: c, Keys: []store.APIKey{}})
 }
 
 func (a *api) listConsumers(w http.ResponseWriter, r *http.Request) {
@@ -60,7 +61,7 @@ func (a *api) listConsumers(w http.ResponseWriter, r *http.Request) {
 	if cs == nil {
 		cs = []store.Consumer{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"consumers": cs})
+	apijson.Write(w, http.StatusOK, map[string]any{"consumers": cs})
 }
 
 func (a *api) getConsumer(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +78,7 @@ func (a *api) getConsumer(w http.ResponseWriter, r *http.Request) {
 	if keys == nil {
 		keys = []store.APIKey{}
 	}
-	writeJSON(w, http.StatusOK, consumerView{Consumer: c, Keys: keys})
+	apijson.Write(w, http.StatusOK, consumerView{Consumer: c, Keys: keys})
 }
 
 func (a *api) deleteConsumer(w http.ResponseWriter, r *http.Request) {
@@ -92,7 +93,7 @@ func (a *api) createKey(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	plain, k, err := keyauth.Generate()
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal_error", "generating a key failed")
+		apijson.Error(w, http.StatusInternalServerError, "internal_error", "generating a key failed")
 		return
 	}
 	k.ConsumerID = id
@@ -104,7 +105,7 @@ func (a *api) createKey(w http.ResponseWriter, r *http.Request) {
 	// A negative cache entry for this key (someone tried it early) must not
 	// delay it.
 	a.gw.KeyCreated(k.Hash)
-	writeJSON(w, http.StatusCreated, map[string]any{"id": k.ID, "key": plain, "prefix": k.Prefix, "consumer": id})
+	apijson.Write(w, http.StatusCreated, map[string]any{"id": k.ID, "key": plain, "prefix": k.Prefix, "consumer": id})
 }
 
 func (a *api) revokeKey(w http.ResponseWriter, r *http.Request) {
@@ -118,14 +119,14 @@ func (a *api) revokeKey(w http.ResponseWriter, r *http.Request) {
 func (a *api) storeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", "no such consumer or key")
+		apijson.Error(w, http.StatusNotFound, "not_found", "no such consumer or key")
 	case errors.Is(err, store.ErrExists):
-		writeError(w, http.StatusConflict, "conflict", "a consumer with this id already exists")
+		apijson.Error(w, http.StatusConflict, "conflict", "a consumer with this id already exists")
 	case errors.Is(err, store.ErrReadOnly):
-		writeError(w, http.StatusConflict, "read_only", "this consumer is defined in the config file; change it there")
+		apijson.Error(w, http.StatusConflict, "read_only", "this consumer is defined in the config file; change it there")
 	default:
 		a.log.Error("admin storage call failed", "error", err)
-		writeError(w, http.StatusServiceUnavailable, "storage_unavailable", "storage is unavailable")
+		apijson.Error(w, http.StatusServiceUnavailable, "storage_unavailable", "storage is unavailable")
 	}
 }
 
@@ -134,7 +135,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "invalid JSON body: "+err.Error())
+		apijson.Error(w, http.StatusBadRequest, "bad_request", "invalid JSON body: "+err.Error())
 		return false
 	}
 	return true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gantry-dev/gantry/internal/apijson"
 	"net/http"
 	"sync"
 	"time"
@@ -66,7 +67,7 @@ func (a *api) ready(w http.ResponseWriter, r *http.Request) {
 		if a.gw.Draining() {
 			reason = "shutting down"
 		}
-		writeJSON(w, http.StatusServiceUnavailable, readiness{Status: "not ready", Reason: reason})
+		apijson.Write(w, http.StatusServiceUnavailable, readiness{Status: "not ready", Reason: reason})
 		return
 	}
 	storeErr, countersErr := a.pingDependencies(r.Context())
@@ -96,7 +97,7 @@ func (a *api) ready(w http.ResponseWriter, r *http.Request) {
 	if storeErr != nil || countersErr != nil {
 		a.log.Debug("readiness: dependency unreachable", "storage_error", errString(storeErr), "counters_error", errString(countersErr))
 	}
-	writeJSON(w, status, body)
+	apijson.Write(w, status, body)
 }
 
 // pingDependencies checks the storage and the counters at once, each

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/apijson"
 	"github.com/gantry-dev/gantry/internal/hostguard"
 	"github.com/gantry-dev/gantry/internal/session"
 	"github.com/gantry-dev/gantry/internal/telemetry"
@@ -39,32 +40,32 @@ func viewOf(ss session.Session) sessionView {
 // in, and the CSRF token of the browser's session if it has one.
 func (a *api) getSession(w http.ResponseWriter, r *http.Request) {
 	if a.tokenSum == nil {
-		writeJSON(w, http.StatusOK, sessionView{})
+		apijson.Write(w, http.StatusOK, sessionView{})
 		return
 	}
 	ss, ok := a.sessions.Get(r)
 	if !ok {
-		writeJSON(w, http.StatusOK, sessionView{TokenRequired: true})
+		apijson.Write(w, http.StatusOK, sessionView{TokenRequired: true})
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(ss))
+	apijson.Write(w, http.StatusOK, viewOf(ss))
 }
 
 // signIn serves POST /admin/session: {"token": "<admin.token>"} exchanged
 // for a session cookie and the session's CSRF token.
 func (a *api) signIn(w http.ResponseWriter, r *http.Request) {
 	if !hostguard.BodyAllowed(r) {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "a request body must be Content-Type: application/json")
+		apijson.Error(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "a request body must be Content-Type: application/json")
 		return
 	}
 	if a.tokenSum == nil {
-		writeError(w, http.StatusConflict, "no_token", "admin.token is not set: the admin API and the dashboard need no sign-in")
+		apijson.Error(w, http.StatusConflict, "no_token", "admin.token is not set: the admin API and the dashboard need no sign-in")
 		return
 	}
 	client := clientIP(r)
 	if ok, wait := a.signIns.Allow(client); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		writeError(w, http.StatusTooManyRequests, "too_many_attempts", "too many wrong tokens from this address; try again later")
+		apijson.Error(w, http.StatusTooManyRequests, "too_many_attempts", "too many wrong tokens from this address; try again later")
 		return
 	}
 	var b struct {
@@ -75,17 +76,17 @@ func (a *api) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	if !a.tokenMatches(b.Token) {
 		a.signIns.Fail(client)
-		writeError(w, http.StatusUnauthorized, "unauthorized", "wrong admin token")
+		apijson.Error(w, http.StatusUnauthorized, "unauthorized", "wrong admin token")
 		return
 	}
 	a.signIns.Succeed(client)
 	ss, err := a.sessions.Create(w, r, sessionSubject)
 	if err != nil {
 		a.log.Error("creating a dashboard session", "error", err)
-		writeError(w, http.StatusInternalServerError, "internal_error", "creating a session failed")
+		apijson.Error(w, http.StatusInternalServerError, "internal_error", "creating a session failed")
 		return
 	}
-	writeJSON(w, http.StatusCreated, viewOf(ss))
+	apijson.Write(w, http.StatusCreated, viewOf(ss))
 }
 
 // Sign-in throttling: signInFailures wrong tokens from one address within
@@ -110,7 +111,7 @@ func clientIP(r *http.Request) string {
 // needs the CSRF token.
 func (a *api) signOut(w http.ResponseWriter, r *http.Request) {
 	if ss, ok := a.sessions.Get(r); ok && !session.Check(ss, r) {
-		writeError(w, http.StatusForbidden, "csrf_failed", "a write from a dashboard session needs the session's "+session.CSRFHeader+" header")
+		apijson.Error(w, http.StatusForbidden, "csrf_failed", "a write from a dashboard session needs the session's "+session.CSRFHeader+" header")
 		return
 	}
 	a.sessions.Delete(w, r)
@@ -127,16 +128,16 @@ func (a *api) tokenMatches(token string) bool {
 // metricsSummary serves GET /admin/metrics/summary.
 func (a *api) metricsSummary(w http.ResponseWriter, r *http.Request) {
 	if a.gatherer == nil {
-		writeError(w, http.StatusNotFound, "not_found", "no such admin endpoint")
+		apijson.Error(w, http.StatusNotFound, "not_found", "no such admin endpoint")
 		return
 	}
 	s, err := telemetry.Summarize(a.gatherer)
 	if err != nil {
 		a.log.Error("summarising metrics", "error", err)
-		writeError(w, http.StatusInternalServerError, "internal_error", "reading the metrics failed")
+		apijson.Error(w, http.StatusInternalServerError, "internal_error", "reading the metrics failed")
 		return
 	}
-	writeJSON(w, http.StatusOK, s)
+	apijson.Write(w, http.StatusOK, s)
 }
 
 // safeMethod reports whether m changes nothing, so needs no CSRF token.

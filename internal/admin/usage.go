@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/apijson"
 	"github.com/gantry-dev/gantry/internal/billing"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/store"
@@ -40,7 +41,7 @@ func (a *api) usage(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	apijson.Write(w, http.StatusOK, map[string]any{
 		"rows":     rows,
 		"from":     q.From.Format(time.RFC3339),
 		"to":       q.To.Format(time.RFC3339),
@@ -62,13 +63,13 @@ func (a *api) invoice(w http.ResponseWriter, r *http.Request) {
 	inv, err := billing.ForConsumer(r.Context(), a.store, a.currentPlans(), r.PathValue("consumer"), p)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", "no such consumer")
+		apijson.Error(w, http.StatusNotFound, "not_found", "no such consumer")
 		return
 	case err != nil:
 		a.storeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, inv)
+	apijson.Write(w, http.StatusOK, inv)
 }
 
 func (a *api) currentPlans() map[string]*config.Plan {
@@ -85,10 +86,10 @@ func (a *api) currentPlans() map[string]*config.Plan {
 func writeParamError(w http.ResponseWriter, err error) {
 	var pe *usage.ParamError
 	if !errors.As(err, &pe) {
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		apijson.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	writeJSON(w, http.StatusBadRequest, map[string]any{
+	apijson.Write(w, http.StatusBadRequest, map[string]any{
 		"status": http.StatusBadRequest, "error": "bad_request", "message": pe.Error(), "param": pe.Param,
 	})
 }

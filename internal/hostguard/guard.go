@@ -1,7 +1,6 @@
 package hostguard
 
 import (
-	"encoding/json"
 	"mime"
 	"net"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gantry-dev/gantry/internal/apijson"
 	"github.com/gantry-dev/gantry/internal/wire"
 )
 
@@ -100,11 +100,11 @@ func (g *Guard) Wrap(h http.Handler, open map[string]bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !open[r.URL.Path] {
 			if !g.hostAllowed(r.Host) {
-				writeError(w, http.StatusForbidden, "forbidden", "host not allowed")
+				apijson.Error(w, http.StatusForbidden, "forbidden", "host not allowed")
 				return
 			}
 			if o, ok := r.Header["Origin"]; ok && !g.originAllowed(o, r.Host) {
-				writeError(w, http.StatusForbidden, "forbidden", "origin not allowed")
+				apijson.Error(w, http.StatusForbidden, "forbidden", "origin not allowed")
 				return
 			}
 		}
@@ -206,15 +206,4 @@ func normalOrigin(o string) (string, bool) {
 		return scheme + "://" + h + ":" + port, true
 	}
 	return scheme + "://" + h, true
-}
-
-// writeError answers in the shape of the admin API's and the portal's
-// errors: {"status": 403, "error": "forbidden", "message": "..."}.
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(map[string]any{"status": status, "error": code, "message": msg})
 }

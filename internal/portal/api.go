@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/apijson"
 	"github.com/gantry-dev/gantry/internal/billing"
 	"github.com/gantry-dev/gantry/internal/counter"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
@@ -88,7 +89,7 @@ func (p *portal) me(w http.ResponseWriter, r *http.Request, c caller) {
 		}
 		v.Limits.Degraded = !read || !tread
 	}
-	writeJSON(w, http.StatusOK, v)
+	apijson.Write(w, http.StatusOK, v)
 }
 
 // peek reads req's buckets and quota with Counter.Admit, which takes
@@ -151,7 +152,7 @@ func (p *portal) usage(w http.ResponseWriter, r *http.Request, c caller) {
 		}
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	apijson.Write(w, http.StatusOK, map[string]any{
 		"consumer": c.consumer.ID,
 		"rows":     rows,
 		"from":     q.From.Format(time.RFC3339),
@@ -177,7 +178,7 @@ func (p *portal) invoice(w http.ResponseWriter, r *http.Request, c caller) {
 		p.storeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, inv)
+	apijson.Write(w, http.StatusOK, inv)
 }
 
 // keyView is one key as the portal shows it: never the secret nor its
@@ -203,7 +204,7 @@ func (p *portal) listKeys(w http.ResponseWriter, r *http.Request, c caller) {
 	for _, k := range keys {
 		out = append(out, keyView{ID: k.ID, Prefix: k.Prefix, Source: k.Source, CreatedAt: k.CreatedAt, RevokedAt: k.RevokedAt, Current: k.ID == c.Credential})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"keys": out})
+	apijson.Write(w, http.StatusOK, map[string]any{"keys": out})
 }
 
 // createKey serves POST /portal/api/keys: a new key of the session's
@@ -216,12 +217,12 @@ func (p *portal) createKey(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	live := slices.DeleteFunc(keys, func(k store.APIKey) bool { return k.RevokedAt != nil })
 	if len(live) >= maxLiveKeys {
-		writeError(w, http.StatusConflict, "too_many_keys", "revoke a key before creating another: at most 20 live keys")
+		apijson.Error(w, http.StatusConflict, "too_many_keys", "revoke a key before creating another: at most 20 live keys")
 		return
 	}
 	plain, k, err := keyauth.Generate()
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal_error", "generating a key failed")
+		apijson.Error(w, http.StatusInternalServerError, "internal_error", "generating a key failed")
 		return
 	}
 	k.ConsumerID = c.consumer.ID
@@ -233,7 +234,7 @@ func (p *portal) createKey(w http.ResponseWriter, r *http.Request, c caller) {
 	if p.o.KeyCreated != nil {
 		p.o.KeyCreated(k.Hash)
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": k.ID, "key": plain, "prefix": k.Prefix})
+	apijson.Write(w, http.StatusCreated, map[string]any{"id": k.ID, "key": plain, "prefix": k.Prefix})
 }
 
 // revokeKey serves DELETE /portal/api/keys/{key_id}: only a key of the
@@ -261,10 +262,10 @@ func (p *portal) revokeKey(w http.ResponseWriter, r *http.Request, c caller) {
 func writeParamError(w http.ResponseWriter, err error) {
 	var pe *usage.ParamError
 	if !errors.As(err, &pe) {
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		apijson.Error(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	writeJSON(w, http.StatusBadRequest, map[string]any{
+	apijson.Write(w, http.StatusBadRequest, map[string]any{
 		"status": http.StatusBadRequest, "error": "bad_request", "message": pe.Error(), "param": pe.Param,
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/apijson"
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/counter"
 	"github.com/gantry-dev/gantry/internal/hostguard"
@@ -89,13 +90,13 @@ func Handler(o Options) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		apijson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	pages := ui.HandlerVars("/", "portal/index.html", map[string]string{"title": o.Title})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "the pages are read-only")
+			apijson.Error(w, http.StatusMethodNotAllowed, "method_not_allowed", "the pages are read-only")
 			return
 		}
 		pages.ServeHTTP(w, r)
@@ -110,7 +111,7 @@ func Handler(o Options) http.Handler {
 	mux.Handle("POST /portal/api/keys", p.auth(p.createKey))
 	mux.Handle("DELETE /portal/api/keys/{key_id}", p.auth(p.revokeKey))
 	mux.HandleFunc("/portal/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such portal endpoint")
+		apijson.Error(w, http.StatusNotFound, "not_found", "no such portal endpoint")
 	})
 	return hostguard.New(o.Listen, o.Addr, o.AllowedHosts, o.AllowedOrigins).Wrap(mux, openPaths)
 }
@@ -129,15 +130,15 @@ func (p *portal) auth(h func(http.ResponseWriter, *http.Request, caller)) http.H
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ss, ok := p.sessions.Get(r)
 		if !ok {
-			writeError(w, http.StatusUnauthorized, "unauthorized", "sign in with one of your API keys")
+			apijson.Error(w, http.StatusUnauthorized, "unauthorized", "sign in with one of your API keys")
 			return
 		}
 		if !safeMethod(r.Method) && !session.Check(ss, r) {
-			writeError(w, http.StatusForbidden, "csrf_failed", "a write needs the session's "+session.CSRFHeader+" header")
+			apijson.Error(w, http.StatusForbidden, "csrf_failed", "a write needs the session's "+session.CSRFHeader+" header")
 			return
 		}
 		if !hostguard.BodyAllowed(r) {
-			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "a request body must be Content-Type: application/json")
+			apijson.Error(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "a request body must be Content-Type: application/json")
 			return
 		}
 		c, err := p.o.Store.GetConsumer(r.Context(), ss.Subject)
@@ -147,7 +148,7 @@ func (p *portal) auth(h func(http.ResponseWriter, *http.Request, caller)) http.H
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			p.sessions.Delete(w, r)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "the key or consumer this session signed in with is gone; sign in again")
+			apijson.Error(w, http.StatusUnauthorized, "unauthorized", "the key or consumer this session signed in with is gone; sign in again")
 			return
 		case err != nil:
 			p.storeError(w, err)
@@ -175,12 +176,12 @@ func (p *portal) keyLive(ctx context.Context, consumer, keyID string) error {
 func (p *portal) storeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", "no such key")
+		apijson.Error(w, http.StatusNotFound, "not_found", "no such key")
 	case errors.Is(err, store.ErrReadOnly):
-		writeError(w, http.StatusConflict, "read_only", "this key is defined in the gateway's configuration; ask the operator to change it")
+		apijson.Error(w, http.StatusConflict, "read_only", "this key is defined in the gateway's configuration; ask the operator to change it")
 	default:
 		p.o.Logger.Error("portal storage call failed", "error", err)
-		writeError(w, http.StatusServiceUnavailable, "storage_unavailable", "storage is unavailable; try again shortly")
+		apijson.Error(w, http.StatusServiceUnavailable, "storage_unavailable", "storage is unavailable; try again shortly")
 	}
 }
 
@@ -203,21 +204,8 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "invalid JSON body: "+err.Error())
+		apijson.Error(w, http.StatusBadRequest, "bad_request", "invalid JSON body: "+err.Error())
 		return false
 	}
 	return true
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"status": status, "error": code, "message": msg})
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gantry-dev/gantry/internal/apijson"
 	"github.com/gantry-dev/gantry/internal/hostguard"
 	"github.com/gantry-dev/gantry/internal/plugins/auth/keyauth"
 	"github.com/gantry-dev/gantry/internal/session"
@@ -36,10 +37,10 @@ func (p *portal) view(ss *session.Session) sessionView {
 // of the browser with its CSRF token if it has one.
 func (p *portal) getSession(w http.ResponseWriter, r *http.Request) {
 	if ss, ok := p.sessions.Get(r); ok {
-		writeJSON(w, http.StatusOK, p.view(&ss))
+		apijson.Write(w, http.StatusOK, p.view(&ss))
 		return
 	}
-	writeJSON(w, http.StatusOK, p.view(nil))
+	apijson.Write(w, http.StatusOK, p.view(nil))
 }
 
 // signIn serves POST /portal/api/session: {"key": "<API key>"} or
@@ -47,13 +48,13 @@ func (p *portal) getSession(w http.ResponseWriter, r *http.Request) {
 // never kept: the session holds the consumer's id and the key's id.
 func (p *portal) signIn(w http.ResponseWriter, r *http.Request) {
 	if !hostguard.BodyAllowed(r) {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "a request body must be Content-Type: application/json")
+		apijson.Error(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "a request body must be Content-Type: application/json")
 		return
 	}
 	client := clientIP(r)
 	if ok, wait := p.signIns.Allow(client); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		writeError(w, http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-ins from this address; try again later")
+		apijson.Error(w, http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-ins from this address; try again later")
 		return
 	}
 	var b struct {
@@ -66,14 +67,14 @@ func (p *portal) signIn(w http.ResponseWriter, r *http.Request) {
 	var consumer, keyID string
 	switch {
 	case (b.Key == "") == (b.Token == ""):
-		writeError(w, http.StatusBadRequest, "bad_request", `send {"key": "<API key>"} or {"token": "<JWT>"}`)
+		apijson.Error(w, http.StatusBadRequest, "bad_request", `send {"key": "<API key>"} or {"token": "<JWT>"}`)
 		return
 	case b.Key != "":
 		k, c, err := keyauth.Verify(r.Context(), p.o.Store, b.Key)
 		switch {
 		case errors.Is(err, keyauth.ErrInvalidKey):
 			p.signIns.Fail(client)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "unknown or revoked API key")
+			apijson.Error(w, http.StatusUnauthorized, "unauthorized", "unknown or revoked API key")
 			return
 		case err != nil:
 			p.storeError(w, err)
@@ -82,13 +83,13 @@ func (p *portal) signIn(w http.ResponseWriter, r *http.Request) {
 		consumer, keyID = c.ID, k.ID
 	default:
 		if p.o.VerifyJWT == nil {
-			writeError(w, http.StatusBadRequest, "bad_request", "this portal takes API keys only (portal.jwt is not set)")
+			apijson.Error(w, http.StatusBadRequest, "bad_request", "this portal takes API keys only (portal.jwt is not set)")
 			return
 		}
 		c, err := p.o.VerifyJWT(r.Context(), b.Token)
 		if err != nil || c == nil || c.ID == "" {
 			p.signIns.Fail(client)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "the token is not valid or names no consumer")
+			apijson.Error(w, http.StatusUnauthorized, "unauthorized", "the token is not valid or names no consumer")
 			return
 		}
 		consumer = c.ID
@@ -97,17 +98,17 @@ func (p *portal) signIn(w http.ResponseWriter, r *http.Request) {
 	ss, err := p.sessions.CreateWith(w, r, consumer, keyID)
 	if err != nil {
 		p.o.Logger.Error("creating a portal session", "error", err)
-		writeError(w, http.StatusInternalServerError, "internal_error", "creating a session failed")
+		apijson.Error(w, http.StatusInternalServerError, "internal_error", "creating a session failed")
 		return
 	}
-	writeJSON(w, http.StatusCreated, p.view(&ss))
+	apijson.Write(w, http.StatusCreated, p.view(&ss))
 }
 
 // signOut serves DELETE /portal/api/session; with a session it needs the
 // CSRF token.
 func (p *portal) signOut(w http.ResponseWriter, r *http.Request) {
 	if ss, ok := p.sessions.Get(r); ok && !session.Check(ss, r) {
-		writeError(w, http.StatusForbidden, "csrf_failed", "a write needs the session's "+session.CSRFHeader+" header")
+		apijson.Error(w, http.StatusForbidden, "csrf_failed", "a write needs the session's "+session.CSRFHeader+" header")
 		return
 	}
 	p.sessions.Delete(w, r)
