@@ -253,16 +253,7 @@ func (c *Config) validateAuth(l *problemList) {
 	names := map[string]string{}
 	for i, j := range c.Auth.JWT {
 		p := index("auth.jwt", i)
-		switch {
-		case j.Name == "":
-			l.add(p+".name", "required: routes refer to the provider as jwt:NAME")
-		case !labelRe.MatchString(j.Name):
-			l.add(p+".name", "want letters, digits, _, . or -, got %q", j.Name)
-		case names[j.Name] != "":
-			l.add(p+".name", "duplicate provider name %q (also %s)", j.Name, l.c.where(names[j.Name]))
-		default:
-			names[j.Name] = p
-		}
+		checkRefName(l, names, p, j.Name, "provider", "jwt")
 		keys := 0
 		for _, s := range []string{j.JWKSURL, j.Secret, j.PublicKeyFile} {
 			if s != "" {
@@ -338,16 +329,7 @@ func (c *Config) validateExternalAuth(l *problemList) {
 	names := map[string]string{}
 	for i, e := range c.Auth.External {
 		p := index("auth.external", i)
-		switch {
-		case e.Name == "":
-			l.add(p+".name", "required: routes refer to the service as external:NAME")
-		case !labelRe.MatchString(e.Name):
-			l.add(p+".name", "want letters, digits, _, . or -, got %q", e.Name)
-		case names[e.Name] != "":
-			l.add(p+".name", "duplicate service name %q (also %s)", e.Name, l.c.where(names[e.Name]))
-		default:
-			names[e.Name] = p
-		}
+		checkRefName(l, names, p, e.Name, "service", "external")
 		if !httpURL(e.URL) {
 			l.add(p+".url", "want an http:// or https:// URL with a host, got %q", e.URL)
 		}
@@ -377,17 +359,39 @@ func (c *Config) validateExternalAuth(l *problemList) {
 	}
 }
 
-func externalNames(es []*ExternalAuth) string {
+// checkRefName checks the name of the list entry at p, which routes refer
+// to as method:NAME (a kind: provider, service), against the names seen
+// so far, and records it.
+func checkRefName(l *problemList, names map[string]string, p, name, kind, method string) {
+	switch {
+	case name == "":
+		l.add(p+".name", "required: routes refer to the %s as %s:NAME", kind, method)
+	case !labelRe.MatchString(name):
+		l.add(p+".name", "want letters, digits, _, . or -, got %q", name)
+	case names[name] != "":
+		l.add(p+".name", "duplicate %s name %q (also %s)", kind, name, l.c.where(names[name]))
+	default:
+		names[name] = p
+	}
+}
+
+// listNames lists the non-empty names of xs for a message, "none" when
+// there are none.
+func listNames[T any](xs []T, name func(T) string) string {
 	var names []string
-	for _, e := range es {
-		if e.Name != "" {
-			names = append(names, e.Name)
+	for _, x := range xs {
+		if n := name(x); n != "" {
+			names = append(names, n)
 		}
 	}
 	if len(names) == 0 {
 		return "none"
 	}
 	return strings.Join(names, ", ")
+}
+
+func externalNames(es []*ExternalAuth) string {
+	return listNames(es, func(e *ExternalAuth) string { return e.Name })
 }
 
 func (c *Config) validatePlans(l *problemList) {

@@ -388,16 +388,7 @@ func (c *Config) validateRouteAuth(l *problemList, p string, r *Route) {
 }
 
 func jwtNames(js []*JWT) string {
-	var names []string
-	for _, j := range js {
-		if j.Name != "" {
-			names = append(names, j.Name)
-		}
-	}
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, ", ")
+	return listNames(js, func(j *JWT) string { return j.Name })
 }
 
 func checkHeaderRules(l *problemList, p string, h *HeaderRules) {
