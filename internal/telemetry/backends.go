@@ -28,18 +28,16 @@ type Backends struct {
 func (m *Metrics) Backends() *Backends {
 	m.backendsOnce.Do(func() {
 		b := &Backends{reg: m.reg}
-		b.usageFlushes = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gantry_usage_flushes_total",
-			Help: "Usage flushes to storage, by result (ok or error).",
-		}, []string{"result"})
+		b.usageFlushes = counterVec("gantry_usage_flushes_total",
+			"Usage flushes to storage, by result (ok or error).",
+			"result")
 		b.usageDropped = prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gantry_usage_dropped_total",
 			Help: "Usage buckets dropped because storage stayed unreachable and the pending limit was reached.",
 		})
-		b.exportEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gantry_usage_export_events_total",
-			Help: "Usage events handled by the export, by result (sent, dropped, rejected).",
-		}, []string{"result"})
+		b.exportEvents = counterVec("gantry_usage_export_events_total",
+			"Usage events handled by the export, by result (sent, dropped, rejected).",
+			"result")
 		b.exportErrors = prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gantry_usage_export_failures_total",
 			Help: "Failed deliveries to the usage export URL (each is retried).",

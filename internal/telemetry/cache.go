@@ -10,10 +10,9 @@ var CacheResults = []string{"hit", "miss", "stale", "revalidated", "bypass"}
 // use so a gateway without a cached route shows no cache series.
 func (m *Metrics) cacheRequests() *prometheus.CounterVec {
 	m.cacheOnce.Do(func() {
-		m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gantry_cache_requests_total",
-			Help: "Requests of routes with a response cache, by route and result (hit, miss, stale, revalidated, bypass).",
-		}, []string{"route", "result"})
+		m.cache = counterVec("gantry_cache_requests_total",
+			"Requests of routes with a response cache, by route and result (hit, miss, stale, revalidated, bypass).",
+			"route", "result")
 		m.reg.MustRegister(m.cache)
 	})
 	return m.cache

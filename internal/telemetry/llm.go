@@ -21,14 +21,12 @@ type llmMetrics struct {
 
 func (m *Metrics) registerLLM() {
 	l := &m.llm
-	l.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gantry_llm_tokens_total",
-		Help: "LLM tokens upstreams reported for admitted requests of routes with llm, by route, model and kind (input, output, and cached: the input tokens read from the provider's prompt cache, also counted as input).",
-	}, []string{"route", "model", "kind"})
-	l.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gantry_llm_requests_total",
-		Help: "Requests of routes with llm whose body the gateway read and found a model in, by route, model and the status sent to the client.",
-	}, []string{"route", "model", "status"})
+	l.tokens = counterVec("gantry_llm_tokens_total",
+		"LLM tokens upstreams reported for admitted requests of routes with llm, by route, model and kind (input, output, and cached: the input tokens read from the provider's prompt cache, also counted as input).",
+		"route", "model", "kind")
+	l.requests = counterVec("gantry_llm_requests_total",
+		"Requests of routes with llm whose body the gateway read and found a model in, by route, model and the status sent to the client.",
+		"route", "model", "status")
 	l.ttft = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gantry_llm_time_to_first_token_seconds",
 		Help:    "Time from receiving a request of a route with llm to relaying the first byte of its successful answer's body (for a stream, its first event), by model.",

@@ -76,31 +76,27 @@ type targetKey struct{ upstream, target string }
 func NewMetrics() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gantry_requests_total",
-			Help: "Requests answered by the gateway, by route, method and status. route is \"(none)\" when no route matched.",
-		}, []string{"route", "method", "status"}),
+		requests: counterVec("gantry_requests_total",
+			"Requests answered by the gateway, by route, method and status. route is \"(none)\" when no route matched.",
+			"route", "method", "status"),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gantry_request_duration_seconds",
 			Help:    "Time from receiving a request to finishing its answer, by route.",
 			Buckets: durationBuckets,
 		}, []string{"route"}),
-		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gantry_rate_limited_total",
-			Help: "Requests refused by a rate limit, by route.",
-		}, []string{"route"}),
+		rateLimited: counterVec("gantry_rate_limited_total",
+			"Requests refused by a rate limit, by route.",
+			"route"),
 		upstreamHealthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gantry_upstream_healthy",
 			Help: "Whether an upstream target takes traffic (1) or not (0).",
 		}, []string{"upstream", "target"}),
-		upstreamReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gantry_upstream_requests_total",
-			Help: "Attempts sent to upstream targets, by the status they answered (0 when none).",
-		}, []string{"upstream", "target", "status"}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gantry_config_reloads_total",
-			Help: "Configuration reloads, by result (success or failure).",
-		}, []string{"result"}),
+		upstreamReqs: counterVec("gantry_upstream_requests_total",
+			"Attempts sent to upstream targets, by the status they answered (0 when none).",
+			"upstream", "target", "status"),
+		reloads: counterVec("gantry_config_reloads_total",
+			"Configuration reloads, by result (success or failure).",
+			"result"),
 		reloadSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gantry_config_last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last configuration successfully put in force.",
@@ -117,18 +113,15 @@ func NewMetrics() *Metrics {
 			Name: "gantry_websocket_connections",
 			Help: "WebSocket connections open now, by route.",
 		}, []string{"route"}),
-		wsMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gantry_websocket_messages_total",
-			Help: "WebSocket data messages relayed, by route and direction (in: from the client, out: to it). Control frames are not counted.",
-		}, []string{"route", "direction"}),
-		wsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gantry_websocket_closed_total",
-			Help: "WebSocket connections ended, by route and reason (client_closed, upstream_closed, idle_timeout, max_lifetime, route_removed, shutdown).",
-		}, []string{"route", "reason"}),
-		grpcResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gantry_grpc_responses_total",
-			Help: "gRPC calls answered, the gateway's own errors included, by route and the grpc-status they ended with (\"unknown\" when it was missing or not a standard code).",
-		}, []string{"route", "grpc_status"}),
+		wsMessages: counterVec("gantry_websocket_messages_total",
+			"WebSocket data messages relayed, by route and direction (in: from the client, out: to it). Control frames are not counted.",
+			"route", "direction"),
+		wsClosed: counterVec("gantry_websocket_closed_total",
+			"WebSocket connections ended, by route and reason (client_closed, upstream_closed, idle_timeout, max_lifetime, route_removed, shutdown).",
+			"route", "reason"),
+		grpcResponses: counterVec("gantry_grpc_responses_total",
+			"gRPC calls answered, the gateway's own errors included, by route and the grpc-status they ended with (\"unknown\" when it was missing or not a standard code).",
+			"route", "grpc_status"),
 		connsRejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gantry_connections_rejected_total",
 			Help: "Client connections closed at once because server.limits.max_connections were open.",
@@ -590,4 +583,10 @@ func grpcIndex(s string) int {
 		return grpcUnknown
 	}
 	return n
+}
+
+// counterVec is a counter vector named name with help text help and the
+// labels given; every counter of the gateway's is declared through it.
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 }

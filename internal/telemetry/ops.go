@@ -102,38 +102,30 @@ func (m *Metrics) registerOps() {
 		Help:    "Duration of one attempt sent to an upstream target, from connecting to the last byte of its answer.",
 		Buckets: upstreamDurationBuckets,
 	}, []string{"upstream", "target"})
-	o.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gantry_upstream_retries_total",
-		Help: "Attempts sent to an upstream after an earlier attempt of the same request failed, by what that failure was (a status such as 503, or connect_error, timeout, error).",
-	}, []string{"upstream", "reason"})
-	o.budgetExhausted = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gantry_upstream_retry_budget_exhausted_total",
-		Help: "Retries not made because the upstream's retry budget had no token left.",
-	}, []string{"upstream"})
-	o.ejections = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gantry_upstream_ejections_total",
-		Help: "Times a target was ejected by passive health checks (consecutive failures).",
-	}, []string{"upstream", "target"})
-	o.healthChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gantry_health_checks_total",
-		Help: "Active health check probes, by result (success or failure).",
-	}, []string{"upstream", "target", "result"})
-	o.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gantry_ratelimit_decisions_total",
-		Help: "Rate-limit and quota decisions, by route and decision (allowed, limited, quota_exceeded).",
-	}, []string{"route", "decision"})
-	o.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gantry_auth_failures_total",
-		Help: "Requests refused by authentication, by route, method (api_key, jwt, external, none) and reason (missing, invalid, forbidden, denied).",
-	}, []string{"route", "method", "reason"})
-	o.jwksRefresh = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gantry_jwks_refresh_total",
-		Help: "JWKS fetches of a JWT provider, by result (success or failure).",
-	}, []string{"provider", "result"})
-	o.externalAuth = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gantry_external_auth_total",
-		Help: "Answers of an external authorization service, by service and result (allowed, denied, unavailable, cached).",
-	}, []string{"service", "result"})
+	o.retries = counterVec("gantry_upstream_retries_total",
+		"Attempts sent to an upstream after an earlier attempt of the same request failed, by what that failure was (a status such as 503, or connect_error, timeout, error).",
+		"upstream", "reason")
+	o.budgetExhausted = counterVec("gantry_upstream_retry_budget_exhausted_total",
+		"Retries not made because the upstream's retry budget had no token left.",
+		"upstream")
+	o.ejections = counterVec("gantry_upstream_ejections_total",
+		"Times a target was ejected by passive health checks (consecutive failures).",
+		"upstream", "target")
+	o.healthChecks = counterVec("gantry_health_checks_total",
+		"Active health check probes, by result (success or failure).",
+		"upstream", "target", "result")
+	o.decisions = counterVec("gantry_ratelimit_decisions_total",
+		"Rate-limit and quota decisions, by route and decision (allowed, limited, quota_exceeded).",
+		"route", "decision")
+	o.authFailures = counterVec("gantry_auth_failures_total",
+		"Requests refused by authentication, by route, method (api_key, jwt, external, none) and reason (missing, invalid, forbidden, denied).",
+		"route", "method", "reason")
+	o.jwksRefresh = counterVec("gantry_jwks_refresh_total",
+		"JWKS fetches of a JWT provider, by result (success or failure).",
+		"provider", "result")
+	o.externalAuth = counterVec("gantry_external_auth_total",
+		"Answers of an external authorization service, by service and result (allowed, denied, unavailable, cached).",
+		"service", "result")
 	o.reqSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "gantry_request_size_bytes",
 		Help:    "Size of request bodies received from clients, by route.",
@@ -144,10 +136,9 @@ func (m *Metrics) registerOps() {
 		Help:    "Size of response bodies sent to clients, by route.",
 		Buckets: sizeBuckets,
 	}, []string{"route"})
-	o.tlsErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gantry_tls_handshake_errors_total",
-		Help: "TLS handshakes with clients that failed (bad client hello, no shared cipher or version, timeout), by listener.",
-	}, []string{"listener"})
+	o.tlsErrors = counterVec("gantry_tls_handshake_errors_total",
+		"TLS handshakes with clients that failed (bad client hello, no shared cipher or version, timeout), by listener.",
+		"listener")
 	o.upstreams = make(map[string]*UpstreamMetrics)
 	m.reg.MustRegister(o.buildInfo, o.upDuration, o.retries, o.budgetExhausted, o.ejections, o.healthChecks,
 		o.decisions, o.authFailures, o.jwksRefresh, o.externalAuth, o.reqSize, o.resSize, o.tlsErrors, connCollector{m})

@@ -52,18 +52,15 @@ type shaping struct {
 
 func (m *Metrics) registerShaping() {
 	s := &m.shaping
-	s.split = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gantry_split_requests_total",
-		Help: "Requests of routes with a split, by the upstream (side) chosen to serve them.",
-	}, []string{"route", "upstream"})
-	s.mirror = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gantry_mirror_requests_total",
-		Help: "Sampled requests of routes with a mirror, by what became of their copy (sent, dropped, failed, skipped).",
-	}, []string{"route", "result"})
-	s.transform = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gantry_transform_bodies_total",
-		Help: "JSON bodies a route's transform applied to, by direction (request, response) and result (transformed, or why it passed unchanged: too_large, encoded, streamed, invalid).",
-	}, []string{"route", "direction", "result"})
+	s.split = counterVec("gantry_split_requests_total",
+		"Requests of routes with a split, by the upstream (side) chosen to serve them.",
+		"route", "upstream")
+	s.mirror = counterVec("gantry_mirror_requests_total",
+		"Sampled requests of routes with a mirror, by what became of their copy (sent, dropped, failed, skipped).",
+		"route", "result")
+	s.transform = counterVec("gantry_transform_bodies_total",
+		"JSON bodies a route's transform applied to, by direction (request, response) and result (transformed, or why it passed unchanged: too_large, encoded, streamed, invalid).",
+		"route", "direction", "result")
 	m.reg.MustRegister(s.split, s.mirror, s.transform)
 }
 
