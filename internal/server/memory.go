@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync"
 	"time"
 )
 
@@ -28,7 +27,7 @@ import (
 // allocated more than releaseBusy bytes since it last acted (or the
 // process started, compiling its configuration), the last one at most
 // releaseQuiet, and at least releaseIdle bytes of heap are garbage or free
-// but not returned. Steady traffic between the two rates never triggers
+// but not returned (or it never acted yet). Steady traffic between the two rates never triggers
 // it, so the collector paces itself as usual.
 const (
 	releaseEvery = time.Second
@@ -62,13 +61,17 @@ type releaser struct {
 
 	peak   int64
 	allocs uint64 // heap().allocs at the last tick
-	// spell is whether a tick was busy since the releaser last acted.
-	spell bool
+	// spell is whether a tick was busy since the releaser last acted;
+	// fresh, that it never acted: the first quiet tick after the start
+	// acts even with little heap to return, for the start's code (the
+	// packages' initialization, the configuration's compile), which held
+	// some 20 MiB of RSS through the first busy spell otherwise.
+	spell, fresh bool
 }
 
 func newReleaser(open func() int64) *releaser {
 	return &releaser{open: open, heap: readHeap, free: freeMemory, drop: releaseDrop,
-		busy: releaseBusy, quiet: releaseQuiet, idle: releaseIdle, spell: true}
+		busy: releaseBusy, quiet: releaseQuiet, idle: releaseIdle, spell: true, fresh: true}
 }
 
 // tick looks at the open connections and the heap once and reports
@@ -85,12 +88,12 @@ func (r *releaser) tick() bool {
 		r.peak = n
 	}
 	ebbed := r.peak-n >= r.drop && n <= r.peak/2
-	ended := r.spell && d <= r.quiet && h.unreturned >= r.idle
+	ended := r.spell && d <= r.quiet && (r.fresh || h.unreturned >= r.idle)
 	if !ebbed && !ended {
 		return false
 	}
 	r.free()
-	r.peak, r.spell = n, false
+	r.peak, r.spell, r.fresh = n, false, false
 	return true
 }
 
@@ -151,49 +154,4 @@ func freeMemory() {
 	runtime.GC()
 	debug.FreeOSMemory()
 	releaseCode()
-}
-
-// planGCPercent is the collector's target (GOGC) while a generation is
-// planned.
-const planGCPercent = 25
-
-// tightGC paces the collector at planGCPercent until the returned function
-// is called, unless GOGC is already as low or off. Planning a large
-// configuration allocates several times what it keeps, and what it keeps
-// (closures, pattern segments, index nodes) sits in the same small size
-// classes as the garbage: at the default pace a collection frees that
-// garbage only every doubling of the heap, so what is kept lands between
-// it and, once it is freed, holds pages mostly empty for the life of the
-// generation. Collecting more often reuses the freed slots while the
-// generation is built: measured with 10,000 routes, about 1 MiB less heap
-// in use once idle, for three more collections during the plan (tens of
-// milliseconds). It also lowers the heap's peak during a reload.
-// Plans can overlap (servers in one process, as in tests), so the first
-// to start lowers the target and the last to end restores it.
-func tightGC() (restore func()) {
-	pace.Lock()
-	defer pace.Unlock()
-	if pace.plans == 0 {
-		pace.old = debug.SetGCPercent(planGCPercent)
-		pace.lowered = pace.old > planGCPercent
-		if !pace.lowered {
-			debug.SetGCPercent(pace.old)
-		}
-	}
-	pace.plans++
-	return func() {
-		pace.Lock()
-		defer pace.Unlock()
-		if pace.plans--; pace.plans == 0 && pace.lowered {
-			debug.SetGCPercent(pace.old)
-		}
-	}
-}
-
-// pace is tightGC's state.
-var pace struct {
-	sync.Mutex
-	plans   int  // plans running
-	old     int  // GOGC before the first of them
-	lowered bool // whether the first lowered it
 }

@@ -305,11 +305,19 @@ func TestReleaser(t *testing.T) {
 			want:       []bool{true, false, false, false, true, false},
 		},
 		{
+			// The first quiet tick returns the start's code pages.
 			name:       "idle with little to return",
-			open:       []int64{1, 1, 1},
-			allocs:     []uint64{0, 0, 0},
-			unreturned: []uint64{1, 1, 1},
-			want:       []bool{false, false, false},
+			open:       []int64{1, 1, 1, 1},
+			allocs:     []uint64{0, 0, 0, 0},
+			unreturned: []uint64{1, 1, 1, 1},
+			want:       []bool{true, false, false, false},
+		},
+		{
+			name:       "busy from the start",
+			open:       []int64{64, 64, 64, 0},
+			allocs:     []uint64{0, 80, 160, 160},
+			unreturned: []uint64{1, 1, 1, 10},
+			want:       []bool{true, false, false, true},
 		},
 		{
 			name:       "trickle after start",
@@ -330,7 +338,7 @@ func TestReleaser(t *testing.T) {
 			open:       []int64{1, 1, 1, 1},
 			allocs:     []uint64{0, 40, 40, 40},
 			unreturned: []uint64{0, 35, 35, 0},
-			want:       []bool{false, false, true, false},
+			want:       []bool{true, false, true, false},
 		},
 	}
 	for _, tt := range tests {

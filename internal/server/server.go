@@ -209,6 +209,7 @@ func (s *Server) Listen() error {
 	// connection beyond it costs neither a handshake nor a buffer.
 	ln = newConnLimiter(ln, lim.MaxConnections, s.metrics)
 	go newReleaser(s.metrics.ConnectionsOpen).run(s.ctx)
+	startPace()
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	// Go adds 4 KiB of slack to MaxHeaderBytes; take it off so 431 comes
 	// where the configuration says.

@@ -15,6 +15,9 @@ import (
 
 // bench is the whole run: start, check, warm up, interleaved rounds,
 // fixed-rate rounds, the router benchmark, then the report.
+// rssSettle is how long after the last round the settled RSS is read.
+const rssSettle = 3 * time.Second
+
 func (h *harness) bench(ctx context.Context) error {
 	h.machine = readMachine(h.o)
 	logf("machine: %s; load average %s", h.machine.summary(), h.machine.loadStart)
@@ -127,6 +130,17 @@ func (h *harness) bench(ctx context.Context) error {
 		}
 	}
 	active = activeOf(active)
+	// RSS twice: at the end of the load, and once the proxies settled
+	// (the gateway gives back what a busy spell took within a second or
+	// two of its end; see internal/server/memory.go).
+	for _, s := range active {
+		s.rssLoad, _ = rssBytes(s.rssOf())
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(rssSettle):
+	}
 	for _, s := range active {
 		if s.rss, _ = rssBytes(s.rssOf()); s.rss == 0 {
 			logf("%s: could not read RSS", s.title)

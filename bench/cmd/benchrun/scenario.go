@@ -77,7 +77,9 @@ type scenario struct {
 
 	// Results.
 	runs []measure
-	rss  uint64
+	// rss is read once the processes settled after the rounds (rssSettle),
+	// rssLoad right at their end.
+	rss, rssLoad uint64
 	// masterRSS is NGINX's master, reported beside the workers' sum.
 	masterRSS uint64
 	fixed     fixedMeasure
