@@ -57,9 +57,11 @@ type conn struct {
 	state   atomic.Int32
 
 	// scratch and ends are the header reader's reused storage, hbuf
-	// the response header's, out the response body's buffer.
+	// the response header's, out the response body's buffer, tmp the
+	// status line's and numbers'.
 	scratch []byte
 	ends    []int
+	tmp     [64]byte
 	hbuf    []byte
 	out     []byte
 	header  http.Header

@@ -345,7 +345,8 @@ func (w *response) send() {
 		w.closeAfter = true
 	}
 
-	var tmp [64]byte
+	// The connection's scratch: a local array escapes into bw.Write.
+	tmp := &c.tmp
 	c.cmu.Lock()
 	c.answered = true
 	c.cmu.Unlock()

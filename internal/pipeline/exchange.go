@@ -127,8 +127,16 @@ type Exchange struct {
 	LLM *LLMStats
 
 	// params is storage for Params, so most routes' parameters need no
-	// allocation of their own.
+	// allocation of their own; id, for IDValues.
 	params [4]Param
+	id     [1]string
+}
+
+// IDValues returns ID as a header's values, backed by x (no allocation of
+// their own). The slice is full, so an append copies.
+func (x *Exchange) IDValues() []string {
+	x.id[0] = x.ID
+	return x.id[:1:1]
 }
 
 // ParamBuf returns empty storage for the request's path parameters.
@@ -201,6 +209,24 @@ type exchangeKey struct{}
 // WithExchange returns a context that carries x.
 func WithExchange(ctx context.Context, x *Exchange) context.Context {
 	return context.WithValue(ctx, exchangeKey{}, x)
+}
+
+// NewExchange returns a context under ctx that carries a new, empty
+// Exchange: the context and the Exchange are one allocation.
+func NewExchange(ctx context.Context) context.Context { return &exchangeCtx{Context: ctx} }
+
+// exchangeCtx is a context with an Exchange of its own. Done, Err and
+// Deadline are ctx's, so cancellation propagates as through WithValue.
+type exchangeCtx struct {
+	context.Context
+	x Exchange
+}
+
+func (c *exchangeCtx) Value(key any) any {
+	if _, ok := key.(exchangeKey); ok {
+		return &c.x
+	}
+	return c.Context.Value(key)
 }
 
 // exchangeFrom returns the Exchange carried by ctx, or nil.

@@ -32,7 +32,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	x.TLS = r.TLS != nil
 	// The canonical key set directly: Set would canonicalise
 	// "X-Request-ID" into a new string on every request.
-	rw.Header()["X-Request-Id"] = []string{x.ID}
+	rw.Header()["X-Request-Id"] = x.IDValues()
 	if s.tracing != nil {
 		r = s.traced(r, x)
 	}

@@ -278,7 +278,7 @@ func (s *Server) Listen() error {
 
 // engineContext gives each request the engine reads its Exchange.
 func engineContext(ctx context.Context) context.Context {
-	return pipeline.WithExchange(ctx, &pipeline.Exchange{})
+	return pipeline.NewExchange(ctx)
 }
 
 // serveEngine serves ln with the gateway's own HTTP/1.1 server; the
