@@ -124,18 +124,17 @@ func (h *harness) bench(ctx context.Context) error {
 				continue
 			}
 			s.runs = append(s.runs, m)
+			// The last round's reading stays: RSS at the end of the load.
+			s.rssLoad, _ = rssBytes(s.rssOf())
 			logf("round %d/%d  %-42s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  CPU %6.1f µs/req  errors %d",
 				r+1, h.o.rounds, s.title, m.wrk.rps(), float64(m.wrk.P50US)/1000, float64(m.wrk.P99US)/1000,
 				m.proxyCPU/float64(max(m.wrk.Requests, 1))*1e6, m.wrk.errors())
 		}
 	}
 	active = activeOf(active)
-	// RSS twice: at the end of the load, and once the proxies settled
-	// (the gateway gives back what a busy spell took within a second or
-	// two of its end; see internal/server/memory.go).
-	for _, s := range active {
-		s.rssLoad, _ = rssBytes(s.rssOf())
-	}
+	// RSS again once the proxies settled (the gateway gives back what a
+	// busy spell took within a second or two of its end; see
+	// internal/server/memory.go).
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
