@@ -345,10 +345,10 @@ func (rn *run) execute(cancel context.CancelFunc) *callError {
 	start := func(i int) {
 		rn.state[i] = running
 		inFlight++
-		go func() {
+		workers.Go(func() {
 			v, err := rn.exec(h.calls[i])
 			done <- outcome{i, v, err}
-		}()
+		})
 	}
 	for _, i := range h.roots {
 		start(i)

@@ -88,7 +88,9 @@ func (rn *run) execIn(ctx context.Context, c *call) (any, error) {
 		wg             sync.WaitGroup
 	)
 	for range min(n, FanOutConcurrency) {
-		wg.Go(func() {
+		wg.Add(1)
+		workers.Go(func() {
+			defer wg.Done()
 			for {
 				k := int(next.Add(1) - 1)
 				if k >= n || fctx.Err() != nil {

@@ -63,6 +63,8 @@ func TestTimeoutCancelsEverythingAndLeaksNothing(t *testing.T) {
 	// Keep-alive connections hold goroutines of the transport and the
 	// test server; closing the idle ones leaves only what leaked.
 	trs.CloseIdle()
+	// Idle call workers wait for the next aggregate (workers.go).
+	workers.closeIdle()
 	if n := settle(baseline, 5*time.Second); n > baseline {
 		var buf bytes.Buffer
 		pprof.Lookup("goroutine").WriteTo(&buf, 1)

@@ -1,0 +1,106 @@
+package aggregate
+
+import (
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitIdle waits until p holds want idle workers.
+func waitIdle(t *testing.T, p *workerPool, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.idleWorkers() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle workers = %d, want %d", p.idleWorkers(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestWorkerPoolReusesWorkers(t *testing.T) {
+	var p workerPool
+	defer p.closeIdle()
+	ids := make(chan uint64, 2)
+	for range 2 {
+		p.Go(func() { ids <- goroutineID() })
+		waitIdle(t, &p, 1)
+	}
+	if a, b := <-ids, <-ids; a != b {
+		t.Errorf("two calls one after another ran on goroutines %d and %d, want one worker", a, b)
+	}
+}
+
+func TestWorkerPoolBoundsIdle(t *testing.T) {
+	var p workerPool
+	defer p.closeIdle()
+	n := maxIdleWorkers + 20
+	var started, release sync.WaitGroup
+	started.Add(n)
+	release.Add(1)
+	for range n {
+		p.Go(func() {
+			started.Done()
+			release.Wait()
+		})
+	}
+	started.Wait() // n workers at once
+	release.Done()
+	waitIdle(t, &p, maxIdleWorkers)
+	time.Sleep(20 * time.Millisecond)
+	if got := p.idleWorkers(); got != maxIdleWorkers {
+		t.Errorf("idle workers = %d after %d calls at once, want the bound %d", got, n, maxIdleWorkers)
+	}
+}
+
+func TestWorkerPoolSweepsIdle(t *testing.T) {
+	var p workerPool
+	defer p.closeIdle()
+	before := runtime.NumGoroutine()
+	var wg sync.WaitGroup
+	wg.Add(3)
+	for range 3 {
+		p.Go(func() { wg.Done(); time.Sleep(5 * time.Millisecond) })
+	}
+	wg.Wait()
+	waitIdle(t, &p, 3)
+	// Two have waited long enough, the newest not.
+	p.mu.Lock()
+	old := time.Now().Add(-workerIdle - time.Second)
+	p.idle[0].idleAt, p.idle[1].idleAt = old, old
+	p.mu.Unlock()
+	p.sweepIdle()
+	if got := p.idleWorkers(); got != 1 {
+		t.Fatalf("idle workers after the sweep = %d, want 1", got)
+	}
+	p.mu.Lock()
+	armed := p.armed
+	p.mu.Unlock()
+	if !armed {
+		t.Error("sweep not rescheduled while a worker is idle")
+	}
+	p.closeIdle()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after closing the idle workers, %d before", n, before)
+	}
+}
+
+// goroutineID reads the running goroutine's id from its stack header.
+func goroutineID() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	// "goroutine 123 [running]:..."
+	var id uint64
+	for _, c := range b[len("goroutine "):] {
+		if c < '0' || c > '9' {
+			break
+		}
+		id = id*10 + uint64(c-'0')
+	}
+	return id
+}
