@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"bufio"
 	"encoding/hex"
 	"io"
 	"net/http"
@@ -106,22 +105,42 @@ func EntryFrom(x *pipeline.Exchange, r *http.Request, d time.Duration) Entry {
 }
 
 // AccessLog writes one JSON line per request from a background goroutine.
-// Log never blocks: lines go through a bounded queue, and when the writer
-// cannot keep up they are dropped and counted. Lines are flushed at least
-// every flush interval and on Close. It is safe for concurrent use.
+// Log never blocks on the writer: each line is encoded on the caller's
+// goroutine and appended to a shared pending buffer under a short lock,
+// and the writer goroutine takes the whole buffer every flush interval,
+// or sooner once it holds flushBytes. A request therefore wakes no
+// goroutine (a channel send per line woke the writer for every request:
+// at low rates that was a scheduler hand-off, and often an idle thread
+// woken, per request). At most the queue size of lines wait for the
+// writer; when it cannot keep up, more are dropped and counted. Lines are
+// flushed at least every flush interval and on Close. It is safe for
+// concurrent use.
 type AccessLog struct {
 	w          io.Writer
-	queue      chan *line
-	quit       chan struct{}
-	done       chan struct{}
+	queueSize  int
 	flushEvery time.Duration
 	metrics    *Metrics
+
+	// mu guards pending (the lines not yet taken by the writer, whole
+	// lines only); lines is how many it holds, written under mu and read
+	// without it to skip encoding a line that would be dropped.
+	mu      sync.Mutex
+	pending []byte
+	lines   atomic.Int64
+	// kick wakes the writer early (pending reached flushBytes); quit
+	// ends it; done is closed when it has.
+	kick chan struct{}
+	quit chan struct{}
+	done chan struct{}
 
 	closed    atomic.Bool
 	dropped   atomic.Uint64
 	closeOnce sync.Once
 	err       error // first write error; owned by run until done is closed
 }
+
+// flushBytes is how much pending text wakes the writer before its tick.
+const flushBytes = 32 << 10
 
 // Option configures NewAccessLog.
 type Option func(*AccessLog)
@@ -134,13 +153,13 @@ func WithMetrics(m *Metrics) Option { return func(a *AccessLog) { a.metrics = m 
 func withQueueSize(n int) Option {
 	return func(a *AccessLog) {
 		if n > 0 {
-			a.queue = make(chan *line, n)
+			a.queueSize = n
 		}
 	}
 }
 
-// withFlushInterval sets the longest time a written line may sit in the
-// buffer (default defaultFlushInterval).
+// withFlushInterval sets the longest time a logged line may wait before it
+// is written (default defaultFlushInterval).
 func withFlushInterval(d time.Duration) Option {
 	return func(a *AccessLog) {
 		if d > 0 {
@@ -154,15 +173,14 @@ func withFlushInterval(d time.Duration) Option {
 func NewAccessLog(w io.Writer, opts ...Option) *AccessLog {
 	a := &AccessLog{
 		w:          w,
+		queueSize:  defaultQueueSize,
+		flushEvery: defaultFlushInterval,
+		kick:       make(chan struct{}, 1),
 		quit:       make(chan struct{}),
 		done:       make(chan struct{}),
-		flushEvery: defaultFlushInterval,
 	}
 	for _, o := range opts {
 		o(a)
-	}
-	if a.queue == nil {
-		a.queue = make(chan *line, defaultQueueSize)
 	}
 	go a.run()
 	return a
@@ -186,18 +204,31 @@ func (a *AccessLog) Log(e *Entry) {
 	if a == nil || a.closed.Load() {
 		return
 	}
-	// Skip the encoding when the line would be dropped anyway.
-	if len(a.queue) == cap(a.queue) {
+	// Encoded outside the lock, and not at all when the line would be
+	// dropped anyway (a hint; checked again under the lock).
+	if a.lines.Load() >= int64(a.queueSize) {
 		a.drop()
 		return
 	}
 	l := linePool.Get().(*line)
 	l.b = appendEntry(l.b[:0], e)
-	select {
-	case a.queue <- l:
-	default:
+	a.mu.Lock()
+	if a.lines.Load() >= int64(a.queueSize) {
+		a.mu.Unlock()
 		putLine(l)
 		a.drop()
+		return
+	}
+	a.pending = append(a.pending, l.b...)
+	a.lines.Add(1)
+	wake := len(a.pending) >= flushBytes && len(a.pending)-len(l.b) < flushBytes
+	a.mu.Unlock()
+	putLine(l)
+	if wake {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -209,9 +240,9 @@ func (a *AccessLog) drop() {
 // Dropped returns how many lines were dropped because the queue was full.
 func (a *AccessLog) Dropped() uint64 { return a.dropped.Load() }
 
-// Close stops accepting lines, writes every queued one, flushes and waits
-// for the writer goroutine. It returns the first write error, if any. It
-// waits for a writer that blocks; call it once requests have drained.
+// Close stops accepting lines, writes every pending one and waits for the
+// writer goroutine. It returns the first write error, if any. It waits for
+// a writer that blocks; call it once requests have drained.
 func (a *AccessLog) Close() error {
 	a.closeOnce.Do(func() {
 		a.closed.Store(true)
@@ -221,58 +252,46 @@ func (a *AccessLog) Close() error {
 	return a.err
 }
 
-// run owns the bufio.Writer. The queue is never closed, since a Log racing
-// Close would panic on a closed channel; quit ends the loop instead.
+// run owns the writes: it takes the pending lines on every tick, kick or
+// the end, and writes them outside the lock with the buffer of the last
+// round (two buffers in turn, so a round allocates nothing).
 func (a *AccessLog) run() {
 	defer close(a.done)
-	bw := bufio.NewWriterSize(a.w, 64<<10)
 	tick := time.NewTicker(a.flushEvery)
 	defer tick.Stop()
-	dirty := false
+	var spare []byte
 	for {
 		select {
-		case l := <-a.queue:
-			a.write(bw, l)
-			dirty = true
 		case <-tick.C:
-			if dirty {
-				a.flush(bw)
-				dirty = false
-			}
+		case <-a.kick:
 		case <-a.quit:
-			for {
-				select {
-				case l := <-a.queue:
-					a.write(bw, l)
-				default:
-					a.flush(bw)
-					return
-				}
-			}
+			// Requests have drained (see Close): what is pending is
+			// the last of it.
+			a.writePending(&spare)
+			return
+		}
+		a.writePending(&spare)
+	}
+}
+
+// writePending takes the pending lines and writes them; spare is the
+// buffer to leave in their place, and becomes the one just written.
+func (a *AccessLog) writePending(spare *[]byte) {
+	a.mu.Lock()
+	b := a.pending
+	a.pending = (*spare)[:0]
+	a.lines.Store(0)
+	a.mu.Unlock()
+	if len(b) > 0 {
+		if _, err := a.w.Write(b); err != nil && a.err == nil {
+			a.err = err
 		}
 	}
-}
-
-func (a *AccessLog) write(bw *bufio.Writer, l *line) {
-	if _, err := bw.Write(l.b); err != nil {
-		a.fail(bw, err)
+	// A burst's buffer is not kept.
+	if cap(b) > 4*flushBytes {
+		b = nil
 	}
-	putLine(l)
-}
-
-func (a *AccessLog) flush(bw *bufio.Writer) {
-	if err := bw.Flush(); err != nil {
-		a.fail(bw, err)
-	}
-}
-
-// fail records the first error and resets the writer: bufio keeps an error
-// forever, and a transient failure must not silence the log for good.
-func (a *AccessLog) fail(bw *bufio.Writer, err error) {
-	if a.err == nil {
-		a.err = err
-	}
-	bw.Reset(a.w)
+	*spare = b
 }
 
 // appendEntry appends e as one JSON object and a newline.

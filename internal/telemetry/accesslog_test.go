@@ -230,6 +230,31 @@ func TestAccessLogFlushesPeriodically(t *testing.T) {
 	}
 }
 
+// Past flushBytes of pending lines the writer runs before its tick.
+func TestAccessLogWritesEarlyWhenMuchIsPending(t *testing.T) {
+	var out syncBuffer
+	a := NewAccessLog(&out, withFlushInterval(time.Hour))
+	defer a.Close()
+	n := 0
+	for written := 0; written < flushBytes; n++ {
+		a.Log(&Entry{Time: start, RequestID: "r", Path: "/orders/" + strconv.Itoa(n), Status: 200})
+		written += 150 // well under a line's length: enough lines for sure
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(out.lines()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines pending under an hour's flush interval: none written", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i, l := range out.lines() {
+		decodeLine(t, l)
+		if t.Failed() {
+			t.Fatalf("line %d broken", i)
+		}
+	}
+}
+
 // blockingWriter blocks every Write until release is closed, and reports
 // the first Write on entered.
 type blockingWriter struct {
