@@ -27,8 +27,8 @@ import (
 // allocated more than releaseBusy bytes since it last acted (or the
 // process started, compiling its configuration), the last one at most
 // releaseQuiet, and at least releaseIdle bytes of heap are garbage or free
-// but not returned (or it never acted yet). Steady traffic between the two rates never triggers
-// it, so the collector paces itself as usual.
+// but not returned (or it never acted yet). Steady traffic between the two
+// rates never triggers it, so the collector paces itself as usual.
 const (
 	releaseEvery = time.Second
 	releaseDrop  = 512
