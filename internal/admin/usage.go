@@ -32,11 +32,7 @@ func (a *api) usage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if format == "csv" {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Disposition", `inline; filename="usage.csv"`)
-		w.WriteHeader(http.StatusOK)
-		if err := usage.WriteCSV(w, rows); err != nil {
+		if err := usage.ServeCSV(w, "inline", rows); err != nil {
 			a.log.Debug("writing usage CSV", "error", err)
 		}
 		return

@@ -143,11 +143,7 @@ func (p *portal) usage(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	if format == "csv" {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Disposition", `attachment; filename="usage.csv"`)
-		w.WriteHeader(http.StatusOK)
-		if err := usage.WriteCSV(w, rows); err != nil {
+		if err := usage.ServeCSV(w, "attachment", rows); err != nil {
 			p.o.Logger.Debug("writing usage CSV", "error", err)
 		}
 		return

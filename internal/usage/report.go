@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -172,6 +173,18 @@ func interval(from, to time.Time) string {
 var csvHeader = []string{"consumer", "period", "route", "requests", "billable", "units", "errors",
 	"bytes_in", "bytes_out", "admitted", "ws_messages_in", "ws_messages_out", "ws_seconds", "avg_latency_ms",
 	"model", "input_tokens", "output_tokens"}
+
+// ServeCSV answers an HTTP request with rows as a CSV file (WriteCSV),
+// not to be cached, under Content-Disposition disposition ("inline" or
+// "attachment"). An error is the write's: the status is sent by then.
+func ServeCSV(w http.ResponseWriter, disposition string, rows []Row) error {
+	h := w.Header()
+	h.Set("Content-Type", "text/csv; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Disposition", disposition+`; filename="usage.csv"`)
+	w.WriteHeader(http.StatusOK)
+	return WriteCSV(w, rows)
+}
 
 // WriteCSV writes rows as CSV (RFC 4180) under a header line.
 func WriteCSV(w io.Writer, rows []Row) error {
