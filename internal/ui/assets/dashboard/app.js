@@ -1,7 +1,8 @@
 // The operator dashboard: a hash router over the pages, and sign-in with
 // the admin token when the gateway has one.
-import { api, setCSRF, whenUnauthorized, ApiError } from '../common/api.js';
+import { api, setCSRF, whenUnauthorized } from '../common/api.js';
 import { h, replace, notice } from '../common/dom.js';
+import { router } from '../common/router.js';
 import overview from './pages/overview.js';
 import routes from './pages/routes.js';
 import upstreams from './pages/upstreams.js';
@@ -13,42 +14,14 @@ import config from './pages/config.js';
 const pages = { overview, routes, upstreams, consumers, usage, invoices, config };
 const main = document.getElementById('main');
 const signOutButton = document.getElementById('sign-out');
-let current = null; // the page shown: {name, stop}
 let signedIn = false;
-
-function pageName() {
-  const name = location.hash.replace(/^#\/?/, '').split('?')[0];
-  return pages[name] ? name : 'overview';
-}
-
-// show renders the page the hash names; a page's render returns a stop
-// function that ends its timers.
-async function show() {
-  if (current && current.stop) current.stop();
-  current = null;
-  const name = pageName();
-  const page = pages[name];
-  for (const a of document.querySelectorAll('nav.main a')) {
-    if (a.getAttribute('href') === '#/' + name) a.setAttribute('aria-current', 'page');
-    else a.removeAttribute('aria-current');
-  }
-  document.title = page.title + ' · Gantry dashboard';
-  replace(main, h('h1', null, page.title));
-  const state = { name, stop: null };
-  current = state;
-  try {
-    state.stop = await page.render(main);
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return;
-    main.appendChild(notice('error', 'Could not load this page: ' + err.message));
-  }
-  if (current !== state && state.stop) state.stop();
-  document.getElementById('announce').textContent = page.title + ' page loaded';
-}
+const pager = router({
+  pages, fallback: 'overview', main, site: 'Gantry dashboard',
+  links: () => document.querySelectorAll('nav.main a'),
+});
 
 function signInForm(message) {
-  if (current && current.stop) current.stop();
-  current = null;
+  pager.stop();
   signedIn = false;
   signOutButton.hidden = true;
   const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'current-password', required: true });
@@ -78,7 +51,7 @@ async function signedInAs(s) {
   setCSRF(s.csrf_token);
   signedIn = s.signed_in;
   signOutButton.hidden = !s.signed_in;
-  await show();
+  await pager.show();
   main.focus();
 }
 
@@ -93,13 +66,6 @@ signOutButton.addEventListener('click', async () => {
 
 whenUnauthorized(() => {
   if (signedIn || !document.getElementById('sign-in')) signInForm(signedIn ? 'Your session has ended; sign in again.' : null);
-});
-
-window.addEventListener('hashchange', async () => {
-  // "#main" is the skip link's target, not a page.
-  if (!location.hash.startsWith('#/') || document.getElementById('sign-in')) return;
-  await show();
-  main.focus();
 });
 
 async function start() {

@@ -1,8 +1,9 @@
 // The consumer portal: sign-in with an API key (or a token), and a hash
 // router over the consumer's own pages. Everything shown comes from
 // /portal/api/..., which answers about the signed-in consumer only.
-import { api, setCSRF, whenUnauthorized, ApiError } from '../common/api.js';
+import { api, setCSRF, whenUnauthorized } from '../common/api.js';
 import { h, replace, notice } from '../common/dom.js';
+import { router } from '../common/router.js';
 import plan from './pages/plan.js';
 import usage from './pages/usage.js';
 import invoices from './pages/invoices.js';
@@ -15,40 +16,15 @@ const who = document.getElementById('who');
 const signOutButton = document.getElementById('sign-out');
 // site is portal.title, as the server wrote it into the page.
 const site = document.getElementById('brand').textContent;
-let current = null; // the page shown: {stop}
 let signedIn = false;
-
-function pageName() {
-  const name = location.hash.replace(/^#\/?/, '').split('?')[0];
-  return pages[name] ? name : 'plan';
-}
-
-async function show() {
-  if (current && current.stop) current.stop();
-  current = null;
-  const name = pageName();
-  const page = pages[name];
-  for (const a of nav.querySelectorAll('a')) {
-    if (a.getAttribute('href') === '#/' + name) a.setAttribute('aria-current', 'page');
-    else a.removeAttribute('aria-current');
-  }
-  document.title = page.title + ' · ' + site;
-  replace(main, h('h1', null, page.title));
-  const state = { stop: null };
-  current = state;
-  try {
-    state.stop = await page.render(main, { signOut: () => signInForm('The key you signed in with is revoked: sign in with another one.') });
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return;
-    main.appendChild(notice('error', 'Could not load this page: ' + err.message));
-  }
-  if (current !== state && state.stop) state.stop();
-  document.getElementById('announce').textContent = page.title + ' page loaded';
-}
+const pager = router({
+  pages, fallback: 'plan', main, site,
+  links: () => nav.querySelectorAll('a'),
+  context: { signOut: () => signInForm('The key you signed in with is revoked: sign in with another one.') },
+});
 
 function signInForm(message, jwt) {
-  if (current && current.stop) current.stop();
-  current = null;
+  pager.stop();
   signedIn = false;
   setCSRF('');
   signOutButton.hidden = true;
@@ -90,7 +66,7 @@ async function signedInAs(s) {
   signOutButton.hidden = false;
   nav.hidden = false;
   who.textContent = 'Signed in as ' + s.consumer;
-  await show();
+  await pager.show();
   main.focus();
 }
 
@@ -105,12 +81,6 @@ signOutButton.addEventListener('click', async () => {
 let jwtOffered = false;
 whenUnauthorized(() => {
   if (signedIn || !document.getElementById('sign-in')) signInForm(signedIn ? 'Your session has ended; sign in again.' : null, jwtOffered);
-});
-
-window.addEventListener('hashchange', async () => {
-  if (!location.hash.startsWith('#/') || document.getElementById('sign-in')) return;
-  await show();
-  main.focus();
 });
 
 async function start() {
