@@ -1,16 +1,12 @@
 // Usage: the ledger by day, hour or route over a date range, as a chart,
 // a table and a CSV download.
 import { api } from '../../common/api.js';
-import { h, table, replace, notice } from '../../common/dom.js';
+import { h, table, replace } from '../../common/dom.js';
 import { num, isoDate } from '../../common/format.js';
-import { Chart } from '../../common/chart.js';
+import { fetchUsage, usageColumns, periodStart, usageChart } from '../../common/usage.js';
 
 // groupings are the group_by values GET /admin/usage takes.
 const groupings = [['day', 'Day'], ['hour', 'Hour'], ['route', 'Route'], ['model', 'Model (LLM routes)'], ['', 'Consumer total']];
-
-function periodStart(p, by) {
-  return Date.parse(by === 'hour' ? p : p + 'T00:00:00Z') / 1000;
-}
 
 export default {
   title: 'Usage',
@@ -36,31 +32,17 @@ export default {
       return q;
     };
     const load = async () => {
-      const q = query();
-      const csvQ = new URLSearchParams(q);
-      csvQ.set('format', 'csv');
-      csv.href = '/admin/usage?' + csvQ;
-      let res;
-      try {
-        res = await api('/admin/usage?' + q);
-      } catch (e) {
-        replace(out, notice('error', (e.body && e.body.param ? e.body.param + ': ' : '') + e.message));
-        return;
-      }
+      const res = await fetchUsage('/admin/usage', query(), csv, out);
+      if (!res) return;
       const by = res.group_by || '';
       const rows = res.rows;
       const max = Math.max(1, ...rows.map((r) => r.requests));
-      // The second column names what the rows are grouped by; token
-      // columns appear when any row has tokens (LLM routes).
-      const key = { route: ['Route', (r) => r.route], model: ['Model', (r) => r.model] }[by] || ['Period', (r) => r.period];
-      const tokens = rows.some((r) => r.input_tokens || r.output_tokens);
-      const tokenHead = tokens ? [{ v: 'Input tokens', num: true }, { v: 'Output tokens', num: true }] : [];
+      // The consumer first, then the shared columns, then a bar of each
+      // row's share of the busiest.
+      const cols = usageColumns(rows, by);
       replace(out, table(`${rows.length} rows, ${res.from.slice(0, 10)} to ${res.to.slice(0, 10)} (UTC)`,
-        ['Consumer', key[0], { v: 'Requests', num: true }, { v: 'Billable', num: true }, { v: 'Errors', num: true }, ...tokenHead, { v: 'Bytes out', num: true }, { v: 'Avg latency', num: true }, ''],
-        rows.map((r) => [r.consumer || h('span', { class: 'muted' }, 'anonymous'), key[1](r),
-          { v: num(r.requests), num: true }, { v: num(r.billable), num: true }, { v: num(r.errors), num: true },
-          ...(tokens ? [{ v: num(r.input_tokens || 0), num: true }, { v: num(r.output_tokens || 0), num: true }] : []),
-          { v: num(r.bytes_out), num: true }, { v: r.avg_latency_ms ? num(r.avg_latency_ms) + ' ms' : '–', num: true },
+        ['Consumer', ...cols.head, ''],
+        rows.map((r) => [r.consumer || h('span', { class: 'muted' }, 'anonymous'), ...cols.cells(r),
           h('div', { class: 'bar', 'aria-hidden': 'true', dataset: { share: String(r.requests / max) } })]),
         { id: 'usage-table' }));
       // Widths through the CSSOM: the page's policy forbids style attributes.
@@ -80,8 +62,7 @@ export default {
           per.set(x, [v[0] + r.requests, v[1] + r.errors]);
         }
         const xs = [...per.keys()].sort((a, b) => a - b);
-        chart = new Chart(chartEl, { yLabel: 'requests', bars: true, series: [{ label: 'requests' }, { label: 'errors' }] });
-        chart.set([xs, xs.map((x) => per.get(x)[0]), xs.map((x) => per.get(x)[1])]);
+        chart = usageChart(chartEl, xs, xs.map((x) => per.get(x)[0]), xs.map((x) => per.get(x)[1]));
       }
     };
     const form = h('form', { class: 'inline', id: 'usage-form', onsubmit: (e) => { e.preventDefault(); load(); } },
