@@ -37,9 +37,13 @@ ui:
 
 # Everything on the default serving engine, then the suites that drive the
 # binary (end to end, conformance) again on net/http's (server.engine).
+# Under the race detector package socket reads and writes through package
+# syscall; its raw system calls, which release builds use, are covered by
+# its own tests and the conformance suite once more without -race.
 test:
 	$(GO) test -race -count=1 -timeout 12m ./...
 	GANTRY_TEST_ENGINE=net/http $(GO) test -race -count=1 -timeout 12m ./test/...
+	$(GO) test -count=1 ./internal/socket ./test/conformance
 
 test-short:
 	$(GO) test -short ./...

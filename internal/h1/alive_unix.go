@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"syscall"
+
+	"github.com/gantry-dev/gantry/internal/socket"
 )
 
 // prober peeks at a connection's socket. It is set up on the first check
@@ -38,8 +40,7 @@ func alive(c *conn) bool {
 		}
 		p.rc = rc
 		p.fn = func(fd uintptr) bool {
-			_, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			p.ok = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+			p.ok = socket.Idle(fd, &p.buf)
 			return true
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/socket"
 )
 
 // pool holds the idle connections to one address, most recently used last:
@@ -145,6 +147,7 @@ func (p *pool) dial(ctx context.Context, t *Transport) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	nc = socket.Wrap(nc) // reads and writes as raw system calls
 	c := &conn{nc: nc, raw: nc, pool: p, limit: -1}
 	if p.tls != nil {
 		tc, err := handshake(ctx, nc, p.tls, d.Timeout)

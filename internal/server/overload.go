@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/socket"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 )
 
@@ -62,7 +63,8 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			c.Close()
 			continue
 		}
-		return &limitedConn{Conn: c, m: l.m}, nil
+		// Reads and writes as raw system calls (package socket).
+		return &limitedConn{Conn: socket.Wrap(c), m: l.m}, nil
 	}
 }
 

@@ -1,0 +1,147 @@
+package socket
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+)
+
+// Conn is a TCP connection whose Read and Write call the kernel directly
+// (see the package doc); every other method is the *net.TCPConn's.
+type Conn struct {
+	*net.TCPConn
+	rc syscall.RawConn
+
+	// The state of the read in progress, for readFn, which is bound once
+	// so that a read allocates nothing.
+	rmu    sync.Mutex
+	readFn func(fd uintptr) bool
+	rp     []byte
+	rn     int
+	rerr   syscall.Errno
+
+	// The same for the write in progress.
+	wmu     sync.Mutex
+	writeFn func(fd uintptr) bool
+	wp      []byte
+	wn      int
+	werr    syscall.Errno
+}
+
+// Wrap returns c with direct reads and writes when it is a *net.TCPConn,
+// else c itself.
+func Wrap(c net.Conn) net.Conn {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return c
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return c
+	}
+	s := &Conn{TCPConn: tc, rc: rc}
+	s.readFn, s.writeFn = s.read, s.write
+	return s
+}
+
+// Read reads up to len(p) bytes, waiting in the poller while none are
+// there, as (*net.TCPConn).Read does.
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return c.TCPConn.Read(p)
+	}
+	c.rmu.Lock()
+	c.rp, c.rn, c.rerr = p, 0, 0
+	err := c.rc.Read(c.readFn)
+	n, e := c.rn, c.rerr
+	c.rp = nil
+	c.rmu.Unlock()
+	switch {
+	case err != nil:
+		return 0, c.opError("read", err)
+	case e != 0:
+		return 0, c.opError("read", os.NewSyscallError("read", e))
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// read is one attempt of Read: true when it has bytes, the end of the
+// stream or an error; false to wait for readiness.
+func (c *Conn) read(fd uintptr) bool {
+	for {
+		n, e := sysRead(fd, c.rp)
+		switch e {
+		case 0:
+			c.rn = n
+			return true
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			c.rerr = e
+			return true
+		}
+	}
+}
+
+// Write writes all of p, waiting in the poller while the socket's buffer
+// is full, as (*net.TCPConn).Write does; n is what was written when it
+// fails.
+func (c *Conn) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return c.TCPConn.Write(p)
+	}
+	c.wmu.Lock()
+	c.wp, c.wn, c.werr = p, 0, 0
+	err := c.rc.Write(c.writeFn)
+	n, e := c.wn, c.werr
+	c.wp = nil
+	c.wmu.Unlock()
+	switch {
+	case err != nil:
+		return n, c.opError("write", err)
+	case e != 0:
+		return n, c.opError("write", os.NewSyscallError("write", e))
+	}
+	return n, nil
+}
+
+// write is one attempt of Write: it writes until p is out, an error comes
+// (true), or the socket's buffer is full (false: wait, then go on).
+func (c *Conn) write(fd uintptr) bool {
+	for c.wn < len(c.wp) {
+		n, e := sysWrite(fd, c.wp[c.wn:])
+		switch e {
+		case 0:
+			c.wn += n
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			c.werr = e
+			return true
+		}
+	}
+	return true
+}
+
+// opError is err as (*net.TCPConn).Read and Write report it. The raw
+// connection's own errors (deadline, closed) come as a *net.OpError of op
+// "raw-read" or "raw-write" around the same cause.
+func (c *Conn) opError(op string, err error) error {
+	if oe, ok := err.(*net.OpError); ok {
+		oe.Op = op
+		return oe
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// Idle reports whether a non-blocking peek at the socket fd would block:
+// no byte waiting, no end of stream, no error. buf receives a peeked byte.
+func Idle(fd uintptr, buf *[1]byte) bool {
+	return sysPeek(fd, buf[:]) == syscall.EAGAIN
+}
