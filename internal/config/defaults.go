@@ -107,7 +107,7 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// The serving engines of plain HTTP/1.1 connections (server.engine).
+// The serving engines of HTTP/1.1 connections (server.engine).
 const (
 	EngineGantry  = "gantry"
 	EngineNetHTTP = "net/http"

@@ -70,9 +70,9 @@ type Server struct {
 	// answer with Connection: close) for this long; then it closes and
 	// ShutdownGrace begins. Default 0: close at once.
 	DrainDelay Duration `yaml:"drain_delay" json:"drain_delay,omitempty"`
-	// Engine serves plain HTTP/1.1 connections: "gantry" (the gateway's
-	// own server, the default) or "net/http" (Go's). TLS and HTTP/2 are
-	// served by net/http either way.
+	// Engine serves HTTP/1.1 connections, plain and over TLS: "gantry"
+	// (the gateway's own server, the default) or "net/http" (Go's). The
+	// TLS handshake and HTTP/2 are Go's either way.
 	Engine string `yaml:"engine" json:"engine,omitempty"`
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -48,9 +49,12 @@ var (
 // the watch (a read started for a long request, under wmu) and Shutdown
 // (state).
 type conn struct {
-	s       *Server
-	rwc     net.Conn
-	remote  string
+	s      *Server
+	rwc    net.Conn
+	remote string
+	// tls is the connection's TLS state (nil for plain TCP), Request.TLS
+	// of each of its requests.
+	tls     *tls.ConnectionState
 	baseCtx context.Context
 	br      *bufio.Reader
 	bw      *bufio.Writer
@@ -93,9 +97,21 @@ type conn struct {
 
 func (s *Server) newConn(rwc net.Conn) *conn {
 	c := &conn{s: s, rwc: rwc, remote: rwc.RemoteAddr().String(), watchDone: make(chan struct{}, 1)}
+	if cs, ok := rwc.(connectionStater); ok {
+		// A TLS connection, its handshake done: every request on it
+		// carries the same state, as on Go's server.
+		st := cs.ConnectionState()
+		c.tls = &st
+	}
 	c.baseCtx = context.WithValue(context.Background(), http.LocalAddrContextKey, rwc.LocalAddr())
 	c.state.Store(stateIdle)
 	return c
+}
+
+// connectionStater is a TLS connection whose handshake is done: a
+// *tls.Conn, or a type that wraps one and keeps its ConnectionState.
+type connectionStater interface {
+	ConnectionState() tls.ConnectionState
 }
 
 // serve reads and serves requests until the connection ends.
@@ -291,6 +307,7 @@ func (c *conn) serveOne() bool {
 		c.rwc.SetWriteDeadline(time.Now().Add(d))
 	}
 	base.RemoteAddr = c.remote
+	base.TLS = c.tls
 	c.lastPOST = base.Method == http.MethodPost
 	ctx, cancel := context.WithCancel(c.baseCtx)
 	if c.s.Context != nil {

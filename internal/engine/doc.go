@@ -1,8 +1,12 @@
-// Package engine is the gateway's own HTTP/1.1 server for plain (cleartext)
-// client connections: the first step of the request path, under
-// server.Handler. TLS, HTTP/2 over TLS and cleartext HTTP/2 with prior
-// knowledge stay with net/http: a connection that opens with the HTTP/2
-// preface is handed to the H2C function unread.
+// Package engine is the gateway's own HTTP/1.1 server for client
+// connections, plain or over TLS: the first step of the request path, under
+// server.Handler. It serves the connections its listener gives it; TLS is
+// terminated before (package server's TLS listener does the handshake and
+// gives HTTP/1.1 connections here, HTTP/2 ones to net/http), and a
+// connection that has a ConnectionState method gives each request that
+// state as Request.TLS, as on Go's server. HTTP/2 over TLS and cleartext
+// HTTP/2 with prior knowledge stay with net/http: a connection that opens
+// with the HTTP/2 preface is handed to the H2C function unread.
 //
 // It exists for speed and for strictness. net/http's server starts a
 // goroutine per request to notice a client that goes away, snapshots the

@@ -259,7 +259,13 @@ func (s *Server) Listen() error {
 		s.mu.Lock()
 		s.h2Srv = h2
 		s.mu.Unlock()
-		go s.serveListener(h1, wire.NewListener(h1ln))
+		// HTTP/1.1 over TLS goes to the configured engine, as plain
+		// connections do; HTTP/2 (ALPN h2) has gone to h2.
+		if s.static.server.Engine == config.EngineGantry {
+			s.serveEngine(h1, h1ln, lim)
+		} else {
+			go s.serveListener(h1, wire.NewListener(h1ln))
+		}
 		if ac := s.tls.acme; ac != nil {
 			// Once the listener that answers TLS-ALPN-01 is up.
 			if err := ac.start(s.ctx, ln.Addr(), s.store); err != nil {
@@ -281,9 +287,10 @@ func engineContext(ctx context.Context) context.Context {
 	return pipeline.NewExchange(ctx)
 }
 
-// serveEngine serves ln with the gateway's own HTTP/1.1 server; the
-// connections that open with the HTTP/2 preface go on to h1, which speaks
-// cleartext HTTP/2.
+// serveEngine serves ln (plain connections, or TLS ones whose handshake
+// is done) with the gateway's own HTTP/1.1 server; the connections that
+// open with the HTTP/2 preface go on to h1, which speaks HTTP/2 with prior
+// knowledge.
 func (s *Server) serveEngine(h1 *http.Server, ln net.Listener, lim config.Limits) {
 	h2c := newChanListener(ln.Addr())
 	eng := &engine.Server{

@@ -1,11 +1,20 @@
 package conformance
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,12 +31,25 @@ const (
 // through: one scripted upstream with passive ejection after a single
 // failure, so any failure blamed on it shows in /admin/upstreams at once.
 func inputGateway(t *testing.T) *gateway {
+	return startInputGateway(t, "")
+}
+
+// inputGatewayTLS is inputGateway serving TLS; its Addr is tls://host:port.
+func inputGatewayTLS(t *testing.T) *gateway {
+	dir := t.TempDir()
+	cert, key := writeSelfSigned(t, dir, "conformance.test")
+	g := startInputGateway(t, fmt.Sprintf("\n  tls: {cert_file: %q, key_file: %q}", cert, key))
+	g.Addr = "tls://" + g.Addr
+	return g
+}
+
+func startInputGateway(t *testing.T, serverExtra string) *gateway {
 	up := newScripted(t, nil)
 	g := testkit.Start(t, fmt.Sprintf(`version: 1
 admin:
   listen: "127.0.0.1:0"
 server:
-  listen: "127.0.0.1:0"
+  listen: "127.0.0.1:0"%s
 auth:
   api_key: {header: X-API-Key}
   jwt:
@@ -71,8 +93,63 @@ routes:
   - name: public
     match: {path_prefix: /}
     upstream: app
-`, jwtSecret, apiKey, up.URL()))
+`, serverExtra, jwtSecret, apiKey, up.URL()))
 	return &gateway{Gantry: g, up: up, upstream: "app"}
+}
+
+// writeSelfSigned writes a self-signed certificate for name and its key as
+// PEM files in dir and returns their paths.
+func writeSelfSigned(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: name},
+		DNSNames:     []string{name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// TestClientInputTLS sends the HTTP/1.1 part of TestClientInput's table
+// over TLS, where the same serving engine reads the decrypted bytes: every
+// case must end as it does in the clear.
+func TestClientInputTLS(t *testing.T) {
+	t.Parallel()
+	g := inputGatewayTLS(t)
+	var cases []tcase
+	cases = append(cases, framingCases()...)
+	cases = append(cases, bodyCases()...)
+	cases = append(cases, pathCases()...)
+	cases = append(cases, headerCases(g)...)
+	cases = append(cases, credentialCases()...)
+	cases = append(cases, hygieneCases()...)
+	g.run(t, cases, true)
+	t.Run("acceptance/no-upstream-blame", func(t *testing.T) {
+		f := g.failures(t)
+		if f.upstreamErrors != 0 || f.gateway502 != 0 || f.ejected != 0 {
+			t.Errorf("malformed client input was blamed on the upstream: %+v", f)
+		}
+	})
 }
 
 // TestClientInput sends malformed and hostile requests: framing and
@@ -244,7 +321,12 @@ func pathCases() []tcase {
 // headerCases send headers that upstreams trust from an untrusted peer
 // (class 9), and name the gateway's own headers in Connection (class 7).
 func headerCases(g *gateway) []tcase {
-	_, port, _ := net.SplitHostPort(g.Addr)
+	addr, overTLS := strings.CutPrefix(g.Addr, "tls://")
+	_, port, _ := net.SplitHostPort(addr)
+	proto := "http"
+	if overTLS {
+		proto = "https"
+	}
 	spoof := func(class int, name, header string, w upWant, anchor string) tcase {
 		return tcase{class: class, name: name, send: "GET /public/h HTTP/1.1\r\nHost: conformance.test\r\n" + header + "\r\nConnection: close\r\n\r\n",
 			want: "200", up: w, anchor: anchor}
@@ -260,7 +342,7 @@ func headerCases(g *gateway) []tcase {
 			"httpoxy (CVE-2016-5385..5388): CGI reads it as HTTP_PROXY; Apache and NGINX advise removing it at the proxy"),
 		spoof(9, "X-Forwarded-For", "X-Forwarded-For: 203.0.113.7", upWant{equal: map[string]string{"X-Forwarded-For": "127.0.0.1"}}, "NGINX $proxy_add_x_forwarded_for appends; Envoy replaces from untrusted peers"),
 		spoof(9, "X-Forwarded-Host", "X-Forwarded-Host: evil.example", upWant{equal: map[string]string{"X-Forwarded-Host": "conformance.test"}}, ""),
-		spoof(9, "X-Forwarded-Proto", "X-Forwarded-Proto: https", upWant{equal: map[string]string{"X-Forwarded-Proto": "http"}}, "Envoy: set from the connection unless trusted"),
+		spoof(9, "X-Forwarded-Proto", "X-Forwarded-Proto: https", upWant{equal: map[string]string{"X-Forwarded-Proto": proto}}, "Envoy: set from the connection unless trusted"),
 		spoof(9, "X-Forwarded-Port", "X-Forwarded-Port: 1", upWant{equal: map[string]string{"X-Forwarded-Port": port}}, ""),
 		spoof(9, "X-Forwarded-Prefix", "X-Forwarded-Prefix: /evil", upWant{absent: []string{"X-Forwarded-Prefix"}}, "Spring's ForwardedHeaderFilter builds links from it"),
 		spoof(9, "X-Forwarded-Server", "X-Forwarded-Server: evil.example", upWant{absent: []string{"X-Forwarded-Server"}}, ""),
@@ -278,7 +360,7 @@ func headerCases(g *gateway) []tcase {
 		spoof(9, "X-Real-IP", "X-Real-IP: 203.0.113.7", upWant{equal: map[string]string{"X-Real-IP": "127.0.0.1"}}, ""),
 		spoof(9, "Forwarded", "Forwarded: for=203.0.113.7;proto=https", upWant{absent: []string{"Forwarded"}}, "RFC 7239; Envoy passes it unless told otherwise"),
 		spoof(7, "Connection: X-Forwarded-For", "Connection: X-Forwarded-For, X-Real-IP", upWant{equal: map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"}}, "RFC 9110 §7.6.1 lets a proxy drop them; the gateway's own headers stay"),
-		spoof(7, "Connection: X-Forwarded-Proto, X-Forwarded-Port", "Connection: X-Forwarded-Proto, X-Forwarded-Port, X-Forwarded-Host", upWant{equal: map[string]string{"X-Forwarded-Proto": "http", "X-Forwarded-Port": port, "X-Forwarded-Host": "conformance.test"}}, ""),
+		spoof(7, "Connection: X-Forwarded-Proto, X-Forwarded-Port", "Connection: X-Forwarded-Proto, X-Forwarded-Port, X-Forwarded-Host", upWant{equal: map[string]string{"X-Forwarded-Proto": proto, "X-Forwarded-Port": port, "X-Forwarded-Host": "conformance.test"}}, ""),
 		{class: 7, name: "Connection: X-Request-ID", send: "GET /public/h HTTP/1.1\r\nHost: conformance.test\r\nX-Request-ID: conformance-1\r\nConnection: X-Request-ID, close\r\n\r\n",
 			want: "200", up: upWant{equal: map[string]string{"X-Request-ID": "conformance-1"}}},
 		{class: 7, name: "Connection: X-Consumer-ID", send: "GET /admin/x HTTP/1.1\r\nHost: conformance.test\r\nX-API-Key: " + apiKey + "\r\nConnection: X-Consumer-ID, X-Consumer-Groups, close\r\n\r\n",
