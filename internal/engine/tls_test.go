@@ -2,20 +2,15 @@ package engine
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/gantry-dev/gantry/internal/testkit"
 )
 
 // handshakeListener does the TLS handshake of every connection before
@@ -43,26 +38,6 @@ func (l handshakeListener) Accept() (net.Conn, error) {
 	}
 }
 
-func selfSigned(t *testing.T, name string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 // TestTLSConnectionState: every request on a TLS connection carries the
 // connection's state as Request.TLS (what mTLS authentication and
 // X-Forwarded-Proto read), the same for each request of the connection; a
@@ -81,7 +56,7 @@ func TestTLSConnectionState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{selfSigned(t, "gantry.test")}, NextProtos: []string{"http/1.1"}}
+	cfg := &tls.Config{Certificates: []tls.Certificate{testkit.NewCert(t, "gantry.test").TLS}, NextProtos: []string{"http/1.1"}}
 	done := make(chan struct{})
 	go func() { s.Serve(handshakeListener{ln, cfg}); close(done) }()
 	t.Cleanup(func() { s.Close(); <-done })

@@ -1,20 +1,11 @@
 package conformance
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,8 +27,7 @@ func inputGateway(t *testing.T) *gateway {
 
 // inputGatewayTLS is inputGateway serving TLS; its Addr is tls://host:port.
 func inputGatewayTLS(t *testing.T) *gateway {
-	dir := t.TempDir()
-	cert, key := writeSelfSigned(t, dir, "conformance.test")
+	cert, key := testkit.NewCert(t, "conformance.test").Files(t)
 	g := startInputGateway(t, fmt.Sprintf("\n  tls: {cert_file: %q, key_file: %q}", cert, key))
 	g.Addr = "tls://" + g.Addr
 	return g
@@ -95,39 +85,6 @@ routes:
     upstream: app
 `, serverExtra, jwtSecret, apiKey, up.URL()))
 	return &gateway{Gantry: g, up: up, upstream: "app"}
-}
-
-// writeSelfSigned writes a self-signed certificate for name and its key as
-// PEM files in dir and returns their paths.
-func writeSelfSigned(t *testing.T, dir, name string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }
 
 // TestClientInputTLS sends the HTTP/1.1 part of TestClientInput's table
