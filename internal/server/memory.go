@@ -45,6 +45,8 @@ type heapState struct {
 	// no live object: garbage not yet collected and free pages not yet
 	// returned.
 	unreturned uint64
+	// live is the heap the last collection found reachable.
+	live uint64
 }
 
 // releaser decides when to give memory back. It is driven by one goroutine.
@@ -120,8 +122,8 @@ var heapSamples = [...]string{
 	"/memory/classes/heap/free:bytes",
 }
 
-// readHeap reads the heap's state from the runtime. It does not stop the
-// world.
+// readHeap reads the heap's state from the runtime (for the releaser and
+// the collector's pacing). It does not stop the world.
 func readHeap() heapState {
 	var s [len(heapSamples)]metrics.Sample
 	for i, name := range heapSamples {
@@ -134,7 +136,7 @@ func readHeap() heapState {
 		}
 		return s[i].Value.Uint64()
 	}
-	h := heapState{allocs: u(0), unreturned: u(3)}
+	h := heapState{allocs: u(0), unreturned: u(3), live: u(2)}
 	// Objects allocated since the last collection are counted as garbage
 	// until the next one says otherwise: an idle gateway allocates little,
 	// and what it allocated while busy is mostly dead.

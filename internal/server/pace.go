@@ -4,7 +4,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"sync"
 )
 
@@ -165,13 +164,11 @@ func armCollection() {
 type gcSentinel struct{ _ *byte }
 
 func afterCollection() {
-	var s [1]metrics.Sample
-	s[0].Name = "/gc/heap/live:bytes"
-	metrics.Read(s[:])
+	live := readHeap().live
 	pace.Lock()
 	defer pace.Unlock()
-	if s[0].Value.Kind() == metrics.KindUint64 {
-		pace.live = s[0].Value.Uint64()
+	if live > 0 {
+		pace.live = live
 	}
 	pace.apply()
 	armCollection()
