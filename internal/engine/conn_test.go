@@ -229,6 +229,20 @@ var wireCases = []wireCase{
 		open: true,
 	},
 	{
+		name: "CR and LF in a header value become spaces",
+		handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Note", "a\r\nX-Injected: 1")
+			w.Header().Set("X-Lf", "b\nc\rd")
+			w.Header().Set("X-Plain", "as it is")
+			io.WriteString(w, "ok")
+		},
+		send: getA,
+		want: []want{{status: 200, framing: "length", body: "ok", header: map[string]string{
+			"X-Note": "a  X-Injected: 1", "X-Lf": "b c d", "X-Plain": "as it is", "X-Injected": "",
+		}}},
+		open: true,
+	},
+	{
 		name: "trailers declared and prefixed",
 		handler: func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Trailer", "X-Sum")

@@ -120,12 +120,14 @@ func (w *response) snapshot() {
 func appendField(b []byte, k, v string) []byte {
 	b = append(b, k...)
 	b = append(b, ':', ' ')
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c == '\r' || c == '\n' {
-			c = ' '
+	start := len(b)
+	b = append(b, v...)
+	if strings.IndexByte(v, '\r') >= 0 || strings.IndexByte(v, '\n') >= 0 {
+		for i := start; i < len(b); i++ {
+			if b[i] == '\r' || b[i] == '\n' {
+				b[i] = ' '
+			}
 		}
-		b = append(b, c)
 	}
 	return append(b, '\r', '\n')
 }

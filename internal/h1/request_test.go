@@ -130,13 +130,14 @@ func parseWire(t *testing.T, raw string) wireRequest {
 	return wireRequest{Line: lines[0], Header: h, Body: body}
 }
 
-// write checks and writes req as a round trip does.
+// write builds req's head and writes the request as a round trip does.
 func write(req *http.Request) (string, error) {
-	if err := checkRequest(req); err != nil {
+	head, err := appendHead(nil, req)
+	if err != nil {
 		return "", err
 	}
 	var buf bytes.Buffer
-	err := writeRequest(bufio.NewWriter(&buf), req)
+	err = writeRequest(bufio.NewWriter(&buf), head, req)
 	return buf.String(), err
 }
 

@@ -90,6 +90,12 @@ type Transport struct {
 
 var _ http.RoundTripper = (*Transport)(nil)
 
+// heads are the buffers request heads are built in (appendHead), one per
+// Send; a head larger than maxPooledHead is not kept.
+var heads = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledHead = 16 << 10
+
 // Supports reports whether RoundTrip would take req rather than refuse it
 // with ErrUnsupported.
 func (t *Transport) Supports(req *http.Request) bool {
@@ -167,9 +173,15 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 	if !t.Supports(req) {
 		return nil, ErrUnsupported
 	}
-	// Checked before a connection is taken: neither a refused request nor
-	// a finished context may cost the pool a connection.
-	if err := checkRequest(req); err != nil {
+	// Built and checked before a connection is taken: neither a refused
+	// request nor a finished context may cost the pool a connection.
+	hp := heads.Get().(*[]byte)
+	defer heads.Put(hp)
+	head, err := appendHead((*hp)[:0], req)
+	if cap(head) <= maxPooledHead {
+		*hp = head
+	}
+	if err != nil {
 		closeBody(req)
 		return nil, err
 	}
@@ -184,7 +196,7 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 			closeBody(req)
 			return nil, err
 		}
-		res, err := t.roundTrip(ctx, c, req, info)
+		res, err := t.roundTrip(ctx, c, head, req, info)
 		if err == nil {
 			return res, nil
 		}
@@ -207,10 +219,11 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 	}
 }
 
-// roundTrip writes req on c and reads the response header.
-func (t *Transport) roundTrip(ctx context.Context, c *conn, req *http.Request, info Informer) (*http.Response, error) {
+// roundTrip writes req, its head already built, on c and reads the
+// response header.
+func (t *Transport) roundTrip(ctx context.Context, c *conn, head []byte, req *http.Request, info Informer) (*http.Response, error) {
 	c.start(ctx, t.ResponseHeaderTimeout)
-	if err := writeRequest(c.bw, req); err != nil {
+	if err := writeRequest(c.bw, head, req); err != nil {
 		c.unwatch()
 		return nil, err
 	}
@@ -452,45 +465,22 @@ func (b *body) Close() error {
 	return nil
 }
 
-// checkRequest refuses what writeRequest could not write safely: a Host,
-// target, header name or value that would end a line or the request early.
-func checkRequest(req *http.Request) error {
-	u := req.URL
-	if path := u.EscapedPath(); path != "" && path[0] != '/' {
-		return fmt.Errorf("h1: invalid request path %q", path)
-	}
-	host := req.Host
-	if host == "" {
-		host = u.Host
-	}
-	if !validHost(host) {
-		return fmt.Errorf("h1: invalid Host %q", host)
-	}
-	if !validTarget(u.EscapedPath()) || !validTarget(u.RawQuery) {
-		return errors.New("h1: invalid request target")
-	}
-	for k, vs := range req.Header {
-		if !wire.ValidFieldName(k) {
-			return fmt.Errorf("h1: invalid header field name %q", k)
-		}
-		for _, v := range vs {
-			if !wire.ValidFieldValue(v) {
-				return fmt.Errorf("h1: invalid header field value for %q", k)
-			}
-		}
-	}
-	return nil
-}
-
-// writeRequest writes req's request line, header and body to bw, and
-// flushes; checkRequest has passed.
-func writeRequest(bw *bufio.Writer, req *http.Request) error {
+// appendHead appends req's request line and header block, the blank line
+// included, to b. It refuses what could not be written safely (a Host,
+// target, header name or value that would end a line or the request
+// early) and checks each field as it writes it, so the header is walked
+// once; the head is built before a connection is taken, and nothing of a
+// refused request reaches one.
+func appendHead(b []byte, req *http.Request) ([]byte, error) {
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
 	u := req.URL
 	path := u.EscapedPath()
+	if path != "" && path[0] != '/' {
+		return b, fmt.Errorf("h1: invalid request path %q", path)
+	}
 	if path == "" {
 		path = "/"
 	}
@@ -498,17 +488,33 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	if host == "" {
 		host = u.Host
 	}
-	bw.WriteString(method)
-	bw.WriteByte(' ')
-	bw.WriteString(path)
-	if u.ForceQuery || u.RawQuery != "" {
-		bw.WriteByte('?')
-		bw.WriteString(u.RawQuery)
+	if !validHost(host) {
+		return b, fmt.Errorf("h1: invalid Host %q", host)
 	}
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(host)
-	bw.WriteString("\r\n")
+	if !validTarget(path) || !validTarget(u.RawQuery) {
+		return b, errors.New("h1: invalid request target")
+	}
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, path...)
+	if u.ForceQuery || u.RawQuery != "" {
+		b = append(b, '?')
+		b = append(b, u.RawQuery...)
+	}
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, '\r', '\n')
 	for k, vs := range req.Header {
+		// Every field is checked, also those the transport does not
+		// send: a request that carries one is refused as a whole.
+		if !wire.ValidFieldName(k) {
+			return b, fmt.Errorf("h1: invalid header field name %q", k)
+		}
+		for _, v := range vs {
+			if !wire.ValidFieldValue(v) {
+				return b, fmt.Errorf("h1: invalid header field value for %q", k)
+			}
+		}
 		switch k {
 		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
 			// The transport owns the framing.
@@ -520,31 +526,40 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 			}
 		}
 		for _, v := range vs {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
+			b = append(b, k...)
+			b = append(b, ':', ' ')
+			b = append(b, v...)
+			b = append(b, '\r', '\n')
 		}
 	}
 	if req.Close {
 		if _, ok := req.Header["Connection"]; !ok {
-			bw.WriteString("Connection: close\r\n")
+			b = append(b, "Connection: close\r\n"...)
 		}
-	}
-	n := int64(0)
-	if hasBody(req) {
-		n = req.ContentLength
 	}
 	// net/http's rule: a body has a length, and so do the methods servers
 	// expect one for.
-	if n > 0 || method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
-		var num [20]byte
-		bw.WriteString("Content-Length: ")
-		bw.Write(strconv.AppendInt(num[:0], n, 10))
-		bw.WriteString("\r\n")
+	if n := bodyLength(req); n > 0 || method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, n, 10)
+		b = append(b, '\r', '\n')
 	}
-	bw.WriteString("\r\n")
-	if n > 0 {
+	return append(b, '\r', '\n'), nil
+}
+
+// bodyLength is the length of the body writeRequest sends.
+func bodyLength(req *http.Request) int64 {
+	if hasBody(req) {
+		return req.ContentLength
+	}
+	return 0
+}
+
+// writeRequest writes head (appendHead's) and req's body to bw, and
+// flushes.
+func writeRequest(bw *bufio.Writer, head []byte, req *http.Request) error {
+	bw.Write(head)
+	if n := bodyLength(req); n > 0 {
 		copied, err := io.CopyN(bw, req.Body, n)
 		if err != nil {
 			if err == io.EOF {
