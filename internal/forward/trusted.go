@@ -54,6 +54,9 @@ func ParseTrusted(list []string) ([]netip.Prefix, error) {
 // the last good address, so garbage cannot choose the answer. It does not
 // allocate for an untrusted peer.
 func ClientIP(r *http.Request, trusted []netip.Prefix) string {
+	if len(trusted) == 0 {
+		return peerHost(r.RemoteAddr)
+	}
 	peer, addr, ok := peerAddr(r.RemoteAddr)
 	if !ok || !isTrusted(addr, trusted) {
 		return peer
@@ -101,6 +104,9 @@ func TrustedPeer(r *http.Request, trusted []netip.Prefix) bool {
 // the peer when the peer is a trusted proxy, else the peer alone, so a client
 // cannot plant addresses.
 func forwardedFor(r *http.Request, trusted []netip.Prefix) string {
+	if len(trusted) == 0 {
+		return peerHost(r.RemoteAddr)
+	}
 	peer, addr, ok := peerAddr(r.RemoteAddr)
 	if !ok || !isTrusted(addr, trusted) {
 		return peer
@@ -116,6 +122,21 @@ func forwardedFor(r *http.Request, trusted []netip.Prefix) string {
 		return prior[0] + ", " + peer
 	}
 	return strings.Join(prior, ", ") + ", " + peer
+}
+
+// peerHost is peerAddr's address text alone, which is all a caller needs
+// when no proxy is trusted: it parses only a text that may be an
+// IPv4-mapped IPv6 address to unmap (one with a colon).
+func peerHost(remote string) string {
+	host := remote
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		host = h
+	}
+	if strings.IndexByte(host, ':') < 0 {
+		return host
+	}
+	host, _, _ = peerAddr(remote)
+	return host
 }
 
 // peerAddr splits RemoteAddr ("1.2.3.4:5678", "[::1]:80") into the address

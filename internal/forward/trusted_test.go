@@ -95,6 +95,28 @@ func TestClientIP(t *testing.T) {
 	}
 }
 
+func TestClientIPNoTrusted(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ remote, want string }{
+		{"203.0.113.9:1234", "203.0.113.9"},
+		{"[2001:db8::9]:1", "2001:db8::9"},
+		{"[::ffff:10.0.0.5]:1", "10.0.0.5"},
+		{"203.0.113.9", "203.0.113.9"},
+		{"::ffff:10.0.0.5", "10.0.0.5"},
+		{"pipe", "pipe"},
+		{"@", "@"},
+	}
+	for _, tt := range tests {
+		r := &http.Request{RemoteAddr: tt.remote, Header: http.Header{"X-Forwarded-For": {"1.2.3.4"}}}
+		if got := ClientIP(r, nil); got != tt.want {
+			t.Errorf("ClientIP(%s, no trusted proxies) = %q, want %q", tt.remote, got, tt.want)
+		}
+		if got := forwardedFor(r, nil); got != tt.want {
+			t.Errorf("forwardedFor(%s, no trusted proxies) = %q, want %q", tt.remote, got, tt.want)
+		}
+	}
+}
+
 func TestClientIPNoAllocs(t *testing.T) {
 	r := httptest.NewRequest("GET", "/", nil)
 	r.RemoteAddr = "203.0.113.9:1234"
@@ -112,6 +134,11 @@ func FuzzClientIP(f *testing.F) {
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("127.0.0.0/8")}
 	f.Fuzz(func(t *testing.T, remote, xff string) {
 		r := &http.Request{RemoteAddr: remote, Header: http.Header{"X-Forwarded-For": {xff}}}
+		// Without trusted proxies the peer's text is taken without
+		// parsing it when it cannot be IPv4-mapped: the same text.
+		if text, _, _ := peerAddr(remote); ClientIP(r, nil) != text || forwardedFor(r, nil) != text {
+			t.Fatalf("without trusted proxies ClientIP(%q) = %q, forwardedFor = %q, want the peer %q", remote, ClientIP(r, nil), forwardedFor(r, nil), text)
+		}
 		got := ClientIP(r, trusted)
 		peer, addr, ok := peerAddr(remote)
 		if !ok || !isTrusted(addr, trusted) {

@@ -70,18 +70,14 @@ func CanonicalHost(h string) string {
 	return h
 }
 
-// maybeAddr reports whether h could be an IP address (digits and dots, or
-// a colon): a name need not pay for netip.ParseAddr's error.
+// maybeAddr reports whether h could be an IP address whose text
+// CanonicalHost must rewrite: only an IPv6 form can be (it holds a colon).
+// An IPv4 address is canonical whenever netip.ParseAddr accepts it, and
+// digits and dots that are not one are a name with nothing to lower, so
+// either way h is returned as it is, and a request addressed by IPv4 need
+// not pay for a parse.
 func maybeAddr(h string) bool {
-	if strings.IndexByte(h, ':') >= 0 {
-		return true
-	}
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; c != '.' && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return h != ""
+	return strings.IndexByte(h, ':') >= 0
 }
 
 // canonicalAddr returns a's canonical text; text is how it was written,

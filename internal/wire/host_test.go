@@ -2,6 +2,7 @@ package wire
 
 import (
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -109,6 +110,30 @@ func FuzzSplitHost(f *testing.F) {
 		}
 		if h2, p2, ok2 := SplitHost(again); !ok2 || h2 != h || p2 != p {
 			t.Fatalf("SplitHost(%q) = %q, %q; reading back %q gives %q, %q, %v", s, h, p, again, h2, p2, ok2)
+		}
+	})
+}
+
+// FuzzCanonicalHost: CanonicalHost, which parses only a text with a colon,
+// gives what parsing every text that could be an address would give.
+func FuzzCanonicalHost(f *testing.F) {
+	for _, s := range []string{"10.0.0.1", "010.0.0.1", "1.2.3", "1.2.3.4.", "[::ffff:1.2.3.4]", "::1", "Example.COM.", "256.1.1.1", "1..2"} {
+		f.Add(s)
+	}
+	parsingAll := func(h string) string {
+		h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+		h = strings.TrimSuffix(h, ".")
+		if a, err := netip.ParseAddr(h); err == nil {
+			return canonicalAddr(a, h)
+		}
+		if strings.ContainsFunc(h, func(r rune) bool { return 'A' <= r && r <= 'Z' }) {
+			return strings.ToLower(h)
+		}
+		return h
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := CanonicalHost(s), parsingAll(s); got != want {
+			t.Fatalf("CanonicalHost(%q) = %q, parsing it gives %q", s, got, want)
 		}
 	})
 }
