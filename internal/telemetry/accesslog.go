@@ -301,7 +301,7 @@ func appendEntry(b []byte, e *Entry) []byte {
 		t = time.Now()
 	}
 	b = append(b, `{"time":"`...)
-	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = appendTime(b, t)
 	b = append(b, `","request_id":`...)
 	b = appendJSONString(b, e.RequestID)
 	b = append(b, `,"route":`...)

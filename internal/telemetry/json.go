@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -20,6 +21,46 @@ func appendJSONString(dst []byte, s string) []byte { return jsonstr.Append(dst, 
 func appendJSONStringBody(dst []byte, s string, redactQuery bool) []byte {
 	return jsonstr.AppendContent(dst, s, redactQuery)
 }
+
+// appendTime appends t in UTC as time.RFC3339Nano writes it
+// ("2026-12-06T17:04:54.9058422Z": the fraction without trailing zeros,
+// none when it is zero). The date and clock of the second are formatted
+// once per second and kept (lastSecond); the fraction is written here.
+// Lines of one second share the prefix, which was most of a line's
+// formatting cost.
+func appendTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	sec := t.Unix()
+	p := lastSecond.Load()
+	if p == nil || p.unix != sec {
+		p = &secondText{unix: sec}
+		p.text = t.Truncate(time.Second).AppendFormat(p.text[:0], "2006-01-02T15:04:05")
+		lastSecond.Store(p)
+	}
+	dst = append(dst, p.text...)
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, frac[:n]...)
+	}
+	return append(dst, 'Z')
+}
+
+// secondText is one second's date and clock as appendTime writes them.
+type secondText struct {
+	unix int64
+	text []byte
+}
+
+var lastSecond atomic.Pointer[secondText]
 
 // appendMillis appends d in milliseconds with microsecond precision
 // ("12.345"), without going through float formatting. Negative durations

@@ -73,3 +73,35 @@ func TestTruncate(t *testing.T) {
 		}
 	}
 }
+
+// appendTime writes what time.RFC3339Nano does, also across seconds and
+// in other zones (the cached second must not leak into the next).
+func TestAppendTime(t *testing.T) {
+	berlin := time.FixedZone("CET", 3600)
+	for _, tt := range []time.Time{
+		time.Date(2026, 12, 6, 17, 4, 54, 905842212, time.UTC),
+		time.Date(2026, 12, 6, 17, 4, 54, 905842200, time.UTC),
+		time.Date(2026, 12, 6, 17, 4, 54, 0, time.UTC),
+		time.Date(2026, 12, 6, 17, 4, 55, 1, time.UTC),
+		time.Date(2026, 12, 6, 18, 4, 55, 500000000, berlin),
+		time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 12, 6, 17, 4, 54, 100, time.UTC),
+	} {
+		want := tt.UTC().AppendFormat(nil, time.RFC3339Nano)
+		if got := appendTime([]byte("x"), tt); string(got) != "x"+string(want) {
+			t.Errorf("appendTime(%v) = %q, want %q", tt, got[1:], want)
+		}
+	}
+}
+
+func FuzzAppendTime(f *testing.F) {
+	f.Add(int64(1796576694), int64(905842212))
+	f.Add(int64(-1), int64(0))
+	f.Fuzz(func(t *testing.T, sec, nsec int64) {
+		tt := time.Unix(sec%(1<<36), nsec)
+		want := tt.UTC().AppendFormat(nil, time.RFC3339Nano)
+		if got := appendTime(nil, tt); string(got) != string(want) {
+			t.Fatalf("appendTime(%v) = %q, want %q", tt, got, want)
+		}
+	})
+}
