@@ -180,9 +180,12 @@ type conn struct {
 	limit int64
 	read  int64
 	// tooLarge is set when the header limit was reached; deadline says a
-	// read or write deadline may be set.
+	// read or write deadline may be set, and dl is the last one set here
+	// (abort's, from the context's goroutine, is not recorded: an aborted
+	// connection is never used again).
 	tooLarge bool
 	deadline bool
+	dl       time.Time
 	// ctx is the current request's context. It is watched (an AfterFunc
 	// that aborts the connection) only once the answer takes longer than
 	// watchAfter: most answers come sooner, and registering costs more
@@ -234,7 +237,7 @@ func (c *conn) start(ctx context.Context, timeout time.Duration) {
 		// A TLS write that hits a deadline breaks the connection (see
 		// tls.go): no short window, the context is watched right away.
 		c.watching = false
-		_ = c.nc.SetDeadline(c.until)
+		c.setDeadline(c.until)
 		c.deadline = !c.until.IsZero()
 		c.stop = context.AfterFunc(ctx, c.abort)
 		return
@@ -242,8 +245,28 @@ func (c *conn) start(ctx context.Context, timeout time.Duration) {
 	if dl, ok := ctx.Deadline(); ok && dl.Before(d) {
 		d = dl
 	}
-	_ = c.nc.SetDeadline(d)
+	c.window(now, d)
+}
+
+// window sets the deadline that ends the window before the context is
+// watched: d at the latest. A deadline set earlier that ends no later than
+// d and at least half a window from now is left as it is: it ends the
+// window sooner, which only starts the watch sooner (escalate), never a
+// bound later. On a connection that carries a request every few
+// milliseconds this leaves out most timer updates, which take a lock and
+// a heap operation each.
+func (c *conn) window(now, d time.Time) {
+	if c.deadline && !c.dl.After(d) && c.dl.Sub(now) >= watchAfter/2 {
+		return
+	}
+	c.setDeadline(d)
 	c.deadline = true
+}
+
+// setDeadline sets the read and write deadline and records it.
+func (c *conn) setDeadline(d time.Time) {
+	_ = c.nc.SetDeadline(d)
+	c.dl = d
 }
 
 // startBody moves c to reading a body that is not buffered yet: no
@@ -259,17 +282,17 @@ func (c *conn) startBody() {
 		}
 		return
 	}
-	d := time.Now().Add(watchAfter)
+	now := time.Now()
+	d := now.Add(watchAfter)
 	if dl, ok := c.ctx.Deadline(); ok && dl.Before(d) {
 		d = dl
 	}
-	_ = c.nc.SetDeadline(d)
-	c.deadline = true
+	c.window(now, d)
 }
 
 func (c *conn) clearDeadline() {
 	if c.deadline {
-		_ = c.nc.SetDeadline(time.Time{})
+		c.setDeadline(time.Time{})
 		c.deadline = false
 	}
 }
@@ -285,7 +308,7 @@ func (c *conn) escalate() bool {
 	if c.ctx.Err() != nil || (!c.until.IsZero() && !time.Now().Before(c.until)) {
 		return false
 	}
-	_ = c.nc.SetDeadline(c.until)
+	c.setDeadline(c.until)
 	c.deadline = !c.until.IsZero()
 	// After the deadline: an abort right away must not be overwritten.
 	c.stop = context.AfterFunc(c.ctx, c.abort)

@@ -371,3 +371,74 @@ func TestCanceledSendsNothing(t *testing.T) {
 		t.Errorf("upstream received %d of 20 canceled POSTs, want 0", n)
 	}
 }
+
+// TestBoundsAfterQuickAnswers: a connection that just carried quick
+// answers keeps the deadline of its window when it is still good for half
+// a window (window); a later request's shorter bound must still hold, and
+// a longer one must not be cut by the kept window.
+func TestBoundsAfterQuickAnswers(t *testing.T) {
+	t.Parallel()
+	const quick = 5
+	tests := []struct {
+		name          string
+		headerTimeout time.Duration
+		ctxTimeout    time.Duration
+		delay         time.Duration // of the last answer; 0: it never comes
+		min, max      time.Duration // the last Send's duration
+	}{
+		{"header timeout under half a window", watchAfter / 4, 0, 0, watchAfter / 4, watchAfter * 3 / 4},
+		{"context deadline under half a window", 0, watchAfter / 4, 0, watchAfter / 4, watchAfter * 3 / 4},
+		{"header timeout over the window", 3 * watchAfter, 0, 0, 3 * watchAfter, wait},
+		{"answer slower than the window", 0, 0, 2 * watchAfter, 2 * watchAfter, wait},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+				for i := 0; ; i++ {
+					if _, err := readRequest(br); err != nil {
+						return
+					}
+					if i == quick {
+						if tt.delay == 0 {
+							drain(c)
+							return
+						}
+						time.Sleep(tt.delay) // the upstream's latency
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			})
+			tr := newTransport(t, &Transport{ResponseHeaderTimeout: tt.headerTimeout})
+			for range quick {
+				if code, body := fetch(t, tr, newRequest(t, "GET", srv.url(), "")); code != 200 || body != "ok" {
+					t.Fatalf("fetch() = %d %q, want 200 ok", code, body)
+				}
+			}
+			ctx := context.Background()
+			if tt.ctxTimeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.ctxTimeout)
+				defer cancel()
+			}
+			start := time.Now()
+			res, err := tr.Send(ctx, newRequest(t, "GET", srv.url(), ""), nil)
+			d := time.Since(start)
+			if tt.delay > 0 {
+				if err != nil {
+					t.Fatalf("Send() error after %v: %v", d, err)
+				}
+				res.Body.Close()
+			} else if err == nil {
+				res.Body.Close()
+				t.Fatal("Send() succeeded, want a timeout")
+			}
+			if d < tt.min || d > tt.max {
+				t.Errorf("Send() took %v, want %v to %v", d, tt.min, tt.max)
+			}
+			if n := srv.conns.Load(); n != 1 {
+				t.Errorf("server accepted %d connections, want 1", n)
+			}
+		})
+	}
+}
