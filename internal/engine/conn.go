@@ -77,9 +77,12 @@ type conn struct {
 	// (a goroutine the handler left), so br must not go back to the pool.
 	readerBusy bool
 
-	// The watch of the current request, under wmu.
+	// The watch of the current request, under wmu. The timer is not
+	// stopped between requests: due is when it fires, begun when the
+	// current request began (see begin and watchDue).
 	wmu         sync.Mutex
 	timer       *time.Timer
+	due, begun  time.Time
 	cancel      context.CancelFunc
 	running     bool // a handler runs
 	bodyDone    bool // its body was read to the end, or it has none
@@ -349,7 +352,7 @@ func (c *conn) serveOne() bool {
 	w := &response{c: c, req: r, body: b, header: c.header, contentLength: -1}
 	w.wants10KeepAlive = r.ProtoMajor == 1 && r.ProtoMinor == 0 && !r.Close
 
-	c.begin(cancel, b == nil)
+	c.begin(t0, cancel, b == nil)
 	ok := c.run(w, r)
 	c.end()
 	cancel()
@@ -470,31 +473,45 @@ func (c *conn) writeContinue() error {
 	return c.bw.Flush()
 }
 
-// begin starts the watch clock of a request.
-func (c *conn) begin(cancel context.CancelFunc, noBody bool) {
+// begin starts the watch clock of a request that began at now. The timer
+// set for an earlier request is left when it fires at least half a window
+// from now: watchDue then waits out the rest of this request's window. On
+// a connection that carries a request every few milliseconds this leaves
+// out most timer updates (each takes a lock and a heap operation).
+func (c *conn) begin(now time.Time, cancel context.CancelFunc, noBody bool) {
 	c.wmu.Lock()
 	c.cancel = cancel
 	c.running = true
+	c.begun = now
 	c.bodyDone = noBody
 	c.quiet = noBody && c.br.Buffered() == 0
 	c.watchWanted, c.watching, c.aborting = false, false, false
+	if c.timer == nil {
+		c.timer = time.AfterFunc(watchAfter, c.watchDue)
+		c.due = now.Add(watchAfter)
+	} else if c.due.Sub(now) < watchAfter/2 {
+		c.timer.Reset(watchAfter)
+		c.due = now.Add(watchAfter)
+	}
 	c.wmu.Unlock()
 	c.cmu.Lock()
 	c.answered = false
 	c.cmu.Unlock()
-	if c.timer == nil {
-		c.timer = time.AfterFunc(watchAfter, c.watchDue)
-	} else {
-		c.timer.Reset(watchAfter)
-	}
 }
 
-// watchDue runs when a request has run for watchAfter: from now on a read
-// watches the connection, once the body is in.
+// watchDue runs when the timer fires. A request that has run for
+// watchAfter is watched from now on (a read watches the connection, once
+// the body is in); one that began later waits out the rest of its window.
 func (c *conn) watchDue() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if !c.running {
+		return
+	}
+	now := time.Now()
+	if left := watchAfter - now.Sub(c.begun); left > 0 {
+		c.timer.Reset(left)
+		c.due = now.Add(left)
 		return
 	}
 	c.watchWanted = true
@@ -554,7 +571,6 @@ func (c *conn) watch() {
 // end stops the watch of the request whose handler returned (or hijacked
 // the connection). Only the serving goroutine calls it.
 func (c *conn) end() {
-	c.timer.Stop()
 	c.wmu.Lock()
 	c.running = false
 	w := c.watching

@@ -254,3 +254,45 @@ func TestRegressWatchEndsWithHandler(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestWatchWindowAfterQuickRequests: the watch timer of a connection is
+// kept across requests (begin); a request that begins while it is pending
+// is still watched only once it has run for watchAfter, not when the
+// timer set for an earlier request fires.
+func TestWatchWindowAfterQuickRequests(t *testing.T) {
+	started := make(chan time.Time, 4)
+	testHookWatch = func() { started <- time.Now() }
+	t.Cleanup(func() { testHookWatch = nil })
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	addr := startEngine(t, &Server{Handler: h})
+	cl := dial(t, addr)
+	for i := range 5 {
+		cl.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		if a, err := cl.read("GET"); err != nil || a.status != 200 {
+			t.Fatalf("request %d: %v %+v", i, err, a)
+		}
+	}
+	// Into the first request's window, so that its timer fires while
+	// the slow request runs.
+	time.Sleep(watchAfter / 3)
+	begin := time.Now()
+	cl.send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	select {
+	case at := <-started:
+		if d := at.Sub(begin); d < watchAfter-10*time.Millisecond || d > watchAfter+time.Second {
+			t.Errorf("watch started %v after the request, want about %v", d, watchAfter)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slow request was never watched")
+	}
+	cl.c.Close()
+}
