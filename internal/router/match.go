@@ -130,6 +130,12 @@ type matcher struct {
 	// collect makes pick gather allowed methods instead of choosing.
 	collect bool
 	allow   []string
+	// vals holds the parameter values of the pattern branch being walked
+	// (pnode.match), in the pattern's order: MatchBuf's buffer, to its
+	// capacity. nvals counts them, also past len(vals), when MatchBuf
+	// then parses the chosen pattern again instead (Pattern.fill).
+	vals  []pipeline.Param
+	nvals int
 }
 
 type allowKind uint8
@@ -234,7 +240,7 @@ func (t *Table) Match(r *http.Request, host, path string) Result {
 // MatchBuf is Match with the caller's storage for Params: when buf has the
 // capacity, Params is buf[:n] and Match allocates nothing.
 func (t *Table) MatchBuf(r *http.Request, host, path string, buf []pipeline.Param) Result {
-	m := matcher{r: r}
+	m := matcher{r: r, vals: buf[:cap(buf)]}
 	if r != nil {
 		m.method = r.Method
 	}
@@ -251,12 +257,14 @@ func (t *Table) MatchBuf(r *http.Request, host, path string, buf []pipeline.Para
 	if rt := t.lookup(&m, host, res.Path); rt != nil {
 		res.Route = rt
 		if rt.Pattern != nil && rt.Pattern.n > 0 {
-			if n := rt.Pattern.n; cap(buf) >= n {
+			n := rt.Pattern.n
+			kept := cap(buf) >= n
+			if kept {
 				res.Params = buf[:n]
 			} else {
 				res.Params = make([]pipeline.Param, n)
 			}
-			rt.Pattern.match(res.Path, res.Params)
+			rt.Pattern.fill(res.Params, m.nvals, kept, res.Path)
 		}
 		return res
 	}
@@ -334,12 +342,25 @@ func (n *pnode) match(m *matcher, path string, start int) *Route {
 		}
 	}
 	if n.param != nil && seg != "" {
+		k := m.nvals
+		if k < len(m.vals) {
+			m.vals[k].Value = seg
+		}
+		m.nvals = k + 1
 		if rt := n.param.next(m, path, end, last); rt != nil {
 			return rt
 		}
+		m.nvals = k
 	}
 	if len(n.catchAll) > 0 && start < len(path) {
-		return m.pick(n.catchAll)
+		rt := m.pick(n.catchAll)
+		if rt != nil {
+			if k := m.nvals; k < len(m.vals) {
+				m.vals[k].Value = path[start:]
+			}
+			m.nvals++
+		}
+		return rt
 	}
 	return nil
 }

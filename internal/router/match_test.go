@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -362,6 +363,10 @@ func FuzzMatch(f *testing.F) {
 			route("files", config.Match{Path: "/files/{bucket}/{key...}"}, func(rc *config.Route) { rc.Rewrite = "/b/{bucket}/{key...}" }),
 			route("root-catch", config.Match{Path: "/x/{all...}", Version: "v2"}),
 			route("me", config.Match{Path: "/users/me"}),
+			route("deep", config.Match{Path: "/a/{x}/b/{y}"}),
+			route("deep-lit", config.Match{Path: "/a/lit/{z}/c"}),
+			route("deep-rest", config.Match{Path: "/a/{x}/b/{y}/{rest...}"}),
+			route("nine", config.Match{Path: "/n/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}"}),
 			route("orders", config.Match{PathPrefix: "/orders"}, func(rc *config.Route) { rc.StripPrefix = "/orders" }),
 			route("static", config.Match{PathPrefix: "/static/", Hosts: []string{"*.example.com"}}),
 		},
@@ -369,7 +374,8 @@ func FuzzMatch(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, s := range []string{"/users/7", "/v2/x/a/b", "/files/b/k/e/y", "/orders/1", "/static/a", "/", "", "/users//orders/", "/v1", "users"} {
+	for _, s := range []string{"/users/7", "/v2/x/a/b", "/files/b/k/e/y", "/orders/1", "/static/a", "/", "", "/users//orders/", "/v1", "users",
+		"/users/me/orders/5", "/a/lit/b/2", "/a/lit/q/c", "/a/lit/b/2/3/4", "/n/1/2/3/4/5/6/7/8/9"} {
 		f.Add(s, "GET", "www.example.com")
 	}
 	f.Fuzz(func(t *testing.T, path, method, host string) {
@@ -386,6 +392,12 @@ func FuzzMatch(f *testing.F) {
 		case res.Route.Pattern != nil:
 			if got := res.Route.Pattern.Expand(res.Params); got != res.Path {
 				t.Fatalf("route %s on %q: Expand(%v) = %q, want %q", res.Route.Name, path, res.Params, got, res.Path)
+			}
+			// The values the trie walk kept are what parsing the path
+			// with the chosen pattern gives.
+			want := make([]pipeline.Param, len(res.Params))
+			if !res.Route.Pattern.match(res.Path, want) || !slices.Equal(res.Params, want) {
+				t.Fatalf("route %s on %q: params %v, the pattern parses %v", res.Route.Name, path, res.Params, want)
 			}
 		default:
 			px := res.Route.fwd.prefix

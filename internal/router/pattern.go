@@ -254,8 +254,24 @@ func (p *Pattern) Match(path string) ([]pipeline.Param, bool) {
 	return params, true
 }
 
-// match reports whether path matches p, filling params (when not nil, of
-// length of p's parameters) with the values.
+// fill completes params, len p.n, for path, which p matched on a trie walk
+// that kept nvals parameter values in params' array (MatchBuf's buffer,
+// kept says it was large enough): it names them in the pattern's order.
+// Otherwise match parses path again.
+func (p *Pattern) fill(params []pipeline.Param, nvals int, kept bool, path string) {
+	if !kept || nvals != p.n {
+		p.match(path, params)
+		return
+	}
+	i := 0
+	for _, sg := range p.segs {
+		if sg.kind != segLiteral {
+			params[i].Name = sg.text
+			i++
+		}
+	}
+}
+
 func (p *Pattern) match(path string, params []pipeline.Param) bool {
 	if p.Static() {
 		return path == p.src
