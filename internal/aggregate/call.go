@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/forward"
+	"github.com/gantry-dev/gantry/internal/jsonvalid"
 	"github.com/gantry-dev/gantry/internal/upstream"
 )
 
@@ -394,7 +395,7 @@ func decode(r io.Reader, raw bool, max, length int64) (any, int64, error) {
 			return nil, 0, err
 		}
 		b = bytes.TrimSpace(b)
-		if !json.Valid(b) {
+		if !jsonvalid.Valid(b) {
 			return nil, 0, errNotJSON
 		}
 		return json.RawMessage(b), int64(len(b)), nil

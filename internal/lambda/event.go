@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gantry-dev/gantry/internal/forward"
+	"github.com/gantry-dev/gantry/internal/jsonvalid"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/wire"
@@ -293,7 +294,7 @@ var errNotJSON = errors.New("with something that is not JSON")
 // parseAnswer reads a function's payload.
 func parseAnswer(payload []byte) (*answer, error) {
 	trimmed := bytes.TrimSpace(payload)
-	if !json.Valid(trimmed) {
+	if !jsonvalid.Valid(trimmed) {
 		return nil, errNotJSON
 	}
 	if len(trimmed) == 0 || trimmed[0] != '{' {
