@@ -281,7 +281,7 @@ func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *
 		again := !c.unsentOnly && forward.RetryStatus(status)
 		return nil, 0, 0, again, &callError{call: c.name, reason: fmt.Sprintf("upstream answered %d", status)}
 	}
-	if ct := res.Header.Get("Content-Type"); !isJSON(ct) {
+	if ct := contentType(res.Header); !isJSON(ct) {
 		if ct == "" {
 			return fail("upstream answered without a Content-Type, not JSON")
 		}
@@ -495,4 +495,14 @@ func mediaType(ct string) string {
 		mt = mt[:64]
 	}
 	return mt
+}
+
+// contentType is h.Get("Content-Type") without canonicalizing the name
+// again for every call: both clients' response headers have canonical
+// names.
+func contentType(h http.Header) string {
+	if v := h["Content-Type"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

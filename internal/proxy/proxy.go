@@ -322,7 +322,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	// was written to the first (unsentOnly); its body, if any, must be at
 	// hand again. A body of unknown length is not waited for: it may be a
 	// stream the client feeds as answers come.
-	unsentOnly := !retry && h.retries > 0 && r.Header.Get("Upgrade") == ""
+	unsentOnly := !retry && h.retries > 0 && !upgrade(r.Header)
 	if unsentOnly && body != nil && (r.ContentLength < 0 || r.ContentLength > MaxReplayBody) {
 		unsentOnly = false
 	}

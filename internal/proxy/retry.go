@@ -24,7 +24,7 @@ var errRetry = errors.New("upstream answer discarded for a retry")
 // route opted in with retry_non_idempotent, and the request is not a
 // protocol upgrade, whose connection cannot be replayed.
 func (h *handler) retryable(r *http.Request) bool {
-	if h.retries == 0 || r.Header.Get("Upgrade") != "" {
+	if h.retries == 0 || upgrade(r.Header) {
 		return false
 	}
 	return h.retryAny || forward.Idempotent(r.Method)
@@ -72,4 +72,12 @@ func (h *handler) report(a *attempt) {
 		a.body.failed.Load() != nil,
 		errors.Is(a.in.Context().Err(), context.Canceled) || a.body.tooLarge.Load(),
 		a.status == 0 && a.err != nil || a.res.err != nil))
+}
+
+// upgrade reports whether the request asks for a protocol upgrade:
+// h.Get("Upgrade") != "" without canonicalizing the name again (a server's
+// request header has canonical names).
+func upgrade(h http.Header) bool {
+	v := h["Upgrade"]
+	return len(v) > 0 && v[0] != ""
 }
