@@ -179,12 +179,11 @@ type conn struct {
 	// limit); read counts the bytes read for the current request.
 	limit int64
 	read  int64
-	// tooLarge is set when the header limit was reached; deadline says a
-	// read or write deadline may be set, and dl is the last one set here
-	// (abort's, from the context's goroutine, is not recorded: an aborted
-	// connection is never used again).
+	// tooLarge is set when the header limit was reached. dl is the last
+	// deadline set here, zero when none may be set (abort's, from the
+	// context's goroutine, is not recorded: an aborted connection is
+	// never used again).
 	tooLarge bool
-	deadline bool
 	dl       time.Time
 	// ctx is the current request's context. It is watched (an AfterFunc
 	// that aborts the connection) only once the answer takes longer than
@@ -238,7 +237,6 @@ func (c *conn) start(ctx context.Context, timeout time.Duration) {
 		// tls.go): no short window, the context is watched right away.
 		c.watching = false
 		c.setDeadline(c.until)
-		c.deadline = !c.until.IsZero()
 		c.stop = context.AfterFunc(ctx, c.abort)
 		return
 	}
@@ -256,11 +254,10 @@ func (c *conn) start(ctx context.Context, timeout time.Duration) {
 // milliseconds this leaves out most timer updates, which take a lock and
 // a heap operation each.
 func (c *conn) window(now, d time.Time) {
-	if c.deadline && !c.dl.After(d) && c.dl.Sub(now) >= watchAfter/2 {
+	if !c.dl.IsZero() && !c.dl.After(d) && c.dl.Sub(now) >= watchAfter/2 {
 		return
 	}
 	c.setDeadline(d)
-	c.deadline = true
 }
 
 // setDeadline sets the read and write deadline and records it.
@@ -291,9 +288,8 @@ func (c *conn) startBody() {
 }
 
 func (c *conn) clearDeadline() {
-	if c.deadline {
+	if !c.dl.IsZero() {
 		c.setDeadline(time.Time{})
-		c.deadline = false
 	}
 }
 
@@ -309,7 +305,6 @@ func (c *conn) escalate() bool {
 		return false
 	}
 	c.setDeadline(c.until)
-	c.deadline = !c.until.IsZero()
 	// After the deadline: an abort right away must not be overwritten.
 	c.stop = context.AfterFunc(c.ctx, c.abort)
 	return true

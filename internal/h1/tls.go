@@ -108,10 +108,11 @@ func handshake(ctx context.Context, nc net.Conn, cfg *tls.Config, timeout time.D
 // layer buffered and does not touch the socket; crypto/tls keeps no state
 // from a timeout. It leaves an expired deadline, which alive clears.
 func (c *conn) settled() bool {
-	if err := c.nc.SetReadDeadline(time.Unix(1, 0)); err != nil {
+	past := time.Unix(1, 0)
+	if err := c.nc.SetReadDeadline(past); err != nil {
 		return false
 	}
-	c.deadline = true
+	c.dl = past // what clearDeadline must undo
 	var b [1]byte
 	n, err := c.nc.Read(b[:])
 	return n == 0 && errors.Is(err, os.ErrDeadlineExceeded)
