@@ -18,6 +18,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/jsonvalid"
 	"github.com/gantry-dev/gantry/internal/upstream"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // callError is why a call failed. Its message goes to clients: it names the
@@ -281,7 +282,7 @@ func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *
 		again := !c.unsentOnly && forward.RetryStatus(status)
 		return nil, 0, 0, again, &callError{call: c.name, reason: fmt.Sprintf("upstream answered %d", status)}
 	}
-	if ct := contentType(res.Header); !isJSON(ct) {
+	if ct := wire.First(res.Header, "Content-Type"); !isJSON(ct) {
 		if ct == "" {
 			return fail("upstream answered without a Content-Type, not JSON")
 		}
@@ -495,14 +496,4 @@ func mediaType(ct string) string {
 		mt = mt[:64]
 	}
 	return mt
-}
-
-// contentType is h.Get("Content-Type") without canonicalizing the name
-// again for every call: both clients' response headers have canonical
-// names.
-func contentType(h http.Header) string {
-	if v := h["Content-Type"]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/telemetry"
 	"github.com/gantry-dev/gantry/internal/upstream"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // Options carries what every proxy handler of a server shares.
@@ -322,7 +323,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	// was written to the first (unsentOnly); its body, if any, must be at
 	// hand again. A body of unknown length is not waited for: it may be a
 	// stream the client feeds as answers come.
-	unsentOnly := !retry && h.retries > 0 && !upgrade(r.Header)
+	unsentOnly := !retry && h.retries > 0 && wire.First(r.Header, "Upgrade") == ""
 	if unsentOnly && body != nil && (r.ContentLength < 0 || r.ContentLength > MaxReplayBody) {
 		unsentOnly = false
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/upstream"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // MaxReplayBody is the largest request body kept in memory so that a retry
@@ -24,7 +25,7 @@ var errRetry = errors.New("upstream answer discarded for a retry")
 // route opted in with retry_non_idempotent, and the request is not a
 // protocol upgrade, whose connection cannot be replayed.
 func (h *handler) retryable(r *http.Request) bool {
-	if h.retries == 0 || upgrade(r.Header) {
+	if h.retries == 0 || wire.First(r.Header, "Upgrade") != "" {
 		return false
 	}
 	return h.retryAny || forward.Idempotent(r.Method)
@@ -72,12 +73,4 @@ func (h *handler) report(a *attempt) {
 		a.body.failed.Load() != nil,
 		errors.Is(a.in.Context().Err(), context.Canceled) || a.body.tooLarge.Load(),
 		a.status == 0 && a.err != nil || a.res.err != nil))
-}
-
-// upgrade reports whether the request asks for a protocol upgrade:
-// h.Get("Upgrade") != "" without canonicalizing the name again (a server's
-// request header has canonical names).
-func upgrade(h http.Header) bool {
-	v := h["Upgrade"]
-	return len(v) > 0 && v[0] != ""
 }

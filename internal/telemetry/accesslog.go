@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/wire"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -86,7 +87,7 @@ func EntryFrom(x *pipeline.Exchange, r *http.Request, d time.Duration) Entry {
 		Upstream:  x.Upstream,
 		Target:    x.Target,
 		ClientIP:  x.ClientIP,
-		UserAgent: userAgent(r.Header),
+		UserAgent: wire.First(r.Header, "User-Agent"),
 		Partial:   x.Partial,
 
 		GRPCStatus: x.GRPCStatus,
@@ -372,13 +373,4 @@ func appendEntry(b []byte, e *Entry) []byte {
 		b = append(b, '"')
 	}
 	return append(b, '}', '\n')
-}
-
-// userAgent is h.Get("User-Agent") without canonicalizing the name again on
-// every request: a server's request header has canonical names.
-func userAgent(h http.Header) string {
-	if v := h["User-Agent"]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
 }

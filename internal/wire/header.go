@@ -227,3 +227,14 @@ func CutAuthScheme(v string) (scheme, rest string) {
 	}
 	return v[:i], strings.Trim(v[i+1:], " \t")
 }
+
+// First is h.Get(key) for a key already in canonical form: the first
+// value, "" for none, without canonicalizing key again on every call as
+// Get does. The header maps the gateway reads have canonical names: both
+// servers and both upstream clients canonicalize the names they parse.
+func First(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}

@@ -254,3 +254,13 @@ func TestCutAuthScheme(t *testing.T) {
 		}
 	}
 }
+
+// First answers as Header.Get does for canonical keys.
+func TestFirst(t *testing.T) {
+	h := http.Header{"Upgrade": {"websocket", "h2c"}, "X-Empty": {}, "X-Blank": {""}}
+	for _, k := range []string{"Upgrade", "X-Empty", "X-Blank", "X-Missing"} {
+		if got, want := First(h, k), h.Get(k); got != want {
+			t.Errorf("First(%q) = %q, Header.Get says %q", k, got, want)
+		}
+	}
+}
