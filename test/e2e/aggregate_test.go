@@ -223,3 +223,66 @@ routes:
 		t.Fatalf("validate output lacks the cycle, its key path or line:\n%s", out)
 	}
 }
+
+// TestAggregateAnswersMustBeJSON: an answer copied whole (nothing selects
+// from it) must be one JSON value, as encoding/json.Valid decides: a
+// truncated answer fails the required call with aggregate_failed, while
+// JSON that Go's decoder accepts beyond the strict grammar (a repeated
+// member name) and deep nesting pass.
+func TestAggregateAnswersMustBeJSON(t *testing.T) {
+	deep := strings.Repeat("[", 500) + "1" + strings.Repeat("]", 500)
+	up := testkit.Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/truncated":
+			fmt.Fprint(w, `{"id": 1, "name": "Ad`)
+		case "/trailing":
+			fmt.Fprint(w, `{"id": 1} {"id": 2}`)
+		case "/repeated":
+			fmt.Fprint(w, `{"id": 1, "id": 2}`)
+		case "/deep":
+			fmt.Fprint(w, deep)
+		}
+	}))
+	g := testkit.Start(t, base(fmt.Sprintf(`upstreams:
+  svc: {targets: [{url: %q}]}
+routes:
+  - name: truncated
+    match: {path: /truncated}
+    aggregate:
+      calls:
+        - {name: bad, upstream: svc, path: /truncated}
+  - name: trailing
+    match: {path: /trailing}
+    aggregate:
+      calls:
+        - {name: bad, upstream: svc, path: /trailing}
+  - name: accepted
+    match: {path: /accepted}
+    aggregate:
+      calls:
+        - {name: repeated, upstream: svc, path: /repeated}
+        - {name: deep, upstream: svc, path: /deep}
+`, up.URL)))
+
+	for _, path := range []string{"/truncated", "/trailing"} {
+		r := get(t, g.URL+path)
+		if r.Status != 502 {
+			t.Fatalf("%s: %d %s, want 502", path, r.Status, r.Body)
+		}
+		if e := r.gwError(t); e.Error != "aggregate_failed" || !strings.Contains(e.Message, "bad") {
+			t.Fatalf("%s: %+v, want aggregate_failed naming the call", path, e)
+		}
+	}
+	r := get(t, g.URL+"/accepted")
+	if r.Status != 200 {
+		t.Fatalf("accepted: %d %s", r.Status, r.Body)
+	}
+	var got map[string]json.RawMessage
+	if err := json.Unmarshal(r.Body, &got); err != nil {
+		t.Fatalf("accepted: body %s: %v", r.Body, err)
+	}
+	if string(got["deep"]) != deep || !strings.Contains(string(got["repeated"]), `"id"`) {
+		t.Fatalf("accepted: answers not copied whole: %s", r.Body)
+	}
+}
