@@ -427,3 +427,78 @@ func TestSendRefusesInjection(t *testing.T) {
 		}
 	}
 }
+
+// partialWaiter is a waitWriter that writes at most n bytes, as a socket
+// does when it takes a write in part or fails it.
+type partialWaiter struct {
+	net.Conn
+	n, calls int
+}
+
+func (p *partialWaiter) WriteAndWait(b []byte) int {
+	p.calls++
+	m, _ := p.Conn.Write(b[:min(p.n, len(b))])
+	return m
+}
+
+// TestSendWriteAndWait: a request with no body on a reused connection goes
+// through WriteAndWait, and what it did not write goes out the ordinary
+// way, every byte once; other requests are written the ordinary way.
+func TestSendWriteAndWait(t *testing.T) {
+	cases := []struct {
+		name      string
+		takes     int
+		reused    bool
+		body      string
+		wantCalls int
+	}{
+		{"whole", 1 << 20, true, "", 1},
+		{"in part", 7, true, "", 1},
+		{"nothing", 0, true, "", 1},
+		{"with a body", 1 << 20, true, "payload", 0},
+		{"new connection", 1 << 20, false, "", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			got := make(chan string, 1)
+			go func() {
+				a, err := ln.Accept()
+				if err != nil {
+					got <- ""
+					return
+				}
+				defer a.Close()
+				b, _ := io.ReadAll(a)
+				got <- string(b)
+			}()
+			nc, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			pw := &partialWaiter{Conn: nc, n: tc.takes}
+			c := &conn{nc: pw, raw: nc, limit: -1, reused: tc.reused}
+			c.bw = bufio.NewWriterSize(writer{c}, 4<<10)
+			req := newRequest(t, http.MethodPost, "http://upstream.test/x", tc.body)
+			head, err := appendHead(nil, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.send(head, req); err != nil {
+				t.Fatal(err)
+			}
+			nc.Close()
+			want := string(head) + tc.body
+			if g := recv(t, got, "the request"); g != want {
+				t.Fatalf("upstream got %q, want %q", g, want)
+			}
+			if pw.calls != tc.wantCalls || c.wrote != int64(len(want)) {
+				t.Fatalf("WriteAndWait called %d times (want %d), wrote %d (want %d)", pw.calls, tc.wantCalls, c.wrote, len(want))
+			}
+		})
+	}
+}

@@ -223,7 +223,7 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 // response header.
 func (t *Transport) roundTrip(ctx context.Context, c *conn, head []byte, req *http.Request, info Informer) (*http.Response, error) {
 	c.start(ctx, t.ResponseHeaderTimeout)
-	if err := writeRequest(c.bw, head, req); err != nil {
+	if err := c.send(head, req); err != nil {
 		c.unwatch()
 		return nil, err
 	}
@@ -553,6 +553,36 @@ func bodyLength(req *http.Request) int64 {
 		return req.ContentLength
 	}
 	return 0
+}
+
+// waitWriter is a connection that can write a request and wait for its
+// answer in one step (socket.Conn on Linux).
+type waitWriter interface {
+	WriteAndWait(p []byte) int
+}
+
+// send writes the request on c. A request with no body to send, on a
+// reused plain connection that can (waitWriter), is written straight to
+// the socket, which then waits for the answer to be readable: the read
+// that follows finds the answer, where it would otherwise first find
+// nothing and cost a system call. What that write did not take (it
+// stopped on a partial write, an error or a deadline) goes the ordinary
+// way, which meets the same condition and reports it as any write does.
+//
+// Only a reused connection: the pool's check just found nothing waiting
+// on it. Bytes already waiting when the wait is armed do not end it (it
+// ends on what arrives next, or at the window's deadline), and a new
+// connection is not checked: an upstream may speak first.
+func (c *conn) send(head []byte, req *http.Request) error {
+	if ww, ok := c.nc.(waitWriter); ok && c.reused && bodyLength(req) == 0 && c.bw.Buffered() == 0 {
+		n := ww.WriteAndWait(head)
+		c.wrote += int64(n)
+		if n == len(head) {
+			return nil
+		}
+		head = head[n:]
+	}
+	return writeRequest(c.bw, head, req)
 }
 
 // writeRequest writes head (appendHead's) and req's body to bw, and

@@ -28,6 +28,11 @@ type Conn struct {
 	wp      []byte
 	wn      int
 	werr    syscall.Errno
+
+	// WriteAndWait's callback and its state: wp and wn as for a write,
+	// and sent once all of it went out.
+	sendFn func(fd uintptr) bool
+	sent   bool
 }
 
 // Wrap returns c with direct reads and writes when it is a *net.TCPConn,
@@ -42,7 +47,7 @@ func Wrap(c net.Conn) net.Conn {
 		return c
 	}
 	s := &Conn{TCPConn: tc, rc: rc}
-	s.readFn, s.writeFn = s.read, s.write
+	s.readFn, s.writeFn, s.sendFn = s.read, s.write, s.send
 	return s
 }
 
@@ -132,6 +137,58 @@ func (c *Conn) write(fd uintptr) bool {
 // opError is err as (*net.TCPConn).Read and Write report it. The raw
 // connection's own errors (deadline, closed) come as a *net.OpError of op
 // "raw-read" or "raw-write" around the same cause.
+// WriteAndWait writes p and then waits until the connection may have
+// something to read, for a caller that writes a request and reads its
+// answer next. The wait is armed before the write: an answer that comes
+// at once still wakes it, and the read that follows finds the answer
+// instead of nothing (a read that would block costs a system call before
+// the wait; this is the one it saves per request).
+//
+// It returns how many bytes of p went out. It stops early, without an
+// error, on anything but a complete write followed by a wait: a write the
+// kernel takes in part, a write error, a deadline, a closed connection.
+// The caller writes the rest with Write, which meets the same condition
+// again and reports it as Write reports it. After a complete write the
+// wait ends with readiness or with the read deadline; either way the
+// caller's Read tells which. Only one goroutine may read or write the
+// connection while it runs; it holds both the read and the write side.
+func (c *Conn) WriteAndWait(p []byte) int {
+	if len(p) == 0 {
+		return 0
+	}
+	c.rmu.Lock()
+	c.wmu.Lock()
+	c.wp, c.wn, c.sent = p, 0, false
+	_ = c.rc.Read(c.sendFn)
+	n := c.wn
+	c.wp = nil
+	c.wmu.Unlock()
+	c.rmu.Unlock()
+	return n
+}
+
+// send is WriteAndWait's callback. Called first (sent false), it writes;
+// it returns false, which makes the poller wait for readability, only
+// when every byte went out. Called again after the wait, it returns at
+// once: the read is the caller's.
+func (c *Conn) send(fd uintptr) bool {
+	if c.sent {
+		return true
+	}
+	for c.wn < len(c.wp) {
+		n, e := sysWrite(fd, c.wp[c.wn:])
+		switch e {
+		case 0:
+			c.wn += n
+		case syscall.EINTR:
+		default:
+			return true
+		}
+	}
+	c.sent = true
+	return false
+}
+
 func (c *Conn) opError(op string, err error) error {
 	if oe, ok := err.(*net.OpError); ok {
 		oe.Op = op

@@ -267,6 +267,124 @@ func TestIdle(t *testing.T) {
 	}
 }
 
+// TestWriteAndWait: a complete write returns once the answer is readable,
+// and that read finds it; everything else returns early with what went
+// out, for Write to finish or report.
+func TestWriteAndWait(t *testing.T) {
+	cases := []struct {
+		name string
+		// setup runs before the call; peer answers (or not) meanwhile.
+		setup func(c *Conn, peer *net.TCPConn)
+		peer  func(peer *net.TCPConn, got []byte)
+		msg   int
+		// wantAll: every byte went out; minWait, maxWait bound the call.
+		wantAll          bool
+		minWait, maxWait time.Duration
+		// then is what the Read after it returns: "answer", "deadline" or
+		// "" (not read).
+		then string
+	}{
+		{name: "answer at once", msg: 64, wantAll: true, maxWait: 2 * time.Second, then: "answer",
+			peer: func(p *net.TCPConn, got []byte) { p.Write([]byte("answer")) }},
+		{name: "answer later", msg: 64, wantAll: true, minWait: 40 * time.Millisecond, maxWait: 2 * time.Second, then: "answer",
+			peer: func(p *net.TCPConn, got []byte) { time.Sleep(50 * time.Millisecond); p.Write([]byte("answer")) }},
+		{name: "no answer before the read deadline", msg: 64, wantAll: true, minWait: 40 * time.Millisecond, maxWait: 2 * time.Second, then: "deadline",
+			setup: func(c *Conn, _ *net.TCPConn) { c.SetReadDeadline(time.Now().Add(50 * time.Millisecond)) }},
+		{name: "read deadline already passed", msg: 64, maxWait: time.Second,
+			setup: func(c *Conn, _ *net.TCPConn) { c.SetReadDeadline(time.Unix(1, 0)) }},
+		{name: "peer closes", msg: 64, wantAll: true, maxWait: 2 * time.Second,
+			peer: func(p *net.TCPConn, got []byte) { p.Close() }},
+		{name: "more than the socket takes", msg: 64 << 20, maxWait: 2 * time.Second},
+		{name: "closed", msg: 64, maxWait: time.Second,
+			setup: func(c *Conn, _ *net.TCPConn) { c.Close() }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			nc, peer := pair(t, true)
+			c := nc.(*Conn)
+			if tc.setup != nil {
+				tc.setup(c, peer)
+			}
+			msg := bytes.Repeat([]byte("q"), tc.msg)
+			received := make(chan []byte, 1)
+			if tc.msg < 1<<20 {
+				go func() {
+					got := make([]byte, tc.msg)
+					n, _ := io.ReadFull(peer, got)
+					if tc.peer != nil {
+						tc.peer(peer, got[:n])
+					}
+					received <- got[:n]
+				}()
+			}
+			start := time.Now()
+			n := c.WriteAndWait(msg)
+			took := time.Since(start)
+			if tc.wantAll && n != len(msg) || !tc.wantAll && n == len(msg) {
+				t.Fatalf("wrote %d of %d bytes (want all: %v)", n, len(msg), tc.wantAll)
+			}
+			if took < tc.minWait || took > tc.maxWait {
+				t.Fatalf("returned after %v, want %v to %v", took, tc.minWait, tc.maxWait)
+			}
+			if tc.wantAll {
+				if got := <-received; !bytes.Equal(got, msg) {
+					t.Fatalf("peer received %d bytes, want %d", len(got), len(msg))
+				}
+			}
+			switch tc.then {
+			case "answer":
+				buf := make([]byte, 16)
+				c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				n, err := c.Read(buf)
+				if err != nil || string(buf[:n]) != "answer" {
+					t.Fatalf("then read %q, %v", buf[:n], err)
+				}
+			case "deadline":
+				if _, err := c.Read(make([]byte, 4)); !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("then read: %v, want the deadline", err)
+				}
+			}
+		})
+	}
+}
+
+// TestWriteAndWaitRoundTrips: round after round, an answer echoed at once
+// ends the wait and is what the next read returns. A wait that does not
+// end on the answer shows as a round that takes the read deadline. (That
+// the wait is armed before the write, so that an answer the poller sees
+// between the two is not lost, is the code's structure: the write is made
+// from inside the read's callback.)
+func TestWriteAndWaitRoundTrips(t *testing.T) {
+	nc, peer := pair(t, true)
+	c := nc.(*Conn)
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, err := peer.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := peer.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}()
+	msg, back := []byte("ping"), make([]byte, 4)
+	for i := 0; i < 2000; i++ {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		start := time.Now()
+		if n := c.WriteAndWait(msg); n != len(msg) {
+			t.Fatalf("round %d: wrote %d", i, n)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("round %d: the wait missed the answer (%v)", i, d)
+		}
+		if _, err := io.ReadFull(c, back); err != nil || string(back) != "ping" {
+			t.Fatalf("round %d: read %q, %v", i, back, err)
+		}
+	}
+}
+
 func TestWrapLeavesOtherConns(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
