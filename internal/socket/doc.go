@@ -7,7 +7,9 @@
 // write(2) calls themselves, as raw system calls, through the connection's
 // syscall.RawConn, and leaves everything else to the *net.TCPConn:
 // deadlines, Close and CloseWrite, addresses, options. Idle is the one
-// non-blocking peek the upstream pool makes before it reuses a connection.
+// non-blocking peek the upstream pool makes before it reuses a connection,
+// and WriteAndWait writes a request and waits for its answer with the wait
+// armed first, so that the read after it does not find nothing.
 //
 // Why: a read or write through package net goes through the runtime's
 // system-call bookkeeping (entersyscall), and the first such call after
