@@ -18,16 +18,20 @@ import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
-// safe reports the bytes that need no escaping: printable ASCII but the
-// quote, the backslash and <, > and &. Bytes from 0x80 up are not in it:
-// they start a UTF-8 sequence to check. plain is safe without '?', for
-// AppendContent's redaction, which must stop at one.
-var safe, plain = func() (t, p [256]bool) {
+// safe holds 1 for the bytes that need no escaping: printable ASCII but
+// the quote, the backslash and <, > and &. Bytes from 0x80 up are not in
+// it: they start a UTF-8 sequence to check. plain is safe without '?', for
+// AppendContent's redaction, which must stop at one. The entries are
+// bytes, not bools, so that eight of them can be combined with & and
+// tested with one branch.
+var safe, plain = func() (t, p [256]uint8) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+		if c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			t[c] = 1
+		}
 	}
 	p = t
-	p['?'] = false
+	p['?'] = 0
 	return t, p
 }()
 
@@ -52,8 +56,26 @@ func AppendContent(dst []byte, s string, redactQuery bool) []byte {
 		skip = &plain
 	}
 	start := 0 // s[start:i] is pending and needs no escaping
+	next := 0  // where skipping whole words is tried again
 	for i := 0; i < len(s); {
-		if skip[s[i]] {
+		if i >= next {
+			// Runs of safe bytes are skipped eight at a time: one
+			// branch for eight table lookups. The word that stops it is
+			// done byte by byte, so text dense with bytes to escape
+			// pays for one failed word per eight bytes at most.
+			for len(s)-i >= 8 {
+				w := s[i : i+8]
+				if skip[w[0]]&skip[w[1]]&skip[w[2]]&skip[w[3]]&skip[w[4]]&skip[w[5]]&skip[w[6]]&skip[w[7]] == 0 {
+					break
+				}
+				i += 8
+			}
+			next = i + 8
+			if i == len(s) {
+				break
+			}
+		}
+		if skip[s[i]] != 0 {
 			i++
 			continue
 		}
