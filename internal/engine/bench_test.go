@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -81,4 +82,28 @@ func readAnswer(br *bufio.Reader) error {
 	}
 	_, err := br.Discard(n)
 	return err
+}
+
+// BenchmarkParseTarget compares the request target parse with
+// url.ParseRequestURI, which it falls back to for what it cannot tell by
+// looking.
+func BenchmarkParseTarget(b *testing.B) {
+	for _, target := range []string{"/", "/api/v1/orders/12345/items?page=2&size=50", "/caf%C3%A9?q"} {
+		b.Run(target, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := parseTarget(target); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(target+"/url.ParseRequestURI", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := url.ParseRequestURI(target); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -405,5 +406,43 @@ func TestDifferentialSeeds(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			diffCheck(t, []byte(s))
 		})
+	}
+}
+
+// FuzzParseTarget: parseTarget returns what url.ParseRequestURI returns,
+// URL for URL, and fails where it fails.
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range []string{"/", "/a/b", "/a?b=c", "/a?", "/a??", "/?", "/a?b?c", "/%41", "/a b", "/a\x00", "/a?\x7f",
+		"/é", "/a?é", "/a#frag", "//host/path", "///x", "*", "http://h/p", "/a;b=c,d:e@f$g&h+i", "/~user/._-", "/a/../b", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, gerr := parseTarget(s)
+		want, werr := url.ParseRequestURI(s)
+		if (gerr == nil) != (werr == nil) {
+			t.Fatalf("parseTarget(%q) error %v, url.ParseRequestURI's %v", s, gerr, werr)
+		}
+		if gerr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("parseTarget(%q) = %#v, url.ParseRequestURI %#v", s, *got, *want)
+		}
+	})
+}
+
+// TestParseTargetEveryByte puts every byte value in a path, right after
+// the first slash and later, and in a query, and compares with
+// url.ParseRequestURI.
+func TestParseTargetEveryByte(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := string(rune(c))
+		if c >= 0x80 {
+			b = string([]byte{byte(c)})
+		}
+		for _, s := range []string{"/" + b, "/a/" + b + "/z", "/a?" + b, "/a?x=" + b + "&y", "/" + b + "?q"} {
+			got, gerr := parseTarget(s)
+			want, werr := url.ParseRequestURI(s)
+			if (gerr == nil) != (werr == nil) || gerr == nil && !reflect.DeepEqual(got, want) {
+				t.Fatalf("parseTarget(%q) = %v, %v; url.ParseRequestURI %v, %v", s, got, gerr, want, werr)
+			}
+		}
 	}
 }
