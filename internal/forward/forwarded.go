@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // SetHeaders sets the headers the gateway gives every upstream request made
@@ -19,15 +20,41 @@ import (
 // aggregate calls and lambda events all use it, so upstreams see one
 // contract.
 func SetHeaders(hd http.Header, in *http.Request, x *pipeline.Exchange, trusted []netip.Prefix) {
+	var buf [maxSet]wire.Field
+	fields := appendSet(buf[:0], in, x, trusted)
 	// One backing array for the values: one allocation instead of one per
 	// header. Each value gets a full slice expression, so an append by a
 	// later rule cannot overwrite its neighbour.
-	vals := make([]string, 0, 8)
-	set := func(k, v string) {
-		vals = append(vals, v)
-		n := len(vals)
-		hd[k] = vals[n-1 : n : n]
+	vals := make([]string, len(fields))
+	for i, f := range fields {
+		vals[i] = f.Value
+		hd[f.Name] = vals[i : i+1 : i+1]
 	}
+}
+
+// ForwardFields appends to dst the fields the gateway adds to a request
+// it forwards as the client sent it, for a sender that writes them after
+// the client's own fields kept by EndToEnd, each replacing the client's
+// of the same name (h1.Outbound): Te: trailers when the client asked for
+// trailers (as CopyEndToEnd keeps it), then SetHeaders's fields. The
+// request that results is the one CopyEndToEnd and SetHeaders build.
+func ForwardFields(dst []wire.Field, in *http.Request, x *pipeline.Exchange, trusted []netip.Prefix) []wire.Field {
+	if te := in.Header["Te"]; len(te) > 0 && wire.HasToken(te, "trailers") {
+		dst = append(dst, wire.Field{Name: "Te", Value: "trailers"})
+	}
+	return appendSet(dst, in, x, trusted)
+}
+
+// maxSet is the most fields appendSet appends; MaxForwardFields is the
+// most ForwardFields appends, for a caller's buffer.
+const (
+	maxSet           = 10
+	MaxForwardFields = maxSet + 1
+)
+
+// appendSet appends the fields SetHeaders sets, in the order it sets them.
+func appendSet(dst []wire.Field, in *http.Request, x *pipeline.Exchange, trusted []netip.Prefix) []wire.Field {
+	set := func(k, v string) { dst = append(dst, wire.Field{Name: k, Value: v}) }
 	set("X-Forwarded-For", forwardedFor(in, trusted))
 	if in.Host != "" {
 		set("X-Forwarded-Host", in.Host)
@@ -60,6 +87,7 @@ func SetHeaders(hd http.Header, in *http.Request, x *pipeline.Exchange, trusted 
 		set("X-Client-Cert-Subject", cc.Subject)
 		set("X-Client-Cert-Fingerprint", cc.Fingerprint)
 	}
+	return dst
 }
 
 // localPort returns the port of the gateway's listener that r came in on,

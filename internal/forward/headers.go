@@ -110,6 +110,12 @@ func (r *Rules) Apply(h http.Header) {
 	}
 }
 
+// EditsHeader reports whether Apply changes a header at all (a rule
+// that only sets Host does not).
+func (r *Rules) EditsHeader() bool {
+	return r != nil && len(r.remove)+len(r.set)+len(r.add) > 0
+}
+
 // Host returns the request Host a rule "set: {Host: ...}" asks for, "" when
 // none does (the target's stays); a nil r returns "".
 func (r *Rules) Host() string {

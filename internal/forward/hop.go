@@ -17,20 +17,28 @@ import (
 func CopyEndToEnd(dst, src http.Header) {
 	listed := src["Connection"]
 	for k, vv := range src {
-		switch k {
-		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-			"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port":
-			continue
+		if EndToEnd(k, listed) {
+			dst[k] = vv[:len(vv):len(vv)]
 		}
-		if owned(k) || (len(listed) > 0 && wire.HasToken(listed, k)) {
-			continue
-		}
-		dst[k] = vv[:len(vv):len(vv)]
 	}
 	if wire.HasToken(src["Te"], "trailers") {
 		dst["Te"] = teTrailers
 	}
+}
+
+// EndToEnd reports whether the client's header field k goes on to the
+// upstream, listed being the client's Connection values: not when
+// CopyEndToEnd leaves it out (hop-by-hop, named in Connection, Forwarded
+// and X-Forwarded-*, owned by the gateway). Te: trailers is not kept
+// here; CopyEndToEnd and ForwardFields add it back.
+func EndToEnd(k string, listed []string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port":
+		return false
+	}
+	return !owned(k) && (len(listed) == 0 || !wire.HasToken(listed, k))
 }
 
 var teTrailers = []string{"trailers"}

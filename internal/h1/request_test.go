@@ -132,7 +132,7 @@ func parseWire(t *testing.T, raw string) wireRequest {
 
 // write builds req's head and writes the request as a round trip does.
 func write(req *http.Request) (string, error) {
-	head, err := appendHead(nil, req)
+	head, err := appendHead(nil, req, nil)
 	if err != nil {
 		return "", err
 	}
@@ -484,7 +484,7 @@ func TestSendWriteAndWait(t *testing.T) {
 			c := &conn{nc: pw, raw: nc, limit: -1, reused: tc.reused}
 			c.bw = bufio.NewWriterSize(writer{c}, 4<<10)
 			req := newRequest(t, http.MethodPost, "http://upstream.test/x", tc.body)
-			head, err := appendHead(nil, req)
+			head, err := appendHead(nil, req, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

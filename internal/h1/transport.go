@@ -170,6 +170,22 @@ func (ti traceInformer) Informational(code int, h http.Header) error {
 // info (nil: skipped). It returns ErrUnsupported, having sent nothing,
 // when t.Supports(req) is false.
 func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) (*http.Response, error) {
+	return t.SendOutbound(ctx, req, nil, info)
+}
+
+// Outbound changes which header fields SendOutbound writes: the fields of
+// req.Header that Keep accepts (given each name and req.Header's
+// Connection values; all when Keep is nil), then Extra, whose fields
+// replace req.Header's of the same name. A proxy can so send the client's
+// header as it came, with the fields it adds, without building a header
+// map for each request. Every field written is checked as Send checks it.
+type Outbound struct {
+	Keep  func(name string, connection []string) bool
+	Extra []wire.Field
+}
+
+// SendOutbound is Send with the header fields ob says (nil: req.Header's).
+func (t *Transport) SendOutbound(ctx context.Context, req *http.Request, ob *Outbound, info Informer) (*http.Response, error) {
 	if !t.Supports(req) {
 		return nil, ErrUnsupported
 	}
@@ -177,7 +193,7 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 	// request nor a finished context may cost the pool a connection.
 	hp := heads.Get().(*[]byte)
 	defer heads.Put(hp)
-	head, err := appendHead((*hp)[:0], req)
+	head, err := appendHead((*hp)[:0], req, ob)
 	if cap(head) <= maxPooledHead {
 		*hp = head
 	}
@@ -471,7 +487,7 @@ func (b *body) Close() error {
 // early) and checks each field as it writes it, so the header is walked
 // once; the head is built before a connection is taken, and nothing of a
 // refused request reaches one.
-func appendHead(b []byte, req *http.Request) ([]byte, error) {
+func appendHead(b []byte, req *http.Request, ob *Outbound) ([]byte, error) {
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
@@ -504,38 +520,31 @@ func appendHead(b []byte, req *http.Request) ([]byte, error) {
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, host...)
 	b = append(b, '\r', '\n')
-	for k, vs := range req.Header {
-		// Every field is checked, also those the transport does not
-		// send: a request that carries one is refused as a whole.
-		if !wire.ValidFieldName(k) {
-			return b, fmt.Errorf("h1: invalid header field name %q", k)
-		}
-		for _, v := range vs {
-			if !wire.ValidFieldValue(v) {
-				return b, fmt.Errorf("h1: invalid header field value for %q", k)
-			}
-		}
-		switch k {
-		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
-			// The transport owns the framing.
-			continue
-		case "User-Agent":
-			// ReverseProxy sets it empty to mean "send none".
-			if len(vs) == 0 || vs[0] == "" {
-				continue
-			}
-		}
-		for _, v := range vs {
-			b = append(b, k...)
-			b = append(b, ':', ' ')
-			b = append(b, v...)
-			b = append(b, '\r', '\n')
+	var keep func(string, []string) bool
+	var listed []string
+	var extra []wire.Field
+	if ob != nil {
+		keep, extra = ob.Keep, ob.Extra
+		if keep != nil {
+			listed = req.Header["Connection"]
 		}
 	}
-	if req.Close {
-		if _, ok := req.Header["Connection"]; !ok {
-			b = append(b, "Connection: close\r\n"...)
+	var err error
+	for k, vs := range req.Header {
+		if keep != nil && !keep(k, listed) || replaced(extra, k) {
+			continue
 		}
+		if b, err = appendField(b, k, vs...); err != nil {
+			return b, err
+		}
+	}
+	for i := range extra {
+		if b, err = appendField(b, extra[i].Name, extra[i].Value); err != nil {
+			return b, err
+		}
+	}
+	if req.Close && !sendsConnection(req.Header, ob) {
+		b = append(b, "Connection: close\r\n"...)
 	}
 	// net/http's rule: a body has a length, and so do the methods servers
 	// expect one for.
@@ -545,6 +554,58 @@ func appendHead(b []byte, req *http.Request) ([]byte, error) {
 		b = append(b, '\r', '\n')
 	}
 	return append(b, '\r', '\n'), nil
+}
+
+// appendField appends the field k with each of vs, one line a value, after
+// checking them. Every field is checked, also those the transport does
+// not send: a request that carries one is refused as a whole.
+func appendField(b []byte, k string, vs ...string) ([]byte, error) {
+	if !wire.ValidFieldName(k) {
+		return b, fmt.Errorf("h1: invalid header field name %q", k)
+	}
+	for _, v := range vs {
+		if !wire.ValidFieldValue(v) {
+			return b, fmt.Errorf("h1: invalid header field value for %q", k)
+		}
+	}
+	switch k {
+	case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
+		// The transport owns the framing.
+		return b, nil
+	case "User-Agent":
+		// ReverseProxy sets it empty to mean "send none".
+		if len(vs) == 0 || vs[0] == "" {
+			return b, nil
+		}
+	}
+	for _, v := range vs {
+		b = append(b, k...)
+		b = append(b, ':', ' ')
+		b = append(b, v...)
+		b = append(b, '\r', '\n')
+	}
+	return b, nil
+}
+
+// replaced reports whether an extra field named k replaces the request's.
+func replaced(extra []wire.Field, k string) bool {
+	for i := range extra {
+		if extra[i].Name == k {
+			return true
+		}
+	}
+	return false
+}
+
+// sendsConnection reports whether the head carries a Connection field of
+// the request's own (one it has, even empty, or one ob adds): then req.Close
+// adds no "Connection: close".
+func sendsConnection(h http.Header, ob *Outbound) bool {
+	if ob != nil && replaced(ob.Extra, "Connection") {
+		return true
+	}
+	vs, ok := h["Connection"]
+	return ok && (ob == nil || ob.Keep == nil || ob.Keep("Connection", vs))
 }
 
 // bodyLength is the length of the body writeRequest sends.

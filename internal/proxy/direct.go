@@ -64,20 +64,27 @@ func direct(r *http.Request) bool {
 	return !wire.HasToken(h["Connection"], "upgrade")
 }
 
-// outbound is the request of one direct attempt, pooled: the URL and the
-// header map (cleared, its buckets kept) are reused across requests.
+// outbound is the request of one direct attempt, pooled: the URL, the
+// header map (cleared, its buckets kept) and the fields are reused across
+// requests.
 type outbound struct {
-	req http.Request
-	url url.URL
-	hdr http.Header
+	req    http.Request
+	url    url.URL
+	hdr    http.Header
+	ob     h1.Outbound
+	fields [forward.MaxForwardFields]wire.Field
 }
 
 var outbounds = sync.Pool{New: func() any { return &outbound{hdr: make(http.Header, 16)} }}
 
 func (o *outbound) release() {
-	clear(o.hdr)
+	if len(o.hdr) > 0 {
+		clear(o.hdr)
+	}
 	o.req = http.Request{}
 	o.url = url.URL{}
+	o.ob = h1.Outbound{}
+	o.fields = [forward.MaxForwardFields]wire.Field{}
 	outbounds.Put(o)
 }
 
@@ -100,11 +107,22 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 	setPath(u, t, path, h.escape(path))
 	u.RawQuery, u.ForceQuery = in.URL.RawQuery, in.URL.ForceQuery
 
-	hd := o.hdr
-	forward.CopyEndToEnd(hd, in.Header)
-	forward.SetHeaders(hd, in, x, h.trusted)
-	a.inject(hd)
-	h.reqRules.Apply(hd)
+	// The header: without header rules or trace context to add, the
+	// client's fields go as they came, filtered while the head is
+	// written, with the gateway's after them (h1.Outbound); otherwise a
+	// header map is built and edited. Both send the same fields
+	// (FuzzOutboundHead).
+	hd, ob := in.Header, (*h1.Outbound)(nil)
+	if h.reqRules.EditsHeader() || a.injects() {
+		hd = o.hdr
+		forward.CopyEndToEnd(hd, in.Header)
+		forward.SetHeaders(hd, in, x, h.trusted)
+		a.inject(hd)
+		h.reqRules.Apply(hd)
+	} else {
+		o.ob = h1.Outbound{Keep: forward.EndToEnd, Extra: forward.ForwardFields(o.fields[:0], in, x, h.trusted)}
+		ob = &o.ob
+	}
 	host := t.Host
 	if rh := h.reqRules.Host(); rh != "" {
 		host = rh
@@ -121,7 +139,7 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 		a.body.rc = body
 		o.req.Body, o.req.ContentLength = &a.body, length
 	}
-	res, err := h.fast.Send(in.Context(), &o.req, a)
+	res, err := h.fast.SendOutbound(in.Context(), &o.req, ob, a)
 	if err == h1.ErrUnsupported {
 		// Sent nothing, body untouched: ReverseProxy takes it.
 		return false, false

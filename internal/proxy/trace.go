@@ -66,11 +66,19 @@ func (a *attempt) endSpan() {
 // not sampled). With tracing off nothing is written and the client's trace
 // headers pass as they came.
 func (a *attempt) inject(hd http.Header) {
+	telemetry.Inject(a.traceContext(), hd)
+}
+
+// injects reports whether inject adds trace context headers.
+func (a *attempt) injects() bool { return telemetry.Injects(a.traceContext()) }
+
+// traceContext is the context whose span the upstream request continues:
+// the attempt's span when it has one, else the client request's.
+func (a *attempt) traceContext() context.Context {
 	if a.trace != nil {
-		telemetry.Inject(a.trace.ctx, hd)
-		return
+		return a.trace.ctx
 	}
-	telemetry.Inject(a.in.Context(), hd)
+	return a.in.Context()
 }
 
 // traceConnection adds the connection's milestones to ct as events of

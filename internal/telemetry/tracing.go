@@ -331,10 +331,16 @@ func Child(ctx context.Context, name string, kind trace.SpanKind) (context.Conte
 // client sent there, so the upstream sees the gateway's span as parent.
 // Without a span (tracing off) it does nothing and h keeps the client's.
 func Inject(ctx context.Context, h http.Header) {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+	if !Injects(ctx) {
 		return
 	}
 	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(h))
+}
+
+// Injects reports whether Inject adds anything for ctx: only a valid span
+// context is propagated.
+func Injects(ctx context.Context) bool {
+	return trace.SpanContextFromContext(ctx).IsValid()
 }
 
 // EndChild ends sp with err as its status when err is not nil.

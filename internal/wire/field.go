@@ -1,5 +1,8 @@
 package wire
 
+// Field is one header field: a canonical name and one value.
+type Field struct{ Name, Value string }
+
 // ValidFieldName reports whether s is a header field name: a non-empty
 // RFC 9110 token. It takes bytes too, so a parser need not convert.
 func ValidFieldName[T string | []byte](s T) bool {
