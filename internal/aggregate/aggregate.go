@@ -341,17 +341,41 @@ func (rn *run) execute(cancel context.CancelFunc) *callError {
 	}
 	// Buffered for every call, so no goroutine ever blocks on sending.
 	done := make(chan outcome, len(h.calls))
+	// run makes call i and reports it. A required call's failure calls
+	// the others off at once, after its outcome is sent: the failures
+	// that calling off causes arrive after it, so the first required
+	// failure received is the one that decided.
+	run := func(i int) {
+		c := h.calls[i]
+		v, err := rn.exec(c)
+		done <- outcome{i, v, err}
+		if err != nil && !c.optional {
+			cancel()
+		}
+	}
 	inFlight := 0
 	start := func(i int) {
 		rn.state[i] = running
 		inFlight++
-		workers.Go(func() {
-			v, err := rn.exec(h.calls[i])
-			done <- outcome{i, v, err}
-		})
+		workers.Go(func() { run(i) })
+	}
+	// When no call needs another's answer, the last one runs on this
+	// goroutine, which would otherwise only wait: one hand-off to a
+	// worker, and one wake-up, less per request. (With dependencies this
+	// goroutine must stay free to start the calls that wait.)
+	inline := -1
+	if n := len(h.roots); n > 0 && n == len(h.calls) {
+		inline = h.roots[n-1]
 	}
 	for _, i := range h.roots {
-		start(i)
+		if i != inline {
+			start(i)
+		}
+	}
+	if inline >= 0 {
+		rn.state[inline] = running
+		inFlight++
+		run(inline)
 	}
 	var fatal *callError
 	for inFlight > 0 {
@@ -363,9 +387,9 @@ func (rn *run) execute(cancel context.CancelFunc) *callError {
 			ce := asCallError(c, o.err)
 			if !c.optional {
 				if fatal == nil {
+					// Nothing else can change the answer now; run has
+					// called the others off.
 					fatal = ce
-					// Nothing else can change the answer now.
-					cancel()
 				}
 				continue
 			}

@@ -239,3 +239,40 @@ func TestClientGoneIs499(t *testing.T) {
 		})
 	}
 }
+
+// TestRequiredFailureCallsOffTheOthers: a required call that fails ends
+// the request at once, whichever goroutine runs the slow call left (a
+// flat aggregate runs its last call on the request's own goroutine), and
+// the error names the call that failed, not the one called off.
+func TestRequiredFailureCallsOffTheOthers(t *testing.T) {
+	t.Parallel()
+	failing := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, `{}`)
+	}).URL
+	slow := jsonUpstream(t, 5*time.Second, `{}`).URL
+	for _, slowLast := range []bool{true, false} {
+		t.Run(fmt.Sprintf("slow call last: %v", slowLast), func(t *testing.T) {
+			t.Parallel()
+			s := setup{upstreams: map[string][]string{"failing": {failing}, "slow": {slow}}}
+			cs := []*config.AggregateCall{
+				{Name: "broken", Upstream: "failing", Path: "/b"},
+				{Name: "waiting", Upstream: "slow", Path: "/w"},
+			}
+			if !slowLast {
+				cs[0], cs[1] = cs[1], cs[0]
+			}
+			h, _ := s.build(t, calls(cs...))
+			start := time.Now()
+			_, err := serve(h, "/dashboard/1", params("1"))
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("the request took %v; the slow call was not called off", d)
+			}
+			he := httpError(t, err)
+			if he.Status != http.StatusBadGateway || !strings.Contains(he.Message, `"broken"`) {
+				t.Errorf("error = %d %q, want 502 naming the call that failed", he.Status, he.Message)
+			}
+		})
+	}
+}
