@@ -345,6 +345,8 @@ var diffSeeds = []string{
 	"GET /" + strings.Repeat("a", 5000) + " HTTP/1.1\r\nHost: a\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: a\r\nPragma: no-cache\r\n\r\n",
 	"GET / HTTP/1.1\r\nhost: a\r\ncontent-type: text/plain\r\nx-multi: 1\r\nX-Multi: 2\r\n\r\n",
+	"POST / HTTP/1.1\r\nHOST: a\r\nCONTENT-LENGTH: 3\r\ncontent-length: 3\r\n\r\nabc",
+	"POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\nx-A_b-C: 1\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: a\r\nX:  padded\t \r\nY:\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: a\r\nX: \x80\xff obs-text\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n",
@@ -444,5 +446,48 @@ func TestParseTargetEveryByte(t *testing.T) {
 				t.Fatalf("parseTarget(%q) = %v, %v; url.ParseRequestURI %v, %v", s, got, gerr, want, werr)
 			}
 		}
+	}
+}
+
+// TestHeaderNamesCanonical: names in any case come out as
+// http.CanonicalHeaderKey makes them, names that are not tokens are
+// refused, and a name sent in lower case costs no allocation more than
+// the same name sent canonical.
+func TestHeaderNamesCanonical(t *testing.T) {
+	names := []string{"x-api-key", "X-API-KEY", "content-TYPE", "accept", "x-b3-traceid", "foo_bar", "a", "-x-", "x--y", "ÿ", "X-Api-Key"}
+	for _, n := range names {
+		p := engineParse([]byte("GET / HTTP/1.1\r\nHost: h\r\n" + n + ": v\r\n\r\n"))
+		want := http.CanonicalHeaderKey(n)
+		valid := true
+		for i := 0; i < len(n); i++ {
+			valid = valid && tchar[n[i]]
+		}
+		switch {
+		case !valid:
+			if p.err == nil {
+				t.Errorf("%q: accepted, want refused", n)
+			}
+		case p.err != nil:
+			t.Errorf("%q: %v", n, p.err)
+		case len(p.req.Header[want]) != 1 || len(p.req.Header) != 1:
+			t.Errorf("%q: header %v, want one %q", n, p.req.Header, want)
+		}
+	}
+	allocs := func(name string) float64 {
+		data := []byte("GET / HTTP/1.1\r\nHost: h\r\n" + name + ": v\r\nx-request-id: 1\r\n\r\n")
+		return testing.AllocsPerRun(100, func() {
+			br := bufio.NewReaderSize(bytes.NewReader(data), bufSize)
+			h, _, _, err := readHead(br, make([]byte, 0, 256), make([]int, 0, 8), 8<<10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r http.Request
+			if err := parseRequest(h, &r); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if lower, canon := allocs("x-custom-field"), allocs("X-Custom-Field"); lower != canon {
+		t.Errorf("%v allocations with lower-case names, %v with canonical ones", lower, canon)
 	}
 }

@@ -102,8 +102,40 @@ func readHead(br *bufio.Reader, scratch []byte, ends []int, max int) (head, []by
 		}
 		ends = append(ends, len(buf))
 	}
+	// Header names are made canonical in place, before the block becomes
+	// a string, and parseHeader takes them as they are: a name that would
+	// otherwise be canonicalized into a string of its own (a client that
+	// sends "x-api-key", as many do) costs no allocation.
+	start := ends[0]
+	for _, end := range ends[1:] {
+		canonicalizeName(buf[start:end])
+		start = end
+	}
 	h := head{block: string(buf), line: ends[0], lines: ends[1:]}
 	return h, buf, ends, nil
+}
+
+// canonicalizeName makes the name of the header line in line canonical, in
+// place, as http.CanonicalHeaderKey does to a token: the first letter and
+// each one after a hyphen upper case, the others lower case. The name is
+// not checked here: parseHeader refuses a name that is not a token (the
+// request with it), and takes a token's name as it is.
+func canonicalizeName(line []byte) {
+	colon := indexByte(line, ':')
+	if colon <= 0 {
+		return
+	}
+	name := line[:colon]
+	upper := true
+	for i, c := range name {
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			name[i] = c - ('a' - 'A')
+		case !upper && 'A' <= c && c <= 'Z':
+			name[i] = c + ('a' - 'A')
+		}
+		upper = c == '-'
+	}
 }
 
 func indexByte(b []byte, c byte) int {
@@ -405,7 +437,7 @@ func parseHeader(h head) (http.Header, error) {
 		if !validValue(v) {
 			return nil, errHeaderValue
 		}
-		key := http.CanonicalHeaderKey(name)
+		key := name // canonical: readHead made it so
 		if vv, ok := hdr[key]; ok {
 			hdr[key] = append(vv, v)
 			continue

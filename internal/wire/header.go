@@ -148,18 +148,22 @@ func forwardingName(k string) bool {
 		if len(k) > len(xf) && strings.EqualFold(k[:len(xf)], xf) {
 			return true
 		}
-		return strings.EqualFold(k, "X-Real-Ip") || strings.EqualFold(k, "X-Original-Forwarded-For") ||
-			strings.EqualFold(k, "X-Original-Url") || strings.EqualFold(k, "X-Rewrite-Url") ||
-			strings.EqualFold(k, "X-Client-Ip") || strings.EqualFold(k, "X-Cluster-Client-Ip")
+		return eqFold(k, "X-Real-Ip") || eqFold(k, "X-Original-Forwarded-For") ||
+			eqFold(k, "X-Original-Url") || eqFold(k, "X-Rewrite-Url") ||
+			eqFold(k, "X-Client-Ip") || eqFold(k, "X-Cluster-Client-Ip")
 	case 'f':
-		return strings.EqualFold(k, "Forwarded") || strings.EqualFold(k, "Fastly-Client-Ip")
+		return eqFold(k, "Forwarded") || eqFold(k, "Fastly-Client-Ip")
 	case 'c':
-		return strings.EqualFold(k, "Client-Ip") || strings.EqualFold(k, "Cf-Connecting-Ip")
+		return eqFold(k, "Client-Ip") || eqFold(k, "Cf-Connecting-Ip")
 	case 't':
-		return strings.EqualFold(k, "True-Client-Ip")
+		return eqFold(k, "True-Client-Ip")
 	}
 	return false
 }
+
+// eqFold is strings.EqualFold for ASCII names, the lengths compared first:
+// most names a request carries differ from each of the above in length.
+func eqFold(k, name string) bool { return len(k) == len(name) && strings.EqualFold(k, name) }
 
 // StripUpgrade keeps a WebSocket handshake and removes every other protocol
 // upgrade from request headers h, so that, for example, an h2c upgrade never
