@@ -158,7 +158,7 @@ func (c *Conn) WriteAndWait(p []byte) int {
 	}
 	c.rmu.Lock()
 	c.wmu.Lock()
-	c.wp, c.wn, c.sent = p, 0, false
+	c.wp, c.wn, c.werr, c.sent = p, 0, 0, false
 	_ = c.rc.Read(c.sendFn)
 	n := c.wn
 	c.wp = nil
@@ -175,15 +175,10 @@ func (c *Conn) send(fd uintptr) bool {
 	if c.sent {
 		return true
 	}
-	for c.wn < len(c.wp) {
-		n, e := sysWrite(fd, c.wp[c.wn:])
-		switch e {
-		case 0:
-			c.wn += n
-		case syscall.EINTR:
-		default:
-			return true
-		}
+	// write stops at a full socket buffer (false) or an error (werr):
+	// either way what is left is the caller's.
+	if !c.write(fd) || c.werr != 0 {
+		return true
 	}
 	c.sent = true
 	return false
