@@ -34,8 +34,8 @@ type pool struct {
 // and the request: one that holds a byte nobody asked for, or that the
 // upstream closed, is closed and the next one tried. A dial error is
 // returned as a NotSentError.
-func (p *pool) get(ctx context.Context, t *Transport) (*conn, error) {
-	now := t.clock()
+func (p *pool) get(ctx context.Context, t *Transport, now time.Time) (*conn, error) {
+	now = t.clockAt(now)
 	for {
 		c := p.pop(now, t.idleTimeout())
 		if c == nil {
@@ -216,14 +216,13 @@ type conn struct {
 // probe checks an idle connection before use (see alive).
 func (c *conn) probe() bool { return alive(c) }
 
-// start prepares c for a request under ctx; timeout bounds the wait for
-// the response header (0: none).
-func (c *conn) start(ctx context.Context, timeout time.Duration) {
+// start prepares c for a request under ctx, from now (a real clock
+// reading); timeout bounds the wait for the response header (0: none).
+func (c *conn) start(ctx context.Context, timeout time.Duration, now time.Time) {
 	// Whether ctx can end at all is not asked: ctx.Done would allocate
 	// the channel of a server request's context.
 	c.read, c.ctx, c.stop, c.watching = 0, ctx, nil, true
 	c.wrote, c.werr = 0, nil
-	now := time.Now()
 	c.until = time.Time{}
 	if timeout > 0 {
 		c.until = now.Add(timeout)

@@ -207,12 +207,18 @@ func (t *Transport) SendOutbound(ctx context.Context, req *http.Request, ob *Out
 	}
 	p := t.pool(req.URL.Host, req.URL.Scheme == "https")
 	for {
-		c, err := p.get(ctx, t)
+		// One clock reading for the pool and the request's deadlines
+		// when the connection comes from the pool; a dial reads it again.
+		now := time.Now()
+		c, err := p.get(ctx, t, now)
 		if err != nil {
 			closeBody(req)
 			return nil, err
 		}
-		res, err := t.roundTrip(ctx, c, head, req, info)
+		if !c.reused {
+			now = time.Now()
+		}
+		res, err := t.roundTrip(ctx, c, head, req, info, now)
 		if err == nil {
 			return res, nil
 		}
@@ -236,9 +242,9 @@ func (t *Transport) SendOutbound(ctx context.Context, req *http.Request, ob *Out
 }
 
 // roundTrip writes req, its head already built, on c and reads the
-// response header.
-func (t *Transport) roundTrip(ctx context.Context, c *conn, head []byte, req *http.Request, info Informer) (*http.Response, error) {
-	c.start(ctx, t.ResponseHeaderTimeout)
+// response header; now is the time its deadlines count from.
+func (t *Transport) roundTrip(ctx context.Context, c *conn, head []byte, req *http.Request, info Informer, now time.Time) (*http.Response, error) {
+	c.start(ctx, t.ResponseHeaderTimeout, now)
 	if err := c.send(head, req); err != nil {
 		c.unwatch()
 		return nil, err
@@ -391,11 +397,15 @@ func (t *Transport) IdleConns() int {
 	return n
 }
 
-func (t *Transport) clock() time.Time {
+func (t *Transport) clock() time.Time { return t.clockAt(time.Now()) }
+
+// clockAt is clock with the time already read: now, unless a test set
+// the transport's clock.
+func (t *Transport) clockAt(now time.Time) time.Time {
 	if t.now != nil {
 		return t.now()
 	}
-	return time.Now()
+	return now
 }
 
 // body is a response body, framed by length, by chunks or by the end of
