@@ -314,7 +314,7 @@ func (c *conn) serveOne() bool {
 	c.lastPOST = base.Method == http.MethodPost
 	ctx, cancel := context.WithCancel(c.baseCtx)
 	if c.s.Context != nil {
-		ctx = c.s.Context(ctx)
+		ctx = c.s.Context(ctx, t0)
 	}
 	r := base.WithContext(ctx)
 

@@ -421,3 +421,34 @@ func TestH2CNil(t *testing.T) {
 		t.Errorf("PRIX method: %q", got)
 	}
 }
+
+// TestContextStart: the Context hook gets the time the engine began to
+// read the request, before its header was complete, and the context it
+// returns is the request's.
+func TestContextStart(t *testing.T) {
+	type key struct{}
+	starts := make(chan time.Time, 1)
+	var handled time.Time
+	s := &Server{
+		Context: func(ctx context.Context, start time.Time) context.Context {
+			starts <- start
+			return context.WithValue(ctx, key{}, "mine")
+		},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			handled = time.Now()
+			if r.Context().Value(key{}) != "mine" {
+				w.WriteHeader(http.StatusTeapot)
+			}
+		}),
+	}
+	c := dial(t, startEngine(t, s))
+	c.send("GET / HTTP/1.1\r\n")
+	time.Sleep(60 * time.Millisecond)
+	c.send("Host: a\r\n\r\n")
+	if a := c.mustRead(http.MethodGet); a.status != http.StatusOK {
+		t.Fatalf("status %d: the request's context is not the hook's", a.status)
+	}
+	if d := handled.Sub(<-starts); d < 50*time.Millisecond {
+		t.Fatalf("start was %v before the handler ran; want it before the header's second half (60ms)", d)
+	}
+}

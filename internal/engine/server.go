@@ -35,8 +35,10 @@ type Server struct {
 	// Context, when set, derives each request's context from the one the
 	// engine made (canceled when the client goes away or the handler
 	// returns), before the request is built: what a handler would
-	// otherwise add with a copy of the request (WithContext).
-	Context func(context.Context) context.Context
+	// otherwise add with a copy of the request (WithContext). start is
+	// when the engine began to read the request (its first byte was in),
+	// the time its read deadlines count from.
+	Context func(ctx context.Context, start time.Time) context.Context
 	// Logger receives what cannot be answered (panics other than
 	// http.ErrAbortHandler); nil discards it.
 	Logger *slog.Logger

@@ -211,9 +211,11 @@ func WithExchange(ctx context.Context, x *Exchange) context.Context {
 	return context.WithValue(ctx, exchangeKey{}, x)
 }
 
-// NewExchange returns a context under ctx that carries a new, empty
-// Exchange: the context and the Exchange are one allocation.
-func NewExchange(ctx context.Context) context.Context { return &exchangeCtx{Context: ctx} }
+// NewExchange returns a context under ctx that carries a new Exchange
+// whose Start is start: the context and the Exchange are one allocation.
+func NewExchange(ctx context.Context, start time.Time) context.Context {
+	return &exchangeCtx{Context: ctx, x: Exchange{Start: start}}
+}
 
 // exchangeCtx is a context with an Exchange of its own. Done, Err and
 // Deadline are ctx's, so cancellation propagates as through WithValue.

@@ -28,7 +28,12 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if x == nil {
 		x = &pipeline.Exchange{}
 	}
-	x.Start, x.ID = time.Now(), requestID(r, s.ids)
+	if x.Start.IsZero() {
+		// Not the engine's (net/http's server, HTTP/2): the request
+		// starts here.
+		x.Start = time.Now()
+	}
+	x.ID = requestID(r, s.ids)
 	x.TLS = r.TLS != nil
 	// The canonical key set directly: Set would canonicalise
 	// "X-Request-ID" into a new string on every request.

@@ -282,9 +282,11 @@ func (s *Server) Listen() error {
 	return nil
 }
 
-// engineContext gives each request the engine reads its Exchange.
-func engineContext(ctx context.Context) context.Context {
-	return pipeline.NewExchange(ctx)
+// engineContext gives each request the engine reads its Exchange, which
+// starts when the engine began to read the request: one clock reading
+// less per request than ServeHTTP taking its own.
+func engineContext(ctx context.Context, start time.Time) context.Context {
+	return pipeline.NewExchange(ctx, start)
 }
 
 // serveEngine serves ln (plain connections, or TLS ones whose handshake
