@@ -134,9 +134,6 @@ func (c *Conn) write(fd uintptr) bool {
 	return true
 }
 
-// opError is err as (*net.TCPConn).Read and Write report it. The raw
-// connection's own errors (deadline, closed) come as a *net.OpError of op
-// "raw-read" or "raw-write" around the same cause.
 // WriteAndWait writes p and then waits until the connection may have
 // something to read, for a caller that writes a request and reads its
 // answer next. The wait is armed before the write: an answer that comes
@@ -184,6 +181,9 @@ func (c *Conn) send(fd uintptr) bool {
 	return false
 }
 
+// opError is err as (*net.TCPConn).Read and Write report it. The raw
+// connection's own errors (deadline, closed) come as a *net.OpError of op
+// "raw-read" or "raw-write" around the same cause.
 func (c *Conn) opError(op string, err error) error {
 	if oe, ok := err.(*net.OpError); ok {
 		oe.Op = op
