@@ -100,16 +100,15 @@ func readHead(br *bufio.Reader, scratch []byte, ends []int, max int) (head, []by
 			}
 			break
 		}
+		if len(ends) > 0 {
+			// A header line: its name is made canonical in place,
+			// before the block becomes a string, and parseHeader takes
+			// it as it is. A name that would otherwise be canonicalized
+			// into a string of its own (a client that sends
+			// "x-api-key", as many do) costs no allocation.
+			canonicalizeName(buf[start:])
+		}
 		ends = append(ends, len(buf))
-	}
-	// Header names are made canonical in place, before the block becomes
-	// a string, and parseHeader takes them as they are: a name that would
-	// otherwise be canonicalized into a string of its own (a client that
-	// sends "x-api-key", as many do) costs no allocation.
-	start := ends[0]
-	for _, end := range ends[1:] {
-		canonicalizeName(buf[start:end])
-		start = end
 	}
 	h := head{block: string(buf), line: ends[0], lines: ends[1:]}
 	return h, buf, ends, nil
