@@ -39,7 +39,7 @@ func SetHeaders(hd http.Header, in *http.Request, x *pipeline.Exchange, trusted 
 // trailers (as CopyEndToEnd keeps it), then SetHeaders's fields. The
 // request that results is the one CopyEndToEnd and SetHeaders build.
 func ForwardFields(dst []wire.Field, in *http.Request, x *pipeline.Exchange, trusted []netip.Prefix) []wire.Field {
-	if te := in.Header["Te"]; len(te) > 0 && wire.HasToken(te, "trailers") {
+	if asksTrailers(in.Header) {
 		dst = append(dst, wire.Field{Name: "Te", Value: "trailers"})
 	}
 	return appendSet(dst, in, x, trusted)

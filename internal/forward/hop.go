@@ -21,10 +21,14 @@ func CopyEndToEnd(dst, src http.Header) {
 			dst[k] = vv[:len(vv):len(vv)]
 		}
 	}
-	if wire.HasToken(src["Te"], "trailers") {
+	if asksTrailers(src) {
 		dst["Te"] = teTrailers
 	}
 }
+
+// asksTrailers reports whether the client's Te says it accepts trailers:
+// the one Te value that goes on to the upstream (ReverseProxy keeps it).
+func asksTrailers(h http.Header) bool { return wire.HasToken(h["Te"], "trailers") }
 
 // EndToEnd reports whether the client's header field k goes on to the
 // upstream, listed being the client's Connection values: not when
