@@ -353,29 +353,27 @@ func (rn *run) execute(cancel context.CancelFunc) *callError {
 			cancel()
 		}
 	}
-	inFlight := 0
-	start := func(i int) {
-		rn.state[i] = running
-		inFlight++
-		workers.Go(func() { run(i) })
-	}
 	// When no call needs another's answer, the last one runs on this
 	// goroutine, which would otherwise only wait: one hand-off to a
-	// worker, and one wake-up, less per request. (With dependencies this
-	// goroutine must stay free to start the calls that wait.)
+	// worker, and one wake-up, less per request. It is started last, so
+	// the others are under way. (With dependencies this goroutine must
+	// stay free to start the calls that wait.)
 	inline := -1
 	if n := len(h.roots); n > 0 && n == len(h.calls) {
 		inline = h.roots[n-1]
 	}
-	for _, i := range h.roots {
-		if i != inline {
-			start(i)
-		}
-	}
-	if inline >= 0 {
-		rn.state[inline] = running
+	inFlight := 0
+	start := func(i int) {
+		rn.state[i] = running
 		inFlight++
-		run(inline)
+		if i == inline {
+			run(i)
+			return
+		}
+		workers.Go(func() { run(i) })
+	}
+	for _, i := range h.roots {
+		start(i)
 	}
 	var fatal *callError
 	for inFlight > 0 {
