@@ -15,8 +15,9 @@ import (
 
 // TestOwnedHeadersThroughBinary sends raw requests to the binary and checks
 // what the upstream receives: the headers the gateway sets survive the
-// client's Connection list, on the direct way (a GET) and through
-// ReverseProxy (a chunked POST); names with '.' are dropped like names with
+// client's Connection list, on the direct way (a GET, with a header map
+// for the route's header rules and without one on a route that has none)
+// and through ReverseProxy (a chunked POST); names with '.' are dropped like names with
 // '_'; a peer outside trusted_proxies cannot send X-Forwarded-* or
 // X-Real-IP, and X-Forwarded-Port is the gateway's port.
 func TestOwnedHeadersThroughBinary(t *testing.T) {
@@ -69,6 +70,20 @@ routes:
 			name:    "Connection names the gateway's headers, streamed body",
 			request: "POST /orders/1 HTTP/1.1\r\nHost: api.example\r\nAuthorization: Bearer " + tok + "\r\nX-Request-ID: req-owned-1\r\nTransfer-Encoding: chunked\r\n" + listAll + "\r\n3\r\nabc\r\n0\r\n\r\n",
 			want:    owned,
+		},
+		{
+			// A route without header rules sends the client's header as
+			// it came, the gateway's fields after it (h1.Outbound), each
+			// replacing the client's of its name: X-Request-Id once.
+			name: "Connection names the gateway's headers, no header rules, names in lower case",
+			request: "GET /public/1 HTTP/1.1\r\nhost: api.example\r\nx-request-id: req-owned-1\r\nkeep-alive: timeout=5\r\n" +
+				"te: deflate, trailers\r\nx-custom: kept\r\nx-hop: dropped\r\n" +
+				"connection: close, x-hop, x-forwarded-for, x-forwarded-host, x-forwarded-proto, x-forwarded-port, x-real-ip\r\n\r\n",
+			want: map[string]string{
+				"X-Request-Id": "req-owned-1", "X-Forwarded-For": "127.0.0.1", "X-Forwarded-Host": "api.example",
+				"X-Forwarded-Proto": "http", "X-Forwarded-Port": port, "X-Real-Ip": "127.0.0.1",
+				"Keep-Alive": "", "Te": "trailers", "X-Custom": "kept", "X-Hop": "",
+			},
 		},
 		{
 			name:    "dots in names",
