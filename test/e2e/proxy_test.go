@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -271,5 +273,47 @@ func TestAccessLog(t *testing.T) {
 	}
 	if strings.Contains(out, "supersecret") {
 		t.Fatalf("access log leaks the query string:\n%s", out)
+	}
+}
+
+// TestAccessLogDurationCountsTheHeader: on the gateway's own engine a
+// request starts when its first byte is in (docs/metrics.md), so a header
+// sent in two halves 300 ms apart is logged with the wait in its
+// duration_ms. The engine is named in the config, so the suite's run on
+// net/http's server does not change it.
+func TestAccessLogDurationCountsTheHeader(t *testing.T) {
+	e := testkit.NewEcho(t, "app")
+	g := testkit.Start(t, oneRoute(t, e.URL, "  engine: gantry"))
+	c, err := net.Dial("tcp", g.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /slow-head HTTP/1.1\r\nHost: api.example\r\n")
+	time.Sleep(300 * time.Millisecond)
+	io.WriteString(c, "X-Request-ID: slow-head-1\r\n\r\n")
+	resps, _, _ := testkit.ReadResponses(c, "", 3*time.Second, 3*time.Second)
+	if len(resps) != 1 || resps[0].StatusCode != 200 {
+		t.Fatalf("answers %v", statusOf(resps))
+	}
+	var line string
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for l := range strings.SplitSeq(g.Stdout(), "\n") {
+			if strings.Contains(l, `"request_id":"slow-head-1"`) {
+				line = l
+			}
+		}
+		if line != "" {
+			break
+		}
+	}
+	var entry struct {
+		DurationMS float64 `json:"duration_ms"`
+	}
+	if err := json.Unmarshal([]byte(line), &entry); err != nil {
+		t.Fatalf("access log line %q: %v", line, err)
+	}
+	if entry.DurationMS < 250 {
+		t.Fatalf("duration_ms %v: the header's second half came 300 ms after its first", entry.DurationMS)
 	}
 }
