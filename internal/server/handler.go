@@ -281,12 +281,9 @@ func checkRequest(r *http.Request, untrusted bool) error {
 		e.Header = http.Header{"Allow": {"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"}}
 		return e
 	}
-	// One pass over the header names for both removals.
-	wire.ScrubHeaders(r.Header, untrusted)
-	wire.StripUpgrade(r.Header)
 	// Before anything sets a header of the gateway's own: what the client
 	// named in Connection must not take those with it.
-	wire.DropConnectionListed(r.Header)
+	wire.Sanitize(r.Header, untrusted)
 	return nil
 }
 

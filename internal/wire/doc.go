@@ -4,8 +4,9 @@
 // It sits at the very top of the request path, before routing: the server
 // serves its listener through NewListener (or Wrap) with ConnContext as
 // http.Server.ConnContext, and its Handler starts with Check, then
-// CanonicalPath, DropAmbiguousHeaders, StripUpgrade, DropConnectionListed and,
-// for peers that are not trusted proxies, DropForwarding. The proxy forwards
+// CanonicalPath and Sanitize: DropAmbiguousHeaders, StripUpgrade,
+// DropConnectionListed and, for peers that are not trusted proxies,
+// DropForwarding, with one walk over the header. The proxy forwards
 // EscapePath of the canonical path. It writes no responses of its own: it
 // only rewrites net/http's canned text/plain answers to requests the HTTP
 // server refuses before any Handler runs (malformed request line, invalid

@@ -19,13 +19,36 @@ func DropAmbiguousHeaders(h http.Header) { ScrubHeaders(h, false) }
 
 // ScrubHeaders is DropAmbiguousHeaders and, when forwarding is set,
 // DropForwarding, in one pass over h. It does not allocate.
-func ScrubHeaders(h http.Header, forwarding bool) {
+func ScrubHeaders(h http.Header, forwarding bool) { scrub(h, forwarding) }
+
+// Sanitize is the hygiene the server gives a request's header before
+// routing, in this order: ScrubHeaders (forwarding as there),
+// StripUpgrade, DropConnectionListed. The walk ScrubHeaders makes also
+// sees whether h holds Connection, Upgrade or HTTP2-Settings; without
+// them the other two have nothing to do (they look up only those keys)
+// and are skipped, which saves most requests three lookups and two
+// deletes of absent keys. FuzzSanitize holds it to the three calls.
+func Sanitize(h http.Header, forwarding bool) {
+	if !scrub(h, forwarding) {
+		return
+	}
+	StripUpgrade(h)
+	DropConnectionListed(h)
+}
+
+// scrub is ScrubHeaders; it reports whether h holds a key StripUpgrade or
+// DropConnectionListed would act on.
+func scrub(h http.Header, forwarding bool) (upgradeOrConnection bool) {
 	for k := range h {
-		if !plainName(k) || len(k) == len("Proxy") && strings.EqualFold(k, "Proxy") ||
-			forwarding && forwardingName(k) {
+		switch {
+		case !plainName(k) || len(k) == len("Proxy") && strings.EqualFold(k, "Proxy") ||
+			forwarding && forwardingName(k):
 			delete(h, k)
+		case k == "Connection" || k == "Upgrade" || k == "Http2-Settings":
+			upgradeOrConnection = true
 		}
 	}
+	return upgradeOrConnection
 }
 
 // plainName reports whether k holds only ASCII letters, digits and '-'.

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -263,4 +264,43 @@ func TestFirst(t *testing.T) {
 			t.Errorf("First(%q) = %q, Header.Get says %q", k, got, want)
 		}
 	}
+}
+
+// FuzzSanitize holds Sanitize to the three calls it stands for, in their
+// order, on header maps built from the input: a line is "name: value",
+// names kept as they come (also non-canonical and repeated ones).
+func FuzzSanitize(f *testing.F) {
+	for _, s := range []string{
+		"Host: a\nAccept: */*",
+		"Connection: close",
+		"Connection: keep-alive, X-Secret\nX-Secret: 1\nx-secret: 2",
+		"Upgrade: websocket\nConnection: Upgrade\nSec-Websocket-Key: k",
+		"Upgrade: h2c\nConnection: Upgrade, HTTP2-Settings\nHttp2-Settings: AAA",
+		"Http2-Settings: AAA",
+		"Upgrade: h2c",
+		"connection: x-a\nX-A: 1",
+		"X_User: a\nProxy: p\nX-Forwarded-For: 1.2.3.4\nConnection: X-Real-Ip\nX-Real-Ip: 2",
+		"Connection: , ,\nConnection: te\nTe: trailers",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, in string, forwarding bool) {
+		build := func() http.Header {
+			h := http.Header{}
+			for line := range strings.SplitSeq(in, "\n") {
+				k, v, _ := strings.Cut(line, ":")
+				h[k] = append(h[k], strings.TrimSpace(v))
+			}
+			return h
+		}
+		want, got := build(), build()
+		ScrubHeaders(want, forwarding)
+		StripUpgrade(want)
+		DropConnectionListed(want)
+		Sanitize(got, forwarding)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("Sanitize(%q, %v) differs from the three calls (-want +got):\n%s", in, forwarding, diff)
+		}
+	})
 }
