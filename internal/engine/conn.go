@@ -293,7 +293,8 @@ func (c *conn) serveOne() bool {
 		return false
 	}
 	var base http.Request
-	if err := parseRequest(h, &base); err != nil {
+	fs, err := parseRequest(h, &base)
+	if err != nil {
 		var rf *refusal
 		if errors.As(err, &rf) {
 			c.refuse(rf)
@@ -325,7 +326,7 @@ func (c *conn) serveOne() bool {
 	case r.ContentLength < 0:
 		b = &body{c: c, br: c.br, chunked: true, req: r}
 	}
-	if len(r.Header["Expect"]) > 0 {
+	if fs&hasExpect != 0 && len(r.Header["Expect"]) > 0 {
 		cont, err := expectation(r)
 		if err != nil {
 			cancel()

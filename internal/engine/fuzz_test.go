@@ -34,11 +34,14 @@ func engineParse(data []byte) parsed {
 		return parsed{err: err, stage: "head"}
 	}
 	r := new(http.Request)
-	if err := parseRequest(h, r); err != nil {
+	fs, err := parseRequest(h, r)
+	if err != nil {
 		return parsed{err: err, stage: "head"}
 	}
-	if _, err := expectation(r); err != nil {
-		return parsed{err: err, stage: "head"}
+	if fs&hasExpect != 0 {
+		if _, err := expectation(r); err != nil {
+			return parsed{err: err, stage: "head"}
+		}
 	}
 	var b *body
 	switch {
@@ -482,7 +485,7 @@ func TestHeaderNamesCanonical(t *testing.T) {
 				t.Fatal(err)
 			}
 			var r http.Request
-			if err := parseRequest(h, &r); err != nil {
+			if _, err := parseRequest(h, &r); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -490,4 +493,44 @@ func TestHeaderNamesCanonical(t *testing.T) {
 	if lower, canon := allocs("x-custom-field"), allocs("X-Custom-Field"); lower != canon {
 		t.Errorf("%v allocations with lower-case names, %v with canonical ones", lower, canon)
 	}
+}
+
+// FuzzFields holds parseHeader's record of the fields the engine acts on
+// to the header it builds: a bit is set exactly when its field is in the
+// map, whatever the case or number of the lines that carry it.
+func FuzzFields(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 3\r\nContent-Length: 3\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nTRANSFER-ENCODING: chunked\r\nTrailer: X\r\n\r\n",
+		"GET / HTTP/1.0\r\nconnection: keep-alive\r\nPragma: no-cache\r\n\r\n",
+		"PUT / HTTP/1.1\r\nHost: a\r\nexpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nX-Connection: close\r\nConnection-X: 1\r\nExpect-: 1\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	names := map[string]fields{
+		"Content-Length": hasContentLength, "Transfer-Encoding": hasTransferEncoding,
+		"Connection": hasConnection, "Expect": hasExpect, "Pragma": hasPragma,
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		br := bufio.NewReaderSize(bytes.NewReader(data), bufSize)
+		h, _, _, err := readHead(br, nil, nil, 64<<10)
+		if err != nil {
+			return
+		}
+		hdr, fs, err := parseHeader(h)
+		if err != nil {
+			return
+		}
+		var want fields
+		for name, bit := range names {
+			if _, ok := hdr[name]; ok {
+				want |= bit
+			}
+		}
+		if fs != want {
+			t.Fatalf("parseHeader(%q) recorded fields %05b, its header holds %05b", data, fs, want)
+		}
+	})
 }

@@ -149,23 +149,24 @@ func indexByte(b []byte, c byte) int {
 // parseRequest fills r with the request of h: what net/http's server
 // builds from the same bytes, or returns a refusal. It does not set Body,
 // the context or RemoteAddr. (The caller's r is a value the context's
-// WithContext copies once to the heap.)
-func parseRequest(h head, r *http.Request) error {
+// WithContext copies once to the heap.) It returns which of the fields
+// the engine acts on the client sent.
+func parseRequest(h head, r *http.Request) (fields, error) {
 	line := h.block[:h.line]
 	method, rest, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest, " ")
 	if !ok1 || !ok2 {
-		return errRequestLine
+		return 0, errRequestLine
 	}
 	if !validToken(method) {
-		return errMethod
+		return 0, errMethod
 	}
 	major, minor, ok := parseVersion(proto)
 	if !ok {
-		return errVersion
+		return 0, errVersion
 	}
 	if major != 1 {
-		return errUnsupported
+		return 0, errUnsupported
 	}
 	r.Method, r.RequestURI, r.Proto, r.ProtoMajor, r.ProtoMinor = method, target, proto, major, minor
 	if proto == "HTTP/1.1" {
@@ -178,16 +179,16 @@ func parseRequest(h head, r *http.Request) error {
 	}
 	u, err := parseTarget(raw)
 	if err != nil {
-		return errTarget
+		return 0, errTarget
 	}
 	if authority {
 		u.Scheme = ""
 	}
 	r.URL = u
 
-	hdr, err := parseHeader(h)
+	hdr, fs, err := parseHeader(h)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	r.Header = hdr
 
@@ -196,11 +197,11 @@ func parseRequest(h head, r *http.Request) error {
 	hosts, haveHost := hdr["Host"]
 	switch {
 	case len(hosts) > 1:
-		return errManyHosts
+		return 0, errManyHosts
 	case r.ProtoAtLeast(1, 1) && !haveHost && method != http.MethodConnect:
-		return errNoHost
+		return 0, errNoHost
 	case len(hosts) == 1 && !validHost(hosts[0]):
-		return errBadHost
+		return 0, errBadHost
 	}
 	r.Host = u.Host
 	if r.Host == "" && len(hosts) == 1 {
@@ -208,17 +209,21 @@ func parseRequest(h head, r *http.Request) error {
 	}
 	delete(hdr, "Host")
 
-	if pragma := hdr["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" {
-		if _, ok := hdr["Cache-Control"]; !ok {
-			hdr["Cache-Control"] = []string{"no-cache"}
+	if fs&hasPragma != 0 {
+		if pragma := hdr["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" {
+			if _, ok := hdr["Cache-Control"]; !ok {
+				hdr["Cache-Control"] = []string{"no-cache"}
+			}
 		}
 	}
 
-	if err := framing(r); err != nil {
-		return err
+	if fs&(hasTransferEncoding|hasContentLength) != 0 {
+		if err := framing(r); err != nil {
+			return 0, err
+		}
 	}
-	r.Close = shouldClose(r)
-	return nil
+	r.Close = shouldClose(r, fs&hasConnection != 0)
+	return fs, nil
 }
 
 // parseTarget is url.ParseRequestURI, which it calls for every target but
@@ -346,8 +351,12 @@ func parseLength(s string) (int64, bool) {
 
 // shouldClose reports whether the client asked for the connection to end
 // after this exchange: Connection: close, or HTTP/1.0 without keep-alive.
-func shouldClose(r *http.Request) bool {
-	conn := r.Header["Connection"]
+// hasConn says whether the request holds Connection at all.
+func shouldClose(r *http.Request, hasConn bool) bool {
+	var conn []string
+	if hasConn {
+		conn = r.Header["Connection"]
+	}
 	if hasToken(conn, "close") {
 		return true
 	}
@@ -408,11 +417,11 @@ func hasToken(vs []string, token string) bool {
 
 // parseHeader parses h's header lines into a Header with canonical keys.
 // The values slice h.block.
-func parseHeader(h head) (http.Header, error) {
+func parseHeader(h head) (hdr http.Header, fs fields, err error) {
 	n := len(h.lines)
-	hdr := make(http.Header, n)
+	hdr = make(http.Header, n)
 	if n == 0 {
-		return hdr, nil
+		return hdr, 0, nil
 	}
 	// One backing array for the first value of every key, as
 	// net/textproto does.
@@ -422,19 +431,19 @@ func parseHeader(h head) (http.Header, error) {
 		line := h.block[start:end]
 		start = end
 		if line[0] == ' ' || line[0] == '\t' {
-			return nil, errObsFold
+			return nil, 0, errObsFold
 		}
 		colon := strings.IndexByte(line, ':')
 		if colon < 0 {
-			return nil, errHeaderLine
+			return nil, 0, errHeaderLine
 		}
 		name := line[:colon]
 		if !validToken(name) {
-			return nil, errHeaderName
+			return nil, 0, errHeaderName
 		}
 		v := strings.Trim(line[colon+1:], " \t")
 		if !validValue(v) {
-			return nil, errHeaderValue
+			return nil, 0, errHeaderValue
 		}
 		key := name // canonical: readHead made it so
 		if vv, ok := hdr[key]; ok {
@@ -444,8 +453,42 @@ func parseHeader(h head) (http.Header, error) {
 		strs[0] = v
 		hdr[key] = strs[:1:1]
 		strs = strs[1:]
+		fs |= fieldOf(key)
 	}
-	return hdr, nil
+	return hdr, fs, nil
+}
+
+// fields records which of the header fields the engine acts on a request
+// holds, set as parseHeader inserts them: the framing, connection and
+// expectation decisions look up only the fields that are there (looking up
+// an absent key in a small map costs a hash and a probe of every slot, and
+// most requests hold none of these).
+type fields uint8
+
+const (
+	hasContentLength fields = 1 << iota
+	hasTransferEncoding
+	hasConnection
+	hasExpect
+	hasPragma
+)
+
+// fieldOf returns the bit of the canonical field name key, 0 for a field
+// not recorded.
+func fieldOf(key string) fields {
+	switch key {
+	case "Content-Length":
+		return hasContentLength
+	case "Transfer-Encoding":
+		return hasTransferEncoding
+	case "Connection":
+		return hasConnection
+	case "Expect":
+		return hasExpect
+	case "Pragma":
+		return hasPragma
+	}
+	return 0
 }
 
 // parseVersion parses "HTTP/x.y" as net/http does.
