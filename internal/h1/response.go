@@ -52,10 +52,11 @@ func (c *conn) readResponse(req *http.Request, a *answer) (*http.Response, error
 	if err := parseStatusLine(res, line); err != nil {
 		return nil, err
 	}
-	if res.Header, err = c.readHeader(false, a.vals[:0]); err != nil {
+	var fs fields
+	if res.Header, fs, err = c.readHeader(false, a.vals[:0]); err != nil {
 		return nil, err
 	}
-	if err := frame(res, req); err != nil {
+	if err := frame(res, req, fs); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -89,21 +90,22 @@ func parseStatusLine(res *http.Response, line []byte) error {
 // for the reason phrases net/http knows.
 func statusText(code int, rest []byte) string {
 	if reason := rest[3:]; len(reason) > 1 && reason[0] == ' ' && string(reason[1:]) == http.StatusText(code) {
-		if s, ok := knownStatus[code]; ok {
+		if s := knownStatus[code]; s != "" {
 			return s
 		}
 	}
 	return string(rest)
 }
 
-var knownStatus = func() map[int]string {
-	m := make(map[int]string)
+// knownStatus holds "200 OK" and the like by code (parseStatusLine takes
+// codes of three digits).
+var knownStatus = func() (t [1000]string) {
 	for code := 100; code < 600; code++ {
-		if t := http.StatusText(code); t != "" {
-			m[code] = strconv.Itoa(code) + " " + t
+		if text := http.StatusText(code); text != "" {
+			t[code] = strconv.Itoa(code) + " " + text
 		}
 	}
-	return m
+	return t
 }()
 
 func digit(b byte) bool { return '0' <= b && b <= '9' }
@@ -111,7 +113,7 @@ func digit(b byte) bool { return '0' <= b && b <= '9' }
 // readHeader reads header lines up to the empty line. The lines are copied
 // into one buffer, canonicalised in place, and turned into one string that
 // every key and value share.
-func (c *conn) readHeader(crlf bool, vals []string) (http.Header, error) {
+func (c *conn) readHeader(crlf bool, vals []string) (http.Header, fields, error) {
 	buf := c.hbuf[:0]
 	spans := c.spans[:0]
 	for {
@@ -120,25 +122,25 @@ func (c *conn) readHeader(crlf bool, vals []string) (http.Header, error) {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, err
+			return nil, 0, err
 		}
 		if len(line) == 0 {
 			break
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return nil, errFolding
+			return nil, 0, errFolding
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 {
-			return nil, fmt.Errorf("%w: header line %q", errMalformed, clip(line))
+			return nil, 0, fmt.Errorf("%w: header line %q", errMalformed, clip(line))
 		}
 		name := line[:colon]
 		if !wire.ValidFieldName(name) {
-			return nil, fmt.Errorf("%w: header name %q", errMalformed, clip(name))
+			return nil, 0, fmt.Errorf("%w: header name %q", errMalformed, clip(name))
 		}
 		value := trimOWS(line[colon+1:])
 		if !wire.ValidFieldValue(value) {
-			return nil, fmt.Errorf("%w: control character in header %q", errMalformed, clip(name))
+			return nil, 0, fmt.Errorf("%w: control character in header %q", errMalformed, clip(name))
 		}
 		ks := len(buf)
 		buf = append(buf, name...)
@@ -150,9 +152,10 @@ func (c *conn) readHeader(crlf bool, vals []string) (http.Header, error) {
 	c.hbuf, c.spans = buf, spans
 	h := make(http.Header, len(spans))
 	if len(spans) == 0 {
-		return h, nil
+		return h, 0, nil
 	}
 	block := string(buf)
+	var fs fields
 	// The values go into vals when it has room: no allocation for a
 	// header of a few lines.
 	if cap(vals) >= len(spans) {
@@ -168,11 +171,41 @@ func (c *conn) readHeader(crlf bool, vals []string) (http.Header, error) {
 			continue
 		}
 		h[k] = vals[i : i+1 : i+1]
+		fs |= fieldOf(k)
 	}
-	return h, nil
+	return h, fs, nil
 }
 
 type span struct{ key, val, end int }
+
+// fields records which of the fields frame reads a response holds, set as
+// readHeader inserts them: frame looks up only those that are there (a
+// lookup of an absent key in a small map costs a hash and a probe of every
+// slot, and most answers hold only Content-Length of them).
+type fields uint8
+
+const (
+	hasConnection fields = 1 << iota
+	hasTransferEncoding
+	hasContentLength
+	hasTrailer
+)
+
+// fieldOf returns the bit of the canonical field name k, 0 for a field not
+// recorded.
+func fieldOf(k string) fields {
+	switch k {
+	case "Connection":
+		return hasConnection
+	case "Transfer-Encoding":
+		return hasTransferEncoding
+	case "Content-Length":
+		return hasContentLength
+	case "Trailer":
+		return hasTrailer
+	}
+	return 0
+}
 
 // canonicalize turns a header name into its canonical form in place, as
 // http.CanonicalHeaderKey does for valid names.
@@ -229,11 +262,23 @@ func (c *conn) readLine(crlf bool) ([]byte, error) {
 	return line, nil
 }
 
-// frame decides how res's body is delimited: RFC 9112 section 6.3.
-func frame(res *http.Response, req *http.Request) error {
+// frame decides how res's body is delimited: RFC 9112 section 6.3. fs
+// says which of the fields it reads res holds.
+func frame(res *http.Response, req *http.Request, fs fields) error {
 	h := res.Header
-	res.Close = shouldClose(res)
-	te, chunked := h["Transfer-Encoding"]
+	var conn []string
+	if fs&hasConnection != 0 {
+		conn = h["Connection"]
+	}
+	res.Close = shouldClose(res.ProtoMinor, conn)
+	var te, cl []string
+	chunked := false
+	if fs&hasTransferEncoding != 0 {
+		te, chunked = h["Transfer-Encoding"]
+	}
+	if fs&hasContentLength != 0 {
+		cl = h["Content-Length"]
+	}
 	if chunked {
 		delete(h, "Transfer-Encoding")
 		if res.ProtoMinor == 0 {
@@ -244,11 +289,11 @@ func frame(res *http.Response, req *http.Request) error {
 			return fmt.Errorf("h1: unsupported transfer encoding %q", te)
 		}
 	}
-	length, err := contentLength(h["Content-Length"])
+	length, err := contentLength(cl)
 	if err != nil {
 		return err
 	}
-	if cl := h["Content-Length"]; len(cl) > 1 {
+	if len(cl) > 1 {
 		// Equal repeats are one value; forwarded twice they would not be.
 		h["Content-Length"] = cl[:1:1]
 	}
@@ -261,8 +306,10 @@ func frame(res *http.Response, req *http.Request) error {
 		}
 		length = -1
 		res.TransferEncoding = []string{"chunked"}
-		if err := declareTrailer(res); err != nil {
-			return err
+		if fs&hasTrailer != 0 {
+			if err := declareTrailer(res); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -289,11 +336,11 @@ func frame(res *http.Response, req *http.Request) error {
 	return nil
 }
 
-// shouldClose reports whether the connection ends after res, as net/http
-// decides (RFC 9112 section 9.3).
-func shouldClose(res *http.Response) bool {
-	conn := res.Header["Connection"]
-	if res.ProtoMinor == 0 {
+// shouldClose reports whether the connection ends after an answer of
+// HTTP/1.minor with the Connection values conn, as net/http decides (RFC
+// 9112 section 9.3).
+func shouldClose(minor int, conn []string) bool {
+	if minor == 0 {
 		return wire.HasToken(conn, "close") || !wire.HasToken(conn, "keep-alive")
 	}
 	return wire.HasToken(conn, "close")
@@ -351,7 +398,7 @@ func (c *conn) readTrailer(res *http.Response, limit int64) error {
 	defer func() { c.limit = -1 }()
 	// CRLF only, as net/http's chunked reader wants: a bare LF is how
 	// one parser's trailer becomes another's next message.
-	h, err := c.readHeader(true, nil)
+	h, _, err := c.readHeader(true, nil)
 	if err != nil {
 		return err
 	}

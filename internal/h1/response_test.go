@@ -479,3 +479,38 @@ func TestBodyClosedEarly(t *testing.T) {
 		t.Errorf("server accepted %d connections, want 2", n)
 	}
 }
+
+// FuzzResponseFields holds readHeader's record of the fields frame reads
+// to the header it builds: a bit is set exactly when its field is in the
+// map, whatever the case or number of the lines that carry it.
+func FuzzResponseFields(f *testing.F) {
+	for _, s := range []string{
+		"Content-Length: 5\r\n\r\n",
+		"content-length: 5\r\nCONTENT-LENGTH: 5\r\nConnection: close\r\n\r\n",
+		"Transfer-Encoding: chunked\r\ntrailer: X-A\r\n\r\n",
+		"X-Connection: close\r\nContent-Length-X: 1\r\nTrailers: 1\r\n\r\n",
+		"\r\n",
+	} {
+		f.Add(s)
+	}
+	names := map[string]fields{
+		"Connection": hasConnection, "Transfer-Encoding": hasTransferEncoding,
+		"Content-Length": hasContentLength, "Trailer": hasTrailer,
+	}
+	f.Fuzz(func(t *testing.T, data string) {
+		c := &conn{br: bufio.NewReader(strings.NewReader(data)), limit: -1}
+		h, fs, err := c.readHeader(false, nil)
+		if err != nil {
+			return
+		}
+		var want fields
+		for name, bit := range names {
+			if _, ok := h[name]; ok {
+				want |= bit
+			}
+		}
+		if fs != want {
+			t.Fatalf("readHeader(%q) recorded fields %04b, its header holds %04b", data, fs, want)
+		}
+	})
+}
