@@ -186,28 +186,27 @@ func parseRequest(h head, r *http.Request) (fields, error) {
 	}
 	r.URL = u
 
-	hdr, fs, err := parseHeader(h)
+	hdr, hi, err := parseHeader(h)
 	if err != nil {
 		return 0, err
 	}
 	r.Header = hdr
+	fs := hi.fields
 
 	// Host (RFC 9112 §3.2): exactly one on HTTP/1.1, valid; an
 	// absolute-form target's authority wins over it.
-	hosts, haveHost := hdr["Host"]
 	switch {
-	case len(hosts) > 1:
+	case hi.hosts > 1:
 		return 0, errManyHosts
-	case r.ProtoAtLeast(1, 1) && !haveHost && method != http.MethodConnect:
+	case r.ProtoAtLeast(1, 1) && hi.hosts == 0 && method != http.MethodConnect:
 		return 0, errNoHost
-	case len(hosts) == 1 && !validHost(hosts[0]):
+	case hi.hosts == 1 && !validHost(hi.host):
 		return 0, errBadHost
 	}
 	r.Host = u.Host
-	if r.Host == "" && len(hosts) == 1 {
-		r.Host = hosts[0]
+	if r.Host == "" && hi.hosts == 1 {
+		r.Host = hi.host
 	}
-	delete(hdr, "Host")
 
 	if fs&hasPragma != 0 {
 		if pragma := hdr["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" {
@@ -415,13 +414,16 @@ func hasToken(vs []string, token string) bool {
 	return false
 }
 
-// parseHeader parses h's header lines into a Header with canonical keys.
-// The values slice h.block.
-func parseHeader(h head) (hdr http.Header, fs fields, err error) {
+// parseHeader parses h's header lines into a Header with canonical keys,
+// but for Host, which net/http's server does not leave in the Header: its
+// values are counted into hi, the first kept there (inserting it only to
+// delete it again cost a hash, an insert and a delete per request). The
+// values slice h.block.
+func parseHeader(h head) (hdr http.Header, hi headerInfo, err error) {
 	n := len(h.lines)
 	hdr = make(http.Header, n)
 	if n == 0 {
-		return hdr, 0, nil
+		return hdr, hi, nil
 	}
 	// One backing array for the first value of every key, as
 	// net/textproto does.
@@ -431,21 +433,28 @@ func parseHeader(h head) (hdr http.Header, fs fields, err error) {
 		line := h.block[start:end]
 		start = end
 		if line[0] == ' ' || line[0] == '\t' {
-			return nil, 0, errObsFold
+			return nil, hi, errObsFold
 		}
 		colon := strings.IndexByte(line, ':')
 		if colon < 0 {
-			return nil, 0, errHeaderLine
+			return nil, hi, errHeaderLine
 		}
 		name := line[:colon]
 		if !validToken(name) {
-			return nil, 0, errHeaderName
+			return nil, hi, errHeaderName
 		}
 		v := strings.Trim(line[colon+1:], " \t")
 		if !validValue(v) {
-			return nil, 0, errHeaderValue
+			return nil, hi, errHeaderValue
 		}
 		key := name // canonical: readHead made it so
+		if key == "Host" {
+			if hi.hosts == 0 {
+				hi.host = v
+			}
+			hi.hosts++
+			continue
+		}
 		if vv, ok := hdr[key]; ok {
 			hdr[key] = append(vv, v)
 			continue
@@ -453,9 +462,9 @@ func parseHeader(h head) (hdr http.Header, fs fields, err error) {
 		strs[0] = v
 		hdr[key] = strs[:1:1]
 		strs = strs[1:]
-		fs |= fieldOf(key)
+		hi.fields |= fieldOf(key)
 	}
-	return hdr, fs, nil
+	return hdr, hi, nil
 }
 
 // fields records which of the header fields the engine acts on a request
@@ -472,6 +481,14 @@ const (
 	hasExpect
 	hasPragma
 )
+
+// headerInfo is what parseHeader tells besides the Header: the fields
+// recorded, and the Host lines (how many, the first's value).
+type headerInfo struct {
+	fields fields
+	hosts  int
+	host   string
+}
 
 // fieldOf returns the bit of the canonical field name key, 0 for a field
 // not recorded.
