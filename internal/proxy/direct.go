@@ -83,8 +83,9 @@ func (o *outbound) release() {
 	}
 	o.req = http.Request{}
 	o.url = url.URL{}
+	// Only the fields this request used hold strings to let go of.
+	clear(o.fields[:min(len(o.ob.Extra), len(o.fields))])
 	o.ob = h1.Outbound{}
-	o.fields = [forward.MaxForwardFields]wire.Field{}
 	outbounds.Put(o)
 }
 
@@ -191,6 +192,9 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 
 	if len(res.Trailer) > 0 {
 		_ = a.w.FlushError()
+	}
+	if len(res.Trailer) == 0 {
+		return false, true
 	}
 	if len(res.Trailer) == announced {
 		for k, vv := range res.Trailer {
