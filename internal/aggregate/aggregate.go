@@ -370,7 +370,7 @@ func (rn *run) execute(cancel context.CancelFunc) *callError {
 			run(i)
 			return
 		}
-		workers.Go(func() { run(i) })
+		workers.GoWith(run, i)
 	}
 	for _, i := range h.roots {
 		start(i)

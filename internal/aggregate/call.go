@@ -129,17 +129,21 @@ type outbound struct {
 // one makes one request of c: element elem of its fan-out, or -1.
 func (rn *run) one(ctx context.Context, c *call, elem int) (any, error) {
 	e := env{params: rn.params, results: rn.results, elem: elem}
-	ob, err := rn.build(c, &e)
-	if err != nil {
+	// ob stays on this goroutine's stack: nothing keeps it past the call
+	// (the cache's loader gets a copy of its own).
+	var ob outbound
+	if err := rn.build(c, &e, &ob); err != nil {
 		return nil, rn.elemError(c, elem, &callError{call: c.name, reason: err.Error(), err: err})
 	}
 	var v any
+	var err error
 	if c.cache != nil {
-		v, err = c.cache.do(ctx, cacheKey(c, ob), func() (any, int64, time.Duration, error) {
-			return rn.fetch(ctx, c, ob)
+		obc := ob
+		v, err = c.cache.do(ctx, cacheKey(c, &obc), func() (any, int64, time.Duration, error) {
+			return rn.fetch(ctx, c, &obc)
 		})
 	} else {
-		v, _, _, err = rn.fetch(ctx, c, ob)
+		v, _, _, err = rn.fetch(ctx, c, &ob)
 	}
 	if err != nil {
 		return nil, rn.elemError(c, elem, asCallError(c, err))
@@ -156,22 +160,25 @@ func (rn *run) elemError(c *call, elem int, ce *callError) *callError {
 	return &out
 }
 
-// build resolves c's templates.
-func (rn *run) build(c *call, e *env) (*outbound, error) {
-	buf, err := c.path.render(make([]byte, 0, 64), e)
+// build resolves c's templates into ob.
+func (rn *run) build(c *call, e *env, ob *outbound) error {
+	// The path is rendered into a buffer on the stack (a longer one
+	// grows onto the heap) and kept as one string.
+	var scratch [128]byte
+	buf, err := c.path.render(scratch[:0], e)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	ob := &outbound{header: rn.base}
+	ob.header = rn.base
 	ob.path, ob.query, _ = strings.Cut(string(buf), "?")
 	if c.body != nil {
 		if ob.body, err = c.body.render(nil, e); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if len(c.headers) == 0 && ob.body == nil {
 		// Shared: transports never modify a request's header.
-		return ob, nil
+		return nil
 	}
 	ob.header = rn.base.Clone()
 	if ob.body != nil {
@@ -180,13 +187,13 @@ func (rn *run) build(c *call, e *env) (*outbound, error) {
 	for _, h := range c.headers {
 		v, err := h.t.render(nil, e)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		// The call's own headers come last: the operator has the final
 		// word, as with a route's request_headers.
 		ob.header[h.name] = []string{string(v)}
 	}
-	return ob, nil
+	return nil
 }
 
 // cacheKey identifies an answer: the call, method, upstream, path, the
@@ -389,9 +396,10 @@ var (
 // checked and kept as its bytes; any other is decoded by a streaming
 // decoder, numbers kept as json.Number so large integers survive.
 func decode(r io.Reader, raw bool, max, length int64) (any, int64, error) {
-	lr := &limitedReader{r: r, max: max}
 	if raw {
-		b, err := readAll(lr, length)
+		// Read through a concrete type, the limit stays on the stack.
+		lr := limitedReader{r: r, max: max}
+		b, err := readAll(&lr, length)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -401,6 +409,7 @@ func decode(r io.Reader, raw bool, max, length int64) (any, int64, error) {
 		}
 		return json.RawMessage(b), int64(len(b)), nil
 	}
+	lr := &limitedReader{r: r, max: max}
 	dec := json.NewDecoder(lr)
 	dec.UseNumber()
 	var v any
@@ -457,7 +466,7 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 }
 
 // readAll reads r to its end, sized by the announced length when known.
-func readAll(r io.Reader, length int64) ([]byte, error) {
+func readAll(r *limitedReader, length int64) ([]byte, error) {
 	size := int64(512)
 	if length >= 0 {
 		// One more byte, so the end is seen without growing.

@@ -281,7 +281,7 @@ func checkSegments(path []byte, spans []span) error {
 				hi += lo
 			}
 			if seg := path[lo:hi]; dotSegment(seg) {
-				return &FieldError{sp.ref.text, fmt.Sprintf("the value makes the path segment %q; an empty, \".\" or \"..\" segment is refused", seg)}
+				return &FieldError{sp.ref.text, fmt.Sprintf("the value makes the path segment %q; an empty, \".\" or \"..\" segment is refused", string(seg))}
 			}
 			if hi >= sp.end || hi == len(path) || hi+1 >= sp.end {
 				break

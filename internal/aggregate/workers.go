@@ -31,12 +31,34 @@ type workerPool struct {
 }
 
 type worker struct {
-	calls  chan func()
+	calls  chan task
 	idleAt time.Time
 }
 
+// task is one function for a worker: f, or else g(i). g(i) lets a caller
+// that starts several calls of one function pass it once, with no closure
+// allocated per call.
+type task struct {
+	f func()
+	g func(int)
+	i int
+}
+
+func (t task) run() {
+	if t.f != nil {
+		t.f()
+		return
+	}
+	t.g(t.i)
+}
+
 // Go runs f on an idle worker, or on a new one.
-func (p *workerPool) Go(f func()) {
+func (p *workerPool) Go(f func()) { p.start(task{f: f}) }
+
+// GoWith runs g(i) on an idle worker, or on a new one.
+func (p *workerPool) GoWith(g func(int), i int) { p.start(task{g: g, i: i}) }
+
+func (p *workerPool) start(f task) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		w := p.idle[n-1]
@@ -48,7 +70,7 @@ func (p *workerPool) Go(f func()) {
 		return
 	}
 	p.mu.Unlock()
-	w := &worker{calls: make(chan func(), 1)}
+	w := &worker{calls: make(chan task, 1)}
 	w.calls <- f
 	go p.serve(w)
 }
@@ -57,7 +79,7 @@ func (p *workerPool) Go(f func()) {
 // for it.
 func (p *workerPool) serve(w *worker) {
 	for f := range w.calls {
-		f()
+		f.run()
 		if !p.put(w) {
 			return
 		}

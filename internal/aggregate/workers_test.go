@@ -32,6 +32,36 @@ func TestWorkerPoolReusesWorkers(t *testing.T) {
 	}
 }
 
+// GoWith runs g with its argument, on the worker Go uses, and costs no
+// allocation of its own: the task travels by value.
+func TestWorkerPoolGoWith(t *testing.T) {
+	var p workerPool
+	defer p.closeIdle()
+	got := make(chan [2]uint64, 3)
+	g := func(i int) { got <- [2]uint64{uint64(i), goroutineID()} }
+	var worker uint64
+	for i := range 3 {
+		p.GoWith(g, i)
+		waitIdle(t, &p, 1)
+		r := <-got
+		if r[0] != uint64(i) {
+			t.Errorf("call %d ran with argument %d", i, r[0])
+		}
+		if i == 0 {
+			worker = r[1]
+		} else if r[1] != worker {
+			t.Errorf("call %d ran on goroutine %d, want the worker %d", i, r[1], worker)
+		}
+	}
+	sink := func(int) {}
+	if n := testing.AllocsPerRun(100, func() {
+		p.GoWith(sink, 1)
+		waitIdle(t, &p, 1)
+	}); n != 0 {
+		t.Errorf("GoWith allocated %v times per call, want 0", n)
+	}
+}
+
 func TestWorkerPoolBoundsIdle(t *testing.T) {
 	var p workerPool
 	defer p.closeIdle()
