@@ -72,7 +72,11 @@ type conn struct {
 	date    dateCache
 	// lastPOST: the request before was a POST (see serve).
 	lastPOST bool
-	hijacked bool
+	// idleUntil is the read deadline armIdle set last, zero once any
+	// other read deadline may have been set since (setReadDeadline).
+	// Only the serving goroutine uses it.
+	idleUntil time.Time
+	hijacked  bool
 	// readerBusy: a request body's read may still be in progress on br
 	// (a goroutine the handler left), so br must not go back to the pool.
 	readerBusy bool
@@ -89,6 +93,7 @@ type conn struct {
 	quiet       bool // and nothing of a next request is buffered
 	watchWanted bool // the request has run for watchAfter
 	watching    bool // a watch read is in progress
+	watched     bool // a watch started during the request
 	aborting    bool // the server is stopping the watch read
 	gone        bool // the watch saw the client go away
 	watchDone   chan struct{}
@@ -182,10 +187,13 @@ func (c *conn) awaitRequest(first bool) bool {
 				d = c.s.ReadTimeout
 			}
 		}
-		if d > 0 {
-			c.rwc.SetReadDeadline(time.Now().Add(d))
-		} else {
-			c.rwc.SetReadDeadline(time.Time{})
+		switch {
+		case d <= 0:
+			c.setReadDeadline(time.Time{})
+		case first:
+			c.setReadDeadline(time.Now().Add(d))
+		default:
+			c.armIdle(time.Now(), d)
 		}
 		if _, err := c.br.Peek(1); err != nil {
 			return false
@@ -218,6 +226,30 @@ func (c *conn) awaitRequest(first bool) bool {
 		}
 	}
 	return true
+}
+
+// armIdle bounds the wait for the next request on a kept-alive
+// connection to idle d from now: at least d, at most an eighth of d (a
+// second at most) more. A read deadline costs a timer update; one the
+// connection already has within those bounds stays, so a busy connection
+// re-arms once per that slack instead of once per request. The bound is
+// later, never earlier, than d: a client may keep an idle connection for
+// just under the server's idle timeout and must not find it closed.
+func (c *conn) armIdle(now time.Time, d time.Duration) {
+	want := now.Add(d)
+	if !c.idleUntil.IsZero() && !c.idleUntil.Before(want) {
+		return
+	}
+	t := want.Add(min(d/8, time.Second))
+	c.rwc.SetReadDeadline(t)
+	c.idleUntil = t
+}
+
+// setReadDeadline sets the connection's read deadline for anything but
+// the idle wait, which armIdle then sets anew.
+func (c *conn) setReadDeadline(t time.Time) {
+	c.idleUntil = time.Time{}
+	c.rwc.SetReadDeadline(t)
 }
 
 // isH2Preface reports whether the connection opens with the HTTP/2
@@ -277,7 +309,7 @@ func (c *conn) serveOne() bool {
 	// deadline left by awaitRequest stands until the next one is set.
 	headerIn := headerBuffered(c.br)
 	if !headerIn {
-		c.rwc.SetReadDeadline(hdrDeadline)
+		c.setReadDeadline(hdrDeadline)
 	}
 
 	h, scratch, ends, err := readHead(c.br, c.scratch, c.ends, c.s.maxHeader())
@@ -305,7 +337,7 @@ func (c *conn) serveOne() bool {
 		// The body's reads are bounded by read_timeout from the start
 		// of the request. Without a body no read happens until the
 		// next request (or the watch), which set their own.
-		c.rwc.SetReadDeadline(wholeDeadline)
+		c.setReadDeadline(wholeDeadline)
 	}
 	if d := c.s.WriteTimeout; d > 0 {
 		c.rwc.SetWriteDeadline(time.Now().Add(d))
@@ -531,7 +563,7 @@ func (c *conn) bodyEOF() {
 
 func (c *conn) startWatchLocked() {
 	if c.running && c.watchWanted && c.bodyDone && c.quiet && !c.watching {
-		c.watching = true
+		c.watching, c.watched = true, true
 		go c.watch()
 	}
 }
@@ -578,15 +610,21 @@ func (c *conn) end() {
 	if w {
 		c.aborting = true
 	}
+	if c.watched {
+		// A watch, ended or not, cleared the read deadline.
+		c.watched = false
+		c.idleUntil = time.Time{}
+	}
 	c.wmu.Unlock()
 	if w {
-		c.rwc.SetReadDeadline(aLongTimeAgo)
+		// The watch cleared the deadline, and this sets others.
+		c.setReadDeadline(aLongTimeAgo)
 		<-c.watchDone
 		if !c.gone {
 			// The aborted read may have left an error in the reader
 			// (bufio keeps none past Peek), and the next read sets its
 			// own deadline.
-			c.rwc.SetReadDeadline(time.Time{})
+			c.setReadDeadline(time.Time{})
 		}
 	}
 }

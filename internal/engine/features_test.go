@@ -452,3 +452,110 @@ func TestContextStart(t *testing.T) {
 		t.Fatalf("start was %v before the handler ran; want it before the header's second half (60ms)", d)
 	}
 }
+
+// deadlineCounter counts the read deadlines set on the connections it
+// accepts, and keeps the last one.
+type deadlineCounter struct {
+	net.Listener
+	rec *deadlines
+}
+
+type deadlines struct {
+	sets atomic.Int64
+	last atomic.Pointer[time.Time]
+}
+
+func (l deadlineCounter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countedConn{c, l.rec}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	rec *deadlines
+}
+
+func (c countedConn) SetReadDeadline(t time.Time) error {
+	c.rec.sets.Add(1)
+	c.rec.last.Store(&t)
+	return c.Conn.SetReadDeadline(t)
+}
+
+// startCounted serves s on a loopback listener whose connections record
+// their read deadlines in rec.
+func startCounted(t *testing.T, s *Server, rec *deadlines) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { s.Serve(deadlineCounter{ln, rec}); close(done) }()
+	t.Cleanup(func() { s.Close(); <-done })
+	return ln.Addr().String()
+}
+
+// TestIdleDeadlineArmedOnce: a kept-alive connection's idle read deadline
+// is set once, not once per request, while the one set stays within the
+// idle timeout and its slack; the connection still closes after it.
+func TestIdleDeadlineArmedOnce(t *testing.T) {
+	var rec deadlines
+	s := &Server{Handler: http.HandlerFunc(hello), IdleTimeout: 400 * time.Millisecond}
+	cl := dial(t, startCounted(t, s, &rec))
+	const n = 20
+	for range n {
+		cl.send(getA)
+		checkAnswer(t, 0, cl.mustRead("GET"), want{status: 200, framing: "length", body: "hello"})
+	}
+	// The first request's wait (no header timeout: none) and one idle
+	// deadline for the other nineteen, all within its 50 ms of slack on
+	// any machine that answers a request in under 2 ms; allow one more.
+	if got := rec.sets.Load(); got > 3 {
+		t.Errorf("%d read deadlines set for %d requests, want at most 3", got, n)
+	}
+	start := time.Now()
+	if !cl.closed(3 * time.Second) {
+		t.Fatal("idle connection not closed")
+	}
+	if d := time.Since(start); d < 350*time.Millisecond {
+		t.Errorf("closed after %v, before the idle timeout", d)
+	}
+}
+
+// TestIdleDeadlineAfterWatch: a handler that runs long enough to be
+// watched has its connection's read deadline cleared by the watch, also
+// when the watch ends by itself (the next request arrived): the idle wait
+// after it must set a deadline again, though the one armed before is
+// still within its slack (4 s idle: half a second).
+func TestIdleDeadlineAfterWatch(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(2 * watchAfter)
+		}
+		io.WriteString(w, "hello")
+	})
+	var rec deadlines
+	s := &Server{Handler: h, IdleTimeout: 4 * time.Second}
+	cl := dial(t, startCounted(t, s, &rec))
+	cl.send(getA)
+	cl.mustRead("GET")
+	// The next request arrives while /slow is watched: the watch's read
+	// returns with it, and the watch ends on its own.
+	cl.send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	time.Sleep(watchAfter + watchAfter/2)
+	cl.send(getA)
+	cl.mustRead("GET")
+	cl.mustRead("GET")
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if last := rec.last.Load(); last != nil && time.Until(*last) > 3*time.Second {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no idle read deadline after a watched request (last set: %v)", rec.last.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -482,7 +482,10 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // SetReadDeadline sets the connection's read deadline (for
 // http.ResponseController).
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.idleUntil = time.Time{}
+	return w.c.rwc.SetReadDeadline(t)
+}
 
 // SetWriteDeadline sets the connection's write deadline (for
 // http.ResponseController).
