@@ -15,6 +15,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/forward"
+	"github.com/gantry-dev/gantry/internal/h1"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/proxy"
 	"github.com/gantry-dev/gantry/internal/upstream"
@@ -73,6 +74,8 @@ type handler struct {
 	// roots are the calls that use no other call's answer.
 	roots      []int
 	anyFlatten bool
+	// sharesBase: a call sends the run's base header as it is.
+	sharesBase bool
 	// reqRules and resRules are the route's request_headers and
 	// response_headers.
 	reqRules, resRules *forward.Rules
@@ -90,7 +93,8 @@ type call struct {
 	name    string
 	method  string
 	pool    *upstream.Pool
-	tr, h2c http.RoundTripper
+	tr      *proxy.Transport
+	h2c     http.RoundTripper
 	timeout time.Duration // 0: the aggregate's
 	retries int
 	// unsentOnly limits the retries of a call whose method is not
@@ -213,6 +217,7 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 			h.roots = append(h.roots, i)
 		}
 		h.anyFlatten = h.anyFlatten || c.Flatten
+		h.sharesBase = h.sharesBase || len(s.headers) == 0 && s.body == nil
 		h.calls = append(h.calls, cl)
 	}
 	if len(ps) > 0 {
@@ -238,8 +243,14 @@ type run struct {
 	// in is the client's request, for balancers that read it.
 	in     *http.Request
 	params []pipeline.Param
-	// base are the headers every call carries.
-	base http.Header
+	// base are the headers every call carries; fields has them checked
+	// and written once, for the calls that add none (nil when no call
+	// sends base as it is).
+	base   http.Header
+	fields *h1.Outbound
+	// out and blk back fields, in the run's own allocation.
+	out h1.Outbound
+	blk h1.Block
 	// results[i] is call i's answer once it succeeded; written by the
 	// coordinator before any call that reads it starts.
 	results  []any
@@ -284,6 +295,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		base:    h.baseHeader(r, x),
 		results: make([]any, len(h.calls)),
 		state:   make([]callState, len(h.calls)),
+	}
+	if h.sharesBase {
+		// A header the client's request makes invalid fails each call
+		// as it would without the block.
+		if blk, err := h1.NewBlock(rn.base); err == nil {
+			rn.blk = blk
+			rn.out.Block = &rn.blk
+			rn.fields = &rn.out
+		}
 	}
 	fatal := rn.execute(cancel)
 	x.Attempts = int(rn.attempts.Load())

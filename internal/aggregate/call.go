@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/forward"
+	"github.com/gantry-dev/gantry/internal/h1"
 	"github.com/gantry-dev/gantry/internal/jsonvalid"
 	"github.com/gantry-dev/gantry/internal/upstream"
 	"github.com/gantry-dev/gantry/internal/wire"
@@ -124,6 +125,10 @@ type outbound struct {
 	path, query string // escaped
 	header      http.Header
 	body        []byte
+	// fields is set when header is the run's base header: its fields
+	// checked and written once for every call that sends them as they
+	// are (h1.Block).
+	fields *h1.Outbound
 }
 
 // one makes one request of c: element elem of its fan-out, or -1.
@@ -178,6 +183,7 @@ func (rn *run) build(c *call, e *env, ob *outbound) error {
 	}
 	if len(c.headers) == 0 && ob.body == nil {
 		// Shared: transports never modify a request's header.
+		ob.fields = rn.fields
 		return nil
 	}
 	ob.header = rn.base.Clone()
@@ -254,13 +260,18 @@ func (rn *run) fetch(ctx context.Context, c *call, ob *outbound) (any, int64, ti
 // again reports whether the failure may be retried on another target.
 func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *outbound) (v any, size int64, ttl time.Duration, again bool, err error) {
 	t := at.Begin()
-	req := newRequest(ctx, c, t, ob)
-	injectCall(ctx, req, t)
-	tr := c.tr
-	if t.H2C {
-		tr = c.h2c
+	req := newRequest(c, t, ob)
+	var res *http.Response
+	if injectCall(ctx, req, t) || t.H2C {
+		// A header of its own (the span's trace context), or HTTP/2.
+		if t.H2C {
+			res, err = c.h2c.RoundTrip(req.WithContext(ctx))
+		} else {
+			res, err = c.tr.Send(ctx, req, nil)
+		}
+	} else {
+		res, err = c.tr.Send(ctx, req, ob.fields)
 	}
-	res, err := tr.RoundTrip(req)
 	at.Answered()
 	if err != nil {
 		ce, o, again := rn.transportFailure(ctx, c, 0, err)
@@ -318,8 +329,9 @@ func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *
 	return v, size, ttl, false, nil
 }
 
-// newRequest builds the request of ob to target t.
-func newRequest(ctx context.Context, c *call, t *upstream.Target, ob *outbound) *http.Request {
+// newRequest builds the request of ob to target t, without a context
+// (the transport gets it apart, or a copy carries it).
+func newRequest(c *call, t *upstream.Target, ob *outbound) *http.Request {
 	u := &url.URL{Scheme: t.Scheme, Host: t.Addr, RawQuery: ob.query}
 	raw := t.RawBasePath + ob.path
 	if p, err := url.PathUnescape(raw); err == nil {
@@ -342,7 +354,7 @@ func newRequest(ctx context.Context, c *call, t *upstream.Target, ob *outbound) 
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	return req.WithContext(ctx)
+	return req
 }
 
 // transportFailure classifies a failure to get or read an answer (status

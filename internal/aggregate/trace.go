@@ -34,16 +34,17 @@ func endCall(sp trace.Span, err error) {
 // is shared by the request's calls, so it is copied first; with tracing
 // off nothing happens and the calls carry the client's trace context
 // (passTraceContext).
-func injectCall(ctx context.Context, req *http.Request, t *upstream.Target) {
+func injectCall(ctx context.Context, req *http.Request, t *upstream.Target) (injected bool) {
 	sc := trace.SpanContextFromContext(ctx)
 	if !sc.IsValid() {
-		return
+		return false
 	}
 	if sp := trace.SpanFromContext(ctx); sp.IsRecording() {
 		sp.AddEvent("attempt", trace.WithAttributes(attribute.String("gantry.target", t.Name)))
 	}
 	req.Header = req.Header.Clone()
 	telemetry.Inject(ctx, req.Header)
+	return true
 }
 
 // traceHeaders are the trace context fields a call passes on from the

@@ -10,6 +10,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/h1"
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // FuzzOutboundHead holds the two ways the proxy's direct path builds an
@@ -63,7 +64,59 @@ func FuzzOutboundHead(f *testing.F) {
 		if g, w := headLines(string(got)), headLines(string(want)); !slices.Equal(g, w) {
 			t.Fatalf("outbound head\n%q\nheader map's\n%q", g, w)
 		}
+
+		// The header map checked and written once (NewBlock) is the
+		// same head, and Connection: close is added as for the map.
+		blk, berr := h1.NewBlock(hd)
+		if berr != nil {
+			t.Fatalf("NewBlock error %v for a header the map path writes", berr)
+		}
+		for _, close := range []bool{false, true} {
+			r := out(hd)
+			r.Close = close
+			want, werr := h1.AppendHead(nil, r, nil)
+			got, gerr := h1.AppendHead(nil, r, &h1.Outbound{Block: &blk})
+			if gerr != nil || werr != nil {
+				t.Fatalf("block head error %v, header map's %v", gerr, werr)
+			}
+			if g, w := headLines(string(got)), headLines(string(want)); !slices.Equal(g, w) {
+				t.Fatalf("block head (close %v)\n%q\nheader map's\n%q", close, g, w)
+			}
+		}
 	})
+}
+
+// A Block refuses what the header map's path refuses, and an Outbound
+// with a Block takes no other fields.
+func TestBlock(t *testing.T) {
+	for _, h := range []http.Header{
+		{"Bad Name": {"v"}},
+		{"X-Ctl": {"a\x01b"}},
+		{"X-Split": {"a\r\nX-Injected: 1"}},
+	} {
+		if _, err := h1.NewBlock(h); err == nil {
+			t.Errorf("NewBlock(%q) took it", h)
+		}
+		r := &http.Request{Method: http.MethodGet, URL: &url.URL{Scheme: "http", Host: "10.0.0.1:80", Path: "/p"}, Header: h}
+		if _, err := h1.AppendHead(nil, r, nil); err == nil {
+			t.Errorf("the header map's path took %q", h)
+		}
+	}
+	blk, err := h1.NewBlock(http.Header{"Accept": {"application/json"}, "Host": {"evil"}, "Content-Length": {"9"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &http.Request{Method: http.MethodGet, URL: &url.URL{Scheme: "http", Host: "10.0.0.1:80", Path: "/p"}, Host: "up"}
+	head, err := h1.AppendHead(nil, r, &h1.Outbound{Block: &blk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "GET /p HTTP/1.1\r\nHost: up\r\nAccept: application/json\r\n\r\n"; string(head) != want {
+		t.Errorf("head %q, want %q (the transport owns Host and the framing)", head, want)
+	}
+	if _, err := h1.AppendHead(nil, r, &h1.Outbound{Block: &blk, Extra: []wire.Field{{Name: "X-A", Value: "1"}}}); err == nil {
+		t.Error("an Outbound with a Block and Extra fields was taken")
+	}
 }
 
 // headLines returns the request line and the sorted field lines of head.

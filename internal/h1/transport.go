@@ -179,9 +179,41 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 // replace req.Header's of the same name. A proxy can so send the client's
 // header as it came, with the fields it adds, without building a header
 // map for each request. Every field written is checked as Send checks it.
+//
+// Block, when set, is written in place of req.Header's fields (Keep and
+// Extra must then be empty): fields checked and serialized once by
+// NewBlock, for a caller that sends one header in several requests.
 type Outbound struct {
 	Keep  func(name string, connection []string) bool
 	Extra []wire.Field
+	Block *Block
+}
+
+// Block is a request header's fields, checked and written once. Only
+// NewBlock fills one, so every field of it passed the checks every field
+// the transport writes passes (the zero Block holds no field).
+type Block struct {
+	lines []byte
+	conn  bool // it holds Connection
+}
+
+// NewBlock checks and writes the fields of h as a request whose header is
+// h has them written, or returns the error that request would get.
+func NewBlock(h http.Header) (Block, error) {
+	n := 0
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + len(": \r\n")
+		}
+	}
+	b := make([]byte, 0, n)
+	var err error
+	for k, vs := range h {
+		if b, err = appendField(b, k, vs...); err != nil {
+			return Block{}, err
+		}
+	}
+	return Block{lines: b, conn: sendsConnection(h, nil)}, nil
 }
 
 // SendOutbound is Send with the header fields ob says (nil: req.Header's).
@@ -540,12 +572,19 @@ func appendHead(b []byte, req *http.Request, ob *Outbound) ([]byte, error) {
 		}
 	}
 	var err error
-	for k, vs := range req.Header {
-		if keep != nil && !keep(k, listed) || replaced(extra, k) {
-			continue
+	if ob != nil && ob.Block != nil {
+		if keep != nil || len(extra) > 0 {
+			return b, errors.New("h1: an Outbound with a Block takes no Keep or Extra")
 		}
-		if b, err = appendField(b, k, vs...); err != nil {
-			return b, err
+		b = append(b, ob.Block.lines...)
+	} else {
+		for k, vs := range req.Header {
+			if keep != nil && !keep(k, listed) || replaced(extra, k) {
+				continue
+			}
+			if b, err = appendField(b, k, vs...); err != nil {
+				return b, err
+			}
 		}
 	}
 	for i := range extra {
@@ -611,6 +650,9 @@ func replaced(extra []wire.Field, k string) bool {
 // the request's own (one it has, even empty, or one ob adds): then req.Close
 // adds no "Connection: close".
 func sendsConnection(h http.Header, ob *Outbound) bool {
+	if ob != nil && ob.Block != nil {
+		return ob.Block.conn
+	}
 	if ob != nil && replaced(ob.Extra, "Connection") {
 		return true
 	}

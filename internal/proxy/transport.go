@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"net"
@@ -51,6 +52,18 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return t.fast.RoundTrip(r)
 	}
 	return t.Std.RoundTrip(r)
+}
+
+// Send is RoundTrip with the context given apart from the request: a
+// request the gateway's own client takes goes with the header fields ob
+// says (nil: req.Header's; see h1.Outbound), and needs no copy to carry
+// the context; any other goes to net/http with req.Header, which must hold
+// the same fields.
+func (t *Transport) Send(ctx context.Context, req *http.Request, ob *h1.Outbound) (*http.Response, error) {
+	if t.fast != nil && t.fast.Supports(req) {
+		return t.fast.SendOutbound(ctx, req, ob, nil)
+	}
+	return t.Std.RoundTrip(req.WithContext(ctx))
 }
 
 // CloseIdleConnections closes both clients' idle connections.
