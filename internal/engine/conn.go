@@ -237,12 +237,12 @@ func (c *conn) awaitRequest(first bool) bool {
 // just under the server's idle timeout and must not find it closed.
 func (c *conn) armIdle(now time.Time, d time.Duration) {
 	want := now.Add(d)
-	if !c.idleUntil.IsZero() && !c.idleUntil.Before(want) {
+	latest := want.Add(min(d/8, time.Second))
+	if !c.idleUntil.IsZero() && !c.idleUntil.Before(want) && !c.idleUntil.After(latest) {
 		return
 	}
-	t := want.Add(min(d/8, time.Second))
-	c.rwc.SetReadDeadline(t)
-	c.idleUntil = t
+	c.rwc.SetReadDeadline(latest)
+	c.idleUntil = latest
 }
 
 // setReadDeadline sets the connection's read deadline for anything but

@@ -559,3 +559,42 @@ func TestIdleDeadlineAfterWatch(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// armIdle keeps the deadline it set while that stays within [now + d,
+// now + d + slack], and sets now + d + slack otherwise: when time has
+// caught up with it, and when the idle timeout became shorter.
+func TestArmIdleWindow(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	var rec deadlines
+	c := &conn{rwc: countedConn{a, &rec}}
+	t0 := time.Now()
+	const d = 8 * time.Second // slack: 1 s
+	steps := []struct {
+		now  time.Duration // after t0
+		d    time.Duration
+		sets int64 // deadlines set so far
+		want time.Duration
+	}{
+		{0, d, 1, 9 * time.Second},
+		{500 * time.Millisecond, d, 1, 9 * time.Second},
+		{time.Second, d, 1, 9 * time.Second},
+		{1100 * time.Millisecond, d, 2, 10100 * time.Millisecond},
+		{1200 * time.Millisecond, 2 * time.Second, 3, 3450 * time.Millisecond},
+	}
+	for i, s := range steps {
+		c.armIdle(t0.Add(s.now), s.d)
+		if got := rec.sets.Load(); got != s.sets {
+			t.Fatalf("step %d: %d deadlines set, want %d", i, got, s.sets)
+		}
+		if got := rec.last.Load().Sub(t0); got != s.want {
+			t.Fatalf("step %d: deadline t0+%v, want t0+%v", i, got, s.want)
+		}
+	}
+	c.setReadDeadline(time.Time{})
+	c.armIdle(t0.Add(1200*time.Millisecond), 2*time.Second)
+	if got := rec.sets.Load(); got != 5 {
+		t.Errorf("after another deadline: %d set, want the idle one armed again", got)
+	}
+}
