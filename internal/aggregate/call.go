@@ -261,16 +261,16 @@ func (rn *run) fetch(ctx context.Context, c *call, ob *outbound) (any, int64, ti
 func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *outbound) (v any, size int64, ttl time.Duration, again bool, err error) {
 	t := at.Begin()
 	req := newRequest(c, t, ob)
+	fields := ob.fields
+	if injectCall(ctx, req, t) {
+		// The span's trace context: a header of this attempt's own.
+		fields = nil
+	}
 	var res *http.Response
-	if injectCall(ctx, req, t) || t.H2C {
-		// A header of its own (the span's trace context), or HTTP/2.
-		if t.H2C {
-			res, err = c.h2c.RoundTrip(req.WithContext(ctx))
-		} else {
-			res, err = c.tr.Send(ctx, req, nil)
-		}
+	if t.H2C {
+		res, err = c.h2c.RoundTrip(req.WithContext(ctx))
 	} else {
-		res, err = c.tr.Send(ctx, req, ob.fields)
+		res, err = c.tr.Send(ctx, req, fields)
 	}
 	at.Answered()
 	if err != nil {
