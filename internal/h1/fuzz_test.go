@@ -354,7 +354,9 @@ func strictnessOf(blocks [][]string) strictness {
 			te = te || strings.EqualFold(name, "Transfer-Encoding")
 		}
 		if i == len(blocks)-1 && te {
-			s.bothFramings = cl
+			// HTTP/1.0 has no transfer codings: both readers ignore
+			// Transfer-Encoding there, and a Content-Length stays.
+			s.bothFramings = cl && proto == "HTTP/1.1"
 			s.closes = cl || proto == "HTTP/1.0"
 		}
 	}
