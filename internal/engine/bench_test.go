@@ -107,3 +107,32 @@ func BenchmarkParseTarget(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParseRequest reads and parses a browser's request of ten
+// header lines: readHead and parseRequest, without a connection.
+func BenchmarkParseRequest(b *testing.B) {
+	data := []byte("GET /api/v1/items?id=42 HTTP/1.1\r\nHost: api.example.com\r\n" +
+		"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36\r\n" +
+		"Accept: application/json, text/plain, */*\r\nAccept-Language: en-US,en;q=0.9\r\n" +
+		"Accept-Encoding: gzip, deflate, br\r\nAuthorization: Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln\r\n" +
+		"Origin: https://app.example.com\r\nReferer: https://app.example.com/orders\r\n" +
+		"Sec-Fetch-Mode: cors\r\nCookie: session=0123456789abcdef\r\n\r\n")
+	rd := bytes.NewReader(data)
+	br := bufio.NewReaderSize(rd, bufSize)
+	var scratch []byte
+	var ends []int
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(data)
+		br.Reset(rd)
+		h, s, e, err := readHead(br, scratch, ends, 64<<10)
+		scratch, ends = s, e
+		if err != nil {
+			b.Fatal(err)
+		}
+		var r http.Request
+		if _, err := parseRequest(h, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/textproto"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -537,4 +539,27 @@ func FuzzFields(f *testing.F) {
 			t.Fatalf("parseHeader(%q) recorded fields %05b, its header holds %05b", data, fs, want)
 		}
 	})
+}
+
+// Repeated names join one key's values in order, in a block of a few
+// lines (found among the names read) and in a longer one (looked up).
+func TestRepeatedNames(t *testing.T) {
+	for _, n := range []int{3, smallBlock - 1, smallBlock, smallBlock + 5} {
+		var b strings.Builder
+		b.WriteString("GET / HTTP/1.1\r\nHost: a\r\nX-Rep: first\r\n")
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "X-F%d: %d\r\n", i, i)
+		}
+		b.WriteString("x-rep: second\r\n\r\n")
+		p := engineParse([]byte(b.String()))
+		if p.err != nil {
+			t.Fatalf("%d lines: %v", n, p.err)
+		}
+		if got := p.req.Header["X-Rep"]; !slices.Equal(got, []string{"first", "second"}) {
+			t.Errorf("%d lines: X-Rep = %q, want both values in order", n, got)
+		}
+		if len(p.req.Header) != n+1 {
+			t.Errorf("%d lines: %d keys, want %d", n, len(p.req.Header), n+1)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -428,6 +429,11 @@ func parseHeader(h head) (hdr http.Header, hi headerInfo, err error) {
 	// One backing array for the first value of every key, as
 	// net/textproto does.
 	strs := make([]string, n)
+	// A block of a few lines finds a repeated name among the names it
+	// has read (a length compared, mostly), not by a map lookup per line;
+	// a longer one looks each name up.
+	var names [smallBlock]string
+	seen := names[:0]
 	start := h.line
 	for _, end := range h.lines {
 		line := h.block[start:end]
@@ -455,9 +461,13 @@ func parseHeader(h head) (hdr http.Header, hi headerInfo, err error) {
 			hi.hosts++
 			continue
 		}
-		if vv, ok := hdr[key]; ok {
-			hdr[key] = append(vv, v)
-			continue
+		if n > smallBlock || slices.Contains(seen, key) {
+			if vv, ok := hdr[key]; ok {
+				hdr[key] = append(vv, v)
+				continue
+			}
+		} else {
+			seen = append(seen, key)
 		}
 		strs[0] = v
 		hdr[key] = strs[:1:1]
@@ -466,6 +476,10 @@ func parseHeader(h head) (hdr http.Header, hi headerInfo, err error) {
 	}
 	return hdr, hi, nil
 }
+
+// smallBlock is the most header lines parseHeader checks for repeats
+// among themselves.
+const smallBlock = 16
 
 // fields records which of the header fields the engine acts on a request
 // holds, set as parseHeader inserts them: the framing, connection and

@@ -166,9 +166,14 @@ func (c *conn) readHeader(crlf bool, vals []string) (http.Header, fields, error)
 	for i, s := range spans {
 		k := block[s.key:s.val]
 		vals[i] = block[s.val:s.end]
-		if vv, ok := h[k]; ok {
-			h[k] = append(vv, vals[i])
-			continue
+		// A header of a few lines finds a repeated name among the names
+		// before it (a length compared, mostly), not by a map lookup
+		// per line; a longer one looks each name up.
+		if len(spans) > smallHeader || repeated(block, spans[:i], k) {
+			if vv, ok := h[k]; ok {
+				h[k] = append(vv, vals[i])
+				continue
+			}
 		}
 		h[k] = vals[i : i+1 : i+1]
 		fs |= fieldOf(k)
@@ -177,6 +182,20 @@ func (c *conn) readHeader(crlf bool, vals []string) (http.Header, fields, error)
 }
 
 type span struct{ key, val, end int }
+
+// smallHeader is the most lines readHeader checks for repeated names
+// among themselves.
+const smallHeader = 16
+
+// repeated reports whether name k is among the names of spans in block.
+func repeated(block string, spans []span, k string) bool {
+	for _, s := range spans {
+		if s.val-s.key == len(k) && block[s.key:s.val] == k {
+			return true
+		}
+	}
+	return false
+}
 
 // fields records which of the fields frame reads a response holds, set as
 // readHeader inserts them: frame looks up only those that are there (a

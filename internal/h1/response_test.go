@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -513,4 +515,28 @@ func FuzzResponseFields(f *testing.F) {
 			t.Fatalf("readHeader(%q) recorded fields %04b, its header holds %04b", data, fs, want)
 		}
 	})
+}
+
+// Repeated names join one key's values in order, in an answer of a few
+// lines (found among the names before) and in a longer one (looked up).
+func TestResponseRepeatedNames(t *testing.T) {
+	for _, n := range []int{3, smallHeader - 1, smallHeader, smallHeader + 5} {
+		var b strings.Builder
+		b.WriteString("X-Rep: first\r\n")
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "X-F%d: %d\r\n", i, i)
+		}
+		b.WriteString("x-rep: second\r\n\r\n")
+		c := &conn{br: bufio.NewReader(strings.NewReader(b.String())), limit: -1}
+		h, _, err := c.readHeader(false, nil)
+		if err != nil {
+			t.Fatalf("%d lines: %v", n, err)
+		}
+		if got := h["X-Rep"]; !slices.Equal(got, []string{"first", "second"}) {
+			t.Errorf("%d lines: X-Rep = %q, want both values in order", n, got)
+		}
+		if len(h) != n+1 {
+			t.Errorf("%d lines: %d keys, want %d", n, len(h), n+1)
+		}
+	}
 }
