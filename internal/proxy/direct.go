@@ -190,12 +190,10 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 	}
 	_ = res.Body.Close()
 
-	if len(res.Trailer) > 0 {
-		_ = a.w.FlushError()
-	}
 	if len(res.Trailer) == 0 {
 		return false, true
 	}
+	_ = a.w.FlushError()
 	if len(res.Trailer) == announced {
 		for k, vv := range res.Trailer {
 			dst[k] = append(dst[k], vv...)
