@@ -49,14 +49,17 @@ var teTrailers = []string{"trailers"}
 
 // RemoveHopByHop deletes from a response header what ReverseProxy deletes:
 // the headers named in Connection and the hop-by-hop ones of RFC 9110. The
-// hop-by-hop names are found in one walk over h: a response holds a few
-// fields, and deleting each of nine names, present or not, cost a hash and
-// a probe apiece.
+// hop-by-hop names, Connection's values with them, are found in one walk
+// over h: a response holds a few fields, and deleting each of nine names,
+// present or not, cost a hash and a probe apiece.
 func RemoveHopByHop(h http.Header) {
-	listed := h["Connection"]
-	for k := range h {
+	var listed []string
+	for k, vv := range h {
 		switch k {
-		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		case "Connection":
+			listed = vv
+			delete(h, k)
+		case "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 			"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
 			delete(h, k)
 		}
