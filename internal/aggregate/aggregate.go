@@ -243,14 +243,12 @@ type run struct {
 	// in is the client's request, for balancers that read it.
 	in     *http.Request
 	params []pipeline.Param
-	// base are the headers every call carries; fields has them checked
-	// and written once, for the calls that add none (nil when no call
-	// sends base as it is).
-	base   http.Header
-	fields *h1.Outbound
-	// out and blk back fields, in the run's own allocation.
-	out h1.Outbound
-	blk h1.Block
+	// base are the headers every call carries; out has them checked and
+	// written once (its Block, nil when no call sends base as it is), in
+	// the run's own allocation with blk.
+	base http.Header
+	out  h1.Outbound
+	blk  h1.Block
 	// results[i] is call i's answer once it succeeded; written by the
 	// coordinator before any call that reads it starts.
 	results  []any
@@ -302,7 +300,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		if blk, err := h1.NewBlock(rn.base); err == nil {
 			rn.blk = blk
 			rn.out.Block = &rn.blk
-			rn.fields = &rn.out
 		}
 	}
 	fatal := rn.execute(cancel)
@@ -427,6 +424,15 @@ func (rn *run) execute(cancel context.CancelFunc) *callError {
 		}
 	}
 	return fatal
+}
+
+// baseFields is how a call that sends base as it is has it written: the
+// block checked and written once, nil when there is none.
+func (rn *run) baseFields() *h1.Outbound {
+	if rn.out.Block == nil {
+		return nil
+	}
+	return &rn.out
 }
 
 // skip marks the calls that need c, directly or not, as skipped.

@@ -183,7 +183,7 @@ func (rn *run) build(c *call, e *env, ob *outbound) error {
 	}
 	if len(c.headers) == 0 && ob.body == nil {
 		// Shared: transports never modify a request's header.
-		ob.fields = rn.fields
+		ob.fields = rn.baseFields()
 		return nil
 	}
 	ob.header = rn.base.Clone()

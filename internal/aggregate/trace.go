@@ -35,8 +35,7 @@ func endCall(sp trace.Span, err error) {
 // off nothing happens and the calls carry the client's trace context
 // (passTraceContext).
 func injectCall(ctx context.Context, req *http.Request, t *upstream.Target) (injected bool) {
-	sc := trace.SpanContextFromContext(ctx)
-	if !sc.IsValid() {
+	if !telemetry.Injects(ctx) {
 		return false
 	}
 	if sp := trace.SpanFromContext(ctx); sp.IsRecording() {
