@@ -240,12 +240,7 @@ func TestReadHeaderTimeout(t *testing.T) {
 		cl.send("GET / HTTP/1.1\r\nHost: a\r\n")
 		time.Sleep(50 * time.Millisecond)
 		cl.send("X-Slow: 1\r\n")
-		if !cl.closed(2 * time.Second) {
-			t.Fatal("slow header block not cut")
-		}
-		if d := time.Since(start); d < 150*time.Millisecond {
-			t.Errorf("cut after %v, before the timeout", d)
-		}
+		cl.closedNoSooner(start, 150*time.Millisecond, 2*time.Second, "header timeout")
 	})
 }
 
@@ -258,13 +253,7 @@ func TestIdleTimeout(t *testing.T) {
 		cl := dial(t, addr)
 		cl.send(getA)
 		checkAnswer(t, 0, cl.mustRead("GET"), want{status: 200, framing: "length", body: "hello"})
-		start := time.Now()
-		if !cl.closed(2 * time.Second) {
-			t.Fatal("idle connection not closed")
-		}
-		if d := time.Since(start); d < 150*time.Millisecond {
-			t.Errorf("closed after %v, before the idle timeout", d)
-		}
+		cl.closedNoSooner(time.Now(), 150*time.Millisecond, 2*time.Second, "idle timeout")
 	})
 }
 
@@ -515,13 +504,7 @@ func TestIdleDeadlineArmedOnce(t *testing.T) {
 	if got := rec.sets.Load(); got > 3 {
 		t.Errorf("%d read deadlines set for %d requests, want at most 3", got, n)
 	}
-	start := time.Now()
-	if !cl.closed(3 * time.Second) {
-		t.Fatal("idle connection not closed")
-	}
-	if d := time.Since(start); d < 350*time.Millisecond {
-		t.Errorf("closed after %v, before the idle timeout", d)
-	}
+	cl.closedNoSooner(time.Now(), 350*time.Millisecond, 3*time.Second, "idle timeout")
 }
 
 // TestIdleDeadlineAfterWatch: a handler that runs long enough to be

@@ -138,6 +138,19 @@ func (c *client) closed(d time.Duration) bool {
 	return !(errors.As(err, &ne) && ne.Timeout())
 }
 
+// closedNoSooner waits up to within for the server to close the
+// connection, and fails the test when it does not, or when it closed
+// sooner than min after start; what names the timeout.
+func (c *client) closedNoSooner(start time.Time, min, within time.Duration, what string) {
+	c.t.Helper()
+	if !c.closed(within) {
+		c.t.Fatalf("connection not closed by the %s", what)
+	}
+	if d := time.Since(start); d < min {
+		c.t.Errorf("closed after %v, before the %s", d, what)
+	}
+}
+
 // exchange writes data on a new connection and returns all that comes
 // back until the server closes it (or a second of silence).
 func exchange(t testing.TB, addr, data string) string {
