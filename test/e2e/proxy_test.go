@@ -317,3 +317,46 @@ func TestAccessLogDurationCountsTheHeader(t *testing.T) {
 		t.Fatalf("duration_ms %v: the header's second half came 300 ms after its first", entry.DurationMS)
 	}
 }
+
+// TestIdleTimeout: server.limits.idle_timeout closes a kept-alive
+// connection that carries no next request, never sooner than the timeout
+// (the engine re-arms its timer only when the one set falls short, so it
+// may close up to an eighth of the timeout later); a busy connection
+// stays open meanwhile.
+func TestIdleTimeout(t *testing.T) {
+	e := testkit.NewEcho(t, "app")
+	g := testkit.Start(t, oneRoute(t, e.URL, "  limits: {idle_timeout: 400ms}"))
+	c, err := net.Dial("tcp", g.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	// Requests 150 ms apart for longer than the timeout: each one counts.
+	for i := range 6 {
+		fmt.Fprintf(c, "GET /keep/%d HTTP/1.1\r\nHost: api.example\r\n\r\n", i)
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d on the kept-alive connection: %v", i, err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("request %d: status %d", i, res.StatusCode)
+		}
+		if i < 5 {
+			time.Sleep(150 * time.Millisecond)
+		}
+	}
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if n, err := br.ReadByte(); err == nil {
+		t.Fatalf("byte %q after the answers", n)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("idle connection not closed 3 s after its last answer (idle_timeout 400ms)")
+	}
+	if d := time.Since(start); d < 350*time.Millisecond {
+		t.Fatalf("idle connection closed after %v, before idle_timeout 400ms", d)
+	}
+}
