@@ -3,8 +3,10 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +172,78 @@ routes:
 	}
 	if got.User.Consumer != "acme" || got.User.RequestID != "agg-req-1" {
 		t.Fatalf("call saw consumer %q and request ID %q, want acme and agg-req-1", got.User.Consumer, got.User.RequestID)
+	}
+}
+
+// TestAggregateCallFields holds every call's header to the list in
+// docs/aggregation.md: the request ID, the forwarding fields, the
+// consumer, Accept, the call's own headers and the route's
+// request_headers, and nothing of the client's own. The calls that send
+// the shared header as it is and the call with headers of its own are
+// built two ways (h1.Block, a header map); both are checked.
+func TestAggregateCallFields(t *testing.T) {
+	echo := testkit.NewEcho(t, "svc")
+	g := testkit.Start(t, base(fmt.Sprintf(`auth:
+  api_key: {header: X-API-Key}
+consumers:
+  - id: acme
+    groups: [partners, beta]
+    api_keys: [{key: acme-key-0123456789}]
+upstreams:
+  svc: {targets: [{url: %q}]}
+routes:
+  - name: dash
+    match: {path: "/dash/{id}"}
+    auth: [api_key]
+    request_headers: {set: {X-Route: r1}}
+    aggregate:
+      calls:
+        - {name: a, upstream: svc, path: "/a/{id}"}
+        - {name: b, upstream: svc, path: "/b/{id}", headers: {X-Call: b1}}
+        - {name: c, upstream: svc, path: "/c"}
+`, echo.URL)))
+	_, port, _ := strings.Cut(strings.TrimPrefix(g.URL, "http://"), ":")
+	for _, round := range []string{"first", "pooled"} {
+		echo.Reset()
+		r := get(t, g.URL+"/dash/7",
+			"X-API-Key: acme-key-0123456789", "X-Request-ID: agg-fields-1", "Host: shop.example",
+			"X-Forwarded-For: 203.0.113.9", "X-Real-IP: 203.0.113.9", "X-Consumer-ID: mallory",
+			"Cookie: session=1", "Authorization: Bearer t", "Accept: text/html", "X-Custom: nope")
+		if r.Status != 200 {
+			t.Fatalf("%s: status %d %s", round, r.Status, r.Body)
+		}
+		shared := map[string][]string{
+			"Accept":            {"application/json"},
+			"X-Request-Id":      {"agg-fields-1"},
+			"X-Forwarded-For":   {"127.0.0.1"},
+			"X-Forwarded-Host":  {"shop.example"},
+			"X-Forwarded-Proto": {"http"},
+			"X-Forwarded-Port":  {port},
+			"X-Real-Ip":         {"127.0.0.1"},
+			"X-Consumer-Id":     {"acme"},
+			"X-Consumer-Groups": {"partners,beta"},
+			"X-Route":           {"r1"},
+		}
+		seen := map[string]bool{}
+		for _, s := range echo.Requests() {
+			seen[s.Path] = true
+			want := maps.Clone(shared)
+			if s.Path == "/b/7" {
+				want["X-Call"] = []string{"b1"}
+			}
+			// Framing is the client's business, not the contract's.
+			got := maps.Clone(s.Header)
+			delete(got, "Content-Length")
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: call %s carried\n%v\nwant\n%v", round, s.Path, got, want)
+			}
+			if s.Host != echo.Listener.Addr().String() {
+				t.Errorf("%s: call %s had Host %q, want the target's %q", round, s.Path, s.Host, echo.Listener.Addr())
+			}
+		}
+		if !seen["/a/7"] || !seen["/b/7"] || !seen["/c"] || len(seen) != 3 {
+			t.Fatalf("%s: calls made: %v", round, seen)
+		}
 	}
 }
 
