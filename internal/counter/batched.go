@@ -103,7 +103,7 @@ func (l *leases) mono() int64 { return int64(l.clock().Sub(l.epoch)) }
 // get returns the lease of a key, creating it.
 func (l *leases) get(tag, name string) *lease {
 	k := key{tag, name}
-	s := &l.shards[shardIndex(l.seed, tag, name)]
+	s := &l.shards[shardIndex(l.seed, tag)]
 	s.mu.Lock()
 	e := s.m[k]
 	if e == nil {

@@ -91,13 +91,15 @@ func NewMemory(o MemoryOptions) *Memory {
 	return m
 }
 
-func (m *Memory) shardOf(tag, name string) uint8 { return shardIndex(m.seed, tag, name) }
+func (m *Memory) shardOf(tag string) uint8 { return shardIndex(m.seed, tag) }
 
-// shardIndex spreads keys over shards without building a string.
-func shardIndex(seed maphash.Seed, tag, name string) uint8 {
-	h := maphash.String(seed, tag)
-	h ^= maphash.String(seed, name) + 0x9e3779b97f4a7c15 + h<<6 + h>>2
-	return uint8(h % shardCount)
+// shardIndex picks the shard of a tag's counters. Every bucket and quota
+// of one identity (the tag) lives in one shard, as its keys share one
+// Redis Cluster hash slot: a decision about one identity, its plan's
+// bucket, the route's and its quota, takes one lock, and identities
+// spread over the shards.
+func shardIndex(seed maphash.Seed, tag string) uint8 {
+	return uint8(maphash.String(seed, tag) % shardCount)
 }
 
 // mono returns t as nanoseconds since the epoch; with the real clock the
@@ -129,20 +131,8 @@ func (l *lockSet) add(i uint8) {
 func (m *Memory) Take(_ context.Context, req Request) Decision {
 	t := m.now()
 	now, wall := m.mono(t), t.UnixNano()
-	var shardIdx [maxBuckets + 1]uint8
-	var locks lockSet
-	for i := 0; i < req.N; i++ {
-		shardIdx[i] = m.shardOf(req.Buckets[i].Tag, req.Buckets[i].Name)
-		locks.add(shardIdx[i])
-	}
+	shardIdx, locks := m.lockAll(&req)
 	q := &req.Quota
-	if q.Limit > 0 {
-		shardIdx[maxBuckets] = m.shardOf(q.Tag, q.Name)
-		locks.add(shardIdx[maxBuckets])
-	}
-	for i := 0; i < locks.n; i++ {
-		m.shards[locks.idx[i]].mu.Lock()
-	}
 
 	d := Decision{Allowed: true}
 	var gs [maxBuckets]gcra
@@ -207,9 +197,7 @@ func (m *Memory) Take(_ context.Context, req Request) Decision {
 		}
 	}
 
-	for i := locks.n - 1; i >= 0; i-- {
-		m.shards[locks.idx[i]].mu.Unlock()
-	}
+	m.unlockAll(&locks)
 	return d
 }
 
@@ -318,7 +306,7 @@ func (m *Memory) RestoreQuotas(qs []store.QuotaCount) {
 		if !ok || end <= wall || c.Count <= 0 {
 			continue
 		}
-		s := &m.shards[m.shardOf(k.tag, k.name)]
+		s := &m.shards[m.shardOf(k.tag)]
 		s.mu.Lock()
 		if cur, ok := s.quotas[k]; !ok || cur.end != end || cur.n < c.Count {
 			s.quotas[k] = quotaCount{end: end, n: c.Count}

@@ -168,3 +168,61 @@ func TestMemoryClose(t *testing.T) {
 		t.Fatal("sweeper still running")
 	}
 }
+
+// TestMemoryLocksOneShardPerIdentity: a decision about one identity (its
+// plan's bucket, a route's bucket and its quota) takes one shard's lock,
+// whatever the buckets' names; decisions about different identities
+// spread over the shards; and a decision naming two identities locks both
+// shards, in ascending order.
+func TestMemoryLocksOneShardPerIdentity(t *testing.T) {
+	m := NewMemory(MemoryOptions{})
+	defer m.Close()
+
+	for _, req := range benchRequests(200) {
+		idx, locks := m.lockAll(&req)
+		m.unlockAll(&locks)
+		if locks.n != 1 {
+			t.Fatalf("%s: %d shards locked, want 1", req.Buckets[0].Tag, locks.n)
+		}
+		want := m.shardOf(req.Buckets[0].Tag)
+		if idx[0] != want || idx[1] != want || idx[maxBuckets] != want {
+			t.Fatalf("%s: shards %d, %d and quota %d, want all %d", req.Buckets[0].Tag, idx[0], idx[1], idx[maxBuckets], want)
+		}
+	}
+
+	used := map[uint8]bool{}
+	for i := range 1000 {
+		used[m.shardOf(fmt.Sprintf("198.51.100.%d", i))] = true
+	}
+	if len(used) < shardCount*3/4 {
+		t.Fatalf("1,000 identities used %d of %d shards", len(used), shardCount)
+	}
+
+	// Two identities in one decision (a route keyed by IP beside a
+	// consumer's plan): both shards, ascending, whatever the order given.
+	var a, b string
+	for i := 0; a == "" || b == ""; i++ {
+		tag := fmt.Sprintf("id-%d", i)
+		switch {
+		case a == "":
+			a = tag
+		case m.shardOf(tag) != m.shardOf(a):
+			b = tag
+		}
+	}
+	var req Request
+	req.Add(Bucket{Tag: a, Name: "p:gold", Rate: Rate{Requests: 10, Per: time.Second}})
+	req.Add(Bucket{Tag: b, Name: "r:orders:ip", Rate: Rate{Requests: 10, Per: time.Second}})
+	req.Quota = Quota{Tag: a, Name: "q:month", Limit: 100, Per: periodMonth}
+	idx, locks := m.lockAll(&req)
+	m.unlockAll(&locks)
+	if locks.n != 2 || locks.idx[0] >= locks.idx[1] {
+		t.Fatalf("locked %v, want two shards ascending", locks.idx[:locks.n])
+	}
+	if idx[0] != m.shardOf(a) || idx[1] != m.shardOf(b) || idx[maxBuckets] != m.shardOf(a) {
+		t.Fatalf("shards %d, %d, quota %d; want %d, %d, %d", idx[0], idx[1], idx[maxBuckets], m.shardOf(a), m.shardOf(b), m.shardOf(a))
+	}
+	if d := m.Take(context.Background(), req); !d.Allowed || d.Quota.Remaining != 99 {
+		t.Fatalf("decision %+v, want allowed with 99 of the quota left", d)
+	}
+}

@@ -117,14 +117,25 @@ func (m *Memory) Spend(_ context.Context, req Request, n int64) {
 }
 
 // lockAll locks the shards of req's keys in ascending order and returns
-// each key's shard (the quota's at maxBuckets).
+// each key's shard (the quota's at maxBuckets). A key of the tag before it
+// (a consumer's plan and route buckets) takes that key's shard without
+// hashing again.
 func (m *Memory) lockAll(req *Request) (idx [maxBuckets + 1]uint8, locks lockSet) {
+	prev := ""
 	for i := 0; i < req.N; i++ {
-		idx[i] = m.shardOf(req.Buckets[i].Tag, req.Buckets[i].Name)
+		if tag := req.Buckets[i].Tag; i == 0 || tag != prev {
+			idx[i], prev = m.shardOf(tag), tag
+		} else {
+			idx[i] = idx[i-1]
+		}
 		locks.add(idx[i])
 	}
 	if q := &req.Quota; q.Limit > 0 {
-		idx[maxBuckets] = m.shardOf(q.Tag, q.Name)
+		if req.N > 0 && q.Tag == prev {
+			idx[maxBuckets] = idx[req.N-1]
+		} else {
+			idx[maxBuckets] = m.shardOf(q.Tag)
+		}
 		locks.add(idx[maxBuckets])
 	}
 	for i := 0; i < locks.n; i++ {
