@@ -117,25 +117,15 @@ func (m *Memory) Spend(_ context.Context, req Request, n int64) {
 }
 
 // lockAll locks the shards of req's keys in ascending order and returns
-// each key's shard (the quota's at maxBuckets). A key of the tag before it
-// (a consumer's plan and route buckets) takes that key's shard without
-// hashing again.
+// each key's shard (the quota's at maxBuckets). Keys of one tag share a
+// shard, which is locked once.
 func (m *Memory) lockAll(req *Request) (idx [maxBuckets + 1]uint8, locks lockSet) {
-	prev := ""
 	for i := 0; i < req.N; i++ {
-		if tag := req.Buckets[i].Tag; i == 0 || tag != prev {
-			idx[i], prev = m.shardOf(tag), tag
-		} else {
-			idx[i] = idx[i-1]
-		}
+		idx[i] = m.shardOf(req.Buckets[i].Tag)
 		locks.add(idx[i])
 	}
 	if q := &req.Quota; q.Limit > 0 {
-		if req.N > 0 && q.Tag == prev {
-			idx[maxBuckets] = idx[req.N-1]
-		} else {
-			idx[maxBuckets] = m.shardOf(q.Tag)
-		}
+		idx[maxBuckets] = m.shardOf(q.Tag)
 		locks.add(idx[maxBuckets])
 	}
 	for i := 0; i < locks.n; i++ {
