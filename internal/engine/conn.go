@@ -70,6 +70,9 @@ type conn struct {
 	out     []byte
 	header  http.Header
 	date    dateCache
+	// res is the answer of the request being served, cleared when it is
+	// done: like the header map, no handler may keep it past its return.
+	res response
 	// lastPOST: the request before was a POST (see serve).
 	lastPOST bool
 	// idleUntil is the read deadline armIdle set last, zero once any
@@ -159,7 +162,11 @@ func (c *conn) serve() {
 				return
 			}
 		}
-		if !c.serveOne() {
+		more := c.serveOne()
+		// The finished request's answer lets go of the request, its
+		// body and the upstream's values while the connection idles.
+		c.res = response{}
+		if !more {
 			return
 		}
 	}
@@ -382,7 +389,8 @@ func (c *conn) serveOne() bool {
 	} else {
 		clear(c.header)
 	}
-	w := &response{c: c, req: r, body: b, header: c.header, contentLength: -1}
+	w := &c.res
+	*w = response{c: c, req: r, body: b, header: c.header, contentLength: -1}
 	w.wants10KeepAlive = r.ProtoMajor == 1 && r.ProtoMinor == 0 && !r.Close
 
 	c.begin(t0, cancel, b == nil)
@@ -670,10 +678,11 @@ func (c *conn) lost(err error) {
 }
 
 // headerBuffered reports whether br holds a whole header block (up to the
-// empty line) already.
+// empty line) already. A request without a body, read alone, ends the
+// buffer with the empty line: that is looked at first, before a search.
 func headerBuffered(br *bufio.Reader) bool {
 	b, _ := br.Peek(br.Buffered())
-	return bytes.Contains(b, crlfcrlf)
+	return bytes.HasSuffix(b, crlfcrlf) || bytes.Contains(b, crlfcrlf)
 }
 
 var crlfcrlf = []byte("\r\n\r\n")

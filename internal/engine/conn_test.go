@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net/http"
@@ -531,5 +532,28 @@ func TestRefuseDefault(t *testing.T) {
 	if !strings.HasPrefix(got, "HTTP/1.1 400 Bad Request\r\n") || !strings.Contains(got, "\r\nConnection: close\r\n") ||
 		!strings.HasSuffix(got, "400 Bad Request: "+errBareLF.msg) {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestHeaderBuffered(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"nothing", "", false},
+		{"part of a header", "GET / HTTP/1.1\r\nHost: a\r\n", false},
+		{"a whole header, alone", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", true},
+		{"a header and part of its body", "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", true},
+		{"two pipelined", "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", true},
+		{"a whole header, then part of the next", "GET / HTTP/1.1\r\n\r\nGET / HT", true},
+		{"bare LFs", "GET / HTTP/1.1\n\n", false},
+	}
+	for _, tt := range tests {
+		br := bufio.NewReader(strings.NewReader(tt.in))
+		br.Peek(len(tt.in)) // buffer it all
+		if got := headerBuffered(br); got != tt.want {
+			t.Errorf("%s: headerBuffered = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

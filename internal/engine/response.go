@@ -300,17 +300,8 @@ func (w *response) send() {
 		}
 	}
 
-	trailers := len(w.trailerDecl) > 0
-	if !trailers {
-		for k := range w.header {
-			if strings.HasPrefix(k, http.TrailerPrefix) {
-				trailers = true
-				break
-			}
-		}
-	}
 	hasCL := w.contentLength != -1
-	if w.handlerDone && !trailers && w.te == "" && allowed && !hasCL && (!isHEAD || len(out) > 0) {
+	if w.handlerDone && w.te == "" && allowed && !hasCL && (!isHEAD || len(out) > 0) && !w.trailers() {
 		w.contentLength = int64(len(out))
 		hasCL = true
 	}
@@ -399,6 +390,21 @@ func (w *response) send() {
 		}
 	}
 	w.fail(nil)
+}
+
+// trailers reports whether the answer has trailers: declared, or set
+// with http.TrailerPrefix. send asks only when the answer could otherwise
+// take a Content-Length, which saves a walk over the header on the others.
+func (w *response) trailers() bool {
+	if len(w.trailerDecl) > 0 {
+		return true
+	}
+	for k := range w.header {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // Flush sends what was written so far.
