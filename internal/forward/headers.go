@@ -154,16 +154,25 @@ func owned(k string) bool {
 // the gateway already set in out, the client's response header: the
 // server answers every response with its X-Request-ID, which an upstream
 // that echoes it must not make appear twice, and the rate-limit plugin's
-// RateLimit-* fields win over an upstream's.
+// RateLimit-* fields win over an upstream's. MergeResponse makes the same
+// decision in its walk.
 func DropGatewayOwned(out, res http.Header) {
 	if _, ok := out["X-Request-Id"]; ok {
 		delete(res, "X-Request-Id")
 	}
 	if _, ok := out["Ratelimit-Limit"]; ok {
-		delete(res, "Ratelimit-Limit")
-		delete(res, "Ratelimit-Remaining")
-		delete(res, "Ratelimit-Reset")
+		for _, k := range rateLimitFields {
+			delete(res, k)
+		}
 	}
+}
+
+// rateLimitFields are the rate-limit plugin's answer fields, the first
+// the one whose presence says the gateway set them.
+var rateLimitFields = [...]string{"Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset"}
+
+func rateLimitField(k string) bool {
+	return k == rateLimitFields[0] || k == rateLimitFields[1] || k == rateLimitFields[2]
 }
 
 // validName and validValue are the wire's rules for header fields.

@@ -55,12 +55,10 @@ var teTrailers = []string{"trailers"}
 func RemoveHopByHop(h http.Header) {
 	var listed []string
 	for k, vv := range h {
-		switch k {
-		case "Connection":
+		if k == "Connection" {
 			listed = vv
 			delete(h, k)
-		case "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-			"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		} else if hopByHop(k) {
 			delete(h, k)
 		}
 	}
@@ -71,4 +69,62 @@ func RemoveHopByHop(h http.Header) {
 			}
 		}
 	}
+}
+
+// hopByHop reports the hop-by-hop response fields of RFC 9110 that
+// ReverseProxy deletes, Connection aside: its values name more.
+func hopByHop(k string) bool {
+	switch k {
+	case "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// MergeResponse adds res, an upstream's response header, to dst, the
+// client's, as RemoveHopByHop(res), DropGatewayOwned(dst, res) and then a
+// copy would, in one walk over res and without changing it: the
+// hop-by-hop fields stay out, and so do the upstream's X-Request-Id and
+// RateLimit-* when the gateway set its own. A value slice is appended to
+// dst's, or else shared, capped so that a later append copies it. When res
+// has a Connection field, whose values name more fields to leave out,
+// MergeResponse does nothing and reports false: the caller takes those
+// three steps itself.
+//
+// The direct proxy path calls it for every answer: the three steps walk
+// the header three times and probe it for absent names.
+func MergeResponse(dst, res http.Header) bool {
+	if _, ok := res["Connection"]; ok {
+		return false
+	}
+	// Whether the gateway set RateLimit-Limit, asked at the first
+	// RateLimit-* field: before that, dst holds none of the upstream's.
+	rateLimits := 0 // 0 not asked, 1 the upstream's go, 2 they stay out
+	for k, vv := range res {
+		switch {
+		case hopByHop(k):
+			continue
+		case k == "X-Request-Id":
+			if _, ok := dst[k]; ok {
+				continue
+			}
+		case rateLimitField(k):
+			if rateLimits == 0 {
+				rateLimits = 1
+				if _, ok := dst[rateLimitFields[0]]; ok {
+					rateLimits = 2
+				}
+			}
+			if rateLimits == 2 {
+				continue
+			}
+		}
+		if prev, ok := dst[k]; ok {
+			dst[k] = append(prev, vv...)
+		} else {
+			dst[k] = vv[:len(vv):len(vv)]
+		}
+	}
+	return true
 }

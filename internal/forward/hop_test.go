@@ -3,7 +3,9 @@ package forward
 import (
 	"maps"
 	"net/http"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -66,6 +68,140 @@ func FuzzRemoveHopByHop(f *testing.F) {
 		RemoveHopByHop(h)
 		if got, w := slices.Sorted(maps.Keys(h)), slices.Sorted(maps.Keys(want)); !slices.Equal(got, w) {
 			t.Fatalf("RemoveHopByHop left %q, a delete per name leaves %q", got, w)
+		}
+	})
+}
+
+// mergeResponseSteps is what MergeResponse stands for: RemoveHopByHop,
+// DropGatewayOwned, then a copy that appends.
+func mergeResponseSteps(dst, res http.Header) {
+	RemoveHopByHop(res)
+	DropGatewayOwned(dst, res)
+	for k, vv := range res {
+		dst[k] = append(dst[k], vv...)
+	}
+}
+
+func TestMergeResponse(t *testing.T) {
+	tests := []struct {
+		name     string
+		dst, res http.Header
+		want     http.Header // nil: MergeResponse declines
+	}{
+		{
+			name: "end-to-end fields go, hop-by-hop stay out",
+			dst:  http.Header{"X-Request-Id": {"gw"}},
+			res: http.Header{"Content-Type": {"a/b"}, "Keep-Alive": {"5"}, "Te": {"x"}, "Trailer": {"X"},
+				"Transfer-Encoding": {"chunked"}, "Upgrade": {"ws"}, "Proxy-Connection": {"x"},
+				"Proxy-Authenticate": {"x"}, "Proxy-Authorization": {"x"}},
+			want: http.Header{"X-Request-Id": {"gw"}, "Content-Type": {"a/b"}},
+		},
+		{
+			name: "the gateway's request ID wins",
+			dst:  http.Header{"X-Request-Id": {"gw"}},
+			res:  http.Header{"X-Request-Id": {"up"}, "Date": {"d"}},
+			want: http.Header{"X-Request-Id": {"gw"}, "Date": {"d"}},
+		},
+		{
+			name: "an upstream's request ID goes when the gateway set none",
+			dst:  http.Header{},
+			res:  http.Header{"X-Request-Id": {"up"}},
+			want: http.Header{"X-Request-Id": {"up"}},
+		},
+		{
+			name: "the gateway's RateLimit fields win, all three",
+			dst:  http.Header{"Ratelimit-Limit": {"10"}, "Ratelimit-Remaining": {"9"}, "Ratelimit-Reset": {"1"}},
+			res:  http.Header{"Ratelimit-Limit": {"5"}, "Ratelimit-Remaining": {"4"}, "Ratelimit-Reset": {"2"}},
+			want: http.Header{"Ratelimit-Limit": {"10"}, "Ratelimit-Remaining": {"9"}, "Ratelimit-Reset": {"1"}},
+		},
+		{
+			name: "an upstream's RateLimit fields go when the gateway set none",
+			dst:  http.Header{},
+			res:  http.Header{"Ratelimit-Limit": {"5"}, "Ratelimit-Remaining": {"4"}, "Ratelimit-Reset": {"2"}},
+			want: http.Header{"Ratelimit-Limit": {"5"}, "Ratelimit-Remaining": {"4"}, "Ratelimit-Reset": {"2"}},
+		},
+		{
+			name: "values append to the client's",
+			dst:  http.Header{"Vary": {"Origin"}},
+			res:  http.Header{"Vary": {"Accept"}},
+			want: http.Header{"Vary": {"Origin", "Accept"}},
+		},
+		{
+			name: "Connection: declined, nothing changed",
+			dst:  http.Header{"X-Request-Id": {"gw"}},
+			res:  http.Header{"Connection": {"X-A"}, "X-A": {"1"}, "Date": {"d"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := tt.dst.Clone()
+			resBefore := tt.res.Clone()
+			ok := MergeResponse(tt.dst, tt.res)
+			if !reflect.DeepEqual(tt.res, resBefore) {
+				t.Errorf("res changed to %q", tt.res)
+			}
+			if tt.want == nil {
+				if ok || !reflect.DeepEqual(tt.dst, before) {
+					t.Errorf("MergeResponse = %v, dst %q; want false, dst unchanged", ok, tt.dst)
+				}
+				return
+			}
+			if !ok || !reflect.DeepEqual(tt.dst, tt.want) {
+				t.Errorf("MergeResponse = %v, dst %q; want true, %q", ok, tt.dst, tt.want)
+			}
+		})
+	}
+}
+
+// TestMergeResponseCapsShared: a value slice shared with res is capped,
+// so an append to the client's header cannot write into the upstream's.
+func TestMergeResponseCapsShared(t *testing.T) {
+	vals := make([]string, 1, 4)
+	vals[0] = "a"
+	res := http.Header{"X-A": vals}
+	dst := http.Header{}
+	MergeResponse(dst, res)
+	dst["X-A"] = append(dst["X-A"], "b")
+	if got := vals[:2][1]; got != "" {
+		t.Fatalf("append through the client's header wrote %q into the upstream's", got)
+	}
+}
+
+// FuzzMergeResponse: the one walk leaves in dst what the three steps
+// leave, and declines exactly when res has a Connection field.
+func FuzzMergeResponse(f *testing.F) {
+	f.Add("X-Request-Id", "Ratelimit-Limit", "Keep-Alive", "Ratelimit-Remaining", "Date", "")
+	f.Add("Ratelimit-Reset", "Vary", "Ratelimit-Limit", "Vary", "Te", "x")
+	f.Add("Content-Type", "X-A", "Upgrade", "X-A", "Trailer", "X-A")
+	f.Fuzz(func(t *testing.T, d1, d2, r1, r2, r3, conn string) {
+		dst := http.Header{}
+		for i, k := range []string{d1, d2} {
+			dst[http.CanonicalHeaderKey(k)] = []string{"gw" + strconv.Itoa(i)}
+		}
+		res := http.Header{}
+		for i, k := range []string{r1, r2, r3} {
+			k = http.CanonicalHeaderKey(k)
+			res[k] = append(res[k], "up"+strconv.Itoa(i))
+		}
+		if conn != "" {
+			res["Connection"] = []string{conn}
+		}
+		wantDst, wantRes := dst.Clone(), res.Clone()
+		mergeResponseSteps(wantDst, wantRes)
+		resBefore := res.Clone()
+		dstBefore := dst.Clone()
+		ok := MergeResponse(dst, res)
+		if !reflect.DeepEqual(res, resBefore) {
+			t.Fatalf("res changed: %q, was %q", res, resBefore)
+		}
+		if _, hasConn := resBefore["Connection"]; hasConn {
+			if ok || !reflect.DeepEqual(dst, dstBefore) {
+				t.Fatalf("with Connection: MergeResponse = %v, dst %q; want false, %q", ok, dst, dstBefore)
+			}
+			return
+		}
+		if !ok || !reflect.DeepEqual(dst, wantDst) {
+			t.Fatalf("MergeResponse = %v, dst %q; the three steps leave %q", ok, dst, wantDst)
 		}
 	})
 }

@@ -149,22 +149,26 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 		a.err = err
 		return false, true
 	}
-	forward.RemoveHopByHop(res.Header)
 	if err := h.onResponse(a, res); err != nil {
 		_ = res.Body.Close()
 		a.err = err
 		return false, true
 	}
 
+	// The client's header takes the upstream's values as they are: the
+	// response is this request's alone, and its slices are capped, so a
+	// later append copies. Without response rules and a Connection field
+	// that is one walk (MergeResponse); otherwise the steps one by one.
 	dst := a.w.Header()
-	for k, vv := range res.Header {
-		// The client's header takes the upstream's values as they are:
-		// the response is this request's alone, and its slices are
-		// capped, so a later append copies.
-		if prev, ok := dst[k]; ok {
-			dst[k] = append(prev, vv...)
-		} else {
-			dst[k] = vv[:len(vv):len(vv)]
+	if h.resRules.EditsHeader() || !forward.MergeResponse(dst, res.Header) {
+		forward.RemoveHopByHop(res.Header)
+		h.editResponse(dst, res.Header)
+		for k, vv := range res.Header {
+			if prev, ok := dst[k]; ok {
+				dst[k] = append(prev, vv...)
+			} else {
+				dst[k] = vv[:len(vv):len(vv)]
+			}
 		}
 	}
 	announced := len(res.Trailer)

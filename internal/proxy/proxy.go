@@ -543,15 +543,29 @@ func setPath(u *url.URL, t *upstream.Target, path, raw string) {
 	u.Path, u.RawPath = t.BasePath+path, ""
 }
 
+// modifyResponse is ReverseProxy's hook: it has removed the hop-by-hop
+// fields and copies what is left of res.Header after the hook.
 func modifyResponse(res *http.Response) error {
 	a := attemptFrom(res.Request.Context())
-	return a.h.onResponse(a, res)
+	if err := a.h.onResponse(a, res); err != nil {
+		return err
+	}
+	a.h.editResponse(a.w.Header(), res.Header)
+	return nil
 }
 
-// onResponse handles the upstream's response header for both paths: a
-// 502/503/504 that will be retried is refused with errRetry (nothing
-// reaches the client), WebSocket answers get their accounting, and
-// the gateway's headers win over the upstream's.
+// editResponse makes res, the upstream's response header without its
+// hop-by-hop fields, what the client gets of it: the gateway's headers in
+// dst win over the upstream's, then the route's response_headers rules.
+func (h *handler) editResponse(dst, res http.Header) {
+	forward.DropGatewayOwned(dst, res)
+	h.resRules.Apply(res)
+}
+
+// onResponse handles the upstream's response for both paths, its header
+// aside (editResponse): a 502/503/504 that will be retried is refused with
+// errRetry (nothing reaches the client), and WebSocket answers get their
+// accounting.
 func (h *handler) onResponse(a *attempt, res *http.Response) error {
 	a.at.Answered()
 	a.status = res.StatusCode
@@ -576,8 +590,6 @@ func (h *handler) onResponse(a *attempt, res *http.Response) error {
 		a.res.rc = res.Body
 		res.Body = &a.res
 	}
-	forward.DropGatewayOwned(a.w.Header(), res.Header)
-	h.resRules.Apply(res.Header)
 	return nil
 }
 
