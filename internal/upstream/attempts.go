@@ -163,12 +163,13 @@ func (a *Attempts) Failed(f Cause) { a.fail = f }
 // then ends its in-flight count.
 func (a *Attempts) Done(status int, o Outcome) {
 	t := a.cur
-	total := time.Duration(monoNow()) - a.start
+	now := monoNow()
+	total := time.Duration(now) - a.start
 	rtt := a.rtt
 	if !a.answered {
 		rtt = total
 	}
-	t.report(rtt, status, a.fail, o)
+	t.report(rtt, status, a.fail, o, now)
 	if o != Canceled && status != http.StatusSwitchingProtocols {
 		// An upgraded connection's lifetime is no attempt's duration.
 		t.state.tm.ObserveDuration(total)

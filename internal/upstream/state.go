@@ -242,11 +242,12 @@ func (ts *TargetState) Cost() float64 {
 // a target that slows down is avoided immediately; lower samples pull it
 // down with weight 1-exp(-elapsed/Decay), a time-based rather than a
 // per-sample average, so a busy target does not forget faster than an idle
-// one.
-func (ts *TargetState) observe(rtt time.Duration) {
+// one. now is the clock (monoNow) when the attempt ended: the caller's
+// reading, one less per request. Two attempts may observe in the other
+// order than their readings; the elapsed time is then taken as zero.
+func (ts *TargetState) observe(rtt time.Duration, now int64) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	now := monoNow()
 	c := math.Float64frombits(ts.cost.Load())
 	td := max(now-ts.stamp.Load(), 0)
 	w := math.Exp(-float64(td) / float64(decay))

@@ -237,12 +237,12 @@ func TestPeakEWMA(t *testing.T) {
 	if ts.Cost() != 0 {
 		t.Fatalf("Cost() of a new target = %v, want 0", ts.Cost())
 	}
-	ts.observe(50 * time.Millisecond)
+	ts.observe(50*time.Millisecond, monoNow())
 	if got := time.Duration(ts.Cost()); got < 49*time.Millisecond || got > 50*time.Millisecond {
 		t.Errorf("Cost() after a 50ms sample = %v, want 50ms (peak)", got)
 	}
 	// A fast sample right after barely moves a peak estimate.
-	ts.observe(time.Millisecond)
+	ts.observe(time.Millisecond, monoNow())
 	if got := time.Duration(ts.Cost()); got < 45*time.Millisecond {
 		t.Errorf("Cost() after 50ms then 1ms = %v, want still about 50ms", got)
 	}
@@ -251,7 +251,7 @@ func TestPeakEWMA(t *testing.T) {
 	if got := time.Duration(ts.Cost()); got < 16*time.Millisecond || got > 20*time.Millisecond {
 		t.Errorf("Cost() one decay period later = %v, want about 18ms", got)
 	}
-	ts.observe(time.Millisecond)
+	ts.observe(time.Millisecond, monoNow())
 	// 50ms/e + 1ms*(1-1/e).
 	if got := time.Duration(ts.Cost()); got < 18*time.Millisecond || got > 20*time.Millisecond {
 		t.Errorf("Cost() after a 1ms sample one period later = %v, want about 19ms", got)

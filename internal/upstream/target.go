@@ -112,12 +112,13 @@ func (t *Target) Done() { t.state.inflight.Add(-1) }
 // and the outcome. It updates the latency estimate, passive ejection and
 // gantry_upstream_requests_total. Safe for concurrent use.
 func (t *Target) Report(rtt time.Duration, status int, o Outcome) {
-	t.report(rtt, status, CauseUnknown, o)
+	t.report(rtt, status, CauseUnknown, o, monoNow())
 }
 
 // report is Report with the cause of an attempt that got no answer (status
-// 0), which labels it in gantry_upstream_requests_total.
-func (t *Target) report(rtt time.Duration, status int, f Cause, o Outcome) {
+// 0), which labels it in gantry_upstream_requests_total, and the clock
+// (monoNow) at the attempt's end.
+func (t *Target) report(rtt time.Duration, status int, f Cause, o Outcome, now int64) {
 	if o == Canceled {
 		if status != 0 {
 			t.state.tm.Observe(status)
@@ -132,7 +133,7 @@ func (t *Target) report(rtt time.Duration, status int, f Cause, o Outcome) {
 	if o == Failure {
 		rtt = max(rtt, failurePenalty)
 	}
-	t.state.observe(rtt)
+	t.state.observe(rtt, now)
 	if p := t.pool; p != nil && p.passive != nil {
 		t.state.passive(o == Failure, p.passive.Failures, p.passive.EjectFor.D())
 	}
