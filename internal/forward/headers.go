@@ -140,6 +140,16 @@ func StripOwned(h http.Header) {
 // owned reports whether k names a header only the gateway sets, in any
 // case: net/http leaves some keys uncanonicalized.
 func owned(k string) bool {
+	// Each of them ends in d, s, p, n or t: most names are ruled out by
+	// their last byte, before a comparison.
+	if k == "" {
+		return false
+	}
+	switch k[len(k)-1] | 0x20 {
+	case 'd', 's', 'p', 'n', 't':
+	default:
+		return false
+	}
 	switch len(k) {
 	case len("X-Consumer-Id"), len("X-Consumer-Groups"), len("X-Real-Ip"), len("Proxy-Authorization"):
 		return strings.EqualFold(k, "X-Consumer-Id") || strings.EqualFold(k, "X-Consumer-Groups") ||

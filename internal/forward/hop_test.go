@@ -205,3 +205,27 @@ func FuzzMergeResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestOwned: the names only the gateway sets are owned in any case, and
+// others are not, whatever byte they end with.
+func TestOwned(t *testing.T) {
+	for _, k := range []string{"X-Consumer-Id", "X-Consumer-Groups", "X-Real-Ip", "Proxy-Authorization",
+		"X-Client-Cert-Subject", "X-Client-Cert-Fingerprint"} {
+		for _, v := range []string{k, strings.ToLower(k), strings.ToUpper(k)} {
+			if !owned(v) {
+				t.Errorf("owned(%q) = false", v)
+			}
+		}
+	}
+	for _, k := range []string{"", "X-Api-Key", "Authorization", "Cache-Control", "X-Consumer-I",
+		"X-Consumer-Ip", "X-Real-Id", "Proxy-Authorizatiom", "X-Client-Cert-Subjecs", "Content-Type", "t", "D"} {
+		if owned(k) {
+			t.Errorf("owned(%q) = true", k)
+		}
+	}
+	h := http.Header{"X-Real-Ip": {"1"}, "x-consumer-groups": {"g"}, "X-Api-Key": {"k"}}
+	StripOwned(h)
+	if len(h) != 1 || h["X-Api-Key"] == nil {
+		t.Errorf("StripOwned left %q", h)
+	}
+}
