@@ -17,9 +17,18 @@
 // TLS, ALPN offers http/1.1 only), protocol upgrades, CONNECT,
 // request bodies of unknown length or larger than MaxBody (writing those
 // while the upstream may already answer needs a second goroutine),
-// Expect: 100-continue, proxies. Parsing is net/http's own
-// (http.ReadResponse), so body framing, trailers and the checks against
-// response smuggling are the standard library's.
+// Expect: 100-continue, proxies. The response reader (response.go)
+// follows net/http's http.ReadResponse in body framing, trailers and the
+// checks against response smuggling, and is stricter where a gateway must
+// be; FuzzResponse holds the two together.
+//
+// A caller that only copies the answer's header on, as the proxy's direct
+// path does, asks for it as a list (Outbound.List): names and values in the
+// order they came, and no header map built. An answer whose header holds a
+// field framing reads besides one Content-Length (Connection,
+// Transfer-Encoding, Trailer, repeated lengths) comes as a map anyway, so
+// every framing decision is made on the one path; FuzzResponse reads every
+// answer both ways.
 //
 // Connection reuse follows net/http: a connection goes back to the pool once
 // the response body was read to its end and neither side asked to close it.

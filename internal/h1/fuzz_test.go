@@ -204,79 +204,94 @@ func FuzzResponse(f *testing.F) {
 			wantBody, wantBodyErr = io.ReadAll(io.LimitReader(want.Body, maxBody))
 		}
 
-		tr := &Transport{ResponseHeaderTimeout: wait}
-		defer tr.CloseIdleConnections()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
-		defer cancel()
-		var in informed
-		got, err := tr.Send(ctx, newRequest(t, method, "http://"+ln.Addr().String()+"/", ""), &in)
-		blocks := headerBlocks(data, wantInfo+1)
-		if spacedName(data) {
-			return
-		}
-		strict := strictnessOf(blocks)
-		switch {
-		case err != nil && wantErr == nil:
-			var oe *net.OpError
-			if errors.As(err, &oe) && oe.Op == "dial" {
-				// Loopback ran out of ports, say: not the answer's fault.
-				t.Skipf("Send() error: %v", err)
-			}
-			if strict.refuse {
-				return
-			}
-			t.Fatalf("Send() error = %v; ReadResponse read %d %v", err, want.StatusCode, want.Header)
-		case err == nil && wantErr != nil:
-			got.Body.Close()
-			t.Fatalf("Send() = %d %v; ReadResponse error = %v", got.StatusCode, got.Header, wantErr)
-		}
-		if len(in.codes) != wantInfo && !strict.refuse {
-			t.Errorf("Informer saw %v, ReadResponse read %d informational answers", in.codes, wantInfo)
-		}
-		if err != nil {
-			return
-		}
-		defer got.Body.Close()
-		gotBody, gotBodyErr := io.ReadAll(io.LimitReader(got.Body, maxBody))
-		if errors.Is(gotBodyErr, context.DeadlineExceeded) {
-			t.Fatalf("reading the body timed out")
-		}
+		for _, asList := range []bool{false, true} {
+			func() {
+				tr := &Transport{ResponseHeaderTimeout: wait}
+				defer tr.CloseIdleConnections()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
+				defer cancel()
+				var in informed
+				// Both ways to read the header: a map, and a list when the
+				// answer allows one (Outbound.List), which must read the same.
+				ob := &Outbound{List: asList}
+				got, err := tr.SendOutbound(ctx, newRequest(t, method, "http://"+ln.Addr().String()+"/", ""), ob, &in)
+				if err == nil && got.Header == nil {
+					if !asList {
+						t.Fatalf("Send() answered without a header map")
+					}
+					got.Header = listHeader(t, ob.Answer)
+				} else if err == nil && ob.Answer != nil {
+					t.Fatalf("SendOutbound() gave both a header map and a list")
+				}
+				blocks := headerBlocks(data, wantInfo+1)
+				if spacedName(data) {
+					return
+				}
+				strict := strictnessOf(blocks)
+				switch {
+				case err != nil && wantErr == nil:
+					var oe *net.OpError
+					if errors.As(err, &oe) && oe.Op == "dial" {
+						// Loopback ran out of ports, say: not the answer's fault.
+						t.Skipf("Send() error: %v", err)
+					}
+					if strict.refuse {
+						return
+					}
+					t.Fatalf("Send() error = %v; ReadResponse read %d %v", err, want.StatusCode, want.Header)
+				case err == nil && wantErr != nil:
+					got.Body.Close()
+					t.Fatalf("Send() = %d %v; ReadResponse error = %v", got.StatusCode, got.Header, wantErr)
+				}
+				if len(in.codes) != wantInfo && !strict.refuse {
+					t.Errorf("Informer saw %v, ReadResponse read %d informational answers", in.codes, wantInfo)
+				}
+				if err != nil {
+					return
+				}
+				defer got.Body.Close()
+				gotBody, gotBodyErr := io.ReadAll(io.LimitReader(got.Body, maxBody))
+				if errors.Is(gotBodyErr, context.DeadlineExceeded) {
+					t.Fatalf("reading the body timed out")
+				}
 
-		// ReadResponse drops "Connection: close" once it has set Close.
-		wantHeader, gotHeader := want.Header.Clone(), got.Header.Clone()
-		wantHeader.Del("Connection")
-		gotHeader.Del("Connection")
-		wantLength, wantClose := want.ContentLength, want.Close
-		if strict.closes {
-			wantClose = true
-		}
-		if strict.bothFramings {
-			// Chunked wins and the Content-Length goes; ReadResponse
-			// keeps it for answers without a body.
-			wantHeader.Del("Content-Length")
-			if len(want.TransferEncoding) > 0 {
-				wantLength = got.ContentLength
-			}
-		}
-		if got.StatusCode != want.StatusCode || got.Status != want.Status || got.Proto != want.Proto ||
-			got.ContentLength != wantLength || got.Close != wantClose || !slices.Equal(got.TransferEncoding, want.TransferEncoding) {
-			t.Errorf("Send() = %q %s length %d close %v TE %q; ReadResponse = %q %s length %d close %v TE %q",
-				got.Status, got.Proto, got.ContentLength, got.Close, got.TransferEncoding,
-				want.Status, want.Proto, wantLength, wantClose, want.TransferEncoding)
-		}
-		if diff := cmp.Diff(wantHeader, gotHeader); diff != "" {
-			t.Errorf("header (-ReadResponse +Send):\n%s", diff)
-		}
-		if !bytes.Equal(gotBody, wantBody) || (gotBodyErr != nil) != (wantBodyErr != nil) {
-			// The trailer must end its lines with CRLF (readTrailer);
-			// ReadResponse takes a bare LF there.
-			lax := len(want.TransferEncoding) > 0 && bareLF(data)
-			if !((strict.refuse || lax) && gotBodyErr != nil && wantBodyErr == nil) {
-				t.Errorf("body = %q, %v; ReadResponse's = %q, %v", gotBody, gotBodyErr, wantBody, wantBodyErr)
-			}
-		}
-		if diff := cmp.Diff(want.Trailer, got.Trailer, cmpopts.EquateEmpty()); diff != "" && gotBodyErr == nil {
-			t.Errorf("trailer (-ReadResponse +Send):\n%s", diff)
+				// ReadResponse drops "Connection: close" once it has set Close.
+				wantHeader, gotHeader := want.Header.Clone(), got.Header.Clone()
+				wantHeader.Del("Connection")
+				gotHeader.Del("Connection")
+				wantLength, wantClose := want.ContentLength, want.Close
+				if strict.closes {
+					wantClose = true
+				}
+				if strict.bothFramings {
+					// Chunked wins and the Content-Length goes; ReadResponse
+					// keeps it for answers without a body.
+					wantHeader.Del("Content-Length")
+					if len(want.TransferEncoding) > 0 {
+						wantLength = got.ContentLength
+					}
+				}
+				if got.StatusCode != want.StatusCode || got.Status != want.Status || got.Proto != want.Proto ||
+					got.ContentLength != wantLength || got.Close != wantClose || !slices.Equal(got.TransferEncoding, want.TransferEncoding) {
+					t.Errorf("Send() = %q %s length %d close %v TE %q; ReadResponse = %q %s length %d close %v TE %q",
+						got.Status, got.Proto, got.ContentLength, got.Close, got.TransferEncoding,
+						want.Status, want.Proto, wantLength, wantClose, want.TransferEncoding)
+				}
+				if diff := cmp.Diff(wantHeader, gotHeader); diff != "" {
+					t.Errorf("header (-ReadResponse +Send):\n%s", diff)
+				}
+				if !bytes.Equal(gotBody, wantBody) || (gotBodyErr != nil) != (wantBodyErr != nil) {
+					// The trailer must end its lines with CRLF (readTrailer);
+					// ReadResponse takes a bare LF there.
+					lax := len(want.TransferEncoding) > 0 && bareLF(data)
+					if !((strict.refuse || lax) && gotBodyErr != nil && wantBodyErr == nil) {
+						t.Errorf("body = %q, %v; ReadResponse's = %q, %v", gotBody, gotBodyErr, wantBody, wantBodyErr)
+					}
+				}
+				if diff := cmp.Diff(want.Trailer, got.Trailer, cmpopts.EquateEmpty()); diff != "" && gotBodyErr == nil {
+					t.Errorf("trailer (-ReadResponse +Send):\n%s", diff)
+				}
+			}()
 		}
 	})
 }
@@ -640,4 +655,23 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// listHeader is the header map of an answer's list (Outbound.Answer), the
+// values of a name joined in order. It fails t when the list breaks its
+// rule: names and values alternating, none of the fields framing reads but
+// one Content-Length.
+func listHeader(t *testing.T, list []string) http.Header {
+	t.Helper()
+	if len(list)%2 != 0 {
+		t.Fatalf("answer list of odd length %d: %q", len(list), list)
+	}
+	h := make(http.Header, len(list)/2)
+	for i := 0; i < len(list); i += 2 {
+		h[list[i]] = append(h[list[i]], list[i+1])
+	}
+	if len(h["Content-Length"]) > 1 || h["Connection"] != nil || h["Transfer-Encoding"] != nil || h["Trailer"] != nil {
+		t.Fatalf("answer list holds a field framing reads: %q", list)
+	}
+	return h
 }

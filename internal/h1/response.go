@@ -22,7 +22,8 @@ import (
 // and Content-Length next to Transfer-Encoding ends the connection. It exists because
 // ReadResponse allocates a dozen objects per response; this one allocates
 // the Response, one string holding the whole header, the header map and
-// one slice for its values.
+// one slice for its values, or, when the caller asks for the header as a
+// list, the Response and the string.
 
 var (
 	errMalformed = errors.New("h1: malformed response")
@@ -30,36 +31,79 @@ var (
 )
 
 // answer is a response with its body reader and the first values of its
-// header, allocated as one.
+// header, allocated as one. vals holds the header map's values, or the
+// header as a list (names and values alternating).
 type answer struct {
 	res  http.Response
 	body body
-	vals [8]string
+	vals [16]string
 }
 
 // readResponse reads the response to req from c.br into a; the body is
-// framed but not read.
-func (c *conn) readResponse(req *http.Request, a *answer) (*http.Response, error) {
+// framed but not read. With asList, a final answer whose header holds no
+// Connection, Transfer-Encoding or Trailer field and at most one
+// Content-Length comes with its header as a list (returned; res.Header is
+// nil): framing reads nothing else, so the list is all a caller needs. Any
+// other answer comes with a header map and a nil list.
+func (c *conn) readResponse(req *http.Request, a *answer, asList bool) (*http.Response, []string, error) {
 	line, err := c.readLine(false)
 	if err != nil {
 		if err == io.EOF && c.read == 0 {
-			return nil, io.ErrUnexpectedEOF
+			return nil, nil, io.ErrUnexpectedEOF
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	a.res = http.Response{Request: req}
 	res := &a.res
 	if err := parseStatusLine(res, line); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	block, spans, err := c.readFields(false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if asList && res.StatusCode >= 200 {
+		if list, cl, ok := fieldList(block, spans, a.vals[:0]); ok {
+			return res, list, frameBy(res, req, 0, cl)
+		}
 	}
 	var fs fields
-	if res.Header, fs, err = c.readHeader(false, a.vals[:0]); err != nil {
-		return nil, err
-	}
+	res.Header, fs = headerMap(block, spans, a.vals[:0])
 	if err := frame(res, req, fs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return res, nil
+	return res, nil, nil
+}
+
+// fieldList returns the header of block and spans as a list of names and
+// values alternating, in vals when it has room, with the Content-Length
+// values; ok is false when the header holds a field framing reads besides
+// one Content-Length (see readResponse).
+func fieldList(block string, spans []span, vals []string) (list, cl []string, ok bool) {
+	if cap(vals) >= 2*len(spans) {
+		list = vals[:0]
+	} else {
+		list = make([]string, 0, 2*len(spans))
+	}
+	at := -1 // the Content-Length value's index in list
+	for _, s := range spans {
+		k := block[s.key:s.val]
+		switch fieldOf(k) {
+		case 0:
+		case hasContentLength:
+			if at >= 0 {
+				return nil, nil, false
+			}
+			at = len(list) + 1
+		default:
+			return nil, nil, false
+		}
+		list = append(list, k, block[s.val:s.end])
+	}
+	if at >= 0 {
+		cl = list[at : at+1 : at+1]
+	}
+	return list, cl, true
 }
 
 // parseStatusLine parses "HTTP/1.1 200 OK" into res.
@@ -114,6 +158,18 @@ func digit(b byte) bool { return '0' <= b && b <= '9' }
 // into one buffer, canonicalised in place, and turned into one string that
 // every key and value share.
 func (c *conn) readHeader(crlf bool, vals []string) (http.Header, fields, error) {
+	block, spans, err := c.readFields(crlf)
+	if err != nil {
+		return nil, 0, err
+	}
+	h, fs := headerMap(block, spans, vals)
+	return h, fs, nil
+}
+
+// readFields reads header lines up to the empty line into one string,
+// names canonical, and the spans of each name and value in it (the spans
+// are the connection's, valid until its next read).
+func (c *conn) readFields(crlf bool) (string, []span, error) {
 	buf := c.hbuf[:0]
 	spans := c.spans[:0]
 	for {
@@ -122,25 +178,25 @@ func (c *conn) readHeader(crlf bool, vals []string) (http.Header, fields, error)
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, 0, err
+			return "", nil, err
 		}
 		if len(line) == 0 {
 			break
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return nil, 0, errFolding
+			return "", nil, errFolding
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 {
-			return nil, 0, fmt.Errorf("%w: header line %q", errMalformed, clip(line))
+			return "", nil, fmt.Errorf("%w: header line %q", errMalformed, clip(line))
 		}
 		name := line[:colon]
 		if !wire.ValidFieldName(name) {
-			return nil, 0, fmt.Errorf("%w: header name %q", errMalformed, clip(name))
+			return "", nil, fmt.Errorf("%w: header name %q", errMalformed, clip(name))
 		}
 		value := trimOWS(line[colon+1:])
 		if !wire.ValidFieldValue(value) {
-			return nil, 0, fmt.Errorf("%w: control character in header %q", errMalformed, clip(name))
+			return "", nil, fmt.Errorf("%w: control character in header %q", errMalformed, clip(name))
 		}
 		ks := len(buf)
 		buf = append(buf, name...)
@@ -150,11 +206,19 @@ func (c *conn) readHeader(crlf bool, vals []string) (http.Header, fields, error)
 		spans = append(spans, span{ks, vs, len(buf)})
 	}
 	c.hbuf, c.spans = buf, spans
+	if len(spans) == 0 {
+		return "", spans, nil
+	}
+	return string(buf), spans, nil
+}
+
+// headerMap builds the header map of block and spans, its values in vals
+// when it has room, and records which of the fields frame reads it holds.
+func headerMap(block string, spans []span, vals []string) (http.Header, fields) {
 	h := make(http.Header, len(spans))
 	if len(spans) == 0 {
-		return h, 0, nil
+		return h, 0
 	}
-	block := string(buf)
 	var fs fields
 	// The values go into vals when it has room: no allocation for a
 	// header of a few lines.
@@ -178,7 +242,7 @@ func (c *conn) readHeader(crlf bool, vals []string) (http.Header, fields, error)
 		h[k] = vals[i : i+1 : i+1]
 		fs |= fieldOf(k)
 	}
-	return h, fs, nil
+	return h, fs
 }
 
 type span struct{ key, val, end int }
@@ -284,19 +348,28 @@ func (c *conn) readLine(crlf bool) ([]byte, error) {
 // frame decides how res's body is delimited: RFC 9112 section 6.3. fs
 // says which of the fields it reads res holds.
 func frame(res *http.Response, req *http.Request, fs fields) error {
+	var cl []string
+	if fs&hasContentLength != 0 {
+		cl = res.Header["Content-Length"]
+	}
+	return frameBy(res, req, fs&^hasContentLength, cl)
+}
+
+// frameBy is frame with the Content-Length values given: fs says which of
+// the other fields frame reads res.Header holds. Without any of them, and
+// with at most one Content-Length, it reads and changes nothing of
+// res.Header, which may then be nil (readResponse's list).
+func frameBy(res *http.Response, req *http.Request, fs fields, cl []string) error {
 	h := res.Header
 	var conn []string
 	if fs&hasConnection != 0 {
 		conn = h["Connection"]
 	}
 	res.Close = shouldClose(res.ProtoMinor, conn)
-	var te, cl []string
+	var te []string
 	chunked := false
 	if fs&hasTransferEncoding != 0 {
 		te, chunked = h["Transfer-Encoding"]
-	}
-	if fs&hasContentLength != 0 {
-		cl = h["Content-Length"]
 	}
 	if chunked {
 		delete(h, "Transfer-Encoding")

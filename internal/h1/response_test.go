@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 func TestResponseContentLength(t *testing.T) {
@@ -538,5 +540,97 @@ func TestResponseRepeatedNames(t *testing.T) {
 		if len(h) != n+1 {
 			t.Errorf("%d lines: %d keys, want %d", n, len(h), n+1)
 		}
+	}
+}
+
+// TestResponseList: an answer whose framing reads at most one
+// Content-Length comes as a list when asked, its fields in order; any
+// other comes as a map, as it does unasked.
+func TestResponseList(t *testing.T) {
+	tests := []struct {
+		name   string
+		header string
+		list   []string // nil: a map
+		length int64
+	}{
+		{"length", "Content-Type: a/b\r\ncontent-length: 5\r\nX-A: 1\r\nx-a: 2\r\n", []string{"Content-Type", "a/b", "Content-Length", "5", "X-A", "1", "X-A", "2"}, 5},
+		{"no framing field", "X-A: 1\r\n", []string{"X-A", "1"}, -1},
+		{"no field", "", []string{}, -1},
+		{"two lengths", "Content-Length: 5\r\nContent-Length: 5\r\n", nil, 5},
+		{"connection", "Connection: keep-alive\r\nContent-Length: 5\r\n", nil, 5},
+		{"chunked", "Transfer-Encoding: chunked\r\n", nil, -1},
+		{"trailer", "Trailer: X-A\r\nContent-Length: 5\r\n", nil, 5},
+		{"many fields", strings.Repeat("X-A: 1\r\n", 20) + "Content-Length: 5\r\n", append(slices.Repeat([]string{"X-A", "1"}, 20), "Content-Length", "5"), 5},
+	}
+	for _, tt := range tests {
+		data := "HTTP/1.1 200 OK\r\n" + tt.header + "\r\nhello"
+		c := &conn{br: bufio.NewReader(strings.NewReader(data)), limit: -1}
+		req := &http.Request{Method: http.MethodGet}
+		res, list, err := c.readResponse(req, new(answer), true)
+		if err != nil {
+			t.Fatalf("%s: readResponse: %v", tt.name, err)
+		}
+		if res.ContentLength != tt.length {
+			t.Errorf("%s: ContentLength = %d, want %d", tt.name, res.ContentLength, tt.length)
+		}
+		if tt.list == nil {
+			if list != nil || res.Header == nil {
+				t.Errorf("%s: list %q, header %v; want a map", tt.name, list, res.Header)
+			}
+			continue
+		}
+		if res.Header != nil || !slices.Equal(list, tt.list) || list == nil {
+			t.Errorf("%s: list %q, header %v; want list %q", tt.name, list, res.Header, tt.list)
+		}
+		// Unasked, the same answer comes as a map.
+		c = &conn{br: bufio.NewReader(strings.NewReader(data)), limit: -1}
+		if res, list, err = c.readResponse(req, new(answer), false); err != nil || list != nil || res.Header == nil {
+			t.Errorf("%s: unasked: list %q, header %v, %v; want a map", tt.name, list, res.Header, err)
+		}
+	}
+	// An informational answer comes as a map, for the Informer.
+	c := &conn{br: bufio.NewReader(strings.NewReader("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n")), limit: -1}
+	res, list, err := c.readResponse(&http.Request{Method: http.MethodGet}, new(answer), true)
+	if err != nil || list != nil || res.Header["Link"] == nil {
+		t.Errorf("103: list %q, header %v, %v; want a map", list, res.Header, err)
+	}
+}
+
+// TestSharedOutbound: sends that share an Outbound without List leave it
+// as it is (the race detector sees any write), and one with List gets its
+// own answer's list.
+func TestSharedOutbound(t *testing.T) {
+	srv := newRawServer(t, answerEach("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-B: 2\r\n\r\nok"))
+	tr := newTransport(t, nil)
+	shared := &Outbound{Extra: []wire.Field{{Name: "X-A", Value: "1"}}}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 5 {
+				res, err := tr.SendOutbound(context.Background(), newRequest(t, "GET", srv.url(), ""), shared, nil)
+				if err != nil {
+					t.Errorf("SendOutbound: %v", err)
+					return
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.Header == nil {
+					t.Errorf("an Outbound without List got no header map")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if shared.Answer != nil {
+		t.Errorf("an Outbound without List was given a list: %q", shared.Answer)
+	}
+	own := &Outbound{List: true}
+	res, err := tr.SendOutbound(context.Background(), newRequest(t, "GET", srv.url(), ""), own, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if want := []string{"Content-Length", "2", "X-B", "2"}; res.Header != nil || !slices.Equal(own.Answer, want) {
+		t.Errorf("with List: header %v, list %q; want list %q", res.Header, own.Answer, want)
 	}
 }

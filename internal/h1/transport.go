@@ -183,10 +183,24 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 // Block, when set, is written in place of req.Header's fields (Keep and
 // Extra must then be empty): fields checked and serialized once by
 // NewBlock, for a caller that sends one header in several requests.
+//
+// List asks for the answer's header as a list when it can be one: when the
+// final answer's header holds no Connection, Transfer-Encoding or Trailer
+// field and at most one Content-Length, the Response's Header is nil and
+// SendOutbound sets Answer to the header's names and values, alternating,
+// names canonical, in the order they came; otherwise Answer is nil and the
+// Header is the map. Answer's strings and slice are the response's alone
+// and stay valid as long as anything holds them. A proxy that copies the
+// header to its client so builds no map for it. An Outbound without List
+// is only read, so concurrent sends may share one; one with List is
+// written, and is one send's.
 type Outbound struct {
 	Keep  func(name string, connection []string) bool
 	Extra []wire.Field
 	Block *Block
+	List  bool
+
+	Answer []string
 }
 
 // Block is a request header's fields, checked and written once. Only
@@ -250,7 +264,7 @@ func (t *Transport) SendOutbound(ctx context.Context, req *http.Request, ob *Out
 		if !c.reused {
 			now = time.Now()
 		}
-		res, err := t.roundTrip(ctx, c, head, req, info, now)
+		res, err := t.roundTrip(ctx, c, head, req, ob, info, now)
 		if err == nil {
 			return res, nil
 		}
@@ -274,8 +288,15 @@ func (t *Transport) SendOutbound(ctx context.Context, req *http.Request, ob *Out
 }
 
 // roundTrip writes req, its head already built, on c and reads the
-// response header; now is the time its deadlines count from.
-func (t *Transport) roundTrip(ctx context.Context, c *conn, head []byte, req *http.Request, info Informer, now time.Time) (*http.Response, error) {
+// response header, as a list when ob asks for one (ob.Answer); now is the
+// time its deadlines count from.
+func (t *Transport) roundTrip(ctx context.Context, c *conn, head []byte, req *http.Request, ob *Outbound, info Informer, now time.Time) (*http.Response, error) {
+	// Only an Outbound that asks for a list is written to: one without
+	// may be shared by concurrent sends (an aggregate's Block).
+	asList := ob != nil && ob.List
+	if asList {
+		ob.Answer = nil
+	}
 	c.start(ctx, t.ResponseHeaderTimeout, now)
 	if err := c.send(head, req); err != nil {
 		c.unwatch()
@@ -284,9 +305,10 @@ func (t *Transport) roundTrip(ctx context.Context, c *conn, head []byte, req *ht
 	c.limit = t.maxHeaderBytes()
 	a := new(answer)
 	var res *http.Response
+	var list []string
 	for n := 0; ; n++ {
 		var err error
-		res, err = c.readResponse(req, a)
+		res, list, err = c.readResponse(req, a, asList)
 		if err != nil {
 			c.unwatch()
 			if c.tooLarge {
@@ -310,6 +332,9 @@ func (t *Transport) roundTrip(ctx context.Context, c *conn, head []byte, req *ht
 		}
 	}
 	c.limit = -1
+	if asList {
+		ob.Answer = list
+	}
 	// A body already buffered is read without touching the socket: the
 	// deadline can stay until the next request replaces it, which saves
 	// a timer update per request. Otherwise the header's deadline must
