@@ -98,33 +98,70 @@ func MergeResponse(dst, res http.Header) bool {
 	if _, ok := res["Connection"]; ok {
 		return false
 	}
-	// Whether the gateway set RateLimit-Limit, asked at the first
-	// RateLimit-* field: before that, dst holds none of the upstream's.
-	rateLimits := 0 // 0 not asked, 1 the upstream's go, 2 they stay out
+	m := answerMerge{dst: dst}
 	for k, vv := range res {
-		switch {
-		case hopByHop(k):
+		if !m.keep(k) {
 			continue
-		case k == "X-Request-Id":
-			if _, ok := dst[k]; ok {
-				continue
-			}
-		case rateLimitField(k):
-			if rateLimits == 0 {
-				rateLimits = 1
-				if _, ok := dst[rateLimitFields[0]]; ok {
-					rateLimits = 2
-				}
-			}
-			if rateLimits == 2 {
-				continue
-			}
 		}
 		if prev, ok := dst[k]; ok {
 			dst[k] = append(prev, vv...)
 		} else {
 			dst[k] = vv[:len(vv):len(vv)]
 		}
+	}
+	return true
+}
+
+// MergeFields is MergeResponse for a header given as a list, names
+// (canonical) and values alternating, as the HTTP/1.1 client reads one
+// (h1.Outbound.List): a name's values join dst's in the list's order, each
+// a slice of the list, capped.
+func MergeFields(dst http.Header, list []string) bool {
+	for i := 0; i < len(list); i += 2 {
+		if list[i] == "Connection" {
+			return false
+		}
+	}
+	m := answerMerge{dst: dst}
+	for i := 0; i+1 < len(list); i += 2 {
+		k := list[i]
+		if !m.keep(k) {
+			continue
+		}
+		if prev, ok := dst[k]; ok {
+			dst[k] = append(prev, list[i+1])
+		} else {
+			dst[k] = list[i+1 : i+2 : i+2]
+		}
+	}
+	return true
+}
+
+// answerMerge is the decision MergeResponse and MergeFields make for each
+// of an upstream's fields, as RemoveHopByHop and DropGatewayOwned make it.
+type answerMerge struct {
+	dst http.Header
+	// Whether the gateway set RateLimit-Limit, asked at the first
+	// RateLimit-* field: before that, dst holds none of the upstream's.
+	rateLimits int // 0 not asked, 1 the upstream's go, 2 they stay out
+}
+
+// keep reports whether the upstream's field k goes to the client.
+func (m *answerMerge) keep(k string) bool {
+	switch {
+	case hopByHop(k):
+		return false
+	case k == "X-Request-Id":
+		_, ok := m.dst[k]
+		return !ok
+	case rateLimitField(k):
+		if m.rateLimits == 0 {
+			m.rateLimits = 1
+			if _, ok := m.dst[rateLimitFields[0]]; ok {
+				m.rateLimits = 2
+			}
+		}
+		return m.rateLimits == 1
 	}
 	return true
 }

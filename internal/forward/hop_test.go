@@ -229,3 +229,38 @@ func TestOwned(t *testing.T) {
 		t.Errorf("StripOwned left %q", h)
 	}
 }
+
+// FuzzMergeFields: a header as a list merges as MergeResponse merges the
+// same header as a map, and declines exactly when it has a Connection
+// field.
+func FuzzMergeFields(f *testing.F) {
+	f.Add("X-Request-Id", "Ratelimit-Limit", "Keep-Alive", "Ratelimit-Remaining", "Vary", "Vary", false)
+	f.Add("Ratelimit-Reset", "Vary", "Ratelimit-Limit", "X-A", "Connection", "X-A", true)
+	f.Fuzz(func(t *testing.T, d1, d2, r1, r2, r3, r4 string, gwLimit bool) {
+		dst := http.Header{}
+		for i, k := range []string{d1, d2} {
+			dst[http.CanonicalHeaderKey(k)] = []string{"gw" + strconv.Itoa(i)}
+		}
+		if gwLimit {
+			dst["Ratelimit-Limit"] = []string{"10"}
+		}
+		var list []string
+		res := http.Header{}
+		for i, k := range []string{r1, r2, r3, r4} {
+			k = http.CanonicalHeaderKey(k)
+			v := "up" + strconv.Itoa(i)
+			list = append(list, k, v)
+			res[k] = append(res[k], v)
+		}
+		wantDst := dst.Clone()
+		wantOK := MergeResponse(wantDst, res)
+		before := slices.Clone(list)
+		ok := MergeFields(dst, list)
+		if !slices.Equal(list, before) {
+			t.Fatalf("list changed: %q, was %q", list, before)
+		}
+		if ok != wantOK || !reflect.DeepEqual(dst, wantDst) {
+			t.Fatalf("MergeFields = %v, dst %q; MergeResponse = %v, %q", ok, dst, wantOK, wantDst)
+		}
+	})
+}

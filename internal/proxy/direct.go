@@ -113,7 +113,7 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 	// written, with the gateway's after them (h1.Outbound); otherwise a
 	// header map is built and edited. Both send the same fields
 	// (FuzzOutboundHead).
-	hd, ob := in.Header, (*h1.Outbound)(nil)
+	hd := in.Header
 	if h.reqRules.EditsHeader() || a.injects() {
 		hd = o.hdr
 		forward.CopyEndToEnd(hd, in.Header)
@@ -122,8 +122,10 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 		h.reqRules.Apply(hd)
 	} else {
 		o.ob = h1.Outbound{Keep: forward.EndToEnd, Extra: forward.ForwardFields(o.fields[:0], in, x, h.trusted)}
-		ob = &o.ob
 	}
+	// The answer's header comes as a list, copied to the client's without
+	// a map of its own, unless response rules edit it as a map.
+	o.ob.List = !h.resRules.EditsHeader()
 	host := t.Host
 	if rh := h.reqRules.Host(); rh != "" {
 		host = rh
@@ -140,7 +142,7 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 		a.body.rc = body
 		o.req.Body, o.req.ContentLength = &a.body, length
 	}
-	res, err := h.fast.SendOutbound(in.Context(), &o.req, ob, a)
+	res, err := h.fast.SendOutbound(in.Context(), &o.req, &o.ob, a)
 	if err == h1.ErrUnsupported {
 		// Sent nothing, body untouched: ReverseProxy takes it.
 		return false, false
@@ -158,9 +160,16 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 	// The client's header takes the upstream's values as they are: the
 	// response is this request's alone, and its slices are capped, so a
 	// later append copies. Without response rules and a Connection field
-	// that is one walk (MergeResponse); otherwise the steps one by one.
+	// that is one walk (MergeFields over the answer's list, MergeResponse
+	// over its map); otherwise the steps one by one.
 	dst := a.w.Header()
-	if h.resRules.EditsHeader() || !forward.MergeResponse(dst, res.Header) {
+	list := o.ob.Answer
+	if res.Header == nil && !forward.MergeFields(dst, list) {
+		// The client reads a header with Connection as a map; this keeps
+		// the list correct whatever it holds.
+		res.Header = listHeader(list)
+	}
+	if res.Header != nil && (h.resRules.EditsHeader() || !forward.MergeResponse(dst, res.Header)) {
 		forward.RemoveHopByHop(res.Header)
 		h.editResponse(dst, res.Header)
 		for k, vv := range res.Header {
@@ -184,7 +193,7 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 	// Streams (unknown length, server-sent events) reach the client as
 	// they come, their header at once; other bodies go through the
 	// server's buffer.
-	flush := res.ContentLength == -1 || eventStream(res.Header["Content-Type"])
+	flush := res.ContentLength == -1 || eventStream(contentType(res.Header, list))
 	if flush {
 		_ = a.w.FlushError()
 	}
@@ -262,6 +271,29 @@ func copyBody(w *responseWriter, body io.Reader, flush bool) error {
 			return rerr
 		}
 	}
+}
+
+// contentType returns the upstream's Content-Type values: from its header
+// map, or else from its list (names and values alternating).
+func contentType(h http.Header, list []string) []string {
+	if h != nil {
+		return h["Content-Type"]
+	}
+	for i := 0; i+1 < len(list); i += 2 {
+		if list[i] == "Content-Type" {
+			return list[i+1 : i+2 : i+2]
+		}
+	}
+	return nil
+}
+
+// listHeader is the header map of a list of names and values.
+func listHeader(list []string) http.Header {
+	h := make(http.Header, len(list)/2)
+	for i := 0; i+1 < len(list); i += 2 {
+		h[list[i]] = append(h[list[i]], list[i+1])
+	}
+	return h
 }
 
 // eventStream reports whether a Content-Type is text/event-stream, whose
