@@ -267,10 +267,18 @@ func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *
 		fields = nil
 	}
 	var res *http.Response
+	// The answer's header comes as a list when it can (h1.Outbound.List):
+	// the call reads two fields of it and builds no map. The Outbound is
+	// this attempt's own, a copy of the run's shared one.
+	var out h1.Outbound
+	if fields != nil {
+		out = *fields
+	}
+	out.List = true
 	if t.H2C {
 		res, err = c.h2c.RoundTrip(req.WithContext(ctx))
 	} else {
-		res, err = c.tr.Send(ctx, req, fields)
+		res, err = c.tr.Send(ctx, req, &out)
 	}
 	at.Answered()
 	if err != nil {
@@ -300,7 +308,12 @@ func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *
 		again := !c.unsentOnly && forward.RetryStatus(status)
 		return nil, 0, 0, again, &callError{call: c.name, reason: fmt.Sprintf("upstream answered %d", status)}
 	}
-	if ct := wire.First(res.Header, "Content-Type"); !isJSON(ct) {
+	header, list := res.Header, out.Answer
+	ct := h1.ListValue(list, "Content-Type")
+	if header != nil {
+		ct = wire.First(header, "Content-Type")
+	}
+	if !isJSON(ct) {
 		if ct == "" {
 			return fail("upstream answered without a Content-Type, not JSON")
 		}
@@ -324,7 +337,10 @@ func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *
 	}
 	at.Done(status, upstream.Classify(status, false, false, false))
 	if c.ttl > 0 {
-		ttl = cacheTTL(res.Header, c.ttl)
+		if header == nil {
+			header = h1.ListHeader(list)
+		}
+		ttl = cacheTTL(header, c.ttl)
 	}
 	return v, size, ttl, false, nil
 }

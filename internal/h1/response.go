@@ -75,6 +75,27 @@ func (c *conn) readResponse(req *http.Request, a *answer, asList bool) (*http.Re
 	return res, nil, nil
 }
 
+// ListValue returns the first value of the field name in an answer's list
+// (Outbound.Answer: names and values alternating), "" when it has none.
+func ListValue(list []string, name string) string {
+	for i := 0; i+1 < len(list); i += 2 {
+		if list[i] == name {
+			return list[i+1]
+		}
+	}
+	return ""
+}
+
+// ListHeader returns the header map of an answer's list, a name's values
+// in the list's order, for a caller that needs a map after all.
+func ListHeader(list []string) http.Header {
+	h := make(http.Header, len(list)/2)
+	for i := 0; i+1 < len(list); i += 2 {
+		h[list[i]] = append(h[list[i]], list[i+1])
+	}
+	return h
+}
+
 // fieldList returns the header of block and spans as a list of names and
 // values alternating, in vals when it has room, with the Content-Length
 // values; ok is false when the header holds a field framing reads besides

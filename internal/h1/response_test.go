@@ -634,3 +634,20 @@ func TestSharedOutbound(t *testing.T) {
 		t.Errorf("with List: header %v, list %q; want list %q", res.Header, own.Answer, want)
 	}
 }
+
+func TestListValueAndHeader(t *testing.T) {
+	list := []string{"Content-Type", "a/b", "X-A", "1", "Content-Type", "c/d", "X-A", "2"}
+	if got := ListValue(list, "Content-Type"); got != "a/b" {
+		t.Errorf("ListValue(Content-Type) = %q, want the first, a/b", got)
+	}
+	if got := ListValue(list, "Cache-Control"); got != "" {
+		t.Errorf("ListValue(Cache-Control) = %q, want none", got)
+	}
+	want := http.Header{"Content-Type": {"a/b", "c/d"}, "X-A": {"1", "2"}}
+	if got := ListHeader(list); !cmp.Equal(got, want) {
+		t.Errorf("ListHeader = %v, want %v", got, want)
+	}
+	if got := ListHeader(nil); len(got) != 0 {
+		t.Errorf("ListHeader(nil) = %v, want empty", got)
+	}
+}

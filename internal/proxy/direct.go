@@ -167,7 +167,7 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 	if res.Header == nil && !forward.MergeFields(dst, list) {
 		// The client reads a header with Connection as a map; this keeps
 		// the list correct whatever it holds.
-		res.Header = listHeader(list)
+		res.Header = h1.ListHeader(list)
 	}
 	if res.Header != nil && (h.resRules.EditsHeader() || !forward.MergeResponse(dst, res.Header)) {
 		forward.RemoveHopByHop(res.Header)
@@ -193,7 +193,11 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 	// Streams (unknown length, server-sent events) reach the client as
 	// they come, their header at once; other bodies go through the
 	// server's buffer.
-	flush := res.ContentLength == -1 || eventStream(contentType(res.Header, list))
+	ct := h1.ListValue(list, "Content-Type")
+	if res.Header != nil {
+		ct = wire.First(res.Header, "Content-Type")
+	}
+	flush := res.ContentLength == -1 || eventStream(ct)
 	if flush {
 		_ = a.w.FlushError()
 	}
@@ -273,36 +277,10 @@ func copyBody(w *responseWriter, body io.Reader, flush bool) error {
 	}
 }
 
-// contentType returns the upstream's Content-Type values: from its header
-// map, or else from its list (names and values alternating).
-func contentType(h http.Header, list []string) []string {
-	if h != nil {
-		return h["Content-Type"]
-	}
-	for i := 0; i+1 < len(list); i += 2 {
-		if list[i] == "Content-Type" {
-			return list[i+1 : i+2 : i+2]
-		}
-	}
-	return nil
-}
-
-// listHeader is the header map of a list of names and values.
-func listHeader(list []string) http.Header {
-	h := make(http.Header, len(list)/2)
-	for i := 0; i+1 < len(list); i += 2 {
-		h[list[i]] = append(h[list[i]], list[i+1])
-	}
-	return h
-}
-
 // eventStream reports whether a Content-Type is text/event-stream, whose
 // events must not wait in a buffer.
-func eventStream(ct []string) bool {
-	if len(ct) == 0 {
-		return false
-	}
-	v := strings.TrimSpace(ct[0])
+func eventStream(ct string) bool {
+	v := strings.TrimSpace(ct)
 	if i := strings.IndexByte(v, ';'); i >= 0 {
 		v = strings.TrimSpace(v[:i])
 	}
