@@ -666,10 +666,7 @@ func listHeader(t *testing.T, list []string) http.Header {
 	if len(list)%2 != 0 {
 		t.Fatalf("answer list of odd length %d: %q", len(list), list)
 	}
-	h := make(http.Header, len(list)/2)
-	for i := 0; i < len(list); i += 2 {
-		h[list[i]] = append(h[list[i]], list[i+1])
-	}
+	h := ListHeader(list)
 	if len(h["Content-Length"]) > 1 || h["Connection"] != nil || h["Transfer-Encoding"] != nil || h["Trailer"] != nil {
 		t.Fatalf("answer list holds a field framing reads: %q", list)
 	}
