@@ -19,7 +19,6 @@ import (
 	"github.com/gantry-dev/gantry/internal/h1"
 	"github.com/gantry-dev/gantry/internal/jsonvalid"
 	"github.com/gantry-dev/gantry/internal/upstream"
-	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // callError is why a call failed. Its message goes to clients: it names the
@@ -308,12 +307,7 @@ func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *
 		again := !c.unsentOnly && forward.RetryStatus(status)
 		return nil, 0, 0, again, &callError{call: c.name, reason: fmt.Sprintf("upstream answered %d", status)}
 	}
-	header, list := res.Header, out.Answer
-	ct := h1.ListValue(list, "Content-Type")
-	if header != nil {
-		ct = wire.First(header, "Content-Type")
-	}
-	if !isJSON(ct) {
+	if ct := h1.Value(res, out.Answer, "Content-Type"); !isJSON(ct) {
 		if ct == "" {
 			return fail("upstream answered without a Content-Type, not JSON")
 		}
@@ -337,8 +331,9 @@ func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *
 	}
 	at.Done(status, upstream.Classify(status, false, false, false))
 	if c.ttl > 0 {
+		header := res.Header
 		if header == nil {
-			header = h1.ListHeader(list)
+			header = h1.ListHeader(out.Answer)
 		}
 		ttl = cacheTTL(header, c.ttl)
 	}

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/wire"
@@ -62,12 +63,8 @@ func RemoveHopByHop(h http.Header) {
 			delete(h, k)
 		}
 	}
-	for _, v := range listed {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				delete(h, http.CanonicalHeaderKey(f))
-			}
-		}
+	for _, k := range listedNames(listed) {
+		delete(h, k)
 	}
 }
 
@@ -82,65 +79,72 @@ func hopByHop(k string) bool {
 	return false
 }
 
+// listedNames returns the field names an answer's Connection values list,
+// canonical; nil for none.
+func listedNames(listed []string) []string {
+	var names []string
+	for _, v := range listed {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				names = append(names, http.CanonicalHeaderKey(f))
+			}
+		}
+	}
+	return names
+}
+
 // MergeResponse adds res, an upstream's response header, to dst, the
-// client's, as RemoveHopByHop(res), DropGatewayOwned(dst, res) and then a
-// copy would, in one walk over res and without changing it: the
-// hop-by-hop fields stay out, and so do the upstream's X-Request-Id and
-// RateLimit-* when the gateway set its own. A value slice is appended to
-// dst's, or else shared, capped so that a later append copies it. When res
-// has a Connection field, whose values name more fields to leave out,
-// MergeResponse does nothing and reports false: the caller takes those
-// three steps itself.
+// client's, as RemoveHopByHop(res), DropGatewayOwned(dst, res) and then
+// AddValues for each field would, in one walk over res and without
+// changing it: the hop-by-hop fields and those its Connection names stay
+// out, and so do the upstream's X-Request-Id and RateLimit-* when the
+// gateway set its own.
 //
-// The direct proxy path calls it for every answer: the three steps walk
-// the header three times and probe it for absent names.
-func MergeResponse(dst, res http.Header) bool {
-	if _, ok := res["Connection"]; ok {
-		return false
-	}
-	m := answerMerge{dst: dst}
+// The direct proxy path calls it for every answer read as a map: the
+// three steps walk the header three times and probe it for absent names.
+func MergeResponse(dst, res http.Header) {
+	m := answerMerge{dst: dst, listed: listedNames(res["Connection"])}
 	for k, vv := range res {
-		if !m.keep(k) {
-			continue
-		}
-		if prev, ok := dst[k]; ok {
-			dst[k] = append(prev, vv...)
-		} else {
-			dst[k] = vv[:len(vv):len(vv)]
+		if m.keep(k) {
+			AddValues(dst, k, vv)
 		}
 	}
-	return true
 }
 
 // MergeFields is MergeResponse for a header given as a list, names
 // (canonical) and values alternating, as the HTTP/1.1 client reads one
 // (h1.Outbound.List): a name's values join dst's in the list's order, each
 // a slice of the list, capped.
-func MergeFields(dst http.Header, list []string) bool {
-	for i := 0; i < len(list); i += 2 {
-		if list[i] == "Connection" {
-			return false
-		}
-	}
+func MergeFields(dst http.Header, list []string) {
 	m := answerMerge{dst: dst}
 	for i := 0; i+1 < len(list); i += 2 {
-		k := list[i]
-		if !m.keep(k) {
-			continue
-		}
-		if prev, ok := dst[k]; ok {
-			dst[k] = append(prev, list[i+1])
-		} else {
-			dst[k] = list[i+1 : i+2 : i+2]
+		if list[i] == "Connection" {
+			m.listed = append(m.listed, listedNames(list[i+1:i+2])...)
 		}
 	}
-	return true
+	for i := 0; i+1 < len(list); i += 2 {
+		if m.keep(list[i]) {
+			AddValues(dst, list[i], list[i+1:i+2:i+2])
+		}
+	}
+}
+
+// AddValues appends vv to dst's values of k, or, when dst has none, gives
+// dst vv itself, capped so that a later append copies it: an upstream's
+// answer is one request's alone, and its values need no copy.
+func AddValues(dst http.Header, k string, vv []string) {
+	if prev, ok := dst[k]; ok {
+		dst[k] = append(prev, vv...)
+	} else {
+		dst[k] = vv[:len(vv):len(vv)]
+	}
 }
 
 // answerMerge is the decision MergeResponse and MergeFields make for each
 // of an upstream's fields, as RemoveHopByHop and DropGatewayOwned make it.
 type answerMerge struct {
-	dst http.Header
+	dst    http.Header
+	listed []string // the names the answer's Connection lists, canonical
 	// Whether the gateway set RateLimit-Limit, asked at the first
 	// RateLimit-* field: before that, dst holds none of the upstream's.
 	rateLimits int // 0 not asked, 1 the upstream's go, 2 they stay out
@@ -149,7 +153,9 @@ type answerMerge struct {
 // keep reports whether the upstream's field k goes to the client.
 func (m *answerMerge) keep(k string) bool {
 	switch {
-	case hopByHop(k):
+	case k == "Connection" || hopByHop(k):
+		return false
+	case slices.Contains(m.listed, k):
 		return false
 	case k == "X-Request-Id":
 		_, ok := m.dst[k]

@@ -86,6 +86,15 @@ func ListValue(list []string, name string) string {
 	return ""
 }
 
+// Value returns the first value of the field name in res's header: its
+// map, or, when the header came as a list (res.Header nil), list.
+func Value(res *http.Response, list []string, name string) string {
+	if res.Header != nil {
+		return wire.First(res.Header, name)
+	}
+	return ListValue(list, name)
+}
+
 // ListHeader returns the header map of an answer's list, a name's values
 // in the list's order, for a caller that needs a map after all.
 func ListHeader(list []string) http.Header {

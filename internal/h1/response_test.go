@@ -650,4 +650,11 @@ func TestListValueAndHeader(t *testing.T) {
 	if got := ListHeader(nil); len(got) != 0 {
 		t.Errorf("ListHeader(nil) = %v, want empty", got)
 	}
+	// Value reads the map when the answer has one, else the list.
+	if got := Value(&http.Response{}, list, "Content-Type"); got != "a/b" {
+		t.Errorf("Value of a list = %q, want a/b", got)
+	}
+	if got := Value(&http.Response{Header: http.Header{"Content-Type": {"e/f"}}}, list, "Content-Type"); got != "e/f" {
+		t.Errorf("Value of a map = %q, want the map's e/f", got)
+	}
 }

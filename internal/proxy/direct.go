@@ -158,27 +158,22 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 	}
 
 	// The client's header takes the upstream's values as they are: the
-	// response is this request's alone, and its slices are capped, so a
-	// later append copies. Without response rules and a Connection field
-	// that is one walk (MergeFields over the answer's list, MergeResponse
-	// over its map); otherwise the steps one by one.
+	// response is this request's alone (forward.AddValues). Without
+	// response rules that is one walk over the answer's list or map;
+	// rules edit the map (List was off), so they take the steps one by
+	// one.
 	dst := a.w.Header()
-	list := o.ob.Answer
-	if res.Header == nil && !forward.MergeFields(dst, list) {
-		// The client reads a header with Connection as a map; this keeps
-		// the list correct whatever it holds.
-		res.Header = h1.ListHeader(list)
-	}
-	if res.Header != nil && (h.resRules.EditsHeader() || !forward.MergeResponse(dst, res.Header)) {
+	switch {
+	case h.resRules.EditsHeader():
 		forward.RemoveHopByHop(res.Header)
 		h.editResponse(dst, res.Header)
 		for k, vv := range res.Header {
-			if prev, ok := dst[k]; ok {
-				dst[k] = append(prev, vv...)
-			} else {
-				dst[k] = vv[:len(vv):len(vv)]
-			}
+			forward.AddValues(dst, k, vv)
 		}
+	case res.Header == nil:
+		forward.MergeFields(dst, o.ob.Answer)
+	default:
+		forward.MergeResponse(dst, res.Header)
 	}
 	announced := len(res.Trailer)
 	if announced > 0 {
@@ -193,11 +188,7 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 	// Streams (unknown length, server-sent events) reach the client as
 	// they come, their header at once; other bodies go through the
 	// server's buffer.
-	ct := h1.ListValue(list, "Content-Type")
-	if res.Header != nil {
-		ct = wire.First(res.Header, "Content-Type")
-	}
-	flush := res.ContentLength == -1 || eventStream(ct)
+	flush := res.ContentLength == -1 || eventStream(h1.Value(res, o.ob.Answer, "Content-Type"))
 	if flush {
 		_ = a.w.FlushError()
 	}
