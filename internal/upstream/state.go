@@ -244,12 +244,14 @@ func (ts *TargetState) Cost() float64 {
 // per-sample average, so a busy target does not forget faster than an idle
 // one. now is the clock (monoNow) when the attempt ended: the caller's
 // reading, one less per request. Two attempts may observe in the other
-// order than their readings; the elapsed time is then taken as zero.
+// order than their readings: the later one then counts no elapsed time,
+// and the stamp never moves back.
 func (ts *TargetState) observe(rtt time.Duration, now int64) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	c := math.Float64frombits(ts.cost.Load())
-	td := max(now-ts.stamp.Load(), 0)
+	stamp := ts.stamp.Load()
+	td := max(now-stamp, 0)
 	w := math.Exp(-float64(td) / float64(decay))
 	if r := float64(rtt); r > c {
 		c = r
@@ -257,7 +259,7 @@ func (ts *TargetState) observe(rtt time.Duration, now int64) {
 		c = c*w + r*(1-w)
 	}
 	ts.cost.Store(math.Float64bits(c))
-	ts.stamp.Store(now)
+	ts.stamp.Store(max(now, stamp))
 }
 
 // probe records one active health check result and reports whether it

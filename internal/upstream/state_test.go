@@ -256,6 +256,16 @@ func TestPeakEWMA(t *testing.T) {
 	if got := time.Duration(ts.Cost()); got < 18*time.Millisecond || got > 20*time.Millisecond {
 		t.Errorf("Cost() after a 1ms sample one period later = %v, want about 19ms", got)
 	}
+	// An attempt that read the clock before the last observer's does
+	// not move the stamp back, and counts no elapsed time.
+	stamp, cost := ts.stamp.Load(), ts.Cost()
+	ts.observe(time.Millisecond, stamp-int64(decay))
+	if got := ts.stamp.Load(); got != stamp {
+		t.Errorf("stamp moved from %d to %d by an earlier reading", stamp, got)
+	}
+	if got := ts.Cost(); got < cost*0.99 {
+		t.Errorf("Cost() after an out-of-order 1ms sample = %v, want about %v (no decay)", time.Duration(got), time.Duration(cost))
+	}
 	tg, _ := newTarget("http://127.0.0.1:9101", 1)
 	tg.Report(time.Millisecond, 0, Failure)
 	if got := time.Duration(tg.Cost()); got < failurePenalty*99/100 {
