@@ -54,7 +54,10 @@
 // is chunked (HTTP/1.1) or delimited by the close (HTTP/1.0); HEAD, 1xx,
 // 204 and 304 carry no body; Date is added; Content-Type is sniffed when
 // the handler set none; trailers come from the Trailer header or
-// http.TrailerPrefix keys. It implements http.Flusher and http.Hijacker,
+// http.TrailerPrefix keys. WriteHeaderFields is WriteHeader with more of
+// the header given as a list of names and values, written after the map's
+// fields with the same decisions, so that a proxy relays an upstream's
+// header without building a map of it. It implements http.Flusher and http.Hijacker,
 // and SetReadDeadline / SetWriteDeadline for http.ResponseController.
 // After the handler, an unread request body of up to 256 KiB is read and
 // dropped so the connection can be reused; a longer one closes it.

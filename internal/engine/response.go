@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,17 +29,20 @@ type response struct {
 	// head is the header as it was at WriteHeader, serialised, without
 	// the lines decided when it is sent (framing, Connection, Date when
 	// absent, a sniffed Content-Type).
-	head          []byte
-	contentLength int64 // -1: unknown
-	written       int64
-	te            string
-	connVals      []string
-	hasType       bool
-	hasDate       bool
-	trailerDecl   []string
-	chunking      bool
-	closeAfter    bool
-	fullDuplex    bool
+	head           []byte
+	contentLength  int64 // -1: unknown
+	written        int64
+	te             string
+	connVals       []string
+	hasType        bool
+	hasDate        bool
+	trailerDecl    []string
+	clSeen, teSeen bool
+	// fields is the list of WriteHeaderFields while WriteHeader runs.
+	fields     []string
+	chunking   bool
+	closeAfter bool
+	fullDuplex bool
 
 	wants10KeepAlive bool
 }
@@ -77,42 +81,104 @@ func (w *response) WriteHeader(code int) {
 	w.snapshot()
 }
 
-// snapshot serialises the header as it is now.
+// WriteHeaderFields is WriteHeader with more of the header given as a
+// list, names and values alternating, sent after the header map's fields
+// as if they had been added to it: a proxy relays an upstream's answer
+// this way without building a map of it. A name the map has too is taken
+// as the map's values followed by the list's, and the list's fields decide
+// framing, Connection, Date and sniffing as the map's would. The list is
+// read before WriteHeaderFields returns and not kept. Informational codes
+// take the fields through the map (they are sent at once, and the map is
+// restored for the final answer by whoever set it).
+func (w *response) WriteHeaderFields(code int, fields []string) {
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		for i := 0; i+1 < len(fields); i += 2 {
+			w.header[fields[i]] = append(w.header[fields[i]], fields[i+1])
+		}
+		w.WriteHeader(code)
+		return
+	}
+	w.fields = fields
+	w.WriteHeader(code)
+	w.fields = nil
+}
+
+// snapshot serialises the header as it is now: the map, then the fields
+// of WriteHeaderFields.
 func (w *response) snapshot() {
 	b := w.c.hbuf[:0]
 	for k, vv := range w.header {
-		switch k {
-		case "Content-Length":
-			if len(vv) > 0 {
-				if n, err := strconv.ParseInt(strings.TrimSpace(vv[0]), 10, 64); err == nil && n >= 0 {
-					w.contentLength = n
-				}
-			}
-			continue
-		case "Transfer-Encoding":
-			if len(vv) > 0 {
-				w.te = strings.ToLower(strings.TrimSpace(vv[0]))
-			}
-			continue
-		case "Connection":
-			w.connVals = vv
-			continue
-		case "Content-Type":
-			w.hasType = true
-		case "Date":
-			w.hasDate = true
-		case "Trailer":
-			w.trailerDecl = vv
-		}
-		if strings.HasPrefix(k, http.TrailerPrefix) || !validToken(k) {
+		if !w.decide(k, vv, true) {
 			continue
 		}
 		for _, v := range vv {
 			b = appendField(b, k, v)
 		}
 	}
+	for i := 0; i+1 < len(w.fields); i += 2 {
+		k, vv := w.fields[i], w.fields[i+1:i+2]
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			// A trailer set by key, sent at the end from the map.
+			w.header[k] = append(w.header[k], vv[0])
+			continue
+		}
+		if !w.decide(k, vv, false) {
+			continue
+		}
+		b = appendField(b, k, vv[0])
+	}
 	w.head = b
 	w.c.hbuf = b[:0]
+}
+
+// decide notes what field k with values vv says of framing, Connection,
+// Date, Content-Type and trailers, and reports whether the field goes out
+// as it is. A name seen again (the map's, then the list's) keeps the first
+// framing value, as a map's first value is the one read, and adds to the
+// Connection and Trailer values. keep says vv may be kept past the
+// snapshot (the map's values; not the list's).
+func (w *response) decide(k string, vv []string, keep bool) bool {
+	switch k {
+	case "Content-Length":
+		if len(vv) > 0 && !w.clSeen {
+			w.clSeen = true
+			if n, err := strconv.ParseInt(strings.TrimSpace(vv[0]), 10, 64); err == nil && n >= 0 {
+				w.contentLength = n
+			}
+		}
+		return false
+	case "Transfer-Encoding":
+		if len(vv) > 0 && !w.teSeen {
+			w.teSeen = true
+			w.te = strings.ToLower(strings.TrimSpace(vv[0]))
+		}
+		return false
+	case "Connection":
+		if !keep {
+			vv = slices.Clone(vv)
+		}
+		w.connVals = joinValues(w.connVals, vv)
+		return false
+	case "Content-Type":
+		w.hasType = true
+	case "Date":
+		w.hasDate = true
+	case "Trailer":
+		if !keep {
+			vv = slices.Clone(vv)
+		}
+		w.trailerDecl = joinValues(w.trailerDecl, vv)
+	}
+	return !strings.HasPrefix(k, http.TrailerPrefix) && validToken(k)
+}
+
+// joinValues is a's values and then b's: b itself when a has none, else a
+// new slice (neither is written).
+func joinValues(a, b []string) []string {
+	if len(a) == 0 {
+		return b
+	}
+	return append(a[:len(a):len(a)], b...)
 }
 
 // appendField appends "k: v\r\n", with any CR or LF in v made a space so a

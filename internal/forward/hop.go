@@ -116,17 +116,40 @@ func MergeResponse(dst, res http.Header) {
 // (h1.Outbound.List): a name's values join dst's in the list's order, each
 // a slice of the list, capped.
 func MergeFields(dst http.Header, list []string) {
+	m := newFieldsMerge(dst, list)
+	for i := 0; i+1 < len(list); i += 2 {
+		if m.keep(list[i]) {
+			AddValues(dst, list[i], list[i+1:i+2:i+2])
+		}
+	}
+}
+
+// KeepFields is MergeFields without the merge: it moves the fields of list
+// that MergeFields would add to dst to the front of list, in order, and
+// returns them, for a writer that sends dst's fields and then a list's
+// (the serving engine's WriteHeaderFields). dst is only read.
+func KeepFields(dst http.Header, list []string) []string {
+	m := newFieldsMerge(dst, list)
+	n := 0
+	for i := 0; i+1 < len(list); i += 2 {
+		if m.keep(list[i]) {
+			list[n], list[n+1] = list[i], list[i+1]
+			n += 2
+		}
+	}
+	return list[:n]
+}
+
+// newFieldsMerge is the merge of list into dst, with the names the list's
+// Connection fields name.
+func newFieldsMerge(dst http.Header, list []string) answerMerge {
 	m := answerMerge{dst: dst}
 	for i := 0; i+1 < len(list); i += 2 {
 		if list[i] == "Connection" {
 			m.listed = append(m.listed, listedNames(list[i+1:i+2])...)
 		}
 	}
-	for i := 0; i+1 < len(list); i += 2 {
-		if m.keep(list[i]) {
-			AddValues(dst, list[i], list[i+1:i+2:i+2])
-		}
-	}
+	return m
 }
 
 // AddValues appends vv to dst's values of k, or, when dst has none, gives

@@ -246,6 +246,12 @@ func FuzzMergeFields(f *testing.F) {
 		}
 		wantDst := dst.Clone()
 		MergeResponse(wantDst, res)
+		// KeepFields' fields, added after dst's own, make what
+		// MergeFields makes; it reads dst and nothing else.
+		keptDst, kept := dst.Clone(), KeepFields(dst, slices.Clone(list))
+		for i := 0; i+1 < len(kept); i += 2 {
+			keptDst[kept[i]] = append(keptDst[kept[i]], kept[i+1])
+		}
 		before := slices.Clone(list)
 		MergeFields(dst, list)
 		if !slices.Equal(list, before) {
@@ -253,6 +259,9 @@ func FuzzMergeFields(f *testing.F) {
 		}
 		if !reflect.DeepEqual(dst, wantDst) {
 			t.Fatalf("MergeFields left dst %q; MergeResponse %q", dst, wantDst)
+		}
+		if !reflect.DeepEqual(keptDst, wantDst) {
+			t.Fatalf("KeepFields kept %q, making %q; MergeResponse %q", kept, keptDst, wantDst)
 		}
 	})
 }

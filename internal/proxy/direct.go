@@ -157,38 +157,40 @@ func (h *handler) serveDirect(a *attempt, replay []byte, body io.ReadCloser, len
 		return false, true
 	}
 
-	// The client's header takes the upstream's values as they are: the
-	// response is this request's alone (forward.AddValues). Without
-	// response rules that is one walk over the answer's list or map;
-	// rules edit the map (List was off), so they take the steps one by
-	// one.
-	dst := a.w.Header()
-	switch {
-	case h.resRules.EditsHeader():
-		forward.RemoveHopByHop(res.Header)
-		h.editResponse(dst, res.Header)
-		for k, vv := range res.Header {
-			forward.AddValues(dst, k, vv)
-		}
-	case res.Header == nil:
-		forward.MergeFields(dst, o.ob.Answer)
-	default:
-		forward.MergeResponse(dst, res.Header)
-	}
-	announced := len(res.Trailer)
-	if announced > 0 {
-		keys := make([]string, 0, announced)
-		for k := range res.Trailer {
-			keys = append(keys, k)
-		}
-		dst.Add("Trailer", strings.Join(keys, ", "))
-	}
-	a.w.WriteHeader(res.StatusCode)
-
 	// Streams (unknown length, server-sent events) reach the client as
 	// they come, their header at once; other bodies go through the
 	// server's buffer.
 	flush := res.ContentLength == -1 || eventStream(h1.Value(res, o.ob.Answer, "Content-Type"))
+
+	// The client's header takes the upstream's values as they are: the
+	// response is this request's alone. An answer read as a list (no
+	// response rules; no trailers, h1 reads those answers as maps) goes
+	// down as a list to the serving engine, which writes its fields after
+	// the gateway's: no map of it is built. A map merges in one walk, or,
+	// when rules edit it, takes the steps one by one.
+	dst := a.w.Header()
+	announced := len(res.Trailer)
+	if res.Header == nil {
+		a.w.writeHeaderFields(res.StatusCode, forward.KeepFields(dst, o.ob.Answer))
+	} else {
+		if h.resRules.EditsHeader() {
+			forward.RemoveHopByHop(res.Header)
+			h.editResponse(dst, res.Header)
+			for k, vv := range res.Header {
+				forward.AddValues(dst, k, vv)
+			}
+		} else {
+			forward.MergeResponse(dst, res.Header)
+		}
+		if announced > 0 {
+			keys := make([]string, 0, announced)
+			for k := range res.Trailer {
+				keys = append(keys, k)
+			}
+			dst.Add("Trailer", strings.Join(keys, ", "))
+		}
+		a.w.WriteHeader(res.StatusCode)
+	}
 	if flush {
 		_ = a.w.FlushError()
 	}

@@ -47,6 +47,31 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// fieldsWriter is a writer that takes part of the final header as a list,
+// names and values alternating, sent after the header map's fields (the
+// server's, down to the serving engine).
+type fieldsWriter interface {
+	WriteHeaderFields(code int, fields []string)
+}
+
+// writeHeaderFields writes the final header with fields, a relayed
+// answer's, added after the map's: handed on as a list when the writer
+// below takes one, else added to the map. Route steps that wrap the writer
+// (cache, transforms) take no list, so they see the whole header in the
+// map as before.
+func (w *responseWriter) writeHeaderFields(code int, fields []string) {
+	if fw, ok := w.ResponseWriter.(fieldsWriter); ok && code >= 200 {
+		w.started = true
+		fw.WriteHeaderFields(code, fields)
+		return
+	}
+	h := w.Header()
+	for i := 0; i+1 < len(fields); i += 2 {
+		h[fields[i]] = append(h[fields[i]], fields[i+1])
+	}
+	w.WriteHeader(code)
+}
+
 func (w *responseWriter) Write(p []byte) (int, error) {
 	w.started = true
 	n, err := w.ResponseWriter.Write(p)

@@ -43,7 +43,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 
 	w := writerPool.Get().(*responseWriter)
-	*w = responseWriter{ResponseWriter: rw}
+	*w = responseWriter{ResponseWriter: rw, kind: rpcKindOf(r.Header)}
 	s.metrics.RequestStarted()
 	var rh *route.Route
 	var err error
@@ -169,7 +169,7 @@ func (s *Server) finish(w *responseWriter, r *http.Request, x *pipeline.Exchange
 	if started {
 		sent = w.status
 	}
-	kind := rpcKindOf(r.Header)
+	kind := w.kind
 	if err != nil {
 		writeError(w, x, err, kind)
 	}

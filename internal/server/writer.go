@@ -31,6 +31,9 @@ type responseWriter struct {
 	// before the client sees it and recorded in x for metering.
 	units string
 	x     *pipeline.Exchange
+	// kind is the request's, by its Content-Type: a gRPC call's outcome
+	// is read from the answer's header after it was sent.
+	kind rpcKind
 	// cors is the matched route's CORS policy (nil for none) and origin
 	// the request's Origin header.
 	cors   *cors.Policy
@@ -83,6 +86,34 @@ func (w *responseWriter) WriteHeader(code int) {
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// fieldsWriter is a writer that takes part of the final header as a list
+// (the serving engine's WriteHeaderFields): names and values alternating,
+// sent after the header map's fields.
+type fieldsWriter interface {
+	WriteHeaderFields(code int, fields []string)
+}
+
+// WriteHeaderFields is WriteHeader with the fields of list added to the
+// header after the map's. The list goes on to the engine, which sends it
+// with no map built, unless the answer's header is edited here (CORS, the
+// units header), read after it was sent (a gRPC call's status), the
+// status is informational or the writer below takes no list (net/http's,
+// for TLS and HTTP/2): then the fields join the map.
+func (w *responseWriter) WriteHeaderFields(code int, fields []string) {
+	fw, ok := w.ResponseWriter.(fieldsWriter)
+	if !ok || w.wroteHeader || w.units != "" || w.cors != nil || w.kind != notRPC || code < 200 {
+		h := w.Header()
+		for i := 0; i+1 < len(fields); i += 2 {
+			h[fields[i]] = append(h[fields[i]], fields[i+1])
+		}
+		w.WriteHeader(code)
+		return
+	}
+	w.wroteHeader = true
+	w.status = code
+	fw.WriteHeaderFields(code, fields)
 }
 
 // takeUnits moves the upstream's units header into the exchange. A value
