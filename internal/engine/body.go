@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -315,7 +314,7 @@ func (b *body) readTrailer() error {
 		if colon <= 0 || !validToken(string(line[:colon])) {
 			return errChunkTrailer
 		}
-		v := strings.Trim(string(line[colon+1:]), " \t")
+		v := trimOWS(string(line[colon+1:]))
 		if !validValue(v) {
 			return errChunkTrailer
 		}

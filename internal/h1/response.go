@@ -224,7 +224,7 @@ func (c *conn) readFields(crlf bool) (string, []span, error) {
 		if !wire.ValidFieldName(name) {
 			return "", nil, fmt.Errorf("%w: header name %q", errMalformed, clip(name))
 		}
-		value := trimOWS(line[colon+1:])
+		value := wire.TrimOWS(line[colon+1:])
 		if !wire.ValidFieldValue(value) {
 			return "", nil, fmt.Errorf("%w: control character in header %q", errMalformed, clip(name))
 		}
@@ -333,16 +333,6 @@ func canonicalize(k []byte) {
 		}
 		upper = b == '-'
 	}
-}
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // readLine returns the next line without its line ending: CRLF, or also

@@ -17,6 +17,20 @@ func ValidFieldName[T string | []byte](s T) bool {
 	return true
 }
 
+// TrimOWS returns s without the optional white space (SP and HTAB) around
+// it, as a field value or list element is read (RFC 9110 §5.6.3).
+// strings.Trim with the cutset " \t" builds the set on every call; this
+// is the loop it would run.
+func TrimOWS[T string | []byte](s T) T {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
 // ValidFieldValue reports whether s can be sent as a header field value:
 // no control characters other than tab, so it cannot end or split the line.
 //

@@ -65,3 +65,25 @@ func BenchmarkValidFieldValue(b *testing.B) {
 		})
 	}
 }
+
+// TrimOWS is strings.Trim with the cutset " \t", for strings and bytes.
+func TestTrimOWS(t *testing.T) {
+	for _, s := range []string{"", " ", "\t", " \t ", "a", " a", "a ", "\ta\t", " a b ", "\t \ta\t b\t \t", "\r a \r", "\u00a0a\u00a0", "a\n"} {
+		want := strings.Trim(s, " \t")
+		if got := TrimOWS(s); got != want {
+			t.Errorf("TrimOWS(%q) = %q, want %q", s, got, want)
+		}
+		if got := string(TrimOWS([]byte(s))); got != want {
+			t.Errorf("TrimOWS([]byte(%q)) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+func FuzzTrimOWS(f *testing.F) {
+	f.Add(" \tv a l\t ")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := TrimOWS(s), strings.Trim(s, " \t"); got != want {
+			t.Fatalf("TrimOWS(%q) = %q, want %q", s, got, want)
+		}
+	})
+}

@@ -88,7 +88,7 @@ func DropConnectionListed(h http.Header) {
 	drop := false
 	for _, v := range conn {
 		for t := range strings.SplitSeq(v, ",") {
-			if t = strings.Trim(t, " \t"); t != "" && !connectionOption(t) {
+			if t = TrimOWS(t); t != "" && !connectionOption(t) {
 				drop = true
 			}
 		}
@@ -99,7 +99,7 @@ func DropConnectionListed(h http.Header) {
 	var kept []string
 	for _, v := range conn {
 		for t := range strings.SplitSeq(v, ",") {
-			t = strings.Trim(t, " \t")
+			t = TrimOWS(t)
 			switch {
 			case t == "":
 			case connectionOption(t):
@@ -200,7 +200,7 @@ func eqFold(k, name string) bool { return len(k) == len(name) && strings.EqualFo
 func StripUpgrade(h http.Header) (websocket bool) {
 	conn := h["Connection"]
 	up := h["Upgrade"]
-	websocket = len(up) == 1 && strings.EqualFold(strings.Trim(up[0], " \t"), "websocket") &&
+	websocket = len(up) == 1 && strings.EqualFold(TrimOWS(up[0]), "websocket") &&
 		HasToken(conn, "upgrade")
 	delete(h, "Http2-Settings")
 	if !websocket {
@@ -212,7 +212,7 @@ func StripUpgrade(h http.Header) (websocket bool) {
 	var kept []string
 	for _, v := range conn {
 		for t := range strings.SplitSeq(v, ",") {
-			t = strings.Trim(t, " \t")
+			t = TrimOWS(t)
 			if t == "" || strings.EqualFold(t, "http2-settings") || !websocket && strings.EqualFold(t, "upgrade") {
 				continue
 			}
@@ -232,7 +232,7 @@ func StripUpgrade(h http.Header) (websocket bool) {
 func HasToken(vs []string, token string) bool {
 	for _, v := range vs {
 		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.Trim(t, " \t"), token) {
+			if strings.EqualFold(TrimOWS(t), token) {
 				return true
 			}
 		}
@@ -247,12 +247,12 @@ func HasToken(vs []string, token string) bool {
 // as "Bearer<TAB>token" must be read as a bearer token here too, or a
 // token the gateway did not verify would reach them.
 func CutAuthScheme(v string) (scheme, rest string) {
-	v = strings.Trim(v, " \t")
+	v = TrimOWS(v)
 	i := strings.IndexAny(v, " \t")
 	if i < 0 {
 		return v, ""
 	}
-	return v[:i], strings.Trim(v[i+1:], " \t")
+	return v[:i], TrimOWS(v[i+1:])
 }
 
 // First is h.Get(key) for a key already in canonical form: the first
