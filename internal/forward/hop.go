@@ -140,6 +140,14 @@ func KeepFields(dst http.Header, list []string) []string {
 	return list[:n]
 }
 
+// AddFields adds a list's fields, names and values alternating, to h: what
+// a writer that takes no list does with KeepFields' fields.
+func AddFields(h http.Header, list []string) {
+	for i := 0; i+1 < len(list); i += 2 {
+		h[list[i]] = append(h[list[i]], list[i+1])
+	}
+}
+
 // newFieldsMerge is the merge of list into dst, with the names the list's
 // Connection fields name.
 func newFieldsMerge(dst http.Header, list []string) answerMerge {

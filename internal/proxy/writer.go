@@ -65,10 +65,7 @@ func (w *responseWriter) writeHeaderFields(code int, fields []string) {
 		fw.WriteHeaderFields(code, fields)
 		return
 	}
-	h := w.Header()
-	for i := 0; i+1 < len(fields); i += 2 {
-		h[fields[i]] = append(h[fields[i]], fields[i+1])
-	}
+	forward.AddFields(w.Header(), fields)
 	w.WriteHeader(code)
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/plugins/cors"
 )
@@ -104,10 +105,7 @@ type fieldsWriter interface {
 func (w *responseWriter) WriteHeaderFields(code int, fields []string) {
 	fw, ok := w.ResponseWriter.(fieldsWriter)
 	if !ok || w.wroteHeader || w.units != "" || w.cors != nil || w.kind != notRPC || code < 200 {
-		h := w.Header()
-		for i := 0; i+1 < len(fields); i += 2 {
-			h[fields[i]] = append(h[fields[i]], fields[i+1])
-		}
+		forward.AddFields(w.Header(), fields)
 		w.WriteHeader(code)
 		return
 	}
