@@ -111,23 +111,14 @@ func MergeResponse(dst, res http.Header) {
 	}
 }
 
-// MergeFields is MergeResponse for a header given as a list, names
-// (canonical) and values alternating, as the HTTP/1.1 client reads one
-// (h1.Outbound.List): a name's values join dst's in the list's order, each
-// a slice of the list, capped.
-func MergeFields(dst http.Header, list []string) {
-	m := newFieldsMerge(dst, list)
-	for i := 0; i+1 < len(list); i += 2 {
-		if m.keep(list[i]) {
-			AddValues(dst, list[i], list[i+1:i+2:i+2])
-		}
-	}
-}
-
-// KeepFields is MergeFields without the merge: it moves the fields of list
-// that MergeFields would add to dst to the front of list, in order, and
-// returns them, for a writer that sends dst's fields and then a list's
-// (the serving engine's WriteHeaderFields). dst is only read.
+// KeepFields is MergeResponse's decision for a header given as a list,
+// names (canonical) and values alternating, as the HTTP/1.1 client reads
+// one (h1.Outbound.List): it moves the fields MergeResponse would add to
+// dst to the front of list, in order, and returns them. dst is only read.
+// A writer that sends dst's fields and then a list's (the serving engine's
+// WriteHeaderFields) takes them as they are; any other adds them to dst
+// with wire.AddList, which makes what MergeResponse makes of the same
+// header as a map.
 func KeepFields(dst http.Header, list []string) []string {
 	m := newFieldsMerge(dst, list)
 	n := 0
@@ -138,14 +129,6 @@ func KeepFields(dst http.Header, list []string) []string {
 		}
 	}
 	return list[:n]
-}
-
-// AddFields adds a list's fields, names and values alternating, to h: what
-// a writer that takes no list does with KeepFields' fields.
-func AddFields(h http.Header, list []string) {
-	for i := 0; i+1 < len(list); i += 2 {
-		h[list[i]] = append(h[list[i]], list[i+1])
-	}
 }
 
 // newFieldsMerge is the merge of list into dst, with the names the list's
@@ -171,7 +154,7 @@ func AddValues(dst http.Header, k string, vv []string) {
 	}
 }
 
-// answerMerge is the decision MergeResponse and MergeFields make for each
+// answerMerge is the decision MergeResponse and KeepFields make for each
 // of an upstream's fields, as RemoveHopByHop and DropGatewayOwned make it.
 type answerMerge struct {
 	dst    http.Header

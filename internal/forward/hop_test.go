@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"github.com/gantry-dev/gantry/internal/wire"
 	"maps"
 	"net/http"
 	"reflect"
@@ -218,8 +219,10 @@ func TestOwned(t *testing.T) {
 }
 
 // FuzzMergeFields: a header as a list merges as MergeResponse merges the
-// same header as a map, Connection and what it names included
-// field.
+// same header as a map, Connection and what it names included: the fields
+// KeepFields keeps, added to dst with wire.AddList, make what
+// MergeResponse makes. KeepFields only reads dst, and AddList neither
+// changes the list nor lets a later append to dst write into it.
 func FuzzMergeFields(f *testing.F) {
 	f.Add("X-Request-Id", "Ratelimit-Limit", "Keep-Alive", "Ratelimit-Remaining", "Vary", "Vary", false)
 	f.Add("Ratelimit-Reset", "Vary", "Ratelimit-Limit", "X-A", "Connection", "X-A", true)
@@ -246,20 +249,24 @@ func FuzzMergeFields(f *testing.F) {
 		}
 		wantDst := dst.Clone()
 		MergeResponse(wantDst, res)
-		// KeepFields' fields, added after dst's own, make what
-		// MergeFields makes; it reads dst and nothing else.
-		keptDst, kept := dst.Clone(), KeepFields(dst, slices.Clone(list))
-		AddFields(keptDst, kept)
-		before := slices.Clone(list)
-		MergeFields(dst, list)
-		if !slices.Equal(list, before) {
-			t.Fatalf("list changed: %q, was %q", list, before)
+		before := dst.Clone()
+		kept := KeepFields(dst, list)
+		if !reflect.DeepEqual(dst, before) {
+			t.Fatalf("KeepFields changed dst: %q, was %q", dst, before)
+		}
+		keptBefore := slices.Clone(kept)
+		wire.AddList(dst, kept)
+		if !slices.Equal(kept, keptBefore) {
+			t.Fatalf("list changed: %q, was %q", kept, keptBefore)
 		}
 		if !reflect.DeepEqual(dst, wantDst) {
-			t.Fatalf("MergeFields left dst %q; MergeResponse %q", dst, wantDst)
+			t.Fatalf("KeepFields kept %q, making %q; MergeResponse %q", kept, dst, wantDst)
 		}
-		if !reflect.DeepEqual(keptDst, wantDst) {
-			t.Fatalf("KeepFields kept %q, making %q; MergeResponse %q", kept, keptDst, wantDst)
+		for k := range dst {
+			dst[k] = append(dst[k], "later")
+		}
+		if !slices.Equal(kept, keptBefore) {
+			t.Fatalf("an append to dst wrote into the list: %q, was %q", kept, keptBefore)
 		}
 	})
 }

@@ -96,12 +96,11 @@ func Value(res *http.Response, list []string, name string) string {
 }
 
 // ListHeader returns the header map of an answer's list, a name's values
-// in the list's order, for a caller that needs a map after all.
+// in the list's order, for a caller that needs a map after all; the map's
+// values are slices of the list (wire.AddList).
 func ListHeader(list []string) http.Header {
 	h := make(http.Header, len(list)/2)
-	for i := 0; i+1 < len(list); i += 2 {
-		h[list[i]] = append(h[list[i]], list[i+1])
-	}
+	wire.AddList(h, list)
 	return h
 }
 

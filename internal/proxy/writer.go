@@ -12,6 +12,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // responseWriter records whether the response has started, so the handler knows whether an error
@@ -65,7 +66,7 @@ func (w *responseWriter) writeHeaderFields(code int, fields []string) {
 		fw.WriteHeaderFields(code, fields)
 		return
 	}
-	forward.AddFields(w.Header(), fields)
+	wire.AddList(w.Header(), fields)
 	w.WriteHeader(code)
 }
 

@@ -10,9 +10,9 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/gantry-dev/gantry/internal/forward"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 	"github.com/gantry-dev/gantry/internal/plugins/cors"
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // responseWriter is the server's one recorder and policy point of a
@@ -105,7 +105,7 @@ type fieldsWriter interface {
 func (w *responseWriter) WriteHeaderFields(code int, fields []string) {
 	fw, ok := w.ResponseWriter.(fieldsWriter)
 	if !ok || w.wroteHeader || w.units != "" || w.cors != nil || w.kind != notRPC || code < 200 {
-		forward.AddFields(w.Header(), fields)
+		wire.AddList(w.Header(), fields)
 		w.WriteHeader(code)
 		return
 	}

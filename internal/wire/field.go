@@ -1,5 +1,7 @@
 package wire
 
+import "net/http"
+
 // Field is one header field: a canonical name and one value.
 type Field struct{ Name, Value string }
 
@@ -15,6 +17,22 @@ func ValidFieldName[T string | []byte](s T) bool {
 		}
 	}
 	return true
+}
+
+// AddList adds a header given as a list, names (canonical) and values
+// alternating, to h: a name's values join h's in the list's order. A name
+// h does not hold yet gets its value as a slice of the list, capped, so no
+// slice is allocated for it and a later append copies: the list must be
+// the caller's alone (an upstream answer's, as the HTTP/1.1 client reads
+// one) and not written after. A last name without a value is ignored.
+func AddList(h http.Header, list []string) {
+	for i := 0; i+1 < len(list); i += 2 {
+		if prev, ok := h[list[i]]; ok {
+			h[list[i]] = append(prev, list[i+1])
+		} else {
+			h[list[i]] = list[i+1 : i+2 : i+2]
+		}
+	}
 }
 
 // TrimOWS returns s without the optional white space (SP and HTAB) around

@@ -1,6 +1,9 @@
 package wire
 
 import (
+	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -86,4 +89,23 @@ func FuzzTrimOWS(f *testing.F) {
 			t.Fatalf("TrimOWS(%q) = %q, want %q", s, got, want)
 		}
 	})
+}
+
+// AddList joins a list's values to a map's in order, shares a new name's
+// value with the list, and never writes the list.
+func TestAddList(t *testing.T) {
+	h := http.Header{"Vary": {"Origin"}}
+	list := []string{"Vary", "Accept", "X-A", "1", "X-A", "2", "X-Dangling"}
+	before := slices.Clone(list)
+	AddList(h, list)
+	want := http.Header{"Vary": {"Origin", "Accept"}, "X-A": {"1", "2"}}
+	if !reflect.DeepEqual(h, want) {
+		t.Fatalf("AddList made %q, want %q", h, want)
+	}
+	for k := range h {
+		h[k] = append(h[k], "later")
+	}
+	if !slices.Equal(list, before) {
+		t.Fatalf("list written: %q, was %q", list, before)
+	}
 }
