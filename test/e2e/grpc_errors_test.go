@@ -295,3 +295,38 @@ func waitLogLine(t *testing.T, g *testkit.Gantry, id string) string {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestGRPCWebStatusOverHTTP1 calls the gateway with gRPC-Web over HTTP/1.1,
+// to an HTTP/1.1 upstream that answers trailers-only: its grpc-status in
+// the header, no body. The answer reaches the client with its status, and
+// the access log records the upstream's grpc-status, read from the header
+// the gateway relayed (the relay keeps that header as a map for gRPC
+// calls, on either engine).
+func TestGRPCWebStatusOverHTTP1(t *testing.T) {
+	up := testkit.Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/grpc-web+proto")
+		w.Header().Set("Grpc-Status", "5")
+		w.Header().Set("Grpc-Message", "no such order")
+		w.WriteHeader(http.StatusOK)
+	}))
+	g := testkit.Start(t, oneRoute(t, up.URL, ""))
+	req, err := http.NewRequest(http.MethodPost, g.URL+"/pkg.Open/Missing", strings.NewReader("\x00\x00\x00\x00\x02hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/grpc-web+proto")
+	req.Header.Set("X-Request-ID", "grpc-web-missing")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.ProtoMajor != 1 || res.StatusCode != http.StatusOK || res.Header.Get("Grpc-Status") != "5" {
+		t.Fatalf("HTTP/%d.%d %d, Grpc-Status %q; want HTTP/1.1 200 and 5", res.ProtoMajor, res.ProtoMinor, res.StatusCode, res.Header.Get("Grpc-Status"))
+	}
+	if line := waitLogLine(t, g, "grpc-web-missing"); !strings.Contains(line, `"grpc_status":"5"`) {
+		t.Errorf("access log line lacks the upstream's grpc_status 5:\n%s", line)
+	}
+}
