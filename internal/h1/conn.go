@@ -196,6 +196,10 @@ type conn struct {
 	watching bool
 	until    time.Time
 	stop     func() bool
+	// slow is the current answer's Pending.Slow, until it is called
+	// (slowCalled) or the connection released or closed.
+	slow       func()
+	slowCalled bool
 	// hbuf, spans and long are the header reader's scratch space.
 	hbuf   []byte
 	spans  []span
@@ -341,12 +345,14 @@ func (c *conn) release(t *Transport, keep bool) {
 		return
 	}
 	c.reused, c.ctx = false, nil
+	c.slow, c.slowCalled = nil, false
 	if !c.pool.put(c, t) {
 		c.close()
 	}
 }
 
 func (c *conn) close() {
+	c.slow = nil
 	if !c.closed {
 		c.closed = true
 		_ = c.nc.Close()
@@ -369,6 +375,10 @@ func (r reader) Read(p []byte) (int, error) {
 	}
 	n, err := c.nc.Read(p)
 	for n == 0 && err != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.escalate() {
+		if slow := c.slow; slow != nil {
+			c.slow, c.slowCalled = nil, true
+			slow()
+		}
 		n, err = c.nc.Read(p)
 	}
 	if err != nil && c.rerr == nil {

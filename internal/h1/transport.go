@@ -232,76 +232,199 @@ func NewBlock(h http.Header) (Block, error) {
 
 // SendOutbound is Send with the header fields ob says (nil: req.Header's).
 func (t *Transport) SendOutbound(ctx context.Context, req *http.Request, ob *Outbound, info Informer) (*http.Response, error) {
+	var p Pending
+	if err := t.start(ctx, req, ob, &p, true); err != nil {
+		return nil, err
+	}
+	return p.Finish(info)
+}
+
+// Pending is a request written to a connection whose answer is not read
+// yet (Transport.Start): a caller with several requests to make writes
+// them all, then reads the answers, on one goroutine, where each would
+// otherwise need its own. A Pending is one goroutine's at a time; it is
+// either finished (Finish) or closed (Close), once.
+type Pending struct {
+	// Slow, when set, is called once during Finish, on its goroutine, when
+	// the answer has not begun within a short window after the request
+	// went out (100 ms; the context's deadline, if sooner), or at once on
+	// a connection that has no such window (TLS, which watches the
+	// context from the start). A caller reading several answers one after
+	// another hands the rest to other goroutines there, so that an answer
+	// that ends them all (a failure) is not held up behind a slow one.
+	Slow func()
+
+	t    *Transport
+	ctx  context.Context
+	req  *http.Request
+	ob   *Outbound
+	hp   *[]byte
+	head []byte
+	pool *pool
+	c    *conn
+}
+
+// Start writes req on a connection, as SendOutbound would, and returns
+// without reading the answer: p.Finish reads it. It fails as SendOutbound
+// fails for anything that happens before the answer (ErrUnsupported, a
+// header that cannot be written, a NotSentError); p is then not to be
+// finished or closed. ob, when not nil, must stay unchanged and, with
+// List, be p's alone, until Finish returns.
+func (t *Transport) Start(ctx context.Context, req *http.Request, ob *Outbound, p *Pending) error {
+	return t.start(ctx, req, ob, p, false)
+}
+
+// start is Start; wait says the answer is read right after, so the write
+// may wait for it (conn.send).
+func (t *Transport) start(ctx context.Context, req *http.Request, ob *Outbound, p *Pending, wait bool) error {
 	if !t.Supports(req) {
-		return nil, ErrUnsupported
+		return ErrUnsupported
 	}
 	// Built and checked before a connection is taken: neither a refused
 	// request nor a finished context may cost the pool a connection.
 	hp := heads.Get().(*[]byte)
-	defer heads.Put(hp)
 	head, err := appendHead((*hp)[:0], req, ob)
 	if cap(head) <= maxPooledHead {
 		*hp = head
 	}
+	if err == nil {
+		err = ctx.Err()
+	}
 	if err != nil {
+		heads.Put(hp)
 		closeBody(req)
-		return nil, err
+		return err
 	}
-	if err := ctx.Err(); err != nil {
-		closeBody(req)
-		return nil, err
+	*p = Pending{Slow: p.Slow, t: t, ctx: ctx, req: req, ob: ob, hp: hp, head: head, pool: t.pool(req.URL.Host, req.URL.Scheme == "https")}
+	if err := p.send(wait); err != nil {
+		p.done()
+		return err
 	}
-	p := t.pool(req.URL.Host, req.URL.Scheme == "https")
+	return nil
+}
+
+// send writes the request on a pooled or new connection, and on further
+// ones as long as a failure allows it (retry).
+func (p *Pending) send(wait bool) error {
+	t, ctx, req := p.t, p.ctx, p.req
 	for {
 		// One clock reading for the pool and the request's deadlines
 		// when the connection comes from the pool; a dial reads it again.
 		now := time.Now()
-		c, err := p.get(ctx, t, now)
+		c, err := p.pool.get(ctx, t, now)
 		if err != nil {
 			closeBody(req)
-			return nil, err
+			return err
 		}
 		if !c.reused {
 			now = time.Now()
 		}
-		res, err := t.roundTrip(ctx, c, head, req, ob, info, now)
+		if p.ob != nil && p.ob.List {
+			// Only an Outbound that asks for a list is written to: one
+			// without may be shared by concurrent sends (an aggregate's
+			// Block).
+			p.ob.Answer = nil
+		}
+		c.start(ctx, t.ResponseHeaderTimeout, now)
+		if wait {
+			err = c.send(p.head, req)
+		} else {
+			err = writeRequest(c.bw, p.head, req)
+		}
 		if err == nil {
-			return res, nil
+			p.c = c
+			return nil
 		}
-		c.close()
-		if ctx.Err() == nil && c.unsent() {
-			if c.reused && !hasBody(req) {
-				// Nothing went out and there is nothing to rewind: any
-				// method can go on another connection.
-				continue
-			}
-			closeBody(req)
-			return nil, &NotSentError{Err: err}
+		c.unwatch()
+		if err = p.retry(c, err); err != nil {
+			return err
 		}
-		if !c.reused || !c.fresh() || !staleConn(err) || !replayable(req) || ctx.Err() != nil {
-			closeBody(req)
-			return nil, ctxErr(ctx, err)
-		}
-		// The upstream closed the idle connection before answering; the
-		// request can go again on another one.
 	}
 }
 
-// roundTrip writes req, its head already built, on c and reads the
-// response header, as a list when ob asks for one (ob.Answer); now is the
-// time its deadlines count from.
-func (t *Transport) roundTrip(ctx context.Context, c *conn, head []byte, req *http.Request, ob *Outbound, info Informer, now time.Time) (*http.Response, error) {
-	// Only an Outbound that asks for a list is written to: one without
-	// may be shared by concurrent sends (an aggregate's Block).
-	asList := ob != nil && ob.List
-	if asList {
-		ob.Answer = nil
+// retry closes c, which failed the request with err, and says whether the
+// request may go again on another connection (nil) or fails (the error
+// to return).
+func (p *Pending) retry(c *conn, err error) error {
+	ctx, req := p.ctx, p.req
+	c.close()
+	if ctx.Err() == nil && c.unsent() {
+		if c.reused && !hasBody(req) {
+			// Nothing went out and there is nothing to rewind: any
+			// method can go on another connection.
+			return nil
+		}
+		closeBody(req)
+		return &NotSentError{Err: err}
 	}
-	c.start(ctx, t.ResponseHeaderTimeout, now)
-	if err := c.send(head, req); err != nil {
+	if !c.reused || !c.fresh() || !staleConn(err) || !replayable(req) || ctx.Err() != nil {
+		closeBody(req)
+		return ctxErr(ctx, err)
+	}
+	// The upstream closed the idle connection before answering; the
+	// request can go again on another one.
+	return nil
+}
+
+// Finish reads the answer of the request Start wrote, as SendOutbound
+// does: the response, whose body must be read to its end or closed, or the
+// error, having sent the request again on a new connection where
+// SendOutbound would.
+func (p *Pending) Finish(info Informer) (*http.Response, error) {
+	defer p.done()
+	for {
+		c := p.c
+		if p.Slow != nil {
+			if c.secure {
+				slow := p.Slow
+				p.Slow = nil
+				slow()
+			} else {
+				// Kept through the body too, until the connection is
+				// released or closed.
+				c.slow = p.Slow
+			}
+		}
+		res, err := p.t.receive(p.ctx, c, p.req, p.ob, info)
+		if err == nil {
+			return res, nil
+		}
+		if c.slowCalled {
+			p.Slow = nil
+		}
+		p.c = nil
+		if err = p.retry(c, err); err != nil {
+			return nil, err
+		}
+		if err := p.send(true); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Close gives up on the answer of the request Start wrote: the connection
+// is closed, as the upstream may still answer on it.
+func (p *Pending) Close() {
+	if c := p.c; c != nil {
 		c.unwatch()
-		return nil, err
+		c.close()
 	}
+	p.done()
+}
+
+// done ends p: the head's buffer goes back to the pool.
+func (p *Pending) done() {
+	p.c = nil
+	if p.hp != nil {
+		heads.Put(p.hp)
+		p.hp, p.head = nil, nil
+	}
+}
+
+// receive reads the response header of the request written on c, as a
+// list when ob asks for one (ob.Answer).
+func (t *Transport) receive(ctx context.Context, c *conn, req *http.Request, ob *Outbound, info Informer) (*http.Response, error) {
+	asList := ob != nil && ob.List
 	c.limit = t.maxHeaderBytes()
 	a := new(answer)
 	var res *http.Response

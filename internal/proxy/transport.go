@@ -66,6 +66,19 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, ob *h1.Outbound
 	return t.Std.RoundTrip(req.WithContext(ctx))
 }
 
+// Start writes req, as Send would, without reading the answer: p.Finish
+// reads it (h1.Pending), so that a caller with several requests to make
+// sends them all before it waits for any. ok is false, with nothing done,
+// when the request would not go through the gateway's own client; the
+// caller then uses Send. Otherwise err is Send's for a failure before the
+// answer, and p is only to be finished or closed when err is nil.
+func (t *Transport) Start(ctx context.Context, req *http.Request, ob *h1.Outbound, p *h1.Pending) (ok bool, err error) {
+	if t.fast == nil || !t.fast.Supports(req) {
+		return false, nil
+	}
+	return true, t.fast.Start(ctx, req, ob, p)
+}
+
 // CloseIdleConnections closes both clients' idle connections.
 func (t *Transport) CloseIdleConnections() {
 	t.Std.CloseIdleConnections()
