@@ -74,6 +74,8 @@ type handler struct {
 	// roots are the calls that use no other call's answer.
 	roots      []int
 	anyFlatten bool
+	// batched counts the calls with batch set.
+	batched int
 	// sharesBase: a call sends the run's base header as it is.
 	sharesBase bool
 	// reqRules and resRules are the route's request_headers and
@@ -106,6 +108,10 @@ type call struct {
 	raw   bool
 	cache *cache
 	ttl   time.Duration
+	// batch says the request's goroutine sends the call itself when no
+	// call of the aggregate needs another's answer (batch.go): it has no
+	// fan-out, no cache and no h2c target.
+	batch bool
 }
 
 // New builds the aggregate terminal of route rc. It runs Check (with the
@@ -213,6 +219,10 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 			}
 			cl.cache = ch
 		}
+		cl.batch = cl.fan == nil && cl.cache == nil && cl.h2c == nil
+		if cl.batch {
+			h.batched++
+		}
 		if len(s.deps) == 0 {
 			h.roots = append(h.roots, i)
 		}
@@ -254,6 +264,10 @@ type run struct {
 	results  []any
 	state    []callState
 	attempts atomic.Int64
+	// batch are the calls this goroutine sends itself (batch.go);
+	// away counts those handed to workers.
+	batch []batchCall
+	away  int
 }
 
 type callState uint8
@@ -370,14 +384,16 @@ func (rn *run) execute(cancel context.CancelFunc) *callError {
 			cancel()
 		}
 	}
-	// When no call needs another's answer, the last one runs on this
-	// goroutine, which would otherwise only wait: one hand-off to a
-	// worker, and one wake-up, less per request. It is started last, so
-	// the others are under way. (With dependencies this goroutine must
-	// stay free to start the calls that wait.)
+	flat := len(h.roots) == len(h.calls)
+	// When no call needs another's answer, the calls that can be sent by
+	// this goroutine are (see batch.go); when none can, the last call
+	// runs on this goroutine, which would otherwise only wait: one
+	// hand-off to a worker, and one wake-up, less per request. It is
+	// started last, so the others are under way. (With dependencies this
+	// goroutine must stay free to start the calls that wait.)
 	inline := -1
-	if n := len(h.roots); n > 0 && n == len(h.calls) {
-		inline = h.roots[n-1]
+	if flat && h.batched == 0 && len(h.roots) > 0 {
+		inline = h.roots[len(h.roots)-1]
 	}
 	inFlight := 0
 	start := func(i int) {
@@ -389,39 +405,78 @@ func (rn *run) execute(cancel context.CancelFunc) *callError {
 		}
 		workers.GoWith(run, i)
 	}
-	for _, i := range h.roots {
-		start(i)
-	}
 	var fatal *callError
-	for inFlight > 0 {
-		o := <-done
-		inFlight--
+	settle := func(o outcome) {
 		c := h.calls[o.i]
 		if o.err != nil {
 			rn.state[o.i] = failed
 			ce := asCallError(c, o.err)
 			if !c.optional {
 				if fatal == nil {
-					// Nothing else can change the answer now; run has
-					// called the others off.
+					// Nothing else can change the answer now; the call's
+					// goroutine has called the others off.
 					fatal = ce
 				}
-				continue
+				return
 			}
 			rn.skip(c)
 			h.log.Debug("optional aggregate call left out", "route", h.route, "call", c.name, "request_id", rn.base.Get("X-Request-Id"), "error", ce)
-			continue
+			return
 		}
 		rn.results[o.i] = o.v
 		rn.state[o.i] = succeeded
 		if fatal != nil {
-			continue
+			return
 		}
 		for _, d := range c.dependents {
 			if need[d]--; need[d] == 0 && rn.state[d] == pending {
 				start(d)
 			}
 		}
+	}
+	// off holds the outcomes of batch calls that were called off.
+	var off []outcome
+	if flat && h.batched > 0 {
+		for _, i := range h.roots {
+			if !h.calls[i].batch {
+				start(i)
+			}
+		}
+		// The flights' own outcomes: those this goroutine lands are
+		// settled here, those handed to workers arrive on done.
+		fly := func(k int) {
+			f := &rn.batch[k]
+			v, err := rn.land(f, false)
+			done <- outcome{f.i, v, err}
+			if err != nil && !f.c.optional {
+				cancel()
+			}
+		}
+		rn.fly(fly, func(o outcome) {
+			if ce, ok := o.err.(*callError); ok && ce.canceled {
+				// Called off: by a worker's failure, which is on its way
+				// and must be the one that decides, or by the client.
+				off = append(off, o)
+				return
+			}
+			settle(o)
+			if o.err != nil && !h.calls[o.i].optional {
+				cancel()
+			}
+		})
+		inFlight += rn.away
+	} else {
+		for _, i := range h.roots {
+			start(i)
+		}
+	}
+	for inFlight > 0 {
+		o := <-done
+		inFlight--
+		settle(o)
+	}
+	for _, o := range off {
+		settle(o)
 	}
 	return fatal
 }

@@ -240,12 +240,23 @@ func (rn *run) fetch(ctx context.Context, c *call, ob *outbound) (any, int64, ti
 	}
 	at, err := c.pool.Attempts(rn.in)
 	if err != nil {
-		return nil, 0, 0, &callError{call: c.name, reason: "no healthy upstream target", err: err}
+		return nil, 0, 0, noTarget(c, err)
 	}
 	at.AllowRetries(c.retries)
+	return rn.tryTargets(ctx, c, &at, ob)
+}
+
+// noTarget is the failure of a call whose upstream has no target to try.
+func noTarget(c *call, err error) *callError {
+	return &callError{call: c.name, reason: "no healthy upstream target", err: err}
+}
+
+// tryTargets makes the attempts of ob on at's targets until one succeeds
+// or a failure may not be retried.
+func (rn *run) tryTargets(ctx context.Context, c *call, at *upstream.Attempts, ob *outbound) (any, int64, time.Duration, error) {
 	for {
 		rn.attempts.Add(1)
-		v, size, ttl, again, err := rn.attempt(ctx, c, &at, ob)
+		v, size, ttl, again, err := rn.attempt(ctx, c, at, ob)
 		if err == nil {
 			return v, size, ttl, nil
 		}
@@ -258,6 +269,24 @@ func (rn *run) fetch(ctx context.Context, c *call, ob *outbound) (any, int64, ti
 // attempt sends ob once, to the next target of at, and reads the answer.
 // again reports whether the failure may be retried on another target.
 func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *outbound) (v any, size int64, ttl time.Duration, again bool, err error) {
+	// The answer's header comes as a list when it can (h1.Outbound.List):
+	// the call reads two fields of it and builds no map.
+	var out h1.Outbound
+	req, t := prepare(ctx, c, at, ob, &out)
+	var res *http.Response
+	if t.H2C {
+		res, err = c.h2c.RoundTrip(req.WithContext(ctx))
+	} else {
+		res, err = c.tr.Send(ctx, req, &out)
+	}
+	return rn.answer(ctx, c, at, res, err, &out)
+}
+
+// prepare begins an attempt of ob on at's next target: the request to
+// send, and the header fields to send it with in out (a copy of the run's
+// shared Outbound, this attempt's own, asking for the answer's header as
+// a list).
+func prepare(ctx context.Context, c *call, at *upstream.Attempts, ob *outbound, out *h1.Outbound) (*http.Request, *upstream.Target) {
 	t := at.Begin()
 	req := newRequest(c, t, ob)
 	fields := ob.fields
@@ -265,20 +294,17 @@ func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *
 		// The span's trace context: a header of this attempt's own.
 		fields = nil
 	}
-	var res *http.Response
-	// The answer's header comes as a list when it can (h1.Outbound.List):
-	// the call reads two fields of it and builds no map. The Outbound is
-	// this attempt's own, a copy of the run's shared one.
-	var out h1.Outbound
 	if fields != nil {
-		out = *fields
+		*out = *fields
 	}
 	out.List = true
-	if t.H2C {
-		res, err = c.h2c.RoundTrip(req.WithContext(ctx))
-	} else {
-		res, err = c.tr.Send(ctx, req, &out)
-	}
+	return req, t
+}
+
+// answer reads an attempt's answer, or its failure (err, res nil), into
+// the call's value. again reports whether the failure may be retried on
+// another target.
+func (rn *run) answer(ctx context.Context, c *call, at *upstream.Attempts, res *http.Response, err error, out *h1.Outbound) (v any, size int64, ttl time.Duration, again bool, _ error) {
 	at.Answered()
 	if err != nil {
 		ce, o, again := rn.transportFailure(ctx, c, 0, err)

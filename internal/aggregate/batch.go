@@ -1,0 +1,183 @@
+package aggregate
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gantry-dev/gantry/internal/h1"
+	"github.com/gantry-dev/gantry/internal/upstream"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// When no call of an aggregate needs another's answer, the request's own
+// goroutine makes the calls that go through the gateway's HTTP/1.1 client
+// (call.batch): it writes every request first, then reads the answers one
+// after another, in the calls' order. Handing each call to a worker and
+// waiting for its outcome costs a wake-up and a hand-off both ways per
+// call, more than the rest of what a call adds; here the answers that
+// came while an earlier one was read are read without waiting at all.
+//
+// Reading in order must not let a slow answer hold up one that ends the
+// request (a required call's failure calls the others off at once). So
+// the answer being read carries h1.Pending.Slow: when it has not come
+// within the client's short window (100 ms), or at once over TLS, the
+// calls after it go to workers, which read their answers and report them
+// as any worker call does, and the window's end starts the watch of the
+// request's context, so a failure among them aborts the slow read. A
+// request the gateway's own client does not take (h1 refuses it) goes to
+// a worker when it is found.
+
+// batchCall is one call the request's goroutine sends itself: its request
+// out (or why not), its answer to read.
+type batchCall struct {
+	c *call
+	i int // the call's index
+	// ctx is the call's: its span, its own timeout (cancel).
+	ctx    context.Context
+	cancel context.CancelFunc
+	sp     trace.Span
+	ob     outbound
+	at     upstream.Attempts
+	out    h1.Outbound
+	p      h1.Pending
+	req    *http.Request
+	// pre is the call's failure before any attempt began; serr the
+	// failure of the first attempt's send. sent says p holds the request
+	// written; away that a worker lands the batchCall.
+	pre, serr  error
+	sent, away bool
+}
+
+// fly makes the batch calls: it sends them all, then lands them in order,
+// each outcome given to landed on this goroutine, except those it hands to
+// workers (rn.away counts them), which run land(k) and report on their
+// own.
+func (rn *run) fly(land func(k int), landed func(outcome)) {
+	h := rn.h
+	rn.batch = make([]batchCall, 0, h.batched)
+	for i, c := range h.calls {
+		if c.batch {
+			rn.batch = append(rn.batch, batchCall{c: c, i: i})
+		}
+	}
+	for k := range rn.batch {
+		f := &rn.batch[k]
+		rn.state[f.i] = running
+		rn.launch(f)
+		if f.away {
+			rn.away++
+			workers.GoWith(land, k)
+		}
+	}
+	end, cur := len(rn.batch), 0
+	var slow func()
+	for k := 0; k < end; k++ {
+		f := &rn.batch[k]
+		if f.away {
+			continue
+		}
+		cur = k
+		if f.sent && rn.later(k, end) {
+			if slow == nil {
+				// The calls after the one being read go to workers.
+				slow = func() {
+					for j := cur + 1; j < end; j++ {
+						if g := &rn.batch[j]; !g.away {
+							g.away = true
+							rn.away++
+							workers.GoWith(land, j)
+						}
+					}
+					end = cur + 1
+				}
+			}
+			f.p.Slow = slow
+		}
+		v, err := rn.land(f, rn.ctx.Err() != nil)
+		landed(outcome{f.i, v, err})
+	}
+}
+
+// later reports whether a batchCall after k, before end, is still this
+// goroutine's to land.
+func (rn *run) later(k, end int) bool {
+	for j := k + 1; j < end; j++ {
+		if !rn.batch[j].away {
+			return true
+		}
+	}
+	return false
+}
+
+// launch begins f's call as exec would, and sends its first attempt's
+// request without reading the answer; a request h1 does not take is left
+// for a worker (away).
+func (rn *run) launch(f *batchCall) {
+	c := f.c
+	if rn.ctx.Err() != nil {
+		f.pre = rn.stopped(c, rn.ctx)
+		return
+	}
+	f.ctx, f.sp = startCall(rn.ctx, c)
+	e := env{params: rn.params, results: rn.results, elem: -1}
+	if err := rn.build(c, &e, &f.ob); err != nil {
+		f.pre = &callError{call: c.name, reason: err.Error(), err: err}
+		return
+	}
+	at, err := c.pool.Attempts(rn.in)
+	if err != nil {
+		f.pre = noTarget(c, err)
+		return
+	}
+	f.at = at
+	f.at.AllowRetries(c.retries)
+	if c.timeout > 0 {
+		f.ctx, f.cancel = context.WithTimeout(f.ctx, c.timeout)
+	}
+	rn.attempts.Add(1)
+	f.req, _ = prepare(f.ctx, c, &f.at, &f.ob, &f.out)
+	ok, err := c.tr.Start(f.ctx, f.req, &f.out, &f.p)
+	f.sent, f.serr, f.away = ok && err == nil, err, !ok
+}
+
+// land reads f's answer (or, with drop, gives it up: the request was
+// called off) and makes the call's further attempts as fetch would; it
+// returns the call's value or failure as exec does.
+func (rn *run) land(f *batchCall, drop bool) (any, error) {
+	c := f.c
+	if f.pre != nil {
+		if f.sp != nil {
+			endCall(f.sp, f.pre)
+		}
+		return nil, f.pre
+	}
+	var res *http.Response
+	var err error
+	switch {
+	case drop:
+		if f.sent {
+			f.p.Close()
+		}
+		err = rn.ctx.Err()
+	case f.sent:
+		res, err = f.p.Finish(nil)
+	case f.serr != nil:
+		err = f.serr
+	default:
+		res, err = c.tr.Send(f.ctx, f.req, &f.out)
+	}
+	v, _, _, again, err := rn.answer(f.ctx, c, &f.at, res, err, &f.out)
+	if err != nil && again && f.ctx.Err() == nil && f.at.Next() != nil {
+		v, _, _, err = rn.tryTargets(f.ctx, c, &f.at, &f.ob)
+	}
+	if f.cancel != nil {
+		f.cancel()
+	}
+	if f.sp != nil {
+		endCall(f.sp, err)
+	}
+	if err != nil {
+		return nil, asCallError(c, err)
+	}
+	return v, nil
+}
