@@ -297,11 +297,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	if err := discardBody(r); err != nil {
 		return forward.BodyError(r, err)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
-	defer cancel()
+	dl := newDeadline(r.Context(), time.Now().Add(h.timeout))
+	defer dl.stop()
 	rn := &run{
 		h:       h,
-		ctx:     ctx,
+		ctx:     dl,
 		in:      r,
 		params:  x.Params,
 		base:    h.baseHeader(r, x),
@@ -316,7 +316,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 			rn.out.Block = &rn.blk
 		}
 	}
-	fatal := rn.execute(cancel)
+	fatal := rn.execute(dl)
 	x.Attempts = int(rn.attempts.Load())
 	if fatal == nil && errors.Is(r.Context().Err(), context.Canceled) {
 		// Only optional calls were running; nobody is left to answer.
@@ -364,7 +364,7 @@ func discardBody(r *http.Request) error {
 // call, after every goroutine it started has ended. A call starts once all
 // the calls it needs have succeeded: no levels, no waiting for unrelated
 // calls. When an optional call fails, the calls that need it are skipped.
-func (rn *run) execute(cancel context.CancelFunc) *callError {
+func (rn *run) execute(dl *deadline) *callError {
 	h := rn.h
 	need := make([]int, len(h.calls))
 	for i, c := range h.calls {
@@ -381,7 +381,7 @@ func (rn *run) execute(cancel context.CancelFunc) *callError {
 		v, err := rn.exec(c)
 		done <- outcome{i, v, err}
 		if err != nil && !c.optional {
-			cancel()
+			dl.callOff()
 		}
 	}
 	flat := len(h.roots) == len(h.calls)
@@ -449,7 +449,7 @@ func (rn *run) execute(cancel context.CancelFunc) *callError {
 			v, err := rn.land(f, false)
 			done <- outcome{f.i, v, err}
 			if err != nil && !f.c.optional {
-				cancel()
+				dl.callOff()
 			}
 		}
 		rn.fly(fly, func(o outcome) {
@@ -461,7 +461,7 @@ func (rn *run) execute(cancel context.CancelFunc) *callError {
 			}
 			settle(o)
 			if o.err != nil && !h.calls[o.i].optional {
-				cancel()
+				dl.callOff()
 			}
 		})
 		inFlight += rn.away

@@ -40,6 +40,7 @@ type batchCall struct {
 	at     upstream.Attempts
 	out    h1.Outbound
 	p      h1.Pending
+	rq     request
 	req    *http.Request
 	// pre is the call's failure before any attempt began; serr the
 	// failure of the first attempt's send. sent says p holds the request
@@ -135,7 +136,7 @@ func (rn *run) launch(f *batchCall) {
 		f.ctx, f.cancel = context.WithTimeout(f.ctx, c.timeout)
 	}
 	rn.attempts.Add(1)
-	f.req, _ = prepare(f.ctx, c, &f.at, &f.ob, &f.out)
+	f.req, _ = prepare(f.ctx, c, &f.at, &f.ob, &f.out, &f.rq)
 	ok, err := c.tr.Start(f.ctx, f.req, &f.out, &f.p)
 	f.sent, f.serr, f.away = ok && err == nil, err, !ok
 }

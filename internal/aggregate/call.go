@@ -272,7 +272,7 @@ func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *
 	// The answer's header comes as a list when it can (h1.Outbound.List):
 	// the call reads two fields of it and builds no map.
 	var out h1.Outbound
-	req, t := prepare(ctx, c, at, ob, &out)
+	req, t := prepare(ctx, c, at, ob, &out, new(request))
 	var res *http.Response
 	if t.H2C {
 		res, err = c.h2c.RoundTrip(req.WithContext(ctx))
@@ -283,12 +283,12 @@ func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *
 }
 
 // prepare begins an attempt of ob on at's next target: the request to
-// send, and the header fields to send it with in out (a copy of the run's
-// shared Outbound, this attempt's own, asking for the answer's header as
-// a list).
-func prepare(ctx context.Context, c *call, at *upstream.Attempts, ob *outbound, out *h1.Outbound) (*http.Request, *upstream.Target) {
+// send, built in rq, and the header fields to send it with in out (a copy
+// of the run's shared Outbound, this attempt's own, asking for the
+// answer's header as a list).
+func prepare(ctx context.Context, c *call, at *upstream.Attempts, ob *outbound, out *h1.Outbound, rq *request) (*http.Request, *upstream.Target) {
 	t := at.Begin()
-	req := newRequest(c, t, ob)
+	req := rq.fill(c, t, ob)
 	fields := ob.fields
 	if injectCall(ctx, req, t) {
 		// The span's trace context: a header of this attempt's own.
@@ -366,17 +366,24 @@ func (rn *run) answer(ctx context.Context, c *call, at *upstream.Attempts, res *
 	return v, size, ttl, false, nil
 }
 
-// newRequest builds the request of ob to target t, without a context
-// (the transport gets it apart, or a copy carries it).
-func newRequest(c *call, t *upstream.Target, ob *outbound) *http.Request {
-	u := &url.URL{Scheme: t.Scheme, Host: t.Addr, RawQuery: ob.query}
+// request is an attempt's request and its URL, in one allocation.
+type request struct {
+	http.Request
+	url url.URL
+}
+
+// fill makes rq the request of ob to target t, without a context (the
+// transport gets it apart, or a copy carries it), and returns it.
+func (rq *request) fill(c *call, t *upstream.Target, ob *outbound) *http.Request {
+	u := &rq.url
+	*u = url.URL{Scheme: t.Scheme, Host: t.Addr, RawQuery: ob.query}
 	raw := t.RawBasePath + ob.path
 	if p, err := url.PathUnescape(raw); err == nil {
 		u.Path, u.RawPath = p, raw
 	} else {
 		u.Path = t.BasePath + ob.path
 	}
-	req := &http.Request{
+	rq.Request = http.Request{
 		Method:     c.method,
 		URL:        u,
 		Proto:      "HTTP/1.1",
@@ -385,6 +392,7 @@ func newRequest(c *call, t *upstream.Target, ob *outbound) *http.Request {
 		Header:     ob.header,
 		Host:       t.Host,
 	}
+	req := &rq.Request
 	if ob.body != nil {
 		body := ob.body
 		req.ContentLength = int64(len(body))
