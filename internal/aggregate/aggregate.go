@@ -250,6 +250,8 @@ func New(rc *config.Route, deps Deps) (pipeline.Handler, error) {
 type run struct {
 	h   *handler
 	ctx context.Context
+	// dl is ctx as what it is.
+	dl *deadline
 	// in is the client's request, for balancers that read it.
 	in     *http.Request
 	params []pipeline.Param
@@ -302,6 +304,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	rn := &run{
 		h:       h,
 		ctx:     dl,
+		dl:      dl,
 		in:      r,
 		params:  x.Params,
 		base:    h.baseHeader(r, x),

@@ -55,16 +55,27 @@ type batchCall struct {
 // own.
 func (rn *run) fly(land func(k int), landed func(outcome)) {
 	h := rn.h
-	rn.batch = make([]batchCall, 0, h.batched)
+	// Filled in place: a batchCall is large, and a literal of it would be
+	// built and copied.
+	rn.batch = make([]batchCall, h.batched)
+	k := 0
 	for i, c := range h.calls {
 		if c.batch {
-			rn.batch = append(rn.batch, batchCall{c: c, i: i})
+			rn.batch[k].c, rn.batch[k].i = c, i
+			k++
 		}
 	}
+	// One look at the clock for all the launches, which take
+	// microseconds: an aggregate that has ended launches none.
+	ended := rn.ctx.Err() != nil
 	for k := range rn.batch {
 		f := &rn.batch[k]
 		rn.state[f.i] = running
-		rn.launch(f)
+		if ended {
+			f.pre = rn.stopped(f.c, rn.ctx)
+		} else {
+			rn.launch(f)
+		}
 		if f.away {
 			rn.away++
 			workers.GoWith(land, k)
@@ -94,7 +105,11 @@ func (rn *run) fly(land func(k int), landed func(outcome)) {
 			}
 			f.p.Slow = slow
 		}
-		v, err := rn.land(f, rn.ctx.Err() != nil)
+		// Ended (called off, the client gone): the answer is not read.
+		// A deadline that passed unseen needs no look at the clock
+		// here: the connection's own deadline is no later, and ends a
+		// read that would wait.
+		v, err := rn.land(f, rn.dl.ended())
 		landed(outcome{f.i, v, err})
 	}
 }
@@ -110,15 +125,11 @@ func (rn *run) later(k, end int) bool {
 	return false
 }
 
-// launch begins f's call as exec would, and sends its first attempt's
+// launch begins f's call as exec would (the aggregate not ended), and sends its first attempt's
 // request without reading the answer; a request h1 does not take is left
 // for a worker (away).
 func (rn *run) launch(f *batchCall) {
 	c := f.c
-	if rn.ctx.Err() != nil {
-		f.pre = rn.stopped(c, rn.ctx)
-		return
-	}
 	f.ctx, f.sp = startCall(rn.ctx, c)
 	e := env{params: rn.params, results: rn.results, elem: -1}
 	if err := rn.build(c, &e, &f.ob); err != nil {

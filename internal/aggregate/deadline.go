@@ -67,6 +67,10 @@ func (d *deadline) Err() error {
 	return nil
 }
 
+// ended reports whether d ended as far as is known without reading the
+// clock: called off, its parent ended, or its deadline seen to pass.
+func (d *deadline) ended() bool { return d.Context.Err() != nil }
+
 // AfterFunc arranges for f to run once d ends, as context.AfterFunc does
 // (which calls it); the timer is armed first.
 func (d *deadline) AfterFunc(f func()) func() bool {

@@ -15,7 +15,11 @@
 // request per array element, FanOutConcurrency at a time, answers kept in
 // element order. Goroutines are bounded by the configuration: one per
 // running call, FanOutConcurrency per running fan-out, and every one has
-// ended when ServeHTTP returns.
+// ended when ServeHTTP returns. When no call uses another's answer, the
+// request's own goroutine writes the requests of the calls that go
+// through the gateway's HTTP/1.1 client, then reads their answers in
+// order (batch.go); a late answer hands the ones after it to workers, so
+// a failure is never held up behind it.
 //
 // Every request goes through the upstream's pool as proxied requests do,
 // by the same attempt loop, upstream.Attempts: the first pick (balancer,
