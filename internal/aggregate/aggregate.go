@@ -270,6 +270,9 @@ type run struct {
 	// away counts those handed to workers.
 	batch []batchCall
 	away  int
+	// cur is the batch call being landed, end where this goroutine's
+	// landing stops (the rest went to workers).
+	cur, end int
 }
 
 type callState uint8

@@ -81,26 +81,26 @@ func (rn *run) fly(land func(k int), landed func(outcome)) {
 			workers.GoWith(land, k)
 		}
 	}
-	end, cur := len(rn.batch), 0
+	rn.end = len(rn.batch)
 	var slow func()
-	for k := 0; k < end; k++ {
+	for k := 0; k < rn.end; k++ {
 		f := &rn.batch[k]
 		if f.away {
 			continue
 		}
-		cur = k
-		if f.sent && rn.later(k, end) {
+		rn.cur = k
+		if f.sent && rn.later(k) {
 			if slow == nil {
 				// The calls after the one being read go to workers.
 				slow = func() {
-					for j := cur + 1; j < end; j++ {
+					for j := rn.cur + 1; j < rn.end; j++ {
 						if g := &rn.batch[j]; !g.away {
 							g.away = true
 							rn.away++
 							workers.GoWith(land, j)
 						}
 					}
-					end = cur + 1
+					rn.end = rn.cur + 1
 				}
 			}
 			f.p.Slow = slow
@@ -114,10 +114,10 @@ func (rn *run) fly(land func(k int), landed func(outcome)) {
 	}
 }
 
-// later reports whether a batchCall after k, before end, is still this
-// goroutine's to land.
-func (rn *run) later(k, end int) bool {
-	for j := k + 1; j < end; j++ {
+// later reports whether a batchCall after k, before rn.end, is still
+// this goroutine's to land.
+func (rn *run) later(k int) bool {
+	for j := k + 1; j < rn.end; j++ {
 		if !rn.batch[j].away {
 			return true
 		}
