@@ -30,6 +30,12 @@
 // every framing decision is made on the one path; FuzzResponse reads every
 // answer both ways.
 //
+// A caller with several requests to make writes them all first
+// (Transport.Start) and reads the answers after (Pending.Finish), on one
+// goroutine: the same checks and the same retry decision as a round trip,
+// cut in two. Pending.Slow tells the caller when an answer is late, so it
+// can hand the others to other goroutines.
+//
 // Connection reuse follows net/http: a connection goes back to the pool once
 // the response body was read to its end and neither side asked to close it.
 // A response body closed early closes its connection. A pooled connection
