@@ -48,49 +48,69 @@ func TestUnsolicitedBytesNeverAnswer(t *testing.T) {
 		{"a lone byte", "GET", ownAnswer("/first"), "\n"},
 	}
 	// with says when the extra bytes are sent: in the same write as the
-	// answer, or later, while the connection is idle in the pool.
-	for _, with := range []string{"same write", "while idle"} {
-		for _, tt := range tests {
-			t.Run(with+"/"+tt.name, func(t *testing.T) {
-				t.Parallel()
-				sent := make(chan struct{}, 1)
-				var first atomic.Bool
-				srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
-					for {
-						req, err := readRequest(br)
-						if err != nil {
-							return
+	// answer, or later, while the connection is idle in the pool; way how
+	// the first request is made: a round trip, or written (Start) with
+	// another request after it and read (Finish) after that one's answer.
+	for _, way := range []string{"round trip", "started"} {
+		for _, with := range []string{"same write", "while idle"} {
+			for _, tt := range tests {
+				t.Run(way+"/"+with+"/"+tt.name, func(t *testing.T) {
+					t.Parallel()
+					sent := make(chan struct{}, 1)
+					srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+						for {
+							req, err := readRequest(br)
+							if err != nil {
+								return
+							}
+							switch {
+							case req.URL.Path != "/first":
+								io.WriteString(c, ownAnswer(req.URL.Path))
+							case with == "same write":
+								io.WriteString(c, tt.answer+tt.extra)
+								sent <- struct{}{}
+							default:
+								io.WriteString(c, tt.answer)
+								time.Sleep(20 * time.Millisecond)
+								io.WriteString(c, tt.extra)
+								sent <- struct{}{}
+							}
 						}
-						switch {
-						case !first.CompareAndSwap(false, true):
-							io.WriteString(c, ownAnswer(req.URL.Path))
-						case with == "same write":
-							io.WriteString(c, tt.answer+tt.extra)
-							sent <- struct{}{}
-						default:
-							io.WriteString(c, tt.answer)
-							time.Sleep(20 * time.Millisecond)
-							io.WriteString(c, tt.extra)
-							sent <- struct{}{}
+					})
+					tr := newTransport(t, nil)
+					first := newRequest(t, tt.method, srv.url()+"/first", "")
+					var res *http.Response
+					var err error
+					if way == "round trip" {
+						res, err = tr.Send(context.Background(), first, nil)
+					} else {
+						var p, q Pending
+						if err := tr.Start(context.Background(), first, nil, &p); err != nil {
+							t.Fatalf("Start(%s /first) error: %v", tt.method, err)
+						}
+						if err := tr.Start(context.Background(), newRequest(t, "GET", srv.url()+"/other", ""), nil, &q); err != nil {
+							t.Fatalf("Start(GET /other) error: %v", err)
+						}
+						if code, body := finish(t, &q); code != 200 || body != "/other" {
+							t.Errorf("GET /other = %d %q, want 200 %q", code, body, "/other")
+						}
+						res, err = p.Finish(nil)
+					}
+					if err != nil {
+						t.Fatalf("%s /first error: %v", tt.method, err)
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					recv(t, sent, "extra bytes")
+					// Let them reach the client's socket.
+					time.Sleep(20 * time.Millisecond)
+					for _, path := range []string{"/second", "/third"} {
+						if code, body := fetch(t, tr, newRequest(t, "GET", srv.url()+path, "")); code != 200 || body != path {
+							t.Errorf("GET %s = %d %q, want 200 %q", path, code, body, path)
 						}
 					}
 				})
-				tr := newTransport(t, nil)
-				res, err := tr.Send(context.Background(), newRequest(t, tt.method, srv.url()+"/first", ""), nil)
-				if err != nil {
-					t.Fatalf("Send(%s /first) error: %v", tt.method, err)
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				recv(t, sent, "extra bytes")
-				// Let them reach the client's socket.
-				time.Sleep(20 * time.Millisecond)
-				for _, path := range []string{"/second", "/third"} {
-					if code, body := fetch(t, tr, newRequest(t, "GET", srv.url()+path, "")); code != 200 || body != path {
-						t.Errorf("GET %s = %d %q, want 200 %q", path, code, body, path)
-					}
-				}
-			})
+			}
 		}
 	}
 }
