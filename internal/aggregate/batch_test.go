@@ -18,11 +18,7 @@ import (
 // failed, and leaves no attempt counted in flight at any target.
 func TestBatchWithWorkerCalls(t *testing.T) {
 	t.Parallel()
-	failing := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusInternalServerError)
-		io.WriteString(w, `{}`)
-	}).URL
+	failing := failingUpstream(t).URL
 	slow := jsonUpstream(t, 5*time.Second, `{}`).URL
 	echo := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

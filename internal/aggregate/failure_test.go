@@ -246,11 +246,7 @@ func TestClientGoneIs499(t *testing.T) {
 // the error names the call that failed, not the one called off.
 func TestRequiredFailureCallsOffTheOthers(t *testing.T) {
 	t.Parallel()
-	failing := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusInternalServerError)
-		io.WriteString(w, `{}`)
-	}).URL
+	failing := failingUpstream(t).URL
 	slow := jsonUpstream(t, 5*time.Second, `{}`).URL
 	for _, slowLast := range []bool{true, false} {
 		t.Run(fmt.Sprintf("slow call last: %v", slowLast), func(t *testing.T) {

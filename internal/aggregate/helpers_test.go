@@ -3,6 +3,7 @@ package aggregate
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -19,6 +20,15 @@ func newUpstream(tb testing.TB, h http.HandlerFunc) *httptest.Server {
 	s := httptest.NewServer(h)
 	tb.Cleanup(s.Close)
 	return s
+}
+
+// failingUpstream answers every request 500 with a JSON body.
+func failingUpstream(tb testing.TB) *httptest.Server {
+	return newUpstream(tb, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, `{}`)
+	})
 }
 
 // jsonUpstream answers every request with body as application/json after

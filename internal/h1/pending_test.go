@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,8 +42,7 @@ func TestPendingAnswersInAnyOrder(t *testing.T) {
 				return
 			}
 			arrived.Add(1)
-			body := "answer to " + req.URL.Path
-			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			io.WriteString(c, ownAnswer(req.URL.Path))
 		}
 	})
 	tr := newTransport(t, nil)
@@ -65,7 +63,7 @@ func TestPendingAnswersInAnyOrder(t *testing.T) {
 		}
 		for i := len(ps) - 1; i >= 0; i-- {
 			code, body := finish(t, &ps[i])
-			if want := fmt.Sprintf("answer to /r%d", i); code != 200 || body != want {
+			if want := fmt.Sprintf("/r%d", i); code != 200 || body != want {
 				t.Errorf("round %d: answer %d = %d %q, want 200 %q", round, i, code, body, want)
 			}
 		}
@@ -246,8 +244,7 @@ func TestPendingClose(t *testing.T) {
 				gone <- struct{}{}
 				return
 			}
-			body := "answer to " + req.URL.Path
-			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			io.WriteString(c, ownAnswer(req.URL.Path))
 		}
 	})
 	tr := newTransport(t, nil)
@@ -261,7 +258,7 @@ func TestPendingClose(t *testing.T) {
 	if n := tr.IdleConns(); n != 0 {
 		t.Errorf("IdleConns() = %d after Close, want 0", n)
 	}
-	if code, body := fetch(t, tr, newRequest(t, "GET", srv.url()+"/next", "")); code != 200 || !strings.HasSuffix(body, "/next") {
+	if code, body := fetch(t, tr, newRequest(t, "GET", srv.url()+"/next", "")); code != 200 || body != "/next" {
 		t.Errorf("next answer = %d %q, want the answer to /next", code, body)
 	}
 }
