@@ -273,6 +273,28 @@ type run struct {
 	// cur is the batch call being landed, end where this goroutine's
 	// landing stops (the rest went to workers).
 	cur, end int
+	// need[i] counts the answers call i still waits for.
+	need []int
+	// small holds results, state and need for an aggregate of up to
+	// smallCalls calls, in the run's own allocation.
+	small struct {
+		results [smallCalls]any
+		state   [smallCalls]callState
+		need    [smallCalls]int
+	}
+}
+
+// smallCalls is how many calls an aggregate may have for its run's
+// slices to live in the run itself.
+const smallCalls = 4
+
+// slices returns results, state and need for n calls: the run's own
+// arrays when n is small enough, else new ones.
+func (rn *run) slices(n int) ([]any, []callState, []int) {
+	if n <= smallCalls {
+		return rn.small.results[:n], rn.small.state[:n], rn.small.need[:n]
+	}
+	return make([]any, n), make([]callState, n), make([]int, n)
 }
 
 type callState uint8
@@ -305,15 +327,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	dl := newDeadline(r.Context(), time.Now().Add(h.timeout))
 	defer dl.stop()
 	rn := &run{
-		h:       h,
-		ctx:     dl,
-		dl:      dl,
-		in:      r,
-		params:  x.Params,
-		base:    h.baseHeader(r, x),
-		results: make([]any, len(h.calls)),
-		state:   make([]callState, len(h.calls)),
+		h:      h,
+		ctx:    dl,
+		dl:     dl,
+		in:     r,
+		params: x.Params,
+		base:   h.baseHeader(r, x),
 	}
+	rn.results, rn.state, rn.need = rn.slices(len(h.calls))
 	if h.sharesBase {
 		// A header the client's request makes invalid fails each call
 		// as it would without the block.
@@ -372,7 +393,7 @@ func discardBody(r *http.Request) error {
 // calls. When an optional call fails, the calls that need it are skipped.
 func (rn *run) execute(dl *deadline) *callError {
 	h := rn.h
-	need := make([]int, len(h.calls))
+	need := rn.need
 	for i, c := range h.calls {
 		need[i] = len(c.deps)
 	}
