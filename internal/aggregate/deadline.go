@@ -12,9 +12,10 @@ import (
 // deadline, and Err says which as context.WithDeadline's would
 // (context.DeadlineExceeded for the deadline).
 //
-// It arms no timer until something waits for its end (Done, or
-// context.AfterFunc, which the HTTP/1.1 client uses once an answer is
-// later than its short window): most aggregates end long before their
+// It arms no timer until something waits for its end (Done; also
+// context.AfterFunc, which asks Done first and then registers with the
+// cancelable context under it, as the HTTP/1.1 client does once an
+// answer is later than its short window): most aggregates end long before their
 // timeout, and their calls only ask Deadline (for their connections'
 // deadlines) and Err. context.WithTimeout would arm and stop a timer per
 // request, with two allocations more. Until the timer is armed, Err
@@ -72,13 +73,6 @@ func (d *deadline) Err() error {
 // ended reports whether d ended as far as is known without reading the
 // clock: called off, its parent ended, or its deadline seen to pass.
 func (d *deadline) ended() bool { return d.Context.Err() != nil }
-
-// AfterFunc arranges for f to run once d ends, as context.AfterFunc does
-// (which calls it); the timer is armed first.
-func (d *deadline) AfterFunc(f func()) func() bool {
-	d.arm()
-	return context.AfterFunc(d.Context, f)
-}
 
 // callOff ends d: a required call failed, the others are called off.
 func (d *deadline) callOff() { d.cancel() }
