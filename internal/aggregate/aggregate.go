@@ -403,13 +403,15 @@ func (rn *run) execute(dl *deadline) *callError {
 	// the others off at once, after its outcome is sent: the failures
 	// that calling off causes arrive after it, so the first required
 	// failure received is the one that decided.
-	run := func(i int) {
-		c := h.calls[i]
-		v, err := rn.exec(c)
-		done <- outcome{i, v, err}
-		if err != nil && !c.optional {
+	report := func(o outcome) {
+		done <- o
+		if o.err != nil && !h.calls[o.i].optional {
 			dl.callOff()
 		}
+	}
+	run := func(i int) {
+		v, err := rn.exec(h.calls[i])
+		report(outcome{i, v, err})
 	}
 	flat := len(h.roots) == len(h.calls)
 	// When no call needs another's answer, the calls that can be sent by
@@ -474,10 +476,7 @@ func (rn *run) execute(dl *deadline) *callError {
 		fly := func(k int) {
 			f := &rn.batch[k]
 			v, err := rn.land(f, false)
-			done <- outcome{f.i, v, err}
-			if err != nil && !f.c.optional {
-				dl.callOff()
-			}
+			report(outcome{f.i, v, err})
 		}
 		rn.fly(fly, func(o outcome) {
 			if ce, ok := o.err.(*callError); ok && ce.canceled {
