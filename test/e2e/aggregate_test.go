@@ -82,6 +82,13 @@ routes:
       calls:
         - {name: user, upstream: svc, path: /users/1}
         - {name: slowpoke, upstream: svc, path: /slow}
+  - name: slowfail
+    match: {path: /slowfail}
+    aggregate:
+      timeout: 5s
+      calls:
+        - {name: slowpoke, upstream: svc, path: /slow}
+        - {name: billing, upstream: svc, path: /broken}
 `, url))
 }
 
@@ -139,6 +146,22 @@ func TestAggregate(t *testing.T) {
 	}
 	if d := time.Since(start); d > 1500*time.Millisecond {
 		t.Fatalf("slow aggregate took %v, want about its 300ms timeout", d)
+	}
+
+	// A required call that fails behind a slow one ends the request
+	// without waiting for the slow answer (2s): the request's goroutine
+	// reads the answers in order, and hands the rest to workers once the
+	// first is late.
+	start = time.Now()
+	r = get(t, g.URL+"/slowfail")
+	if r.Status != 502 {
+		t.Fatalf("slowfail: %d %s", r.Status, r.Body)
+	}
+	if e := r.gwError(t); e.Error != "aggregate_failed" || !strings.Contains(e.Message, "billing") {
+		t.Fatalf("slowfail: %+v, want aggregate_failed naming billing", e)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("slowfail took %v; the failure waited for the slow call", d)
 	}
 }
 
