@@ -275,6 +275,16 @@ type run struct {
 	cur, end int
 	// need[i] counts the answers call i still waits for.
 	need []int
+	// The coordinator's own state, touched by the request's goroutine
+	// only: done is where the calls on workers report (made at the first
+	// one), inFlight how many outcomes it still waits for, inline the
+	// call it makes itself (-1: none), off the batch calls called off,
+	// settled last, and fatal the first required failure.
+	done     chan outcome
+	inFlight int
+	inline   int
+	off      []outcome
+	fatal    *callError
 	// small holds results, state and need for an aggregate of up to
 	// smallCalls calls, in the run's own allocation.
 	small struct {
@@ -343,7 +353,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 			rn.out.Block = &rn.blk
 		}
 	}
-	fatal := rn.execute(dl)
+	fatal := rn.execute()
 	x.Attempts = int(rn.attempts.Load())
 	if fatal == nil && errors.Is(r.Context().Err(), context.Canceled) {
 		// Only optional calls were running; nobody is left to answer.
@@ -391,27 +401,13 @@ func discardBody(r *http.Request) error {
 // call, after every goroutine it started has ended. A call starts once all
 // the calls it needs have succeeded: no levels, no waiting for unrelated
 // calls. When an optional call fails, the calls that need it are skipped.
-func (rn *run) execute(dl *deadline) *callError {
+//
+// The coordination lives in the run and its methods, not in closures: a
+// closure that a worker or the batch keeps is an allocation per request.
+func (rn *run) execute() *callError {
 	h := rn.h
-	need := rn.need
 	for i, c := range h.calls {
-		need[i] = len(c.deps)
-	}
-	// Buffered for every call, so no goroutine ever blocks on sending.
-	done := make(chan outcome, len(h.calls))
-	// run makes call i and reports it. A required call's failure calls
-	// the others off at once, after its outcome is sent: the failures
-	// that calling off causes arrive after it, so the first required
-	// failure received is the one that decided.
-	report := func(o outcome) {
-		done <- o
-		if o.err != nil && !h.calls[o.i].optional {
-			dl.callOff()
-		}
-	}
-	run := func(i int) {
-		v, err := rn.exec(h.calls[i])
-		report(outcome{i, v, err})
+		rn.need[i] = len(c.deps)
 	}
 	flat := len(h.roots) == len(h.calls)
 	// When no call needs another's answer, the calls that can be sent by
@@ -420,91 +416,124 @@ func (rn *run) execute(dl *deadline) *callError {
 	// hand-off to a worker, and one wake-up, less per request. It is
 	// started last, so the others are under way. (With dependencies this
 	// goroutine must stay free to start the calls that wait.)
-	inline := -1
+	rn.inline = -1
 	if flat && h.batched == 0 && len(h.roots) > 0 {
-		inline = h.roots[len(h.roots)-1]
+		rn.inline = h.roots[len(h.roots)-1]
 	}
-	inFlight := 0
-	start := func(i int) {
-		rn.state[i] = running
-		inFlight++
-		if i == inline {
-			run(i)
-			return
-		}
-		workers.GoWith(run, i)
-	}
-	var fatal *callError
-	settle := func(o outcome) {
-		c := h.calls[o.i]
-		if o.err != nil {
-			rn.state[o.i] = failed
-			ce := asCallError(c, o.err)
-			if !c.optional {
-				if fatal == nil {
-					// Nothing else can change the answer now; the call's
-					// goroutine has called the others off.
-					fatal = ce
-				}
-				return
-			}
-			rn.skip(c)
-			h.log.Debug("optional aggregate call left out", "route", h.route, "call", c.name, "request_id", rn.base.Get("X-Request-Id"), "error", ce)
-			return
-		}
-		rn.results[o.i] = o.v
-		rn.state[o.i] = succeeded
-		if fatal != nil {
-			return
-		}
-		for _, d := range c.dependents {
-			if need[d]--; need[d] == 0 && rn.state[d] == pending {
-				start(d)
-			}
-		}
-	}
-	// off holds the outcomes of batch calls that were called off.
-	var off []outcome
 	if flat && h.batched > 0 {
 		for _, i := range h.roots {
 			if !h.calls[i].batch {
-				start(i)
+				rn.start(i)
 			}
 		}
 		// The flights' own outcomes: those this goroutine lands are
-		// settled here, those handed to workers arrive on done.
-		fly := func(k int) {
-			f := &rn.batch[k]
-			v, err := rn.land(f, false)
-			report(outcome{f.i, v, err})
-		}
-		rn.fly(fly, func(o outcome) {
-			if ce, ok := o.err.(*callError); ok && ce.canceled {
-				// Called off: by a worker's failure, which is on its way
-				// and must be the one that decides, or by the client.
-				off = append(off, o)
-				return
-			}
-			settle(o)
-			if o.err != nil && !h.calls[o.i].optional {
-				dl.callOff()
-			}
-		})
-		inFlight += rn.away
+		// settled as they land, those handed to workers arrive on done.
+		rn.fly()
+		rn.inFlight += rn.away
 	} else {
 		for _, i := range h.roots {
-			start(i)
+			rn.start(i)
 		}
 	}
-	for inFlight > 0 {
-		o := <-done
-		inFlight--
-		settle(o)
+	for rn.inFlight > 0 {
+		o := <-rn.done
+		rn.inFlight--
+		rn.settle(o)
 	}
-	for _, o := range off {
-		settle(o)
+	for _, o := range rn.off {
+		rn.settle(o)
 	}
-	return fatal
+	return rn.fatal
+}
+
+// outcomes returns the channel the calls not made on this goroutine
+// report on, made at the first of them: a flat aggregate whose calls this
+// goroutine makes needs none. Buffered for every call, so no goroutine
+// ever blocks on sending. Only the request's goroutine calls it, before
+// it hands a call to a worker.
+func (rn *run) outcomes() chan outcome {
+	if rn.done == nil {
+		rn.done = make(chan outcome, len(rn.h.calls))
+	}
+	return rn.done
+}
+
+// start makes call i: on this goroutine when it is the inline one, else
+// on a worker.
+func (rn *run) start(i int) {
+	rn.state[i] = running
+	rn.inFlight++
+	rn.outcomes()
+	if i == rn.inline {
+		rn.work(i)
+		return
+	}
+	workers.GoWith((*run).work, rn, i)
+}
+
+// work makes call i and reports it.
+func (rn *run) work(i int) {
+	v, err := rn.exec(rn.h.calls[i])
+	rn.report(outcome{i, v, err})
+}
+
+// report sends a call's outcome to the coordinator. A required call's
+// failure calls the others off at once, after its outcome is sent: the
+// failures that calling off causes arrive after it, so the first required
+// failure received is the one that decided.
+func (rn *run) report(o outcome) {
+	rn.done <- o
+	if o.err != nil && !rn.h.calls[o.i].optional {
+		rn.dl.callOff()
+	}
+}
+
+// landed takes the outcome of a batch call this goroutine landed. One
+// called off (by a worker's failure, which is on its way and must be the
+// one that decides, or by the client) waits in off until the workers'
+// outcomes are settled.
+func (rn *run) landed(o outcome) {
+	if ce, ok := o.err.(*callError); ok && ce.canceled {
+		rn.off = append(rn.off, o)
+		return
+	}
+	rn.settle(o)
+	if o.err != nil && !rn.h.calls[o.i].optional {
+		rn.dl.callOff()
+	}
+}
+
+// settle records a call's outcome and starts the calls that waited only
+// for it. The first required failure is the run's fatal one; after it,
+// nothing more starts.
+func (rn *run) settle(o outcome) {
+	h := rn.h
+	c := h.calls[o.i]
+	if o.err != nil {
+		rn.state[o.i] = failed
+		ce := asCallError(c, o.err)
+		if !c.optional {
+			if rn.fatal == nil {
+				// Nothing else can change the answer now; the call's
+				// goroutine has called the others off.
+				rn.fatal = ce
+			}
+			return
+		}
+		rn.skip(c)
+		h.log.Debug("optional aggregate call left out", "route", h.route, "call", c.name, "request_id", rn.base.Get("X-Request-Id"), "error", ce)
+		return
+	}
+	rn.results[o.i] = o.v
+	rn.state[o.i] = succeeded
+	if rn.fatal != nil {
+		return
+	}
+	for _, d := range c.dependents {
+		if rn.need[d]--; rn.need[d] == 0 && rn.state[d] == pending {
+			rn.start(d)
+		}
+	}
 }
 
 // baseFields is how a call that sends base as it is has it written: the

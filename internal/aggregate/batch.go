@@ -47,13 +47,16 @@ type batchCall struct {
 	// written; away that a worker lands the batchCall.
 	pre, serr  error
 	sent, away bool
+	// raw holds the first attempt's answer, when the call is raw; the
+	// merge reads it from here.
+	raw rawSlot
 }
 
 // fly makes the batch calls: it sends them all, then lands them in order,
 // each outcome given to landed on this goroutine, except those it hands to
-// workers (rn.away counts them), which run land(k) and report on their
-// own.
-func (rn *run) fly(land func(k int), landed func(outcome)) {
+// workers (rn.away counts them), which run landAway(k) and report on
+// their own.
+func (rn *run) fly() {
 	h := rn.h
 	// Filled in place: a batchCall is large, and a literal of it would be
 	// built and copied.
@@ -78,7 +81,8 @@ func (rn *run) fly(land func(k int), landed func(outcome)) {
 		}
 		if f.away {
 			rn.away++
-			workers.GoWith(land, k)
+			rn.outcomes()
+			workers.GoWith((*run).landAway, rn, k)
 		}
 	}
 	rn.end = len(rn.batch)
@@ -97,7 +101,8 @@ func (rn *run) fly(land func(k int), landed func(outcome)) {
 						if g := &rn.batch[j]; !g.away {
 							g.away = true
 							rn.away++
-							workers.GoWith(land, j)
+							rn.outcomes()
+							workers.GoWith((*run).landAway, rn, j)
 						}
 					}
 					rn.end = rn.cur + 1
@@ -110,8 +115,15 @@ func (rn *run) fly(land func(k int), landed func(outcome)) {
 		// here: the connection's own deadline is no later, and ends a
 		// read that would wait.
 		v, err := rn.land(f, rn.dl.ended())
-		landed(outcome{f.i, v, err})
+		rn.landed(outcome{f.i, v, err})
 	}
+}
+
+// landAway lands batch call k on a worker and reports it.
+func (rn *run) landAway(k int) {
+	f := &rn.batch[k]
+	v, err := rn.land(f, false)
+	rn.report(outcome{f.i, v, err})
 }
 
 // later reports whether a batchCall after k, before rn.end, is still
@@ -178,7 +190,7 @@ func (rn *run) land(f *batchCall, drop bool) (any, error) {
 	default:
 		res, err = c.tr.Send(f.ctx, f.req, &f.out)
 	}
-	v, _, _, again, err := rn.answer(f.ctx, c, &f.at, res, err, &f.out)
+	v, _, _, again, err := rn.answer(f.ctx, c, &f.at, res, err, &f.out, &f.raw)
 	if err != nil && again && f.ctx.Err() == nil && f.at.Next() != nil {
 		v, _, _, err = rn.tryTargets(f.ctx, c, &f.at, &f.ob)
 	}

@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"unsafe"
 
 	"github.com/gantry-dev/gantry/internal/config"
 	"github.com/gantry-dev/gantry/internal/pipeline"
@@ -75,5 +77,54 @@ func TestClientBodyFailure(t *testing.T) {
 				t.Errorf("%d calls made for a request whose body failed", n)
 			}
 		})
+	}
+}
+
+// A batch call's raw answer is kept in its rawSlot: in the slot's buffer
+// when it fits with its announced length, in a buffer of its own when it
+// does not or when its length is not announced. Either way the bytes are
+// the answer's, trimmed, and the merge writes them as they are.
+func TestDecodeIntoRawSlot(t *testing.T) {
+	small := `{"id":42,"tags":["a","b"]}`
+	large := `{"pad":"` + strings.Repeat("x", rawSlotSize) + `"}`
+	tests := []struct {
+		name    string
+		body    string
+		length  int64
+		inPlace bool
+	}{
+		{"small, announced", small, int64(len(small)), true},
+		{"small, with white space", "  " + small + "\n", int64(len(small) + 3), true},
+		{"exactly the slot", `"` + strings.Repeat("y", rawSlotSize-3) + `"`, rawSlotSize - 1, true},
+		{"small, length not announced", small, -1, false},
+		{"larger than the slot", large, int64(len(large)), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var slot rawSlot
+			v, n, err := decode(strings.NewReader(tt.body), true, 1<<20, tt.length, &slot)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, ok := v.(*json.RawMessage)
+			if !ok || msg != &slot.msg {
+				t.Fatalf("value is %T, want a pointer to the slot's message", v)
+			}
+			want := strings.TrimSpace(tt.body)
+			if string(*msg) != want || n != int64(len(want)) {
+				t.Errorf("answer = %q (%d bytes), want %q", *msg, n, want)
+			}
+			at, lo := uintptr(unsafe.Pointer(unsafe.SliceData(*msg))), uintptr(unsafe.Pointer(&slot.buf[0]))
+			inPlace := at >= lo && at < lo+rawSlotSize
+			if inPlace != tt.inPlace {
+				t.Errorf("kept in the slot's buffer: %v, want %v", inPlace, tt.inPlace)
+			}
+			if got := string(appendJSON(nil, v)); got != want {
+				t.Errorf("merged as %q, want %q", got, want)
+			}
+		})
+	}
+	if _, _, err := decode(strings.NewReader(`{"a":`), true, 1<<20, 5, new(rawSlot)); err != errNotJSON {
+		t.Errorf("a broken answer in a slot: err = %v, want errNotJSON", err)
 	}
 }

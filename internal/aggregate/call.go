@@ -279,7 +279,7 @@ func (rn *run) attempt(ctx context.Context, c *call, at *upstream.Attempts, ob *
 	} else {
 		res, err = c.tr.Send(ctx, req, &out)
 	}
-	return rn.answer(ctx, c, at, res, err, &out)
+	return rn.answer(ctx, c, at, res, err, &out, nil)
 }
 
 // prepare begins an attempt of ob on at's next target: the request to
@@ -302,9 +302,9 @@ func prepare(ctx context.Context, c *call, at *upstream.Attempts, ob *outbound, 
 }
 
 // answer reads an attempt's answer, or its failure (err, res nil), into
-// the call's value. again reports whether the failure may be retried on
-// another target.
-func (rn *run) answer(ctx context.Context, c *call, at *upstream.Attempts, res *http.Response, err error, out *h1.Outbound) (v any, size int64, ttl time.Duration, again bool, _ error) {
+// the call's value; a raw answer into slot when there is one. again
+// reports whether the failure may be retried on another target.
+func (rn *run) answer(ctx context.Context, c *call, at *upstream.Attempts, res *http.Response, err error, out *h1.Outbound, slot *rawSlot) (v any, size int64, ttl time.Duration, again bool, _ error) {
 	at.Answered()
 	if err != nil {
 		ce, o, again := rn.transportFailure(ctx, c, 0, err)
@@ -343,7 +343,7 @@ func (rn *run) answer(ctx context.Context, c *call, at *upstream.Attempts, res *
 	if res.ContentLength > max {
 		return fail("answer of %d bytes is larger than the limit of %d", res.ContentLength, max)
 	}
-	v, size, err = decode(res.Body, c.raw, max, res.ContentLength)
+	v, size, err = decode(res.Body, c.raw, max, res.ContentLength, slot)
 	switch {
 	case err == nil:
 	case errors.Is(err, errTooLarge):
@@ -449,20 +449,43 @@ var (
 	errNotJSON  = errors.New("answer is not JSON")
 )
 
+// rawSlot is where a batch call keeps its raw answer (see decode): in the
+// batch's own allocation, not in two of its own.
+type rawSlot struct {
+	msg json.RawMessage
+	buf [rawSlotSize]byte
+}
+
+// rawSlotSize is the largest answer (with its announced length, plus
+// one) a rawSlot holds in place; a larger one is read into a buffer of its
+// own.
+const rawSlotSize = 256
+
 // decode reads one JSON value of at most max bytes from r. A raw answer is
-// checked and kept as its bytes; any other is decoded by a streaming
-// decoder, numbers kept as json.Number so large integers survive.
-func decode(r io.Reader, raw bool, max, length int64) (any, int64, error) {
+// checked and kept as its bytes: a json.RawMessage, or with a slot a
+// *json.RawMessage to slot.msg, its bytes in slot.buf when they fit (the
+// interface holds a pointer, which it does without allocating). Any other
+// is decoded by a streaming decoder, numbers kept as json.Number so large
+// integers survive.
+func decode(r io.Reader, raw bool, max, length int64, slot *rawSlot) (any, int64, error) {
 	if raw {
 		// Read through a concrete type, the limit stays on the stack.
 		lr := limitedReader{r: r, max: max}
-		b, err := readAll(&lr, length)
+		var scratch []byte
+		if slot != nil {
+			scratch = slot.buf[:]
+		}
+		b, err := readAll(&lr, length, scratch)
 		if err != nil {
 			return nil, 0, err
 		}
 		b = bytes.TrimSpace(b)
 		if !jsonvalid.Valid(b) {
 			return nil, 0, errNotJSON
+		}
+		if slot != nil {
+			slot.msg = b
+			return &slot.msg, int64(len(b)), nil
 		}
 		return json.RawMessage(b), int64(len(b)), nil
 	}
@@ -522,14 +545,21 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readAll reads r to its end, sized by the announced length when known.
-func readAll(r *limitedReader, length int64) ([]byte, error) {
+// readAll reads r to its end, sized by the announced length when known,
+// into scratch when that size fits in it (growing past it copies out, as
+// append does).
+func readAll(r *limitedReader, length int64, scratch []byte) ([]byte, error) {
 	size := int64(512)
 	if length >= 0 {
 		// One more byte, so the end is seen without growing.
 		size = length + 1
 	}
-	b := make([]byte, 0, size)
+	var b []byte
+	if size <= int64(len(scratch)) {
+		b = scratch[:0:size]
+	} else {
+		b = make([]byte, 0, size)
+	}
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]

@@ -14,8 +14,11 @@ import (
 func (h *handler) merge(rn *run) []byte {
 	size := 2
 	for _, v := range rn.results {
-		if raw, ok := v.(json.RawMessage); ok {
+		switch raw := v.(type) {
+		case json.RawMessage:
 			size += len(raw)
+		case *json.RawMessage:
+			size += len(*raw)
 		}
 	}
 	buf := make([]byte, 0, size+64*len(h.calls))
@@ -160,6 +163,8 @@ func appendJSON(dst []byte, v any) []byte {
 		return append(dst, x...)
 	case json.RawMessage:
 		return append(dst, x...)
+	case *json.RawMessage: // a batch call's raw answer, in its rawSlot
+		return append(dst, *x...)
 	case []any:
 		dst = append(dst, '[')
 		for i, e := range x {

@@ -35,13 +35,14 @@ type worker struct {
 	idleAt time.Time
 }
 
-// task is one function for a worker: f, or else g(i). g(i) lets a caller
-// that starts several calls of one function pass it once, with no closure
-// allocated per call.
+// task is one function for a worker: f, or else g(rn, i). g is a method
+// expression of run, so a request's calls go to workers with no closure
+// allocated for them.
 type task struct {
-	f func()
-	g func(int)
-	i int
+	f  func()
+	g  func(*run, int)
+	rn *run
+	i  int
 }
 
 func (t task) run() {
@@ -49,14 +50,14 @@ func (t task) run() {
 		t.f()
 		return
 	}
-	t.g(t.i)
+	t.g(t.rn, t.i)
 }
 
 // Go runs f on an idle worker, or on a new one.
 func (p *workerPool) Go(f func()) { p.start(task{f: f}) }
 
-// GoWith runs g(i) on an idle worker, or on a new one.
-func (p *workerPool) GoWith(g func(int), i int) { p.start(task{g: g, i: i}) }
+// GoWith runs g(rn, i) on an idle worker, or on a new one.
+func (p *workerPool) GoWith(g func(*run, int), rn *run, i int) { p.start(task{g: g, rn: rn, i: i}) }
 
 func (p *workerPool) start(f task) {
 	p.mu.Lock()

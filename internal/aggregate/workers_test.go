@@ -32,16 +32,22 @@ func TestWorkerPoolReusesWorkers(t *testing.T) {
 	}
 }
 
-// GoWith runs g with its argument, on the worker Go uses, and costs no
-// allocation of its own: the task travels by value.
+// GoWith runs g with its run and argument, on the worker Go uses, and
+// costs no allocation of its own: the task travels by value.
 func TestWorkerPoolGoWith(t *testing.T) {
 	var p workerPool
 	defer p.closeIdle()
 	got := make(chan [2]uint64, 3)
-	g := func(i int) { got <- [2]uint64{uint64(i), goroutineID()} }
+	rn := &run{}
+	g := func(r *run, i int) {
+		if r != rn {
+			t.Errorf("call %d ran with another run", i)
+		}
+		got <- [2]uint64{uint64(i), goroutineID()}
+	}
 	var worker uint64
 	for i := range 3 {
-		p.GoWith(g, i)
+		p.GoWith(g, rn, i)
 		waitIdle(t, &p, 1)
 		r := <-got
 		if r[0] != uint64(i) {
@@ -53,9 +59,9 @@ func TestWorkerPoolGoWith(t *testing.T) {
 			t.Errorf("call %d ran on goroutine %d, want the worker %d", i, r[1], worker)
 		}
 	}
-	sink := func(int) {}
+	sink := func(*run, int) {}
 	if n := testing.AllocsPerRun(100, func() {
-		p.GoWith(sink, 1)
+		p.GoWith(sink, rn, 1)
 		waitIdle(t, &p, 1)
 	}); n != 0 {
 		t.Errorf("GoWith allocated %v times per call, want 0", n)
