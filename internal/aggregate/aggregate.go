@@ -285,6 +285,10 @@ type run struct {
 	inline   int
 	off      []outcome
 	fatal    *callError
+	// vals backs the values of the base header's Accept and the
+	// answer's Content-Type and Content-Length, each its own full slice
+	// expression, as forward.SetHeaders does for its fields.
+	vals [3]string
 	// small holds results, state and need for an aggregate of up to
 	// smallCalls calls, in the run's own allocation.
 	small struct {
@@ -342,8 +346,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		dl:     dl,
 		in:     r,
 		params: x.Params,
-		base:   h.baseHeader(r, x),
 	}
+	rn.base = h.baseHeader(r, x, rn)
 	rn.results, rn.state, rn.need = rn.slices(len(h.calls))
 	if h.sharesBase {
 		// A header the client's request makes invalid fails each call
@@ -371,8 +375,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	x.Partial = partial
 	body := h.merge(rn)
 	hd := w.Header()
-	hd["Content-Type"] = []string{"application/json"}
-	hd["Content-Length"] = []string{strconv.Itoa(len(body))}
+	rn.vals[1], rn.vals[2] = "application/json", strconv.Itoa(len(body))
+	hd["Content-Type"] = rn.vals[1:2:2]
+	hd["Content-Length"] = rn.vals[2:3:3]
 	h.resRules.Apply(hd)
 	if len(partial) > 0 {
 		hd["X-Gantry-Partial"] = []string{strings.Join(partial, ",")}
@@ -570,9 +575,10 @@ func (h *handler) failure(r *http.Request, ce *callError) *pipeline.HTTPError {
 
 // baseHeader builds the headers every call of the request carries, as the
 // proxy sets them for proxied routes.
-func (h *handler) baseHeader(r *http.Request, x *pipeline.Exchange) http.Header {
+func (h *handler) baseHeader(r *http.Request, x *pipeline.Exchange, rn *run) http.Header {
 	hd := make(http.Header, 8)
-	hd["Accept"] = []string{"application/json"}
+	rn.vals[0] = "application/json"
+	hd["Accept"] = rn.vals[0:1:1]
 	forward.SetHeaders(hd, r, x, h.trusted)
 	passTraceContext(hd, r.Header)
 	// The route's rules come last: the operator has the final word.
