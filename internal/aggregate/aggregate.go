@@ -270,6 +270,8 @@ type run struct {
 	// away counts those handed to workers.
 	batch []batchCall
 	away  int
+	// paths holds the batch calls' paths, one allocation for all (build).
+	paths strings.Builder
 	// cur is the batch call being landed, end where this goroutine's
 	// landing stops (the rest went to workers).
 	cur, end int

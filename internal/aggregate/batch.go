@@ -61,6 +61,7 @@ func (rn *run) fly() {
 	// Filled in place: a batchCall is large, and a literal of it would be
 	// built and copied.
 	rn.batch = make([]batchCall, h.batched)
+	rn.paths.Grow(pathRoom * h.batched)
 	k := 0
 	for i, c := range h.calls {
 		if c.batch {
@@ -126,6 +127,10 @@ func (rn *run) landAway(k int) {
 	rn.report(outcome{f.i, v, err})
 }
 
+// pathRoom is the room made per batch call for its path: enough for most,
+// and a longer one grows the builder.
+const pathRoom = 64
+
 // later reports whether a batchCall after k, before rn.end, is still
 // this goroutine's to land.
 func (rn *run) later(k int) bool {
@@ -144,7 +149,7 @@ func (rn *run) launch(f *batchCall) {
 	c := f.c
 	f.ctx, f.sp = startCall(rn.ctx, c)
 	e := env{params: rn.params, results: rn.results, elem: -1}
-	if err := rn.build(c, &e, &f.ob); err != nil {
+	if err := rn.build(c, &e, &f.ob, &rn.paths); err != nil {
 		f.pre = &callError{call: c.name, reason: err.Error(), err: err}
 		return
 	}

@@ -100,3 +100,33 @@ func TestBatchWithWorkerCalls(t *testing.T) {
 		})
 	}
 }
+
+// The batch calls' paths share one builder (build): each call still sends
+// its own path and query, whether they fit in the room made for them or
+// make the builder grow, short and long ones mixed.
+func TestBatchPaths(t *testing.T) {
+	t.Parallel()
+	echo := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `"`+r.URL.RequestURI()+`"`)
+	}).URL
+	long := strings.Repeat("x", 3*pathRoom)
+	cs := []*config.AggregateCall{
+		{Name: "a", Upstream: "echo", Path: "/a/{user_id}"},
+		{Name: "b", Upstream: "echo", Path: "/b/" + long + "/{user_id}?q=" + long},
+		{Name: "c", Upstream: "echo", Path: "/c?user={user_id}"},
+		{Name: "d", Upstream: "echo", Path: "/d/" + long},
+	}
+	s := setup{upstreams: map[string][]string{"echo": {echo}}}
+	h, _ := s.build(t, calls(cs...))
+	for range 3 {
+		rec, err := serve(h, "/dashboard/7", params("7"))
+		if err != nil {
+			t.Fatalf("ServeHTTP() error: %v", err)
+		}
+		want := `{"a":"/a/7","b":"/b/` + long + `/7?q=` + long + `","c":"/c?user=7","d":"/d/` + long + `"}`
+		if got := rec.Body.String(); got != want {
+			t.Errorf("answer = %s\nwant %s", got, want)
+		}
+	}
+}

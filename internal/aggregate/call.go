@@ -136,7 +136,7 @@ func (rn *run) one(ctx context.Context, c *call, elem int) (any, error) {
 	// ob stays on this goroutine's stack: nothing keeps it past the call
 	// (the cache's loader gets a copy of its own).
 	var ob outbound
-	if err := rn.build(c, &e, &ob); err != nil {
+	if err := rn.build(c, &e, &ob, nil); err != nil {
 		return nil, rn.elemError(c, elem, &callError{call: c.name, reason: err.Error(), err: err})
 	}
 	var v any
@@ -165,16 +165,27 @@ func (rn *run) elemError(c *call, elem int, ce *callError) *callError {
 }
 
 // build resolves c's templates into ob.
-func (rn *run) build(c *call, e *env, ob *outbound) error {
-	// The path is rendered into a buffer on the stack (a longer one
-	// grows onto the heap) and kept as one string.
+//
+// The path is rendered into a buffer on the stack (a longer one grows onto
+// the heap) and kept as one string: a string of its own, or with paths
+// (the batch's, on the request's goroutine only) the next part of that
+// builder's, whose bytes a later write never changes.
+func (rn *run) build(c *call, e *env, ob *outbound, paths *strings.Builder) error {
 	var scratch [128]byte
 	buf, err := c.path.render(scratch[:0], e)
 	if err != nil {
 		return err
 	}
 	ob.header = rn.base
-	ob.path, ob.query, _ = strings.Cut(string(buf), "?")
+	var path string
+	if paths != nil {
+		at := paths.Len()
+		paths.Write(buf)
+		path = paths.String()[at:]
+	} else {
+		path = string(buf)
+	}
+	ob.path, ob.query, _ = strings.Cut(path, "?")
 	if c.body != nil {
 		if ob.body, err = c.body.render(nil, e); err != nil {
 			return err
