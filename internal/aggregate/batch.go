@@ -48,8 +48,10 @@ type batchCall struct {
 	pre, serr  error
 	sent, away bool
 	// raw holds the first attempt's answer, when the call is raw; the
-	// merge reads it from here.
+	// merge reads it from here. ans is the room the HTTP/1.1 client reads
+	// that attempt's answer into (h1.Outbound.Room).
 	raw rawSlot
+	ans h1.Answer
 }
 
 // fly makes the batch calls: it sends them all, then lands them in order,
@@ -165,6 +167,7 @@ func (rn *run) launch(f *batchCall) {
 	}
 	rn.attempts.Add(1)
 	f.req, _ = prepare(f.ctx, c, &f.at, &f.ob, &f.out, &f.rq)
+	f.out.Room = &f.ans
 	ok, err := c.tr.Start(f.ctx, f.req, &f.out, &f.p)
 	f.sent, f.serr, f.away = ok && err == nil, err, !ok
 }

@@ -289,3 +289,66 @@ func TestStartRefuses(t *testing.T) {
 		t.Errorf("server accepted %d connections, want 0", n)
 	}
 }
+
+// An Outbound's Room takes the answer: the response a send returns lives
+// in it, round after round on the same room, as a header list or a map,
+// and a request Finish sends again (the pooled connection was stale) is
+// read into it as well.
+func TestOutboundRoom(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int32
+	srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		first := conns.Add(1) == 1
+		for n := 0; ; n++ {
+			req, err := readRequest(br)
+			if err != nil {
+				return
+			}
+			if first && n == 1 {
+				return // taken and dropped: the request goes again
+			}
+			if req.URL.Path == "/map" {
+				// Two Content-Length fields of one value: a map, not a list.
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nmap")
+				continue
+			}
+			io.WriteString(c, ownAnswer(req.URL.Path))
+		}
+	})
+	tr := newTransport(t, nil)
+	var room Answer
+	for i, path := range []string{"/one", "/stale", "/map", "/two"} {
+		ob := Outbound{List: true, Room: &room}
+		var p Pending
+		if err := tr.Start(context.Background(), newRequest(t, "GET", srv.url()+path, ""), &ob, &p); err != nil {
+			t.Fatalf("%s: Start() error: %v", path, err)
+		}
+		res, err := p.Finish(nil)
+		if err != nil {
+			t.Fatalf("%s: Finish() error: %v", path, err)
+		}
+		if res != &room.a.res {
+			t.Errorf("%s: the response is not in the room", path)
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			t.Fatalf("%s: reading the body: %v", path, err)
+		}
+		want := path
+		if path == "/map" {
+			want = "map"
+			if res.Header.Get("Content-Length") != "3" || ob.Answer != nil {
+				t.Errorf("%s: header %v, list %q; want the map", path, res.Header, ob.Answer)
+			}
+		} else if Value(res, ob.Answer, "Content-Length") == "" {
+			t.Errorf("%s: no Content-Length in the answer's list %q", path, ob.Answer)
+		}
+		if string(b) != want {
+			t.Errorf("round %d, %s: body %q, want %q", i, path, b, want)
+		}
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("upstream saw %d connections, want 2 (the stale one, then one for the rest)", n)
+	}
+}

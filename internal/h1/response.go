@@ -39,6 +39,13 @@ type answer struct {
 	vals [16]string
 }
 
+// Answer is room for one answer (its response, body reader and first
+// header values) that a caller lends a send through Outbound.Room, so the
+// send allocates none: for a caller that keeps per-request state anyway.
+// The room is one send's at a time: the response the send returns lives in
+// it, and is the caller's to use until it lends the room again.
+type Answer struct{ a answer }
+
 // readResponse reads the response to req from c.br into a; the body is
 // framed but not read. With asList, a final answer whose header holds no
 // Connection, Transfer-Encoding or Trailer field and at most one

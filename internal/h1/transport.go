@@ -194,11 +194,15 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 // header to its client so builds no map for it. An Outbound without List
 // is only read, so concurrent sends may share one; one with List is
 // written, and is one send's.
+//
+// Room, when set, is where the answer is read (see Answer); an Outbound
+// with a Room is one send's too.
 type Outbound struct {
 	Keep  func(name string, connection []string) bool
 	Extra []wire.Field
 	Block *Block
 	List  bool
+	Room  *Answer
 
 	Answer []string
 }
@@ -426,7 +430,12 @@ func (p *Pending) done() {
 func (t *Transport) receive(ctx context.Context, c *conn, req *http.Request, ob *Outbound, info Informer) (*http.Response, error) {
 	asList := ob != nil && ob.List
 	c.limit = t.maxHeaderBytes()
-	a := new(answer)
+	var a *answer
+	if ob != nil && ob.Room != nil {
+		a = &ob.Room.a
+	} else {
+		a = new(answer)
+	}
 	var res *http.Response
 	var list []string
 	for n := 0; ; n++ {
