@@ -34,7 +34,9 @@
 // (Transport.Start) and reads the answers after (Pending.Finish), on one
 // goroutine: the same checks and the same retry decision as a round trip,
 // cut in two. Pending.Slow tells the caller when an answer is late, so it
-// can hand the others to other goroutines.
+// can hand the others to other goroutines. Such a caller keeps each
+// request's state anyway, and can lend the room the answer is read into
+// with it (Outbound.Room, an Answer) instead of an allocation per answer.
 //
 // Connection reuse follows net/http: a connection goes back to the pool once
 // the response body was read to its end and neither side asked to close it.
