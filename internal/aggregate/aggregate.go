@@ -490,6 +490,11 @@ func (rn *run) work(i int) {
 // failure received is the one that decided.
 func (rn *run) report(o outcome) {
 	rn.done <- o
+	rn.decided(o)
+}
+
+// decided calls the others off when o is a required call's failure.
+func (rn *run) decided(o outcome) {
 	if o.err != nil && !rn.h.calls[o.i].optional {
 		rn.dl.callOff()
 	}
@@ -505,9 +510,7 @@ func (rn *run) landed(o outcome) {
 		return
 	}
 	rn.settle(o)
-	if o.err != nil && !rn.h.calls[o.i].optional {
-		rn.dl.callOff()
-	}
+	rn.decided(o)
 }
 
 // settle records a call's outcome and starts the calls that waited only

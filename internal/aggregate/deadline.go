@@ -15,9 +15,9 @@ import (
 // It arms no timer until something waits for its end (Done; also
 // context.AfterFunc, which asks Done first and then registers with the
 // cancelable context under it, as the HTTP/1.1 client does once an
-// answer is later than its short window): most aggregates end long before their
-// timeout, and their calls only ask Deadline (for their connections'
-// deadlines) and Err. context.WithTimeout would arm and stop a timer per
+// answer is later than its short window): most aggregates end long
+// before their timeout, and their calls only ask Deadline (for their
+// connections' deadlines) and Err. context.WithTimeout would arm and stop a timer per
 // request, with two allocations more. Until the timer is armed, Err
 // compares the clock with the deadline.
 type deadline struct {
