@@ -133,7 +133,8 @@ func BenchmarkMerge(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	rn.results[2] = json.RawMessage(benchBilling)
+	raw := json.RawMessage(benchBilling)
+	rn.results[2] = &raw
 	b.ReportAllocs()
 	for b.Loop() {
 		if out := h.merge(rn); len(out) == 0 {

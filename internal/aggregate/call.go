@@ -473,11 +473,12 @@ type rawSlot struct {
 const rawSlotSize = 256
 
 // decode reads one JSON value of at most max bytes from r. A raw answer is
-// checked and kept as its bytes: a json.RawMessage, or with a slot a
-// *json.RawMessage to slot.msg, its bytes in slot.buf when they fit (the
-// interface holds a pointer, which it does without allocating). Any other
-// is decoded by a streaming decoder, numbers kept as json.Number so large
-// integers survive.
+// checked and kept as its bytes, always as a *json.RawMessage: with a slot
+// to slot.msg, its bytes in slot.buf when they fit (the interface holds a
+// pointer, which it does without allocating); without one to a message of
+// its own, which costs the one allocation boxing the slice would. Any
+// other is decoded by a streaming decoder, numbers kept as json.Number so
+// large integers survive.
 func decode(r io.Reader, raw bool, max, length int64, slot *rawSlot) (any, int64, error) {
 	if raw {
 		// Read through a concrete type, the limit stays on the stack.
@@ -498,7 +499,8 @@ func decode(r io.Reader, raw bool, max, length int64, slot *rawSlot) (any, int64
 			slot.msg = b
 			return &slot.msg, int64(len(b)), nil
 		}
-		return json.RawMessage(b), int64(len(b)), nil
+		msg := json.RawMessage(b)
+		return &msg, int64(len(b)), nil
 	}
 	lr := &limitedReader{r: r, max: max}
 	dec := json.NewDecoder(lr)

@@ -14,10 +14,7 @@ import (
 func (h *handler) merge(rn *run) []byte {
 	size := 2
 	for _, v := range rn.results {
-		switch raw := v.(type) {
-		case json.RawMessage:
-			size += len(raw)
-		case *json.RawMessage:
+		if raw, ok := v.(*json.RawMessage); ok {
 			size += len(*raw)
 		}
 	}
@@ -161,9 +158,7 @@ func appendJSON(dst []byte, v any) []byte {
 		return appendString(dst, x)
 	case json.Number:
 		return append(dst, x...)
-	case json.RawMessage:
-		return append(dst, x...)
-	case *json.RawMessage: // a batch call's raw answer, in its rawSlot
+	case *json.RawMessage: // a raw answer (decode)
 		return append(dst, *x...)
 	case []any:
 		dst = append(dst, '[')
