@@ -421,6 +421,37 @@ func TestReport(t *testing.T) {
 	}
 }
 
+// The ratio targets show each round's pair beside the pooled figure: one
+// slow round (plain's second here) moves the pooled ratio, and the per-round
+// figures and their median show it did. One round is no spread: the
+// aggregate's line has none.
+func TestRoundRatios(t *testing.T) {
+	list := scenarios()
+	byKey := map[string]*scenario{}
+	for _, s := range list {
+		byKey[s.key] = s
+	}
+	byKey["nginx"].runs = []measure{fakeRun(320000, 320000*20e-6, 1, 2, 0), fakeRun(320000, 320000*20e-6, 1, 2, 0), fakeRun(300000, 300000*25e-6, 1, 2, 0)}
+	byKey["plain"].runs = []measure{fakeRun(260000, 260000*28e-6, 1, 2, 0), fakeRun(200000, 200000*40e-6, 1, 2, 0), fakeRun(250000, 250000*30e-6, 1, 2, 0)}
+	byKey["policy"].runs = []measure{fakeRun(240000, 240000*30.8e-6, 1, 2, 0), fakeRun(230000, 230000*40e-6, 1, 2, 0)}
+	byKey["aggregate"].runs = []measure{fakeRun(120000, 120000*56e-6, 1, 2, 0)}
+	r := &report{opts: options{rounds: 3}, scenarios: list}
+	got := map[string]string{}
+	for _, tg := range r.targets() {
+		got[tg.name] = tg.measured
+	}
+	for name, want := range map[string]string{
+		"plain proxy CPU/req ≤ 1.5× NGINX's (same run)":        "1.49× (32.1 vs 21.6 µs); per round 1.40× / 2.00× / 1.20×, median 1.40×",
+		"plain req/s ≥ 0.8× NGINX's (same run)":                "0.78× (31,250 vs 40,000); per round 0.81× / 0.62× / 0.83×, median 0.81×",
+		"API key + rate limit + metering ≤ +10% plain CPU/req": "+10% (35.3 vs 32.1 µs); per round +10% / +0%, median +5%",
+		"aggregate of 3 calls ≤ 2.2× plain CPU/req":            "1.75× (56.0 vs 32.1 µs)",
+	} {
+		if got[name] != want {
+			t.Errorf("target %q = %q, want %q", name, got[name], want)
+		}
+	}
+}
+
 // HAProxy always runs, whatever -only says; a Go peer only when its
 // binary is given.
 func TestSelectScenarios(t *testing.T) {
