@@ -452,6 +452,38 @@ func TestRoundRatios(t *testing.T) {
 	}
 }
 
+// An added p99 below zero is noise, not a met target: the proxy cannot be
+// faster than the call it relays.
+func TestAddedP99Unresolved(t *testing.T) {
+	list := scenarios()
+	byKey := map[string]*scenario{}
+	for _, s := range list {
+		byKey[s.key] = s
+	}
+	for _, tt := range []struct {
+		plain time.Duration
+		want  string
+	}{
+		{300 * time.Microsecond, "yes: 0.100 ms (NGINX 0.300 ms)"},
+		{150 * time.Microsecond, "not measured: -0.050 ms (NGINX 0.300 ms); the direct call's p99 was the higher, so this run cannot resolve it"},
+	} {
+		for _, k := range []string{"direct", "nginx", "plain"} {
+			byKey[k].runs = []measure{fakeRun(1000, 0.01, 1, 2, 0)}
+		}
+		byKey["direct"].fixed = fixedOf(200*time.Microsecond, 100)
+		byKey["nginx"].fixed = fixedOf(500*time.Microsecond, 100)
+		byKey["plain"].fixed = fixedOf(tt.plain, 100)
+		r := &report{opts: options{rate: 2000}, scenarios: list}
+		for _, tg := range r.targets() {
+			if strings.HasPrefix(tg.name, "added p99") {
+				if got := tg.verdict() + ": " + tg.measured; got != tt.want {
+					t.Errorf("plain p99 %v: %q, want %q", tt.plain, got, tt.want)
+				}
+			}
+		}
+	}
+}
+
 // HAProxy always runs, whatever -only says; a Go peer only when its
 // binary is given.
 func TestSelectScenarios(t *testing.T) {
