@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gantry-dev/gantry/internal/testkit"
+)
+
+// droppingUpstream answers the first request on each connection with
+// {"path": its path} and keep-alive, then reads the second and closes the
+// connection without a byte of answer: every connection the gateway pools
+// fails the next request sent on it, as one the upstream closed while it
+// sat idle does.
+type droppingUpstream struct {
+	URL     string
+	dropped atomic.Int32
+}
+
+func newDroppingUpstream(t *testing.T) *droppingUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &droppingUpstream{URL: "http://" + ln.Addr().String()}
+	var wg sync.WaitGroup
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for n := 0; ; n++ {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					if _, err := io.Copy(io.Discard, req.Body); err != nil {
+						return
+					}
+					if n == 1 {
+						u.dropped.Add(1)
+						return
+					}
+					body := fmt.Sprintf(`{"path":%q}`, req.URL.Path)
+					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	return u
+}
+
+// TestAggregateResendsOnAClosedPooledConnection: an aggregate's batch
+// calls go out on pooled connections that the upstream then closes
+// without answering. Each call is sent again on a new connection and
+// lands in its own place: every answer is whole and carries its own
+// call's path, never a neighbour's.
+func TestAggregateResendsOnAClosedPooledConnection(t *testing.T) {
+	t.Parallel()
+	up := newDroppingUpstream(t)
+	g := testkit.Start(t, base(fmt.Sprintf(`upstreams:
+  svc: {targets: [{url: %q}]}
+routes:
+  - name: board
+    match: {path: "/board/{id}", methods: [GET]}
+    aggregate:
+      timeout: 5s
+      calls:
+        - {name: a, upstream: svc, path: "/a/{id}"}
+        - {name: b, upstream: svc, path: "/b/{id}"}
+        - {name: c, upstream: svc, path: "/c/{id}"}
+`, up.URL)))
+
+	const n = 12
+	for i := range n {
+		r := get(t, fmt.Sprintf("%s/board/%d", g.URL, i))
+		if r.Status != 200 {
+			t.Fatalf("request %d: %d %s", i, r.Status, r.Body)
+		}
+		var got map[string]struct{ Path string }
+		if err := json.Unmarshal(r.Body, &got); err != nil {
+			t.Fatalf("request %d: body %s: %v", i, r.Body, err)
+		}
+		for _, call := range []string{"a", "b", "c"} {
+			if want := fmt.Sprintf("/%s/%d", call, i); got[call].Path != want {
+				t.Errorf("request %d: call %s answered %q, want %q (body %s)", i, call, got[call].Path, want, r.Body)
+			}
+		}
+	}
+	// Every request after the first found the last one's connections in
+	// the pool, so the resend is what the answers above went through.
+	if d := up.dropped.Load(); d < n-1 {
+		t.Fatalf("the upstream dropped %d requests, want at least %d: the calls did not go out on pooled connections", d, n-1)
+	}
+}
