@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -26,44 +25,24 @@ type droppingUpstream struct {
 
 func newDroppingUpstream(t *testing.T) *droppingUpstream {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &droppingUpstream{URL: "http://" + ln.Addr().String()}
-	var wg sync.WaitGroup
-	go func() {
-		for {
-			c, err := ln.Accept()
+	u := &droppingUpstream{}
+	u.URL = rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for n := 0; ; n++ {
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for n := 0; ; n++ {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					if _, err := io.Copy(io.Discard, req.Body); err != nil {
-						return
-					}
-					if n == 1 {
-						u.dropped.Add(1)
-						return
-					}
-					body := fmt.Sprintf(`{"path":%q}`, req.URL.Path)
-					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-				}
-			}()
+			if _, err := io.Copy(io.Discard, req.Body); err != nil {
+				return
+			}
+			if n == 1 {
+				u.dropped.Add(1)
+				return
+			}
+			body := fmt.Sprintf(`{"path":%q}`, req.URL.Path)
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
 	})
 	return u
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,6 +90,39 @@ func do(t *testing.T, method, url string, body string, headers ...string) respon
 func get(t *testing.T, url string, headers ...string) response {
 	t.Helper()
 	return do(t, http.MethodGet, url, "", headers...)
+}
+
+// rawUpstream is an upstream written at the byte level: it listens on a
+// free loopback port and hands each connection to serve on a goroutine of
+// its own, closing the connection when serve returns. The listener closes
+// at the test's end, which waits for every serve to return. It returns the
+// upstream's http:// URL.
+func rawUpstream(t *testing.T, serve func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	return "http://" + ln.Addr().String()
 }
 
 // base is the minimal config around the given sections; both listeners bind

@@ -21,7 +21,6 @@ import (
 // is written in the same write; late(path) is written a moment after, while
 // the connection sits idle in the gateway's pool.
 type scriptedUpstream struct {
-	ln       net.Listener
 	URL      string
 	requests atomic.Int32
 	extras   atomic.Int32
@@ -29,61 +28,41 @@ type scriptedUpstream struct {
 
 func newScriptedUpstream(t *testing.T, extra, late func(method, path string) string) *scriptedUpstream {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &scriptedUpstream{ln: ln, URL: "http://" + ln.Addr().String()}
-	var wg sync.WaitGroup
-	go func() {
+	u := &scriptedUpstream{}
+	u.URL = rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					if _, err := io.Copy(io.Discard, req.Body); err != nil {
-						return
-					}
-					u.requests.Add(1)
-					path := req.URL.Path
-					body := bodyFor(path)
-					out := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Tag: %s\r\nContent-Length: %d\r\n\r\n", path, len(body))
-					if req.Method != http.MethodHead {
-						out += body
-					}
-					if extra != nil {
-						if x := extra(req.Method, path); x != "" {
-							out += x
-							u.extras.Add(1)
-						}
-					}
-					if _, err := io.WriteString(c, out); err != nil {
-						return
-					}
-					if late != nil {
-						if x := late(req.Method, path); x != "" {
-							time.Sleep(10 * time.Millisecond)
-							io.WriteString(c, x)
-							u.extras.Add(1)
-						}
-					}
+			if _, err := io.Copy(io.Discard, req.Body); err != nil {
+				return
+			}
+			u.requests.Add(1)
+			path := req.URL.Path
+			body := bodyFor(path)
+			out := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Tag: %s\r\nContent-Length: %d\r\n\r\n", path, len(body))
+			if req.Method != http.MethodHead {
+				out += body
+			}
+			if extra != nil {
+				if x := extra(req.Method, path); x != "" {
+					out += x
+					u.extras.Add(1)
 				}
-			}()
+			}
+			if _, err := io.WriteString(c, out); err != nil {
+				return
+			}
+			if late != nil {
+				if x := late(req.Method, path); x != "" {
+					time.Sleep(10 * time.Millisecond)
+					io.WriteString(c, x)
+					u.extras.Add(1)
+				}
+			}
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
 	})
 	return u
 }
