@@ -83,9 +83,7 @@ func (rn *run) fly() {
 			rn.launch(f)
 		}
 		if f.away {
-			rn.away++
-			rn.outcomes()
-			workers.GoWith((*run).landAway, rn, k)
+			rn.handAway(k)
 		}
 	}
 	rn.end = len(rn.batch)
@@ -101,11 +99,8 @@ func (rn *run) fly() {
 				// The calls after the one being read go to workers.
 				slow = func() {
 					for j := rn.cur + 1; j < rn.end; j++ {
-						if g := &rn.batch[j]; !g.away {
-							g.away = true
-							rn.away++
-							rn.outcomes()
-							workers.GoWith((*run).landAway, rn, j)
+						if !rn.batch[j].away {
+							rn.handAway(j)
 						}
 					}
 					rn.end = rn.cur + 1
@@ -120,6 +115,15 @@ func (rn *run) fly() {
 		v, err := rn.land(f, rn.dl.ended())
 		rn.landed(outcome{f.i, v, err})
 	}
+}
+
+// handAway gives batch call k to a worker, which lands it and reports on
+// done: made here, on the request's goroutine, before a worker could send.
+func (rn *run) handAway(k int) {
+	rn.batch[k].away = true
+	rn.away++
+	rn.outcomes()
+	workers.GoWith((*run).landAway, rn, k)
 }
 
 // landAway lands batch call k on a worker and reports it.

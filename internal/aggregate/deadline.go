@@ -17,9 +17,9 @@ import (
 // cancelable context under it, as the HTTP/1.1 client does once an
 // answer is later than its short window): most aggregates end long
 // before their timeout, and their calls only ask Deadline (for their
-// connections' deadlines) and Err. context.WithTimeout would arm and stop a timer per
-// request, with two allocations more. Until the timer is armed, Err
-// compares the clock with the deadline.
+// connections' deadlines) and Err. context.WithTimeout would arm and stop
+// a timer per request, with two allocations more. Until the timer is
+// armed, Err compares the clock with the deadline.
 type deadline struct {
 	// Context is the cancelable context the aggregate's calls derive
 	// from; the deadline's end cancels it too.
