@@ -195,14 +195,14 @@ func (r *report) targets() []target {
 	policy := target{name: "API key + rate limit + metering ≤ +10% plain CPU/req"}
 	if p := r.find("policy"); p != nil && plain != nil {
 		x := p.cpuPerRequest() / plain.cpuPerRequest()
-		policy.measured = fmt.Sprintf("%+.0f%% (%.1f vs %.1f µs)", (x-1)*100, p.cpuPerRequest(), plain.cpuPerRequest()) +
+		policy.measured = fmt.Sprintf("%s (%.1f vs %.1f µs)", percent(x), p.cpuPerRequest(), plain.cpuPerRequest()) +
 			rounds(perRound(p, plain, cpuOfRound), percent)
 		policy.met, policy.known = x <= 1.10, true
 	} else {
 		policy.measured = "skipped: " + r.skipped("policy")
 	}
 	if a := r.find("auth"); a != nil && plain != nil {
-		policy.measured += fmt.Sprintf("; API key alone: %+.0f%% (%.1f µs)", (a.cpuPerRequest()/plain.cpuPerRequest()-1)*100, a.cpuPerRequest())
+		policy.measured += fmt.Sprintf("; API key alone: %s (%.1f µs)", percent(a.cpuPerRequest()/plain.cpuPerRequest()), a.cpuPerRequest())
 	}
 	out = append(out, policy)
 
@@ -220,7 +220,7 @@ func (r *report) targets() []target {
 	hit := target{name: "response cache hit < plain CPU/req"}
 	if c := r.find("cache"); c != nil && plain != nil {
 		x := c.cpuPerRequest() / plain.cpuPerRequest()
-		hit.measured = fmt.Sprintf("%+.0f%% (%.1f vs %.1f µs)", (x-1)*100, c.cpuPerRequest(), plain.cpuPerRequest())
+		hit.measured = fmt.Sprintf("%s (%.1f vs %.1f µs)", percent(x), c.cpuPerRequest(), plain.cpuPerRequest())
 		hit.met, hit.known = x < 1, true
 	} else {
 		hit.measured = "skipped: " + r.skipped("cache")
@@ -413,6 +413,7 @@ func perRound(a, b *scenario, f func(measure) float64) []float64 {
 // cpuOfRound is one round's proxy CPU per request.
 func cpuOfRound(m measure) float64 { return m.proxyCPU / float64(max(m.wrk.Requests, 1)) }
 
+// rpsOfRound is one round's req/s.
 func rpsOfRound(m measure) float64 { return m.wrk.rps() }
 
 // rounds writes per-round ratios after a pooled figure, with their
@@ -429,7 +430,9 @@ func rounds(v []float64, format func(float64) string) string {
 	return "; per round " + strings.Join(parts, " / ") + ", median " + format(median(v))
 }
 
+// times writes ratio x as a multiple, percent as a change in per cent.
 func times(x float64) string { return fmt.Sprintf("%.2f×", x) }
+
 func percent(x float64) string {
 	// + 0 turns a negative zero, which would print as -0%, into +0%.
 	return fmt.Sprintf("%+.0f%%", math.Round((x-1)*100)+0)
