@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -40,18 +41,33 @@ func newDroppingUpstream(t *testing.T) *droppingUpstream {
 				u.dropped.Add(1)
 				return
 			}
-			body := fmt.Sprintf(`{"path":%q}`, req.URL.Path)
+			body := fmt.Sprintf(`{"path":%q,"pad":%q}`, req.URL.Path, strings.Repeat("p", padFor(req.URL.Path)))
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		}
 	})
 	return u
 }
 
+// padFor is the padding of the answer to path: past the few hundred bytes
+// an aggregate keeps in place for a call's answer, for the calls under
+// /c/.
+func padFor(path string) int {
+	if strings.HasPrefix(path, "/c/") {
+		return 600
+	}
+	return 0
+}
+
+// longSegment makes call c's path longer than the room an aggregate makes
+// for a call's path.
+var longSegment = strings.Repeat("s", 80)
+
 // TestAggregateResendsOnAClosedPooledConnection: an aggregate's batch
 // calls go out on pooled connections that the upstream then closes
 // without answering. Each call is sent again on a new connection and
 // lands in its own place: every answer is whole and carries its own
-// call's path, never a neighbour's.
+// call's path, never a neighbour's. Call c's path and answer are longer
+// than the room the aggregate makes for them in place.
 func TestAggregateResendsOnAClosedPooledConnection(t *testing.T) {
 	t.Parallel()
 	up := newDroppingUpstream(t)
@@ -65,8 +81,8 @@ routes:
       calls:
         - {name: a, upstream: svc, path: "/a/{id}"}
         - {name: b, upstream: svc, path: "/b/{id}"}
-        - {name: c, upstream: svc, path: "/c/{id}"}
-`, up.URL)))
+        - {name: c, upstream: svc, path: "/c/{id}/%s"}
+`, up.URL, longSegment)))
 
 	const n = 12
 	for i := range n {
@@ -74,13 +90,20 @@ routes:
 		if r.Status != 200 {
 			t.Fatalf("request %d: %d %s", i, r.Status, r.Body)
 		}
-		var got map[string]struct{ Path string }
+		var got map[string]struct{ Path, Pad string }
 		if err := json.Unmarshal(r.Body, &got); err != nil {
 			t.Fatalf("request %d: body %s: %v", i, r.Body, err)
 		}
 		for _, call := range []string{"a", "b", "c"} {
-			if want := fmt.Sprintf("/%s/%d", call, i); got[call].Path != want {
+			want := fmt.Sprintf("/%s/%d", call, i)
+			if call == "c" {
+				want += "/" + longSegment
+			}
+			if got[call].Path != want {
 				t.Errorf("request %d: call %s answered %q, want %q (body %s)", i, call, got[call].Path, want, r.Body)
+			}
+			if len(got[call].Pad) != padFor(want) {
+				t.Errorf("request %d: call %s's answer carried %d bytes of padding, want %d", i, call, len(got[call].Pad), padFor(want))
 			}
 		}
 	}
