@@ -2,11 +2,14 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // Errors a request body's Read returns. They say the client's body is at
@@ -233,7 +236,7 @@ func (b *body) readLine(max int, tooLong error) ([]byte, error) {
 		return nil, errChunkLF
 	}
 	line = line[:n-1]
-	if indexByte(line, '\r') >= 0 {
+	if bytes.IndexByte(line, '\r') >= 0 {
 		return nil, errChunkCR
 	}
 	if len(line) > max {
@@ -310,12 +313,12 @@ func (b *body) readTrailer() error {
 		if line[0] == ' ' || line[0] == '\t' {
 			return errChunkTrailer
 		}
-		colon := indexByte(line, ':')
+		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 || !validToken(string(line[:colon])) {
 			return errChunkTrailer
 		}
 		v := trimOWS(string(line[colon+1:]))
-		if !validValue(v) {
+		if !wire.ValidFieldValue(v) {
 			return errChunkTrailer
 		}
 		key := http.CanonicalHeaderKey(string(line[:colon]))

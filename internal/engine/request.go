@@ -2,12 +2,15 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // refusal is a request the parser refuses before any handler runs: the
@@ -89,7 +92,7 @@ func readHead(br *bufio.Reader, scratch []byte, ends []int, max int) (head, []by
 		if n == start || buf[n-1] != '\r' {
 			return head{}, buf, ends, errBareLF
 		}
-		if i := indexByte(buf[start:n-1], '\r'); i >= 0 {
+		if i := bytes.IndexByte(buf[start:n-1], '\r'); i >= 0 {
 			return head{}, buf, ends, errBareCR
 		}
 		buf = buf[:n-1]
@@ -121,7 +124,7 @@ func readHead(br *bufio.Reader, scratch []byte, ends []int, max int) (head, []by
 // not checked here: parseHeader refuses a name that is not a token (the
 // request with it), and takes a token's name as it is.
 func canonicalizeName(line []byte) {
-	colon := indexByte(line, ':')
+	colon := bytes.IndexByte(line, ':')
 	if colon <= 0 {
 		return
 	}
@@ -136,15 +139,6 @@ func canonicalizeName(line []byte) {
 		}
 		upper = c == '-'
 	}
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // parseRequest fills r with the request of h: what net/http's server
@@ -450,7 +444,7 @@ func parseHeader(h head) (hdr http.Header, hi headerInfo, err error) {
 			return nil, hi, errHeaderName
 		}
 		v := trimOWS(line[colon+1:])
-		if !validValue(v) {
+		if !wire.ValidFieldValue(v) {
 			return nil, hi, errHeaderValue
 		}
 		key := name // canonical: readHead made it so
@@ -562,18 +556,6 @@ func validToken(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if !tchar[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// validValue reports whether v holds no control character but HTAB (obs-text
-// is allowed, as net/http allows it).
-func validValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if (c < ' ' && c != '\t') || c == 0x7f {
 			return false
 		}
 	}
