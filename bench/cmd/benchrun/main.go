@@ -66,7 +66,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "wrk warm-up per scenario before the rounds")
 	fs.DurationVar(&o.rateDuration, "rate-d", 10*time.Second, "duration of one fixed-rate run")
 	fs.Float64Var(&o.rate, "rate", 2000, "requests per second of the fixed-rate run")
-	fs.StringVar(&o.only, "only", "", "comma-separated scenario keys or groups to run (direct, nginx, haproxy, plain and the Go peers given always run; https_front and https_upstream select the TLS scenarios, which a -quick run leaves out; tracing selects both tracing scenarios; routes also scrapes /metrics and measures an idle 10,000-route gateway)")
+	fs.StringVar(&o.only, "only", "", "comma-separated scenario keys or groups to run (direct, nginx, haproxy, plain and the Go peers given always run; https_front and https_upstream select the TLS scenarios and headers the 8-field client requests, which a -quick run leaves out; tracing selects both tracing scenarios; routes also scrapes /metrics and measures an idle 10,000-route gateway)")
 	fs.StringVar(&o.accessLog, "access-log", "null", "access logs of gantry and the reference proxies: null (formatted and written to /dev/null), file, or off")
 	fs.BoolVar(&o.goBench, "gobench", true, "run the router's 10,000-route Match benchmark")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs)")

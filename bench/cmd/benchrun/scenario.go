@@ -104,6 +104,21 @@ type fixedMeasure struct {
 	rounds         int
 }
 
+// clientFields are the header fields a browser's fetch of a JSON API sends
+// besides Host, about 330 bytes. The headers scenarios send them on every
+// request, so that what a field costs (reading, checking, forwarding) is
+// measured: the other scenarios send Host alone, or Host and the key.
+var clientFields = []string{
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+	"Accept: application/json, text/plain, */*",
+	"Accept-Encoding: gzip, deflate, br",
+	"Accept-Language: en-US,en;q=0.9",
+	"Cache-Control: no-cache",
+	"Referer: https://app.example.com/dashboard",
+	"Sec-Fetch-Mode: cors",
+	"X-Client-Version: 4.12.0",
+}
+
 func scenarios() []*scenario {
 	key := []string{"X-API-Key: " + bench.APIKey}
 	return []*scenario{
@@ -126,6 +141,10 @@ func scenarios() []*scenario {
 			optIn: true, tlsFront: true, vs: "nginx_https_front"},
 		{key: "https_front", group: "https_front", title: "gantry, HTTPS front (TLS 1.3)", kind: kindGantry, config: "https_front.yaml", path: "/items/42",
 			optIn: true, tlsFront: true, vs: "nginx_https_front"},
+		{key: "nginx_headers", group: "headers", title: "NGINX, 8 client header fields", kind: kindNginx, path: "/items/42", header: clientFields,
+			optIn: true, vs: "nginx_headers"},
+		{key: "headers", group: "headers", title: "gantry plain, 8 client header fields", kind: kindGantry, config: "plain.yaml", path: "/items/42", header: clientFields,
+			optIn: true, vs: "nginx_headers"},
 		{key: "nginx_https_upstream", group: "https_upstream", title: "NGINX, https upstream", kind: kindNginx, path: "/items/42",
 			optIn: true, tlsUpstream: true, vs: "nginx_https_upstream"},
 		{key: "https_upstream", group: "https_upstream", title: "gantry, https upstream (protocol http1)", kind: kindGantry, config: "https_upstream.yaml", path: "/items/42",
