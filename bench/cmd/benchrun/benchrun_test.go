@@ -503,7 +503,7 @@ func TestSelectScenarios(t *testing.T) {
 		{name: "peers", o: options{only: "auth", caddy: "bin/caddy", traefik: "bin/traefik"}, want: "direct,nginx,haproxy,caddy,traefik,plain,auth"},
 		{name: "caddy only", o: options{only: "x", caddy: "bin/caddy"}, want: "direct,nginx,haproxy,caddy,plain"},
 		{name: "quick leaves the opt-in ones out", o: options{quick: true}, want: "direct,nginx,haproxy,goproxy,floor,plain,tracing_1,tracing_0.01,auth,policy,cache,aggregate,routes"},
-		{name: "full run has TLS", o: options{}, want: "direct,nginx,haproxy,goproxy,floor,plain,tracing_1,tracing_0.01,auth,policy,cache,aggregate,routes," +
+		{name: "full run has the opt-in ones", o: options{}, want: "direct,nginx,haproxy,goproxy,floor,plain,tracing_1,tracing_0.01,auth,policy,cache,aggregate,routes," +
 			"nginx_https_front,https_front,nginx_headers,headers,nginx_https_upstream,https_upstream"},
 		{name: "headers by group", o: options{quick: true, only: "headers"}, want: "direct,nginx,haproxy,plain,nginx_headers,headers"},
 		{name: "TLS by group", o: options{quick: true, only: "https_front,https_upstream"},
