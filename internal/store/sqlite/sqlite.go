@@ -32,9 +32,9 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Parameters of every connection. Busy timeout: how long a writer waits for
-// another process's write lock before failing. Times are written as UTC
-// text and read back as time.Time.
+// Parameters of every connection. Busy timeout (busyWait): how long a
+// writer waits for another process's write lock before failing. Times are
+// written as UTC text and read back as time.Time.
 const connParams = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
 	"&_time_format=sqlite&_timezone=UTC"
 
@@ -67,7 +67,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	// The writer connects first: it creates the file and switches it to
 	// WAL, which readers then inherit.
-	if err := w.PingContext(ctx); err != nil {
+	if err := connectWriter(ctx, w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("opening sqlite store %s: %w", path, err)
 	}
@@ -91,6 +91,40 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("opening sqlite store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// busyWait is how long a connection waits for another's lock: the
+// busy_timeout of connParams.
+const busyWait = 5 * time.Second
+
+// connectWriter makes w's connection, which creates the file and switches
+// it to WAL. Processes (or stores) that open a new file at once can each
+// hold a shared lock while asking for the exclusive one the switch needs;
+// SQLite then answers one of them SQLITE_BUSY at once rather than wait,
+// as waiting could deadlock. So a busy connect is tried again, backing
+// off, for as long as the busy timeout would have waited.
+func connectWriter(ctx context.Context, w *sql.DB) error {
+	deadline := time.Now().Add(busyWait)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		err := w.PingContext(ctx)
+		if err == nil || !busy(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// busy reports whether err is SQLite's SQLITE_BUSY, extended codes
+// included.
+func busy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // fileURI turns an absolute path into a file: URI, escaping the characters

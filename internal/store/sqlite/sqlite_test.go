@@ -139,24 +139,30 @@ func TestReopen(t *testing.T) {
 }
 
 func TestConcurrentOpen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "gantry.db")
-	const n = 4
-	stores := make([]*Store, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { stores[i], errs[i] = Open(t.Context(), path) })
-	}
-	wg.Wait()
-	for i := range n {
-		if errs[i] != nil {
-			t.Errorf("Open() #%d: %v", i, errs[i])
-			continue
+	// Openers of a new file race to switch it to WAL; SQLite answers
+	// some of them SQLITE_BUSY at once (about one race in a hundred on
+	// two cores), which Open must wait out. Many fresh files make the race
+	// all but certain within one run.
+	const files, n = 20, 6
+	for f := range files {
+		path := filepath.Join(t.TempDir(), "gantry.db")
+		stores := make([]*Store, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { stores[i], errs[i] = Open(t.Context(), path) })
 		}
-		stores[i].Close()
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Errorf("file %d: Open() #%d: %v", f, i, errs[i])
+				continue
+			}
+			stores[i].Close()
+		}
+		s := openTemp(t, path)
+		assertMigrated(t, s.d.r)
 	}
-	s := openTemp(t, path)
-	assertMigrated(t, s.d.r)
 }
 
 // assertMigrated checks every migration is recorded exactly once.
