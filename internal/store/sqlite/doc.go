@@ -12,5 +12,7 @@
 // crashes in WAL mode; only an OS crash can lose the last commits.
 //
 // Several processes may share the file on one host (the busy timeout makes
-// them take turns); it must not live on a network file system.
+// them take turns, and Open retries the one case where SQLite will not
+// wait: stores that open a new file at once and race to switch it to WAL);
+// it must not live on a network file system.
 package sqlite
