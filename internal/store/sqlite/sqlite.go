@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,11 +33,15 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Parameters of every connection. Busy timeout (busyWait): how long a
-// writer waits for another process's write lock before failing. Times are
+// busyWait is how long a connection waits for another's lock before
+// failing (SQLite's busy timeout), and how long Open retries the one
+// contention SQLite will not wait out (connectWriter).
+const busyWait = 5 * time.Second
+
+// Parameters of every connection. Busy timeout: busyWait. Times are
 // written as UTC text and read back as time.Time.
-const connParams = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
-	"&_time_format=sqlite&_timezone=UTC"
+var connParams = "_pragma=busy_timeout(" + strconv.FormatInt(busyWait.Milliseconds(), 10) + ")" +
+	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_format=sqlite&_timezone=UTC"
 
 // Open opens (creating it and its parent directories when missing) the
 // database file at path dsn and applies pending migrations.
@@ -92,10 +97,6 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	return s, nil
 }
-
-// busyWait is how long a connection waits for another's lock: the
-// busy_timeout of connParams.
-const busyWait = 5 * time.Second
 
 // connectWriter makes w's connection, which creates the file and switches
 // it to WAL. Processes (or stores) that open a new file at once can each
