@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,19 +41,9 @@ func TestShared(t *testing.T) {
 func TestConcurrentMigrations(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	const n = 4
-	stores := make([]*Store, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { stores[i], errs[i] = Open(t.Context(), dsn) })
-	}
-	wg.Wait()
-	for i := range n {
-		if errs[i] != nil {
-			t.Errorf("Open() #%d: %v", i, errs[i])
-			continue
-		}
-		t.Cleanup(func() { stores[i].Close() })
+	stores := storetest.OpenAtOnce(t, n, func() (*Store, error) { return Open(t.Context(), dsn) })
+	for _, s := range stores {
+		t.Cleanup(func() { s.Close() })
 	}
 	if t.Failed() {
 		return

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -144,21 +143,10 @@ func TestConcurrentOpen(t *testing.T) {
 	// two cores), which Open must wait out. Many fresh files make the race
 	// all but certain within one run.
 	const files, n = 20, 6
-	for f := range files {
+	for range files {
 		path := filepath.Join(t.TempDir(), "gantry.db")
-		stores := make([]*Store, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() { stores[i], errs[i] = Open(t.Context(), path) })
-		}
-		wg.Wait()
-		for i := range n {
-			if errs[i] != nil {
-				t.Errorf("file %d: Open() #%d: %v", f, i, errs[i])
-				continue
-			}
-			stores[i].Close()
+		for _, s := range storetest.OpenAtOnce(t, n, func() (*Store, error) { return Open(t.Context(), path) }) {
+			s.Close()
 		}
 		s := openTemp(t, path)
 		assertMigrated(t, s.d.r)
