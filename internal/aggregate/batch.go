@@ -117,8 +117,9 @@ func (rn *run) fly() {
 	}
 }
 
-// handAway gives batch call k to a worker, which lands it and reports on
-// done: made here, on the request's goroutine, before a worker could send.
+// handAway gives batch call k to a worker, which lands it and reports its
+// outcome on rn.done. The channel is made here (outcomes), on the
+// request's goroutine, before any worker could send on it.
 func (rn *run) handAway(k int) {
 	rn.batch[k].away = true
 	rn.away++

@@ -430,9 +430,10 @@ func rounds(v []float64, format func(float64) string) string {
 	return "; per round " + strings.Join(parts, " / ") + ", median " + format(median(v))
 }
 
-// times writes ratio x as a multiple, percent as a change in per cent.
+// times writes ratio x as a multiple: 1.42×.
 func times(x float64) string { return fmt.Sprintf("%.2f×", x) }
 
+// percent writes ratio x as a change in per cent: 1.23 is +23%.
 func percent(x float64) string {
 	// + 0 turns a negative zero, which would print as -0%, into +0%.
 	return fmt.Sprintf("%+.0f%%", math.Round((x-1)*100)+0)
