@@ -314,7 +314,7 @@ func (b *body) readTrailer() error {
 			return errChunkTrailer
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !validToken(string(line[:colon])) {
+		if colon <= 0 || !wire.ValidFieldName(line[:colon]) {
 			return errChunkTrailer
 		}
 		v := trimOWS(string(line[colon+1:]))

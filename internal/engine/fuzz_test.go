@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // parsed is what one parser made of a request's bytes.
@@ -95,7 +97,7 @@ func netHTTPParse(data []byte) parsed {
 		return parsed{err: errors.New("malformed Host header"), stage: "head"}
 	}
 	for k, vv := range r.Header {
-		if !validToken(k) {
+		if !wire.ValidFieldName(k) {
 			return parsed{err: errors.New("invalid header name"), stage: "head"}
 		}
 		for _, v := range vv {
@@ -463,10 +465,7 @@ func TestHeaderNamesCanonical(t *testing.T) {
 	for _, n := range names {
 		p := engineParse([]byte("GET / HTTP/1.1\r\nHost: h\r\n" + n + ": v\r\n\r\n"))
 		want := http.CanonicalHeaderKey(n)
-		valid := true
-		for i := 0; i < len(n); i++ {
-			valid = valid && tchar[n[i]]
-		}
+		valid := wire.ValidFieldName(n)
 		switch {
 		case !valid:
 			if p.err == nil {

@@ -153,7 +153,7 @@ func parseRequest(h head, r *http.Request) (fields, error) {
 	if !ok1 || !ok2 {
 		return 0, errRequestLine
 	}
-	if !validToken(method) {
+	if !wire.ValidFieldName(method) { // a method is a token, as a name is
 		return 0, errMethod
 	}
 	major, minor, ok := parseVersion(proto)
@@ -440,7 +440,7 @@ func parseHeader(h head) (hdr http.Header, hi headerInfo, err error) {
 			return nil, hi, errHeaderLine
 		}
 		name := line[:colon]
-		if !validToken(name) {
+		if !wire.ValidFieldName(name) {
 			return nil, hi, errHeaderName
 		}
 		v := trimOWS(line[colon+1:])
@@ -533,33 +533,6 @@ func parseVersion(v string) (major, minor int, ok bool) {
 		return 0, 0, false
 	}
 	return int(maj), int(min), true
-}
-
-// tchar is RFC 9110's token character set.
-var tchar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !tchar[s[i]] {
-			return false
-		}
-	}
-	return true
 }
 
 // hostByte is the set of bytes net/http accepts in a Host header.

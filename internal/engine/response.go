@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // response is the http.ResponseWriter of one request. It follows net/http's
@@ -169,7 +171,7 @@ func (w *response) decide(k string, vv []string, keep bool) bool {
 		}
 		w.trailerDecl = joinValues(w.trailerDecl, vv)
 	}
-	return !strings.HasPrefix(k, http.TrailerPrefix) && validToken(k)
+	return !strings.HasPrefix(k, http.TrailerPrefix) && wire.ValidFieldName(k)
 }
 
 // joinValues is a's values and then b's: b itself when a has none, else a
@@ -231,7 +233,7 @@ func (w *response) writeInformational(code int) {
 	c.bw.Write(appendStatusLine(tmp[:0], w.req.ProtoAtLeast(1, 1), code))
 	var b []byte
 	for k, vv := range w.header {
-		if k == "Content-Length" || k == "Transfer-Encoding" || !validToken(k) {
+		if k == "Content-Length" || k == "Transfer-Encoding" || !wire.ValidFieldName(k) {
 			continue
 		}
 		for _, v := range vv {
@@ -523,7 +525,7 @@ func (w *response) finish() bool {
 			}
 		}
 		for k, vv := range w.header {
-			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && validToken(name) {
+			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && wire.ValidFieldName(name) {
 				for _, v := range vv {
 					tmp = appendField(tmp, name, v)
 				}
