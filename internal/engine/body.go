@@ -317,7 +317,7 @@ func (b *body) readTrailer() error {
 		if colon <= 0 || !wire.ValidFieldName(line[:colon]) {
 			return errChunkTrailer
 		}
-		v := trimOWS(string(line[colon+1:]))
+		v := string(wire.TrimOWS(line[colon+1:]))
 		if !wire.ValidFieldValue(v) {
 			return errChunkTrailer
 		}

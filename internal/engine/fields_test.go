@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // fieldsWriter is how a handler reaches WriteHeaderFields, as a proxy
@@ -204,11 +206,12 @@ func FuzzWriteHeaderFields(f *testing.F) {
 	})
 }
 
-// trimOWS is strings.Trim with the cutset " \t".
+// The OWS trim the parser uses (wire.TrimOWS) is strings.Trim with the
+// cutset " \t".
 func TestTrimOWS(t *testing.T) {
 	for _, s := range []string{"", " ", "\t", " \t ", "a", " a", "a ", "\ta\t", " a b ", "\t \ta\t b\t \t", "\r a \r", "\u00a0a\u00a0"} {
-		if got, want := trimOWS(s), strings.Trim(s, " \t"); got != want {
-			t.Errorf("trimOWS(%q) = %q, want %q", s, got, want)
+		if got, want := wire.TrimOWS(s), strings.Trim(s, " \t"); got != want {
+			t.Errorf("wire.TrimOWS(%q) = %q, want %q", s, got, want)
 		}
 	}
 }

@@ -284,7 +284,7 @@ func framing(r *http.Request) error {
 			tr := make(http.Header)
 			for _, v := range vv {
 				for k := range strings.SplitSeq(v, ",") {
-					k = trimOWS(k)
+					k = wire.TrimOWS(k)
 					if k == "" {
 						continue
 					}
@@ -401,7 +401,7 @@ func hasToken(vs []string, token string) bool {
 		for len(v) > 0 {
 			var t string
 			t, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(trimOWS(t), token) {
+			if strings.EqualFold(wire.TrimOWS(t), token) {
 				return true
 			}
 		}
@@ -443,7 +443,7 @@ func parseHeader(h head) (hdr http.Header, hi headerInfo, err error) {
 		if !wire.ValidFieldName(name) {
 			return nil, hi, errHeaderName
 		}
-		v := trimOWS(line[colon+1:])
+		v := wire.TrimOWS(line[colon+1:])
 		if !wire.ValidFieldValue(v) {
 			return nil, hi, errHeaderValue
 		}
@@ -557,18 +557,4 @@ func validHost(h string) bool {
 		}
 	}
 	return true
-}
-
-// trimOWS returns s without the optional white space (SP and HTAB) around
-// it. strings.Trim with the cutset " \t" builds the set on every call,
-// once per header field here. (The engine imports nothing of the
-// gateway's; wire.TrimOWS is the same loop.)
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
