@@ -225,6 +225,7 @@ func bodyCases() []tcase {
 		bad("chunk data longer than its size", "3\r\nabcdef\r\n0\r\n\r\n", nginxChunk),
 		bad("second chunk broken after a good one", "3\r\nabc\r\nzz\r\nabc\r\n0\r\n\r\n", nginxChunk),
 		bad("trailer line without colon", "3\r\nabc\r\n0\r\nbad trailer\r\n\r\n", "Go net/http rejects it"),
+		bad("control byte in a long trailer value", "3\r\nabc\r\n0\r\nX-Sum: 0123456789\x01ab\r\n\r\n", "RFC 9110 §5.5; Go net/http rejects it"),
 		{class: 2, name: "body shorter than Content-Length, then half-close",
 			send: post("/public/upload", "Content-Length: 10\r\n", "abc"), opts: wireOpts{halfClose: true},
 			want: "400|closed", never: []string{"2xx", "502"}, up: upWant{noComplete: true}, after: []string{"/public/after"},
@@ -398,6 +399,21 @@ func hygieneCases() []tcase {
 			want: "400", code: "bad_request", close: true, up: upWant{nothing: true}, anchor: "NGINX 1.22: 400 (since 1.21.1)"},
 		{class: 10, name: "control byte in a header value", send: "GET /public/x HTTP/1.1\r\nHost: conformance.test\r\nX-Note: a\x01b\r\n\r\n",
 			want: "400", code: "bad_request", close: true, up: upWant{nothing: true}, anchor: "RFC 9110 §5.5"},
+		// Values are checked eight bytes a step (wire.ValidFieldValue):
+		// a bad byte past the first word, at a word's last byte, and the
+		// bytes a value may hold (HTAB, obs-text) in words of their own.
+		{class: 10, name: "DEL in the second word of a header value", send: "GET /public/x HTTP/1.1\r\nHost: conformance.test\r\nX-Note: abcdefghij\x7fk\r\n\r\n",
+			want: "400", code: "bad_request", close: true, up: upWant{nothing: true}, anchor: "RFC 9110 §5.5"},
+		{class: 10, name: "control byte ending a 16-byte header value", send: "GET /public/x HTTP/1.1\r\nHost: conformance.test\r\nX-Note: 0123456789abcde\x1f\r\n\r\n",
+			want: "400", code: "bad_request", close: true, up: upWant{nothing: true}, anchor: "RFC 9110 §5.5"},
+		{class: 10, name: "HTAB and obs-text in a long header value (control)", send: "GET /public/x HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\nX-Note: abc\tdefghijk\xe9lmnopq\r\n\r\n",
+			want: "200", up: upWant{uri: "/public/x"}, anchor: "RFC 9110 §5.5: HTAB and obs-text are field-vchar or allowed inside",
+			check: func(_ result, reqs []*upRequest) string {
+				if len(reqs) == 1 && reqs[0].Header.Get("X-Note") != "abc\tdefghijk\xe9lmnopq" {
+					return fmt.Sprintf("upstream X-Note %q, want the value as sent", reqs[0].Header.Get("X-Note"))
+				}
+				return ""
+			}},
 		{class: 10, name: "header block over max_header_bytes", send: "GET /public/x HTTP/1.1\r\nHost: conformance.test\r\nX-Big: " + strings.Repeat("a", 70<<10) + "\r\n\r\n",
 			want: "431", code: "header_too_large", up: upWant{nothing: true}, anchor: "NGINX 1.22: 400 (Request Header Or Cookie Too Large)"},
 	}
