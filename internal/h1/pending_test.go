@@ -280,6 +280,18 @@ func TestStartRefuses(t *testing.T) {
 	if err := tr.Start(context.Background(), req, nil, &p); err == nil {
 		t.Error("Start() with a line break in a value succeeded")
 	}
+	// A Block's fields decide as the map's do: it is what would be sent.
+	for _, h := range []http.Header{{"Upgrade": {"websocket"}}, {"Expect": {"100-continue"}}} {
+		blk, err := NewBlock(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req = newRequest(t, "GET", srv.url(), "")
+		req.Header = h
+		if err := tr.Start(context.Background(), req, &Outbound{Block: &blk}, &p); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("Start(Block %v) error = %v, want ErrUnsupported", h, err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := tr.Start(ctx, newRequest(t, "GET", srv.url(), ""), nil, &p); !errors.Is(err, context.Canceled) {

@@ -99,6 +99,12 @@ const maxPooledHead = 16 << 10
 // Supports reports whether RoundTrip would take req rather than refuse it
 // with ErrUnsupported.
 func (t *Transport) Supports(req *http.Request) bool {
+	return t.takes(req, nil)
+}
+
+// takes is Supports for req sent with ob's fields: with a Block, the
+// fields that decide are the Block's, looked at once when it was made.
+func (t *Transport) takes(req *http.Request, ob *Outbound) bool {
 	u := req.URL
 	if u == nil || u.Host == "" || u.Opaque != "" || u.User != nil {
 		return false
@@ -123,14 +129,20 @@ func (t *Transport) Supports(req *http.Request) bool {
 	if len(req.TransferEncoding) > 0 || len(req.Trailer) > 0 {
 		return false
 	}
-	h := req.Header
+	if ob != nil && ob.Block != nil {
+		return !ob.Block.handsOff
+	}
+	return !handsOff(req.Header)
+}
+
+// handsOff reports whether h holds a field whose protocol this client
+// leaves to net/http: Upgrade (a protocol switch) or Expect (100-continue).
+func handsOff(h http.Header) bool {
 	if _, ok := h["Upgrade"]; ok {
-		return false
+		return true
 	}
-	if _, ok := h["Expect"]; ok {
-		return false
-	}
-	return true
+	_, ok := h["Expect"]
+	return ok
 }
 
 func hasBody(req *http.Request) bool { return req.Body != nil && req.Body != http.NoBody }
@@ -182,7 +194,9 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, info Informer) 
 //
 // Block, when set, is written in place of req.Header's fields (Keep and
 // Extra must then be empty): fields checked and serialized once by
-// NewBlock, for a caller that sends one header in several requests.
+// NewBlock, for a caller that sends one header in several requests. Its
+// fields, not req.Header's, then decide whether the client takes the
+// request (Supports' Upgrade and Expect), as NewBlock found them.
 //
 // List asks for the answer's header as a list when it can be one: when the
 // final answer's header holds no Connection, Transfer-Encoding or Trailer
@@ -211,8 +225,9 @@ type Outbound struct {
 // NewBlock fills one, so every field of it passed the checks every field
 // the transport writes passes (the zero Block holds no field).
 type Block struct {
-	lines []byte
-	conn  bool // it holds Connection
+	lines    []byte
+	conn     bool // it holds Connection
+	handsOff bool // it holds a field that hands the request to net/http
 }
 
 // NewBlock checks and writes the fields of h as a request whose header is
@@ -231,7 +246,7 @@ func NewBlock(h http.Header) (Block, error) {
 			return Block{}, err
 		}
 	}
-	return Block{lines: b, conn: sendsConnection(h, nil)}, nil
+	return Block{lines: b, conn: sendsConnection(h, nil), handsOff: handsOff(h)}, nil
 }
 
 // SendOutbound is Send with the header fields ob says (nil: req.Header's).
@@ -281,7 +296,7 @@ func (t *Transport) Start(ctx context.Context, req *http.Request, ob *Outbound, 
 // start is Start; wait says the answer is read right after, so the write
 // may wait for it (conn.send).
 func (t *Transport) start(ctx context.Context, req *http.Request, ob *Outbound, p *Pending, wait bool) error {
-	if !t.Supports(req) {
+	if !t.takes(req, ob) {
 		return ErrUnsupported
 	}
 	// Built and checked before a connection is taken: neither a refused

@@ -60,8 +60,13 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 // the context; any other goes to net/http with req.Header, which must hold
 // the same fields.
 func (t *Transport) Send(ctx context.Context, req *http.Request, ob *h1.Outbound) (*http.Response, error) {
-	if t.fast != nil && t.fast.Supports(req) {
-		return t.fast.SendOutbound(ctx, req, ob, nil)
+	if t.fast != nil {
+		// The client decides whether it takes req (h1.Transport.Supports)
+		// and refuses it, having done nothing, when it does not.
+		res, err := t.fast.SendOutbound(ctx, req, ob, nil)
+		if err != h1.ErrUnsupported {
+			return res, err
+		}
 	}
 	return t.Std.RoundTrip(req.WithContext(ctx))
 }
@@ -73,10 +78,15 @@ func (t *Transport) Send(ctx context.Context, req *http.Request, ob *h1.Outbound
 // caller then uses Send. Otherwise err is Send's for a failure before the
 // answer, and p is only to be finished or closed when err is nil.
 func (t *Transport) Start(ctx context.Context, req *http.Request, ob *h1.Outbound, p *h1.Pending) (ok bool, err error) {
-	if t.fast == nil || !t.fast.Supports(req) {
+	if t.fast == nil {
 		return false, nil
 	}
-	return true, t.fast.Start(ctx, req, ob, p)
+	// As in Send: the client's refusal is its decision, made before it
+	// does anything.
+	if err := t.fast.Start(ctx, req, ob, p); err != h1.ErrUnsupported {
+		return true, err
+	}
+	return false, nil
 }
 
 // CloseIdleConnections closes both clients' idle connections.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/config"
+	"github.com/gantry-dev/gantry/internal/h1"
 	"github.com/gantry-dev/gantry/internal/pipeline"
 )
 
@@ -106,5 +107,78 @@ func TestKeepAlive(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("50 sequential requests opened %d upstream connections, want 1", n)
+	}
+}
+
+// TestSendAndStartChooseTheClient: Send and Start hand what the gateway's
+// own client takes to it, and what it refuses (an Upgrade field, a body of
+// unknown length) to net/http, the body untouched by the refusal. The
+// upstream tells them apart by the User-Agent net/http adds.
+func TestSendAndStartChooseTheClient(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		io.WriteString(w, r.Header.Get("User-Agent")+"|"+string(b))
+	}))
+	t.Cleanup(up.Close)
+	tr := NewTransports().Get(0, 0)
+	t.Cleanup(tr.CloseIdleConnections)
+	read := func(res *http.Response, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	newReq := func(h http.Header, body io.Reader) *http.Request {
+		r, err := http.NewRequest(http.MethodPost, up.URL+"/x", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header = h
+		if body != nil {
+			r.ContentLength = -1 // unknown: the gateway's client refuses it
+		}
+		return r
+	}
+	const std = "Go-http-client/1.1"
+	for _, tc := range []struct {
+		name string
+		h    http.Header
+		body io.Reader
+		want string
+	}{
+		{"taken", http.Header{}, nil, "|"},
+		{"upgrade", http.Header{"Upgrade": {"x-test"}, "Connection": {"Upgrade"}}, nil, std + "|"},
+		{"unknown length", http.Header{}, strings.NewReader("streamed"), std + "|streamed"},
+	} {
+		if got := read(tr.Send(t.Context(), newReq(tc.h, tc.body), nil)); got != tc.want {
+			t.Errorf("%s: Send answer %q, want %q", tc.name, got, tc.want)
+		}
+		var body io.Reader
+		if tc.body != nil {
+			body = strings.NewReader("streamed")
+		}
+		req := newReq(tc.h, body)
+		var p h1.Pending
+		ok, err := tr.Start(t.Context(), req, nil, &p)
+		if err != nil {
+			t.Fatalf("%s: Start error %v", tc.name, err)
+		}
+		if taken := tc.want == "|"; ok != taken {
+			t.Fatalf("%s: Start ok = %v, want %v", tc.name, ok, taken)
+		}
+		if ok {
+			if got := read(p.Finish(nil)); got != tc.want {
+				t.Errorf("%s: Finish answer %q, want %q", tc.name, got, tc.want)
+			}
+			continue
+		}
+		// Refused with nothing done: the request goes on as it is.
+		if got := read(tr.Send(t.Context(), req, nil)); got != tc.want {
+			t.Errorf("%s: Send after Start's refusal answered %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
