@@ -128,3 +128,33 @@ func TestDecodeIntoRawSlot(t *testing.T) {
 		t.Errorf("a broken answer in a slot: err = %v, want errNotJSON", err)
 	}
 }
+
+// TestIsJSON: the answers an aggregate takes are application/json and the
+// +json types, in any case, with parameters and white space around the
+// type; the exact "application/json" is only the common case of that rule.
+func TestIsJSON(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ct   string
+		want bool
+	}{
+		{"application/json", true},
+		{"application/json; charset=utf-8", true},
+		{"Application/JSON", true},
+		{" application/json ", true},
+		{"application/problem+json", true},
+		{"application/vnd.api+JSON;v=1", true},
+		{"", false},
+		{"application/jsonx", false},
+		{"application/json5", false},
+		{"text/plain", false},
+		{"+json", false},
+		{"x+json", false},
+		{"application/jso", false},
+		{"text/html; a=application/json", false},
+	} {
+		if got := isJSON(tc.ct); got != tc.want {
+			t.Errorf("isJSON(%q) = %v, want %v", tc.ct, got, tc.want)
+		}
+	}
+}

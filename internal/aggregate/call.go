@@ -591,6 +591,10 @@ func readAll(r *limitedReader, length int64, scratch []byte) ([]byte, error) {
 // isJSON reports whether a Content-Type is application/json or a +json
 // type such as application/problem+json.
 func isJSON(ct string) bool {
+	if ct == "application/json" {
+		// What nearly every JSON API sends, decided by one comparison.
+		return true
+	}
 	mt := mediaType(ct)
 	return strings.EqualFold(mt, "application/json") ||
 		len(mt) > len("+json") && strings.EqualFold(mt[len(mt)-len("+json"):], "+json") && strings.Contains(mt, "/")
