@@ -163,7 +163,7 @@ func TestDashboard(t *testing.T) {
 	b.Do(10*time.Second, chromedp.SendKeys(chromedp.ID("token"), "not-the-token"), submit("sign-in"))
 	waitJS(b, 5*time.Second, `document.querySelector('main').innerText.includes('not the admin token')`)
 	// The failed sign-in's 401 is logged by the browser as a failed load.
-	b.Problems()
+	b.ExpectProblem(5*time.Second, "status of 401")
 	b.Do(10*time.Second, chromedp.SendKeys(chromedp.ID("token"), adminToken), submit("sign-in"),
 		chromedp.WaitVisible(chromedp.ID("stat-rps")))
 	clean(t, b, "sign-in")
@@ -333,7 +333,7 @@ func TestDashboard(t *testing.T) {
 		if s, body := g.Admin("GET", "/admin/consumers/mallory", adminToken); s != http.StatusNotFound {
 			t.Errorf("the refused write created a consumer: %d %s", s, body)
 		}
-		b.Problems() // the 403 is logged as a failed load
+		b.ExpectProblem(5*time.Second, "status of 403") // logged as a failed load
 	})
 
 	t.Run("usage", func(t *testing.T) {
@@ -405,7 +405,7 @@ func TestDashboard(t *testing.T) {
 		if !strings.Contains(problems, fmt.Sprint(line)) || !strings.Contains(problems, "routes[0].upstream") || !strings.Contains(problems, "ordrs") {
 			t.Errorf("reload problems shown as %q, want line %d, routes[0].upstream and ordrs", problems, line)
 		}
-		b.Problems() // the refused reload's 400 is logged as a failed load
+		b.ExpectProblem(5*time.Second, "status of 400") // the refused reload, logged as a failed load
 		shot("config")
 		if err := os.WriteFile(cfgPath, orig, 0o600); err != nil {
 			t.Fatal(err)

@@ -169,7 +169,7 @@ func TestPortal(t *testing.T) {
 	shot("sign-in")
 	b.Do(10*time.Second, chromedp.SendKeys(chromedp.ID("credential"), "gk_not-a-key"), submit("sign-in"))
 	waitJS(b, 5*time.Second, `document.querySelector('main').innerText.includes('not valid')`)
-	b.Problems() // the refused sign-in's 401 is logged as a failed load
+	b.ExpectProblem(5*time.Second, "status of 401") // the refused sign-in, logged as a failed load
 	b.Do(10*time.Second, chromedp.SendKeys(chromedp.ID("credential"), first.Key), submit("sign-in"),
 		chromedp.WaitVisible(chromedp.ID("limits-table")))
 	if c := eval[string](b, `document.cookie`); strings.Contains(c, "gantry_portal_session") {
@@ -328,7 +328,7 @@ func TestPortal(t *testing.T) {
 		if len(c.Keys) != 1 {
 			t.Errorf("acme has %d keys after the refused write, want 1", len(c.Keys))
 		}
-		b.Problems() // the 403 is logged as a failed load
+		b.ExpectProblem(5*time.Second, "status of 403") // logged as a failed load
 	})
 
 	t.Run("key rotation", func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -120,6 +121,43 @@ func (b *Browser) Problems() []string {
 	p := b.problems
 	b.problems = nil
 	return p
+}
+
+// ExpectProblem waits up to timeout for a problem containing want (a
+// failed load the test provoked, say), and forgets the problems that
+// contain it; the others stay for the next Problems. It fails the test
+// when none comes. Chromium reports console messages on its own
+// schedule, so a problem an action caused may arrive after the action
+// has returned: draining with Problems at once can miss it, and it then
+// shows up as the next page's problem.
+func (b *Browser) ExpectProblem(timeout time.Duration, want string) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if b.forget(want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("no page problem containing %q within %v; problems: %q", want, timeout, b.Problems())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// forget drops the problems that contain want and reports whether there
+// was one.
+func (b *Browser) forget(want string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	kept := b.problems[:0]
+	for _, p := range b.problems {
+		if !strings.Contains(p, want) {
+			kept = append(kept, p)
+		}
+	}
+	found := len(kept) < len(b.problems)
+	b.problems = kept
+	return found
 }
 
 // Do runs steps in the tab, failing the test on an error or when they take
