@@ -135,8 +135,11 @@ func TestSameAsNet(t *testing.T) {
 			return outcome(n, err, c, peer)
 		}},
 		{"write deadline, peer not reading", func(t *testing.T, c net.Conn, peer *net.TCPConn) string {
-			c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+			// Made before the deadline is set: zeroing 64 MiB can take
+			// longer than the deadline on a loaded machine under -race,
+			// and then nothing is written at all.
 			big := make([]byte, 64<<20)
+			c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
 			n, err := c.Write(big)
 			if n <= 0 || n >= len(big) {
 				t.Errorf("wrote %d of %d before the deadline", n, len(big))
