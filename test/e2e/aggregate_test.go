@@ -383,3 +383,55 @@ routes:
 		t.Fatalf("accepted: answers not copied whole: %s", r.Body)
 	}
 }
+
+// TestAggregateAnswerMediaTypes: an answer is taken when its Content-Type
+// is application/json or a +json type, in any case and with parameters
+// (docs/aggregation.md); any other type fails the call, naming the type.
+// Through both of the aggregate's ways of reading an answer: copied whole
+// (raw) and decoded (select).
+func TestAggregateAnswerMediaTypes(t *testing.T) {
+	types := map[string]string{
+		"json":    "application/json",
+		"params":  "Application/JSON; charset=utf-8",
+		"problem": "application/problem+json",
+		"text":    "text/plain",
+		"none":    "",
+	}
+	up := testkit.Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = []string{types[r.URL.Query().Get("t")]}
+		fmt.Fprint(w, `{"id": 7, "name": "Ada"}`)
+	}))
+	g := testkit.Start(t, base(fmt.Sprintf(`upstreams:
+  svc: {targets: [{url: %q}]}
+routes:
+  - name: raw
+    match: {path: "/raw/{t}"}
+    aggregate:
+      calls:
+        - {name: user, upstream: svc, path: "/u?t={t}"}
+  - name: decoded
+    match: {path: "/decoded/{t}"}
+    aggregate:
+      calls:
+        - {name: user, upstream: svc, path: "/u?t={t}", select: [id]}
+`, up.URL)))
+	for _, way := range []string{"raw", "decoded"} {
+		for _, ok := range []string{"json", "params", "problem"} {
+			r := get(t, g.URL+"/"+way+"/"+ok)
+			var got struct{ User struct{ ID int } }
+			if r.Status != http.StatusOK || json.Unmarshal(r.Body, &got) != nil || got.User.ID != 7 {
+				t.Errorf("%s, %q: %d %s, want 200 with the answer", way, types[ok], r.Status, r.Body)
+			}
+		}
+		for bad, want := range map[string]string{"text": `upstream answered "text/plain", not JSON`, "none": "without a Content-Type"} {
+			r := get(t, g.URL+"/"+way+"/"+bad)
+			if r.Status != http.StatusBadGateway {
+				t.Errorf("%s, %q: %d %s, want 502", way, types[bad], r.Status, r.Body)
+				continue
+			}
+			if e := r.gwError(t); e.Error != "aggregate_failed" || !strings.Contains(e.Message, want) {
+				t.Errorf("%s, %q: %+v, want aggregate_failed with %q", way, types[bad], e, want)
+			}
+		}
+	}
+}
