@@ -120,7 +120,7 @@ func BenchmarkParseRequest(b *testing.B) {
 	rd := bytes.NewReader(data)
 	br := bufio.NewReaderSize(rd, bufSize)
 	var scratch []byte
-	var ends []int
+	var ends []span
 	b.ReportAllocs()
 	for b.Loop() {
 		rd.Reset(data)

@@ -60,11 +60,11 @@ type conn struct {
 	bw      *bufio.Writer
 	state   atomic.Int32
 
-	// scratch and ends are the header reader's reused storage, hbuf
+	// scratch and lines are the header reader's reused storage, hbuf
 	// the response header's, out the response body's buffer, tmp the
 	// status line's and numbers'.
 	scratch []byte
-	ends    []int
+	lines   []span
 	tmp     [64]byte
 	hbuf    []byte
 	out     []byte
@@ -319,8 +319,8 @@ func (c *conn) serveOne() bool {
 		c.setReadDeadline(hdrDeadline)
 	}
 
-	h, scratch, ends, err := readHead(c.br, c.scratch, c.ends, c.s.maxHeader())
-	c.scratch, c.ends = scratch, ends
+	h, scratch, lines, err := readHead(c.br, c.scratch, c.lines, c.s.maxHeader())
+	c.scratch, c.lines = scratch, lines
 	if len(c.scratch) > 8*bufSize {
 		c.scratch = nil // do not keep a huge block's buffer
 	}
@@ -354,7 +354,7 @@ func (c *conn) serveOne() bool {
 	c.lastPOST = base.Method == http.MethodPost
 	ctx, cancel := context.WithCancel(c.baseCtx)
 	if c.s.Context != nil {
-		ctx = c.s.Context(ctx, t0)
+		ctx = c.s.Context(ctx, t0, h.names)
 	}
 	r := base.WithContext(ctx)
 

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // serveBoth runs fn against the engine and against net/http's server, each
@@ -419,7 +421,7 @@ func TestContextStart(t *testing.T) {
 	starts := make(chan time.Time, 1)
 	var handled time.Time
 	s := &Server{
-		Context: func(ctx context.Context, start time.Time) context.Context {
+		Context: func(ctx context.Context, start time.Time, _ wire.Names) context.Context {
 			starts <- start
 			return context.WithValue(ctx, key{}, "mine")
 		},
@@ -439,6 +441,46 @@ func TestContextStart(t *testing.T) {
 	}
 	if d := handled.Sub(<-starts); d < 50*time.Millisecond {
 		t.Fatalf("start was %v before the handler ran; want it before the header's second half (60ms)", d)
+	}
+}
+
+// TestContextNames: the hook is told what the request's field names hold
+// that the hygiene acts on, whatever case the client sent them in, so the
+// server can skip its walk over a header that holds none.
+func TestContextNames(t *testing.T) {
+	got := make(chan wire.Names, 1)
+	s := &Server{
+		Context: func(ctx context.Context, _ time.Time, names wire.Names) context.Context {
+			got <- names
+			return ctx
+		},
+		Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}),
+	}
+	addr := startEngine(t, s)
+	class := func(names ...string) wire.Names {
+		n := wire.NamesKnown
+		for _, k := range names {
+			n |= wire.NameClass(k)
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		fields string
+		want   wire.Names
+	}{
+		{"", wire.NamesKnown},
+		{"Accept: */*\r\nuser-agent: x\r\n", wire.NamesKnown},
+		{"x-forwarded-for: 1.2.3.4\r\n", class("X-Forwarded-For")},
+		{"X_Api_Key: k\r\nAccept: */*\r\n", class("X_Api_Key")},
+		{"CONNECTION: close\r\n", class("Connection")},
+		{"Upgrade: h2c\r\nProxy: p\r\nX-Real-IP: 1\r\n", class("Upgrade", "Proxy", "X-Real-Ip")},
+	} {
+		c := dial(t, addr)
+		c.send("GET / HTTP/1.1\r\nHost: a\r\n" + tc.fields + "\r\n")
+		c.mustRead(http.MethodGet)
+		if n := <-got; n != tc.want {
+			t.Errorf("fields %q: the hook was told %08b, want %08b", tc.fields, n, tc.want)
+		}
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 // parsed is what one parser made of a request's bytes.
 type parsed struct {
 	req   *http.Request
+	names wire.Names // the engine's classification of the field names
 	body  []byte
 	rest  []byte
 	err   error
@@ -54,7 +55,7 @@ func engineParse(data []byte) parsed {
 	case r.ContentLength < 0:
 		b = &body{c: c, br: br, chunked: true, req: r}
 	}
-	p := parsed{req: r}
+	p := parsed{req: r, names: h.names}
 	if b != nil {
 		p.body, err = io.ReadAll(b)
 		if err != nil {
@@ -299,6 +300,13 @@ func diffCheck(t *testing.T, data []byte) {
 	// The engine drops framing and routing fields sent as trailers;
 	// net/http keeps them.
 	check("Trailer", trailerWithout(er.Trailer), trailerWithout(nr.Trailer, "Transfer-Encoding", "Content-Length", "Trailer", "Host"))
+	// The server skips the hygiene's walk on what the engine classified:
+	// the classes must be those of every field net/http's server keeps.
+	want := wire.NamesKnown
+	for k := range nr.Header {
+		want |= wire.NameClass(k)
+	}
+	check("names", e.names, want)
 }
 
 // diffSeeds are requests worth starting from: valid ones of every shape,
@@ -481,7 +489,7 @@ func TestHeaderNamesCanonical(t *testing.T) {
 		data := []byte("GET / HTTP/1.1\r\nHost: h\r\n" + name + ": v\r\nx-request-id: 1\r\n\r\n")
 		return testing.AllocsPerRun(100, func() {
 			br := bufio.NewReaderSize(bytes.NewReader(data), bufSize)
-			h, _, _, err := readHead(br, make([]byte, 0, 256), make([]int, 0, 8), 8<<10)
+			h, _, _, err := readHead(br, make([]byte, 0, 256), make([]span, 0, 8), 8<<10)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -57,23 +57,43 @@ var (
 type head struct {
 	block string
 	// line is the request line's end in block; lines are the header
-	// lines' ends.
+	// lines.
 	line  int
-	lines []int
+	lines []span
+	// names is what the hygiene acts on among the field names
+	// (wire.Names, NamesKnown set), for a block without err.
+	names wire.Names
+	// err is the refusal of the first malformed header line, which
+	// parseHeader returns: after the request line's own refusals, as
+	// before the lines were checked while read.
+	err error
 }
 
+// span is a header line in a head's block: its end, and its colon's index
+// (-1 on a malformed line).
+type span struct{ end, colon int }
+
 // readHead reads one request's header block from br into scratch (reused
-// by the caller) and returns it. max bounds the block, CRLFs included.
-// Lines must end in CRLF; a bare CR anywhere is refused.
-func readHead(br *bufio.Reader, scratch []byte, ends []int, max int) (head, []byte, []int, error) {
+// by the caller, as lines is) and returns it. max bounds the block, CRLFs
+// included. Lines must end in CRLF; a bare CR anywhere is refused.
+//
+// Each header line is checked as it is read (checkLine), in one pass over
+// its name, which is made canonical in place before the block becomes a
+// string, and one over its value, so parseHeader takes them as they are.
+// The first malformed line's refusal waits in the head for parseHeader: a
+// malformed block (too large, a bare LF or CR) and a malformed request
+// line are refused first, whatever the header lines hold.
+func readHead(br *bufio.Reader, scratch []byte, lines []span, max int) (head, []byte, []span, error) {
 	buf := scratch[:0]
-	ends = ends[:0]
+	lines = lines[:0]
+	var lineErr error
+	names := wire.NamesKnown
 	for {
 		start := len(buf)
 		for {
 			frag, err := br.ReadSlice('\n')
 			if len(buf)+len(frag) > max {
-				return head{}, buf, ends, errTooLarge
+				return head{}, buf, lines, errTooLarge
 			}
 			buf = append(buf, frag...)
 			if err == nil {
@@ -83,62 +103,63 @@ func readHead(br *bufio.Reader, scratch []byte, ends []int, max int) (head, []by
 				continue
 			}
 			if len(buf) == 0 {
-				return head{}, buf, ends, errEmptyRequest
+				return head{}, buf, lines, errEmptyRequest
 			}
-			return head{}, buf, ends, err
+			return head{}, buf, lines, err
 		}
 		// buf[start:] is one line with its LF.
 		n := len(buf) - 1
 		if n == start || buf[n-1] != '\r' {
-			return head{}, buf, ends, errBareLF
+			return head{}, buf, lines, errBareLF
 		}
 		if i := bytes.IndexByte(buf[start:n-1], '\r'); i >= 0 {
-			return head{}, buf, ends, errBareCR
+			return head{}, buf, lines, errBareCR
 		}
 		buf = buf[:n-1]
 		if len(buf) == start {
 			// The empty line ends the block.
-			if len(ends) == 0 {
+			if len(lines) == 0 {
 				// An empty request line.
-				return head{}, buf, ends, errRequestLine
+				return head{}, buf, lines, errRequestLine
 			}
 			break
 		}
-		if len(ends) > 0 {
-			// A header line: its name is made canonical in place,
-			// before the block becomes a string, and parseHeader takes
-			// it as it is. A name that would otherwise be canonicalized
-			// into a string of its own (a client that sends
-			// "x-api-key", as many do) costs no allocation.
-			canonicalizeName(buf[start:])
+		colon := -1
+		if len(lines) > 0 && lineErr == nil {
+			var class wire.Names
+			if colon, class, lineErr = checkLine(buf[start:]); lineErr == nil {
+				colon += start
+				names |= class
+			}
 		}
-		ends = append(ends, len(buf))
+		lines = append(lines, span{len(buf), colon})
 	}
-	h := head{block: string(buf), line: ends[0], lines: ends[1:]}
-	return h, buf, ends, nil
+	h := head{block: string(buf), line: lines[0].end, lines: lines[1:], names: names, err: lineErr}
+	return h, buf, lines, nil
 }
 
-// canonicalizeName makes the name of the header line in line canonical, in
-// place, as http.CanonicalHeaderKey does to a token: the first letter and
-// each one after a hyphen upper case, the others lower case. The name is
-// not checked here: parseHeader refuses a name that is not a token (the
-// request with it), and takes a token's name as it is.
-func canonicalizeName(line []byte) {
-	colon := bytes.IndexByte(line, ':')
-	if colon <= 0 {
-		return
+// checkLine checks one header line (without its CRLF) as net/http's
+// server would: not folded (obs-fold), a colon, a token before it and a
+// valid value after it, in that order. It makes the name canonical in
+// place (wire.CanonicalizeName: a name sent in another case, such as
+// "x-api-key", then costs no string of its own) and returns the colon's
+// index and the name's class for the hygiene.
+func checkLine(line []byte) (colon int, class wire.Names, err error) {
+	if line[0] == ' ' || line[0] == '\t' {
+		return -1, 0, errObsFold
 	}
-	name := line[:colon]
-	upper := true
-	for i, c := range name {
-		switch {
-		case upper && 'a' <= c && c <= 'z':
-			name[i] = c - ('a' - 'A')
-		case !upper && 'A' <= c && c <= 'Z':
-			name[i] = c + ('a' - 'A')
-		}
-		upper = c == '-'
+	colon = bytes.IndexByte(line, ':')
+	if colon < 0 {
+		return -1, 0, errHeaderLine
 	}
+	class, ok := wire.CanonicalizeName(line[:colon])
+	if !ok {
+		return -1, 0, errHeaderName
+	}
+	if !wire.ValidFieldValue(wire.TrimOWS(line[colon+1:])) {
+		return -1, 0, errHeaderValue
+	}
+	return colon, class, nil
 }
 
 // parseRequest fills r with the request of h: what net/http's server
@@ -413,8 +434,12 @@ func hasToken(vs []string, token string) bool {
 // but for Host, which net/http's server does not leave in the Header: its
 // values are counted into hi, the first kept there (inserting it only to
 // delete it again cost a hash, an insert and a delete per request). The
-// values slice h.block.
+// values slice h.block. readHead has checked every line and made its
+// name canonical; the first malformed line's refusal is returned here.
 func parseHeader(h head) (hdr http.Header, hi headerInfo, err error) {
+	if h.err != nil {
+		return nil, hi, h.err
+	}
 	n := len(h.lines)
 	hdr = make(http.Header, n)
 	if n == 0 {
@@ -429,25 +454,10 @@ func parseHeader(h head) (hdr http.Header, hi headerInfo, err error) {
 	var names [smallBlock]string
 	seen := names[:0]
 	start := h.line
-	for _, end := range h.lines {
-		line := h.block[start:end]
-		start = end
-		if line[0] == ' ' || line[0] == '\t' {
-			return nil, hi, errObsFold
-		}
-		colon := strings.IndexByte(line, ':')
-		if colon < 0 {
-			return nil, hi, errHeaderLine
-		}
-		name := line[:colon]
-		if !wire.ValidFieldName(name) {
-			return nil, hi, errHeaderName
-		}
-		v := wire.TrimOWS(line[colon+1:])
-		if !wire.ValidFieldValue(v) {
-			return nil, hi, errHeaderValue
-		}
-		key := name // canonical: readHead made it so
+	for _, l := range h.lines {
+		key := h.block[start:l.colon] // canonical: readHead made it so
+		v := wire.TrimOWS(h.block[l.colon+1 : l.end])
+		start = l.end
 		if key == "Host" {
 			if hi.hosts == 0 {
 				hi.host = v

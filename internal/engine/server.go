@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/wire"
 )
 
 // Server serves HTTP/1.1 on plain connections. Set its fields before
@@ -37,8 +39,10 @@ type Server struct {
 	// returns), before the request is built: what a handler would
 	// otherwise add with a copy of the request (WithContext). start is
 	// when the engine began to read the request (its first byte was in),
-	// the time its read deadlines count from.
-	Context func(ctx context.Context, start time.Time) context.Context
+	// the time its read deadlines count from. names is what the request's
+	// field names hold that the hygiene acts on (wire.SanitizeNames),
+	// classified as they were read.
+	Context func(ctx context.Context, start time.Time, names wire.Names) context.Context
 	// Logger receives what cannot be answered (panics other than
 	// http.ErrAbortHandler); nil discards it.
 	Logger *slog.Logger

@@ -96,6 +96,13 @@ type Exchange struct {
 	// TLS is true when the client connection is TLS (X-Forwarded-Proto https).
 	// Written by: server, at the start.
 	TLS bool
+	// HeaderNames is what the serving engine found, while it read the
+	// request's field names, that the hygiene acts on: a wire.Names (this
+	// package sits below wire), 0 when not known (net/http's servers).
+	// The server's hygiene skips its walk over a header whose names hold
+	// nothing for it.
+	// Written by: server, at the start, from the engine.
+	HeaderNames uint8
 
 	// Admitted is set when the request passed every gate (authentication,
 	// rate limits, quota) and reached the route's terminal handler. Only
@@ -212,9 +219,12 @@ func WithExchange(ctx context.Context, x *Exchange) context.Context {
 }
 
 // NewExchange returns a context under ctx that carries a new Exchange
-// whose Start is start: the context and the Exchange are one allocation.
-func NewExchange(ctx context.Context, start time.Time) context.Context {
-	return &exchangeCtx{Context: ctx, x: Exchange{Start: start}}
+// whose Start is start, and the Exchange, for its maker to fill in what it
+// knows before the request goes on: the context and the Exchange are one
+// allocation.
+func NewExchange(ctx context.Context, start time.Time) (context.Context, *Exchange) {
+	c := &exchangeCtx{Context: ctx, x: Exchange{Start: start}}
+	return c, &c.x
 }
 
 // exchangeCtx is a context with an Exchange of its own. Done, Err and

@@ -62,7 +62,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 func (s *Server) serve(w *responseWriter, r *http.Request, x *pipeline.Exchange) (*route.Route, error) {
 	// Only a trusted proxy may tell the gateway about the client's
 	// connection; the hygiene drops what anyone else says of it.
-	err := checkRequest(r, !forward.TrustedPeer(r, s.trusted))
+	err := checkRequest(r, !forward.TrustedPeer(r, s.trusted), wire.Names(x.HeaderNames))
 	// After the hygiene, which may have removed a hop-by-hop
 	// X-Forwarded-For; before the answer, so that even a refused request
 	// is logged with its client's address.
@@ -257,8 +257,10 @@ var errNotFound = pipeline.Errorf(http.StatusNotFound, pipeline.CodeNotFound, "n
 
 // checkRequest applies the request hygiene that precedes routing. For a
 // peer that is not a trusted proxy (untrusted), it also drops the fields
-// that speak about the client's connection (wire.DropForwarding).
-func checkRequest(r *http.Request, untrusted bool) error {
+// that speak about the client's connection (wire.DropForwarding). names
+// is what the serving engine found among the field names (0 when not
+// known).
+func checkRequest(r *http.Request, untrusted bool, names wire.Names) error {
 	if err := wire.Check(r); err != nil {
 		return err
 	}
@@ -283,7 +285,7 @@ func checkRequest(r *http.Request, untrusted bool) error {
 	}
 	// Before anything sets a header of the gateway's own: what the client
 	// named in Connection must not take those with it.
-	wire.Sanitize(r.Header, untrusted)
+	wire.SanitizeNames(r.Header, untrusted, names)
 	return nil
 }
 

@@ -284,9 +284,13 @@ func (s *Server) Listen() error {
 
 // engineContext gives each request the engine reads its Exchange, which
 // starts when the engine began to read the request: one clock reading
-// less per request than ServeHTTP taking its own.
-func engineContext(ctx context.Context, start time.Time) context.Context {
-	return pipeline.NewExchange(ctx, start)
+// less per request than ServeHTTP taking its own. The Exchange also keeps
+// what the engine found among the field names for the hygiene
+// (checkRequest).
+func engineContext(ctx context.Context, start time.Time, names wire.Names) context.Context {
+	ctx, x := pipeline.NewExchange(ctx, start)
+	x.HeaderNames = uint8(names)
+	return ctx
 }
 
 // serveEngine serves ln (plain connections, or TLS ones whose handshake

@@ -36,15 +36,132 @@ func Sanitize(h http.Header, forwarding bool) {
 	DropConnectionListed(h)
 }
 
+// SanitizeNames is Sanitize for a header whose names a parser classified
+// as it read them (names, see Names): when none of them is one Sanitize
+// acts on, it returns without walking h. Without NamesKnown in names it is
+// Sanitize. The names must be a superset of h's keys: a field added
+// after they were classified must be one Sanitize would leave alone.
+// FuzzSanitizeNames holds it to Sanitize.
+func SanitizeNames(h http.Header, forwarding bool, names Names) {
+	if names&NamesKnown != 0 && names&(namesDrop|namesHop) == 0 && (!forwarding || names&namesForwarding == 0) {
+		return
+	}
+	Sanitize(h, forwarding)
+}
+
+// Names is what Sanitize would act on among a set of field names: the
+// union of NameClass over them, with NamesKnown once the set is complete.
+// The zero value knows nothing, and SanitizeNames then walks the header.
+type Names uint8
+
+const (
+	// NamesKnown marks a set a parser collected over every field name
+	// of a header block.
+	NamesKnown Names = 1 << iota
+	// namesDrop: a name ScrubHeaders always deletes.
+	namesDrop
+	// namesForwarding: a name DropForwarding deletes.
+	namesForwarding
+	// namesHop: Connection, Upgrade or HTTP2-Settings, which StripUpgrade
+	// and DropConnectionListed act on.
+	namesHop
+)
+
+// NameClass returns what Sanitize does with the canonical field name k:
+// the one place that decides it, for the walk over a header and for a
+// parser classifying names as it reads them (CanonicalizeName).
+func NameClass(k string) Names {
+	if !plainName(k) {
+		return namesDrop
+	}
+	return plainNameClass(k)
+}
+
+// plainNameClass is NameClass for a name of letters, digits and '-'.
+func plainNameClass[T string | []byte](k T) Names {
+	switch {
+	case eqFold(k, "Proxy"):
+		return namesDrop
+	case forwardingName(k):
+		return namesForwarding
+	case string(k) == "Connection" || string(k) == "Upgrade" || string(k) == "Http2-Settings":
+		return namesHop
+	}
+	return 0
+}
+
+// CanonicalizeName makes the field name b canonical in place, as
+// http.CanonicalHeaderKey does to a token (the first letter and each one
+// after a hyphen upper case, the others lower case), in the same pass
+// that checks it: it reports whether b is a token (ValidFieldName) and,
+// when it is, its NameClass. A parser calls it on each name before the
+// block becomes a string, so a name sent in another case ("x-api-key",
+// as many clients send it) costs no string of its own, and the walk
+// Sanitize would make over the header can be skipped (SanitizeNames).
+func CanonicalizeName(b []byte) (Names, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	// One table lookup says what a byte is, and another what it becomes:
+	// no branch per byte but the loop's.
+	kinds := byte(nameToken | namePlain)
+	after := byte(1) // 1 at the start and after '-': upper case there
+	for i, c := range b {
+		kinds &= nameKind[c]
+		b[i] = c ^ nameFlip[after][c]
+		after = 0
+		if c == '-' {
+			after = 1
+		}
+	}
+	switch {
+	case kinds&nameToken == 0:
+		return 0, false
+	case kinds&namePlain == 0:
+		return namesDrop, true
+	}
+	return plainNameClass(b), true
+}
+
+// nameKind marks each byte's kinds for CanonicalizeName: a token's byte
+// (tchar), a plain name's (plainByte).
+var nameKind = func() (t [256]byte) {
+	for c := 0; c < 256; c++ {
+		if tchar[c] {
+			t[c] |= nameToken
+		}
+		if plainByte[c] {
+			t[c] |= namePlain
+		}
+	}
+	return t
+}()
+
+const (
+	nameToken = 1 << iota
+	namePlain
+)
+
+// nameFlip is what CanonicalizeName XORs a byte with: 0x20 to make a
+// lower-case letter upper case where one goes ([1], at the start and
+// after '-'), or an upper-case one lower case elsewhere ([0]); 0 for
+// every other byte.
+var nameFlip = func() (t [2][256]byte) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[1][c] = 0x20
+		t[0][c-'a'+'A'] = 0x20
+	}
+	return t
+}()
+
 // scrub is ScrubHeaders; it reports whether h holds a key StripUpgrade or
 // DropConnectionListed would act on.
 func scrub(h http.Header, forwarding bool) (upgradeOrConnection bool) {
 	for k := range h {
-		switch {
-		case !plainName(k) || len(k) == len("Proxy") && strings.EqualFold(k, "Proxy") ||
-			forwarding && forwardingName(k):
+		switch c := NameClass(k); {
+		case c == namesDrop || forwarding && c == namesForwarding:
 			delete(h, k)
-		case k == "Connection" || k == "Upgrade" || k == "Http2-Settings":
+		case c == namesHop:
 			upgradeOrConnection = true
 		}
 	}
@@ -161,14 +278,16 @@ func DropForwarding(h http.Header) {
 }
 
 // forwardingName reports whether k names a field DropForwarding removes.
-func forwardingName(k string) bool {
+// It takes bytes too, for a parser classifying a name it has not made a
+// string yet (CanonicalizeName).
+func forwardingName[T string | []byte](k T) bool {
 	if len(k) < len("Client-Ip") {
 		return false
 	}
 	switch k[0] | 0x20 {
 	case 'x':
 		const xf = "X-Forwarded-"
-		if len(k) > len(xf) && strings.EqualFold(k[:len(xf)], xf) {
+		if len(k) > len(xf) && eqFold(k[:len(xf)], xf) {
 			return true
 		}
 		return eqFold(k, "X-Real-Ip") || eqFold(k, "X-Original-Forwarded-For") ||
@@ -184,9 +303,29 @@ func forwardingName(k string) bool {
 	return false
 }
 
-// eqFold is strings.EqualFold for ASCII names, the lengths compared first:
-// most names a request carries differ from each of the above in length.
-func eqFold(k, name string) bool { return len(k) == len(name) && strings.EqualFold(k, name) }
+// eqFold reports whether k is the ASCII name in any case, the lengths
+// compared first: most names a request carries differ from each of the
+// above in length. For an ASCII name it is strings.EqualFold: a k of the
+// same length in bytes that holds a byte from 0x80 up has fewer runes
+// than name, which EqualFold does not match either.
+func eqFold[T string | []byte](k T, name string) bool {
+	if len(k) != len(name) {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		a, b := k[i], name[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
 
 // StripUpgrade keeps a WebSocket handshake and removes every other protocol
 // upgrade from request headers h, so that, for example, an h2c upgrade never

@@ -304,3 +304,142 @@ func FuzzSanitize(f *testing.F) {
 		}
 	})
 }
+
+func TestNameClass(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		want Names
+	}{
+		{"Accept", 0},
+		{"User-Agent", 0},
+		{"X-Api-Key", 0},
+		{"X-Forwarded", 0},   // the prefix alone is not a forwarding field
+		{"Forwarded-For", 0}, // nor is a longer Forwarded
+		{"Connections", 0},
+		{"X_Api_Key", namesDrop},
+		{"X.Consumer.Id", namesDrop},
+		{"Proxy", namesDrop},
+		{"PROXY", namesDrop},
+		{"X-Forwarded-For", namesForwarding},
+		{"x-forwarded-anything", namesForwarding},
+		{"X-Real-Ip", namesForwarding},
+		{"Forwarded", namesForwarding},
+		{"Cf-Connecting-Ip", namesForwarding},
+		{"True-Client-Ip", namesForwarding},
+		{"X-Forwarded_For", namesDrop}, // not plain: deleted whoever sent it
+		{"Connection", namesHop},
+		{"Upgrade", namesHop},
+		{"Http2-Settings", namesHop},
+	} {
+		if got := NameClass(tc.name); got != tc.want {
+			t.Errorf("NameClass(%q) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// oldForwardingName is the rule as it read before forwardingName took
+// bytes: strings.EqualFold. FuzzCanonicalizeName holds the two equal.
+func oldForwardingName(k string) bool {
+	fold := func(k, name string) bool { return len(k) == len(name) && strings.EqualFold(k, name) }
+	if len(k) < len("Client-Ip") {
+		return false
+	}
+	switch k[0] | 0x20 {
+	case 'x':
+		const xf = "X-Forwarded-"
+		if len(k) > len(xf) && strings.EqualFold(k[:len(xf)], xf) {
+			return true
+		}
+		return fold(k, "X-Real-Ip") || fold(k, "X-Original-Forwarded-For") ||
+			fold(k, "X-Original-Url") || fold(k, "X-Rewrite-Url") ||
+			fold(k, "X-Client-Ip") || fold(k, "X-Cluster-Client-Ip")
+	case 'f':
+		return fold(k, "Forwarded") || fold(k, "Fastly-Client-Ip")
+	case 'c':
+		return fold(k, "Client-Ip") || fold(k, "Cf-Connecting-Ip")
+	case 't':
+		return fold(k, "True-Client-Ip")
+	}
+	return false
+}
+
+// FuzzCanonicalizeName holds CanonicalizeName to what it stands for: a
+// token check (ValidFieldName), net/http's canonical form, and NameClass
+// of the result; and the byte-taking forwardingName to its old rule on
+// any input, names that are not ASCII included.
+func FuzzCanonicalizeName(f *testing.F) {
+	for _, s := range []string{"accept", "X-API-KEY", "x-forwarded-for", "X-Forwarded-", "proxy", "connection",
+		"UPGRADE", "http2-settings", "x_api_key", "a b", "", "X-Real-\u212ap", "Fastly-Client-Ip", "x.forwarded.for",
+		"Te", "-x-", "X--A", "1abc", "\x80", "cf-connecting-ip", "TRUE-CLIENT-IP", "X-Forwarded-\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := forwardingName(s), oldForwardingName(s); got != want {
+			t.Fatalf("forwardingName(%q) = %v, the old rule %v", s, got, want)
+		}
+		if got, want := forwardingName([]byte(s)), oldForwardingName(s); got != want {
+			t.Fatalf("forwardingName([]byte(%q)) = %v, the old rule %v", s, got, want)
+		}
+		b := []byte(s)
+		class, ok := CanonicalizeName(b)
+		if ok != ValidFieldName(s) {
+			t.Fatalf("CanonicalizeName(%q) ok = %v, ValidFieldName %v", s, ok, !ok)
+		}
+		if !ok {
+			return
+		}
+		if got, want := string(b), http.CanonicalHeaderKey(s); got != want {
+			t.Fatalf("CanonicalizeName(%q) made %q, net/http %q", s, got, want)
+		}
+		if want := NameClass(string(b)); class != want {
+			t.Fatalf("CanonicalizeName(%q) class %v, NameClass %v", s, class, want)
+		}
+	})
+}
+
+// FuzzSanitizeNames holds SanitizeNames to Sanitize: with the names of
+// the header classified it must leave the same header, and without them
+// (the zero Names) it must be Sanitize.
+func FuzzSanitizeNames(f *testing.F) {
+	for _, s := range []string{
+		"Accept: */*\nUser-Agent: x",
+		"Connection: close",
+		"Connection: keep-alive, X-Secret\nX-Secret: 1",
+		"Upgrade: websocket\nConnection: Upgrade",
+		"Http2-Settings: AAA",
+		"X_User: a",
+		"Proxy: p",
+		"X-Forwarded-For: 1.2.3.4\nAccept: */*",
+		"x-real-ip: 2",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, in string, forwarding bool) {
+		build := func() http.Header {
+			h := http.Header{}
+			for line := range strings.SplitSeq(in, "\n") {
+				k, v, _ := strings.Cut(line, ":")
+				h[k] = append(h[k], strings.TrimSpace(v))
+			}
+			return h
+		}
+		want := build()
+		Sanitize(want, forwarding)
+		got := build()
+		names := NamesKnown
+		for k := range got {
+			names |= NameClass(k)
+		}
+		SanitizeNames(got, forwarding, names)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("SanitizeNames(%q, %v, %v) differs from Sanitize (-want +got):\n%s", in, forwarding, names, diff)
+		}
+		got = build()
+		SanitizeNames(got, forwarding, 0)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("SanitizeNames(%q, %v, unknown) differs from Sanitize (-want +got):\n%s", in, forwarding, diff)
+		}
+	})
+}
