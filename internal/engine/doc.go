@@ -44,7 +44,12 @@
 // keys, Host, ContentLength, TransferEncoding, Close, Trailer, RemoteAddr,
 // a context canceled when the client goes away or the handler returns),
 // so the handler cannot tell the servers apart. The fuzz target
-// FuzzDifferential holds that to net/http's http.ReadRequest.
+// FuzzDifferential holds that to net/http's http.ReadRequest. Each header
+// line is checked as it is read, one pass over its name (made canonical
+// in place and classified for the header hygiene, wire.CanonicalizeName)
+// and one over its value; the Context hook is told the names' classes, so
+// the server can skip the hygiene's walk over a header that holds nothing
+// for it (wire.SanitizeNames).
 //
 // # What it answers
 //

@@ -6,7 +6,10 @@
 // http.Server.ConnContext, and its Handler starts with Check, then
 // CanonicalPath and Sanitize: DropAmbiguousHeaders, StripUpgrade,
 // DropConnectionListed and, for peers that are not trusted proxies,
-// DropForwarding, with one walk over the header. The proxy forwards
+// DropForwarding, with one walk over the header; or SanitizeNames, which
+// skips that walk when a parser that classified every name as it read it
+// (CanonicalizeName, NameClass: the one rule for what the hygiene does
+// with a name) found none it acts on. The proxy forwards
 // EscapePath of the canonical path. It writes no responses of its own: it
 // only rewrites net/http's canned text/plain answers to requests the HTTP
 // server refuses before any Handler runs (malformed request line, invalid
