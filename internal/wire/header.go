@@ -41,7 +41,7 @@ func Sanitize(h http.Header, forwarding bool) {
 // acts on, it returns without walking h. Without NamesKnown in names it is
 // Sanitize. The names must be a superset of h's keys: a field added
 // after they were classified must be one Sanitize would leave alone.
-// FuzzSanitizeNames holds it to Sanitize.
+// FuzzSanitize holds it to Sanitize.
 func SanitizeNames(h http.Header, forwarding bool, names Names) {
 	if names&NamesKnown != 0 && names&(namesDrop|namesHop) == 0 && (!forwarding || names&namesForwarding == 0) {
 		return

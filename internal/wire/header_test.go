@@ -268,7 +268,10 @@ func TestFirst(t *testing.T) {
 
 // FuzzSanitize holds Sanitize to the three calls it stands for, in their
 // order, on header maps built from the input: a line is "name: value",
-// names kept as they come (also non-canonical and repeated ones).
+// names kept as they come (also non-canonical and repeated ones). It
+// holds SanitizeNames to Sanitize too: with the header's names classified
+// (NameClass) it must leave the same header, and without them (the zero
+// Names) it must be Sanitize.
 func FuzzSanitize(f *testing.F) {
 	for _, s := range []string{
 		"Host: a\nAccept: */*",
@@ -281,26 +284,32 @@ func FuzzSanitize(f *testing.F) {
 		"connection: x-a\nX-A: 1",
 		"X_User: a\nProxy: p\nX-Forwarded-For: 1.2.3.4\nConnection: X-Real-Ip\nX-Real-Ip: 2",
 		"Connection: , ,\nConnection: te\nTe: trailers",
+		"Accept: */*\nUser-Agent: x",
+		"X-Forwarded-For: 1.2.3.4\nAccept: */*",
+		"x-real-ip: 2\nproxy: p",
 	} {
 		f.Add(s, false)
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, in string, forwarding bool) {
-		build := func() http.Header {
-			h := http.Header{}
-			for line := range strings.SplitSeq(in, "\n") {
-				k, v, _ := strings.Cut(line, ":")
-				h[k] = append(h[k], strings.TrimSpace(v))
-			}
-			return h
-		}
-		want, got := build(), build()
+		want, got := headerOf(in), headerOf(in)
 		ScrubHeaders(want, forwarding)
 		StripUpgrade(want)
 		DropConnectionListed(want)
 		Sanitize(got, forwarding)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("Sanitize(%q, %v) differs from the three calls (-want +got):\n%s", in, forwarding, diff)
+		}
+		names := NamesKnown
+		for k := range headerOf(in) {
+			names |= NameClass(k)
+		}
+		for _, n := range []Names{names, 0} {
+			h := headerOf(in)
+			SanitizeNames(h, forwarding, n)
+			if diff := cmp.Diff(want, h); diff != "" {
+				t.Fatalf("SanitizeNames(%q, %v, %08b) differs from Sanitize (-want +got):\n%s", in, forwarding, n, diff)
+			}
 		}
 	})
 }
@@ -398,48 +407,14 @@ func FuzzCanonicalizeName(f *testing.F) {
 	})
 }
 
-// FuzzSanitizeNames holds SanitizeNames to Sanitize: with the names of
-// the header classified it must leave the same header, and without them
-// (the zero Names) it must be Sanitize.
-func FuzzSanitizeNames(f *testing.F) {
-	for _, s := range []string{
-		"Accept: */*\nUser-Agent: x",
-		"Connection: close",
-		"Connection: keep-alive, X-Secret\nX-Secret: 1",
-		"Upgrade: websocket\nConnection: Upgrade",
-		"Http2-Settings: AAA",
-		"X_User: a",
-		"Proxy: p",
-		"X-Forwarded-For: 1.2.3.4\nAccept: */*",
-		"x-real-ip: 2",
-	} {
-		f.Add(s, false)
-		f.Add(s, true)
+// headerOf builds the fuzz targets' header from in: one field a line,
+// "name: value", the names taken as they are (a map key need not be
+// canonical, nor even a token).
+func headerOf(in string) http.Header {
+	h := http.Header{}
+	for line := range strings.SplitSeq(in, "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		h[k] = append(h[k], strings.TrimSpace(v))
 	}
-	f.Fuzz(func(t *testing.T, in string, forwarding bool) {
-		build := func() http.Header {
-			h := http.Header{}
-			for line := range strings.SplitSeq(in, "\n") {
-				k, v, _ := strings.Cut(line, ":")
-				h[k] = append(h[k], strings.TrimSpace(v))
-			}
-			return h
-		}
-		want := build()
-		Sanitize(want, forwarding)
-		got := build()
-		names := NamesKnown
-		for k := range got {
-			names |= NameClass(k)
-		}
-		SanitizeNames(got, forwarding, names)
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Fatalf("SanitizeNames(%q, %v, %v) differs from Sanitize (-want +got):\n%s", in, forwarding, names, diff)
-		}
-		got = build()
-		SanitizeNames(got, forwarding, 0)
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Fatalf("SanitizeNames(%q, %v, unknown) differs from Sanitize (-want +got):\n%s", in, forwarding, diff)
-		}
-	})
+	return h
 }
