@@ -159,6 +159,108 @@ func TestHeaderHygiene(t *testing.T) {
 	}
 }
 
+// TestHeaderHygieneKeepAlive: the hygiene through the binary on requests
+// without a Connection field. The serving engine classifies the names it
+// reads, and the server skips its walk over a header that holds none the
+// hygiene acts on (wire.SanitizeNames); every other test here sends
+// Connection (close, or a list), a name that always calls the walk in. So
+// each case sends names of one class only, over a kept-alive connection,
+// and only that class can call the walk in.
+func TestHeaderHygieneKeepAlive(t *testing.T) {
+	e := testkit.NewEcho(t, "app")
+	routes := fmt.Sprintf(`upstreams:
+  app: {targets: [{url: %q}]}
+routes:
+  - name: public
+    match: {path_prefix: /public}
+    upstream: app
+`, e.URL)
+	untrusted := testkit.Start(t, base(routes))
+	trusted := testkit.Start(t, baseWith("  trusted_proxies: [127.0.0.1/32]", routes))
+	tests := []struct {
+		name string
+		g    *testkit.Gantry
+		send map[string]string // names as sent, case included
+		want map[string]string // what the upstream gets, any case; "" = absent
+	}{
+		{
+			name: "forwarding fields alone, untrusted peer",
+			g:    untrusted,
+			send: map[string]string{"x-original-forwarded-for": "203.0.113.7", "Client-IP": "203.0.113.7",
+				"TRUE-CLIENT-IP": "203.0.113.7", "X-Forwarded-Prefix": "/evil", "X-Original-URL": "/admin/x",
+				"Forwarded": "for=203.0.113.7", "X-Forwarded-For": "203.0.113.7", "X-Custom": "kept"},
+			want: map[string]string{"X-Original-Forwarded-For": "", "Client-Ip": "", "True-Client-Ip": "",
+				"X-Forwarded-Prefix": "", "X-Original-Url": "", "Forwarded": "", "X-Forwarded-For": "127.0.0.1", "X-Custom": "kept"},
+		},
+		{
+			name: "forwarding fields alone, trusted peer: kept",
+			g:    trusted,
+			send: map[string]string{"X-Forwarded-Prefix": "/app", "True-Client-IP": "203.0.113.7", "X-Custom": "kept"},
+			want: map[string]string{"X-Forwarded-Prefix": "/app", "True-Client-Ip": "203.0.113.7", "X-Custom": "kept"},
+		},
+		{
+			name: "names that are not letters, digits and '-', alone",
+			g:    trusted,
+			send: map[string]string{"X_Consumer_ID": "admin", "X.Consumer.ID": "admin", "x-custom": "kept"},
+			want: map[string]string{"X_Consumer_Id": "", "X.Consumer.Id": "", "X-Consumer-Id": "", "X-Custom": "kept"},
+		},
+		{
+			name: "Proxy alone (httpoxy)",
+			g:    trusted,
+			send: map[string]string{"proxy": "http://evil.example:8080"},
+			want: map[string]string{"Proxy": ""},
+		},
+		{
+			name: "an h2c upgrade's fields, no Connection",
+			g:    untrusted,
+			send: map[string]string{"Upgrade": "h2c", "HTTP2-Settings": "AAMAAABkAAQAoAAAAAIAAAAA"},
+			want: map[string]string{"Upgrade": "", "Http2-Settings": ""},
+		},
+		{
+			name: "Connection names a field, no close",
+			g:    untrusted,
+			send: map[string]string{"Connection": "keep-alive, X-Secret", "X-Secret": "1"},
+			want: map[string]string{"X-Secret": ""},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.Count()
+			req, err := http.NewRequest(http.MethodGet, tc.g.URL+"/public/h", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.send {
+				req.Header[k] = []string{v} // as sent: net/http writes the key as it is
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK || e.Count() != before+1 {
+				t.Fatalf("status %d, upstream requests %d -> %d", res.StatusCode, before, e.Count())
+			}
+			got := e.Requests()[before].Header
+			for name, want := range tc.want {
+				var vs []string
+				for k, v := range got {
+					if strings.EqualFold(k, name) {
+						vs = append(vs, v...)
+					}
+				}
+				switch {
+				case want == "" && len(vs) > 0:
+					t.Errorf("upstream received %s: %q", name, vs)
+				case want != "" && (len(vs) != 1 || vs[0] != want):
+					t.Errorf("upstream received %s: %q, want %q", name, vs, want)
+				}
+			}
+		})
+	}
+}
+
 func TestConnectAndAbsoluteForm(t *testing.T) {
 	g, e := hygieneGateway(t)
 	resps, _, _ := raw(t, g.Addr, "CONNECT internal:22 HTTP/1.1\r\nHost: internal:22\r\n\r\n")
